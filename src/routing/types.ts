@@ -1,0 +1,42 @@
+/**
+ * The routing record contract (DESIGN.md "Routing record"): one record per unit in Redis, under the
+ * plan's key prefix. Pure types, shared by the routing library, the entity workflows' activities,
+ * the schedules switch and the CLI.
+ */
+
+/** Which side receives a unit's new workflow starts. */
+export type Side = 'source' | 'target';
+
+/**
+ * A unit's route: everything on one side; `hold` (drain-and-switch: starts wait until it resolves);
+ * or a share on the target in basis points (0..10000), chosen by a stable hash of the workflow ID.
+ */
+export type Route =
+  | { kind: 'side'; side: Side }
+  | { kind: 'hold' }
+  | { kind: 'percent'; basisPoints: number };
+
+/** The record as stored. `epoch` grows by one on every change; writers compare-and-set on it. */
+export interface RoutingRecord {
+  /** Unit name: `namespace/<ns>` or `tenant/<ns>/<tenant>`. */
+  unit: string;
+  route: Route;
+  epoch: number;
+  /** True once the source side's workers may stop (after the drain). */
+  sourceWorkersMayStop: boolean;
+  /** Who made the last change, why, and when (ISO 8601). */
+  changedBy: string;
+  reason?: string;
+  changedAt: string;
+}
+
+/** A requested change: the new route (and optionally the workers flag), with its author. */
+export interface RouteChange {
+  route: Route;
+  sourceWorkersMayStop?: boolean;
+  actor: string;
+  reason?: string;
+}
+
+/** Result of a compare-and-set: either the new record, or the current one that made it lose. */
+export type CasResult = { ok: true; record: RoutingRecord } | { ok: false; current: RoutingRecord | undefined };

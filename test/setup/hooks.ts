@@ -1,0 +1,2 @@
+// Root hooks: replaced by the stack harness (in progress).
+export const mochaHooks = {};
