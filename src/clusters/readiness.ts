@@ -1,0 +1,38 @@
+/**
+ * Our own readiness loop (not `createLocal`'s hard 5 s window, TEMPORAL_NOTES §0.2): connect, then
+ * describe every namespace the caller needs, until all answer or the deadline passes.
+ */
+import { Connection } from '@temporalio/client';
+
+export interface WaitReadyOptions {
+  address: string;
+  namespaces: string[];
+  timeoutMs?: number;
+  /** Called between attempts; throw from it to abort (e.g. the server process died). */
+  check?: () => void;
+}
+
+/** Resolves once the frontend answers and every namespace is described; throws with the last error. */
+export async function waitForCluster(opts: WaitReadyOptions): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  let lastError: unknown;
+  let delay = 50;
+  while (Date.now() < deadline) {
+    opts.check?.();
+    let conn: Connection | undefined;
+    try {
+      conn = await Connection.connect({ address: opts.address, connectTimeout: '2s' });
+      for (const namespace of opts.namespaces) {
+        await conn.workflowService.describeNamespace({ namespace });
+      }
+      return;
+    } catch (err) {
+      lastError = err;
+    } finally {
+      await conn?.close().catch(() => undefined);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 500);
+  }
+  throw new Error(`cluster at ${opts.address} not ready after ${opts.timeoutMs ?? 60_000} ms: ${String((lastError as Error)?.message ?? lastError)}`);
+}

@@ -1,0 +1,14 @@
+import * as path from 'node:path';
+
+/** The repository root (this file lives in src/stack). */
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+
+/** Project cache for built binaries (gitignored); `CUTOVER_CACHE_DIR` moves it. */
+export function cacheDir(): string {
+  return process.env.CUTOVER_CACHE_DIR || path.join(PROJECT_ROOT, '.cache');
+}
+
+/** Where `cutover dev up` keeps its run directory and state file: `./.cutover/stack` of the caller. */
+export function devStackDir(cwd = process.cwd()): string {
+  return path.join(cwd, '.cutover', 'stack');
+}

@@ -1,0 +1,97 @@
+/**
+ * Redis for the local stack: `REDIS_URL` when given (we start nothing), else our own `redis-server`
+ * on a free port with persistence off, else an error naming the fix.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Redis from 'ioredis';
+import { freePort } from './ports';
+import { killGroup, spawnLogged, stopProcess, tail, type SpawnedProcess } from './processes';
+
+export class RedisUnavailableError extends Error {
+  override name = 'RedisUnavailableError';
+}
+
+/** Pings `url` until it answers or `timeoutMs` passes. */
+export async function waitForRedis(url: string, timeoutMs = 10_000, check?: () => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    check?.();
+    const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+    r.on('error', () => undefined);
+    try {
+      await r.connect();
+      await r.ping();
+      return;
+    } catch (err) {
+      last = err;
+    } finally {
+      r.disconnect();
+    }
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new RedisUnavailableError(`Redis at ${url} did not answer within ${timeoutMs} ms: ${String((last as Error)?.message ?? last)}`);
+}
+
+/** A `redis-server` process of our own. */
+export class RedisServer {
+  private proc: SpawnedProcess | undefined;
+  readonly logFile: string;
+
+  constructor(private readonly opts: { runDir: string; port?: number; detached?: boolean }) {
+    this.logFile = path.join(opts.runDir, 'redis.log');
+  }
+
+  private port: number | undefined;
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  get url(): string {
+    if (!this.port) throw new Error('redis-server has not been started');
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (spawnSync('redis-server', ['--version']).status !== 0) {
+      throw new RedisUnavailableError('redis-server is not installed: install it (`apt-get install -y redis-server`) or set REDIS_URL=redis://host:port to use a running Redis');
+    }
+    fs.mkdirSync(this.opts.runDir, { recursive: true });
+    this.port ??= this.opts.port ?? (await freePort());
+    await this.launch();
+  }
+
+  private async launch(): Promise<void> {
+    // Persistence off: the stack's Redis is scratch space; a restart after kill() starts empty,
+    // which is exactly the "Redis lost its data" case the routing clients must survive.
+    const proc = spawnLogged('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.opts.runDir], {
+      logFile: this.logFile,
+      detached: this.opts.detached,
+    });
+    this.proc = proc;
+    let exited = false;
+    void proc.exited.then(() => (exited = true));
+    await waitForRedis(this.url, 10_000, () => {
+      if (exited) throw new RedisUnavailableError(`redis-server exited during start-up:\n${tail(this.logFile)}`);
+    });
+  }
+
+  async kill(): Promise<void> {
+    if (!this.proc) return;
+    killGroup(this.proc.pid, 'SIGKILL');
+    await this.proc.exited;
+  }
+
+  async stop(): Promise<void> {
+    await stopProcess(this.proc, 2000);
+  }
+
+  /** Starts again on the same port (empty: persistence is off). */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+}

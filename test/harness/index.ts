@@ -1,0 +1,87 @@
+/**
+ * The test harness: one local stack per mocha run (two real dev servers — `legacy` as the source,
+ * `cloud` as the target — and a Redis of its own), started by the root hooks, plus helpers to kill
+ * and restart a cluster or Redis for chaos tests. Each test takes its own IDs with `uniqueId`.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LocalStack } from '../../src/stack/stack';
+import type { ClusterEndpoint } from '../../src/stack/types';
+
+/** Namespaces registered on both clusters of the test stack. */
+export const TEST_NAMESPACES = ['default', 'cutover', 'payments', 'detections'];
+
+export type Side = 'source' | 'target';
+
+export interface TestStack {
+  source: ClusterEndpoint;
+  target: ClusterEndpoint;
+  redisUrl: string;
+  namespaces: string[];
+  runDir: string;
+  /** SIGKILL the cluster's server. */
+  kill(side: Side): Promise<void>;
+  /** Start it again on the same SQLite file and port; resolves when ready. */
+  restart(side: Side): Promise<void>;
+  killRedis(): Promise<void>;
+  restartRedis(): Promise<void>;
+}
+
+let stack: LocalStack | undefined;
+let current: TestStack | undefined;
+
+const NAMES: Record<Side, string> = { source: 'legacy', target: 'cloud' };
+
+/** Starts the shared stack (idempotent). Called by the root hooks. */
+export async function startTestStack(): Promise<TestStack> {
+  if (current) return current;
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cutover-test-'));
+  stack = await LocalStack.start({
+    runDir,
+    clusters: [
+      { name: NAMES.source, namespaces: TEST_NAMESPACES },
+      { name: NAMES.target, namespaces: TEST_NAMESPACES },
+    ],
+    onProgress: (line) => process.stderr.write(`[stack] ${line}\n`),
+  });
+  const s = stack;
+  const redisServer = () => {
+    if (!s.redis) throw new Error('REDIS_URL is set, so the harness does not own Redis and cannot kill it: unset REDIS_URL for chaos tests');
+    return s.redis;
+  };
+  current = {
+    source: s.cluster(NAMES.source).endpoint,
+    target: s.cluster(NAMES.target).endpoint,
+    redisUrl: s.redisUrl,
+    namespaces: TEST_NAMESPACES,
+    runDir,
+    kill: (side) => s.cluster(NAMES[side]).kill(),
+    restart: (side) => s.cluster(NAMES[side]).restart(),
+    killRedis: () => redisServer().kill(),
+    restartRedis: () => redisServer().restart(),
+  };
+  return current;
+}
+
+/** Stops everything the harness started and removes its run directory. */
+export async function stopTestStack(): Promise<void> {
+  const s = stack;
+  stack = undefined;
+  const dir = current?.runDir;
+  current = undefined;
+  await s?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** The running test stack; throws when the root hooks did not start it. */
+export function testStack(): TestStack {
+  if (!current) throw new Error('the test stack is not running: run tests through mocha with .mocharc.js (root hooks in test/setup/hooks.ts)');
+  return current;
+}
+
+/** A fresh name for a task queue, workflow ID or Redis key prefix: `<prefix>-<random>`. */
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}

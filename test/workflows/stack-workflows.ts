@@ -1,0 +1,4 @@
+// Test-only workflows for the stack tests.
+export async function trivial(name: string): Promise<string> {
+  return `hello ${name}`;
+}
