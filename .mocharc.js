@@ -1,8 +1,9 @@
 // One mocha run for every layer: unit tests need no server, integration tests share the stack that the
 // root hooks start once (test/setup/hooks.ts). --exit because native Temporal handles keep node alive.
+// The spec list lives in package.json's test script: a spec here would be merged with the files given
+// on the command line, so `npx mocha <one file>` would run everything.
 module.exports = {
   require: ['tsx/cjs', 'test/setup/hooks.ts'],
-  spec: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
   timeout: 60000,
   slow: 5000,
   exit: true,

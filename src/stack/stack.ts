@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { STACK_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { DevServer } from './dev-server';
 import { isListening, splitAddress } from './ports';
+import { PrometheusServer, prometheusInstalled } from './prometheus';
 import { RedisServer, RedisUnavailableError, waitForRedis } from './redis';
 import { resolveTemporalCli } from './temporal-cli';
 import type { ClusterEndpoint, ClusterProcess, ProgressFn } from './types';
@@ -31,6 +32,8 @@ export interface StackOptions {
   onProgress?: ProgressFn;
   /** Extra dynamic config for every dev server. */
   dynamicConfig?: Record<string, unknown>;
+  /** Run a Prometheus scraping every cluster: always (fails when not installed), or only when installed. */
+  prometheus?: 'always' | 'if-installed' | 'never';
 }
 
 /** `Name=Type` of every search attribute the stack pre-registers (DESIGN.md's plus TenantId). */
@@ -66,6 +69,7 @@ export class LocalStack {
     readonly clusters: Record<string, ClusterProcess>,
     readonly redisUrl: string,
     readonly redis: RedisServer | undefined,
+    readonly prometheus: PrometheusServer | undefined,
   ) {}
 
   /** Starts every cluster and Redis; on any failure, stops what already started and rethrows. */
@@ -74,6 +78,7 @@ export class LocalStack {
     fs.mkdirSync(opts.runDir, { recursive: true });
     const started: ClusterProcess[] = [];
     let redis: RedisServer | undefined;
+    let prometheus: PrometheusServer | undefined;
     try {
       const clusters: Record<string, ClusterProcess> = {};
       // Resolve the CLI once up front so a first-time build reports progress before anything starts.
@@ -109,10 +114,21 @@ export class LocalStack {
         await redis.start();
         redisUrl = redis.url;
       }
-      return new LocalStack(opts.runDir, clusters, redisUrl, redis);
+      const wantProm = opts.prometheus ?? 'never';
+      if (wantProm === 'always' || (wantProm === 'if-installed' && prometheusInstalled())) {
+        prometheus = new PrometheusServer({
+          runDir: opts.runDir,
+          detached: opts.detached,
+          clusters: Object.values(clusters).map((c) => ({ name: c.endpoint.name, address: new URL(c.endpoint.metricsUrl).host })),
+        });
+        progress('starting prometheus…');
+        await prometheus.start();
+      }
+      return new LocalStack(opts.runDir, clusters, redisUrl, redis, prometheus);
     } catch (err) {
       await Promise.all(started.map((p) => p.stop().catch(() => undefined)));
       await redis?.stop().catch(() => undefined);
+      await prometheus?.stop().catch(() => undefined);
       throw err;
     }
   }
@@ -132,6 +148,7 @@ export class LocalStack {
   async stop(): Promise<void> {
     await Promise.all(Object.values(this.clusters).map((c) => c.stop().catch(() => undefined)));
     await this.redis?.stop().catch(() => undefined);
+    await this.prometheus?.stop().catch(() => undefined);
   }
 }
 

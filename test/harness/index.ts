@@ -19,6 +19,10 @@ export interface TestStack {
   source: ClusterEndpoint;
   target: ClusterEndpoint;
   redisUrl: string;
+  /** A real Prometheus scraping both clusters every second (job `temporal`, label `cluster`). */
+  prometheusUrl: string;
+  /** Adds an application target (`host:port` serving /metrics) to Prometheus (job `apps`, label `app`). */
+  addScrapeTarget(address: string, name?: string): Promise<void>;
   namespaces: string[];
   runDir: string;
   /** SIGKILL the cluster's server. */
@@ -44,6 +48,7 @@ export async function startTestStack(): Promise<TestStack> {
       { name: NAMES.source, namespaces: TEST_NAMESPACES },
       { name: NAMES.target, namespaces: TEST_NAMESPACES },
     ],
+    prometheus: 'always',
     onProgress: (line) => process.stderr.write(`[stack] ${line}\n`),
   });
   const s = stack;
@@ -55,6 +60,8 @@ export async function startTestStack(): Promise<TestStack> {
     source: s.cluster(NAMES.source).endpoint,
     target: s.cluster(NAMES.target).endpoint,
     redisUrl: s.redisUrl,
+    prometheusUrl: s.prometheus!.url,
+    addScrapeTarget: (address, name = address) => s.prometheus!.addScrapeTarget({ address, name }),
     namespaces: TEST_NAMESPACES,
     runDir,
     kill: (side) => s.cluster(NAMES[side]).kill(),

@@ -96,3 +96,19 @@ describe('test stack (real dev servers and Redis)', function () {
     }
   });
 });
+
+describe('test stack: Prometheus', function () {
+  it('scrapes both clusters (a real Prometheus, queried over its HTTP API)', async function () {
+    const s = testStack();
+    const deadline = Date.now() + 30_000;
+    let up: { metric: { cluster: string }; value: [number, string] }[] = [];
+    while (Date.now() < deadline) {
+      const r = await fetch(`${s.prometheusUrl}/api/v1/query?query=${encodeURIComponent('up{job="temporal"}')}`);
+      up = ((await r.json()) as { data: { result: typeof up } }).data.result;
+      if (up.length === 2 && up.every((u) => u.value[1] === '1')) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.deepEqual(up.map((u) => u.metric.cluster).sort(), [s.source.name, s.target.name].sort());
+    assert.ok(up.every((u) => u.value[1] === '1'), JSON.stringify(up));
+  });
+});

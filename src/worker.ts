@@ -1,0 +1,114 @@
+/**
+ * The cutover worker (`npx cutover worker`): loads the plan, installs the SDK runtime with a
+ * Prometheus endpoint, connects to every cluster of the plan, registers cutover's search attributes
+ * on the control namespace (list first, add only what is missing), and runs:
+ *   - the cutover task queue on the control cluster (entity and campaign workflows, their activities);
+ *   - the synthetic probe task queue in each target namespace on the target cluster.
+ * SIGINT/SIGTERM shut it down cleanly (the SDK runtime's shutdown signals).
+ */
+import { Connection } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import Redis from 'ioredis';
+import { createActivities } from './activities';
+import { connectCluster, connectNativeCluster, namespaceOn } from './clusters/connect';
+import { ensureSearchAttributes } from './clusters/search-attributes';
+import type { Plan } from './config/types';
+import { RoutingStore } from './routing/store';
+import type { ProgressFn } from './stack/types';
+import { PROBE_TASK_QUEUE } from './workflows/constants';
+import { CUTOVER_SEARCH_ATTRIBUTES } from './workflows/search-attributes';
+
+export interface CutoverWorkerOptions {
+  plan: Plan;
+  /** `host:port` for the worker's Prometheus endpoint; omit to install no runtime (tests install their own). */
+  metricsAddress?: string;
+  onProgress?: ProgressFn;
+}
+
+/** A running cutover worker and everything it opened. */
+export interface CutoverWorker {
+  workers: Worker[];
+  /** Resolves when every worker has stopped (after shutdown() or a shutdown signal). */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+/** The bundle is built once per process and shared by every worker (both clusters). */
+let bundle: Promise<WorkflowBundle> | undefined;
+function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('./workflows'), logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
+/** Connects and creates the workers; `run()` polls until shutdown. */
+export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<CutoverWorker> {
+  const { plan } = opts;
+  const progress = opts.onProgress ?? (() => {});
+  if (opts.metricsAddress) {
+    Runtime.install({
+      logger: new DefaultLogger('INFO'),
+      telemetryOptions: { metrics: { prometheus: { bindAddress: opts.metricsAddress } } },
+    });
+    progress(`metrics: http://${opts.metricsAddress}/metrics`);
+  }
+  const opened: { close(): Promise<unknown> | void }[] = [];
+  try {
+    const conns: Record<string, Connection> = {};
+    for (const [name, cluster] of Object.entries(plan.clusters)) {
+      conns[name] = await connectCluster(name, cluster);
+      opened.push(conns[name]);
+      progress(`connected to cluster ${name} at ${cluster.address}`);
+    }
+    const control = plan.clusters[plan.control.cluster]!;
+    const controlNs = namespaceOn(control, plan.control.namespace);
+    const added = await ensureSearchAttributes(conns[plan.control.cluster]!, controlNs, Object.fromEntries(CUTOVER_SEARCH_ATTRIBUTES.map((k) => [k.name, 'Keyword' as const])));
+    if (added.length) progress(`registered search attributes on ${controlNs}: ${added.join(', ')}`);
+
+    const redis = new Redis(plan.redis.url, { lazyConnect: false });
+    redis.on('error', (err) => progress(`redis: ${err.message}`));
+    opened.push({ close: () => redis.disconnect() });
+    const routing = new RoutingStore({ redis, keyPrefix: plan.redis.keyPrefix });
+    const activities = createActivities({
+      source: { name: plan.source, connection: conns[plan.source]! },
+      target: { name: plan.target, connection: conns[plan.target]! },
+      routing,
+    });
+
+    const code = await workflowBundle();
+    const workers: Worker[] = [];
+    const controlNative = await connectNativeCluster(plan.control.cluster, control);
+    opened.push(controlNative);
+    workers.push(await Worker.create({ connection: controlNative, namespace: controlNs, taskQueue: plan.control.taskQueue, workflowBundle: code, activities }));
+    progress(`polling ${plan.control.cluster}/${controlNs} task queue ${plan.control.taskQueue}`);
+
+    const target = plan.clusters[plan.target]!;
+    const targetNative = await connectNativeCluster(plan.target, target);
+    opened.push(targetNative);
+    for (const ns of new Set(Object.values(plan.namespaces).map((n) => namespaceOn(target, n.target)))) {
+      workers.push(await Worker.create({ connection: targetNative, namespace: ns, taskQueue: PROBE_TASK_QUEUE, workflowBundle: code }));
+      progress(`polling ${plan.target}/${ns} task queue ${PROBE_TASK_QUEUE} (synthetic probes)`);
+    }
+    return {
+      workers,
+      shutdown: () => workers.forEach((w) => w.getState() === 'RUNNING' && w.shutdown()),
+      run: async () => {
+        try {
+          await Promise.all(workers.map((w) => w.run()));
+        } finally {
+          for (const o of opened.reverse()) await o.close();
+        }
+      },
+    };
+  } catch (err) {
+    for (const o of opened.reverse()) await Promise.resolve(o.close()).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** `cutover worker`: create and run until Ctrl-C. */
+export async function runCutoverWorker(opts: CutoverWorkerOptions): Promise<void> {
+  const worker = await createCutoverWorker(opts);
+  opts.onProgress?.('cutover worker running; Ctrl-C to stop');
+  await worker.run();
+  opts.onProgress?.('cutover worker stopped');
+}
