@@ -2,12 +2,35 @@
  * `cutover` — the operators' CLI. Thin: parse arguments, load the plan, call an exported function in
  * src/, print the result. Exit codes: 0 ok, 1 operation failed, 2 bad input.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
+import type { Plan } from '../src/config';
 import { loadPlan, PlanError, formatIssues, validatePlanFile } from '../src/config';
 import { PlanNotFoundError, resolvePlanPath } from '../src/cli/plan-path';
-import { devDown, devUp, DevStackError } from '../src/stack/dev';
+import { devDown, devUp, DevStackError, readDevState } from '../src/stack/dev';
 import { TemporalCliNotFoundError } from '../src/stack/temporal-cli';
 import { RedisUnavailableError } from '../src/stack/redis';
+import {
+  CockpitInputError,
+  CommandRejectedError,
+  CommandUnconfirmedError,
+  ControlUnavailableError,
+  NotStartedError,
+} from '../src/cockpit/errors';
+import { resolveTarget, type CockpitTarget } from '../src/cockpit/target';
+import { openControl, uiBaseUrl, type ControlClient } from '../src/cockpit/control';
+import { checkCommandInput, sendCommand } from '../src/cockpit/commands';
+import { formatReconcile, reconcileUnit } from '../src/cockpit/reconcile';
+import { renderStatus } from '../src/cockpit/render';
+import { dryRun, startPlan } from '../src/cockpit/start';
+import { getStatus } from '../src/cockpit/status';
+import { watchStatus } from '../src/cockpit/watch';
+import { ClusterCredentialsError, connectCluster } from '../src/clusters/connect';
+import { renderRunbook } from '../src/runbook';
+import { cliVersion, resolveTemporalCli } from '../src/stack/temporal-cli';
+import { runCutoverWorker } from '../src/worker';
+import type { CommandName } from '../src/workflows/migration-types';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -18,14 +41,26 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 /** Maps an error to its exit code and a message that names the fix. */
 function fail(err: unknown): never {
   if (err instanceof PlanError) {
-    process.stderr.write(`${formatIssues(err.issues)}\n${err.issues.length} problem(s) in the plan; nothing was started or changed.\n`);
+    process.stderr.write(`${formatIssues(err.issues, err.filename)}\n${err.issues.length} problem(s) in the plan; nothing was started or changed.\n`);
     process.exit(EXIT_BAD_INPUT);
   }
   if (err instanceof PlanNotFoundError) {
     process.stderr.write(`error: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }
-  const known = err instanceof DevStackError || err instanceof TemporalCliNotFoundError || err instanceof RedisUnavailableError;
+  if (err instanceof CockpitInputError) {
+    process.stderr.write(`error: ${err.message}\nnothing was sent or changed.\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
+  const known =
+    err instanceof DevStackError ||
+    err instanceof TemporalCliNotFoundError ||
+    err instanceof RedisUnavailableError ||
+    err instanceof CommandRejectedError ||
+    err instanceof CommandUnconfirmedError ||
+    err instanceof NotStartedError ||
+    err instanceof ControlUnavailableError ||
+    err instanceof ClusterCredentialsError;
   process.stderr.write(`error: ${known ? (err as Error).message : ((err as Error)?.stack ?? String(err))}\n`);
   process.exit(EXIT_FAILED);
 }
@@ -42,7 +77,7 @@ program
   .addHelpText('after', '\nExample:\n  npx cutover validate examples/plan.yaml')
   .action(async (file: string) => {
     const r = await validatePlanFile(file);
-    if (!r.ok) fail(new PlanError(r.issues));
+    if (!r.ok) fail(new PlanError(r.issues, file));
     const plan = r.plan!;
     const units = plan.rings.reduce((n, ring) => n + ring.units.length, 0);
     process.stdout.write(`${file}: ok — plan "${plan.name}", ${plan.source} → ${plan.target}, ${plan.rings.length} ring(s), ${units} unit(s)\n`);
@@ -70,7 +105,6 @@ dev
   .command('build')
   .description('find or build the Temporal CLI (dev server) into the project cache, showing progress')
   .action(async () => {
-    const { resolveTemporalCli, cliVersion } = await import('../src/stack/temporal-cli');
     const bin = await resolveTemporalCli(progress);
     process.stdout.write(`temporal ${cliVersion(bin)} at ${bin}\n`);
   });
@@ -89,8 +123,195 @@ program
   .description('run the cutover worker in the foreground until Ctrl-C')
   .action(async (opts: { plan?: string; metrics: string }) => {
     const plan = loadPlan(resolvePlanPath(opts.plan));
-    const { runCutoverWorker } = await import('../src/worker');
     await runCutoverWorker({ plan, metricsAddress: opts.metrics, onProgress: progress });
+  });
+
+// ── The cockpit: status, operator commands, reconcile, start, runbook ────────────────────────────
+
+/** The OS user, the default actor of every command. */
+function osUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env.USER ?? process.env.LOGNAME ?? 'unknown';
+  }
+}
+
+/** Loads the plan the way DESIGN.md says (`--plan`, `$CUTOVER_PLAN`, `./cutover.yaml`, the dev stack's). */
+function planFor(flag: string | undefined): Plan {
+  return loadPlan(resolvePlanPath(flag));
+}
+
+/** A positive number of seconds from a flag, or bad input naming the flag. */
+function seconds(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new CockpitInputError(flag, `"${value}" is not a positive number of seconds`, `pass e.g. ${flag} ${fallback}`);
+  return n;
+}
+
+async function withControl<T>(plan: Plan, fn: (c: ControlClient) => Promise<T>): Promise<T> {
+  const control = await openControl(plan);
+  try {
+    return await fn(control);
+  } finally {
+    await control.close();
+  }
+}
+
+async function uiBase(plan: Plan, flag: string | undefined): Promise<string> {
+  if (flag) return flag.replace(/\/+$/, '');
+  return uiBaseUrl(plan, { localUis: readDevState()?.clusters });
+}
+
+const planOption = () => new Option('--plan <file>', 'plan file (default: $CUTOVER_PLAN, ./cutover.yaml, or the dev stack\'s plan)');
+const UNIT_ARG = 'a campaign name, namespace/<ns> or tenant/<ns>/<tenant>';
+
+program
+  .command('status')
+  .argument('[unit]', `${UNIT_ARG} (default: every unit of the plan)`)
+  .addOption(planOption())
+  .option('--json', 'print one JSON document (the status of each unit) and nothing else on stdout')
+  .option('--watch', 'redraw the view in place until Ctrl-C')
+  .option('--interval <seconds>', 'how often --watch redraws', '2')
+  .option('--ui <url>', 'base URL of the control cluster\'s Temporal UI for the links (default: $CUTOVER_UI_URL or the local one)')
+  .description('where every unit stands: phase, route and epoch, bake, last gate, open runs, drain forecast, approvals, UI links')
+  .addHelpText('after', '\nExamples:\n  npx cutover status\n  npx cutover status tenant/detections/acme --json\n  npx cutover status --watch --interval 1')
+  .action(async (unit: string | undefined, opts: { plan?: string; json?: boolean; watch?: boolean; interval: string; ui?: string }) => {
+    const plan = planFor(opts.plan);
+    const target = unit ? resolveTarget(plan, unit) : undefined;
+    if (opts.json && opts.watch) throw new CockpitInputError('--watch', 'cannot be combined with --json', 'use --json for one document, or --watch for the live view');
+    const intervalMs = seconds('--interval', opts.interval, 2) * 1000;
+    const base = await uiBase(plan, opts.ui);
+    await withControl(plan, async ({ client, namespace }) => {
+      const read = () => getStatus(client, plan, { target, namespace, uiBase: base });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(await read(), null, 2)}\n`);
+        return;
+      }
+      if (!opts.watch) {
+        process.stdout.write(`${renderStatus(await read(), { now: new Date() })}\n`);
+        return;
+      }
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      progress(`watching ${target?.name ?? plan.name} every ${intervalMs / 1000} s; Ctrl-C to stop`);
+      await watchStatus({
+        frame: async () => `${renderStatus(await read(), { now: new Date() })}\n(every ${intervalMs / 1000} s · Ctrl-C to stop)`,
+        intervalMs,
+        out: process.stdout,
+        signal: stop.signal,
+      });
+    });
+  });
+
+const COMMAND_HELP: Record<CommandName, string> = {
+  advance: 'move the unit on: leave a finished phase (manual mode), skip the current bake, retry a failed step, re-run a held gate',
+  pause: 'raise the paused flag: nothing changes until resume',
+  resume: 'lower the paused flag',
+  rollback: 'route the unit back to the source and drain the target (reason required)',
+  approve: 'approve what the unit waits for (e.g. terminating stragglers)',
+};
+
+for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as const) {
+  const cmd = program
+    .command(name)
+    .argument('<unit>', UNIT_ARG)
+    .addOption(planOption())
+    .option('--actor <name>', 'who sends the command (default: the OS user)')
+    .option('--command-id <id>', 'reuse to retry a command safely (default: a fresh ID)')
+    .option('--timeout <seconds>', 'how long to wait for the workflow to confirm', '10')
+    .option('--json', 'print the confirmed command and the unit\'s status as one JSON document')
+    .description(`${COMMAND_HELP[name]}; waits until the workflow confirms it, or prints why it refused (exit 1)`);
+  if (name === 'rollback') cmd.requiredOption('--reason <text>', 'why (recorded in the unit\'s history)');
+  else cmd.option('--reason <text>', 'why (recorded in the unit\'s history)');
+  cmd.addHelpText('after', `\nExample:\n  npx cutover ${name} tenant/detections/acme${name === 'rollback' ? ' --reason "error rate above the gate"' : ''}`);
+  cmd.action(async (unit: string, opts: { plan?: string; actor?: string; commandId?: string; timeout: string; json?: boolean; reason?: string }) => {
+    const plan = planFor(opts.plan);
+    const target: CockpitTarget = resolveTarget(plan, unit);
+    const input = { target, command: name, actor: opts.actor ?? osUser(), ...(opts.reason !== undefined ? { reason: opts.reason } : {}) };
+    checkCommandInput(input);
+    const timeoutMs = seconds('--timeout', opts.timeout, 10) * 1000;
+    const out = await withControl(plan, ({ client }) => sendCommand(client, { ...input, timeoutMs, ...(opts.commandId ? { commandId: opts.commandId } : {}) }));
+    if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    else process.stdout.write(`${name} ${target.name}: applied (by ${out.actor}, command ${out.commandId}); phase ${out.status.phase}${out.status.paused ? ', paused' : ''}\n`);
+  });
+}
+
+program
+  .command('reconcile')
+  .argument('<unit>', 'namespace/<ns> or tenant/<ns>/<tenant>')
+  .addOption(planOption())
+  .option('--json', 'print the report as one JSON document')
+  .description('list duplicates and stranded runs of a unit on both clusters (reads only); exit 1 when not clean')
+  .addHelpText('after', '\nExample:\n  npx cutover reconcile namespace/payments --json')
+  .action(async (unit: string, opts: { plan?: string; json?: boolean }) => {
+    const plan = planFor(opts.plan);
+    const target = resolveTarget(plan, unit);
+    if (target.kind !== 'unit') throw new CockpitInputError('<unit>', `"${unit}" is the campaign; reconcile checks one unit`, 'name a unit, e.g. namespace/<ns>');
+    const conns: { close(): Promise<void> }[] = [];
+    try {
+      const open = async (name: string) => {
+        try {
+          const c = await connectCluster(name, plan.clusters[name]!);
+          conns.push(c);
+          return c;
+        } catch (err) {
+          throw new ControlUnavailableError(`cannot reach cluster ${name} at ${plan.clusters[name]!.address}: ${(err as Error).message} — fix: start it or correct clusters.${name}.address`, { cause: err });
+        }
+      };
+      const report = await reconcileUnit(plan, target.ref, { source: await open(plan.source), target: await open(plan.target) });
+      process.stdout.write(opts.json ? `${JSON.stringify({ unit: target.name, ...report }, null, 2)}\n` : `${formatReconcile(target.name, report)}\n`);
+      if (!report.clean) process.exitCode = EXIT_FAILED;
+    } finally {
+      for (const c of conns) await c.close();
+    }
+  });
+
+program
+  .command('start')
+  .argument('<plan>', 'plan file (YAML or JSON)')
+  .option('--dry-run', 'print every step of the campaign and its minimum duration; start nothing')
+  .option('--drill', 'rehearse: with --dry-run, show the drill (each batch rolled back after its cutover bake)')
+  .option('--manual', 'each phase waits for `cutover advance` (default: phases follow each other)')
+  .option('--actor <name>', 'who starts the migration (default: the OS user)')
+  .option('--json', 'print the result as one JSON document')
+  .description('start (or resume: the workflow IDs are stable) the migration of the plan\'s first ring')
+  .addHelpText('after', '\nExamples:\n  npx cutover start examples/plan.yaml --dry-run\n  npx cutover start cutover.yaml')
+  .action(async (file: string, opts: { dryRun?: boolean; drill?: boolean; manual?: boolean; actor?: string; json?: boolean }) => {
+    const plan = loadPlan(file);
+    if (opts.dryRun) {
+      const r = dryRun(plan, opts.drill === true);
+      process.stdout.write(opts.json ? `${JSON.stringify(r.campaign, null, 2)}\n` : `${r.text}\n`);
+      return;
+    }
+    if (opts.drill) {
+      throw new CockpitInputError('--drill', 'a drill needs the campaign workflow, which this build does not start yet', 'preview it with --dry-run --drill, or start without --drill');
+    }
+    const result = await withControl(plan, ({ client }) => startPlan(client, plan, { actor: opts.actor ?? osUser(), advanceMode: opts.manual ? 'manual' : 'auto' }));
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      return;
+    }
+    const lines = result.units.map((u) => `  ${u.unit.padEnd(32)} ${u.started ? 'started' : 'already running (resumed)'}  ${u.workflowId}`);
+    process.stdout.write(`plan ${result.plan}, ring ${result.ring}:\n${lines.join('\n')}\nwatch it with: npx cutover status --watch --plan ${file}\n`);
+  });
+
+program
+  .command('runbook')
+  .argument('<plan>', 'plan file (YAML or JSON)')
+  .option('-o, --out <file>', 'write the Markdown to a file instead of stdout')
+  .description('write the Markdown runbook of a plan: every step, its gates, approvers and rollback command')
+  .addHelpText('after', '\nExample:\n  npx cutover runbook examples/plan.yaml -o RUNBOOK.md')
+  .action(async (file: string, opts: { out?: string }) => {
+    const plan = loadPlan(file);
+    const md = renderRunbook(plan, { planPath: file });
+    if (opts.out) {
+      fs.writeFileSync(opts.out, md);
+      progress(`runbook written to ${opts.out}`);
+    } else process.stdout.write(md);
   });
 
 async function main(): Promise<void> {

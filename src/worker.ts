@@ -6,8 +6,8 @@
  *   - the synthetic probe task queue in each target namespace on the target cluster.
  * SIGINT/SIGTERM shut it down cleanly (the SDK runtime's shutdown signals).
  */
-import { Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { Connection } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import Redis from 'ioredis';
 import { createActivities } from './activities';
 import { connectCluster, connectNativeCluster, namespaceOn } from './clusters/connect';

@@ -1,0 +1,209 @@
+/**
+ * How the plan's values relate to each other: references between sections, uniqueness,
+ * exactly-one-of. These run on the raw input, reading only what is well-typed enough to judge, so a
+ * plan with a malformed value elsewhere still gets every one of these problems reported at once
+ * (zod skips refinements of an object as soon as one of its fields fails).
+ */
+import { parseUnitName } from '../workflows/ids';
+import { DEFAULT_GATE_COUNT, DEFAULT_GATE_FAILURE_LIMIT } from './defaults';
+import type { PathSegment, RawIssue } from './issues';
+
+type Obj = Record<string, unknown>;
+
+const isObj = (value: unknown): value is Obj => typeof value === 'object' && value !== null && !Array.isArray(value);
+const asObj = (value: unknown): Obj | undefined => (isObj(value) ? value : undefined);
+const asStr = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+const asArr = (value: unknown): unknown[] | undefined => (Array.isArray(value) ? value : undefined);
+const asNum = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+const has = (obj: Obj | undefined, key: string): boolean => obj !== undefined && Object.prototype.hasOwnProperty.call(obj, key) && obj[key] !== undefined;
+const entries = (obj: Obj | undefined): [string, unknown][] => (obj ? Object.entries(obj) : []);
+
+/** Every cross-field problem of a (blank-normalized) raw plan. */
+export function crossCheck(raw: unknown): RawIssue[] {
+  const plan = asObj(raw);
+  if (!plan) return [];
+  const issues: RawIssue[] = [];
+  const report = (path: PathSegment[], message: string, hint: string) => issues.push({ path, message, hint });
+
+  // Clusters: source, target and control name declared clusters; addresses are distinct.
+  const clusters = asObj(plan.clusters);
+  const clusterNames = Object.keys(clusters ?? {});
+  const declared = clusterNames.length ? clusterNames.join(', ') : 'none yet';
+  const checkClusterRef = (path: PathSegment[], value: unknown) => {
+    const ref = asStr(value);
+    if (ref !== undefined && clusters && !has(clusters, ref)) {
+      report(path, `unknown cluster "${ref}"`, `name one of the clusters declared under clusters (${declared}), or declare clusters.${ref}`);
+    }
+  };
+  checkClusterRef(['source'], plan.source);
+  checkClusterRef(['target'], plan.target);
+  checkClusterRef(['control', 'cluster'], asObj(plan.control)?.cluster);
+  if (asStr(plan.source) !== undefined && plan.source === plan.target) {
+    report(['target'], `target is the same cluster as source ("${String(plan.source)}")`, 'name the cluster the workloads move to; it must differ from source');
+  }
+  const addressOwner = new Map<string, string>();
+  for (const [name, cluster] of entries(clusters)) {
+    const c = asObj(cluster);
+    const address = asStr(c?.address)?.toLowerCase();
+    if (address !== undefined) {
+      const owner = addressOwner.get(address);
+      if (owner !== undefined) {
+        report(['clusters', name, 'address'], `address ${address} is already the address of cluster "${owner}"`, 'give every cluster its own host:port');
+      } else addressOwner.set(address, name);
+    }
+    const tls = asObj(c?.tls);
+    if (tls && has(tls, 'clientCertPath') !== has(tls, 'clientKeyPath')) {
+      const missing = has(tls, 'clientCertPath') ? 'clientKeyPath' : 'clientCertPath';
+      report(['clusters', name, 'tls', missing], `mTLS needs both clientCertPath and clientKeyPath; ${missing} is missing`, `set clusters.${name}.tls.${missing}, or drop the other one for server-only TLS`);
+    }
+    const local = asObj(c?.local);
+    const shards = asNum(local?.shards);
+    if (local && (local.server ?? 'dev') === 'dev' && shards !== undefined && shards !== 1) {
+      report(['clusters', name, 'local', 'shards'], `the dev server runs exactly 1 history shard, not ${shards}`, 'remove shards, or set server: postgres for a multi-shard cluster');
+    }
+  }
+
+  // Namespaces: distinct target names, task queues for dual workers, well-formed tenants.
+  const namespaces = asObj(plan.namespaces);
+  const targetOwner = new Map<string, string>();
+  for (const [ns, value] of entries(namespaces)) {
+    const cfg = asObj(value);
+    if (!cfg) continue;
+    const target = asStr(cfg.target) ?? ns;
+    const owner = targetOwner.get(target);
+    if (owner !== undefined) {
+      report(['namespaces', ns, 'target'], `namespaces "${owner}" and "${ns}" both move to target namespace "${target}"`, `give namespaces.${ns} its own target namespace`);
+    } else targetOwner.set(target, ns);
+    const queues = cfg.taskQueues;
+    if (cfg.strategy === 'dual-workers' && (queues === undefined || (Array.isArray(queues) && queues.length === 0))) {
+      report(['namespaces', ns, 'taskQueues'], 'dual-workers needs the task queues its workers poll', `list them, e.g. taskQueues: [${ns}]`);
+    }
+    checkUnique(asArr(queues), ['namespaces', ns, 'taskQueues'], 'task queue', report);
+    const tenants = asObj(cfg.tenants);
+    const selector = asObj(tenants?.selector);
+    if (selector) {
+      const given = ['searchAttribute', 'workflowIdPrefix'].filter((key) => has(selector, key));
+      if (given.length !== 1) {
+        report(
+          ['namespaces', ns, 'tenants', 'selector'],
+          given.length ? 'the selector has both searchAttribute and workflowIdPrefix' : 'the selector is empty',
+          'give exactly one: { searchAttribute: TenantId } or { workflowIdPrefix: "{tenant}-" }',
+        );
+      }
+    }
+    checkUnique(asArr(tenants?.ids), ['namespaces', ns, 'tenants', 'ids'], 'tenant id', report);
+  }
+
+  // Gates: exactly one provider, thresholds that can be met, limits below the count.
+  const gates = asObj(plan.gates);
+  for (const [name, value] of entries(gates)) {
+    const gate = asObj(value);
+    if (!gate) continue;
+    const providers = ['prometheus', 'temporal', 'synthetic', 'reconcile'].filter((key) => has(gate, key));
+    if (providers.length !== 1) {
+      report(
+        ['gates', name],
+        providers.length ? `gate has ${providers.length} providers (${providers.join(', ')})` : 'gate has no provider',
+        'give exactly one of prometheus, temporal, synthetic or reconcile; define another gate for another check',
+      );
+    }
+    const prom = asObj(gate.prometheus);
+    if (prom && !has(prom, 'max') && !has(prom, 'min')) {
+      report(['gates', name, 'prometheus'], 'no threshold', 'add max (passes when the value ≤ max) and/or min (passes when the value ≥ min)');
+    }
+    const max = asNum(prom?.max);
+    const min = asNum(prom?.min);
+    if (max !== undefined && min !== undefined && min > max) {
+      report(['gates', name, 'prometheus', 'min'], `min ${min} is above max ${max}: no value can pass`, 'make min ≤ max');
+    }
+    const temporal = asObj(gate.temporal);
+    if (temporal && !has(temporal, 'maxFailed') && !has(temporal, 'maxFailureRatio')) {
+      report(['gates', name, 'temporal'], 'no limit', 'add maxFailed (a count) and/or maxFailureRatio (0..1)');
+    }
+    const count = gate.count === undefined ? DEFAULT_GATE_COUNT : asNum(gate.count);
+    const failureLimit = gate.failureLimit === undefined ? DEFAULT_GATE_FAILURE_LIMIT : asNum(gate.failureLimit);
+    if (count !== undefined && failureLimit !== undefined && Number.isInteger(count) && failureLimit >= count && count >= 1) {
+      report(['gates', name, 'failureLimit'], `failureLimit ${failureLimit} is not below count ${count}, so the gate can never fail`, `set failureLimit below ${count}, or raise count`);
+    }
+  }
+
+  // Defaults: canary steps strictly increasing.
+  const steps = asArr(asObj(plan.defaults)?.percentSteps);
+  steps?.forEach((step, i) => {
+    const previous = i > 0 ? asNum(steps[i - 1]) : undefined;
+    const current = asNum(step);
+    if (previous !== undefined && current !== undefined && current <= previous) {
+      report(['defaults', 'percentSteps', i], `step ${current} does not increase on the step before it (${previous})`, 'list whole percentages from 1 to 99 in strictly increasing order, e.g. [1, 10, 50]');
+    }
+  });
+
+  // Rings: unique names; units declared, each in one ring; gates defined.
+  const ringOf = new Map<string, string>();
+  const ringNames = new Map<string, number>();
+  const wholeNamespaces = new Set<string>();
+  const tenantNamespaces = new Set<string>();
+  const gateNames = Object.keys(gates ?? {});
+  asArr(plan.rings)?.forEach((value, r) => {
+    const ring = asObj(value);
+    if (!ring) return;
+    const ringName = asStr(ring.name) ?? `rings[${r}]`;
+    if (asStr(ring.name) !== undefined) {
+      const first = ringNames.get(ringName);
+      if (first !== undefined) report(['rings', r, 'name'], `ring name "${ringName}" is already used by rings[${first}]`, 'give every ring its own name');
+      else ringNames.set(ringName, r);
+    }
+    asArr(ring.units)?.forEach((unitValue, u) => {
+      const name = asStr(unitValue);
+      const unit = name === undefined ? undefined : parseUnitName(name);
+      if (name === undefined || !unit) return; // the schema reports malformed unit names
+      const path: PathSegment[] = ['rings', r, 'units', u];
+      const previous = ringOf.get(name);
+      if (previous !== undefined) {
+        report(path, `unit "${name}" is already in ring "${previous}"`, 'list every unit in exactly one ring');
+        return;
+      }
+      ringOf.set(name, ringName);
+      if (!namespaces) return;
+      const ns = asObj(namespaces[unit.namespace]);
+      if (!has(namespaces, unit.namespace)) {
+        report(path, `unknown unit "${name}": namespace "${unit.namespace}" is not declared`, `declare namespaces.${unit.namespace}, or remove the unit from the ring`);
+        return;
+      }
+      if (unit.kind === 'tenant') {
+        const ids = asArr(asObj(ns?.tenants)?.ids);
+        if (ns && !ids?.includes(unit.tenant)) {
+          report(path, `unknown unit "${name}": tenant "${unit.tenant}" is not declared`, `declare it under namespaces.${unit.namespace}.tenants.ids, or remove it from the ring`);
+          return;
+        }
+        if (wholeNamespaces.has(unit.namespace)) {
+          report(path, `namespace "${unit.namespace}" is already moved whole by unit "namespace/${unit.namespace}"`, 'move a namespace either whole or tenant by tenant, not both');
+        }
+        tenantNamespaces.add(unit.namespace);
+      } else {
+        if (tenantNamespaces.has(unit.namespace)) {
+          report(path, `namespace "${unit.namespace}" is already moved tenant by tenant`, 'move a namespace either whole or tenant by tenant, not both');
+        }
+        wholeNamespaces.add(unit.namespace);
+      }
+    });
+    const ringGates = asArr(ring.gates);
+    ringGates?.forEach((gateValue, g) => {
+      const gate = asStr(gateValue);
+      if (gate !== undefined && !has(gates, gate)) {
+        report(['rings', r, 'gates', g], `unknown gate "${gate}"`, gateNames.length ? `name one of the gates defined under gates (${gateNames.join(', ')}), or define gates.${gate}` : `define gates.${gate}`);
+      }
+    });
+    checkUnique(ringGates, ['rings', r, 'gates'], 'gate', report);
+  });
+  return issues;
+}
+
+/** Reports the second and later occurrences of a string in a list. */
+function checkUnique(list: unknown[] | undefined, path: PathSegment[], what: string, report: (path: PathSegment[], message: string, hint: string) => void): void {
+  const seen = new Set<string>();
+  list?.forEach((value, i) => {
+    if (typeof value !== 'string') return;
+    if (seen.has(value)) report([...path, i], `${what} "${value}" is listed twice`, 'list it once');
+    seen.add(value);
+  });
+}

@@ -1,0 +1,49 @@
+/**
+ * Every default of the plan file, in one place (STYLE.md example 10). Durations are milliseconds,
+ * which is what the validated `Plan` carries.
+ */
+
+/** Redis used for routing records when the plan names none. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** Prefix of every Redis key cutover writes. */
+export const DEFAULT_REDIS_KEY_PREFIX = 'cutover:';
+
+/** Namespace of cutover's own workflows on the control cluster. */
+export const DEFAULT_CONTROL_NAMESPACE = 'cutover';
+/** Task queue of cutover's own workflows on the control cluster. */
+export const DEFAULT_CONTROL_TASK_QUEUE = 'cutover';
+// The control cluster defaults to the plan's target (it is where the work ends up, so cutover's
+// history survives the retirement of the source); see `resolveControl` in validate.ts.
+
+/** Soak after each canary step before its gates are read: 30s. */
+export const DEFAULT_BAKE_MS = 30_000;
+/** Canary percentages on the target, in order. */
+export const DEFAULT_PERCENT_STEPS: readonly number[] = [10, 50];
+/** What a failed gate does. */
+export const DEFAULT_ON_GATE_FAILURE = 'rollback' as const;
+/** How long the source may take to drain after the cutover: 10m. */
+export const DEFAULT_DRAIN_DEADLINE_MS = 10 * 60_000;
+/** What happens to runs still open on the source after the drain deadline. */
+export const DEFAULT_STRAGGLERS = 'report' as const;
+/** Longest a drain-and-switch hold may keep new starts waiting: 30s. */
+export const DEFAULT_HOLD_TIMEOUT_MS = 30_000;
+
+/** Local server kind for `cutover dev up` when `local:` gives none. */
+export const DEFAULT_LOCAL_SERVER = 'dev' as const;
+/** History shards of a local self-hosted (postgres) cluster. */
+export const DEFAULT_POSTGRES_SHARDS = 4;
+/** The dev server always runs a single history shard. */
+export const DEV_SERVER_SHARDS = 1;
+
+/** Time between two measurements of a gate: 15s. */
+export const DEFAULT_GATE_INTERVAL_MS = 15_000;
+/** Measurements a gate takes per evaluation. */
+export const DEFAULT_GATE_COUNT = 1;
+/** Failed measurements tolerated before the gate fails. */
+export const DEFAULT_GATE_FAILURE_LIMIT = 0;
+/** Consecutive errored measurements (provider unreachable, …) tolerated before the gate errors. */
+export const DEFAULT_GATE_CONSECUTIVE_ERROR_LIMIT = 4;
+/** Reconcile gate: duplicates tolerated. */
+export const DEFAULT_RECONCILE_MAX_DUPLICATES = 0;
+/** Reconcile gate: stranded runs tolerated. */
+export const DEFAULT_RECONCILE_MAX_STRANDED = 0;

@@ -1,0 +1,318 @@
+/**
+ * The zod schema of the plan file: the shape, type and range of every value on its own. How values
+ * relate to each other (references, uniqueness, exactly-one-of) is checked in `cross-checks.ts`, on
+ * the raw input, so that those problems are reported even when some value here is malformed.
+ */
+import { z } from 'zod';
+import { parseUnitName } from '../workflows/ids';
+import { DURATION_FORMS, parseDuration } from './duration';
+import { show } from './issues';
+
+/** Params of the custom issues raised here; `toRawIssues` in validate.ts reads them. */
+export interface IssueParams {
+  hint: string;
+  atKey?: boolean;
+}
+
+function fail(ctx: z.RefinementCtx, message: string, hint: string, atKey?: boolean): void {
+  const params: IssueParams = atKey ? { hint, atKey } : { hint };
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message, params });
+}
+
+/** Edit distance, for "did you mean" hints on misspelt keys. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+}
+
+/** The closest of `known` to `key`, when it is close enough to be a typo. */
+export function suggestKey(key: string, known: readonly string[]): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const name of known) {
+    const d = name.toLowerCase() === key.toLowerCase() ? 0 : distance(key, name);
+    if (!best || d < best.d) best = { name, d };
+  }
+  return best && best.d <= Math.max(1, Math.floor(best.name.length / 3)) ? best.name : undefined;
+}
+
+/**
+ * A strict object: every unknown key is an error of its own, at the key's path, with a "did you
+ * mean" hint. (zod's `.strict()` reports all unknown keys as one issue on the parent object, which
+ * can neither point at the key's line nor suggest the right spelling.)
+ */
+function strictObject<T extends z.ZodRawShape>(shape: T) {
+  const known = Object.keys(shape);
+  return z.object(shape).catchall(
+    z.unknown().superRefine((_value, ctx) => {
+      const key = String(ctx.path[ctx.path.length - 1]);
+      const guess = suggestKey(key, known);
+      fail(
+        ctx,
+        `unknown key "${key}"`,
+        guess ? `did you mean "${guess}"? (allowed here: ${known.join(', ')})` : `remove it (allowed here: ${known.join(', ')})`,
+        true,
+      );
+    }),
+  );
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const NAME_MAX = 200;
+
+/** A name that also appears in workflow IDs, unit names and search attributes. */
+function name(what: string, example: string) {
+  return z.string().superRefine((value, ctx) => {
+    if (!NAME_RE.test(value) || value.length > NAME_MAX) {
+      fail(
+        ctx,
+        `${what} "${value}" is not a valid name`,
+        `use up to ${NAME_MAX} letters, digits, ".", "_" or "-", starting with a letter or digit (e.g. ${example})`,
+      );
+    }
+  });
+}
+
+/** A record key that must be a valid name; the issue points at the key. */
+function keyName(what: string, example: string) {
+  return z.string().superRefine((value, ctx) => {
+    if (!NAME_RE.test(value) || value.length > NAME_MAX) {
+      fail(
+        ctx,
+        `${what} "${value}" is not a valid name`,
+        `rename it with letters, digits, ".", "_" or "-", starting with a letter or digit (e.g. ${example})`,
+        true,
+      );
+    }
+  });
+}
+
+/** A non-blank string (blank values of keys are already "unset"; this catches blank list items). */
+const text = z.string().superRefine((value, ctx) => {
+  if (value.trim() === '') fail(ctx, 'empty value', 'write a value, or remove the entry');
+});
+
+function integer(min: number, max?: number) {
+  return z.number().superRefine((value, ctx) => {
+    if (!Number.isInteger(value)) fail(ctx, `${value} is not a whole number`, `write a whole number ≥ ${min}`);
+    else if (value < min) fail(ctx, `${value} is less than ${min}`, `write a whole number ≥ ${min}`);
+    else if (max !== undefined && value > max) fail(ctx, `${value} is more than ${max}`, `write a whole number from ${min} to ${max}`);
+  });
+}
+
+const finite = z.number().superRefine((value, ctx) => {
+  if (!Number.isFinite(value)) fail(ctx, `${value} is not a finite number`, 'write a finite number such as 0.5');
+});
+
+const ratio = z.number().superRefine((value, ctx) => {
+  if (!(value >= 0 && value <= 1)) fail(ctx, `${value} is not a ratio between 0 and 1`, 'write a number from 0 to 1, e.g. 0.99 for 99%');
+});
+
+/** A duration (see duration.ts), converted to milliseconds; `positive` rejects zero. */
+function duration(positive: boolean) {
+  return z.unknown().transform((value, ctx): number => {
+    if (value === undefined) {
+      fail(ctx, 'a duration is required', `write ${DURATION_FORMS}`);
+      return z.NEVER;
+    }
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      fail(ctx, `${show(value)} is not a duration`, `write ${DURATION_FORMS}`);
+      return z.NEVER;
+    }
+    if (positive && ms === 0) {
+      fail(ctx, 'the duration must be longer than zero', `write a positive duration: ${DURATION_FORMS}`);
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+const HOST_PORT_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
+
+/** `host:port` of a Temporal frontend. */
+const address = z.string().superRefine((value, ctx) => {
+  const match = HOST_PORT_RE.exec(value);
+  const port = match ? Number(match[3]) : 0;
+  if (!match || port < 1 || port > 65535) {
+    const hint = value.includes('://')
+      ? 'write host:port without a scheme, e.g. 127.0.0.1:7233 or my-ns.a1b2c.tmprl.cloud:7233'
+      : 'write host:port with a port from 1 to 65535, e.g. 127.0.0.1:7233';
+    fail(ctx, `"${value}" is not a host:port address`, hint);
+  }
+});
+
+function url(protocols: string[], example: string) {
+  return z.string().superRefine((value, ctx) => {
+    let ok = false;
+    try {
+      ok = protocols.includes(new URL(value).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) fail(ctx, `"${value}" is not a ${protocols.map((p) => p.slice(0, -1)).join('/')} URL`, `write a URL such as ${example}`);
+  });
+}
+
+const envName = z.string().superRefine((value, ctx) => {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
+    fail(ctx, `"${value}" is not an environment variable name`, 'name the variable that holds the key, e.g. CLOUD_API_KEY (never the key itself)');
+  }
+});
+
+const searchAttributeName = z.string().superRefine((value, ctx) => {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
+    fail(ctx, `"${value}" is not a search attribute name`, 'name a Keyword search attribute of letters, digits and "_", e.g. TenantId');
+  }
+});
+
+const tenantId = z.string().superRefine((value, ctx) => {
+  if (!/^[^\s/]+$/.test(value)) {
+    fail(ctx, `tenant id ${JSON.stringify(value)} may not contain "/" or spaces`, 'use an id without "/" or whitespace, e.g. acme');
+  }
+});
+
+const unitNameSchema = z.string().superRefine((value, ctx) => {
+  if (!parseUnitName(value)) {
+    fail(ctx, `"${value}" is not a unit name`, 'write namespace/<namespace> or tenant/<namespace>/<tenant>, e.g. tenant/detections/acme');
+  }
+});
+
+const tlsSchema = strictObject({
+  clientCertPath: text.optional(),
+  clientKeyPath: text.optional(),
+  serverRootCACertPath: text.optional(),
+  serverNameOverride: text.optional(),
+});
+
+const localSchema = strictObject({
+  server: z.enum(['dev', 'postgres']).optional(),
+  shards: integer(1, 16384).optional(),
+});
+
+const clusterSchema = strictObject({
+  address,
+  namespaceSuffix: text.optional(),
+  tls: tlsSchema.optional(),
+  apiKeyEnv: envName.optional(),
+  local: localSchema.optional(),
+});
+
+const tenantsSchema = strictObject({
+  selector: strictObject({
+    searchAttribute: searchAttributeName.optional(),
+    workflowIdPrefix: z
+      .string()
+      .superRefine((value, ctx) => {
+        if (!value.includes('{tenant}')) {
+          fail(ctx, `workflowIdPrefix "${value}" does not contain {tenant}`, 'put {tenant} where the tenant id appears, e.g. "{tenant}-"');
+        }
+      })
+      .optional(),
+  }),
+  ids: z.array(tenantId).min(1),
+});
+
+const namespaceName = name('namespace', 'payments');
+
+const namespaceSchema = strictObject({
+  target: namespaceName.optional(),
+  strategy: z.enum(['dual-workers', 'drain-and-switch']),
+  taskQueues: z.array(text).optional(),
+  tenants: tenantsSchema.optional(),
+});
+
+const prometheusSchema = strictObject({
+  url: url(['http:', 'https:'], 'http://127.0.0.1:9090'),
+  query: text,
+  max: finite.optional(),
+  min: finite.optional(),
+});
+
+const temporalGateSchema = strictObject({
+  maxFailed: integer(0).optional(),
+  maxFailureRatio: ratio.optional(),
+});
+
+const syntheticSchema = strictObject({
+  workflows: integer(1, 10_000),
+  minSuccess: ratio,
+  maxP99: duration(true),
+});
+
+const reconcileSchema = strictObject({
+  maxDuplicates: integer(0).optional(),
+  maxStranded: integer(0).optional(),
+});
+
+const gateSchema = strictObject({
+  prometheus: prometheusSchema.optional(),
+  temporal: temporalGateSchema.optional(),
+  synthetic: syntheticSchema.optional(),
+  reconcile: reconcileSchema.optional(),
+  interval: duration(true).optional(),
+  count: integer(1).optional(),
+  failureLimit: integer(0).optional(),
+  consecutiveErrorLimit: integer(0).optional(),
+});
+
+const defaultsSchema = strictObject({
+  bake: duration(false).optional(),
+  percentSteps: z.array(integer(1, 99)).optional(),
+  onGateFailure: z.enum(['rollback', 'hold']).optional(),
+  drainDeadline: duration(true).optional(),
+  stragglers: z.enum(['wait', 'report', 'terminate']).optional(),
+  holdTimeout: duration(true).optional(),
+});
+
+const ringSchema = strictObject({
+  name: name('ring', 'ring0-synthetic'),
+  units: z.array(unitNameSchema).min(1),
+  gates: z.array(text).optional(),
+  batchSize: integer(1).optional(),
+  approval: z.enum(['two-person']).optional(),
+  bake: duration(false).optional(),
+});
+
+function nonEmptyRecord<V extends z.ZodTypeAny>(key: z.ZodType<string>, value: V, what: string, example: string) {
+  return z.record(key, value).superRefine((record, ctx) => {
+    if (Object.keys(record).length === 0) fail(ctx, `no ${what} declared`, `declare at least one, e.g. ${example}`);
+  });
+}
+
+/** The plan file as written (after blank strings were turned into "unset"); `toPlan` fills defaults. */
+export const planFileSchema = strictObject({
+  name: name('plan name', 'legacy-to-cloud'),
+  clusters: nonEmptyRecord(keyName('cluster name', 'legacy'), clusterSchema, 'clusters', 'legacy: { address: 127.0.0.1:7233 }'),
+  source: text,
+  target: text,
+  control: strictObject({
+    cluster: text.optional(),
+    namespace: namespaceName.optional(),
+    taskQueue: text.optional(),
+  }).optional(),
+  redis: strictObject({
+    url: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').optional(),
+    keyPrefix: text.optional(),
+  }).optional(),
+  namespaces: nonEmptyRecord(
+    keyName('namespace', 'payments'),
+    namespaceSchema,
+    'namespaces',
+    'payments: { strategy: dual-workers, taskQueues: [payments] }',
+  ),
+  gates: z.record(keyName('gate name', 'errors'), gateSchema).optional(),
+  defaults: defaultsSchema.optional(),
+  rings: z.array(ringSchema).min(1),
+});
+
+/** The plan file as the schema outputs it. */
+export type PlanFile = z.output<typeof planFileSchema>;

@@ -1,0 +1,180 @@
+/**
+ * The validated plan (DESIGN.md "Plan file"). Durations are milliseconds; every default is filled in,
+ * so consumers never re-apply defaults. A `Plan` is plain JSON and validates again unchanged, so it
+ * can travel as workflow input or be handed back to `loadPlan`.
+ */
+
+/** A duration in milliseconds. */
+export type DurationMs = number;
+
+/** mTLS / TLS settings of a cluster connection. Paths are read by whoever connects, not by validation. */
+export interface TlsConfig {
+  clientCertPath?: string;
+  clientKeyPath?: string;
+  serverRootCACertPath?: string;
+  serverNameOverride?: string;
+}
+
+/** Kind of local server `cutover dev up` runs for a cluster. */
+export type LocalServerKind = 'dev' | 'postgres';
+
+/** How `cutover dev up` runs a cluster locally. */
+export interface LocalClusterConfig {
+  server: LocalServerKind;
+  /** History shards: 1 for the dev server, default 4 for postgres. */
+  shards: number;
+}
+
+/** A Temporal frontend endpoint and its credentials. */
+export interface ClusterConfig {
+  /** `host:port` of the frontend. */
+  address: string;
+  /** Appended to every namespace name on this cluster (Temporal Cloud's `.<account>`). */
+  namespaceSuffix?: string;
+  tls?: TlsConfig;
+  /** Name of the environment variable that holds the API key (never the key itself). */
+  apiKeyEnv?: string;
+  local?: LocalClusterConfig;
+}
+
+/** Where cutover's own workflows run. */
+export interface ControlConfig {
+  cluster: string;
+  namespace: string;
+  taskQueue: string;
+}
+
+/** Redis holding the routing records. */
+export interface RedisConfig {
+  url: string;
+  keyPrefix: string;
+}
+
+/** How a namespace is moved. */
+export type Strategy = 'dual-workers' | 'drain-and-switch';
+
+/** How a workflow is attributed to a tenant: by a Keyword search attribute, or by a workflow ID prefix. */
+export type TenantSelector = { searchAttribute: string } | { workflowIdPrefix: string };
+
+/** The tenants of a namespace that are routed on their own. */
+export interface TenantsConfig {
+  selector: TenantSelector;
+  ids: string[];
+}
+
+/** One namespace of the source, keyed in `Plan.namespaces` by its source name. */
+export interface NamespaceConfig {
+  /** Namespace name on the target (defaults to the source name). */
+  target: string;
+  strategy: Strategy;
+  /** Task queues of the application's workers (non-empty for dual-workers). */
+  taskQueues: string[];
+  tenants?: TenantsConfig;
+}
+
+/** A PromQL query compared to thresholds; at least one of `max` / `min`. */
+export interface PrometheusGate {
+  url: string;
+  query: string;
+  /** Passes when the value is ≤ max. */
+  max?: number;
+  /** Passes when the value is ≥ min. */
+  min?: number;
+}
+
+/** Temporal-native measure of the unit's workflows on the target; at least one limit. */
+export interface TemporalGate {
+  /** Failed (failed, timed out, terminated) runs tolerated since the step began. */
+  maxFailed?: number;
+  /** Ratio of failed to closed runs tolerated (0..1). */
+  maxFailureRatio?: number;
+}
+
+/** Synthetic probe workflows run on the target. */
+export interface SyntheticGate {
+  workflows: number;
+  /** Share of probes that must succeed (0..1). */
+  minSuccess: number;
+  maxP99: DurationMs;
+}
+
+/** Reconcile report limits. */
+export interface ReconcileGate {
+  maxDuplicates: number;
+  maxStranded: number;
+}
+
+/** The providers a gate may use; exactly one per gate. */
+export type GateKind = 'prometheus' | 'temporal' | 'synthetic' | 'reconcile';
+
+/** How often a gate measures and how many bad measurements it tolerates. */
+export interface GateLimits {
+  interval: DurationMs;
+  count: number;
+  failureLimit: number;
+  consecutiveErrorLimit: number;
+}
+
+/** A gate as written in the plan: exactly one provider key, plus its limits. Use `gateKind` to switch. */
+export type GateConfig = GateLimits &
+  (
+    | { prometheus: PrometheusGate; temporal?: never; synthetic?: never; reconcile?: never }
+    | { temporal: TemporalGate; prometheus?: never; synthetic?: never; reconcile?: never }
+    | { synthetic: SyntheticGate; prometheus?: never; temporal?: never; reconcile?: never }
+    | { reconcile: ReconcileGate; prometheus?: never; temporal?: never; synthetic?: never }
+  );
+
+/** What a failed gate does. */
+export type OnGateFailure = 'rollback' | 'hold';
+/** What happens to runs still open on the source after the drain deadline. */
+export type StragglerPolicy = 'wait' | 'report' | 'terminate';
+
+/** Plan-wide defaults. */
+export interface PlanDefaults {
+  bake: DurationMs;
+  percentSteps: number[];
+  onGateFailure: OnGateFailure;
+  drainDeadline: DurationMs;
+  stragglers: StragglerPolicy;
+  holdTimeout: DurationMs;
+}
+
+/** A rollout wave. */
+export interface RingConfig {
+  name: string;
+  /** Unit names (`namespace/<ns>` or `tenant/<ns>/<tenant>`), each in exactly one ring. */
+  units: string[];
+  gates: string[];
+  /** Units moved together inside the ring (default: all of them). */
+  batchSize: number;
+  approval?: 'two-person';
+  /** Overrides `defaults.bake` for this ring. */
+  bake?: DurationMs;
+}
+
+/** A validated plan. */
+export interface Plan {
+  name: string;
+  clusters: Record<string, ClusterConfig>;
+  source: string;
+  target: string;
+  control: ControlConfig;
+  redis: RedisConfig;
+  namespaces: Record<string, NamespaceConfig>;
+  gates: Record<string, GateConfig>;
+  defaults: PlanDefaults;
+  rings: RingConfig[];
+}
+
+/** One problem in a plan: where (`rings[2].units[0]`), what, and how to fix it. */
+export interface PlanIssue {
+  path: string;
+  message: string;
+  hint: string;
+  /** 1-based, present when the plan was parsed from text. */
+  line?: number;
+  column?: number;
+}
+
+/** Outcome of validating a plan. */
+export type PlanValidation = { ok: true; plan: Plan } | { ok: false; issues: PlanIssue[] };

@@ -1,0 +1,280 @@
+/** `validatePlan`: schema + cross-field checks, every problem at once, then the defaults filled in. */
+import type { z } from 'zod';
+import { crossCheck } from './cross-checks';
+import * as D from './defaults';
+import { DURATION_FORMS } from './duration';
+import { formatPath, type PathSegment, type RawIssue, show } from './issues';
+import { type IssueParams, type PlanFile, planFileSchema } from './schema';
+import type { ClusterConfig, GateConfig, NamespaceConfig, Plan, PlanIssue, PlanValidation, RingConfig, TenantsConfig } from './types';
+
+const MAX_DEPTH = 32;
+
+/**
+ * Empty (or blank) strings are "unset": a value of `''` behaves like a missing key, so defaults
+ * apply and required fields say they are missing. So is `null`, which is what YAML makes of a key
+ * with nothing after it (`tls:` once its lines are commented out). Keys stay present, so an unknown
+ * key is still reported even when its value is blank. List items are kept (an empty task queue
+ * name is an error, not a missing one). Returns a copy; non-plain objects and cycles are left for
+ * the schema.
+ */
+export function blankToUnset(value: unknown, seen: Set<object> = new Set()): unknown {
+  // Below MAX_DEPTH nothing is read by the schema (a plan is ~6 levels deep), and stopping there
+  // keeps a pathologically deep input from overflowing the stack.
+  if (typeof value !== 'object' || value === null || seen.has(value) || seen.size > MAX_DEPTH) return value;
+  if (Array.isArray(value)) {
+    seen.add(value);
+    const out = value.map((item) => blankToUnset(item, seen));
+    seen.delete(value);
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return value;
+  seen.add(value);
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const unset = item === null || (typeof item === 'string' && item.trim() === '');
+    // defineProperty: a `__proto__` key from JSON/YAML stays a plain key (and is reported as unknown).
+    Object.defineProperty(out, key, { value: unset ? undefined : blankToUnset(item, seen), enumerable: true, writable: true, configurable: true });
+  }
+  seen.delete(value);
+  return out;
+}
+
+/** What to write where, for "missing" and "wrong type" problems. Keys are paths with `*` for names and `[]` for indices. */
+const FIELD_HINTS: Record<string, string> = {
+  '': 'write the plan as a mapping with name, clusters, source, target, namespaces and rings (see examples/plan.yaml)',
+  name: 'name the campaign, e.g. name: legacy-to-cloud',
+  clusters: 'declare the clusters, e.g. clusters: { legacy: { address: 127.0.0.1:7233 }, cloud: { address: 127.0.0.1:7234 } }',
+  'clusters.*': 'give the cluster at least its address, e.g. { address: 127.0.0.1:7233 }',
+  'clusters.*.address': 'set host:port of the cluster frontend, e.g. address: 127.0.0.1:7233',
+  'clusters.*.namespaceSuffix': 'write the suffix appended to namespace names on this cluster, e.g. ".a1b2c"',
+  'clusters.*.tls': 'write a mapping { clientCertPath, clientKeyPath, serverRootCACertPath, serverNameOverride }',
+  'clusters.*.apiKeyEnv': 'name the environment variable that holds the API key, e.g. CLOUD_API_KEY',
+  'clusters.*.local': 'write { server: dev } or { server: postgres, shards: 4 }',
+  'clusters.*.local.server': 'write dev or postgres',
+  source: 'name the cluster the work runs on today, e.g. source: legacy',
+  target: 'name the cluster the work moves to, e.g. target: cloud',
+  control: 'write { cluster: cloud, namespace: cutover, taskQueue: cutover } (each optional)',
+  redis: 'write { url: redis://127.0.0.1:6379, keyPrefix: "cutover:" } (each optional)',
+  namespaces: 'declare the namespaces to move, e.g. namespaces: { payments: { strategy: dual-workers, taskQueues: [payments] } }',
+  'namespaces.*': 'write { strategy: dual-workers, taskQueues: [<queue>] }',
+  'namespaces.*.strategy': 'set strategy: dual-workers or strategy: drain-and-switch',
+  'namespaces.*.taskQueues': 'list the task queues, e.g. taskQueues: [payments]',
+  'namespaces.*.tenants': 'write { selector: { searchAttribute: TenantId }, ids: [acme, globex] }',
+  'namespaces.*.tenants.selector': 'write { searchAttribute: TenantId } or { workflowIdPrefix: "{tenant}-" }',
+  'namespaces.*.tenants.ids': 'list the tenant ids, e.g. ids: [acme, globex]',
+  gates: 'write a mapping of gate names to gates, e.g. clean: { reconcile: { maxDuplicates: 0, maxStranded: 0 } }',
+  'gates.*': 'write exactly one provider, e.g. { synthetic: { workflows: 20, minSuccess: 1, maxP99: 2s } }',
+  'gates.*.prometheus': "write { url: http://127.0.0.1:9090, query: 'sum(rate(errors[1m]))', max: 0.5 }",
+  'gates.*.prometheus.url': 'set the Prometheus base URL, e.g. url: http://127.0.0.1:9090',
+  'gates.*.prometheus.query': 'set a PromQL query returning one number',
+  'gates.*.temporal': 'write { maxFailed: 0 } and/or { maxFailureRatio: 0.01 }',
+  'gates.*.synthetic': 'write { workflows: 20, minSuccess: 1, maxP99: 2s }',
+  'gates.*.synthetic.workflows': 'set how many probe workflows to run, e.g. workflows: 20',
+  'gates.*.synthetic.minSuccess': 'set the share of probes that must succeed, from 0 to 1, e.g. minSuccess: 1',
+  'gates.*.synthetic.maxP99': `set the slowest acceptable p99 latency: ${DURATION_FORMS}`,
+  'gates.*.reconcile': 'write { maxDuplicates: 0, maxStranded: 0 }',
+  defaults: 'write { bake: 30s, percentSteps: [10, 50], onGateFailure: rollback, drainDeadline: 10m }',
+  'defaults.percentSteps': 'list whole percentages from 1 to 99 in increasing order, e.g. [10, 50]',
+  rings: 'list the rollout rings, e.g. rings: [{ name: ring0, units: [namespace/payments], gates: [] }]',
+  'rings[]': 'write { name: ring0, units: [namespace/payments], gates: [probe] }',
+  'rings[].name': 'name the ring, e.g. name: ring0-synthetic',
+  'rings[].units': 'list the units of the ring, e.g. units: [namespace/payments, tenant/detections/acme]',
+  'rings[].gates': 'list gate names defined under gates, e.g. gates: [probe]',
+};
+
+const NAMED_SECTIONS = new Set(['clusters', 'namespaces', 'gates']);
+
+function hintKey(path: readonly PathSegment[]): string {
+  let key = '';
+  path.forEach((segment, i) => {
+    if (typeof segment === 'number') key += '[]';
+    else if (i === 1 && NAMED_SECTIONS.has(String(path[0]))) key += '.*';
+    else key += key === '' ? segment : `.${segment}`;
+  });
+  return key;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  array: 'a list',
+  object: 'a mapping',
+  string: 'a string',
+  number: 'a number',
+  integer: 'a whole number',
+  boolean: 'true or false',
+  null: 'nothing (null)',
+  undefined: 'nothing',
+};
+const typeWord = (type: string) => TYPE_WORDS[type] ?? type;
+
+const TYPE_HINTS: Record<string, string> = {
+  array: 'write a list, e.g. [a, b]',
+  object: 'write a mapping, e.g. { key: value }',
+  string: 'write a string (quote it if YAML reads it as a number or boolean)',
+  number: 'write a number without quotes',
+};
+
+/** zod's issues as plan issues: a message naming the problem, and a hint naming the fix. */
+function fromZod(issues: readonly z.ZodIssue[]): RawIssue[] {
+  return issues.map((issue): RawIssue => {
+    const path = issue.path;
+    const field = path.length ? String(path[path.length - 1]) : 'plan';
+    const fieldHint = FIELD_HINTS[hintKey(path)];
+    switch (issue.code) {
+      case 'custom': {
+        const params = issue.params as IssueParams | undefined;
+        return { path, message: issue.message, hint: params?.hint ?? fieldHint ?? 'see examples/plan.yaml', atKey: params?.atKey };
+      }
+      case 'invalid_type':
+        if (issue.received === 'undefined') {
+          return { path, message: `missing required ${typeof path[path.length - 1] === 'number' ? 'item' : `field "${field}"`}`, hint: fieldHint ?? `add ${formatPath(path)}` };
+        }
+        return {
+          path,
+          message: `expected ${typeWord(issue.expected)}, got ${typeWord(issue.received)}`,
+          hint: fieldHint ?? TYPE_HINTS[issue.expected] ?? `write ${typeWord(issue.expected)}`,
+        };
+      case 'invalid_enum_value':
+        return {
+          path,
+          message: `${show(issue.received)} is not one of ${issue.options.join(', ')}`,
+          hint: `write one of: ${issue.options.join(', ')}`,
+        };
+      case 'too_small':
+        if (issue.type === 'array') {
+          return { path, message: `the list is empty; it needs at least ${String(issue.minimum)} entry`, hint: fieldHint ?? 'add an entry, or remove the key' };
+        }
+        return { path, message: issue.message, hint: fieldHint ?? `write a value ≥ ${String(issue.minimum)}` };
+      default:
+        return { path, message: issue.message, hint: fieldHint ?? 'see examples/plan.yaml' };
+    }
+  });
+}
+
+/** Drops properties whose value is undefined, so a `Plan` is clean JSON. */
+function compact<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function toCluster(cluster: PlanFile['clusters'][string]): ClusterConfig {
+  const local = cluster.local;
+  const server = local?.server ?? D.DEFAULT_LOCAL_SERVER;
+  return compact({
+    address: cluster.address,
+    namespaceSuffix: cluster.namespaceSuffix,
+    tls: cluster.tls
+      ? compact({
+          clientCertPath: cluster.tls.clientCertPath,
+          clientKeyPath: cluster.tls.clientKeyPath,
+          serverRootCACertPath: cluster.tls.serverRootCACertPath,
+          serverNameOverride: cluster.tls.serverNameOverride,
+        })
+      : undefined,
+    apiKeyEnv: cluster.apiKeyEnv,
+    local: local ? { server, shards: local.shards ?? (server === 'postgres' ? D.DEFAULT_POSTGRES_SHARDS : D.DEV_SERVER_SHARDS) } : undefined,
+  });
+}
+
+function toNamespace(key: string, ns: PlanFile['namespaces'][string]): NamespaceConfig {
+  const tenants: TenantsConfig | undefined = ns.tenants && {
+    selector:
+      ns.tenants.selector.searchAttribute !== undefined
+        ? { searchAttribute: ns.tenants.selector.searchAttribute }
+        : { workflowIdPrefix: ns.tenants.selector.workflowIdPrefix as string },
+    ids: [...ns.tenants.ids],
+  };
+  return compact({ target: ns.target ?? key, strategy: ns.strategy, taskQueues: [...(ns.taskQueues ?? [])], tenants });
+}
+
+function toGate(gate: NonNullable<PlanFile['gates']>[string]): GateConfig {
+  const limits = {
+    interval: gate.interval ?? D.DEFAULT_GATE_INTERVAL_MS,
+    count: gate.count ?? D.DEFAULT_GATE_COUNT,
+    failureLimit: gate.failureLimit ?? D.DEFAULT_GATE_FAILURE_LIMIT,
+    consecutiveErrorLimit: gate.consecutiveErrorLimit ?? D.DEFAULT_GATE_CONSECUTIVE_ERROR_LIMIT,
+  };
+  // Exactly one provider is present: the cross-checks reject the plan otherwise.
+  if (gate.prometheus) {
+    const { url, query, max, min } = gate.prometheus;
+    return { prometheus: compact({ url, query, max, min }), ...limits };
+  }
+  if (gate.temporal) return { temporal: compact({ maxFailed: gate.temporal.maxFailed, maxFailureRatio: gate.temporal.maxFailureRatio }), ...limits };
+  if (gate.synthetic) {
+    const { workflows, minSuccess, maxP99 } = gate.synthetic;
+    return { synthetic: { workflows, minSuccess, maxP99 }, ...limits };
+  }
+  const reconcile = gate.reconcile ?? {};
+  return {
+    reconcile: {
+      maxDuplicates: reconcile.maxDuplicates ?? D.DEFAULT_RECONCILE_MAX_DUPLICATES,
+      maxStranded: reconcile.maxStranded ?? D.DEFAULT_RECONCILE_MAX_STRANDED,
+    },
+    ...limits,
+  };
+}
+
+function toRing(ring: PlanFile['rings'][number]): RingConfig {
+  return compact({
+    name: ring.name,
+    units: [...ring.units],
+    gates: [...(ring.gates ?? [])],
+    batchSize: ring.batchSize ?? ring.units.length,
+    approval: ring.approval,
+    bake: ring.bake,
+  });
+}
+
+const mapValues = <A, B>(record: Record<string, A>, fn: (key: string, value: A) => B): Record<string, B> =>
+  Object.fromEntries(Object.entries(record).map(([key, value]) => [key, fn(key, value)]));
+
+/** The schema's output with every default filled in. */
+function toPlan(file: PlanFile): Plan {
+  const d = file.defaults ?? {};
+  return {
+    name: file.name,
+    clusters: mapValues(file.clusters, (_key, cluster) => toCluster(cluster)),
+    source: file.source,
+    target: file.target,
+    // The control cluster defaults to the target: cutover's history outlives the source.
+    control: {
+      cluster: file.control?.cluster ?? file.target,
+      namespace: file.control?.namespace ?? D.DEFAULT_CONTROL_NAMESPACE,
+      taskQueue: file.control?.taskQueue ?? D.DEFAULT_CONTROL_TASK_QUEUE,
+    },
+    redis: { url: file.redis?.url ?? D.DEFAULT_REDIS_URL, keyPrefix: file.redis?.keyPrefix ?? D.DEFAULT_REDIS_KEY_PREFIX },
+    namespaces: mapValues(file.namespaces, toNamespace),
+    gates: mapValues(file.gates ?? {}, (_key, gate) => toGate(gate)),
+    defaults: {
+      bake: d.bake ?? D.DEFAULT_BAKE_MS,
+      percentSteps: [...(d.percentSteps ?? D.DEFAULT_PERCENT_STEPS)],
+      onGateFailure: d.onGateFailure ?? D.DEFAULT_ON_GATE_FAILURE,
+      drainDeadline: d.drainDeadline ?? D.DEFAULT_DRAIN_DEADLINE_MS,
+      stragglers: d.stragglers ?? D.DEFAULT_STRAGGLERS,
+      holdTimeout: d.holdTimeout ?? D.DEFAULT_HOLD_TIMEOUT_MS,
+    },
+    rings: file.rings.map(toRing),
+  };
+}
+
+/** Validates a raw plan; issues keep their path segments (for source positions). */
+export function checkPlan(input: unknown): { plan?: Plan; issues: RawIssue[] } {
+  const raw = blankToUnset(input);
+  const parsed = planFileSchema.safeParse(raw);
+  const schemaIssues = parsed.success ? [] : fromZod(parsed.error.issues);
+  // One problem per path: a value the schema already rejected needs no second complaint.
+  const taken = new Set(schemaIssues.map((issue) => formatPath(issue.path)));
+  const issues = [...schemaIssues, ...crossCheck(raw).filter((issue) => !taken.has(formatPath(issue.path)))];
+  if (issues.length || !parsed.success) return { issues };
+  return { plan: toPlan(parsed.data), issues: [] };
+}
+
+/** A raw issue with its printable path (and no position). */
+export function toPlanIssue(issue: RawIssue, position?: { line: number; column: number }): PlanIssue {
+  return { path: formatPath(issue.path), message: issue.message, hint: issue.hint, ...position };
+}
+
+/** Validates a plan given as a value (parsed JSON/YAML, or an already validated `Plan`). */
+export function validatePlan(input: unknown): PlanValidation {
+  const { plan, issues } = checkPlan(input);
+  return plan ? { ok: true, plan } : { ok: false, issues: issues.map((issue) => toPlanIssue(issue)) };
+}
