@@ -5,11 +5,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import type { Plan } from '../src/config';
-import { loadPlan, PlanError, formatIssues, validatePlanFile } from '../src/config';
+import { loadPlan, PlanError, formatIssues, validatePlanFile, type Plan } from '../src/config';
 import { PlanNotFoundError, resolvePlanPath } from '../src/cli/plan-path';
 import { devDown, devUp, DevStackError, readDevState } from '../src/stack/dev';
-import { TemporalCliNotFoundError } from '../src/stack/temporal-cli';
 import { RedisUnavailableError } from '../src/stack/redis';
 import {
   CockpitInputError,
@@ -18,7 +16,7 @@ import {
   ControlUnavailableError,
   NotStartedError,
 } from '../src/cockpit/errors';
-import { resolveTarget, type CockpitTarget } from '../src/cockpit/target';
+import { planUnitNames, resolveTarget, type CockpitTarget } from '../src/cockpit/target';
 import { openControl, uiBaseUrl, type ControlClient } from '../src/cockpit/control';
 import { checkCommandInput, sendCommand } from '../src/cockpit/commands';
 import { formatReconcile, reconcileUnit } from '../src/cockpit/reconcile';
@@ -28,8 +26,10 @@ import { getStatus } from '../src/cockpit/status';
 import { watchStatus } from '../src/cockpit/watch';
 import { ClusterCredentialsError, connectCluster } from '../src/clusters/connect';
 import { renderRunbook } from '../src/runbook';
-import { cliVersion, resolveTemporalCli } from '../src/stack/temporal-cli';
-import { runCutoverWorker } from '../src/worker';
+import { cliVersion, resolveTemporalCli, TemporalCliNotFoundError } from '../src/stack/temporal-cli';
+import { Runtime } from '@temporalio/worker';
+import { startCutoverMetrics } from '../src/metrics';
+import { createCutoverWorker } from '../src/worker';
 import type { CommandName } from '../src/workflows/migration-types';
 
 const EXIT_OK = 0;
@@ -110,9 +110,10 @@ dev
   });
 dev
   .command('down')
-  .description('stop everything `cutover dev up` started here, and nothing else')
-  .action(async () => {
-    const { stopped } = await devDown({ onProgress: progress });
+  .option('--keep', 'keep the databases of PostgreSQL-backed clusters (the next `dev up` here reuses them)')
+  .description('stop everything `cutover dev up` started here, and nothing else; drop its PostgreSQL databases')
+  .action(async (opts: { keep?: boolean }) => {
+    const { stopped } = await devDown({ keep: opts.keep, onProgress: progress });
     process.stdout.write(stopped.length ? `stopped ${stopped.length} process(es)\n` : 'no local stack was up\n');
   });
 
@@ -120,10 +121,29 @@ program
   .command('worker')
   .option('--plan <file>', 'plan file (default: $CUTOVER_PLAN, ./cutover.yaml, or the dev stack\'s plan)')
   .addOption(new Option('--metrics <host:port>', 'Prometheus endpoint of the worker').default('127.0.0.1:9464'))
+  .option('--metrics-interval <seconds>', 'how often the cutover_* metrics are refreshed from the units\' status', '5')
   .description('run the cutover worker in the foreground until Ctrl-C')
-  .action(async (opts: { plan?: string; metrics: string }) => {
+  .action(async (opts: { plan?: string; metrics: string; metricsInterval: string }) => {
     const plan = loadPlan(resolvePlanPath(opts.plan));
-    await runCutoverWorker({ plan, metricsAddress: opts.metrics, onProgress: progress });
+    const intervalMs = seconds('--metrics-interval', opts.metricsInterval, 5) * 1000;
+    const worker = await createCutoverWorker({ plan, metricsAddress: opts.metrics, onProgress: progress });
+    // cutover's own metrics on the same endpoint as the SDK's (the runtime is installed by now).
+    const control = await openControl(plan);
+    const metrics = startCutoverMetrics({
+      client: control.client,
+      units: planUnitNames(plan),
+      meter: Runtime.instance().metricMeter,
+      intervalMs,
+      onError: (err) => progress(`metrics: ${(err as Error).message}`),
+    });
+    progress('cutover worker running; Ctrl-C to stop');
+    try {
+      await worker.run();
+    } finally {
+      await metrics.stop();
+      await control.close();
+    }
+    progress('cutover worker stopped');
   });
 
 // ── The cockpit: status, operator commands, reconcile, start, runbook ────────────────────────────

@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import type { Plan } from '../config/types';
 import { namespaceOn } from '../clusters/connect';
 import { devStackDir, PROJECT_ROOT } from './paths';
+import { databasePair, dropDatabasePair, pgFromEnv } from './postgres';
 import { commandLine, isAlive, killGroup, waitForPidExit } from './processes';
 import { splitAddress } from './ports';
 import { LocalStack, type StackClusterSpec } from './stack';
@@ -22,7 +23,7 @@ export interface DevState {
   startedAt: string;
   /** The plan the stack serves: the one given to `dev up`, or one it generated for its own clusters. */
   planPath: string;
-  clusters: (ClusterEndpoint & { pid: number })[];
+  clusters: (ClusterEndpoint & { pid: number; dbPrefix?: string })[];
   redis: { url: string; pid?: number };
   prometheus?: { url: string; pid: number };
 }
@@ -108,7 +109,7 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
     runDir: dir,
     startedAt: new Date().toISOString(),
     planPath,
-    clusters: Object.values(stack.clusters).map((c) => ({ ...c.endpoint, pid: c.pid! })),
+    clusters: Object.values(stack.clusters).map((c) => ({ ...c.endpoint, pid: c.pid!, dbPrefix: c.cleanupInfo?.dbPrefix })),
     redis: { url: stack.redisUrl, pid: stack.redis?.pid },
     prometheus: stack.prometheus ? { url: stack.prometheus.url, pid: stack.prometheus.pid! } : undefined,
   };
@@ -119,11 +120,15 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
 /** Binaries `dev up` may have started: `dev down` never signals a PID running anything else. */
 const OURS = /temporal|redis-server|prometheus/;
 
-/** Stops everything the recorded `dev up` started, and removes its run directory. */
-export async function devDown(opts: { cwd?: string; onProgress?: ProgressFn } = {}): Promise<{ stopped: string[] }> {
+/**
+ * Stops everything the recorded `dev up` started, drops the databases of PostgreSQL-backed clusters
+ * (unless `keep`), and removes its run directory (keeping it too with `keep`).
+ */
+export async function devDown(opts: { cwd?: string; keep?: boolean; onProgress?: ProgressFn } = {}): Promise<{ stopped: string[]; dropped: string[] }> {
   const state = readDevState(opts.cwd);
   const stopped: string[] = [];
-  if (!state) return { stopped };
+  const dropped: string[] = [];
+  if (!state) return { stopped, dropped };
   const procs = [
     ...state.clusters.map((c) => ({ label: `cluster ${c.name} (pid ${c.pid})`, pid: c.pid })),
     ...(state.redis.pid ? [{ label: `redis (pid ${state.redis.pid})`, pid: state.redis.pid }] : []),
@@ -140,6 +145,17 @@ export async function devDown(opts: { cwd?: string; onProgress?: ProgressFn } = 
     stopped.push(p.label);
     opts.onProgress?.(`stopped ${p.label}`);
   }
+  if (opts.keep) {
+    // The databases stay (the next `dev up` here reuses them: their names derive from the run directory).
+    fs.rmSync(path.join(state.runDir, STATE_FILE), { force: true });
+    return { stopped, dropped };
+  }
+  for (const c of state.clusters.filter((c) => c.dbPrefix)) {
+    const pair = databasePair(c.dbPrefix!);
+    await dropDatabasePair(pgFromEnv(), pair);
+    dropped.push(pair.persistence, pair.visibility);
+    opts.onProgress?.(`dropped databases ${pair.persistence}, ${pair.visibility}`);
+  }
   fs.rmSync(state.runDir, { recursive: true, force: true });
-  return { stopped };
+  return { stopped, dropped };
 }

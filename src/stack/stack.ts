@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { STACK_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { DevServer } from './dev-server';
 import { isListening, splitAddress } from './ports';
+import { postgresClusterFactory } from './postgres-server';
 import { PrometheusServer, prometheusInstalled } from './prometheus';
 import { RedisServer, RedisUnavailableError, waitForRedis } from './redis';
 import { resolveTemporalCli } from './temporal-cli';
@@ -41,9 +42,9 @@ export const STACK_SEARCH_ATTRIBUTE_TYPES: Record<string, 'Keyword'> = Object.fr
   STACK_SEARCH_ATTRIBUTES.map((k) => [k.name, 'Keyword' as const]),
 );
 
-/** Creates the process for a cluster spec; postgres-backed clusters are plugged in by `registerClusterKind`. */
+/** Creates the process for a cluster spec: a dev server, or a temporal-server on PostgreSQL. */
 type ClusterFactory = (spec: StackClusterSpec, ctx: { runDir: string; ui: boolean; detached: boolean; onProgress: ProgressFn; dynamicConfig?: Record<string, unknown> }) => Promise<ClusterProcess>;
-const factories: Partial<Record<'dev' | 'postgres', ClusterFactory>> = {
+const factories: Record<'dev' | 'postgres', ClusterFactory> = {
   dev: async (spec, ctx) =>
     new DevServer({
       name: spec.name,
@@ -56,12 +57,8 @@ const factories: Partial<Record<'dev' | 'postgres', ClusterFactory>> = {
       detached: ctx.detached,
       dynamicConfig: ctx.dynamicConfig,
     }),
+  postgres: (spec, ctx) => postgresClusterFactory(spec, ctx),
 };
-
-/** Lets another module provide a cluster kind (the PostgreSQL-backed temporal-server). */
-export function registerClusterKind(kind: 'dev' | 'postgres', factory: ClusterFactory): void {
-  factories[kind] = factory;
-}
 
 export class LocalStack {
   private constructor(
@@ -87,9 +84,7 @@ export class LocalStack {
       // Sequential on purpose: on 2 cores parallel boots only contend, and each takes ~0.2 s.
       for (const spec of opts.clusters) {
         const kind = spec.local?.server ?? 'dev';
-        const factory = factories[kind];
-        if (!factory) throw new Error(`cluster ${spec.name}: local.server "${kind}" is not available in this build`);
-        const proc = await factory(spec, ctx);
+        const proc = await factories[kind](spec, ctx);
         progress(`starting cluster ${spec.name} (${kind})…`);
         await proc.start();
         started.push(proc);
@@ -126,7 +121,8 @@ export class LocalStack {
       }
       return new LocalStack(opts.runDir, clusters, redisUrl, redis, prometheus);
     } catch (err) {
-      await Promise.all(started.map((p) => p.stop().catch(() => undefined)));
+      // Leave nothing behind, databases included: a half-started stack is never reused.
+      await Promise.all(started.map((p) => (p.dropData ? p.dropData() : p.stop()).catch(() => undefined)));
       await redis?.stop().catch(() => undefined);
       await prometheus?.stop().catch(() => undefined);
       throw err;
@@ -144,9 +140,12 @@ export class LocalStack {
     return c;
   }
 
-  /** Stops every process the stack started (Redis it did not start is left alone). */
-  async stop(): Promise<void> {
-    await Promise.all(Object.values(this.clusters).map((c) => c.stop().catch(() => undefined)));
+  /**
+   * Stops every process the stack started (Redis it did not start is left alone); with `dropData`,
+   * PostgreSQL-backed clusters also drop their databases.
+   */
+  async stop(opts: { dropData?: boolean } = {}): Promise<void> {
+    await Promise.all(Object.values(this.clusters).map((c) => (opts.dropData && c.dropData ? c.dropData() : c.stop()).catch(() => undefined)));
     await this.redis?.stop().catch(() => undefined);
     await this.prometheus?.stop().catch(() => undefined);
   }

@@ -27,6 +27,10 @@ export interface ClusterProcess {
   stop(): Promise<void>;
   /** Starts again on the same data and port; resolves when ready. */
   restart(): Promise<void>;
+  /** Removes the cluster's data after stop (a PostgreSQL-backed server drops its databases). */
+  dropData?(): Promise<void>;
+  /** What a later process needs to clean up after this cluster (recorded in the dev state file). */
+  readonly cleanupInfo?: { dbPrefix: string };
 }
 
 /** Progress lines for long operations (builds, start-up), so nothing waits in silence. */

@@ -78,7 +78,7 @@ export async function stopTestStack(): Promise<void> {
   stack = undefined;
   const dir = current?.runDir;
   current = undefined;
-  await s?.stop();
+  await s?.stop({ dropData: true });
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 }
 

@@ -122,6 +122,42 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
     assert.ok([...state.clusters.map((c) => c.pid), state.redis.pid!].every((p) => !isAlive(p)));
   });
 
+  it('dev up --plan runs a postgres cluster as temporal-server on PostgreSQL; dev down drops its databases', async function () {
+    this.timeout(600_000); // the first run on a fresh machine builds temporal-server (~1.5 min)
+    const [p1, p2] = [await freePort(), await freePort()];
+    const plan = {
+      name: 'self-hosted',
+      clusters: { legacy: { address: `127.0.0.1:${p1}`, local: { server: 'postgres', shards: 4 } }, cloud: { address: `127.0.0.1:${p2}` } },
+      source: 'legacy',
+      target: 'cloud',
+      redis: { url: `redis://127.0.0.1:${await freePort()}` },
+      namespaces: { billing: { strategy: 'dual-workers', taskQueues: ['billing'] } },
+      rings: [{ name: 'r0', units: ['namespace/billing'], gates: [] }],
+    };
+    const planPath = path.join(cwd, 'plan.json');
+    fs.writeFileSync(planPath, JSON.stringify(plan));
+    const up = cutover(['dev', 'up', '--plan', planPath, '--no-ui'], cwd);
+    assert.equal(up.status, 0, up.stderr);
+    const state = readState(cwd);
+    const legacy = state.clusters.find((c) => c.name === 'legacy')!;
+    assert.equal(legacy.kind, 'postgres');
+    assert.ok(legacy.dbPrefix);
+    assert.deepEqual(await namespacesOf(`127.0.0.1:${p1}`), ['billing', 'default']);
+    const conn = await Connection.connect({ address: `127.0.0.1:${p1}` });
+    try {
+      const info = await conn.workflowService.getClusterInfo({});
+      assert.equal(info.historyShardCount, 4);
+    } finally {
+      await conn.close();
+    }
+    const dbs = () => spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atc', `SELECT datname FROM pg_database WHERE datname LIKE '${legacy.dbPrefix}%'`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    assert.equal(dbs().length, 2);
+    const down = cutover(['dev', 'down'], cwd);
+    assert.equal(down.status, 0, down.stderr);
+    assert.ok(state.clusters.every((c) => !isAlive(c.pid)));
+    assert.deepEqual(dbs(), []);
+  });
+
   it('validate exits 0 on the example plan and 2 naming each bad path of a broken one', function () {
     const ok = cutover(['validate', path.join(ROOT, 'examples', 'plan.yaml')], cwd);
     assert.equal(ok.status, 0, ok.stderr);
