@@ -1,0 +1,756 @@
+/**
+ * The multi-cluster client: the SDK `Client` surface applications use, routed between a source and a
+ * target cluster by the routing records in Redis.
+ *
+ * How a start is placed:
+ * 1. unit (tenant or namespace) → route from the in-memory {@link RouteTable} → side by the stable
+ *    hash (`hold` waits, bounded). No Redis round trip on this path.
+ * 2. While the unit is settled (no record; still on the source at epoch 1; or on the target with
+ *    the source drained) only one cluster can hold open runs, and the start goes straight there.
+ * 3. While it is moving, the start first claims the workflow ID's placement in Redis (atomic), and
+ *    looks for a running run on the other cluster. If one exists (or another client placed the ID
+ *    there first), the start is sent *there* with the caller's policies, so the server applies
+ *    FAIL / USE_EXISTING / TERMINATE_EXISTING exactly as if both clusters were one.
+ * 4. A start whose outcome is unknown (deadline, unavailable) is retried on the same cluster with the
+ *    same request ID — never re-routed.
+ * Every start's cluster is remembered (in process, and in Redis while moving) so signals, queries,
+ * updates, cancels and terminates go to it; otherwise both clusters are described (and cached).
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import {
+  Client,
+  Connection,
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  isGrpcServiceError,
+} from '@temporalio/client';
+import type {
+  ConnectionOptions,
+  ScheduleDescription,
+  ScheduleHandle,
+  ScheduleOptions,
+  ScheduleUpdateOptions,
+  WorkflowHandle,
+  WorkflowSignalWithStartOptions,
+  WorkflowStartOptions,
+  GetWorkflowHandleOptions,
+} from '@temporalio/client';
+import type { Workflow, WorkflowResultType, WithWorkflowArgs } from '@temporalio/common';
+import { Redis } from 'ioredis';
+import { RouteHeldTimeoutError, RoutingInputError } from './errors';
+import { sideFor } from './hash';
+import { RouteTable, withTimeout } from './route-table';
+import { RoutingStore } from './store';
+import type { PlacementRecord } from './store';
+import { UnitResolver } from './tenant';
+import type { TenantSelector } from './tenant';
+import type { RoutingRecord, Side } from './types';
+import { loadPlan } from '../config';
+import type { ClusterConfig, Plan } from '../config';
+
+/** Defaults, named in one place. */
+export const ROUTED_CLIENT_DEFAULTS = {
+  holdTimeoutMs: 30_000,
+  stalenessMs: 30_000,
+  refreshMs: 1_000,
+  /** How long a placement record lives in Redis (runs older than this are found by describing). */
+  placementTtlMs: 7 * 24 * 3600_000,
+  /** A placement younger than this may have a start in flight: other clients follow it blindly. */
+  inflightWindowMs: 60_000,
+  /** Bound on each Redis placement call on the start path before falling back to describing. */
+  redisOpTimeoutMs: 500,
+  startAttempts: 4,
+  startBackoffMs: 200,
+  placementCacheSize: 100_000,
+} as const;
+
+/** Options that mean the same for {@link RoutedClient.create} and {@link RoutedClient.connect}. */
+export interface RoutedClientTuning {
+  /** How long a start waits for a `hold` route to resolve before {@link RouteHeldTimeoutError}. */
+  holdTimeoutMs?: number;
+  /** How long the last known routes are used without a successful refresh (then fail closed). */
+  stalenessMs?: number;
+  /** Timer refresh period of the routes (pub/sub pushes changes at once; this catches lost messages). */
+  refreshMs?: number;
+  placementTtlMs?: number;
+  inflightWindowMs?: number;
+  redisOpTimeoutMs?: number;
+  /** Attempts for a start whose outcome is unknown (same cluster, same request ID). */
+  startAttempts?: number;
+  startBackoffMs?: number;
+}
+
+/** Explicit parts (tests, custom wiring). The caller owns the clients and the Redis connection. */
+export interface RoutedClientParts extends RoutedClientTuning {
+  /** Client bound to the source cluster and the source namespace. */
+  source: Client;
+  /** Client bound to the target cluster and the target namespace. */
+  target: Client;
+  store: RoutingStore | { redis: Redis; keyPrefix: string };
+  /** The source namespace (the plan's key): names the units and placement keys. */
+  namespace: string;
+  /** Informational: the target namespace (defaults to `namespace`). */
+  targetNamespace?: string;
+  tenantSelector?: TenantSelector;
+  tenants?: readonly string[];
+}
+
+/** Options of {@link RoutedClient.connect}. */
+export interface RoutedClientConnectOptions extends RoutedClientTuning {
+  /** Path of the plan file, or an already-parsed plan. */
+  plan: string | Plan;
+  /** The source namespace as keyed in the plan's `namespaces`. */
+  namespace: string;
+  identity?: string;
+}
+
+/** Start options plus an explicit tenant (else the plan's selector decides). */
+export type RoutedStartOptions<T extends Workflow = Workflow> = WorkflowStartOptions<T> & { tenant?: string };
+/** Signal-with-start options plus an explicit tenant. */
+export type RoutedSignalWithStartOptions<T extends Workflow, SA extends unknown[]> = WithWorkflowArgs<
+  T,
+  WorkflowSignalWithStartOptions<SA extends any[] ? SA : []> // eslint-disable-line @typescript-eslint/no-explicit-any
+> & { tenant?: string };
+
+/** The handle methods applications use, with the SDK's exact signatures. */
+export type RoutedHandleMethods<T extends Workflow> = Pick<
+  WorkflowHandle<T>,
+  'workflowId' | 'signal' | 'query' | 'executeUpdate' | 'startUpdate' | 'cancel' | 'terminate' | 'describe' | 'result' | 'fetchHistory'
+>;
+
+// The SDK's own hook for the start request ID (client/src/internal.ts, pinned SDK 1.24.0): a retried
+// start with the same request ID is deduplicated by the server, so an unknown outcome can be retried.
+const START_OPTIONS_SYMBOL = Symbol.for('__temporal_internal_client_workflow_start_options');
+
+const NO_FOLLOW: GetWorkflowHandleOptions = { followRuns: false };
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const other = (side: Side): Side => (side === 'source' ? 'target' : 'source');
+
+/** No record, still on the source at epoch 1, or on the target with the source drained. */
+export function isSettled(record: RoutingRecord | undefined): boolean {
+  if (!record) return true;
+  if (record.route.kind !== 'side') return false;
+  if (record.route.side === 'source') return record.epoch === 1;
+  return record.sourceWorkersMayStop;
+}
+
+/** True when a start failed in a way that leaves its outcome unknown (it may have happened). */
+function isUnknownOutcome(err: unknown): boolean {
+  let e: unknown = err;
+  for (let i = 0; i < 5 && e instanceof Error; i++) {
+    if (isGrpcServiceError(e)) return e.code === 4 /* DEADLINE_EXCEEDED */ || e.code === 14 /* UNAVAILABLE */ || e.code === 1 /* CANCELLED */;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function positive(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new RoutingInputError(name, 'must be a positive number of milliseconds');
+  return v;
+}
+
+type Tuning = { [K in keyof RoutedClientTuning]-?: number };
+
+function tuning(t: RoutedClientTuning): Tuning {
+  const d = ROUTED_CLIENT_DEFAULTS;
+  return {
+    holdTimeoutMs: positive('holdTimeoutMs', t.holdTimeoutMs, d.holdTimeoutMs),
+    stalenessMs: positive('stalenessMs', t.stalenessMs, d.stalenessMs),
+    refreshMs: positive('refreshMs', t.refreshMs, d.refreshMs),
+    placementTtlMs: positive('placementTtlMs', t.placementTtlMs, d.placementTtlMs),
+    inflightWindowMs: positive('inflightWindowMs', t.inflightWindowMs, d.inflightWindowMs),
+    redisOpTimeoutMs: positive('redisOpTimeoutMs', t.redisOpTimeoutMs, d.redisOpTimeoutMs),
+    startAttempts: positive('startAttempts', t.startAttempts, d.startAttempts),
+    startBackoffMs: positive('startBackoffMs', t.startBackoffMs, d.startBackoffMs),
+  };
+}
+
+/**
+ * Bounded in-process placements, O(1) per call: two generations, the older dropped whole when the
+ * newer fills. (Evicting the oldest key of one Map costs O(deleted entries) per call in V8.)
+ */
+class PlacementCache {
+  private young = new Map<string, Side>();
+  private old = new Map<string, Side>();
+  constructor(private readonly capacity: number) {}
+
+  get(id: string): Side | undefined {
+    return this.young.get(id) ?? this.old.get(id);
+  }
+
+  set(id: string, side: Side): void {
+    if (this.young.size >= this.capacity / 2) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(id, side);
+  }
+
+  delete(id: string): void {
+    this.young.delete(id);
+    this.old.delete(id);
+  }
+}
+
+type AnyHandleMethod = (...a: unknown[]) => Promise<unknown>;
+function handleSignal(this: RoutedWorkflowHandle, def: unknown, ...args: unknown[]): Promise<unknown> {
+  return this.call((h) => (h.signal as AnyHandleMethod)(def, ...args));
+}
+function handleQuery(this: RoutedWorkflowHandle, def: unknown, ...args: unknown[]): Promise<unknown> {
+  return this.call((h) => (h.query as AnyHandleMethod)(def, ...args));
+}
+function handleExecuteUpdate(this: RoutedWorkflowHandle, def: unknown, opts?: unknown): Promise<unknown> {
+  return this.call((h) => (h.executeUpdate as AnyHandleMethod)(def, opts));
+}
+function handleStartUpdate(this: RoutedWorkflowHandle, def: unknown, opts?: unknown): Promise<unknown> {
+  return this.call((h) => (h.startUpdate as AnyHandleMethod)(def, opts));
+}
+
+/** A routed workflow handle: finds the run's cluster, then calls the SDK handle there. */
+export class RoutedWorkflowHandle<T extends Workflow = Workflow> implements RoutedHandleMethods<T> {
+  constructor(
+    private readonly owner: RoutedClient,
+    readonly workflowId: string,
+    readonly runId: string | undefined,
+    private readonly options: GetWorkflowHandleOptions | undefined,
+    /** Set for handles returned by a start. */
+    readonly firstExecutionRunId?: string,
+  ) {}
+
+  /** The cluster side the run lives on. */
+  cluster(): Promise<Side> {
+    return this.owner.locate(this.workflowId);
+  }
+
+  // Shared module-level functions, not per-instance arrows: a handle is built on every start, and the
+  // SDK's overloaded signatures are kept by the casts.
+  readonly signal = handleSignal as WorkflowHandle<T>['signal'];
+  readonly query = handleQuery as WorkflowHandle<T>['query'];
+  readonly executeUpdate = handleExecuteUpdate as WorkflowHandle<T>['executeUpdate'];
+  readonly startUpdate = handleStartUpdate as WorkflowHandle<T>['startUpdate'];
+
+  cancel(): ReturnType<WorkflowHandle<T>['cancel']> {
+    return this.call((h) => h.cancel());
+  }
+
+  terminate(reason?: string): ReturnType<WorkflowHandle<T>['terminate']> {
+    return this.call((h) => h.terminate(reason));
+  }
+
+  describe(): ReturnType<WorkflowHandle<T>['describe']> {
+    return this.call((h) => h.describe());
+  }
+
+  result(): Promise<WorkflowResultType<T>> {
+    return this.call((h) => h.result());
+  }
+
+  fetchHistory(): ReturnType<WorkflowHandle<T>['fetchHistory']> {
+    return this.call((h) => h.fetchHistory());
+  }
+
+  private sdkHandle(side: Side): WorkflowHandle<T> {
+    const opts: GetWorkflowHandleOptions = { ...this.options };
+    if (this.firstExecutionRunId && !opts.firstExecutionRunId) opts.firstExecutionRunId = this.firstExecutionRunId;
+    return this.owner.clientFor(side).workflow.getHandle<T>(this.workflowId, this.runId, opts);
+  }
+
+  /** Calls on the placed cluster; on not-found there, looks on both once (placement may be stale). @internal */
+  async call<R>(fn: (h: WorkflowHandle<T>) => Promise<R>): Promise<R> {
+    const side = await this.owner.locate(this.workflowId);
+    try {
+      return await fn(this.sdkHandle(side));
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      const found = await this.owner.relocate(this.workflowId, side);
+      if (found === undefined || found === side) throw err;
+      return await fn(this.sdkHandle(found));
+    }
+  }
+}
+
+/** A routed schedule handle: the copy on the routed side is active, the other one paused. */
+export class RoutedScheduleHandle {
+  constructor(
+    private readonly owner: RoutedClient,
+    readonly scheduleId: string,
+  ) {}
+
+  private on(side: Side): ScheduleHandle {
+    return this.owner.clientFor(side).schedule.getHandle(this.scheduleId);
+  }
+
+  /** The side whose copy is active (not paused); when both are paused, the first that exists. */
+  async activeSide(): Promise<Side> {
+    const [s, t] = await Promise.all([describeOrUndefined(this.on('source')), describeOrUndefined(this.on('target'))]);
+    if (t && !t.state.paused) return 'target';
+    if (s && !s.state.paused) return 'source';
+    if (s) return 'source';
+    if (t) return 'target';
+    throw new ScheduleNotFoundError('schedule not found on either cluster', this.scheduleId);
+  }
+
+  /** Describes the active copy. */
+  async describe(): Promise<ScheduleDescription> {
+    return await this.on(await this.activeSide()).describe();
+  }
+
+  /**
+   * Updates both copies: the active one as asked, the standby one with the same spec and action but
+   * kept paused — so a later switch finds an up-to-date copy, and the two are never both active.
+   */
+  async update(updateFn: (previous: ScheduleDescription) => ScheduleUpdateOptions): Promise<void> {
+    const active = await this.activeSide();
+    await this.on(active).update(updateFn);
+    const standby = this.on(other(active));
+    try {
+      await standby.update((prev) => {
+        const next = updateFn(prev);
+        return { ...next, state: { ...next.state, paused: true, note: STANDBY_NOTE } };
+      });
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+    }
+  }
+
+  /** Pauses the active copy (the standby copy is paused already). */
+  async pause(note?: string): Promise<void> {
+    await this.on(await this.activeSide()).pause(note);
+  }
+
+  /** Unpauses the copy on the routed side only. */
+  async unpause(note?: string): Promise<void> {
+    await this.on(await this.owner.scheduleSide(this.scheduleId)).unpause(note);
+  }
+
+  async trigger(...args: Parameters<ScheduleHandle['trigger']>): Promise<void> {
+    await this.on(await this.activeSide()).trigger(...args);
+  }
+
+  async backfill(...args: Parameters<ScheduleHandle['backfill']>): Promise<void> {
+    await this.on(await this.activeSide()).backfill(...args);
+  }
+
+  /** Deletes both copies. */
+  async delete(): Promise<void> {
+    let found = false;
+    for (const side of ['source', 'target'] as const) {
+      try {
+        await this.on(side).delete();
+        found = true;
+      } catch (err) {
+        if (!(err instanceof ScheduleNotFoundError)) throw err;
+      }
+    }
+    if (!found) throw new ScheduleNotFoundError('schedule not found on either cluster', this.scheduleId);
+  }
+}
+
+const STANDBY_NOTE = 'cutover: standby copy (paused until this side is routed)';
+
+async function describeOrUndefined(h: ScheduleHandle): Promise<ScheduleDescription | undefined> {
+  try {
+    return await h.describe();
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/** The multi-cluster client. Build with {@link RoutedClient.connect} (plan) or {@link RoutedClient.create} (parts). */
+export class RoutedClient {
+  readonly namespace: string;
+  readonly targetNamespace: string;
+  /** The routing store (records and placements). */
+  readonly store: RoutingStore;
+  /** The in-memory routes. */
+  readonly routes: RouteTable;
+  private readonly clients: Record<Side, Client>;
+  private readonly units: UnitResolver;
+  private readonly t: Tuning;
+  private readonly placements = new PlacementCache(ROUTED_CLIENT_DEFAULTS.placementCacheSize);
+  private readonly owned: (() => Promise<void>)[] = [];
+  private closed = false;
+
+  /** Workflow operations, shaped like `Client.workflow`. */
+  readonly workflow = {
+    start: <T extends Workflow>(type: string | T, options: RoutedStartOptions<T>): Promise<RoutedWorkflowHandle<T>> => this.start(type, options),
+    execute: <T extends Workflow>(type: string | T, options: RoutedStartOptions<T>): Promise<WorkflowResultType<T>> => this.execute(type, options),
+    signalWithStart: <T extends Workflow, SA extends unknown[] = []>(
+      type: string | T,
+      options: RoutedSignalWithStartOptions<T, SA>,
+    ): Promise<RoutedWorkflowHandle<T> & { signaledRunId: string }> => this.signalWithStart(type, options),
+    getHandle: <T extends Workflow>(workflowId: string, runId?: string, options?: GetWorkflowHandleOptions): RoutedWorkflowHandle<T> =>
+      new RoutedWorkflowHandle<T>(this, workflowId, runId, options),
+  };
+
+  /** Schedule operations, shaped like `Client.schedule`. */
+  readonly schedule = {
+    create: (options: ScheduleOptions & { tenant?: string }): Promise<RoutedScheduleHandle> => this.createSchedule(options),
+    getHandle: (scheduleId: string): RoutedScheduleHandle => new RoutedScheduleHandle(this, scheduleId),
+  };
+
+  private constructor(parts: RoutedClientParts) {
+    if (!parts.source || !parts.target) throw new RoutingInputError(parts.source ? 'target' : 'source', 'pass a Client bound to that cluster and namespace');
+    if (typeof parts.namespace !== 'string' || parts.namespace === '') throw new RoutingInputError('namespace', "pass the source namespace (the plan's namespaces key)");
+    this.namespace = parts.namespace;
+    this.targetNamespace = parts.targetNamespace ?? parts.namespace;
+    this.clients = { source: parts.source, target: parts.target };
+    this.store = parts.store instanceof RoutingStore ? parts.store : new RoutingStore(parts.store);
+    this.units = new UnitResolver(parts.namespace, parts.tenantSelector, parts.tenants);
+    this.t = tuning(parts);
+    this.routes = new RouteTable({
+      store: this.store,
+      units: this.units.knownUnits(),
+      refreshMs: this.t.refreshMs,
+      stalenessMs: this.t.stalenessMs,
+    });
+  }
+
+  /** Builds a client from explicit parts and loads the routes (throws when Redis cannot be read). */
+  static async create(parts: RoutedClientParts): Promise<RoutedClient> {
+    const c = new RoutedClient(parts);
+    await c.routes.start();
+    return c;
+  }
+
+  /** Connects to the plan's source and target clusters and Redis; `close()` releases all of it. */
+  static async connect(opts: RoutedClientConnectOptions): Promise<RoutedClient> {
+    const plan = loadPlan(opts.plan);
+    const ns = plan.namespaces[opts.namespace];
+    if (!ns) throw new RoutingInputError('namespace', `not in the plan's namespaces (known: ${Object.keys(plan.namespaces).join(', ') || 'none'})`);
+    const srcCluster = plan.clusters[plan.source];
+    const dstCluster = plan.clusters[plan.target];
+    if (!srcCluster || !dstCluster) throw new RoutingInputError('source', "the plan's source and target must name entries of clusters");
+    const cleanups: (() => Promise<void>)[] = [];
+    try {
+      const srcConn = await Connection.connect(connectionOptions(srcCluster));
+      cleanups.push(() => srcConn.close());
+      const dstConn = await Connection.connect(connectionOptions(dstCluster));
+      cleanups.push(() => dstConn.close());
+      const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 1, lazyConnect: false });
+      redis.on('error', () => undefined); // outages surface as staleness and typed errors
+      cleanups.push(async () => void redis.disconnect());
+      const sourceNs = `${opts.namespace}${srcCluster.namespaceSuffix ?? ''}`;
+      const targetNs = `${ns.target ?? opts.namespace}${dstCluster.namespaceSuffix ?? ''}`;
+      const client = await RoutedClient.create({
+        ...opts,
+        source: new Client({ connection: srcConn, namespace: sourceNs, identity: opts.identity }),
+        target: new Client({ connection: dstConn, namespace: targetNs, identity: opts.identity }),
+        store: { redis, keyPrefix: plan.redis.keyPrefix },
+        namespace: opts.namespace,
+        targetNamespace: targetNs,
+        tenantSelector: ns.tenants?.selector,
+        tenants: ns.tenants?.ids,
+        holdTimeoutMs: opts.holdTimeoutMs ?? plan.defaults.holdTimeout,
+      });
+      client.owned.push(...cleanups.reverse());
+      return client;
+    } catch (err) {
+      for (const c of cleanups.reverse()) await c().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The SDK client of one side. */
+  clientFor(side: Side): Client {
+    return this.clients[side];
+  }
+
+  /** Stops the route subscription and timer; closes connections that `connect` opened. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.routes.close();
+    for (const c of this.owned) await c().catch(() => undefined);
+  }
+
+  /** The unit a start belongs to (tenant, else namespace). */
+  unitOf(options: { workflowId: string; tenant?: string; typedSearchAttributes?: unknown; searchAttributes?: unknown }): string {
+    return this.units.unitOf(options as Parameters<UnitResolver['unitOf']>[0]);
+  }
+
+  /**
+   * The side a new start of `workflowId` in `unit` goes to under the current route, waiting (bounded)
+   * while the route is `hold`. Throws RoutingUnavailableError when the routes are stale.
+   */
+  async decide(unit: string, workflowId: string): Promise<{ side: Side; record: RoutingRecord | undefined }> {
+    if (!this.routes.knows(unit)) await this.routes.track(unit);
+    let record = this.routes.lookup(unit);
+    let side: Side | 'hold' = record ? sideFor(record.route, workflowId) : 'source';
+    if (side !== 'hold') return { side, record };
+    const started = Date.now();
+    const deadline = started + this.t.holdTimeoutMs;
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new RouteHeldTimeoutError(unit, Date.now() - started);
+      // Wake on the change, or at each refresh period (to re-check staleness and timer refreshes).
+      await this.routes.waitForChange(unit, Math.min(remaining, this.t.refreshMs));
+      if (this.closed) throw new RoutingInputError('client', 'closed while a start was held; create a new client');
+      record = this.routes.lookup(unit);
+      side = record ? sideFor(record.route, workflowId) : 'source';
+      if (side !== 'hold') return { side, record };
+    }
+  }
+
+  /**
+   * The route decision alone, synchronously (what a start would do under the current in-memory route):
+   * the unit, the side (or `hold`) and the epoch it was decided under. No I/O. Throws
+   * RoutingUnavailableError when the routes are stale; a unit never seen before reads as untracked.
+   */
+  routeOf(options: { workflowId: string; tenant?: string; typedSearchAttributes?: unknown; searchAttributes?: unknown }): {
+    unit: string;
+    side: Side | 'hold';
+    epoch: number;
+    tracked: boolean;
+  } {
+    const unit = this.units.unitOf(options as Parameters<UnitResolver['unitOf']>[0]);
+    const tracked = this.routes.knows(unit);
+    const record = tracked ? this.routes.lookup(unit) : undefined;
+    return { unit, side: record ? sideFor(record.route, options.workflowId) : 'source', epoch: record?.epoch ?? 0, tracked };
+  }
+
+  /** The cluster of a workflow ID: this process's record, then Redis, then a look on both clusters. */
+  async locate(workflowId: string): Promise<Side> {
+    const cached = this.placements.get(workflowId);
+    if (cached) return cached;
+    if (this.redisReady()) {
+      try {
+        const p = await withTimeout(this.store.getPlacement(this.namespace, workflowId), this.t.redisOpTimeoutMs);
+        if (p) {
+          this.remember(workflowId, p.side);
+          return p.side;
+        }
+      } catch {
+        // fall through to describing
+      }
+    }
+    return (await this.lookBoth(workflowId)) ?? (await this.defaultSide(workflowId));
+  }
+
+  /** Forgets a placement that proved wrong and looks on both clusters; undefined when on neither. */
+  async relocate(workflowId: string, _wrong: Side): Promise<Side | undefined> {
+    this.placements.delete(workflowId);
+    return await this.lookBoth(workflowId);
+  }
+
+  /** The side a schedule's copy should be active on, by the route of its unit. */
+  async scheduleSide(scheduleId: string, tenant?: string): Promise<Side> {
+    const unit = this.units.unitOf({ workflowId: scheduleId, tenant });
+    return (await this.decide(unit, scheduleId)).side;
+  }
+
+  private async defaultSide(workflowId: string): Promise<Side> {
+    try {
+      return (await this.decide(this.units.unitOf({ workflowId }), workflowId)).side;
+    } catch {
+      return 'source';
+    }
+  }
+
+  private redisReady(): boolean {
+    return this.store.redis.status === 'ready';
+  }
+
+  private remember(workflowId: string, side: Side): void {
+    this.placements.set(workflowId, side);
+  }
+
+  /** Describes on both clusters; prefers a running run, else the most recently started one. */
+  private async lookBoth(workflowId: string): Promise<Side | undefined> {
+    const [s, t] = await Promise.all((['source', 'target'] as const).map((side) => this.describeOn(side, workflowId)));
+    let found: Side | undefined;
+    if (s && t) {
+      if (s.running !== t.running) found = s.running ? 'source' : 'target';
+      else found = s.startTime >= t.startTime ? 'source' : 'target';
+    } else if (s) found = 'source';
+    else if (t) found = 'target';
+    if (found) this.remember(workflowId, found);
+    return found;
+  }
+
+  private async describeOn(side: Side, workflowId: string): Promise<{ running: boolean; startTime: number } | undefined> {
+    try {
+      const d = await this.clients[side].workflow.getHandle(workflowId).describe();
+      return { running: d.status.name === 'RUNNING', startTime: d.startTime.getTime() };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Where a start of a moving unit must go so that one workflow ID never runs on both clusters.
+   * See the file comment, step 3.
+   */
+  private async placeWhileMoving(workflowId: string, side: Side, epoch: number): Promise<Side> {
+    const mine: PlacementRecord = { side, epoch, at: Date.now(), pending: true };
+    let claim: Awaited<ReturnType<RoutingStore['claimPlacement']>> | 'unavailable' = 'unavailable';
+    if (this.redisReady()) {
+      try {
+        claim = await withTimeout(this.store.claimPlacement(this.namespace, workflowId, mine, this.t.placementTtlMs), this.t.redisOpTimeoutMs);
+      } catch {
+        claim = 'unavailable';
+      }
+    }
+    if (claim !== 'unavailable' && claim !== undefined) {
+      const placed = claim.existing.side;
+      if (placed === side) return side;
+      // Another start placed this ID on the other side: it may still be in flight, or running there.
+      if (claim.existing.pending && Date.now() - claim.existing.at < this.t.inflightWindowMs) return placed;
+      if ((await this.describeOn(placed, workflowId))?.running) return placed;
+      const moved = await this.store.movePlacement(this.namespace, workflowId, claim.raw, mine, this.t.placementTtlMs);
+      if (moved) return side;
+      const now = await this.store.getPlacement(this.namespace, workflowId);
+      return now?.side ?? side;
+    }
+    // Claimed (or Redis unreachable: then every client holds the same last known route, so starts of
+    // one ID agree on the side). Runs started before the client existed are found by describing.
+    const there = await this.describeOn(other(side), workflowId);
+    if (there?.running) {
+      if (claim === undefined) {
+        await withTimeout(this.store.setPlacement(this.namespace, workflowId, { ...mine, side: other(side), pending: false }, this.t.placementTtlMs), this.t.redisOpTimeoutMs).catch(
+          () => undefined,
+        );
+      }
+      return other(side);
+    }
+    return side;
+  }
+
+  /** Decides the cluster of a start (route, then the moving-unit checks). */
+  private async placeStart(options: { workflowId: string; tenant?: string }): Promise<{ side: Side; moving: boolean; epoch: number }> {
+    if (!options || typeof options.workflowId !== 'string' || options.workflowId === '') {
+      throw new RoutingInputError('workflowId', 'every start through the routed client needs an explicit workflowId (it decides the route)');
+    }
+    const unit = this.units.unitOf(options as Parameters<UnitResolver['unitOf']>[0]);
+    const { side, record } = await this.decide(unit, options.workflowId);
+    if (isSettled(record)) return { side, moving: false, epoch: record?.epoch ?? 0 };
+    const epoch = record?.epoch ?? 0;
+    return { side: await this.placeWhileMoving(options.workflowId, side, epoch), moving: true, epoch };
+  }
+
+  /**
+   * Runs a start on the placed cluster; an unknown outcome is retried there (same request ID), never
+   * re-routed. While the unit moves, the placement is then confirmed (not pending) in the background.
+   */
+  private async onSameCluster(
+    workflowId: string,
+    placed: { side: Side; moving: boolean; epoch: number },
+    call: 'start' | 'signalWithStart',
+    type: string | Workflow,
+    options: object,
+  ): Promise<{ firstExecutionRunId?: string; signaledRunId?: string }> {
+    // No closures on this path: it runs for every start (and closures are costly under tsx's keepNames).
+    const wf = this.clients[placed.side].workflow;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r =
+          call === 'start'
+            ? await wf.start(type, options as WorkflowStartOptions)
+            : await wf.signalWithStart(type, options as Parameters<Client['workflow']['signalWithStart']>[1]);
+        this.confirm(workflowId, placed);
+        return r;
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) this.confirm(workflowId, placed);
+        if (attempt >= this.t.startAttempts || !isUnknownOutcome(err)) throw err;
+        await sleep(this.t.startBackoffMs * attempt);
+      }
+    }
+  }
+
+  private confirm(workflowId: string, placed: { side: Side; moving: boolean; epoch: number }): void {
+    this.remember(workflowId, placed.side);
+    if (!placed.moving || !this.redisReady()) return;
+    // Fire and forget: a lost confirmation only makes other clients describe before moving the ID.
+    this.store
+      .setPlacement(this.namespace, workflowId, { side: placed.side, epoch: placed.epoch, at: Date.now(), pending: false }, this.t.placementTtlMs)
+      .catch(() => undefined);
+  }
+
+  private async start<T extends Workflow>(type: string | T, options: RoutedStartOptions<T>): Promise<RoutedWorkflowHandle<T>> {
+    const placed = await this.placeStart(options);
+    const { tenant: _tenant, ...sdkOptions } = options;
+    const withId = { ...sdkOptions, [START_OPTIONS_SYMBOL]: { requestId: randomUUID() } } as WorkflowStartOptions<T>;
+    const h = await this.onSameCluster(options.workflowId, placed, 'start', type, withId);
+    return new RoutedWorkflowHandle<T>(this, options.workflowId, undefined, options.followRuns === false ? NO_FOLLOW : undefined, h.firstExecutionRunId);
+  }
+
+  private async execute<T extends Workflow>(type: string | T, options: RoutedStartOptions<T>): Promise<WorkflowResultType<T>> {
+    const h = await this.start(type, options);
+    return await h.result();
+  }
+
+  private async signalWithStart<T extends Workflow, SA extends unknown[]>(
+    type: string | T,
+    options: RoutedSignalWithStartOptions<T, SA>,
+  ): Promise<RoutedWorkflowHandle<T> & { signaledRunId: string }> {
+    const placed = await this.placeStart(options);
+    const { tenant: _tenant, ...sdkOptions } = options;
+    const h = await this.onSameCluster(options.workflowId, placed, 'signalWithStart', type, sdkOptions);
+    const handle = new RoutedWorkflowHandle<T>(this, options.workflowId, undefined, options.followRuns === false ? NO_FOLLOW : undefined);
+    return Object.assign(handle, { signaledRunId: h.signaledRunId as string });
+  }
+
+  /**
+   * Creates the schedule on both clusters: active (as asked) on the routed side first, then a paused
+   * copy on the other side — the order means a crash in between never leaves two active copies.
+   */
+  private async createSchedule(options: ScheduleOptions & { tenant?: string }): Promise<RoutedScheduleHandle> {
+    if (!options || typeof options.scheduleId !== 'string' || options.scheduleId === '') {
+      throw new RoutingInputError('scheduleId', 'pass a non-empty schedule ID');
+    }
+    const { tenant, ...sdkOptions } = options;
+    const side = await this.scheduleSide(options.scheduleId, tenant);
+    await this.clients[side].schedule.create(sdkOptions);
+    const standby = { ...sdkOptions, state: { ...sdkOptions.state, paused: true, note: STANDBY_NOTE, triggerImmediately: false, backfill: undefined } };
+    try {
+      await this.clients[other(side)].schedule.create(standby);
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+      // A copy left from an earlier attempt: bring it in line, still paused.
+      await this.clients[other(side)].schedule.getHandle(options.scheduleId).update(() => ({
+        spec: standby.spec,
+        action: standby.action,
+        policies: standby.policies,
+        state: { paused: true, note: STANDBY_NOTE },
+      }));
+    }
+    return new RoutedScheduleHandle(this, options.scheduleId);
+  }
+}
+
+/** What both `Connection` and `NativeConnection` accept. */
+export interface ClusterConnectionOptions {
+  address: string;
+  tls?: ConnectionOptions['tls'];
+  apiKey?: string;
+}
+
+/** Connection options of a plan cluster (address, mTLS files, API key from the environment). */
+export function connectionOptions(cluster: ClusterConfig): ClusterConnectionOptions {
+  const opts: ClusterConnectionOptions = { address: cluster.address };
+  const tls = cluster.tls;
+  if (tls) {
+    // Read the files here, once, at start-up: the plan only names them.
+    opts.tls = {
+      serverNameOverride: tls.serverNameOverride,
+      serverRootCACertificate: tls.serverRootCACertPath ? fs.readFileSync(tls.serverRootCACertPath) : undefined,
+      clientCertPair:
+        tls.clientCertPath && tls.clientKeyPath ? { crt: fs.readFileSync(tls.clientCertPath), key: fs.readFileSync(tls.clientKeyPath) } : undefined,
+    };
+  }
+  if (cluster.apiKeyEnv) {
+    const key = process.env[cluster.apiKeyEnv];
+    if (!key) throw new RoutingInputError('apiKeyEnv', `set the environment variable ${cluster.apiKeyEnv}`);
+    opts.apiKey = key;
+    opts.tls = opts.tls ?? true;
+  }
+  return opts;
+}
+

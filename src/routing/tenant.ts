@@ -1,0 +1,104 @@
+/**
+ * Which unit a start belongs to: a tenant (from the `tenant` start option, or the plan's selector —
+ * a workflow ID prefix or a search attribute), else the whole namespace.
+ */
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { SearchAttributePair, SearchAttributes } from '@temporalio/common';
+import { unitName } from '../workflows/ids';
+import { RoutingInputError } from './errors';
+
+/** The plan's tenant selector (`namespaces.<ns>.tenants.selector`). */
+export type TenantSelector = { searchAttribute: string } | { workflowIdPrefix: string };
+
+/** What a start carries that can name its tenant. */
+export interface TenantSource {
+  workflowId: string;
+  tenant?: string;
+  typedSearchAttributes?: SearchAttributePair[] | TypedSearchAttributes;
+  /** @deprecated in the SDK, still honoured. */
+  searchAttributes?: SearchAttributes;
+}
+
+/** Resolves the unit of a start from the selector and the known tenant IDs. */
+export class UnitResolver {
+  private readonly namespaceUnit: string;
+  private readonly tenants: ReadonlySet<string> | undefined;
+  private readonly prefixHead: string | undefined;
+  private readonly prefixTail: string | undefined;
+  private readonly attribute: string | undefined;
+
+  constructor(
+    readonly namespace: string,
+    selector: TenantSelector | undefined,
+    tenants: readonly string[] | undefined,
+  ) {
+    this.namespaceUnit = unitName({ kind: 'namespace', namespace });
+    this.tenants = tenants && tenants.length > 0 ? new Set(tenants) : undefined;
+    if (selector && 'workflowIdPrefix' in selector) {
+      const p = selector.workflowIdPrefix;
+      const at = typeof p === 'string' ? p.indexOf('{tenant}') : -1;
+      if (at < 0) throw new RoutingInputError('tenantSelector.workflowIdPrefix', 'must contain "{tenant}", e.g. "{tenant}-"');
+      this.prefixHead = p.slice(0, at);
+      this.prefixTail = p.slice(at + '{tenant}'.length);
+    } else if (selector && 'searchAttribute' in selector) {
+      if (typeof selector.searchAttribute !== 'string' || selector.searchAttribute === '') {
+        throw new RoutingInputError('tenantSelector.searchAttribute', 'name a Keyword search attribute, e.g. TenantId');
+      }
+      this.attribute = selector.searchAttribute;
+    }
+  }
+
+  /** The tenant of a start, or undefined for the namespace route. */
+  tenantOf(src: TenantSource): string | undefined {
+    if (src.tenant !== undefined) {
+      if (typeof src.tenant !== 'string' || src.tenant === '' || src.tenant.includes('/')) {
+        throw new RoutingInputError('tenant', 'must be a non-empty tenant ID without "/" (one of the plan\'s tenants.ids)');
+      }
+      return src.tenant;
+    }
+    let t: string | undefined;
+    if (this.prefixHead !== undefined) t = this.fromPrefix(src.workflowId);
+    else if (this.attribute !== undefined) t = this.fromAttributes(src);
+    if (t === undefined || t === '') return undefined;
+    // A tenant outside the plan's list is routed with its namespace.
+    if (this.tenants && !this.tenants.has(t)) return undefined;
+    return t;
+  }
+
+  /** The unit name of a start. */
+  unitOf(src: TenantSource): string {
+    const tenant = this.tenantOf(src);
+    return tenant === undefined ? this.namespaceUnit : unitName({ kind: 'tenant', namespace: this.namespace, tenant });
+  }
+
+  /** Every unit known up front: the namespace and each listed tenant. */
+  knownUnits(): string[] {
+    const units = [this.namespaceUnit];
+    for (const t of this.tenants ?? []) units.push(unitName({ kind: 'tenant', namespace: this.namespace, tenant: t }));
+    return units;
+  }
+
+  private fromPrefix(workflowId: string): string | undefined {
+    const head = this.prefixHead as string;
+    const tail = this.prefixTail as string;
+    if (!workflowId.startsWith(head)) return undefined;
+    const rest = workflowId.slice(head.length);
+    if (tail === '') return rest;
+    const end = rest.indexOf(tail);
+    return end <= 0 ? undefined : rest.slice(0, end);
+  }
+
+  private fromAttributes(src: TenantSource): string | undefined {
+    const name = this.attribute as string;
+    const typed = src.typedSearchAttributes;
+    if (typed) {
+      const pairs = typed instanceof TypedSearchAttributes ? typed.getAll() : typed;
+      for (const pair of pairs) {
+        if (pair.key.name === name) return typeof pair.value === 'string' ? pair.value : undefined;
+      }
+    }
+    const legacy = src.searchAttributes?.[name];
+    if (Array.isArray(legacy) && typeof legacy[0] === 'string') return legacy[0];
+    return undefined;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The routed client while Redis dies and comes back (real Redis of the harness, real clusters):
+ * last known routes for the staleness bound, never a split, typed retryable errors after it, and
+ * recovery when Redis returns.
+ */
+import * as assert from 'node:assert/strict';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Redis } from 'ioredis';
+import { testStack, uniqueId } from '../harness';
+import { RoutedClient } from '../../src/routing/client';
+import { RoutingUnavailableError } from '../../src/routing/errors';
+import { sideFor } from '../../src/routing/hash';
+import { RoutingStore } from '../../src/routing/store';
+import type { Route, Side } from '../../src/routing/types';
+import { routedCounter } from '../workflows/routing-test-workflows';
+
+const NS = 'payments';
+const UNIT = `namespace/${NS}`;
+const SIDES = ['source', 'target'] as const;
+
+describe('routing while Redis is down (real clusters and Redis)', function () {
+  this.timeout(120_000);
+  let conns: Record<Side, Connection>;
+  let sdk: Record<Side, Client>;
+
+  before(async () => {
+    const s = testStack();
+    conns = {
+      source: await Connection.connect({ address: s.source.address }),
+      target: await Connection.connect({ address: s.target.address }),
+    };
+    sdk = { source: new Client({ connection: conns.source, namespace: NS }), target: new Client({ connection: conns.target, namespace: NS }) };
+  });
+
+  after(async () => {
+    await Promise.all(SIDES.map((side) => conns?.[side]?.close()));
+  });
+
+  it('keeps the last routes for the staleness bound, then fails closed with a typed error, and recovers', async function () {
+    this.timeout(90_000);
+    const s = testStack();
+    const redis = new Redis(s.redisUrl, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    redis.on('error', () => undefined);
+    const store = new RoutingStore({ redis, keyPrefix: `${uniqueId('rt-redis')}:` });
+    const route: Route = { kind: 'percent', basisPoints: 5_000 };
+    await store.ensure(UNIT, { route, actor: 'test' });
+    const stalenessMs = 1_500;
+    const client = await RoutedClient.create({ source: sdk.source, target: sdk.target, store, namespace: NS, stalenessMs, refreshMs: 200 });
+    const taskQueue = uniqueId('rt-redis-tq');
+    const acked = new Map<string, Side>();
+    const unavailable: RoutingUnavailableError[] = [];
+    const other: unknown[] = [];
+    let n = 0;
+    let redisDown = false;
+    let killedAt = 0;
+    let restored = false;
+    let okAfterRecovery = 0;
+    const stream = async () => {
+      while (okAfterRecovery < 20) {
+        const w = `${taskQueue}-${n++}`;
+        const downAtStart = redisDown;
+        try {
+          const h = await client.workflow.start(routedCounter, { taskQueue, workflowId: w, args: [0] });
+          acked.set(w, await h.cluster());
+          if (restored) okAfterRecovery++;
+        } catch (err) {
+          if (err instanceof RoutingUnavailableError) {
+            assert.ok(downAtStart || !restored, 'typed errors only while Redis is (or was just) down');
+            unavailable.push(err);
+          } else other.push(err);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    };
+    try {
+      const running = Promise.all([stream(), stream(), stream(), stream()]);
+      await new Promise((r) => setTimeout(r, 500));
+      await s.killRedis();
+      redisDown = true;
+      killedAt = Date.now();
+      // Wait until the client fails closed (bounded), then some more.
+      const deadline = Date.now() + stalenessMs + 10_000;
+      while (unavailable.length < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const startedWhileDown = [...acked.keys()].length;
+      assert.ok(unavailable.length >= 10, 'starts fail closed once the routes are stale');
+      assert.ok(Date.now() - killedAt >= stalenessMs, 'no typed error before the staleness bound');
+      await s.restartRedis();
+      // The harness's Redis keeps no data across a restart: the control plane writes the route again.
+      await store.ensure(UNIT, { route, actor: 'test-restore' });
+      redisDown = false;
+      restored = true;
+      await running;
+      assert.ok(acked.size > startedWhileDown, 'starts resume after Redis returns');
+    } finally {
+      await client.close();
+      redis.disconnect();
+    }
+
+    assert.deepEqual(other, [], 'no other kind of failure');
+    for (const e of unavailable) assert.equal(e.retryable, true);
+    // No split: every acknowledged start is on the side the (unchanged) route gives it, and only there.
+    const misplaced: string[] = [];
+    for (const [w, side] of acked) {
+      if (side !== sideFor(route, w)) misplaced.push(w);
+      const found: Side[] = [];
+      for (const sd of SIDES) {
+        try {
+          await sdk[sd].workflow.getHandle(w).describe();
+          found.push(sd);
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        }
+      }
+      assert.deepEqual(found, [side], w);
+      await sdk[side].workflow.getHandle(w).terminate('done');
+    }
+    assert.deepEqual(misplaced, []);
+    // Nothing was started for the refused attempts.
+    for (let i = 0; i < n; i++) {
+      const w = `${taskQueue}-${i}`;
+      if (acked.has(w)) continue;
+      for (const sd of SIDES) await assert.rejects(sdk[sd].workflow.getHandle(w).describe(), WorkflowNotFoundError);
+    }
+  });
+});
