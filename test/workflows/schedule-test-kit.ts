@@ -1,0 +1,106 @@
+/**
+ * Helpers shared by the schedules integration tests and benchmark (not a workflow module): clients
+ * for both sides of the test stack, raw schedule creation, and the "never active on both" check.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { msNumberToTs } from '@temporalio/common/lib/time';
+import type { temporal } from '@temporalio/proto';
+import { describeRaw, deleteRaw } from '../../src/schedules';
+import type { SidedEndpoint } from '../../src/schedules';
+
+export interface Sides {
+  source: SidedEndpoint;
+  target: SidedEndpoint;
+  close(): Promise<void>;
+}
+
+/** Connects to both clusters, one client per side for `namespace`. */
+export async function connectSides(addresses: { source: string; target: string }, namespace: string): Promise<Sides> {
+  const [cs, ct] = await Promise.all([Connection.connect({ address: addresses.source }), Connection.connect({ address: addresses.target })]);
+  return {
+    source: { client: new Client({ connection: cs, namespace }), namespace, side: 'source' },
+    target: { client: new Client({ connection: ct, namespace }), namespace, side: 'target' },
+    close: async () => {
+      await Promise.all([cs.close(), ct.close()]);
+    },
+  };
+}
+
+const enc = (s: string) => new Uint8Array(Buffer.from(s));
+/** A JSON payload as the default converter would write it. */
+export const jsonPayload = (v: unknown): temporal.api.common.v1.IPayload => ({ metadata: { encoding: enc('json/plain') }, data: enc(JSON.stringify(v)) });
+
+export interface RawScheduleOptions {
+  spec: temporal.api.schedule.v1.IScheduleSpec;
+  taskQueue: string;
+  workflowType?: string;
+  paused?: boolean;
+  overlap?: temporal.api.enums.v1.ScheduleOverlapPolicy;
+  catchupWindowMs?: number;
+  input?: temporal.api.common.v1.IPayload[];
+  header?: Record<string, temporal.api.common.v1.IPayload>;
+  memo?: Record<string, temporal.api.common.v1.IPayload>;
+  searchAttributes?: Record<string, temporal.api.common.v1.IPayload>;
+}
+
+/** Creates a schedule through the raw API (so headers and arbitrary payload bytes can be set). */
+export async function createRawSchedule(ep: SidedEndpoint, scheduleId: string, o: RawScheduleOptions): Promise<temporal.api.workflowservice.v1.ICreateScheduleRequest> {
+  const req: temporal.api.workflowservice.v1.ICreateScheduleRequest = {
+    namespace: ep.namespace,
+    scheduleId,
+    requestId: randomUUID(),
+    identity: 'schedules-test',
+    schedule: {
+      spec: o.spec,
+      action: {
+        startWorkflow: {
+          workflowId: `${scheduleId}-wf`,
+          workflowType: { name: o.workflowType ?? 'scheduleTick' },
+          taskQueue: { name: o.taskQueue },
+          input: { payloads: o.input ?? [jsonPayload({ n: 1 })] },
+          header: { fields: o.header ?? {} },
+        },
+      },
+      policies: { overlapPolicy: o.overlap, catchupWindow: o.catchupWindowMs ? msNumberToTs(o.catchupWindowMs) : undefined },
+      state: { paused: o.paused ?? false },
+    },
+    memo: { fields: o.memo ?? {} },
+    searchAttributes: { indexedFields: o.searchAttributes ?? {} },
+  };
+  await ep.client.workflowService.createSchedule(req);
+  return req;
+}
+
+/** Paused/active state of a schedule on both sides (undefined = missing). */
+export async function pausedOnSides(sides: { source: SidedEndpoint; target: SidedEndpoint }, scheduleId: string): Promise<{ source?: boolean; target?: boolean }> {
+  const [a, b] = await Promise.all([describeRaw(sides.source, scheduleId), describeRaw(sides.target, scheduleId)]);
+  return { source: a ? !!a.schedule?.state?.paused : undefined, target: b ? !!b.schedule?.state?.paused : undefined };
+}
+
+/** True when the schedule is unpaused on both clusters: the state guarantee 4 forbids. */
+export async function activeOnBoth(sides: { source: SidedEndpoint; target: SidedEndpoint }, scheduleId: string): Promise<boolean> {
+  const p = await pausedOnSides(sides, scheduleId);
+  return p.source === false && p.target === false;
+}
+
+/** Deletes the schedules on both sides, ignoring ones already gone. */
+export async function deleteOnSides(sides: { source: SidedEndpoint; target: SidedEndpoint }, ids: Iterable<string>): Promise<void> {
+  await Promise.all([...ids].flatMap((id) => [deleteRaw(sides.source, id, 'schedules-test'), deleteRaw(sides.target, id, 'schedules-test')]));
+}
+
+/** Polls `fn` with a bounded backoff until it returns a defined value; throws at the deadline. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 50;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 1000);
+  }
+}
+
+/** A protobuf Duration/Timestamp of `ms` milliseconds. */
+export const dur = (ms: number) => msNumberToTs(ms);
