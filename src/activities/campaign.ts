@@ -1,0 +1,82 @@
+/**
+ * The campaign's activities on the control cluster: start (or resume) the entity workflows of a
+ * batch, read their status, and send them commands. Built by a factory over the control cluster's
+ * client (STYLE example 8). Entity workflows are started as independent workflows, not children:
+ * they outlive a campaign that is paused, cancelled or continued-as-new.
+ */
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { CampaignUnit } from '../campaign/types';
+import type { UnitView } from '../campaign/driver';
+import type { UnitStatus } from '../workflows/migration-types';
+import { unitStartOptions } from '../workflows/unit-input';
+import * as unitMessages from '../workflows/unit-migration.messages';
+
+/** Dependencies: a client on the control namespace. */
+export interface CampaignActivityDeps {
+  control: Client;
+}
+
+/** The campaign's view of an entity's status (small: the campaign keeps it in its state). */
+export function toUnitView(unit: string, workflowId: string, s: UnitStatus): UnitView {
+  return {
+    unit,
+    workflowId,
+    phase: s.phase,
+    paused: s.paused,
+    route: { ...(s.route.side ? { side: s.route.side } : {}), ...(s.route.percent !== undefined ? { percent: s.route.percent } : {}), ...(s.route.hold ? { hold: true } : {}), epoch: s.route.epoch },
+    ...(s.waitingFor !== undefined ? { waitingFor: s.waitingFor } : {}),
+    historyLength: s.history.length,
+    ...(s.failure ? { failure: `${s.failure.type} in ${s.failure.step}: ${s.failure.message}` } : {}),
+  };
+}
+
+/** Builds the campaign activities. */
+export function createCampaignActivities(deps: CampaignActivityDeps) {
+  const client = deps.control;
+  return {
+    /**
+     * Starts each unit's entity workflow, or attaches to it when it already exists (running or
+     * closed): never a second run of a unit. Returns which ones this call started.
+     */
+    async startUnits(args: { units: CampaignUnit[]; taskQueue: string }): Promise<{ unit: string; started: boolean }[]> {
+      return Promise.all(
+        args.units.map(async (u) => {
+          const options = { ...unitStartOptions(u.input, args.taskQueue), workflowId: u.workflowId, workflowIdReusePolicy: 'REJECT_DUPLICATE' as const };
+          try {
+            await client.workflow.start(u.workflowType, options);
+            return { unit: u.unit, started: true };
+          } catch (err) {
+            if (err instanceof WorkflowExecutionAlreadyStartedError) return { unit: u.unit, started: false };
+            throw err;
+          }
+        }),
+      );
+    },
+
+    /** The status of each unit's entity workflow (`missing` when it does not exist). */
+    async unitViews(args: { units: { unit: string; workflowId: string }[] }): Promise<UnitView[]> {
+      return Promise.all(
+        args.units.map(async ({ unit, workflowId }) => {
+          try {
+            return toUnitView(unit, workflowId, await client.workflow.getHandle(workflowId).query(unitMessages.status));
+          } catch (err) {
+            if (err instanceof WorkflowNotFoundError) return { unit, workflowId, missing: true };
+            throw err;
+          }
+        }),
+      );
+    },
+
+    /** Sends `advance` or `rollback` to entity workflows; the entity ignores a command ID it has seen. */
+    async commandUnits(args: { commands: { workflowId: string; command: 'advance' | 'rollback'; commandId: string; actor: string; reason?: string }[] }): Promise<void> {
+      await Promise.all(
+        args.commands.map((c) =>
+          client.workflow.getHandle(c.workflowId).signal(unitMessages[c.command], { actor: c.actor, commandId: c.commandId, ...(c.reason ? { reason: c.reason } : {}) }),
+        ),
+      );
+    },
+  };
+}
+
+/** The campaign activities' type, for `proxyActivities` (import type only). */
+export type CampaignActivities = ReturnType<typeof createCampaignActivities>;

@@ -1,0 +1,135 @@
+/**
+ * The gate activity: one measurement of one gate for one step (STYLE example 7). Built by a factory
+ * that takes its dependencies (STYLE example 8): the target cluster's connection (visibility),
+ * an HTTP fetch for Prometheus, and the cluster activities that run probes and reconcile. It
+ * returns a measurement; a provider that is down is an `error` measurement, never a thrown error,
+ * so the campaign's `consecutiveErrorLimit` sees it.
+ */
+import { Client, type ConnectionLike } from '@temporalio/client';
+import type { GateSpec } from '../campaign/types';
+import { measurePrometheus, type FetchLike } from '../gates/prometheus';
+import { judgeReconcile } from '../gates/reconcile';
+import { judgeSynthetic } from '../gates/synthetic';
+import { measureTemporal } from '../gates/temporal';
+import type { Measurement } from '../gates/types';
+import type { ProbeResult, ReconcileResult, TenantFilter } from '../workflows/migration-types';
+
+/** Where the unit's workflows live, for the providers that look at them. */
+export interface GateUnitScope {
+  /** Unit name, for messages and probe IDs. */
+  unit: string;
+  sourceNamespace: string;
+  targetNamespace: string;
+  taskQueues: string[];
+  tenant?: TenantFilter;
+}
+
+/** One measurement request. */
+export interface MeasureGateArgs {
+  gate: GateSpec;
+  units: GateUnitScope[];
+  /** ISO time the step began: the temporal provider counts runs closed since then. */
+  stepStartedAt: string;
+  /** ISO time the batch's move began (reconcile looks for runs on both sides since then). */
+  moveStartedAt?: string;
+  /** Unique per measurement (probe workflow IDs derive from it, so a retried activity reuses them). */
+  measurementId: string;
+  /** Probe task queue on the target (default: the probe constant). */
+  probeTaskQueue?: string;
+}
+
+/** Dependencies of the gate activity. */
+export interface GateActivityDeps {
+  target: { connection: ConnectionLike };
+  fetch?: FetchLike;
+  /** The cluster activities' `runProbes` (synthetic gate). */
+  runProbes?: (args: { namespace: string; count: number; idPrefix: string; taskQueue?: string; timeoutMs?: number; minSuccess: number; maxP99Ms?: number }) => Promise<ProbeResult>;
+  /** The cluster activities' `reconcile` (reconcile gate). */
+  reconcile?: (args: { sourceNamespace: string; targetNamespace: string; taskQueues: string[]; tenant?: TenantFilter; since?: string }) => Promise<ReconcileResult>;
+}
+
+/** The worst of several units' measurements: failed, then inconclusive, then error, then successful. */
+export function worstOf(ms: Measurement[]): Measurement {
+  const rank: Record<Measurement['result'], number> = { successful: 0, error: 1, inconclusive: 2, failed: 3 };
+  let worst = ms[0];
+  for (const m of ms) if (!worst || rank[m.result] > rank[worst.result]) worst = m;
+  return worst ?? { result: 'failed', message: 'no data: the step has no unit to measure' };
+}
+
+/** Builds the gate activity. */
+export function createGateActivities(deps: GateActivityDeps) {
+  const clients = new Map<string, Client>();
+  const target = (namespace: string) => {
+    let c = clients.get(namespace);
+    if (!c) clients.set(namespace, (c = new Client({ connection: deps.target.connection, namespace })));
+    return c;
+  };
+
+  async function perUnit(args: MeasureGateArgs, one: (u: GateUnitScope) => Promise<Measurement>): Promise<Measurement> {
+    const ms = await Promise.all(args.units.map(async (u) => {
+      const m = await one(u);
+      return args.units.length > 1 ? { ...m, message: `${u.unit}: ${m.message}` } : m;
+    }));
+    return worstOf(ms);
+  }
+
+  return {
+    /** Takes one measurement of a gate over the step's units. */
+    async measureGate(args: MeasureGateArgs): Promise<Measurement> {
+      const g = args.gate;
+      switch (g.kind) {
+        case 'prometheus':
+          return measurePrometheus(g.prometheus, deps.fetch);
+        case 'temporal':
+          return perUnit(args, (u) =>
+            measureTemporal(g.temporal, { taskQueues: u.taskQueues, ...(u.tenant ? { tenant: u.tenant } : {}) }, args.stepStartedAt, async (query) => {
+              return (await target(u.targetNamespace).workflow.count(query)).count;
+            }),
+          );
+        case 'synthetic': {
+          const run = deps.runProbes;
+          if (!run) return { result: 'error', message: 'synthetic gate: this worker has no probe runner' };
+          return perUnit(args, async (u) => {
+            try {
+              const r = await run({
+                namespace: u.targetNamespace,
+                count: g.synthetic.workflows,
+                idPrefix: `cutover-gate/${g.name}/${u.unit}/${args.measurementId}`,
+                ...(args.probeTaskQueue ? { taskQueue: args.probeTaskQueue } : {}),
+                timeoutMs: Math.max(g.synthetic.maxP99 * 5, 10_000),
+                minSuccess: g.synthetic.minSuccess,
+                maxP99Ms: g.synthetic.maxP99,
+              });
+              // The runner reports successes and p99, not each latency: judge on what it gives.
+              const lat = r.p99Ms === undefined ? [] : Array.from({ length: r.succeeded }, () => r.p99Ms!);
+              return judgeSynthetic(g.synthetic, { started: r.started, succeededLatenciesMs: lat, failed: r.started - r.succeeded });
+            } catch (err) {
+              return { result: 'error', message: `probes on the target failed to run: ${(err as Error).message}` };
+            }
+          });
+        }
+        case 'reconcile': {
+          const rec = deps.reconcile;
+          if (!rec) return { result: 'error', message: 'reconcile gate: this worker has no reconcile' };
+          return perUnit(args, async (u) => {
+            try {
+              const r = await rec({
+                sourceNamespace: u.sourceNamespace,
+                targetNamespace: u.targetNamespace,
+                taskQueues: u.taskQueues,
+                ...(u.tenant ? { tenant: u.tenant } : {}),
+                ...(args.moveStartedAt ? { since: args.moveStartedAt } : {}),
+              });
+              return judgeReconcile(g.reconcile, { duplicates: r.duplicates.length, stranded: r.stranded.length, schedulesDoubleActive: 0 });
+            } catch (err) {
+              return { result: 'error', message: `reconcile failed to run: ${(err as Error).message}` };
+            }
+          });
+        }
+      }
+    },
+  };
+}
+
+/** The gate activity's type, for `proxyActivities` (import type only). */
+export type GateActivities = ReturnType<typeof createGateActivities>;

@@ -1,0 +1,87 @@
+/**
+ * Activities that change a unit's routing record through the epoch compare-and-set (fencing).
+ * Built over any store with the RoutingStore surface (src/routing/store.ts), so tests and the
+ * worker pass the real Redis-backed store.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import type { CasResult, Route, RouteChange, RoutingRecord } from '../routing/types';
+import type { RouteTarget, RouteView } from '../workflows/migration-types';
+
+/** The part of `RoutingStore` the activities use. */
+export interface RoutingRecords {
+  get(unit: string): Promise<RoutingRecord | undefined>;
+  ensure(unit: string, initial: RouteChange): Promise<RoutingRecord>;
+  compareAndSet(unit: string, expectedEpoch: number, change: RouteChange): Promise<CasResult>;
+}
+
+/** Dependencies of the routing activities. */
+export interface RoutingActivityDeps {
+  routing: RoutingRecords;
+}
+
+/** Routing record → the workflow's view of it. */
+export function toView(record: RoutingRecord): RouteView {
+  const base = { epoch: record.epoch, sourceWorkersMayStop: record.sourceWorkersMayStop };
+  switch (record.route.kind) {
+    case 'side':
+      return { kind: 'side', side: record.route.side, ...base };
+    case 'hold':
+      return { kind: 'hold', ...base };
+    case 'percent':
+      return { kind: 'percent', percent: record.route.basisPoints / 100, ...base };
+  }
+}
+
+/** The workflow's route target → the record's route (percent → basis points). */
+export function toRoute(target: RouteTarget): Route {
+  if (target.kind === 'percent') return { kind: 'percent', basisPoints: Math.round(target.percent * 100) };
+  return target.kind === 'side' ? { kind: 'side', side: target.side } : { kind: 'hold' };
+}
+
+function sameRoute(a: Route, b: Route): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Builds the routing activities over a routing store. */
+export function createRoutingActivities(deps: RoutingActivityDeps) {
+  return {
+    /** Creates the unit's record on the source if it does not exist; returns the current record either way. */
+    async ensureRoute(args: { unit: string; actor: string; reason: string }): Promise<RouteView> {
+      const rec = await deps.routing.ensure(args.unit, { route: { kind: 'side', side: 'source' }, sourceWorkersMayStop: false, actor: args.actor, reason: args.reason });
+      return toView(rec);
+    },
+
+    /** Reads the unit's record (undefined when there is none). */
+    async getRoute(args: { unit: string }): Promise<RouteView | undefined> {
+      const rec = await deps.routing.get(args.unit);
+      return rec ? toView(rec) : undefined;
+    },
+
+    /**
+     * Compare-and-set on the epoch. Idempotent on retry: when the record already holds exactly this
+     * change at `expectedEpoch + 1` by this actor, an earlier attempt won and its result is returned.
+     * Any other epoch is a conflict (someone else wrote): non-retryable `RouteConflict`.
+     */
+    async changeRoute(args: { unit: string; expectedEpoch: number; route: RouteTarget; sourceWorkersMayStop: boolean; actor: string; reason: string }): Promise<RouteView> {
+      const change: RouteChange = { route: toRoute(args.route), sourceWorkersMayStop: args.sourceWorkersMayStop, actor: args.actor, reason: args.reason };
+      const res = await deps.routing.compareAndSet(args.unit, args.expectedEpoch, change);
+      if (res.ok) return toView(res.record);
+      const cur = res.current;
+      if (
+        cur &&
+        cur.epoch === args.expectedEpoch + 1 &&
+        sameRoute(cur.route, change.route) &&
+        cur.sourceWorkersMayStop === args.sourceWorkersMayStop &&
+        cur.changedBy === args.actor
+      ) {
+        return toView(cur);
+      }
+      throw ApplicationFailure.create({
+        type: 'RouteConflict',
+        nonRetryable: true,
+        message: `routing record of ${args.unit}: expected epoch ${args.expectedEpoch}, found ${cur ? cur.epoch : 'no record'}; another writer changed it — inspect with \`cutover status\``,
+        details: [cur ?? null],
+      });
+    },
+  };
+}

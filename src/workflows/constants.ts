@@ -1,0 +1,42 @@
+/**
+ * Small pure constants shared by workflows, activities, the worker and tests.
+ * No imports: safe in the workflow sandbox and in plain Node.
+ */
+
+/** Task queue of cutover's synthetic probe workflow on the TARGET cluster (one worker per target namespace). */
+export const PROBE_TASK_QUEUE = 'cutover-probe';
+
+/** Workflow type name of the probe (the exported function name in `src/workflows/index.ts`). */
+export const PROBE_WORKFLOW_TYPE = 'cutoverProbe';
+
+/** Workflow type names of the entity workflows. */
+export const NAMESPACE_MIGRATION_WORKFLOW_TYPE = 'namespaceMigration';
+export const TENANT_MIGRATION_WORKFLOW_TYPE = 'tenantMigration';
+
+/** Phases of a unit, in forward order (DESIGN.md "A unit's life"). */
+export const FORWARD_PHASES = [
+  'pending',
+  'preflight',
+  'provisioned',
+  'shadow',
+  'canary',
+  'cutover',
+  'draining',
+  'reconciling',
+  'completed',
+] as const;
+
+/** Every phase a unit can be in. */
+export const PHASES = [...FORWARD_PHASES, 'rolling-back', 'rolled-back', 'failed'] as const;
+
+/** Failure types the entity activities throw as non-retryable (STYLE example 11): the same strings go in `nonRetryableErrorTypes`. */
+export const NON_RETRYABLE_TYPES = [
+  'NamespaceNotFound',
+  'NamespaceNotCreatable',
+  'SearchAttributeLimit',
+  'RouteConflict',
+  'InvalidInput',
+] as const;
+
+/** Default bound on the command IDs remembered for dedupe (carried across continue-as-new). */
+export const MAX_REMEMBERED_COMMANDS = 500;

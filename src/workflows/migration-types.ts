@@ -1,0 +1,264 @@
+/**
+ * Types of the entity workflows (namespace / tenant migration): their input, their carried state,
+ * the observations activities return, and the status query's shape. Pure types and tiny helpers:
+ * imported by the workflows, the planner, the activities, the CLI and tests.
+ */
+import type { FORWARD_PHASES, PHASES } from './constants';
+import type { UnitRef } from './ids';
+
+/** A unit's phase (DESIGN.md "A unit's life"). */
+export type Phase = (typeof PHASES)[number];
+/** A phase of the forward path. */
+export type ForwardPhase = (typeof FORWARD_PHASES)[number];
+
+/** Which cluster. */
+export type ClusterSide = 'source' | 'target';
+
+/** How a tenant's workflows are recognised inside its namespace (plan `tenants.selector`, tenant filled in). */
+export type TenantFilter = { searchAttribute: string; value: string } | { workflowIdPrefix: string };
+
+/**
+ * Everything an entity workflow needs, passed as workflow input (workflows never read config).
+ * Durations are milliseconds.
+ */
+export interface UnitMigrationInput {
+  unit: UnitRef;
+  /** Cluster names in the plan, for display. */
+  sourceCluster: string;
+  targetCluster: string;
+  sourceNamespace: string;
+  targetNamespace: string;
+  strategy: 'dual-workers' | 'drain-and-switch';
+  /** The unit's application task queues (counts and pollers are scoped to them). */
+  taskQueues: string[];
+  /** Tenant units only: how the tenant's workflows are found. */
+  tenant?: TenantFilter;
+  /** Canary steps in percent on the target, ascending (dual-workers only). */
+  percentSteps: number[];
+  /** Bake after each canary step. */
+  bakeMs: number;
+  /** How long the source may take to drain before the stragglers policy applies. */
+  drainDeadlineMs: number;
+  /** How often the drain is sampled. */
+  drainPollMs: number;
+  /** drain-and-switch: the longest new starts are held before the route switches anyway. */
+  holdTimeoutMs: number;
+  stragglers: 'wait' | 'report' | 'terminate';
+  onGateFailure: 'rollback' | 'hold';
+  probe: ProbeSettings;
+  /** `auto`: phases follow each other; `manual`: each phase waits for an `advance` signal. */
+  advanceMode: 'auto' | 'manual';
+  campaign?: string;
+  ring?: string;
+  /** Who asked for the migration (recorded as the actor of `pending`). */
+  actor?: string;
+  /** Continue-as-new once the history is longer than this (besides the server's suggestion). */
+  maxHistoryEvents?: number;
+}
+
+/** The synthetic probe gate run on the target in `shadow`. */
+export interface ProbeSettings {
+  /** How many probe workflows to run (0 disables the probe). */
+  workflows: number;
+  /** Share that must succeed, 0..1. */
+  minSuccess: number;
+  /** Optional p99 latency bound. */
+  maxP99Ms?: number;
+  /** Task queue of the probe worker on the target (defaults to PROBE_TASK_QUEUE). */
+  taskQueue?: string;
+  /** How long to wait for the probes before counting them failed. */
+  timeoutMs?: number;
+}
+
+/** A unit's route as the workflow sees it (mirrors the routing record; `epoch` 0 means no record yet). */
+export interface RouteView {
+  kind: 'side' | 'hold' | 'percent';
+  side?: ClusterSide;
+  /** Share on the target in percent (kind 'percent'). */
+  percent?: number;
+  epoch: number;
+  sourceWorkersMayStop: boolean;
+}
+
+/** A route to set, as the planner asks for it. */
+export type RouteTarget = { kind: 'side'; side: ClusterSide } | { kind: 'hold' } | { kind: 'percent'; percent: number };
+
+/** One problem found by preflight, naming the field and the fix. */
+export interface Problem {
+  field: string;
+  message: string;
+  hint: string;
+}
+
+/** What preflight saw. `ok` is false when a problem blocks the migration. */
+export interface PreflightResult {
+  ok: boolean;
+  problems: Problem[];
+  targetNamespaceExists: boolean;
+  missingSearchAttributes: string[];
+  /** Pollers per target task queue. */
+  targetPollers: Record<string, number>;
+  sourceOpen: number;
+  at: string;
+}
+
+/** What provisioning did (empty arrays/false when everything was already there: idempotent). */
+export interface ProvisionResult {
+  namespaceCreated: boolean;
+  retentionMs?: number;
+  searchAttributesAdded: string[];
+  at: string;
+}
+
+/** A gate measurement (STYLE example 7). */
+export interface GateMeasurement {
+  result: 'successful' | 'failed' | 'inconclusive' | 'error';
+  value?: number;
+  message: string;
+}
+
+/** Probe outcome on the target. */
+export interface ProbeResult extends GateMeasurement {
+  started: number;
+  succeeded: number;
+  p99Ms?: number;
+}
+
+/** One count of a unit's open runs on one side. */
+export interface CountResult {
+  side: ClusterSide;
+  open: number;
+  /** Up to a few dozen IDs of the open runs (for the straggler report). */
+  sampleIds: string[];
+  at: number;
+}
+
+/** Duplicates and stranded runs of a unit. */
+export interface ReconcileResult {
+  clean: boolean;
+  sourceOpen: number;
+  targetOpen: number;
+  duplicates: string[];
+  stranded: { workflowId: string; side: ClusterSide; why: string }[];
+  at: string;
+}
+
+/** Drain bookkeeping for one side (forward: source; rollback: target). */
+export interface DrainState {
+  side: ClusterSide;
+  startedAt: number;
+  deadlineAt: number;
+  samples: { at: number; open: number }[];
+  /** When the open count is forecast to reach 0 (ms), if it is falling. */
+  forecastAt?: number;
+  stragglersTerminated?: boolean;
+  deadlineReported?: boolean;
+}
+
+/** A human approval the unit waits for. */
+export interface ApprovalRequest {
+  kind: 'terminate-stragglers';
+  requestedAt: string;
+  count: number;
+  approvedBy?: string;
+}
+
+/** A recorded operator command. */
+export interface CommandRecord {
+  command: CommandName;
+  actor: string;
+  reason?: string;
+  commandId: string;
+}
+
+/** Operator command names (the signal names). */
+export type CommandName = 'advance' | 'pause' | 'resume' | 'rollback' | 'approve';
+
+/** The observations the planner decides on (activity results). */
+export interface Observations {
+  preflight?: PreflightResult;
+  provision?: ProvisionResult;
+  probe?: ProbeResult;
+  reconcile?: ReconcileResult;
+}
+
+/** One line of the unit's story. */
+export interface HistoryEntry {
+  phase: Phase;
+  at: string;
+  actor?: string;
+  reason?: string;
+  evidence?: Record<string, unknown>;
+}
+
+/** The entity's whole state: plain JSON (no Map/Set/Date), carried whole through continue-as-new. */
+export interface MigrationState {
+  phase: Phase;
+  paused?: { actor: string; reason?: string; at: string };
+  /** An `advance` not yet consumed (consumed by the next transition or bake). */
+  advance?: CommandRecord;
+  rollback?: CommandRecord & { from: Phase; at: string };
+  failure?: { phase: Phase; step: string; type: string; message: string; at: string };
+  route: RouteView;
+  canary: { index: number; bakeUntil?: number };
+  drain?: DrainState;
+  approval?: ApprovalRequest;
+  obs: Observations;
+  /** ISO time of the first route change that sent starts to the target. */
+  moveStartedAt?: string;
+  /** Rollback progress: compensations run in reverse of the forward steps that need one. */
+  compensations: { name: string; done: boolean }[];
+  history: HistoryEntry[];
+  gates: { name: string; result: GateMeasurement['result']; value?: number; at: string; message?: string }[];
+  counts: { sourceOpen: number; targetOpen: number; duplicates: number; stranded: number };
+  rejected: { command: string; commandId?: string; actor?: string; reason: string; phase: Phase; at: string }[];
+  /** Command IDs already applied or rejected (dedupe), oldest first, bounded. */
+  seenCommandIds: string[];
+  stragglers: string[];
+  /** Steps run, for idempotency keys of activities (probe IDs etc.). */
+  stepSeq: number;
+  runs: number;
+}
+
+/** The `status` query's answer (DESIGN.md contract, plus details). */
+export interface UnitStatus {
+  id: string;
+  kind: 'namespace' | 'tenant';
+  unit: string;
+  phase: Phase;
+  paused: boolean;
+  pausedBy?: { actor: string; reason?: string; at: string };
+  route: { side?: ClusterSide; percent?: number; hold?: boolean; epoch: number; sourceWorkersMayStop: boolean };
+  strategy: UnitMigrationInput['strategy'];
+  waitingFor?: string;
+  history: HistoryEntry[];
+  gates: MigrationState['gates'];
+  counts: MigrationState['counts'];
+  rejected: MigrationState['rejected'];
+  failure?: MigrationState['failure'];
+  approval?: ApprovalRequest;
+  drain?: { side: ClusterSide; deadlineAt: string; lastOpen?: number; forecastAt?: string };
+  stragglers: string[];
+  compensations: MigrationState['compensations'];
+  reconcile?: ReconcileResult;
+  continuedAsNew: number;
+}
+
+/** The initial state of a unit. */
+export function initialState(): MigrationState {
+  return {
+    phase: 'pending',
+    route: { kind: 'side', side: 'source', epoch: 0, sourceWorkersMayStop: false },
+    canary: { index: 0 },
+    obs: {},
+    compensations: [],
+    history: [],
+    gates: [],
+    counts: { sourceOpen: 0, targetOpen: 0, duplicates: 0, stranded: 0 },
+    rejected: [],
+    seenCommandIds: [],
+    stragglers: [],
+    stepSeq: 0,
+    runs: 0,
+  };
+}

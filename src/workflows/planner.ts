@@ -1,0 +1,327 @@
+/**
+ * The entity workflows' pure planner (STYLE example 6): `(input, state, observations, now) → action`.
+ * No Temporal imports, no clock, no I/O: the workflow observes (activities), asks `decide` what to
+ * do next, and acts (activities, timers). Table-tested in test/unit/planner.test.ts.
+ */
+import { FORWARD_PHASES } from './constants';
+import type {
+  ClusterSide,
+  CommandName,
+  CommandRecord,
+  DrainState,
+  MigrationState,
+  Observations,
+  Phase,
+  RouteTarget,
+  RouteView,
+  UnitMigrationInput,
+} from './migration-types';
+
+/** Work the workflow performs through an activity. */
+export type Step =
+  | { kind: 'preflight' }
+  | { kind: 'provision' }
+  | { kind: 'ensure-route' }
+  | { kind: 'probe' }
+  | { kind: 'set-route'; route: RouteTarget; sourceWorkersMayStop: boolean; reason: string }
+  | { kind: 'count'; side: ClusterSide }
+  | { kind: 'terminate-stragglers' }
+  | { kind: 'reconcile' };
+
+/** What the workflow should do next. */
+export type Action =
+  | { type: 'step'; step: Step }
+  | { type: 'transition'; to: Phase; reason: string; clear?: (keyof Observations)[] }
+  | { type: 'wait'; for: 'advance' | 'resume' | 'approval' | 'timer' | 'operator'; until?: number; reason: string }
+  | { type: 'start-bake'; until: number }
+  | { type: 'end-bake'; skipped: boolean }
+  | { type: 'start-drain'; side: ClusterSide; deadlineAt: number }
+  | { type: 'request-approval'; count: number }
+  | { type: 'clear'; keys: (keyof Observations)[]; reason: string }
+  | { type: 'report-stragglers'; side: ClusterSide }
+  | { type: 'roll-back'; reason: string }
+  | { type: 'fail'; step: string; failureType: string; reason: string }
+  | { type: 'done' };
+
+/** Terminal phases: the workflow returns. */
+export const TERMINAL_PHASES: readonly Phase[] = ['completed', 'rolled-back'];
+
+/** The forward phases a strategy walks through (drain-and-switch has no canary). */
+export function phasesFor(strategy: UnitMigrationInput['strategy']): Phase[] {
+  return FORWARD_PHASES.filter((p) => strategy === 'dual-workers' || p !== 'canary');
+}
+
+/** The phase after `phase` on the forward path. */
+export function nextPhase(strategy: UnitMigrationInput['strategy'], phase: Phase): Phase {
+  const phases = phasesFor(strategy);
+  const i = phases.indexOf(phase);
+  if (i < 0 || i === phases.length - 1) throw new Error(`no phase after ${phase}`);
+  return phases[i + 1]!;
+}
+
+/** True when the route equals the wanted one. */
+export function routeIs(route: RouteView, want: RouteTarget): boolean {
+  if (route.kind !== want.kind) return false;
+  if (want.kind === 'side') return route.side === want.side;
+  if (want.kind === 'percent') return route.percent === want.percent;
+  return true;
+}
+
+/**
+ * Forecast of when an open count reaches zero: a least-squares line through the last samples.
+ * Undefined when fewer than two samples or the count is not falling.
+ */
+export function forecastDrain(samples: { at: number; open: number }[], window = 10): number | undefined {
+  const s = samples.slice(-window);
+  const last = s[s.length - 1];
+  if (!last) return undefined;
+  if (last.open === 0) return last.at;
+  if (s.length < 2) return undefined;
+  const n = s.length;
+  const mx = s.reduce((a, p) => a + p.at, 0) / n;
+  const my = s.reduce((a, p) => a + p.open, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of s) {
+    num += (p.at - mx) * (p.open - my);
+    den += (p.at - mx) ** 2;
+  }
+  if (den === 0) return undefined;
+  const slope = num / den;
+  if (!(slope < 0)) return undefined;
+  return Math.round(last.at + last.open / -slope);
+}
+
+/** Leaving a phase whose work is done: in manual mode an `advance` must be waiting. */
+function boundary(input: UnitMigrationInput, state: MigrationState, to: Phase, reason: string): Action {
+  if (input.advanceMode === 'manual' && !state.advance) {
+    return { type: 'wait', for: 'advance', reason: `${state.phase} done; send advance to move to ${to}` };
+  }
+  return { type: 'transition', to, reason };
+}
+
+type DrainOutcome = { done: true; stragglers: boolean } | { done: false; action: Action };
+
+/** One drain tick on `d.side`: count, wait for the next sample, or apply the stragglers policy. */
+function drainTick(input: UnitMigrationInput, state: MigrationState, d: DrainState, now: number, wakeBy?: number): DrainOutcome {
+  const last = d.samples[d.samples.length - 1];
+  if (!last) return { done: false, action: { type: 'step', step: { kind: 'count', side: d.side } } };
+  if (last.open === 0) return { done: true, stragglers: false };
+  const nextSample = last.at + input.drainPollMs;
+  const poll = (reason: string): DrainOutcome => {
+    if (now >= nextSample) return { done: false, action: { type: 'step', step: { kind: 'count', side: d.side } } };
+    const until = Math.min(nextSample, now < d.deadlineAt ? d.deadlineAt : nextSample, wakeBy ?? nextSample);
+    return { done: false, action: { type: 'wait', for: 'timer', until, reason } };
+  };
+  if (now < d.deadlineAt) return poll(`${last.open} open on the ${d.side}; draining`);
+  // The deadline has passed: the stragglers policy decides.
+  switch (input.stragglers) {
+    case 'wait':
+      return poll(`drain deadline passed; waiting for ${last.open} straggler(s) (policy wait)`);
+    case 'report':
+      if (!d.deadlineReported) return { done: false, action: { type: 'report-stragglers', side: d.side } };
+      return { done: true, stragglers: true };
+    case 'terminate':
+      if (d.stragglersTerminated) return poll(`stragglers terminated; waiting for the ${d.side} to show 0 open`);
+      if (!state.approval) return { done: false, action: { type: 'request-approval', count: last.open } };
+      if (!state.approval.approvedBy) {
+        return {
+          done: false,
+          action: { type: 'wait', for: 'approval', reason: `approve to terminate ${last.open} straggler(s) on the ${d.side}` },
+        };
+      }
+      return { done: false, action: { type: 'step', step: { kind: 'terminate-stragglers' } } };
+  }
+}
+
+/** The forward path's work in the current phase. */
+function forward(input: UnitMigrationInput, state: MigrationState, obs: Observations, now: number): Action {
+  const { phase } = state;
+  switch (phase) {
+    case 'pending':
+      return boundary(input, state, 'preflight', 'start');
+    case 'preflight': {
+      if (!obs.preflight) return { type: 'step', step: { kind: 'preflight' } };
+      if (!obs.preflight.ok) {
+        const what = obs.preflight.problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+        return { type: 'fail', step: 'preflight', failureType: 'PreflightFailed', reason: what || 'preflight failed' };
+      }
+      return boundary(input, state, 'provisioned', 'preflight passed');
+    }
+    case 'provisioned':
+      if (!obs.provision) return { type: 'step', step: { kind: 'provision' } };
+      if (state.route.epoch === 0) return { type: 'step', step: { kind: 'ensure-route' } };
+      return boundary(input, state, 'shadow', 'target provisioned; routing record on the source');
+    case 'shadow': {
+      if (input.probe.workflows > 0) {
+        if (!obs.probe) return { type: 'step', step: { kind: 'probe' } };
+        if (obs.probe.result !== 'successful') {
+          if (input.onGateFailure === 'rollback') return { type: 'roll-back', reason: `probe gate ${obs.probe.result}: ${obs.probe.message}` };
+          if (state.advance) return { type: 'clear', keys: ['probe'], reason: 'operator asked to run the probe again' };
+          return { type: 'wait', for: 'operator', reason: `probe gate ${obs.probe.result}; advance re-runs it, rollback rolls back` };
+        }
+      }
+      return boundary(input, state, nextPhase(input.strategy, 'shadow'), 'shadow checks passed');
+    }
+    case 'canary': {
+      const steps = input.percentSteps;
+      const i = state.canary.index;
+      if (i < steps.length) {
+        const want: RouteTarget = { kind: 'percent', percent: steps[i]! };
+        if (!routeIs(state.route, want)) {
+          return { type: 'step', step: { kind: 'set-route', route: want, sourceWorkersMayStop: false, reason: `canary ${steps[i]}%` } };
+        }
+        const until = state.canary.bakeUntil;
+        if (until === undefined) return { type: 'start-bake', until: now + input.bakeMs };
+        if (now < until && !state.advance) return { type: 'wait', for: 'timer', until, reason: `baking canary ${steps[i]}%` };
+        return { type: 'end-bake', skipped: now < until };
+      }
+      return boundary(input, state, 'cutover', `canary steps ${steps.join(' → ')}% baked`);
+    }
+    case 'cutover': {
+      const want: RouteTarget = input.strategy === 'dual-workers' ? { kind: 'side', side: 'target' } : { kind: 'hold' };
+      // drain-and-switch retried after a hold timeout may already be on the target: never go back to hold.
+      const reached = routeIs(state.route, want) || routeIs(state.route, { kind: 'side', side: 'target' });
+      if (!reached) {
+        const reason = want.kind === 'hold' ? 'cutover: hold new starts while the source drains' : 'cutover: all new starts to the target';
+        return { type: 'step', step: { kind: 'set-route', route: want, sourceWorkersMayStop: false, reason } };
+      }
+      return boundary(input, state, 'draining', 'route switched');
+    }
+    case 'draining': {
+      const d = state.drain;
+      if (!d || d.side !== 'source') return { type: 'start-drain', side: 'source', deadlineAt: now + input.drainDeadlineMs };
+      const target: RouteTarget = { kind: 'side', side: 'target' };
+      let wakeBy: number | undefined;
+      if (state.route.kind === 'hold') {
+        const holdEnd = d.startedAt + input.holdTimeoutMs;
+        if (now >= holdEnd) {
+          return { type: 'step', step: { kind: 'set-route', route: target, sourceWorkersMayStop: false, reason: 'hold timeout: release held starts to the target' } };
+        }
+        wakeBy = holdEnd;
+      }
+      const tick = drainTick(input, state, d, now, wakeBy);
+      if (!tick.done) return tick.action;
+      if (!routeIs(state.route, target)) {
+        return { type: 'step', step: { kind: 'set-route', route: target, sourceWorkersMayStop: false, reason: 'source drained: release held starts to the target' } };
+      }
+      return boundary(input, state, 'reconciling', tick.stragglers ? 'drain deadline passed with stragglers (reported)' : 'source drained');
+    }
+    case 'reconciling': {
+      if (!obs.reconcile) return { type: 'step', step: { kind: 'reconcile' } };
+      if (obs.reconcile.clean) {
+        const leave = boundary(input, state, 'completed', 'reconcile clean');
+        // Source workers may stop only once the unit is final (DESIGN: completed): until then a
+        // rollback needs them.
+        if (leave.type === 'transition' && !state.route.sourceWorkersMayStop) {
+          return { type: 'step', step: { kind: 'set-route', route: { kind: 'side', side: 'target' }, sourceWorkersMayStop: true, reason: 'reconcile clean: route final, source workers may stop' } };
+        }
+        return leave;
+      }
+      if (state.advance) return { type: 'clear', keys: ['reconcile'], reason: 'operator asked to reconcile again' };
+      return { type: 'wait', for: 'operator', reason: 'reconcile found duplicates or stranded runs; advance reconciles again, rollback rolls back' };
+    }
+    default:
+      throw new Error(`not a forward phase: ${phase}`);
+  }
+}
+
+/** The rollback path: compensations in reverse (route back to the source, drain the target), then reconcile. */
+function rollingBack(input: UnitMigrationInput, state: MigrationState, obs: Observations, now: number): Action {
+  const source: RouteTarget = { kind: 'side', side: 'source' };
+  if (state.route.epoch > 0 && (!routeIs(state.route, source) || state.route.sourceWorkersMayStop)) {
+    return { type: 'step', step: { kind: 'set-route', route: source, sourceWorkersMayStop: false, reason: `rollback: ${state.rollback?.reason ?? ''}`.trim() } };
+  }
+  if (state.moveStartedAt) {
+    const d = state.drain;
+    if (!d || d.side !== 'target') return { type: 'start-drain', side: 'target', deadlineAt: now + input.drainDeadlineMs };
+    const tick = drainTick(input, state, d, now);
+    if (!tick.done) return tick.action;
+  }
+  if (!obs.reconcile) return { type: 'step', step: { kind: 'reconcile' } };
+  if (!obs.reconcile.clean) {
+    if (state.advance) return { type: 'clear', keys: ['reconcile'], reason: 'operator asked to reconcile again' };
+    return { type: 'wait', for: 'operator', reason: 'reconcile after rollback is not clean; advance reconciles again' };
+  }
+  return { type: 'transition', to: 'rolled-back', reason: 'route back on the source; reconcile clean' };
+}
+
+/** Which observation a failed step produced (cleared on retry). */
+function obsOfStep(step: string): (keyof Observations)[] {
+  return step === 'preflight' || step === 'provision' || step === 'probe' || step === 'reconcile' ? [step] : [];
+}
+
+/** The planner: what to do next, given the input, the state, the latest observations and the time (ms). */
+export function decide(input: UnitMigrationInput, state: MigrationState, obs: Observations, now: number): Action {
+  const { phase } = state;
+  if (TERMINAL_PHASES.includes(phase)) return { type: 'done' };
+  // A rollback that itself failed waits in `failed` for an operator's advance (retry), like any step.
+  const rollbackFailed = phase === 'failed' && state.failure?.phase === 'rolling-back';
+  if (state.rollback && phase !== 'rolling-back' && !rollbackFailed) {
+    return { type: 'transition', to: 'rolling-back', reason: state.rollback.reason ?? 'rollback', clear: ['reconcile'] };
+  }
+  if (state.paused) return { type: 'wait', for: 'resume', reason: `paused by ${state.paused.actor}${state.paused.reason ? `: ${state.paused.reason}` : ''}` };
+  if (phase === 'failed') {
+    const f = state.failure;
+    if (f && state.advance) return { type: 'transition', to: f.phase, reason: `retry ${f.step}`, clear: obsOfStep(f.step) };
+    return { type: 'wait', for: 'operator', reason: `failed in ${f?.phase ?? '?'} (${f?.type ?? '?'}); advance retries, rollback rolls back` };
+  }
+  if (phase === 'rolling-back') return rollingBack(input, state, obs, now);
+  return forward(input, state, obs, now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator commands: validated here (pure) so the rules are table-tested and the workflow only
+// records the verdict.
+
+/** Result of checking a command against the state. */
+export type CommandVerdict = { ok: true; record: CommandRecord } | { ok: false; reason: string; record?: Partial<CommandRecord> };
+
+/** Validates an operator command's payload and whether it is allowed in the current state. */
+export function checkCommand(command: CommandName, payload: unknown, state: MigrationState): CommandVerdict {
+  if (typeof payload !== 'object' || payload === null) {
+    return { ok: false, reason: 'payload: expected an object { actor, reason?, commandId }; send one as the signal argument' };
+  }
+  const p = payload as Record<string, unknown>;
+  const partial: Partial<CommandRecord> = {
+    command,
+    actor: typeof p.actor === 'string' ? p.actor : undefined,
+    commandId: typeof p.commandId === 'string' ? p.commandId : undefined,
+    reason: typeof p.reason === 'string' ? p.reason : undefined,
+  };
+  if (typeof p.actor !== 'string' || p.actor.trim() === '') {
+    return { ok: false, reason: 'actor: required non-empty string; say who sends the command (the CLI uses --actor or the OS user)', record: partial };
+  }
+  if (typeof p.commandId !== 'string' || p.commandId.trim() === '') {
+    return { ok: false, reason: 'commandId: required non-empty string; send a unique ID per command (a retry reuses it)', record: partial };
+  }
+  if (p.reason !== undefined && typeof p.reason !== 'string') {
+    return { ok: false, reason: 'reason: must be a string when given', record: partial };
+  }
+  const record: CommandRecord = { command, actor: p.actor, commandId: p.commandId, ...(typeof p.reason === 'string' ? { reason: p.reason } : {}) };
+  const reject = (reason: string): CommandVerdict => ({ ok: false, reason, record });
+  const { phase } = state;
+  if (TERMINAL_PHASES.includes(phase)) return reject(`phase ${phase} is final; ${command} is not allowed`);
+  switch (command) {
+    case 'advance':
+      if (state.paused) return reject('unit is paused; send resume first');
+      if (state.advance) return reject('an advance is already pending');
+      if (phase === 'rolling-back' && !(state.obs.reconcile && !state.obs.reconcile.clean)) {
+        return reject('rollback in progress; advance is not allowed');
+      }
+      return { ok: true, record };
+    case 'pause':
+      if (state.paused) return reject(`already paused by ${state.paused.actor}`);
+      return { ok: true, record };
+    case 'resume':
+      if (!state.paused) return reject('unit is not paused');
+      return { ok: true, record };
+    case 'rollback':
+      if (phase === 'rolling-back') return reject('rollback already in progress');
+      if (!record.reason || record.reason.trim() === '') return reject('reason: required for rollback; say why (--reason "…")');
+      return { ok: true, record };
+    case 'approve':
+      if (!state.approval || state.approval.approvedBy) return reject('nothing awaits approval');
+      return { ok: true, record };
+  }
+}

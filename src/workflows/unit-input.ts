@@ -1,0 +1,73 @@
+/**
+ * Checks an entity workflow's input and builds its start options. Pure (no client import): the
+ * campaign, the CLI and tests call `unitStartOptions` and pass the result to `client.workflow.start`.
+ */
+import { unitName, unitWorkflowId } from './ids';
+import type { Problem, UnitMigrationInput } from './migration-types';
+import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing, CutoverUnit } from './search-attributes';
+
+/** Every problem with an input, each naming the field and the fix (empty when valid). */
+export function validateUnitInput(input: unknown, kind: 'namespace' | 'tenant'): Problem[] {
+  const problems: Problem[] = [];
+  if (typeof input !== 'object' || input === null) {
+    return [{ field: 'input', message: 'expected an object', hint: 'pass a UnitMigrationInput as the first workflow argument' }];
+  }
+  const i = input as Partial<UnitMigrationInput>;
+  const need = (field: string, ok: boolean, hint: string, message = 'missing or invalid') => {
+    if (!ok) problems.push({ field, message, hint });
+  };
+  const str = (v: unknown) => typeof v === 'string' && v.trim() !== '';
+  const ms = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  need('unit.kind', i.unit?.kind === kind, `a ${kind}Migration workflow moves a ${kind} unit`, `expected ${kind}`);
+  need('unit.namespace', str(i.unit?.namespace), 'name the namespace being moved');
+  if (kind === 'tenant') {
+    need('unit.tenant', i.unit?.kind === 'tenant' && str(i.unit.tenant), 'name the tenant being moved');
+    need('tenant', typeof i.tenant === 'object' && i.tenant !== null, 'give the tenant selector: { workflowIdPrefix } or { searchAttribute, value }');
+  }
+  need('sourceNamespace', str(i.sourceNamespace), 'the namespace on the source cluster');
+  need('targetNamespace', str(i.targetNamespace), 'the namespace on the target cluster');
+  need('strategy', i.strategy === 'dual-workers' || i.strategy === 'drain-and-switch', 'use dual-workers or drain-and-switch');
+  need('taskQueues', Array.isArray(i.taskQueues) && i.taskQueues.length > 0 && i.taskQueues.every(str), 'list the unit\'s task queues');
+  const steps = i.percentSteps;
+  need(
+    'percentSteps',
+    Array.isArray(steps) && steps.every((p, k) => typeof p === 'number' && p > 0 && p < 100 && (k === 0 || p > steps[k - 1]!)),
+    'ascending percentages between 0 and 100 exclusive, e.g. [10, 50]',
+  );
+  for (const f of ['bakeMs', 'drainDeadlineMs', 'holdTimeoutMs'] as const) need(f, ms(i[f]), 'a duration in milliseconds ≥ 0');
+  need('drainPollMs', ms(i.drainPollMs) && (i.drainPollMs ?? 0) > 0, 'a poll interval in milliseconds > 0');
+  need('stragglers', i.stragglers === 'wait' || i.stragglers === 'report' || i.stragglers === 'terminate', 'use wait, report or terminate');
+  need('onGateFailure', i.onGateFailure === 'rollback' || i.onGateFailure === 'hold', 'use rollback or hold');
+  need('advanceMode', i.advanceMode === 'auto' || i.advanceMode === 'manual', 'use auto or manual');
+  need('probe.workflows', typeof i.probe?.workflows === 'number' && i.probe.workflows >= 0, 'how many probe workflows (0 disables)');
+  need('probe.minSuccess', typeof i.probe?.minSuccess === 'number' && i.probe.minSuccess >= 0 && i.probe.minSuccess <= 1, 'a share between 0 and 1');
+  if (i.maxHistoryEvents !== undefined) need('maxHistoryEvents', typeof i.maxHistoryEvents === 'number' && i.maxHistoryEvents >= 20, 'at least 20 events, or leave unset');
+  return problems;
+}
+
+/** Start options of a unit's entity workflow: stable ID (a second start resumes, never forks), summaries, search attributes. */
+export function unitStartOptions(input: UnitMigrationInput, taskQueue: string) {
+  const unit = unitName(input.unit);
+  const steps = input.strategy === 'dual-workers' ? `, canary ${input.percentSteps.join('→')}%` : '';
+  return {
+    workflowId: unitWorkflowId(input.unit),
+    taskQueue,
+    args: [input] as [UnitMigrationInput],
+    workflowIdConflictPolicy: 'USE_EXISTING' as const,
+    staticSummary: `Move ${unit} from ${input.sourceCluster} to ${input.targetCluster} (${input.strategy}${steps})`,
+    staticDetails: [
+      `**unit** ${unit}`,
+      `**from** ${input.sourceCluster}/${input.sourceNamespace} **to** ${input.targetCluster}/${input.targetNamespace}`,
+      `**task queues** ${input.taskQueues.join(', ')}`,
+      `**bake** ${input.bakeMs} ms · **drain deadline** ${input.drainDeadlineMs} ms · **stragglers** ${input.stragglers}`,
+      input.campaign ? `**campaign** ${input.campaign}${input.ring ? ` · **ring** ${input.ring}` : ''}` : '',
+    ].filter(Boolean).join('\n'),
+    typedSearchAttributes: [
+      { key: CutoverKind, value: input.unit.kind },
+      { key: CutoverUnit, value: unit },
+      { key: CutoverPhase, value: 'pending' },
+      ...(input.campaign ? [{ key: CutoverCampaign, value: input.campaign }] : []),
+      ...(input.ring ? [{ key: CutoverRing, value: input.ring }] : []),
+    ],
+  };
+}

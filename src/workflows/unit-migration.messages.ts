@@ -1,0 +1,28 @@
+/**
+ * Operator messages of the entity workflows (namespaceMigration, tenantMigration): five signals
+ * with `{ actor, reason?, commandId }` and the `status` query (DESIGN.md contracts). Export names
+ * equal the wire names; nobody types these names as strings.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { UnitStatus } from './migration-types';
+
+/** Payload of every operator command. `commandId` makes a retried command a no-op. */
+export interface OperatorCommand {
+  actor: string;
+  reason?: string;
+  commandId: string;
+}
+
+/** Move on: leave a finished phase (manual mode), skip the current bake, retry a failed step, or re-run a held gate. */
+export const advance = defineSignal<[OperatorCommand]>('advance');
+/** Raise the paused flag: nothing changes until `resume`. */
+export const pause = defineSignal<[OperatorCommand]>('pause');
+/** Lower the paused flag. */
+export const resume = defineSignal<[OperatorCommand]>('resume');
+/** Roll back to the source (reason required). */
+export const rollback = defineSignal<[OperatorCommand]>('rollback');
+/** Approve what the unit waits for (e.g. terminating stragglers). */
+export const approve = defineSignal<[OperatorCommand]>('approve');
+
+/** The unit's status: phase, paused, route, history, gates, counts, rejected commands. */
+export const status = defineQuery<UnitStatus>('status');

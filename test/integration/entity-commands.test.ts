@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { closeShared, driveTo, Rig } from './entity.fixture';
+
+describe('entity workflows: operator commands and long life', function () {
+  this.timeout(90_000);
+  let rig: Rig | undefined;
+  afterEach(async () => {
+    await rig?.tearDown();
+    rig = undefined;
+  });
+  after(closeShared);
+
+  it('pause holds the unit in its phase; resume lets it complete', async () => {
+    const r = (rig = await new Rig({ kind: 'tenant', input: { bakeMs: 800 } }).setUp());
+    r.startWorkload();
+    await r.start();
+    await r.waitFor((s) => s.phase === 'canary' && s.route.percent !== undefined, 'first canary step');
+    await r.command('pause', { actor: 'alice', reason: 'errors look odd' });
+    const held = await r.waitFor((s) => s.waitingFor?.startsWith('paused by alice') === true, 'the pause to take hold');
+    assert.equal(held.paused, true);
+    assert.equal(held.pausedBy?.actor, 'alice');
+    // Nothing moves while paused: no condition can show an absence, so watch a window longer than a bake.
+    const before = held.history.length;
+    await new Promise((res) => setTimeout(res, 1500));
+    const still = await r.status();
+    assert.equal(still.phase, held.phase);
+    assert.deepEqual(still.route, held.route);
+    assert.equal(still.history.length, before);
+    await r.command('resume', { actor: 'alice' });
+    const done = await r.waitPhase('completed', 60_000);
+    assert.equal(done.paused, false);
+    const w = await r.settleWorkload();
+    assert.deepEqual(w.lost, []);
+    assert.deepEqual(w.duplicated, []);
+    assert.ok(done.history.some((h) => h.actor === 'alice' && h.reason?.startsWith('pause')));
+    assert.ok(done.history.some((h) => h.actor === 'alice' && h.reason?.startsWith('resume')));
+  });
+
+  it('rejects disallowed and malformed commands visibly; a repeated commandId is a no-op', async () => {
+    const r = (rig = await new Rig({ kind: 'tenant', input: { advanceMode: 'manual' } }).setUp());
+    await r.start();
+    await r.waitFor((s) => s.waitingFor?.includes('send advance') === true, 'pending waiting for advance');
+    // Not allowed now: resume (not paused), approve (nothing waits), rollback without a reason.
+    const resumeId = await r.command('resume');
+    const approveId = await r.command('approve');
+    const rollbackId = await r.command('rollback');
+    // Malformed: no actor, no commandId, not an object.
+    await r.rawSignal('advance', { commandId: 'no-actor' });
+    await r.rawSignal('advance', { actor: 'bob' });
+    await r.rawSignal('pause', 'please');
+    const s = await r.waitFor((x) => x.rejected.length >= 6, 'six rejections');
+    assert.equal(s.phase, 'pending');
+    assert.equal(s.paused, false);
+    const byId = (id: string) => s.rejected.find((x) => x.commandId === id);
+    assert.equal(byId(resumeId)?.command, 'resume');
+    assert.equal(byId(approveId)?.command, 'approve');
+    assert.match(byId(rollbackId)!.reason, /^reason:/);
+    assert.match(byId('no-actor')!.reason, /^actor:/);
+    assert.ok(s.rejected.some((x) => x.command === 'advance' && /^commandId:/.test(x.reason)));
+    assert.ok(s.rejected.some((x) => x.command === 'pause' && /^payload:/.test(x.reason)));
+    assert.ok(s.rejected.every((x) => x.phase === 'pending'));
+
+    // Dedupe: the same pause twice is one pause; after resume, that ID again changes nothing.
+    await r.command('pause', { commandId: 'p-1' });
+    await r.command('pause', { commandId: 'p-1' });
+    await r.waitFor((x) => x.paused, 'paused');
+    await r.command('resume', { commandId: 'r-1' });
+    await r.waitFor((x) => !x.paused, 'resumed');
+    await r.command('pause', { commandId: 'p-1' });
+    await r.command('advance', { commandId: 'a-1' });
+    const moved = await r.waitFor((x) => x.phase !== 'pending', 'advance out of pending');
+    assert.equal(moved.paused, false, 'the repeated pause was a no-op');
+    assert.equal(moved.rejected.filter((x) => x.commandId === 'p-1').length, 0, 'a repeat is not even a rejection');
+    assert.equal(moved.history.filter((h) => h.reason?.startsWith('pause')).length, 1);
+  });
+
+  it('continues as new mid-migration with its state intact (tiny history cap)', async () => {
+    const r = (rig = await new Rig({ kind: 'tenant', input: { maxHistoryEvents: 100, advanceMode: 'manual' } }).setUp());
+    r.startWorkload();
+    const first = await r.start();
+    await driveTo(r, 'provisioned');
+    await r.command('pause', { commandId: 'before-can', reason: 'marker' });
+    await r.waitFor((x) => x.paused, 'paused');
+    await r.command('resume', { commandId: 'resume-before-can' });
+    await r.waitFor((x) => !x.paused, 'resumed');
+    await driveTo(r, 'reconciling', 60_000);
+    await r.command('advance');
+    const done = await r.waitPhase('completed', 60_000);
+    assert.ok(done.continuedAsNew >= 1, `continued as new ${done.continuedAsNew} times`);
+    const d = await r.handle().describe();
+    assert.notEqual(d.runId, first.firstExecutionRunId);
+    // History from the first run is carried whole, in order.
+    assert.equal(done.history[0]!.phase, 'pending');
+    assert.deepEqual(done.history.map((h) => h.phase).filter((p, i, a) => a.indexOf(p) === i), [
+      'pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed',
+    ]);
+    assert.ok(done.history.some((h) => h.reason === 'pause by tester: marker'));
+    const w = await r.settleWorkload();
+    assert.deepEqual(w.lost, []);
+    assert.deepEqual(w.duplicated, []);
+  });
+});

@@ -1,0 +1,406 @@
+/**
+ * Test rig of the entity-workflow integration tests: real clusters and Redis from the harness, the
+ * cutover worker (entity workflows + activities) on the control namespace of the target cluster, a
+ * probe worker in the target namespace, and an application workload started through the routed
+ * multi-cluster client onto dual workers. Each rig has its own task queues, IDs and Redis prefix.
+ */
+import type { ChildProcess} from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { Redis } from 'ioredis';
+import { createActivities } from '../../src/activities';
+import { DualWorkers, RoutedClient, RoutingStore } from '../../src/routing';
+import type { UnitMigrationInput, UnitStatus } from '../../src/workflows/migration-types';
+import type { CommandName } from '../../src/workflows/migration-types';
+import { unitStartOptions } from '../../src/workflows/unit-input';
+import * as msgs from '../../src/workflows/unit-migration.messages';
+import { entityAppJob } from '../workflows/entity-app';
+import { testStack, uniqueId } from '../harness';
+
+/** The control namespace (on the target cluster, DESIGN's default control cluster). */
+export const CONTROL_NAMESPACE = 'cutover';
+
+interface Shared {
+  cutoverBundle: WorkflowBundle;
+  appBundle: WorkflowBundle;
+  conn: { source: Connection; target: Connection };
+  native: { source: NativeConnection; target: NativeConnection };
+  redis: Redis;
+}
+
+let shared: Promise<Shared> | undefined;
+
+/** Bundles and connections shared by the rigs of one suite (built once). */
+export function sharedRig(): Promise<Shared> {
+  shared ??= (async () => {
+    const s = testStack();
+    const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => process.stderr.write(`[bundle] ${m}\n`) };
+    const [cutoverBundle, appBundle] = await Promise.all([
+      bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quiet }),
+      bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/entity-app'), logger: quiet }),
+    ]);
+    return {
+      cutoverBundle,
+      appBundle,
+      conn: { source: await Connection.connect({ address: s.source.address }), target: await Connection.connect({ address: s.target.address }) },
+      native: { source: await NativeConnection.connect({ address: s.source.address }), target: await NativeConnection.connect({ address: s.target.address }) },
+      redis: new Redis(s.redisUrl, { maxRetriesPerRequest: 2 }),
+    };
+  })();
+  return shared;
+}
+
+/** Closes what `sharedRig` opened (suite `after`). Workers must be shut down first. */
+export async function closeShared(): Promise<void> {
+  const p = shared;
+  shared = undefined;
+  if (!p) return;
+  const s = await p;
+  await s.conn.source.close();
+  await s.conn.target.close();
+  await s.native.source.close();
+  await s.native.target.close();
+  s.redis.disconnect();
+}
+
+export interface RigOptions {
+  kind: 'tenant' | 'namespace';
+  /** The app namespace (default: detections for tenants, payments for namespaces). */
+  namespace?: string;
+  input?: Partial<UnitMigrationInput>;
+  /** How long each application job runs. */
+  jobMs?: number;
+  /** Run the cutover worker in a child process (so a test can SIGKILL it). */
+  childWorker?: boolean;
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One unit's migration with its workload. */
+export class Rig {
+  readonly tag = uniqueId('ent');
+  readonly keyPrefix = `${this.tag}:`;
+  readonly controlQueue = `${this.tag}-cutover`;
+  readonly probeQueue = `${this.tag}-probe`;
+  readonly appQueue = `${this.tag}-app`;
+  readonly workflowId: string;
+  readonly input: UnitMigrationInput;
+  /** IDs of every start the routed client accepted. */
+  readonly accepted: string[] = [];
+  /** Starts the routed client refused (e.g. a hold that timed out): never accepted, so never "lost". */
+  readonly refused: string[] = [];
+  private readonly idPrefix: string;
+  private sh!: Shared;
+  private store!: RoutingStore;
+  private control!: Client;
+  private cutoverWorker?: { worker: Worker; run: Promise<void> };
+  private child?: ChildProcess;
+  private probeWorker?: { worker: Worker; run: Promise<void> };
+  private dual?: { workers: DualWorkers; run: Promise<void> };
+  private routed?: RoutedClient;
+  private workload?: { stop: boolean; done: Promise<void> };
+  private seq = 0;
+  private commands = 0;
+
+  constructor(private readonly opts: RigOptions) {
+    const s = testStack();
+    const ns = opts.namespace ?? (opts.kind === 'tenant' ? 'detections' : 'payments');
+    const tenant = this.tag.replace(/^ent-/, 't');
+    this.idPrefix = opts.kind === 'tenant' ? `${tenant}-` : `${this.tag}-job-`;
+    this.input = {
+      unit: opts.kind === 'tenant' ? { kind: 'tenant', namespace: ns, tenant } : { kind: 'namespace', namespace: ns },
+      sourceCluster: s.source.name,
+      targetCluster: s.target.name,
+      sourceNamespace: ns,
+      targetNamespace: ns,
+      strategy: 'dual-workers',
+      taskQueues: [this.appQueue],
+      ...(opts.kind === 'tenant' ? { tenant: { workflowIdPrefix: `${tenant}-` } } : {}),
+      percentSteps: [20, 50],
+      bakeMs: 300,
+      drainDeadlineMs: 20_000,
+      drainPollMs: 250,
+      holdTimeoutMs: 10_000,
+      stragglers: 'report',
+      onGateFailure: 'rollback',
+      probe: { workflows: 3, minSuccess: 1, taskQueue: this.probeQueue, timeoutMs: 15_000 },
+      advanceMode: 'auto',
+      actor: 'entity-test',
+      ...opts.input,
+    };
+    // Tenant units have unique IDs by construction; namespace units share the namespace, so the test takes its own ID.
+    this.workflowId = opts.kind === 'tenant' ? unitStartOptions(this.input, this.controlQueue).workflowId : `cutover/namespace/${ns}/${this.tag}`;
+  }
+
+  /** The unit's routing-record name. */
+  get unit(): string {
+    return this.opts.kind === 'tenant' ? `tenant/${this.input.unit.namespace}/${(this.input.unit as { tenant: string }).tenant}` : `namespace/${this.input.unit.namespace}`;
+  }
+
+  /** Starts workers (cutover, probe, dual app workers) and the routed client; no migration yet. */
+  async setUp(): Promise<this> {
+    this.sh = await sharedRig();
+    const s = testStack();
+    this.store = new RoutingStore({ redis: this.sh.redis, keyPrefix: this.keyPrefix });
+    this.control = new Client({ connection: this.sh.conn.target, namespace: CONTROL_NAMESPACE });
+    await this.startCutoverWorker();
+    const probe = await Worker.create({ connection: this.sh.native.target, namespace: this.input.targetNamespace, taskQueue: this.probeQueue, workflowBundle: this.sh.cutoverBundle });
+    this.probeWorker = { worker: probe, run: probe.run() };
+    const workers = await DualWorkers.fromParts({
+      workflowBundle: this.sh.appBundle,
+      sourceConnection: this.sh.native.source,
+      targetConnection: this.sh.native.target,
+      sourceNamespace: this.input.sourceNamespace,
+      targetNamespace: this.input.targetNamespace,
+      store: this.store,
+      units: [this.unit],
+      taskQueue: this.appQueue,
+      refreshMs: 250,
+    });
+    this.dual = { workers, run: workers.run() };
+    const ns = this.input.unit.namespace;
+    this.routed = await RoutedClient.create({
+      source: new Client({ connection: this.sh.conn.source, namespace: this.input.sourceNamespace }),
+      target: new Client({ connection: this.sh.conn.target, namespace: this.input.targetNamespace }),
+      store: this.store,
+      namespace: ns,
+      targetNamespace: this.input.targetNamespace,
+      ...(this.opts.kind === 'tenant' ? { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants: [(this.input.unit as { tenant: string }).tenant] } : {}),
+      holdTimeoutMs: 30_000,
+      refreshMs: 250,
+    });
+    void s;
+    return this;
+  }
+
+  /** The cutover worker: in this process, or a child process that a test may SIGKILL. */
+  async startCutoverWorker(): Promise<void> {
+    const s = testStack();
+    if (this.opts.childWorker) {
+      const script = path.join(__dirname, 'entity.worker-process.ts');
+      const child = spawn(process.execPath, ['--require', 'tsx/cjs', script], {
+        cwd: path.join(__dirname, '..', '..'),
+        env: {
+          ...process.env,
+          ENTITY_SOURCE: s.source.address,
+          ENTITY_TARGET: s.target.address,
+          ENTITY_REDIS: s.redisUrl,
+          ENTITY_PREFIX: this.keyPrefix,
+          ENTITY_NAMESPACE: CONTROL_NAMESPACE,
+          ENTITY_QUEUE: this.controlQueue,
+          ENTITY_NAMES: `${s.source.name},${s.target.name}`,
+          ENTITY_BUNDLE: this.bundlePath(),
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      this.child = child;
+      // The child prints READY once its worker polls.
+      let out = '';
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('cutover worker process did not start within 60 s')), 60_000);
+        child.stdout!.on('data', (b: Buffer) => {
+          out += b.toString();
+          if (out.includes('READY')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`cutover worker process exited early (${code})`));
+        });
+      });
+      child.removeAllListeners('exit');
+      return;
+    }
+    const activities = createActivities({
+      source: { name: s.source.name, connection: this.sh.conn.source, kind: 'dev' },
+      target: { name: s.target.name, connection: this.sh.conn.target, kind: 'dev' },
+      routing: this.store,
+    });
+    const worker = await Worker.create({ connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
+    this.cutoverWorker = { worker, run: worker.run() };
+  }
+
+  /** The cutover bundle as a file, for the child worker (bundling there would cost seconds per restart). */
+  private bundlePath(): string {
+    const file = path.join(testStack().runDir, 'entity-cutover-bundle.js');
+    if (!fs.existsSync(file)) fs.writeFileSync(file, this.sh.cutoverBundle.code);
+    return file;
+  }
+
+  /** SIGKILLs the child cutover worker and waits until it is gone. */
+  async killCutoverWorker(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = once(c, 'exit');
+    c.kill('SIGKILL');
+    await gone;
+    this.child = undefined;
+  }
+
+  /** Starts the entity workflow (a second start with the same ID resumes it: USE_EXISTING). */
+  async start(): Promise<WorkflowHandleWithFirstExecutionRunId> {
+    const o = unitStartOptions(this.input, this.controlQueue);
+    const type = this.opts.kind === 'tenant' ? 'tenantMigration' : 'namespaceMigration';
+    return await this.control.workflow.start(type, { ...o, workflowId: this.workflowId });
+  }
+
+  handle(): WorkflowHandle {
+    return this.control.workflow.getHandle(this.workflowId);
+  }
+
+  /** The event history of the latest run, or of `runId`. */
+  async historyOf(runId?: string) {
+    return await this.control.workflow.getHandle(this.workflowId, runId).fetchHistory();
+  }
+
+  async status(): Promise<UnitStatus> {
+    return await this.handle().query(msgs.status);
+  }
+
+  /** Polls the status query until `pred` holds (bounded); returns that status. */
+  async waitFor(pred: (s: UnitStatus) => boolean, what: string, timeoutMs = 40_000): Promise<UnitStatus> {
+    const deadline = Date.now() + timeoutMs;
+    let last: UnitStatus | undefined;
+    let lastErr: unknown;
+    for (;;) {
+      try {
+        last = await this.status();
+        if (pred(last)) return last;
+      } catch (err) {
+        lastErr = err; // the worker may be restarting
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last && { phase: last.phase, waitingFor: last.waitingFor, route: last.route, failure: last.failure, counts: last.counts, rejected: last.rejected, reconcile: last.reconcile })} ${lastErr ? String(lastErr) : ''}`);
+      }
+      await delay(100);
+    }
+  }
+
+  /** Waits for a phase; in manual mode that is the phase waiting for `advance`. */
+  async waitPhase(phase: UnitStatus['phase'], timeoutMs?: number): Promise<UnitStatus> {
+    return this.waitFor((s) => s.phase === phase, `phase ${phase}`, timeoutMs);
+  }
+
+  /** Sends an operator command; returns its command ID. */
+  async command(name: CommandName, extra: { reason?: string; actor?: string; commandId?: string } = {}): Promise<string> {
+    const commandId = extra.commandId ?? `${this.tag}-cmd-${++this.commands}`;
+    await this.handle().signal(msgs[name], { actor: extra.actor ?? 'tester', commandId, ...(extra.reason ? { reason: extra.reason } : {}) });
+    return commandId;
+  }
+
+  /** Sends a raw signal payload (bad-input tests). */
+  async rawSignal(name: CommandName, payload: unknown): Promise<void> {
+    await this.handle().signal(name, payload);
+  }
+
+  /** Starts application jobs through the routed client every `everyMs` until `stopWorkload`. */
+  startWorkload(everyMs = 60): void {
+    const w = { stop: false, done: Promise.resolve() };
+    w.done = (async () => {
+      while (!w.stop) {
+        const id = `${this.idPrefix}${++this.seq}`;
+        try {
+          await this.routed!.workflow.start(entityAppJob, { taskQueue: this.appQueue, workflowId: id, args: [this.opts.jobMs ?? 300] });
+          this.accepted.push(id);
+        } catch {
+          this.refused.push(id);
+        }
+        await delay(everyMs);
+      }
+    })();
+    this.workload = w;
+  }
+
+  async stopWorkload(): Promise<void> {
+    if (!this.workload) return;
+    this.workload.stop = true;
+    await this.workload.done;
+  }
+
+  /**
+   * Waits until every accepted job has closed, then checks where each ran: `lost` were found on
+   * neither cluster, `duplicated` on both, `open` still running at the deadline.
+   */
+  async settleWorkload(timeoutMs = 30_000): Promise<{ lost: string[]; duplicated: string[]; open: string[]; onSource: number; onTarget: number }> {
+    await this.stopWorkload();
+    const clients = {
+      source: new Client({ connection: this.sh.conn.source, namespace: this.input.sourceNamespace }),
+      target: new Client({ connection: this.sh.conn.target, namespace: this.input.targetNamespace }),
+    };
+    const where = async (side: 'source' | 'target', id: string) => {
+      try {
+        return (await clients[side].workflow.getHandle(id).describe()).status.name;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      }
+    };
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lost: string[] = [];
+      const duplicated: string[] = [];
+      const open: string[] = [];
+      let onSource = 0;
+      let onTarget = 0;
+      for (const id of this.accepted) {
+        const [s, t] = await Promise.all([where('source', id), where('target', id)]);
+        if (s && t) duplicated.push(id);
+        else if (!s && !t) lost.push(id);
+        if (s) onSource++;
+        if (t) onTarget++;
+        if (s === 'RUNNING' || t === 'RUNNING') open.push(id);
+      }
+      if (open.length === 0 || Date.now() > deadline) return { lost, duplicated, open, onSource, onTarget };
+      await delay(250);
+    }
+  }
+
+  /** Stops everything this rig started and deletes its Redis keys. Safe after a failed test. */
+  async tearDown(): Promise<void> {
+    await this.stopWorkload().catch(() => undefined);
+    try {
+      const d = await this.handle().describe();
+      if (d.status.name === 'RUNNING') await this.handle().terminate('test teardown');
+    } catch {
+      // never started
+    }
+    await this.routed?.close().catch(() => undefined);
+    await this.dual?.workers.shutdown().catch(() => undefined);
+    await this.dual?.run.catch(() => undefined);
+    for (const w of [this.cutoverWorker, this.probeWorker]) {
+      if (!w) continue;
+      if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
+      await w.run.catch(() => undefined);
+    }
+    await this.killCutoverWorker().catch(() => undefined);
+    if (this.sh) {
+      const keys = await this.sh.redis.keys(`${this.keyPrefix}*`);
+      if (keys.length) await this.sh.redis.del(...keys);
+    }
+  }
+}
+
+/**
+ * Manual mode: sends `advance` whenever the unit waits for one, until it is in `phase` (and, for
+ * `canary`, has routed its first step). Returns the status seen there.
+ */
+export async function driveTo(r: Rig, phase: UnitStatus['phase'], timeoutMs = 40_000): Promise<UnitStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let advancedIn: string | undefined;
+  for (;;) {
+    const s = await r.status();
+    if (s.phase === phase && (phase !== 'canary' || s.route.percent !== undefined)) return s;
+    if (s.waitingFor?.includes('send advance') && advancedIn !== s.phase) {
+      advancedIn = s.phase;
+      await r.command('advance');
+    }
+    if (Date.now() > deadline) throw new Error(`did not reach ${phase}; at ${s.phase} waiting for ${s.waitingFor}`);
+    await delay(50);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Records the stored histories the replay test replays (test/replay/histories/*.json): real runs of
+ * both entity workflows on the local test stack (two dev servers + Redis), with a workload through
+ * the routed client. Re-run after a deliberate, patched change to the workflows:
+ *
+ *   node --require tsx/cjs test/replay/record-histories.ts
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { startTestStack, stopTestStack } from '../harness';
+import { closeShared, driveTo, Rig } from '../integration/entity.fixture';
+
+const OUT = path.join(__dirname, 'histories');
+
+async function save(rig: Rig, name: string, runId?: string): Promise<void> {
+  const history = await rig.historyOf(runId);
+  fs.writeFileSync(path.join(OUT, `${name}.json`), historyToJSON(history) + '\n');
+  process.stderr.write(`saved ${name} (${history.events?.length ?? 0} events)\n`);
+}
+
+async function run<T>(rig: Rig, body: (r: Rig) => Promise<T>): Promise<T> {
+  try {
+    await rig.setUp();
+    return await body(rig);
+  } finally {
+    await rig.tearDown();
+  }
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  fs.mkdirSync(OUT, { recursive: true });
+  await startTestStack();
+  try {
+    // A tenant moved end to end, with a pause/resume and a rejected command on the way.
+    await run(new Rig({ kind: 'tenant' }), async (r) => {
+      r.startWorkload();
+      await r.start();
+      await r.waitFor((s) => s.phase === 'canary', 'canary');
+      await r.command('pause', { reason: 'look' });
+      await r.command('approve'); // rejected: nothing awaits approval
+      await r.waitFor((s) => s.paused, 'paused');
+      await r.command('resume');
+      await r.waitPhase('completed', 60_000);
+      await r.settleWorkload();
+      await save(r, 'tenant-migration-completed');
+    });
+    // A namespace moved with drain-and-switch.
+    await run(new Rig({ kind: 'namespace', jobMs: 500, input: { strategy: 'drain-and-switch', percentSteps: [] } }), async (r) => {
+      r.startWorkload(40);
+      await r.start();
+      await r.waitPhase('completed', 60_000);
+      await r.settleWorkload();
+      await save(r, 'namespace-migration-drain-and-switch');
+    });
+    // A tenant rolled back from canary (manual mode).
+    await run(new Rig({ kind: 'tenant', input: { advanceMode: 'manual', bakeMs: 600 } }), async (r) => {
+      r.startWorkload();
+      await r.start();
+      await driveTo(r, 'canary');
+      await r.command('rollback', { reason: 'drill' });
+      await r.waitPhase('rolled-back');
+      await r.settleWorkload();
+      await save(r, 'tenant-migration-rollback-from-canary');
+    });
+    // A namespace that continued as new (tiny history cap): its first run and its last.
+    await run(new Rig({ kind: 'namespace', input: { maxHistoryEvents: 60 } }), async (r) => {
+      r.startWorkload();
+      const first = await r.start();
+      const done = await r.waitPhase('completed', 60_000);
+      if (done.continuedAsNew < 1) throw new Error('expected a continue-as-new');
+      await r.settleWorkload();
+      await save(r, 'namespace-migration-first-run-continued-as-new', first.firstExecutionRunId);
+      await save(r, 'namespace-migration-last-run-after-continue-as-new');
+    });
+  } finally {
+    await closeShared();
+    await stopTestStack();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

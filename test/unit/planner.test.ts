@@ -1,0 +1,297 @@
+import assert from 'node:assert/strict';
+import { checkCommand, decide, forecastDrain, nextPhase, phasesFor, type Action } from '../../src/workflows/planner';
+import { initialState, type MigrationState, type Observations, type UnitMigrationInput } from '../../src/workflows/migration-types';
+
+const NOW = 1_000_000;
+
+function input(over: Partial<UnitMigrationInput> = {}): UnitMigrationInput {
+  return {
+    unit: { kind: 'tenant', namespace: 'detections', tenant: 'acme' },
+    sourceCluster: 'legacy',
+    targetCluster: 'cloud',
+    sourceNamespace: 'detections',
+    targetNamespace: 'detections',
+    strategy: 'dual-workers',
+    taskQueues: ['detections'],
+    tenant: { workflowIdPrefix: 'acme-' },
+    percentSteps: [10, 50],
+    bakeMs: 1000,
+    drainDeadlineMs: 60_000,
+    drainPollMs: 500,
+    holdTimeoutMs: 5000,
+    stragglers: 'report',
+    onGateFailure: 'rollback',
+    probe: { workflows: 3, minSuccess: 1 },
+    advanceMode: 'auto',
+    ...over,
+  };
+}
+
+function state(over: Partial<MigrationState> = {}): MigrationState {
+  return { ...initialState(), ...over };
+}
+
+const okPreflight: NonNullable<Observations['preflight']> = {
+  ok: true, problems: [], targetNamespaceExists: true, missingSearchAttributes: [], targetPollers: { detections: 1 }, sourceOpen: 3, at: 'x',
+};
+const provision: NonNullable<Observations['provision']> = { namespaceCreated: false, searchAttributesAdded: [], at: 'x' };
+const probeOk: NonNullable<Observations['probe']> = { result: 'successful', message: '3/3', started: 3, succeeded: 3 };
+const probeBad: NonNullable<Observations['probe']> = { result: 'failed', message: '1/3', started: 3, succeeded: 1 };
+const clean: NonNullable<Observations['reconcile']> = { clean: true, sourceOpen: 0, targetOpen: 0, duplicates: [], stranded: [], at: 'x' };
+const dirty: NonNullable<Observations['reconcile']> = { ...clean, clean: false, duplicates: ['acme-1'] };
+const onSource = { kind: 'side' as const, side: 'source' as const, epoch: 1, sourceWorkersMayStop: false };
+const onTarget = { kind: 'side' as const, side: 'target' as const, epoch: 5, sourceWorkersMayStop: false };
+const advance = { command: 'advance' as const, actor: 'alice', commandId: 'c1' };
+const drainAt = (open: number, at = NOW - 100, deadlineAt = NOW + 10_000) => ({
+  side: 'source' as const, startedAt: NOW - 1000, deadlineAt, samples: [{ at, open }],
+});
+
+interface Case {
+  name: string;
+  input?: Partial<UnitMigrationInput>;
+  state: Partial<MigrationState>;
+  obs?: Observations;
+  want: Partial<Action> & { type: Action['type'] };
+  /** Extra fields of the action to check (deep). */
+  check?: (a: Action) => void;
+}
+
+const cases: Case[] = [
+  // Forward path, auto mode.
+  { name: 'pending → preflight', state: {}, want: { type: 'transition', to: 'preflight' } as Action },
+  { name: 'pending waits for advance in manual mode', input: { advanceMode: 'manual' }, state: {}, want: { type: 'wait', for: 'advance' } as Action },
+  { name: 'pending moves on advance in manual mode', input: { advanceMode: 'manual' }, state: { advance }, want: { type: 'transition', to: 'preflight' } as Action },
+  { name: 'preflight runs the preflight step', state: { phase: 'preflight' }, want: { type: 'step', step: { kind: 'preflight' } } },
+  {
+    name: 'failed preflight fails the unit, naming the field',
+    state: { phase: 'preflight' },
+    obs: { preflight: { ...okPreflight, ok: false, problems: [{ field: 'targetPollers.detections', message: 'no pollers', hint: 'start workers' }] } },
+    want: { type: 'fail' },
+    check: (a) => assert.match((a as Extract<Action, { type: 'fail' }>).reason, /targetPollers\.detections/),
+  },
+  { name: 'preflight ok → provisioned', state: { phase: 'preflight' }, obs: { preflight: okPreflight }, want: { type: 'transition', to: 'provisioned' } as Action },
+  { name: 'provisioned provisions first', state: { phase: 'provisioned' }, want: { type: 'step', step: { kind: 'provision' } } },
+  { name: 'provisioned then creates the routing record', state: { phase: 'provisioned' }, obs: { provision }, want: { type: 'step', step: { kind: 'ensure-route' } } },
+  { name: 'provisioned with record → shadow', state: { phase: 'provisioned', route: onSource }, obs: { provision }, want: { type: 'transition', to: 'shadow' } as Action },
+  { name: 'shadow runs the probe', state: { phase: 'shadow', route: onSource }, want: { type: 'step', step: { kind: 'probe' } } },
+  { name: 'shadow skips the probe when disabled', input: { probe: { workflows: 0, minSuccess: 1 } }, state: { phase: 'shadow', route: onSource }, want: { type: 'transition', to: 'canary' } as Action },
+  { name: 'probe failure rolls back by policy', state: { phase: 'shadow', route: onSource }, obs: { probe: probeBad }, want: { type: 'roll-back' } },
+  { name: 'probe failure holds by policy', input: { onGateFailure: 'hold' }, state: { phase: 'shadow', route: onSource }, obs: { probe: probeBad }, want: { type: 'wait', for: 'operator' } as Action },
+  { name: 'held probe failure re-runs on advance', input: { onGateFailure: 'hold' }, state: { phase: 'shadow', route: onSource, advance }, obs: { probe: probeBad }, want: { type: 'clear', keys: ['probe'] } as Action },
+  { name: 'probe ok → canary (dual-workers)', state: { phase: 'shadow', route: onSource }, obs: { probe: probeOk }, want: { type: 'transition', to: 'canary' } as Action },
+  { name: 'probe ok → cutover (drain-and-switch skips canary)', input: { strategy: 'drain-and-switch' }, state: { phase: 'shadow', route: onSource }, obs: { probe: probeOk }, want: { type: 'transition', to: 'cutover' } as Action },
+  {
+    name: 'canary sets the first step',
+    state: { phase: 'canary', route: onSource },
+    want: { type: 'step', step: { kind: 'set-route', route: { kind: 'percent', percent: 10 }, sourceWorkersMayStop: false, reason: 'canary 10%' } },
+  },
+  {
+    name: 'canary starts the bake once the step is routed',
+    state: { phase: 'canary', route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false } },
+    want: { type: 'start-bake', until: NOW + 1000 },
+  },
+  {
+    name: 'canary waits for the bake',
+    state: { phase: 'canary', route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false }, canary: { index: 0, bakeUntil: NOW + 400 } },
+    want: { type: 'wait', for: 'timer', until: NOW + 400 } as Action,
+  },
+  {
+    name: 'advance skips the bake',
+    state: { phase: 'canary', advance, route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false }, canary: { index: 0, bakeUntil: NOW + 400 } },
+    want: { type: 'end-bake', skipped: true },
+  },
+  {
+    name: 'bake over ends the step',
+    state: { phase: 'canary', route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false }, canary: { index: 0, bakeUntil: NOW } },
+    want: { type: 'end-bake', skipped: false },
+  },
+  {
+    name: 'canary moves to the second step',
+    state: { phase: 'canary', route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false }, canary: { index: 1 } },
+    want: { type: 'step', step: { kind: 'set-route', route: { kind: 'percent', percent: 50 }, sourceWorkersMayStop: false, reason: 'canary 50%' } },
+  },
+  {
+    name: 'all canary steps baked → cutover',
+    state: { phase: 'canary', route: { kind: 'percent', percent: 50, epoch: 3, sourceWorkersMayStop: false }, canary: { index: 2 } },
+    want: { type: 'transition', to: 'cutover' } as Action,
+  },
+  {
+    name: 'cutover routes all starts to the target (dual-workers)',
+    state: { phase: 'cutover', route: { kind: 'percent', percent: 50, epoch: 3, sourceWorkersMayStop: false } },
+    check: (a) => assert.deepEqual((a as Extract<Action, { type: 'step' }>).step.kind === 'set-route' && (a as { step: { route: unknown } }).step.route, { kind: 'side', side: 'target' }),
+    want: { type: 'step' },
+  },
+  {
+    name: 'cutover holds new starts (drain-and-switch)',
+    input: { strategy: 'drain-and-switch' },
+    state: { phase: 'cutover', route: onSource },
+    check: (a) => assert.deepEqual((a as { step: { route: unknown } }).step.route, { kind: 'hold' }),
+    want: { type: 'step' },
+  },
+  { name: 'cutover done → draining', state: { phase: 'cutover', route: onTarget }, want: { type: 'transition', to: 'draining' } as Action },
+  { name: 'draining starts the drain clock', state: { phase: 'draining', route: onTarget }, want: { type: 'start-drain', side: 'source', deadlineAt: NOW + 60_000 } },
+  {
+    name: 'draining counts when no sample yet',
+    state: { phase: 'draining', route: onTarget, drain: { side: 'source', startedAt: NOW, deadlineAt: NOW + 1000, samples: [] } },
+    want: { type: 'step', step: { kind: 'count', side: 'source' } },
+  },
+  { name: 'draining waits for the next sample', state: { phase: 'draining', route: onTarget, drain: drainAt(4) }, want: { type: 'wait', for: 'timer', until: NOW + 400 } as Action },
+  { name: 'draining samples again after the poll interval', state: { phase: 'draining', route: onTarget, drain: drainAt(4, NOW - 500) }, want: { type: 'step', step: { kind: 'count', side: 'source' } } },
+  { name: 'drained → reconciling (source workers keep running until completed)', state: { phase: 'draining', route: onTarget, drain: drainAt(0) }, want: { type: 'transition', to: 'reconciling' } as Action },
+  {
+    name: 'deadline with policy wait keeps polling',
+    input: { stragglers: 'wait' },
+    state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 600, NOW - 1) },
+    want: { type: 'step', step: { kind: 'count', side: 'source' } },
+  },
+  { name: 'deadline with policy report reports', state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1) }, want: { type: 'report-stragglers', side: 'source' } },
+  {
+    name: 'reported stragglers → reconciling',
+    state: { phase: 'draining', route: onTarget, drain: { ...drainAt(2, NOW - 100, NOW - 1), deadlineReported: true } },
+    want: { type: 'transition', to: 'reconciling' } as Action,
+  },
+  { name: 'deadline with policy terminate asks for approval', input: { stragglers: 'terminate' }, state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1) }, want: { type: 'request-approval', count: 2 } },
+  {
+    name: 'terminate waits for the approval',
+    input: { stragglers: 'terminate' },
+    state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1), approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 2 } },
+    want: { type: 'wait', for: 'approval' } as Action,
+  },
+  {
+    name: 'approved: terminate the stragglers',
+    input: { stragglers: 'terminate' },
+    state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1), approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 2, approvedBy: 'bob' } },
+    want: { type: 'step', step: { kind: 'terminate-stragglers' } },
+  },
+  {
+    name: 'drain-and-switch: hold released to the target once drained',
+    input: { strategy: 'drain-and-switch' },
+    state: { phase: 'draining', route: { kind: 'hold', epoch: 3, sourceWorkersMayStop: false }, drain: drainAt(0) },
+    want: { type: 'step', step: { kind: 'set-route', route: { kind: 'side', side: 'target' }, sourceWorkersMayStop: false, reason: 'source drained: release held starts to the target' } },
+  },
+  {
+    name: 'drain-and-switch: hold timeout releases to the target before the drain ends',
+    input: { strategy: 'drain-and-switch', holdTimeoutMs: 500 },
+    state: { phase: 'draining', route: { kind: 'hold', epoch: 3, sourceWorkersMayStop: false }, drain: drainAt(3) },
+    check: (a) => assert.deepEqual((a as { step: { route: unknown } }).step.route, { kind: 'side', side: 'target' }),
+    want: { type: 'step' },
+  },
+  {
+    name: 'drain-and-switch: the wait wakes up at the hold timeout',
+    input: { strategy: 'drain-and-switch', holdTimeoutMs: 1100, drainPollMs: 5000 },
+    state: { phase: 'draining', route: { kind: 'hold', epoch: 3, sourceWorkersMayStop: false }, drain: drainAt(3) },
+    want: { type: 'wait', for: 'timer', until: NOW + 100 } as Action,
+  },
+  { name: 'reconciling runs reconcile', state: { phase: 'reconciling', route: onTarget }, want: { type: 'step', step: { kind: 'reconcile' } } },
+  {
+    name: 'reconcile clean: route final, source workers may stop',
+    state: { phase: 'reconciling', route: onTarget },
+    obs: { reconcile: clean },
+    want: { type: 'step', step: { kind: 'set-route', route: { kind: 'side', side: 'target' }, sourceWorkersMayStop: true, reason: 'reconcile clean: route final, source workers may stop' } },
+  },
+  { name: 'reconcile clean and final → completed', state: { phase: 'reconciling', route: { ...onTarget, sourceWorkersMayStop: true } }, obs: { reconcile: clean }, want: { type: 'transition', to: 'completed' } as Action },
+  { name: 'reconcile clean waits for advance in manual mode', input: { advanceMode: 'manual' }, state: { phase: 'reconciling', route: onTarget }, obs: { reconcile: clean }, want: { type: 'wait', for: 'advance' } as Action },
+  { name: 'reconcile dirty holds for an operator', state: { phase: 'reconciling', route: onTarget }, obs: { reconcile: dirty }, want: { type: 'wait', for: 'operator' } as Action },
+  { name: 'reconcile dirty: advance reconciles again', state: { phase: 'reconciling', route: onTarget, advance }, obs: { reconcile: dirty }, want: { type: 'clear', keys: ['reconcile'] } as Action },
+  { name: 'completed is done', state: { phase: 'completed' }, want: { type: 'done' } },
+  { name: 'rolled-back is done', state: { phase: 'rolled-back' }, want: { type: 'done' } },
+  // Pause, failure, rollback.
+  { name: 'paused waits for resume', state: { phase: 'canary', paused: { actor: 'a', at: 'x' } }, want: { type: 'wait', for: 'resume' } as Action },
+  { name: 'failed waits for an operator', state: { phase: 'failed', failure: { phase: 'provisioned', step: 'provision', type: 'T', message: 'm', at: 'x' } }, want: { type: 'wait', for: 'operator' } as Action },
+  {
+    name: 'failed retries on advance, clearing the failed step',
+    state: { phase: 'failed', advance, failure: { phase: 'provisioned', step: 'provision', type: 'T', message: 'm', at: 'x' } },
+    want: { type: 'transition', to: 'provisioned', reason: 'retry provision', clear: ['provision'] },
+  },
+  {
+    name: 'rollback requested → rolling-back (even from failed)',
+    state: { phase: 'failed', rollback: { ...advance, command: 'rollback', reason: 'why', from: 'failed', at: 'x' } },
+    want: { type: 'transition', to: 'rolling-back' } as Action,
+  },
+  {
+    name: 'rolling back restores the route first',
+    state: { phase: 'rolling-back', route: onTarget, moveStartedAt: 'x' },
+    check: (a) => assert.deepEqual((a as { step: { route: unknown } }).step.route, { kind: 'side', side: 'source' }),
+    want: { type: 'step' },
+  },
+  { name: 'rolling back then drains the target', state: { phase: 'rolling-back', route: { ...onSource, epoch: 6 }, moveStartedAt: 'x' }, want: { type: 'start-drain', side: 'target' } as Action },
+  {
+    name: 'rolling back reconciles once the target is drained',
+    state: { phase: 'rolling-back', route: { ...onSource, epoch: 6 }, moveStartedAt: 'x', drain: { ...drainAt(0), side: 'target' } },
+    want: { type: 'step', step: { kind: 'reconcile' } },
+  },
+  { name: 'rolling back before any move skips the drain', state: { phase: 'rolling-back', route: onSource }, want: { type: 'step', step: { kind: 'reconcile' } } },
+  { name: 'rollback clean → rolled-back', state: { phase: 'rolling-back', route: onSource }, obs: { reconcile: clean }, want: { type: 'transition', to: 'rolled-back' } as Action },
+];
+
+describe('planner: decide (table)', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const s = state(c.state);
+      const a = decide(input(c.input), s, c.obs ?? s.obs, NOW);
+      for (const [k, v] of Object.entries(c.want)) {
+        assert.deepEqual((a as Record<string, unknown>)[k], v, `${k} of ${JSON.stringify(a)}`);
+      }
+      c.check?.(a);
+    });
+  }
+
+  it('is pure: the same arguments give the same action and the state is not mutated', () => {
+    const s = state({ phase: 'draining', route: onTarget, drain: drainAt(3) });
+    const before = JSON.stringify(s);
+    assert.deepEqual(decide(input(), s, s.obs, NOW), decide(input(), s, s.obs, NOW));
+    assert.equal(JSON.stringify(s), before);
+  });
+});
+
+describe('planner: phases', () => {
+  it('dual-workers walks every forward phase; drain-and-switch has no canary', () => {
+    assert.deepEqual(phasesFor('dual-workers'), ['pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed']);
+    assert.ok(!phasesFor('drain-and-switch').includes('canary'));
+    assert.equal(nextPhase('drain-and-switch', 'shadow'), 'cutover');
+    assert.throws(() => nextPhase('dual-workers', 'completed'));
+  });
+});
+
+describe('planner: forecastDrain', () => {
+  const table: { name: string; samples: { at: number; open: number }[]; want: number | undefined }[] = [
+    { name: 'no samples', samples: [], want: undefined },
+    { name: 'one sample', samples: [{ at: 0, open: 5 }], want: undefined },
+    { name: 'already empty', samples: [{ at: 7, open: 0 }], want: 7 },
+    { name: 'falling linearly', samples: [{ at: 0, open: 10 }, { at: 1000, open: 8 }, { at: 2000, open: 6 }], want: 5000 },
+    { name: 'flat', samples: [{ at: 0, open: 4 }, { at: 1000, open: 4 }], want: undefined },
+    { name: 'rising', samples: [{ at: 0, open: 4 }, { at: 1000, open: 6 }], want: undefined },
+  ];
+  for (const c of table) it(c.name, () => assert.equal(forecastDrain(c.samples), c.want));
+});
+
+describe('planner: checkCommand', () => {
+  const cmd = (over: Record<string, unknown> = {}) => ({ actor: 'alice', commandId: 'c9', ...over });
+  const table: { name: string; command: Parameters<typeof checkCommand>[0]; payload: unknown; state: Partial<MigrationState>; ok: boolean; field?: RegExp }[] = [
+    { name: 'advance ok', command: 'advance', payload: cmd(), state: { phase: 'canary' }, ok: true },
+    { name: 'not an object', command: 'advance', payload: 'go', state: {}, ok: false, field: /^payload:/ },
+    { name: 'missing actor', command: 'pause', payload: { commandId: 'x' }, state: {}, ok: false, field: /^actor:/ },
+    { name: 'blank actor', command: 'pause', payload: { actor: ' ', commandId: 'x' }, state: {}, ok: false, field: /^actor:/ },
+    { name: 'missing commandId', command: 'pause', payload: { actor: 'a' }, state: {}, ok: false, field: /^commandId:/ },
+    { name: 'reason not a string', command: 'pause', payload: cmd({ reason: 3 }), state: {}, ok: false, field: /^reason:/ },
+    { name: 'advance while paused', command: 'advance', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: false },
+    { name: 'advance twice', command: 'advance', payload: cmd(), state: { advance: { command: 'advance', actor: 'a', commandId: 'c1' } }, ok: false },
+    { name: 'advance during rollback', command: 'advance', payload: cmd(), state: { phase: 'rolling-back' }, ok: false },
+    { name: 'pause twice', command: 'pause', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: false },
+    { name: 'resume when not paused', command: 'resume', payload: cmd(), state: {}, ok: false },
+    { name: 'resume when paused', command: 'resume', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: true },
+    { name: 'rollback needs a reason', command: 'rollback', payload: cmd(), state: { phase: 'canary' }, ok: false, field: /^reason:/ },
+    { name: 'rollback with a reason', command: 'rollback', payload: cmd({ reason: 'errors up' }), state: { phase: 'canary' }, ok: true },
+    { name: 'rollback while rolling back', command: 'rollback', payload: cmd({ reason: 'x' }), state: { phase: 'rolling-back' }, ok: false },
+    { name: 'anything after completed', command: 'pause', payload: cmd(), state: { phase: 'completed' }, ok: false },
+    { name: 'approve with nothing pending', command: 'approve', payload: cmd(), state: { phase: 'draining' }, ok: false },
+    { name: 'approve a pending request', command: 'approve', payload: cmd(), state: { phase: 'draining', approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 1 } }, ok: true },
+  ];
+  for (const c of table) {
+    it(c.name, () => {
+      const v = checkCommand(c.command, c.payload, state(c.state));
+      assert.equal(v.ok, c.ok, JSON.stringify(v));
+      if (!v.ok && c.field) assert.match(v.reason, c.field);
+    });
+  }
+});
