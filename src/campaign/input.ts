@@ -1,0 +1,105 @@
+/**
+ * The campaign workflow's input, from the validated plan (outside the sandbox: workflows never read
+ * config), and `startCampaign`, which starts it — or attaches to the running one: the ID is stable
+ * (`cutover/campaign/<name>`) and a second start never forks it.
+ */
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { unitInputFromPlan, unitScope } from '../cockpit/unit-input';
+import type { Plan } from '../config/types';
+import { NAMESPACE_MIGRATION_WORKFLOW_TYPE, TENANT_MIGRATION_WORKFLOW_TYPE } from '../workflows/constants';
+import { parseUnitName, unitWorkflowId } from '../workflows/ids';
+import { CutoverCampaign, CutoverKind, CutoverPhase } from '../workflows/search-attributes';
+import { planCampaign } from './plan';
+import type { CampaignInput, CampaignUnit } from './types';
+
+/** Workflow type name of the campaign (the export in src/workflows/index.ts). */
+export const CAMPAIGN_WORKFLOW_TYPE = 'campaign';
+/**
+ * The entity bake when a campaign drives it: longer than any campaign, so a canary step ends only
+ * when the campaign sends `advance` after its own bake and gates.
+ */
+export const ENTITY_BAKE_UNDER_CAMPAIGN_MS = 365 * 24 * 3_600_000;
+/** How often the campaign polls its moving units by default. */
+export const DEFAULT_CAMPAIGN_POLL_MS = 2_000;
+/** How long an approval request stays open by default: 24h. */
+export const DEFAULT_APPROVAL_TTL_MS = 24 * 3_600_000;
+
+/** Options of `buildCampaignInput`. */
+export interface CampaignInputOptions {
+  actor: string;
+  drill?: boolean;
+  /** Task queue of the entity workflows (default: the plan's control task queue). */
+  entityTaskQueue?: string;
+  pollMs?: number;
+  approvalTtlMs?: number;
+  /** Probe task queue on the target (default: the probe constant). */
+  probeTaskQueue?: string;
+  /** Entity workflow IDs to use instead of the contract's (tests that share a namespace). */
+  workflowIds?: Record<string, string>;
+  /** How often entities sample a drain (ms). */
+  drainPollMs?: number;
+  maxHistoryEvents?: number;
+}
+
+/** The campaign workflow's input for a plan. */
+export function buildCampaignInput(plan: Plan, opts: CampaignInputOptions): CampaignInput {
+  const cp = planCampaign(plan, { drill: opts.drill ?? false });
+  const units: Record<string, CampaignUnit> = {};
+  for (const ring of plan.rings) {
+    for (const name of ring.units) {
+      const ref = parseUnitName(name)!;
+      const base = unitInputFromPlan(plan, ref, { actor: opts.actor, advanceMode: 'manual', campaign: plan.name });
+      const scope = unitScope(plan, ref);
+      units[name] = {
+        unit: name,
+        workflowId: opts.workflowIds?.[name] ?? unitWorkflowId(ref),
+        workflowType: ref.kind === 'namespace' ? NAMESPACE_MIGRATION_WORKFLOW_TYPE : TENANT_MIGRATION_WORKFLOW_TYPE,
+        input: {
+          ...base,
+          bakeMs: ENTITY_BAKE_UNDER_CAMPAIGN_MS,
+          ...(opts.drainPollMs !== undefined ? { drainPollMs: opts.drainPollMs } : {}),
+          ...(opts.probeTaskQueue ? { probe: { ...base.probe, taskQueue: opts.probeTaskQueue } } : {}),
+        },
+        scope: { sourceNamespace: scope.sourceNamespace, targetNamespace: scope.targetNamespace, taskQueues: scope.taskQueues, ...(scope.tenant ? { tenant: scope.tenant } : {}) },
+      };
+    }
+  }
+  return {
+    plan: cp,
+    units,
+    entityTaskQueue: opts.entityTaskQueue ?? plan.control.taskQueue,
+    actor: opts.actor,
+    pollMs: opts.pollMs ?? DEFAULT_CAMPAIGN_POLL_MS,
+    approvalTtlMs: opts.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
+    ...(opts.probeTaskQueue ? { probeTaskQueue: opts.probeTaskQueue } : {}),
+    ...(opts.maxHistoryEvents !== undefined ? { maxHistoryEvents: opts.maxHistoryEvents } : {}),
+  };
+}
+
+/** Starts the campaign workflow (or attaches to the running one). `client` is on the control namespace. */
+export async function startCampaign(
+  client: Client,
+  input: CampaignInput,
+  opts: { taskQueue: string; workflowId?: string },
+): Promise<{ workflowId: string; runId: string; started: boolean }> {
+  const workflowId = opts.workflowId ?? input.plan.workflowId;
+  try {
+    const h = await client.workflow.start(CAMPAIGN_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: opts.taskQueue,
+      args: [input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      staticSummary: `Campaign ${input.plan.name}${input.plan.drill ? ' (drill)' : ''}: ${input.plan.unitCount} unit(s), ${input.plan.rings.length} ring(s), ${input.plan.steps.length} steps`,
+      typedSearchAttributes: [
+        { key: CutoverKind, value: 'campaign' },
+        { key: CutoverCampaign, value: input.plan.name },
+        { key: CutoverPhase, value: 'running' },
+      ],
+    });
+    return { workflowId, runId: h.firstExecutionRunId, started: true };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const d = await client.workflow.getHandle(workflowId).describe();
+    return { workflowId, runId: d.runId, started: false };
+  }
+}

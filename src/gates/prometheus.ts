@@ -1,0 +1,112 @@
+/**
+ * Prometheus provider: one PromQL instant query (`GET /api/v1/query`) compared to thresholds.
+ * Returns a measurement, never throws: an unreachable or failing Prometheus is an `error`
+ * measurement (the policy's `consecutiveErrorLimit` decides), an empty result is `failed`
+ * (no data is never a pass), several series are `inconclusive` (the query is ambiguous: a human
+ * must look), NaN is `failed` (typically 0/0: no traffic to judge).
+ */
+import { boundsToThresholds, broken, describeThresholds } from './thresholds';
+import type { Measurement, Threshold } from './types';
+
+/** What to ask and how to judge the answer. */
+export interface PrometheusMeasureInput {
+  /** Base URL, e.g. `http://127.0.0.1:9090`. */
+  url: string;
+  query: string;
+  /** Explicit thresholds; `max`/`min` (the plan's form) are added to them. */
+  thresholds?: Threshold[];
+  max?: number;
+  min?: number;
+  /** Evaluation time (ms since epoch); Prometheus' "now" when absent. */
+  time?: number;
+  /** Per-request timeout (default 10s). */
+  timeoutMs?: number;
+}
+
+/** The HTTP function used (global `fetch` by default; injectable for dependency injection). */
+export type FetchLike = (url: string, init?: { signal?: AbortSignal; headers?: Record<string, string> }) => Promise<{
+  ok: boolean;
+  status: number;
+  text(): Promise<string>;
+}>;
+
+interface PromResponse {
+  status?: string;
+  error?: string;
+  errorType?: string;
+  data?: { resultType?: string; result?: unknown };
+}
+
+/** Parses one sample's value (`[ts, "1.5"]`). */
+function sampleValue(sample: unknown): number | undefined {
+  if (!Array.isArray(sample) || sample.length !== 2 || typeof sample[1] !== 'string') return undefined;
+  return Number(sample[1]);
+}
+
+/** The number a query answered: one value, none, several, or an unusable shape. */
+export function extractValue(body: PromResponse):
+  | { kind: 'value'; value: number }
+  | { kind: 'empty' }
+  | { kind: 'many'; count: number }
+  | { kind: 'bad'; why: string } {
+  const data = body.data;
+  if (!data) return { kind: 'bad', why: 'response has no data' };
+  if (data.resultType === 'scalar') {
+    const v = sampleValue(data.result);
+    return v === undefined ? { kind: 'bad', why: 'malformed scalar' } : { kind: 'value', value: v };
+  }
+  if (data.resultType === 'vector') {
+    const series = Array.isArray(data.result) ? (data.result as { value?: unknown }[]) : undefined;
+    if (!series) return { kind: 'bad', why: 'malformed vector' };
+    if (series.length === 0) return { kind: 'empty' };
+    if (series.length > 1) return { kind: 'many', count: series.length };
+    const v = sampleValue(series[0]?.value);
+    return v === undefined ? { kind: 'bad', why: 'malformed vector sample' } : { kind: 'value', value: v };
+  }
+  return { kind: 'bad', why: `result type ${String(data.resultType)} is not a number; write a query returning one series or a scalar` };
+}
+
+/** Runs the query and judges the answer. */
+export async function measurePrometheus(input: PrometheusMeasureInput, fetchFn: FetchLike = fetch): Promise<Measurement> {
+  const thresholds = [...(input.thresholds ?? []), ...boundsToThresholds(input)];
+  if (thresholds.length === 0) {
+    return { result: 'error', message: 'prometheus gate has no threshold: set max and/or min' };
+  }
+  const url = new URL('/api/v1/query', input.url);
+  url.searchParams.set('query', input.query);
+  if (input.time !== undefined) url.searchParams.set('time', (input.time / 1000).toFixed(3));
+  let status: number;
+  let text: string;
+  try {
+    const res = await fetchFn(url.toString(), { signal: AbortSignal.timeout(input.timeoutMs ?? 10_000), headers: { accept: 'application/json' } });
+    status = res.status;
+    text = await res.text();
+  } catch (err) {
+    return { result: 'error', message: `prometheus at ${input.url} unreachable: ${(err as Error).message}` };
+  }
+  let body: PromResponse;
+  try {
+    body = JSON.parse(text) as PromResponse;
+  } catch {
+    return { result: 'error', message: `prometheus answered HTTP ${status} with a body that is not JSON` };
+  }
+  if (body.status !== 'success') {
+    return { result: 'error', message: `prometheus query failed (HTTP ${status}, ${body.errorType ?? 'error'}): ${body.error ?? 'no detail'}` };
+  }
+  const got = extractValue(body);
+  switch (got.kind) {
+    case 'bad':
+      return { result: 'error', message: `prometheus query ${input.query}: ${got.why}` };
+    case 'empty':
+      return { result: 'failed', message: `no data: ${input.query} returned no series` };
+    case 'many':
+      return { result: 'inconclusive', message: `${input.query} returned ${got.count} series; aggregate it (sum, max …) to one number` };
+    case 'value': {
+      const v = got.value;
+      if (Number.isNaN(v)) return { result: 'failed', message: `no data: ${input.query} is NaN (nothing to judge, e.g. no traffic)` };
+      const bad = broken(v, thresholds);
+      if (bad.length > 0) return { result: 'failed', value: v, message: `${v} breaks ${describeThresholds(bad)}` };
+      return { result: 'successful', value: v, message: `${v} meets ${describeThresholds(thresholds)}` };
+    }
+  }
+}
