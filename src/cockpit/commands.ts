@@ -1,0 +1,114 @@
+/**
+ * `sendCommand`: one operator command (advance, pause, resume, rollback, approve) to a unit's entity
+ * workflow, confirmed: the signal carries a fresh command ID, then the `status` query is polled
+ * (bounded) until the workflow shows that ID applied (an audit line in `history`) or refused (in
+ * `rejected`, with the reason). Nothing is dropped in silence.
+ */
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { CommandName, UnitStatus } from '../workflows/migration-types';
+import * as messages from '../workflows/unit-migration.messages';
+import { CockpitInputError, CommandRejectedError, CommandUnconfirmedError, NotStartedError } from './errors';
+import type { CockpitTarget } from './target';
+
+/** The operator commands, in the order the CLI lists them. */
+export const COMMANDS: readonly CommandName[] = ['advance', 'pause', 'resume', 'rollback', 'approve'];
+
+/** A command to send. */
+export interface CommandInput {
+  target: CockpitTarget;
+  command: CommandName;
+  actor: string;
+  reason?: string;
+  /** Reuse to retry a command safely (the workflow ignores an ID it has seen); fresh by default. */
+  commandId?: string;
+  /** How long to wait for the workflow to confirm (default 10 s). */
+  timeoutMs?: number;
+  /** Poll interval of the status query (default 200 ms). */
+  pollMs?: number;
+}
+
+/** A command the workflow applied, with its status right after. */
+export interface CommandOutcome {
+  command: CommandName;
+  workflowId: string;
+  commandId: string;
+  actor: string;
+  applied: true;
+  status: UnitStatus;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const QUERY_TIMEOUT_MS = 3_000;
+
+/** Checks a command's input before anything is sent (bad input names the flag and the fix). */
+export function checkCommandInput(input: Pick<CommandInput, 'command' | 'actor' | 'reason' | 'target'>): void {
+  if (!COMMANDS.includes(input.command)) {
+    throw new CockpitInputError('<command>', `unknown command "${input.command}"`, `use one of ${COMMANDS.join(', ')}`);
+  }
+  if (!input.actor || input.actor.trim() === '') throw new CockpitInputError('--actor', 'empty actor', 'say who you are with --actor <name>, or leave it out to use the OS user');
+  if (input.command === 'rollback' && (!input.reason || input.reason.trim() === '')) {
+    throw new CockpitInputError('--reason', 'rollback needs a reason', 'say why, e.g. --reason "error rate above the gate"');
+  }
+  if (input.target.kind === 'campaign') {
+    throw new CockpitInputError(
+      '<unit>',
+      `"${input.target.name}" is the campaign; ${input.command} goes to one unit`,
+      `name the unit, e.g. \`cutover ${input.command} namespace/<ns>\` (see \`cutover status\` for the units)`,
+    );
+  }
+}
+
+/** Where a command stands in a status: applied (its audit line), refused (with the reason), or not seen yet. */
+export function findCommand(status: UnitStatus, commandId: string): { state: 'applied' } | { state: 'rejected'; reason: string; phase: string } | { state: 'pending' } {
+  const rejected = status.rejected.find((r) => r.commandId === commandId);
+  if (rejected) return { state: 'rejected', reason: rejected.reason, phase: rejected.phase };
+  const applied = status.history.some((h) => h.evidence && (h.evidence as { commandId?: unknown }).commandId === commandId);
+  return applied ? { state: 'applied' } : { state: 'pending' };
+}
+
+/** Queries a unit's status with a deadline, so a missing worker never hangs the cockpit. */
+export function queryStatus(client: Client, handle: WorkflowHandle, timeoutMs = QUERY_TIMEOUT_MS): Promise<UnitStatus> {
+  return client.withDeadline(Date.now() + timeoutMs, () => handle.query(messages.status));
+}
+
+/** Sends the command and waits until the workflow applied it; throws when it refused or did not answer. */
+export async function sendCommand(client: Client, input: CommandInput): Promise<CommandOutcome> {
+  checkCommandInput(input);
+  const { target, command } = input;
+  const commandId = input.commandId ?? randomUUID();
+  const timeoutMs = input.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const handle = client.workflow.getHandle(target.workflowId);
+  let description;
+  try {
+    description = await handle.describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new NotStartedError(target.workflowId, 'start the plan first: `cutover start <plan>`');
+    throw err;
+  }
+  if (description.status.name !== 'RUNNING') {
+    throw new CommandRejectedError(command, target.workflowId, `the workflow is ${description.status.name.toLowerCase()}; nothing takes commands any more — start it again with \`cutover start <plan>\` if it must move again`);
+  }
+  const payload = { actor: input.actor, commandId, ...(input.reason ? { reason: input.reason } : {}) };
+  await handle.signal(messages[command], payload);
+
+  const started = Date.now();
+  const pollMs = input.pollMs ?? 200;
+  for (;;) {
+    let status: UnitStatus | undefined;
+    try {
+      status = await queryStatus(client, handle, Math.min(QUERY_TIMEOUT_MS, Math.max(500, timeoutMs - (Date.now() - started))));
+    } catch (err) {
+      // A workflow that closed right after the command: it can no longer confirm.
+      if (err instanceof WorkflowNotFoundError) throw new NotStartedError(target.workflowId, 'the workflow closed; run `cutover status` to see how it ended');
+      status = undefined; // no worker answered this time; keep polling until the deadline
+    }
+    if (status) {
+      const seen = findCommand(status, commandId);
+      if (seen.state === 'applied') return { command, workflowId: target.workflowId, commandId, actor: input.actor, applied: true, status };
+      if (seen.state === 'rejected') throw new CommandRejectedError(command, target.workflowId, seen.reason, seen.phase);
+    }
+    if (Date.now() - started >= timeoutMs) throw new CommandUnconfirmedError(command, target.workflowId, commandId, timeoutMs);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The cockpit's connection to the control cluster (where cutover's own workflows run), and where the
+ * Temporal UI of that cluster lives (for the links in `status`).
+ */
+import { Client } from '@temporalio/client';
+import { connectCluster, namespaceOn } from '../clusters/connect';
+import type { Plan } from '../config/types';
+import { ControlUnavailableError } from './errors';
+
+/** A client on the control namespace, and how to close it. */
+export interface ControlClient {
+  client: Client;
+  /** The control namespace as the cluster names it (with any Cloud suffix). */
+  namespace: string;
+  close(): Promise<void>;
+}
+
+/** Connects to the plan's control cluster; throws `ControlUnavailableError` naming the fix. */
+export async function openControl(plan: Plan): Promise<ControlClient> {
+  const cluster = plan.clusters[plan.control.cluster]!;
+  const namespace = namespaceOn(cluster, plan.control.namespace);
+  let connection;
+  try {
+    connection = await connectCluster(plan.control.cluster, cluster);
+  } catch (err) {
+    throw new ControlUnavailableError(
+      `cannot reach the control cluster ${plan.control.cluster} at ${cluster.address}: ${(err as Error).message} — ` +
+        'fix: start it (`cutover dev up` for the local stack) or correct clusters.' + `${plan.control.cluster}.address in the plan`,
+      { cause: err },
+    );
+  }
+  const conn = connection;
+  return { client: new Client({ connection: conn, namespace }), namespace, close: () => conn.close() };
+}
+
+/**
+ * Base URL of the control cluster's Temporal UI: `$CUTOVER_UI_URL`, else the one the local stack
+ * recorded for that address, else Temporal Cloud's for a cloud cluster, else the dev server's
+ * default (gRPC port + 1000).
+ */
+export function uiBaseUrl(plan: Plan, opts: { env?: NodeJS.ProcessEnv; localUis?: { address: string; uiUrl?: string }[] } = {}): string {
+  const env = opts.env ?? process.env;
+  if (env.CUTOVER_UI_URL) return env.CUTOVER_UI_URL.replace(/\/+$/, '');
+  const cluster = plan.clusters[plan.control.cluster]!;
+  const local = opts.localUis?.find((c) => c.address === cluster.address && c.uiUrl);
+  if (local?.uiUrl) return local.uiUrl.replace(/\/+$/, '');
+  if (cluster.apiKeyEnv || cluster.address.endsWith('.tmprl.cloud:7233')) return 'https://cloud.temporal.io';
+  const m = /^(.*):(\d+)$/.exec(cluster.address);
+  if (!m) return `http://${cluster.address}`;
+  return `http://${m[1]}:${Number(m[2]) + 1000}`;
+}
+
+/** The Temporal UI page of one workflow. */
+export function workflowUrl(base: string, namespace: string, workflowId: string): string {
+  return `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}

@@ -1,0 +1,11 @@
+/** The operators' cockpit: commands, status, the live view, reconcile and start, over exported functions. */
+export * from './errors';
+export { COMMANDS, checkCommandInput, findCommand, queryStatus, sendCommand, type CommandInput, type CommandOutcome } from './commands';
+export { openControl, uiBaseUrl, workflowUrl, type ControlClient } from './control';
+export { detailLines, renderStatus, routeCell, shortDuration, type RenderOptions } from './render';
+export { formatReconcile, reconcileUnit, type ReconcileUnitOptions } from './reconcile';
+export { dryRun, startPlan, type StartOptions, type StartResult, type StartedUnit } from './start';
+export { getStatus, type CockpitStatus, type GetStatusOptions, type UnitRow, type UnitStatusView } from './status';
+export { planUnitNames, resolveTarget, type CockpitTarget } from './target';
+export { unitInputFromPlan, unitScope } from './unit-input';
+export { inPlace, watchStatus, type FrameSink, type WatchOptions } from './watch';

@@ -1,0 +1,139 @@
+/**
+ * `renderStatus`: the cockpit's table, readable in 100 columns — per ring and unit: phase, route and
+ * epoch, bake remaining, last gate with its value, open runs on each cluster, drain forecast; under
+ * each unit what it waits for (pending approvals first) and its link in the Temporal UI. Pure.
+ *
+ * Hand-padded columns rather than cli-table3: fixed widths with ellipsis are all this needs, and a
+ * borderless table keeps the 100-column budget for data.
+ */
+import type { CockpitStatus, UnitRow } from './status';
+
+/** Column widths; with single-space gaps they add up to 99. Rings are header lines above their units. */
+const COLUMNS = [
+  ['UNIT', 30],
+  ['PHASE', 12],
+  ['ROUTE', 10],
+  ['BAKE', 6],
+  ['LAST GATE', 18],
+  ['OPEN S/T', 9],
+  ['DRAIN', 8],
+] as const;
+
+/** Options of `renderStatus`. */
+export interface RenderOptions {
+  /** The clock used for "remaining" columns. */
+  now: Date;
+  /** Line width (default 100). Links are never cut. */
+  width?: number;
+}
+
+/** `42s`, `5m`, `1h20m`, `3d`: a short, human duration. */
+export function shortDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${s % 60 && m < 10 ? `${s % 60}s` : ''}`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${m % 60 ? `${m % 60}m` : ''}`;
+  return `${Math.floor(h / 24)}d`;
+}
+
+function fit(text: string, width: number): string {
+  return text.length <= width ? text.padEnd(width) : `${text.slice(0, width - 1)}…`;
+}
+
+function cut(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+const RESULT: Record<string, string> = { successful: 'ok', failed: 'FAIL', inconclusive: 'inconcl', error: 'ERR' };
+
+/** `source e3`, `10% e4`, `hold e5`, `target e7`. */
+export function routeCell(row: UnitRow): string {
+  const r = row.status?.route;
+  if (!r) return '-';
+  const where = r.percent !== undefined ? `${r.percent}%` : r.hold ? 'hold' : (r.side ?? '?');
+  return `${where} e${r.epoch}`;
+}
+
+function bakeCell(row: UnitRow, now: Date): string {
+  const s = row.status;
+  if (!s) return '-';
+  if (s.bakeUntil) {
+    const left = Date.parse(s.bakeUntil) - now.getTime();
+    return left > 0 ? shortDuration(left) : '0s';
+  }
+  return s.waitingFor?.startsWith('baking') ? 'baking' : '-';
+}
+
+function gateCell(row: UnitRow): string {
+  const g = row.status?.gates[row.status.gates.length - 1];
+  if (!g) return '-';
+  const value = g.value !== undefined ? ` ${Number.isInteger(g.value) ? g.value : g.value.toPrecision(3)}` : '';
+  return `${g.name} ${RESULT[g.result] ?? g.result}${value}`;
+}
+
+function drainCell(row: UnitRow, now: Date): string {
+  const d = row.status?.drain;
+  if (!d) return '-';
+  if (d.lastOpen === 0) return 'done';
+  if (d.forecastAt) return `~${shortDuration(Date.parse(d.forecastAt) - now.getTime())}`;
+  const left = Date.parse(d.deadlineAt) - now.getTime();
+  return left > 0 ? `dl${shortDuration(left)}` : 'late';
+}
+
+function phaseCell(row: UnitRow): string {
+  if (row.workflow === 'not-started') return 'not started';
+  if (!row.status) return '?';
+  return row.status.paused ? `${row.status.phase}‖` : row.status.phase;
+}
+
+/** What the unit waits for, most urgent first: approvals, failure, pause, the planner's wait. */
+export function detailLines(row: UnitRow): string[] {
+  const s = row.status;
+  if (row.workflow === 'not-started') return ['not started — start the plan: cutover start <plan>'];
+  if (!s) return [`status unavailable: ${row.error ?? 'unknown'}`];
+  const out: string[] = [];
+  if (s.approval && !s.approval.approvedBy) {
+    out.push(`APPROVAL PENDING: ${s.approval.kind} (${s.approval.count}) — cutover approve ${row.unit}`);
+  }
+  if (s.failure) out.push(`FAILED in ${s.failure.phase} at ${s.failure.step} (${s.failure.type}): ${s.failure.message} — advance retries, rollback undoes`);
+  if (s.pausedBy) out.push(`PAUSED by ${s.pausedBy.actor}${s.pausedBy.reason ? `: ${s.pausedBy.reason}` : ''} — cutover resume ${row.unit}`);
+  if (s.waitingFor) out.push(`waiting: ${s.waitingFor}`);
+  const gate = s.gates[s.gates.length - 1];
+  if (gate?.message && gate.result !== 'successful') out.push(`gate ${gate.name}: ${gate.message}`);
+  if (s.counts.duplicates || s.counts.stranded) out.push(`duplicates ${s.counts.duplicates} · stranded ${s.counts.stranded}`);
+  if (row.workflow === 'closed') out.push(`workflow closed in phase ${s.phase}`);
+  return out;
+}
+
+/** The cockpit table as text (no trailing newline). */
+export function renderStatus(view: CockpitStatus, opts: RenderOptions): string {
+  const width = opts.width ?? 100;
+  const lines: string[] = [];
+  const campaign = view.campaign.workflow === 'not-started' ? 'no campaign workflow' : `campaign ${view.campaign.workflow}${view.campaign.phase ? ` (${view.campaign.phase})` : ''}`;
+  lines.push(cut(`cutover ${view.plan}: ${view.source} → ${view.target} · ${campaign} · ${view.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`, width));
+  lines.push(COLUMNS.map(([h, w]) => fit(h, w)).join(' ').trimEnd());
+  let ring: string | undefined;
+  for (const row of view.units) {
+    if (row.ring !== ring) lines.push(cut(`── ring ${row.ring} ${'─'.repeat(Math.max(0, width - row.ring.length - 9))}`, width));
+    ring = row.ring;
+    // A unit name wider than its column gets a line of its own: names are never cut.
+    const unitWidth = COLUMNS[0][1];
+    if (row.unit.length > unitWidth) lines.push(row.unit);
+    const cells = [
+      row.unit.length > unitWidth ? '' : row.unit,
+      phaseCell(row),
+      routeCell(row),
+      bakeCell(row, opts.now),
+      gateCell(row),
+      row.status ? `${row.status.counts.sourceOpen}/${row.status.counts.targetOpen}` : '-',
+      drainCell(row, opts.now),
+    ];
+    lines.push(cut(cells.map((c, i) => fit(c, COLUMNS[i]![1])).join(' ').trimEnd(), width));
+    for (const d of detailLines(row)) lines.push(cut(`  ${d}`, width));
+    lines.push(`  ${row.url}`);
+  }
+  if (view.campaign.workflow !== 'not-started') lines.push(`campaign: ${view.campaign.url}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,98 @@
+/**
+ * `getStatus`: where every unit of a plan stands (or one unit), read from the entity workflows'
+ * `status` queries on the control cluster. A unit whose workflow was never started shows as such;
+ * a unit whose workflow does not answer shows the error instead of hiding the others.
+ */
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Plan } from '../config/types';
+import { campaignWorkflowId, parseUnitName, unitWorkflowId, type UnitRef } from '../workflows/ids';
+import type { UnitStatus } from '../workflows/migration-types';
+import { queryStatus } from './commands';
+import { workflowUrl } from './control';
+import type { CockpitTarget } from './target';
+
+/**
+ * A unit's status as the cockpit reads it. `bakeUntil` (ISO) is read when the entity workflow
+ * reports it; until then the bake column falls back to `waitingFor`.
+ */
+export type UnitStatusView = UnitStatus & { bakeUntil?: string };
+
+/** One unit's row. */
+export interface UnitRow {
+  unit: string;
+  ring: string;
+  workflowId: string;
+  /** The Temporal UI page of the unit's workflow. */
+  url: string;
+  /** `running`, `closed` (completed/failed/terminated workflow), `not-started`, or `unreachable`. */
+  workflow: 'running' | 'closed' | 'not-started' | 'unreachable';
+  /** The workflow's status query answer (absent when not started or unreachable). */
+  status?: UnitStatusView;
+  /** Why the status could not be read. */
+  error?: string;
+}
+
+/** The cockpit's whole view. */
+export interface CockpitStatus {
+  plan: string;
+  source: string;
+  target: string;
+  controlNamespace: string;
+  at: string;
+  campaign: { workflowId: string; url: string; workflow: UnitRow['workflow']; phase?: string };
+  units: UnitRow[];
+}
+
+/** Options of `getStatus`. */
+export interface GetStatusOptions {
+  /** Only this unit (a campaign target means every unit). */
+  target?: CockpitTarget;
+  namespace: string;
+  uiBase: string;
+  queryTimeoutMs?: number;
+  now?: () => Date;
+}
+
+async function unitRow(client: Client, opts: GetStatusOptions, ref: UnitRef, name: string, ring: string): Promise<UnitRow> {
+  const workflowId = unitWorkflowId(ref);
+  const base = { unit: name, ring, workflowId, url: workflowUrl(opts.uiBase, opts.namespace, workflowId) };
+  const handle = client.workflow.getHandle(workflowId);
+  let running: boolean;
+  try {
+    running = (await handle.describe()).status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { ...base, workflow: 'not-started' };
+    return { ...base, workflow: 'unreachable', error: (err as Error).message };
+  }
+  try {
+    const status = await queryStatus(client, handle, opts.queryTimeoutMs);
+    return { ...base, workflow: running ? 'running' : 'closed', status };
+  } catch (err) {
+    return { ...base, workflow: 'unreachable', error: `status query failed (is the cutover worker running?): ${(err as Error).message}` };
+  }
+}
+
+/** Reads the status of the plan's units (or of one), in ring order; queries run side by side. */
+export async function getStatus(client: Client, plan: Plan, opts: GetStatusOptions): Promise<CockpitStatus> {
+  const wanted = opts.target?.kind === 'unit' ? opts.target.name : undefined;
+  const units = plan.rings.flatMap((r) => r.units.map((u) => ({ name: u, ring: r.name }))).filter((u) => !wanted || u.name === wanted);
+  const rows = await Promise.all(units.map((u) => unitRow(client, opts, parseUnitName(u.name)!, u.name, u.ring)));
+  const cwid = campaignWorkflowId(plan.name);
+  let campaign: CockpitStatus['campaign'] = { workflowId: cwid, url: workflowUrl(opts.uiBase, opts.namespace, cwid), workflow: 'not-started' };
+  try {
+    const d = await client.workflow.getHandle(cwid).describe();
+    const phase = d.typedSearchAttributes.getAll().find((p) => p.key.name === 'CutoverPhase')?.value;
+    campaign = { ...campaign, workflow: d.status.name === 'RUNNING' ? 'running' : 'closed', ...(typeof phase === 'string' ? { phase } : {}) };
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) campaign = { ...campaign, workflow: 'unreachable' };
+  }
+  return {
+    plan: plan.name,
+    source: plan.source,
+    target: plan.target,
+    controlNamespace: opts.namespace,
+    at: (opts.now?.() ?? new Date()).toISOString(),
+    campaign,
+    units: rows,
+  };
+}
