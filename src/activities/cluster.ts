@@ -24,7 +24,18 @@ export interface ClusterDep {
   connection: ConnectionLike;
   /** Default 'self-hosted' (namespaces and search attributes may be created). */
   kind?: 'dev' | 'self-hosted' | 'cloud';
+  /** Bound on this cluster's visibility lag, in ms (default by kind: {@link VISIBILITY_SETTLE_MS}). */
+  visibilitySettleMs?: number;
 }
+
+/**
+ * How long a visibility answer must hold before it is acted on, by cluster kind. Visibility is written
+ * after the fact (a run shows up in list/count, and shows as closed, a moment after the write was
+ * acknowledged): measured here ~10 ms on a dev server and ~50 ms on an idle temporal-server on
+ * PostgreSQL, seconds under load; Cloud's Elasticsearch visibility refreshes about every second.
+ * The bounds are generous because a too-short one declares a unit drained while a run is still open.
+ */
+export const VISIBILITY_SETTLE_MS: Record<NonNullable<ClusterDep['kind']>, number> = { dev: 500, 'self-hosted': 3_000, cloud: 3_000 };
 
 /** Dependencies of the cluster activities. */
 export interface ClusterActivityDeps {
@@ -34,17 +45,53 @@ export interface ClusterActivityDeps {
 }
 
 // gRPC status codes (grpc.status) that the activities tell apart.
+const INVALID_ARGUMENT = 3;
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
+const UNAVAILABLE = 14;
 // temporal.api.enums.v1 values used on raw requests.
 const TASK_QUEUE_KIND_NORMAL = 1;
 const TASK_QUEUE_TYPE_WORKFLOW = 1;
 /** How many IDs a count or reconcile lists at most (visibility is rate limited; reports stay short). */
 const LIST_LIMIT = 200;
 const SAMPLE_IDS = 25;
+/** Longest pause between two reads of a converging visibility check (visibility reads are rate limited). */
+const CONVERGE_MAX_WAIT_MS = 1_000;
+/** How long provision waits for a new namespace or search attribute to be served (heartbeating). */
+const USABLE_TIMEOUT_MS = 60_000;
 
 function isCode(err: unknown, code: number): boolean {
   return isGrpcServiceError(err) && err.code === code;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Heartbeats when called from an activity; the CLI's reconcile calls the same code outside one. */
+function beat(): void {
+  try {
+    heartbeat();
+  } catch {
+    // not in an activity context
+  }
+}
+
+/**
+ * Retries `op` with backoff (heartbeating) until it stops failing with one of `codes`, for up to
+ * USABLE_TIMEOUT_MS: a namespace or search attribute is written at once but served only once the
+ * frontends' caches refresh (seconds on a self-hosted cluster without a forced refresh).
+ */
+async function untilServed(codes: number[], op: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + USABLE_TIMEOUT_MS;
+  for (let wait = 100; ; wait = Math.min(wait * 2, CONVERGE_MAX_WAIT_MS)) {
+    try {
+      await op();
+      return;
+    } catch (err) {
+      if (!codes.some((c) => isCode(err, c)) || Date.now() + wait > deadline) throw err;
+    }
+    beat();
+    await sleep(wait);
+  }
 }
 
 /** Arguments shared by the per-unit activities. */
@@ -67,6 +114,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     return c;
   };
   const dep = (side: ClusterSide) => deps[side];
+  const settleMs = (side: ClusterSide) => deps[side].visibilitySettleMs ?? VISIBILITY_SETTLE_MS[deps[side].kind ?? 'self-hosted'];
 
   async function describeNamespace(side: ClusterSide, namespace: string) {
     try {
@@ -104,6 +152,21 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     return (await clientFor(side, namespace).workflow.count(query)).count;
   }
 
+  /** A raw count (gRPC status codes intact, unlike the client's wrapped errors), to test that a namespace is served. */
+  async function rawCount(side: ClusterSide, namespace: string, query: string): Promise<void> {
+    await dep(side).connection.workflowService.countWorkflowExecutions({ namespace, query });
+  }
+
+  /** Whether `workflowId`'s latest run is open, from describe (strongly consistent, unlike visibility). */
+  async function isRunning(side: ClusterSide, namespace: string, workflowId: string): Promise<boolean> {
+    try {
+      return (await clientFor(side, namespace).workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
   return {
     /** Both clusters reachable; namespaces and search attributes in parity; pollers on the target; open count. */
     async preflight(args: UnitArgs & { requirePollers: boolean }): Promise<PreflightResult> {
@@ -134,7 +197,10 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       if (args.requirePollers) {
         for (const q of args.taskQueues) {
           if (!targetPollers[q]) {
-            problems.push({ field: `taskQueues.${q}`, message: `no workflow pollers on ${deps.target.name}/${args.targetNamespace}`, hint: 'start the application with DualWorkers so the target side polls' });
+            const hint = tgt
+              ? 'start the application with DualWorkers so the target side polls'
+              : 'the target namespace does not exist yet, so nothing can poll it: create it (or move with drain-and-switch, which provisions it), then start DualWorkers';
+            problems.push({ field: `taskQueues.${q}`, message: `no workflow pollers on ${deps.target.name}/${args.targetNamespace}`, hint });
           }
         }
       }
@@ -162,18 +228,10 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
         } catch (err) {
           if (!isCode(err, ALREADY_EXISTS)) throw err; // a retry after a lost response: already done
         }
-        // A new namespace serves requests once the frontend's namespace cache refreshed (seconds).
-        for (let i = 0; ; i++) {
-          try {
-            await count('target', args.targetNamespace, '');
-            break;
-          } catch (err) {
-            if (i >= 60) throw err;
-            heartbeat();
-            await new Promise((r) => setTimeout(r, 500));
-          }
-        }
       }
+      // A new namespace serves requests once the frontends' namespace caches refreshed (seconds on a
+      // self-hosted cluster). Checked every time, so a provision retried after creating it still waits.
+      await untilServed([NOT_FOUND, UNAVAILABLE], () => rawCount('target', args.targetNamespace, ''));
       const want = await customAttributes('source', args.sourceNamespace);
       const have = await customAttributes('target', args.targetNamespace);
       const add: Record<string, number> = {};
@@ -190,6 +248,13 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
             throw err;
           }
         }
+      }
+      // A search attribute is not usable the moment it is added: until the frontends' caches learn it
+      // (a self-hosted server without a forced refresh), starts and queries naming it are refused. A
+      // query naming each is the test — all of them, not only those added now, so a retry still waits.
+      const names = Object.keys(want).sort();
+      if (names.length > 0) {
+        await untilServed([INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE], () => rawCount('target', args.targetNamespace, names.map((k) => `${k} IS NULL`).join(' AND ')));
       }
       const retentionMs = retention?.seconds != null ? Number(retention.seconds) * 1000 : undefined;
       return { namespaceCreated, retentionMs, searchAttributesAdded: added, at: now().toISOString() };
@@ -237,10 +302,26 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       return { result, value: share, message, started: args.count, succeeded, p99Ms };
     },
 
-    /** Open runs of the unit on one side, with a few of their IDs. */
+    /**
+     * Open runs of the unit on one side, with a few of their IDs. Zero is the answer a drain acts on,
+     * so a zero is returned only once it has converged: zero again in a read issued at least the side's
+     * settle time after the first zero read, so every run acknowledged before that first read has had
+     * time to appear. A non-zero answer is returned at once (the caller polls again; a run whose close
+     * is not visible yet only makes the drain look slower).
+     */
     async countOpen(args: UnitScope & { side: ClusterSide; namespace: string }): Promise<CountResult> {
       const q = openQuery(args);
-      const open = await count(args.side, args.namespace, q);
+      let open = await count(args.side, args.namespace, q);
+      if (open === 0) {
+        const confirmAt = Date.now() + settleMs(args.side);
+        for (let wait = 100; open === 0; wait = Math.min(wait * 2, CONVERGE_MAX_WAIT_MS)) {
+          const left = confirmAt - Date.now();
+          if (left <= 0) break; // the last zero read was issued after confirmAt: converged
+          beat();
+          await sleep(Math.min(wait, left));
+          open = await count(args.side, args.namespace, q);
+        }
+      }
       const sampleIds = open > 0 ? (await listIds(args.side, args.namespace, q)).slice(0, SAMPLE_IDS).map((w) => w.workflowId) : [];
       return { side: args.side, open, sampleIds, at: now().getTime() };
     },
@@ -266,29 +347,46 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
      */
     async reconcile(args: UnitArgs & { since?: string; drainedSide?: ClusterSide }): Promise<ReconcileResult> {
       const ns = { source: args.sourceNamespace, target: args.targetNamespace } as const;
-      const open = {
-        source: await listIds('source', ns.source, openQuery(args)),
-        target: await listIds('target', ns.target, openQuery(args)),
+      const read = async () => {
+        const open = {
+          source: await listIds('source', ns.source, openQuery(args)),
+          target: await listIds('target', ns.target, openQuery(args)),
+        };
+        const dup: string[] = [];
+        const openTarget = new Set(open.target.map((w) => w.workflowId));
+        for (const w of open.source) if (openTarget.has(w.workflowId)) dup.push(w.workflowId);
+        if (args.since) {
+          const ran = new Set((await listIds('source', ns.source, startedSinceQuery(args, args.since))).map((w) => w.workflowId));
+          for (const w of await listIds('target', ns.target, startedSinceQuery(args, args.since))) if (ran.has(w.workflowId)) dup.push(w.workflowId);
+        }
+        return { open, dup };
       };
-      const dup = new Set<string>();
-      const openTarget = new Set(open.target.map((w) => w.workflowId));
-      for (const w of open.source) if (openTarget.has(w.workflowId)) dup.add(w.workflowId);
-      if (args.since) {
-        const ran = new Set((await listIds('source', ns.source, startedSinceQuery(args, args.since))).map((w) => w.workflowId));
-        for (const w of await listIds('target', ns.target, startedSinceQuery(args, args.since))) if (ran.has(w.workflowId)) dup.add(w.workflowId);
-      }
+      // Two passes, the second issued a settle time after the first: the report is as of the first
+      // pass, and anything acknowledged before it has appeared by the second (visibility lags writes).
+      // Problems are the union of both; a stranded run must also still be open per describe (strongly
+      // consistent), so a close that visibility has not shown yet is not reported.
+      const secondAt = Date.now() + Math.max(settleMs('source'), settleMs('target'));
+      const first = await read();
+      beat();
+      await sleep(Math.max(0, secondAt - Date.now()));
+      const second = await read();
+      const dup = new Set([...first.dup, ...second.dup]);
       const stranded: ReconcileResult['stranded'] = [];
       for (const side of ['source', 'target'] as const) {
+        const seen = new Map<string, string>();
+        for (const w of [...first.open[side], ...second.open[side]]) seen.set(w.workflowId, w.taskQueue);
         const queues = new Map<string, number>();
-        for (const w of open[side]) {
-          if (side === args.drainedSide) {
-            stranded.push({ workflowId: w.workflowId, side, why: `open on the ${side} after it was drained` });
-            continue;
+        for (const [workflowId, taskQueue] of seen) {
+          let why: string | undefined;
+          if (side === args.drainedSide) why = `open on the ${side} after it was drained`;
+          else {
+            if (!queues.has(taskQueue)) queues.set(taskQueue, await pollers(side, ns[side], taskQueue));
+            if (queues.get(taskQueue) === 0) why = `no pollers on task queue ${taskQueue}`;
           }
-          if (!queues.has(w.taskQueue)) queues.set(w.taskQueue, await pollers(side, ns[side], w.taskQueue));
-          if (queues.get(w.taskQueue) === 0) stranded.push({ workflowId: w.workflowId, side, why: `no pollers on task queue ${w.taskQueue}` });
+          if (why && (await isRunning(side, ns[side], workflowId))) stranded.push({ workflowId, side, why });
         }
       }
+      const open = second.open;
       const duplicates = [...dup].sort();
       return {
         clean: duplicates.length === 0 && stranded.length === 0,

@@ -2,11 +2,14 @@
  * The test harness: one local stack per mocha run (two real dev servers — `legacy` as the source,
  * `cloud` as the target — and a Redis of its own), started by the root hooks, plus helpers to kill
  * and restart a cluster or Redis for chaos tests. Each test takes its own IDs with `uniqueId`.
+ * Suites that need a self-hosted source ask for `testStack().selfHosted()`: a third cluster, a
+ * temporal-server on PostgreSQL, started on first use (most runs never pay for it).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { postgresClusterFactory, type PostgresTemporalServer } from '../../src/stack/postgres-server';
 import { LocalStack } from '../../src/stack/stack';
 import type { ClusterEndpoint } from '../../src/stack/types';
 
@@ -14,6 +17,20 @@ import type { ClusterEndpoint } from '../../src/stack/types';
 export const TEST_NAMESPACES = ['default', 'cutover', 'payments', 'detections'];
 
 export type Side = 'source' | 'target';
+
+/** Name of the self-hosted cluster in the test stack. */
+export const SELF_HOSTED_NAME = 'selfhosted';
+/** Its history shards: several, like the clusters users move off (a dev server has one). */
+export const SELF_HOSTED_SHARDS = 4;
+
+/** The PostgreSQL-backed cluster of the test stack (same namespaces and search attributes as the dev servers). */
+export interface SelfHostedCluster {
+  endpoint: ClusterEndpoint;
+  /** SIGKILL the whole temporal-server. */
+  kill(): Promise<void>;
+  /** Start it again on the same databases and ports; resolves when every namespace is usable. */
+  restart(): Promise<void>;
+}
 
 export interface TestStack {
   source: ClusterEndpoint;
@@ -31,10 +48,16 @@ export interface TestStack {
   restart(side: Side): Promise<void>;
   killRedis(): Promise<void>;
   restartRedis(): Promise<void>;
+  /**
+   * The self-hosted cluster (temporal-server on the machine's PostgreSQL, own databases), started on
+   * the first call and shared by every later one; its databases are dropped by `stopTestStack`.
+   */
+  selfHosted(): Promise<SelfHostedCluster>;
 }
 
 let stack: LocalStack | undefined;
 let current: TestStack | undefined;
+let selfHostedServer: Promise<PostgresTemporalServer> | undefined;
 
 const NAMES: Record<Side, string> = { source: 'legacy', target: 'cloud' };
 
@@ -68,8 +91,34 @@ export async function startTestStack(): Promise<TestStack> {
     restart: (side) => s.cluster(NAMES[side]).restart(),
     killRedis: () => redisServer().kill(),
     restartRedis: () => redisServer().restart(),
+    selfHosted: async () => {
+      const server = await (selfHostedServer ??= startSelfHosted(runDir));
+      return { endpoint: server.endpoint, kill: () => server.kill(), restart: () => server.restart() };
+    },
   };
   return current;
+}
+
+async function startSelfHosted(runDir: string): Promise<PostgresTemporalServer> {
+  const progress = (line: string) => process.stderr.write(`[stack] ${line}\n`);
+  try {
+    const server = await postgresClusterFactory(
+      { name: SELF_HOSTED_NAME, namespaces: TEST_NAMESPACES, local: { server: 'postgres', shards: SELF_HOSTED_SHARDS } },
+      { runDir, detached: false, onProgress: progress },
+    );
+    progress(`starting cluster ${SELF_HOSTED_NAME} (postgres, ${SELF_HOSTED_SHARDS} shards)…`);
+    try {
+      await server.start();
+    } catch (err) {
+      // start() killed the server; its databases may exist already and must not outlive the run.
+      await server.dropDatabases().catch(() => undefined);
+      throw err;
+    }
+    return server;
+  } catch (err) {
+    selfHostedServer = undefined; // a later suite may try again
+    throw err;
+  }
 }
 
 /** Stops everything the harness started and removes its run directory. */
@@ -78,7 +127,12 @@ export async function stopTestStack(): Promise<void> {
   stack = undefined;
   const dir = current?.runDir;
   current = undefined;
-  await s?.stop({ dropData: true });
+  const selfHosted = selfHostedServer;
+  selfHostedServer = undefined;
+  await Promise.all([
+    s?.stop({ dropData: true }),
+    selfHosted?.then((server) => server.dropDatabases()).catch(() => undefined),
+  ]);
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 }
 
