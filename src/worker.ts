@@ -2,18 +2,20 @@
  * The cutover worker (`npx cutover worker`): loads the plan, installs the SDK runtime with a
  * Prometheus endpoint, connects to every cluster of the plan, registers cutover's search attributes
  * on the control namespace (list first, add only what is missing), and runs:
- *   - the cutover task queue on the control cluster (entity and campaign workflows, their activities);
+ *   - the cutover task queue on the control cluster (entity and campaign workflows; entity, gate and
+ *     campaign activities);
  *   - the synthetic probe task queue in each target namespace on the target cluster.
  * SIGINT/SIGTERM shut it down cleanly (the SDK runtime's shutdown signals).
  */
-import type { Connection } from '@temporalio/client';
+import { Client, type Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import Redis from 'ioredis';
-import { createActivities } from './activities';
+import { createCutoverActivities } from './activities';
 import { connectCluster, connectNativeCluster, namespaceOn } from './clusters/connect';
 import { ensureSearchAttributes } from './clusters/search-attributes';
 import type { Plan } from './config/types';
 import { RoutingStore } from './routing/store';
+import { ScheduleFence } from './schedules';
 import type { ProgressFn } from './stack/types';
 import { PROBE_TASK_QUEUE } from './workflows/constants';
 import { CUTOVER_SEARCH_ATTRIBUTES } from './workflows/search-attributes';
@@ -22,6 +24,8 @@ export interface CutoverWorkerOptions {
   plan: Plan;
   /** `host:port` for the worker's Prometheus endpoint; omit to install no runtime (tests install their own). */
   metricsAddress?: string;
+  /** Level of the SDK runtime's logger when this call installs it (default INFO; the demo keeps WARN). */
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   onProgress?: ProgressFn;
 }
 
@@ -46,7 +50,7 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
   const progress = opts.onProgress ?? (() => {});
   if (opts.metricsAddress) {
     Runtime.install({
-      logger: new DefaultLogger('INFO'),
+      logger: new DefaultLogger(opts.logLevel ?? 'INFO'),
       telemetryOptions: { metrics: { prometheus: { bindAddress: opts.metricsAddress } } },
     });
     progress(`metrics: http://${opts.metricsAddress}/metrics`);
@@ -68,10 +72,12 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
     redis.on('error', (err) => progress(`redis: ${err.message}`));
     opened.push({ close: () => redis.disconnect() });
     const routing = new RoutingStore({ redis, keyPrefix: plan.redis.keyPrefix });
-    const activities = createActivities({
+    const activities = createCutoverActivities({
       source: { name: plan.source, connection: conns[plan.source]! },
       target: { name: plan.target, connection: conns[plan.target]! },
       routing,
+      scheduleFence: new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix }),
+      control: new Client({ connection: conns[plan.control.cluster]!, namespace: controlNs }),
     });
 
     const code = await workflowBundle();

@@ -1,9 +1,9 @@
 /**
  * The gate activity: one measurement of one gate for one step (STYLE example 7). Built by a factory
  * that takes its dependencies (STYLE example 8): the target cluster's connection (visibility),
- * an HTTP fetch for Prometheus, and the cluster activities that run probes and reconcile. It
- * returns a measurement; a provider that is down is an `error` measurement, never a thrown error,
- * so the campaign's `consecutiveErrorLimit` sees it.
+ * an HTTP fetch for Prometheus, and the cluster and schedule activities that run probes and
+ * reconcile. It returns a measurement; a provider that is down is an `error` measurement, never a
+ * thrown error, so the campaign's `consecutiveErrorLimit` sees it.
  */
 import { Client, type ConnectionLike } from '@temporalio/client';
 import type { GateSpec } from '../campaign/types';
@@ -12,7 +12,7 @@ import { judgeReconcile } from '../gates/reconcile';
 import { judgeSynthetic } from '../gates/synthetic';
 import { measureTemporal } from '../gates/temporal';
 import type { Measurement } from '../gates/types';
-import type { ProbeResult, ReconcileResult, TenantFilter } from '../workflows/migration-types';
+import type { ProbeResult, ReconcileResult, ScheduleReconcileResult, TenantFilter } from '../workflows/migration-types';
 
 /** Where the unit's workflows live, for the providers that look at them. */
 export interface GateUnitScope {
@@ -46,6 +46,8 @@ export interface GateActivityDeps {
   runProbes?: (args: { namespace: string; count: number; idPrefix: string; taskQueue?: string; timeoutMs?: number; minSuccess: number; maxP99Ms?: number }) => Promise<ProbeResult>;
   /** The cluster activities' `reconcile` (reconcile gate). */
   reconcile?: (args: { sourceNamespace: string; targetNamespace: string; taskQueues: string[]; tenant?: TenantFilter; since?: string }) => Promise<ReconcileResult>;
+  /** The schedule activities' `reconcileSchedules` (reconcile gate: schedules active on both clusters). */
+  reconcileSchedules?: (args: { unit: string; sourceNamespace: string; targetNamespace: string; tenant?: TenantFilter }) => Promise<ScheduleReconcileResult>;
 }
 
 /** The worst of several units' measurements: failed, then inconclusive, then error, then successful. */
@@ -110,7 +112,10 @@ export function createGateActivities(deps: GateActivityDeps) {
         }
         case 'reconcile': {
           const rec = deps.reconcile;
+          const recSchedules = deps.reconcileSchedules;
           if (!rec) return { result: 'error', message: 'reconcile gate: this worker has no reconcile' };
+          // Missing data is never a pass: without the schedules' check the gate cannot say none is double-active.
+          if (!recSchedules) return { result: 'error', message: 'reconcile gate: this worker has no schedule reconcile' };
           return perUnit(args, async (u) => {
             try {
               const r = await rec({
@@ -120,7 +125,8 @@ export function createGateActivities(deps: GateActivityDeps) {
                 ...(u.tenant ? { tenant: u.tenant } : {}),
                 ...(args.moveStartedAt ? { since: args.moveStartedAt } : {}),
               });
-              return judgeReconcile(g.reconcile, { duplicates: r.duplicates.length, stranded: r.stranded.length, schedulesDoubleActive: 0 });
+              const s = await recSchedules({ unit: u.unit, sourceNamespace: u.sourceNamespace, targetNamespace: u.targetNamespace, ...(u.tenant ? { tenant: u.tenant } : {}) });
+              return judgeReconcile(g.reconcile, { duplicates: r.duplicates.length, stranded: r.stranded.length, schedulesDoubleActive: s.doubleActive });
             } catch (err) {
               return { result: 'error', message: `reconcile failed to run: ${(err as Error).message}` };
             }

@@ -2,17 +2,25 @@
  * The entity workflows' activities, composed once from their dependencies (STYLE example 8).
  * The worker builds `ActivityDeps` from the plan; tests build them from the test stack.
  */
+import type { Client } from '@temporalio/client';
+import type { FetchLike } from '../gates/prometheus';
+import type { ScheduleFence } from '../schedules';
+import { createCampaignActivities } from './campaign';
 import { createClusterActivities, type ClusterDep } from './cluster';
+import { createGateActivities } from './gates';
 import { createRoutingActivities, type RoutingRecords } from './routing';
+import { createScheduleActivities } from './schedules';
 
 export type { ClusterDep } from './cluster';
 export type { RoutingRecords } from './routing';
 
-/** Everything the activities need: both clusters' connections and the routing records. */
+/** Everything the activities need: both clusters' connections, the routing records and the schedules' owner records. */
 export interface ActivityDeps {
   source: ClusterDep;
   target: ClusterDep;
   routing: RoutingRecords;
+  /** Owner records of the schedules: build it on the routing records' Redis and key prefix. */
+  scheduleFence: ScheduleFence;
   /** Clock for recorded times (tests may pin it). */
   now?: () => Date;
 }
@@ -22,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createClusterActivities({ source: deps.source, target: deps.target, now: deps.now }),
     ...createRoutingActivities({ routing: deps.routing }),
+    ...createScheduleActivities({ source: deps.source, target: deps.target, fence: deps.scheduleFence, now: deps.now }),
   };
 }
 
@@ -31,3 +40,27 @@ export type Activities = ReturnType<typeof createActivities>;
 // The campaign's activities (gates, entity start/status/commands), composed by the worker beside the above.
 export { createCampaignActivities, type CampaignActivities } from './campaign';
 export { createGateActivities, type GateActivities } from './gates';
+
+/** Everything the cutover worker's task queue needs: the entities' deps plus the control client. */
+export interface CutoverActivityDeps extends ActivityDeps {
+  /** A client on the control namespace (the campaign starts and steers entity workflows with it). */
+  control: Client;
+  /** HTTP fetch for the Prometheus gate (default: the global fetch). */
+  fetch?: FetchLike;
+}
+
+/** Every activity of the cutover task queue: entity, gate and campaign activities, composed once. */
+export function createCutoverActivities(deps: CutoverActivityDeps) {
+  const entity = createActivities(deps);
+  return {
+    ...entity,
+    ...createGateActivities({
+      target: { connection: deps.target.connection },
+      runProbes: entity.runProbes,
+      reconcile: entity.reconcile,
+      reconcileSchedules: entity.reconcileSchedules,
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    }),
+    ...createCampaignActivities({ control: deps.control }),
+  };
+}

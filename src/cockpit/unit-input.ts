@@ -63,5 +63,6 @@ export function unitInputFromPlan(plan: Plan, ref: UnitRef, opts: { actor?: stri
     ...(opts.campaign ? { campaign: opts.campaign } : {}),
     ...(ring ? { ring: ring.name } : {}),
     ...(opts.actor ? { actor: opts.actor } : {}),
+    schedules: { backfill: ns.schedules.backfill },
   };
 }

@@ -27,6 +27,8 @@ export const DEFAULT_DRAIN_DEADLINE_MS = 10 * 60_000;
 export const DEFAULT_STRAGGLERS = 'report' as const;
 /** Longest a drain-and-switch hold may keep new starts waiting: 30s. */
 export const DEFAULT_HOLD_TIMEOUT_MS = 30_000;
+/** Fires missed while a schedule switches clusters are run on its new cluster (`gap`), or only reported (`none`). */
+export const DEFAULT_SCHEDULE_BACKFILL = 'gap' as const;
 
 /** Local server kind for `cutover dev up` when `local:` gives none. */
 export const DEFAULT_LOCAL_SERVER = 'dev' as const;

@@ -223,11 +223,17 @@ const tenantsSchema = strictObject({
 
 const namespaceName = name('namespace', 'payments');
 
+/** How the namespace's schedules move (its tenants' schedules too). */
+const schedulesSchema = strictObject({
+  backfill: z.enum(['gap', 'none']).optional(),
+});
+
 const namespaceSchema = strictObject({
   target: namespaceName.optional(),
   strategy: z.enum(['dual-workers', 'drain-and-switch']),
   taskQueues: z.array(text).optional(),
   tenants: tenantsSchema.optional(),
+  schedules: schedulesSchema.optional(),
 });
 
 const prometheusSchema = strictObject({

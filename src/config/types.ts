@@ -70,6 +70,17 @@ export interface NamespaceConfig {
   /** Task queues of the application's workers (non-empty for dual-workers). */
   taskQueues: string[];
   tenants?: TenantsConfig;
+  /** How its schedules move (each switched to the target exactly once at cutover). */
+  schedules: SchedulesConfig;
+}
+
+/** What happens to a schedule's fires that fall between its pause on one cluster and its unpause on the other. */
+export type ScheduleBackfill = 'gap' | 'none';
+
+/** How a namespace's schedules move. */
+export interface SchedulesConfig {
+  /** `gap`: the missed fires run on the new cluster; `none`: they are only reported. */
+  backfill: ScheduleBackfill;
 }
 
 /** A PromQL query compared to thresholds; at least one of `max` / `min`. */

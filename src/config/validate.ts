@@ -63,6 +63,7 @@ const FIELD_HINTS: Record<string, string> = {
   'namespaces.*.tenants': 'write { selector: { searchAttribute: TenantId }, ids: [acme, globex] }',
   'namespaces.*.tenants.selector': 'write { searchAttribute: TenantId } or { workflowIdPrefix: "{tenant}-" }',
   'namespaces.*.tenants.ids': 'list the tenant ids, e.g. ids: [acme, globex]',
+  'namespaces.*.schedules': 'write { backfill: gap } (fires missed in a switch run on the new cluster) or { backfill: none }',
   gates: 'write a mapping of gate names to gates, e.g. clean: { reconcile: { maxDuplicates: 0, maxStranded: 0 } }',
   'gates.*': 'write exactly one provider, e.g. { synthetic: { workflows: 20, minSuccess: 1, maxP99: 2s } }',
   'gates.*.prometheus': "write { url: http://127.0.0.1:9090, query: 'sum(rate(errors[1m]))', max: 0.5 }",
@@ -183,7 +184,8 @@ function toNamespace(key: string, ns: PlanFile['namespaces'][string]): Namespace
         : { workflowIdPrefix: ns.tenants.selector.workflowIdPrefix as string },
     ids: [...ns.tenants.ids],
   };
-  return compact({ target: ns.target ?? key, strategy: ns.strategy, taskQueues: [...(ns.taskQueues ?? [])], tenants });
+  const schedules = { backfill: ns.schedules?.backfill ?? D.DEFAULT_SCHEDULE_BACKFILL };
+  return compact({ target: ns.target ?? key, strategy: ns.strategy, taskQueues: [...(ns.taskQueues ?? [])], tenants, schedules });
 }
 
 function toGate(gate: NonNullable<PlanFile['gates']>[string]): GateConfig {

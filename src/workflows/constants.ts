@@ -36,6 +36,7 @@ export const NON_RETRYABLE_TYPES = [
   'SearchAttributeLimit',
   'RouteConflict',
   'InvalidInput',
+  'ScheduleConflict',
 ] as const;
 
 /** Default bound on the command IDs remembered for dedupe (carried across continue-as-new). */

@@ -54,6 +54,14 @@ export interface UnitMigrationInput {
   actor?: string;
   /** Continue-as-new once the history is longer than this (besides the server's suggestion). */
   maxHistoryEvents?: number;
+  /** The unit's schedules (those its tenant selector or namespace picks). Default `{ backfill: 'gap' }`. */
+  schedules?: ScheduleSettings;
+}
+
+/** How a unit's schedules move (DESIGN.md guarantee 4). */
+export interface ScheduleSettings {
+  /** `gap`: fires that fell between the pause on one cluster and the unpause on the other are backfilled; `none`: they are only reported. */
+  backfill: 'gap' | 'none';
 }
 
 /** The synthetic probe gate run on the target in `shadow`. */
@@ -108,6 +116,76 @@ export interface ProvisionResult {
   retentionMs?: number;
   searchAttributesAdded: string[];
   at: string;
+}
+
+/** What copying a unit's schedules to the target (paused) did; a schedule that could not be copied fails the step instead. */
+export interface ScheduleCopyResult {
+  /** Schedules the unit's selector picked on the source. */
+  selected: number;
+  created: number;
+  unchanged: number;
+  /** Paused copies rewritten because the source changed since the last copy. */
+  updated: number;
+  /** Listed, then gone before they could be described (deleted meanwhile). */
+  vanished: number;
+  at: string;
+}
+
+/** What switching a unit's schedules to one side did (each schedule: fenced, exactly once). */
+export interface ScheduleSwitchResult {
+  to: ClusterSide;
+  /** Schedules the unit's selector picked. */
+  selected: number;
+  /** Switched by this step (including switches an earlier attempt had begun and this one finished). */
+  switched: number;
+  /** Already active on `to` with the owner record naming it (never switched, or switched before). */
+  already: number;
+  /** Paused by their owner (not by cutover): left paused, not switched. At most a few dozen IDs. */
+  leftPaused: string[];
+  vanished: number;
+  /** Nominal times that fell in the switch gaps, and those backfilled on `to` (policy `gap`). */
+  missedFires: number;
+  backfilledFires: number;
+  at: string;
+}
+
+/** Schedules of a unit checked on both clusters: each active on exactly one, the expected one, specs equal in meaning. */
+export interface ScheduleReconcileResult {
+  /** The side every schedule should be active on (the target after the move, the source after a rollback); unset: not checked. */
+  expected?: ClusterSide;
+  schedules: number;
+  /** Active on both clusters: guarantee 4 broken. */
+  doubleActive: number;
+  /** Paused on both by an unfinished cutover switch (a schedule its owner paused is not counted). */
+  pausedOnBoth: number;
+  /** Active only on the side that is not the expected one (0 when no side is expected). */
+  wrongSide: number;
+  /** Missing on the expected side (0 when no side is expected). */
+  missing: number;
+  /** The owner record names a side other than the active one. */
+  ownerMismatch: number;
+  /** The two copies differ in meaning (spec, action, policies other than the catch-up window, memo, search attributes). */
+  specDiffers: number;
+  /** Nominal times run on both clusters (checked over the move's window for units with few schedules). */
+  duplicateFires: number;
+  /** Nominal times run on neither cluster (reported; a skipped overlap or policy `none` explains some). */
+  lostFires: number;
+  /** Whether runs were checked (duplicate and lost fires). */
+  runsChecked: boolean;
+  /** The schedules with a problem and what it is (at most a few dozen). */
+  problems: { scheduleId: string; problems: string[] }[];
+  clean: boolean;
+  at: string;
+}
+
+/** A unit's schedule steps, carried in the state (plain JSON). Absent on units started before schedules were managed. */
+export interface ScheduleMigrationState {
+  /** The paused copy to the target (provisioned). */
+  copy?: ScheduleCopyResult;
+  /** The switch to the target (cutover). `startedAt` is set before the step runs: a rollback after a crash mid-switch still switches back. */
+  forward?: { startedAt: string; done?: ScheduleSwitchResult };
+  /** The switch back to the source (rolling-back). */
+  back?: { startedAt: string; done?: ScheduleSwitchResult };
 }
 
 /** A gate measurement (STYLE example 7). */
@@ -180,6 +258,8 @@ export interface Observations {
   provision?: ProvisionResult;
   probe?: ProbeResult;
   reconcile?: ReconcileResult;
+  /** The schedules' reconcile (units that manage schedules). */
+  schedules?: ScheduleReconcileResult;
 }
 
 /** One line of the unit's story. */
@@ -210,7 +290,9 @@ export interface MigrationState {
   compensations: { name: string; done: boolean }[];
   history: HistoryEntry[];
   gates: { name: string; result: GateMeasurement['result']; value?: number; at: string; message?: string }[];
-  counts: { sourceOpen: number; targetOpen: number; duplicates: number; stranded: number };
+  counts: { sourceOpen: number; targetOpen: number; duplicates: number; stranded: number; schedulesDoubleActive?: number };
+  /** Schedule steps (absent: this unit does not manage schedules — it began before they were managed). */
+  schedules?: ScheduleMigrationState;
   rejected: { command: string; commandId?: string; actor?: string; reason: string; phase: Phase; at: string }[];
   /** Command IDs already applied or rejected (dedupe), oldest first, bounded. */
   seenCommandIds: string[];
@@ -240,7 +322,10 @@ export interface UnitStatus {
   drain?: { side: ClusterSide; deadlineAt: string; lastOpen?: number; forecastAt?: string };
   stragglers: string[];
   compensations: MigrationState['compensations'];
-  reconcile?: ReconcileResult;
+  /** The last reconcile; `clean` also covers the schedules, reported under `schedules`. */
+  reconcile?: ReconcileResult & { schedules?: ScheduleReconcileResult };
+  /** The unit's schedule steps: the paused copy, the switch to the target, the switch back. */
+  schedules?: ScheduleMigrationState;
   continuedAsNew: number;
 }
 
@@ -254,7 +339,7 @@ export function initialState(): MigrationState {
     compensations: [],
     history: [],
     gates: [],
-    counts: { sourceOpen: 0, targetOpen: 0, duplicates: 0, stranded: 0 },
+    counts: { sourceOpen: 0, targetOpen: 0, duplicates: 0, stranded: 0, schedulesDoubleActive: 0 },
     rejected: [],
     seenCommandIds: [],
     stragglers: [],

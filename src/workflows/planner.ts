@@ -26,7 +26,13 @@ export type Step =
   | { kind: 'set-route'; route: RouteTarget; sourceWorkersMayStop: boolean; reason: string }
   | { kind: 'count'; side: ClusterSide }
   | { kind: 'terminate-stragglers' }
-  | { kind: 'reconcile' };
+  | { kind: 'reconcile' }
+  /** Copy the unit's schedules to the target, paused (provisioned). */
+  | { kind: 'copy-schedules' }
+  /** Switch each of the unit's schedules to `to`, fenced and exactly once (cutover; back to the source on rollback). */
+  | { kind: 'switch-schedules'; to: ClusterSide }
+  /** Check the unit's schedules on both clusters (after the runs' reconcile). */
+  | { kind: 'reconcile-schedules' };
 
 /** What the workflow should do next. */
 export type Action =
@@ -92,6 +98,19 @@ export function forecastDrain(samples: { at: number; open: number }[], window = 
   return Math.round(last.at + last.open / -slope);
 }
 
+/** True when the unit's reconcile found nothing: no duplicate or stranded run, and no schedule active on both clusters (or otherwise out of place). */
+export function reconcileClean(obs: Observations): boolean {
+  if (!obs.reconcile?.clean) return false;
+  const s = obs.schedules;
+  return !s || (s.clean && s.doubleActive === 0);
+}
+
+/** The schedules' reconcile is due: the unit manages schedules and has touched them (copied or switched). */
+function schedulesToReconcile(state: MigrationState, obs: Observations): boolean {
+  const s = state.schedules;
+  return !!s && (!!s.copy || !!s.forward) && !obs.schedules;
+}
+
 /** Leaving a phase whose work is done: in manual mode an `advance` must be waiting. */
 function boundary(input: UnitMigrationInput, state: MigrationState, to: Phase, reason: string): Action {
   if (input.advanceMode === 'manual' && !state.advance) {
@@ -150,8 +169,10 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
     }
     case 'provisioned':
       if (!obs.provision) return { type: 'step', step: { kind: 'provision' } };
+      // Copies before the routing record: once the record exists, the unit is visibly in motion.
+      if (state.schedules && !state.schedules.copy) return { type: 'step', step: { kind: 'copy-schedules' } };
       if (state.route.epoch === 0) return { type: 'step', step: { kind: 'ensure-route' } };
-      return boundary(input, state, 'shadow', 'target provisioned; routing record on the source');
+      return boundary(input, state, 'shadow', `target provisioned;${state.schedules ? ' schedules copied paused;' : ''} routing record on the source`);
     case 'shadow': {
       if (input.probe.workflows > 0) {
         if (!obs.probe) return { type: 'step', step: { kind: 'probe' } };
@@ -186,7 +207,9 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
         const reason = want.kind === 'hold' ? 'cutover: hold new starts while the source drains' : 'cutover: all new starts to the target';
         return { type: 'step', step: { kind: 'set-route', route: want, sourceWorkersMayStop: false, reason } };
       }
-      return boundary(input, state, 'draining', 'route switched');
+      // After the route: new starts already go to the target when the schedules' fires do too.
+      if (state.schedules && !state.schedules.forward?.done) return { type: 'step', step: { kind: 'switch-schedules', to: 'target' } };
+      return boundary(input, state, 'draining', state.schedules ? 'route and schedules switched' : 'route switched');
     }
     case 'draining': {
       const d = state.drain;
@@ -209,7 +232,8 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
     }
     case 'reconciling': {
       if (!obs.reconcile) return { type: 'step', step: { kind: 'reconcile' } };
-      if (obs.reconcile.clean) {
+      if (schedulesToReconcile(state, obs)) return { type: 'step', step: { kind: 'reconcile-schedules' } };
+      if (reconcileClean(obs)) {
         const leave = boundary(input, state, 'completed', 'reconcile clean');
         // Source workers may stop only once the unit is final (DESIGN: completed): until then a
         // rollback needs them.
@@ -218,16 +242,29 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
         }
         return leave;
       }
-      if (state.advance) return { type: 'clear', keys: ['reconcile'], reason: 'operator asked to reconcile again' };
-      return { type: 'wait', for: 'operator', reason: 'reconcile found duplicates or stranded runs; advance reconciles again, rollback rolls back' };
+      if (state.advance) return { type: 'clear', keys: ['reconcile', 'schedules'], reason: 'operator asked to reconcile again' };
+      return { type: 'wait', for: 'operator', reason: `reconcile found ${notCleanWhat(obs)}; advance reconciles again, rollback rolls back` };
     }
     default:
       throw new Error(`not a forward phase: ${phase}`);
   }
 }
 
-/** The rollback path: compensations in reverse (route back to the source, drain the target), then reconcile. */
+/** What a reconcile that is not clean found, for the wait reason. */
+function notCleanWhat(obs: Observations): string {
+  const s = obs.schedules;
+  const runs = obs.reconcile && !obs.reconcile.clean ? 'duplicates or stranded runs' : '';
+  const scheds = s && !(s.clean && s.doubleActive === 0) ? `schedules out of place (${s.doubleActive} active on both clusters)` : '';
+  return [runs, scheds].filter(Boolean).join(' and ') || 'problems';
+}
+
+/**
+ * The rollback path: compensations in reverse of the forward steps (schedules back to the source,
+ * route back to the source, drain the target), then reconcile.
+ */
 function rollingBack(input: UnitMigrationInput, state: MigrationState, obs: Observations, now: number): Action {
+  // Only when a switch to the target began: the step itself leaves alone each schedule never switched.
+  if (state.schedules?.forward && !state.schedules.back?.done) return { type: 'step', step: { kind: 'switch-schedules', to: 'source' } };
   const source: RouteTarget = { kind: 'side', side: 'source' };
   if (state.route.epoch > 0 && (!routeIs(state.route, source) || state.route.sourceWorkersMayStop)) {
     return { type: 'step', step: { kind: 'set-route', route: source, sourceWorkersMayStop: false, reason: `rollback: ${state.rollback?.reason ?? ''}`.trim() } };
@@ -239,15 +276,17 @@ function rollingBack(input: UnitMigrationInput, state: MigrationState, obs: Obse
     if (!tick.done) return tick.action;
   }
   if (!obs.reconcile) return { type: 'step', step: { kind: 'reconcile' } };
-  if (!obs.reconcile.clean) {
-    if (state.advance) return { type: 'clear', keys: ['reconcile'], reason: 'operator asked to reconcile again' };
-    return { type: 'wait', for: 'operator', reason: 'reconcile after rollback is not clean; advance reconciles again' };
+  if (schedulesToReconcile(state, obs)) return { type: 'step', step: { kind: 'reconcile-schedules' } };
+  if (!reconcileClean(obs)) {
+    if (state.advance) return { type: 'clear', keys: ['reconcile', 'schedules'], reason: 'operator asked to reconcile again' };
+    return { type: 'wait', for: 'operator', reason: `reconcile after rollback found ${notCleanWhat(obs)}; advance reconciles again` };
   }
-  return { type: 'transition', to: 'rolled-back', reason: 'route back on the source; reconcile clean' };
+  return { type: 'transition', to: 'rolled-back', reason: state.schedules?.forward ? 'route and schedules back on the source; reconcile clean' : 'route back on the source; reconcile clean' };
 }
 
 /** Which observation a failed step produced (cleared on retry). */
 function obsOfStep(step: string): (keyof Observations)[] {
+  if (step === 'reconcile-schedules') return ['schedules'];
   return step === 'preflight' || step === 'provision' || step === 'probe' || step === 'reconcile' ? [step] : [];
 }
 
@@ -258,7 +297,7 @@ export function decide(input: UnitMigrationInput, state: MigrationState, obs: Ob
   // A rollback that itself failed waits in `failed` for an operator's advance (retry), like any step.
   const rollbackFailed = phase === 'failed' && state.failure?.phase === 'rolling-back';
   if (state.rollback && phase !== 'rolling-back' && !rollbackFailed) {
-    return { type: 'transition', to: 'rolling-back', reason: state.rollback.reason ?? 'rollback', clear: ['reconcile'] };
+    return { type: 'transition', to: 'rolling-back', reason: state.rollback.reason ?? 'rollback', clear: ['reconcile', 'schedules'] };
   }
   if (state.paused) return { type: 'wait', for: 'resume', reason: `paused by ${state.paused.actor}${state.paused.reason ? `: ${state.paused.reason}` : ''}` };
   if (phase === 'failed') {
@@ -306,7 +345,7 @@ export function checkCommand(command: CommandName, payload: unknown, state: Migr
     case 'advance':
       if (state.paused) return reject('unit is paused; send resume first');
       if (state.advance) return reject('an advance is already pending');
-      if (phase === 'rolling-back' && !(state.obs.reconcile && !state.obs.reconcile.clean)) {
+      if (phase === 'rolling-back' && !(state.obs.reconcile && !reconcileClean(state.obs))) {
         return reject('rollback in progress; advance is not allowed');
       }
       return { ok: true, record };

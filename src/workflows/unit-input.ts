@@ -41,6 +41,10 @@ export function validateUnitInput(input: unknown, kind: 'namespace' | 'tenant'):
   need('advanceMode', i.advanceMode === 'auto' || i.advanceMode === 'manual', 'use auto or manual');
   need('probe.workflows', typeof i.probe?.workflows === 'number' && i.probe.workflows >= 0, 'how many probe workflows (0 disables)');
   need('probe.minSuccess', typeof i.probe?.minSuccess === 'number' && i.probe.minSuccess >= 0 && i.probe.minSuccess <= 1, 'a share between 0 and 1');
+  if (i.schedules !== undefined) {
+    const b = typeof i.schedules === 'object' && i.schedules !== null ? (i.schedules as { backfill?: unknown }).backfill : undefined;
+    need('schedules.backfill', b === 'gap' || b === 'none', "use gap (fires missed while a schedule switches are run on its new cluster) or none (only reported), e.g. { backfill: 'gap' }");
+  }
   if (i.maxHistoryEvents !== undefined) need('maxHistoryEvents', typeof i.maxHistoryEvents === 'number' && i.maxHistoryEvents >= 20, 'at least 20 events, or leave unset');
   return problems;
 }
@@ -60,6 +64,7 @@ export function unitStartOptions(input: UnitMigrationInput, taskQueue: string) {
       `**from** ${input.sourceCluster}/${input.sourceNamespace} **to** ${input.targetCluster}/${input.targetNamespace}`,
       `**task queues** ${input.taskQueues.join(', ')}`,
       `**bake** ${input.bakeMs} ms · **drain deadline** ${input.drainDeadlineMs} ms · **stragglers** ${input.stragglers}`,
+      `**schedules** switched once each at cutover · **gap backfill** ${input.schedules?.backfill ?? 'gap'}`,
       input.campaign ? `**campaign** ${input.campaign}${input.ring ? ` · **ring** ${input.ring}` : ''}` : '',
     ].filter(Boolean).join('\n'),
     typedSearchAttributes: [

@@ -12,6 +12,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -24,7 +25,7 @@ import { MAX_REMEMBERED_COMMANDS, NON_RETRYABLE_TYPES, PROBE_TASK_QUEUE } from '
 import { unitName } from './ids';
 import { initialState, type CommandName, type MigrationState, type Observations, type Phase, type UnitMigrationInput, type UnitStatus } from './migration-types';
 import { Mutex } from './mutex';
-import { checkCommand, decide, forecastDrain, type Step } from './planner';
+import { checkCommand, decide, forecastDrain, reconcileClean, type Step } from './planner';
 import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing, CutoverUnit } from './search-attributes';
 import * as messages from './unit-migration.messages';
 import { validateUnitInput } from './unit-input';
@@ -44,6 +45,12 @@ const acts = proxyActivities<Activities>({ startToCloseTimeout: '30 seconds', re
 const slow = proxyActivities<Activities>({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '20 seconds', retry: RETRY });
 // Probes wait for workflows on the target (heartbeating): few attempts, since a failed probe is a measurement, not an error.
 const probes = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '10 seconds', retry: { ...RETRY, maximumAttempts: 3 } });
+// Schedules: a switch waits for the old side's running actions and for backfilled runs (seconds per
+// schedule, many schedules per unit), so a long start-to-close and a heartbeat to notice a dead worker.
+const schedules = proxyActivities<Activities>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '30 seconds', retry: RETRY });
+
+/** Units started on this code manage their schedules; runs begun before it (replayed) keep the old path. */
+const SCHEDULES_PATCH = 'entity-schedules';
 
 const MAX_REJECTED = 100;
 const MAX_SAMPLES = 20;
@@ -61,6 +68,9 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
   }
   const state: MigrationState = carried ?? initialState();
   if (carried) state.runs += 1;
+  // A carried state already says whether the unit manages schedules (a unit begun before they were
+  // managed never starts halfway through: its schedules stay where they are).
+  else if (patched(SCHEDULES_PATCH)) state.schedules = {};
   const unit = unitName(input.unit);
   const actor = `cutover/${unit}`;
   const mutex = new Mutex();
@@ -150,7 +160,8 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       },
       stragglers: state.stragglers,
       compensations: state.compensations,
-      reconcile: state.obs.reconcile,
+      reconcile: state.obs.reconcile && { ...state.obs.reconcile, clean: reconcileClean(state.obs), ...(state.obs.schedules ? { schedules: state.obs.schedules } : {}) },
+      ...(state.schedules ? { schedules: state.schedules } : {}),
       continuedAsNew: state.runs,
     };
   }
@@ -168,7 +179,7 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       [
         `**phase** ${state.phase}${state.paused ? ` — paused by ${state.paused.actor}${state.paused.reason ? ` (${state.paused.reason})` : ''}` : ''}`,
         `**route** ${routeText()}`,
-        `**open** source ${c.sourceOpen} · target ${c.targetOpen} · **duplicates** ${c.duplicates} · **stranded** ${c.stranded}`,
+        `**open** source ${c.sourceOpen} · target ${c.targetOpen} · **duplicates** ${c.duplicates} · **stranded** ${c.stranded}${state.schedules ? ` · **schedules active on both** ${c.schedulesDoubleActive ?? 0}` : ''}`,
         gate ? `**last gate** ${gate.name}: ${gate.result}${gate.message ? ` — ${gate.message}` : ''}` : '',
         waitingFor ? `**waiting for** ${waitingFor}` : '',
         state.failure ? `**failed** in ${state.failure.phase} (${state.failure.type}): ${state.failure.message}` : '',
@@ -190,17 +201,23 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       case 'preflight':
         return o.preflight && { sourceOpen: o.preflight.sourceOpen, targetPollers: o.preflight.targetPollers, missingSearchAttributes: o.preflight.missingSearchAttributes };
       case 'provisioned':
-        return o.provision && { namespaceCreated: o.provision.namespaceCreated, searchAttributesAdded: o.provision.searchAttributesAdded, routeEpoch: state.route.epoch };
+        return o.provision && {
+          namespaceCreated: o.provision.namespaceCreated,
+          searchAttributesAdded: o.provision.searchAttributesAdded,
+          routeEpoch: state.route.epoch,
+          ...(state.schedules?.copy ? { schedulesCopied: state.schedules.copy.selected } : {}),
+        };
       case 'shadow':
         return o.probe && { probe: o.probe.result, succeeded: o.probe.succeeded, p99Ms: o.probe.p99Ms };
       case 'canary':
-      case 'cutover':
         return { route: routeText() };
+      case 'cutover':
+        return { route: routeText(), ...(state.schedules?.forward?.done ? { schedulesSwitched: state.schedules.forward.done.switched, backfilledFires: state.schedules.forward.done.backfilledFires } : {}) };
       case 'draining':
         return { samples: state.drain?.samples.slice(-3), stragglers: state.stragglers.length };
       case 'reconciling':
       case 'rolling-back':
-        return o.reconcile && { duplicates: o.reconcile.duplicates.length, stranded: o.reconcile.stranded.length };
+        return o.reconcile && { duplicates: o.reconcile.duplicates.length, stranded: o.reconcile.stranded.length, ...(o.schedules ? { schedulesDoubleActive: o.schedules.doubleActive, schedulesClean: o.schedules.clean } : {}) };
       default:
         return undefined;
     }
@@ -221,10 +238,12 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       state.stragglers = [];
       // Compensations, in reverse of the forward steps that need one.
       state.compensations = [
+        ...(state.schedules?.forward ? [{ name: 'switch schedules back to the source', done: false }] : []),
         ...(state.route.epoch > 0 && (state.route.kind !== 'side' || state.route.side !== 'source' || state.route.sourceWorkersMayStop)
           ? [{ name: 'route back to the source', done: false }]
           : []),
         ...(state.moveStartedAt ? [{ name: 'drain the target', done: false }] : []),
+        ...(state.schedules?.copy ? [{ name: 'keep the paused schedule copies on the target (harmless; delete by hand)', done: true }] : []),
         ...(state.obs.provision ? [{ name: 'keep the provisioned target namespace and search attributes (harmless; remove by hand)', done: true }] : []),
       ];
     }
@@ -239,6 +258,8 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
   }
 
   const scope = { taskQueues: input.taskQueues, ...(input.tenant ? { tenant: input.tenant } : {}) };
+  const scheduleScope = { unit, sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace, ...(input.tenant ? { tenant: input.tenant } : {}) };
+  const backfill = input.schedules?.backfill ?? 'gap';
 
   async function runStep(step: Step): Promise<void> {
     state.stepSeq++;
@@ -320,8 +341,49 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
           { ...scope, sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace, since: state.moveStartedAt, drainedSide },
         ]);
         state.obs.reconcile = r;
-        state.counts = { sourceOpen: r.sourceOpen, targetOpen: r.targetOpen, duplicates: r.duplicates.length, stranded: r.stranded.length };
+        state.counts = { ...state.counts, sourceOpen: r.sourceOpen, targetOpen: r.targetOpen, duplicates: r.duplicates.length, stranded: r.stranded.length };
         state.gates.push({ name: 'reconcile', result: r.clean ? 'successful' : 'failed', value: r.duplicates.length + r.stranded.length, at: nowIso(), message: `${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded` });
+        return;
+      }
+      case 'copy-schedules': {
+        const s = state.schedules!;
+        const r = await schedules.copySchedules.executeWithOptions({ summary: `copy the schedules of ${unit} to ${input.targetCluster}/${input.targetNamespace}, paused` }, [{ ...scheduleScope, actor }]);
+        s.copy = r;
+        note(`copied ${r.selected} schedule(s) to the target, paused: ${r.created} created, ${r.unchanged} unchanged, ${r.updated} updated`, actor, { ...r });
+        return;
+      }
+      case 'switch-schedules': {
+        const s = state.schedules!;
+        const leg = step.to === 'target' ? 'forward' : 'back';
+        // Recorded before the switch: a rollback after a crash in the middle still switches back.
+        const rec = (s[leg] ??= { startedAt: nowIso() });
+        const r = await schedules.switchSchedules.executeWithOptions({ summary: `switch the schedules of ${unit} to the ${step.to} (${step.to === 'target' ? input.targetCluster : input.sourceCluster}) exactly once; backfill ${backfill}` }, [
+          { ...scheduleScope, to: step.to, backfill, actor },
+        ]);
+        rec.done = r;
+        note(
+          `switched ${r.switched} schedule(s) to the ${step.to} (${r.already} already there${r.leftPaused.length ? `, ${r.leftPaused.length} left paused by their owner` : ''}); ${r.missedFires} fire(s) in the gap, ${r.backfilledFires} backfilled`,
+          actor,
+          { ...r },
+        );
+        if (state.phase === 'rolling-back') markCompensation('switch schedules back');
+        return;
+      }
+      case 'reconcile-schedules': {
+        const expected = state.phase === 'rolling-back' ? 'source' : 'target';
+        const since = state.schedules?.forward?.startedAt;
+        const r = await schedules.reconcileSchedules.executeWithOptions({ summary: `reconcile the schedules of ${unit}: each active on the ${expected} only, copies equal in meaning` }, [
+          { ...scheduleScope, expected, ...(since ? { runsSince: since } : {}) },
+        ]);
+        state.obs.schedules = r;
+        state.counts.schedulesDoubleActive = r.doubleActive;
+        state.gates.push({
+          name: 'reconcile schedules',
+          result: r.clean ? 'successful' : 'failed',
+          value: r.doubleActive,
+          at: nowIso(),
+          message: `${r.schedules} schedule(s): ${r.doubleActive} active on both clusters, ${r.wrongSide} on the wrong side, ${r.pausedOnBoth} paused on both, ${r.duplicateFires} double fire(s)`,
+        });
         return;
       }
     }

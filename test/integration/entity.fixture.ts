@@ -14,12 +14,15 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } fro
 import { Redis } from 'ioredis';
 import { createActivities } from '../../src/activities';
 import { DualWorkers, RoutedClient, RoutingStore } from '../../src/routing';
+import { listSelected, ScheduleFence, type SidedEndpoint } from '../../src/schedules';
 import type { UnitMigrationInput, UnitStatus } from '../../src/workflows/migration-types';
 import type { CommandName } from '../../src/workflows/migration-types';
 import { unitStartOptions } from '../../src/workflows/unit-input';
 import * as msgs from '../../src/workflows/unit-migration.messages';
 import { entityAppJob } from '../workflows/entity-app';
-import { testStack, uniqueId } from '../harness';
+import { createRawSchedule, deleteOnSides, dur, eventually, jsonPayload } from '../workflows/schedule-test-kit';
+import type { ClusterEndpoint } from '../../src/stack/types';
+import { SELF_HOSTED_NAME, testStack, uniqueId } from '../harness';
 
 /** The control namespace (on the target cluster, DESIGN's default control cluster). */
 export const CONTROL_NAMESPACE = 'cutover';
@@ -54,8 +57,34 @@ export function sharedRig(): Promise<Shared> {
   return shared;
 }
 
+/** The cluster a rig moves off: its endpoint, connections and kind (as the cluster activities see it). */
+interface SourceSide {
+  endpoint: ClusterEndpoint;
+  conn: Connection;
+  native: NativeConnection;
+  kind: 'dev' | 'self-hosted';
+}
+
+let selfHostedSource: Promise<SourceSide> | undefined;
+
+/** Connections to the harness's self-hosted cluster (started on first use), shared like `sharedRig`'s. */
+function selfHostedSide(): Promise<SourceSide> {
+  selfHostedSource ??= (async () => {
+    const { endpoint } = await testStack().selfHosted();
+    return { endpoint, kind: 'self-hosted' as const, conn: await Connection.connect({ address: endpoint.address }), native: await NativeConnection.connect({ address: endpoint.address }) };
+  })();
+  return selfHostedSource;
+}
+
 /** Closes what `sharedRig` opened (suite `after`). Workers must be shut down first. */
 export async function closeShared(): Promise<void> {
+  const sh = selfHostedSource;
+  selfHostedSource = undefined;
+  if (sh) {
+    const side = await sh;
+    await side.conn.close();
+    await side.native.close();
+  }
   const p = shared;
   shared = undefined;
   if (!p) return;
@@ -76,6 +105,17 @@ export interface RigOptions {
   jobMs?: number;
   /** Run the cutover worker in a child process (so a test can SIGKILL it). */
   childWorker?: boolean;
+  /**
+   * The cluster moved off: `dev` (default) the harness's dev server `legacy`; `selfhosted` its
+   * temporal-server on PostgreSQL (4 shards), as users' clusters are. The target is always `cloud`.
+   */
+  source?: 'dev' | 'selfhosted';
+  /**
+   * Schedules to create on the source for the unit before it moves: IDs under the unit's workflow-ID
+   * prefix (so a tenant's selector picks them), each starting `entityAppJob` on the app task queue
+   * every second.
+   */
+  schedules?: number;
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -93,8 +133,11 @@ export class Rig {
   readonly accepted: string[] = [];
   /** Starts the routed client refused (e.g. a hold that timed out): never accepted, so never "lost". */
   readonly refused: string[] = [];
+  /** The schedules created for the unit (option `schedules`). */
+  readonly scheduleIds: string[] = [];
   private readonly idPrefix: string;
   private sh!: Shared;
+  private src!: SourceSide;
   private store!: RoutingStore;
   private control!: Client;
   private cutoverWorker?: { worker: Worker; run: Promise<void> };
@@ -113,7 +156,7 @@ export class Rig {
     this.idPrefix = opts.kind === 'tenant' ? `${tenant}-` : `${this.tag}-job-`;
     this.input = {
       unit: opts.kind === 'tenant' ? { kind: 'tenant', namespace: ns, tenant } : { kind: 'namespace', namespace: ns },
-      sourceCluster: s.source.name,
+      sourceCluster: opts.source === 'selfhosted' ? SELF_HOSTED_NAME : s.source.name,
       targetCluster: s.target.name,
       sourceNamespace: ns,
       targetNamespace: ns,
@@ -145,6 +188,10 @@ export class Rig {
   async setUp(): Promise<this> {
     this.sh = await sharedRig();
     const s = testStack();
+    this.src =
+      this.opts.source === 'selfhosted'
+        ? await selfHostedSide()
+        : { endpoint: s.source, conn: this.sh.conn.source, native: this.sh.native.source, kind: 'dev' };
     this.store = new RoutingStore({ redis: this.sh.redis, keyPrefix: this.keyPrefix });
     this.control = new Client({ connection: this.sh.conn.target, namespace: CONTROL_NAMESPACE });
     await this.startCutoverWorker();
@@ -152,7 +199,7 @@ export class Rig {
     this.probeWorker = { worker: probe, run: probe.run() };
     const workers = await DualWorkers.fromParts({
       workflowBundle: this.sh.appBundle,
-      sourceConnection: this.sh.native.source,
+      sourceConnection: this.src.native,
       targetConnection: this.sh.native.target,
       sourceNamespace: this.input.sourceNamespace,
       targetNamespace: this.input.targetNamespace,
@@ -164,7 +211,7 @@ export class Rig {
     this.dual = { workers, run: workers.run() };
     const ns = this.input.unit.namespace;
     this.routed = await RoutedClient.create({
-      source: new Client({ connection: this.sh.conn.source, namespace: this.input.sourceNamespace }),
+      source: new Client({ connection: this.src.conn, namespace: this.input.sourceNamespace }),
       target: new Client({ connection: this.sh.conn.target, namespace: this.input.targetNamespace }),
       store: this.store,
       namespace: ns,
@@ -174,7 +221,39 @@ export class Rig {
       refreshMs: 250,
     });
     void s;
+    if (this.opts.schedules) await this.createSchedules(this.opts.schedules);
     return this;
+  }
+
+  /** Clients of both clusters on the unit's namespaces, as the schedules library takes them. */
+  scheduleSides(): { source: SidedEndpoint; target: SidedEndpoint } {
+    const { sourceNamespace: sns, targetNamespace: tns } = this.input;
+    return {
+      source: { client: new Client({ connection: this.src.conn, namespace: sns }), namespace: sns, side: 'source' },
+      target: { client: new Client({ connection: this.sh.conn.target, namespace: tns }), namespace: tns, side: 'target' },
+    };
+  }
+
+  /** Creates `n` schedules on the source firing every second, and waits until the source lists them (visibility). */
+  private async createSchedules(n: number): Promise<void> {
+    const source = this.scheduleSides().source;
+    for (let i = 1; i <= n; i++) {
+      const id = `${this.idPrefix}sched-${i}`;
+      await createRawSchedule(source, id, {
+        spec: { interval: [{ interval: dur(1000) }] },
+        taskQueue: this.appQueue,
+        workflowType: 'entityAppJob',
+        input: [jsonPayload(50)],
+        // ALLOW_ALL: a fire is never skipped because the previous run is still open, so every
+        // nominal time must run somewhere — what the tests count.
+        overlap: 6,
+      });
+      this.scheduleIds.push(id);
+    }
+    await eventually('the source to list the unit\'s schedules', async () => {
+      const listed = await listSelected(source, { kind: 'idPrefix', prefix: this.idPrefix });
+      return this.scheduleIds.every((id) => listed.includes(id)) ? true : undefined;
+    });
   }
 
   /** The cutover worker: in this process, or a child process that a test may SIGKILL. */
@@ -186,13 +265,14 @@ export class Rig {
         cwd: path.join(__dirname, '..', '..'),
         env: {
           ...process.env,
-          ENTITY_SOURCE: s.source.address,
+          ENTITY_SOURCE: this.src.endpoint.address,
           ENTITY_TARGET: s.target.address,
           ENTITY_REDIS: s.redisUrl,
           ENTITY_PREFIX: this.keyPrefix,
           ENTITY_NAMESPACE: CONTROL_NAMESPACE,
           ENTITY_QUEUE: this.controlQueue,
-          ENTITY_NAMES: `${s.source.name},${s.target.name}`,
+          ENTITY_NAMES: `${this.src.endpoint.name},${s.target.name}`,
+          ENTITY_SOURCE_KIND: this.src.kind,
           ENTITY_BUNDLE: this.bundlePath(),
         },
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -218,9 +298,10 @@ export class Rig {
       return;
     }
     const activities = createActivities({
-      source: { name: s.source.name, connection: this.sh.conn.source, kind: 'dev' },
+      source: { name: this.src.endpoint.name, connection: this.src.conn, kind: this.src.kind },
       target: { name: s.target.name, connection: this.sh.conn.target, kind: 'dev' },
       routing: this.store,
+      scheduleFence: new ScheduleFence({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
     });
     const worker = await Worker.create({ connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
     this.cutoverWorker = { worker, run: worker.run() };
@@ -330,7 +411,7 @@ export class Rig {
   async settleWorkload(timeoutMs = 30_000): Promise<{ lost: string[]; duplicated: string[]; open: string[]; onSource: number; onTarget: number }> {
     await this.stopWorkload();
     const clients = {
-      source: new Client({ connection: this.sh.conn.source, namespace: this.input.sourceNamespace }),
+      source: new Client({ connection: this.src.conn, namespace: this.input.sourceNamespace }),
       target: new Client({ connection: this.sh.conn.target, namespace: this.input.targetNamespace }),
     };
     const where = async (side: 'source' | 'target', id: string) => {
@@ -364,6 +445,7 @@ export class Rig {
   /** Stops everything this rig started and deletes its Redis keys. Safe after a failed test. */
   async tearDown(): Promise<void> {
     await this.stopWorkload().catch(() => undefined);
+    if (this.scheduleIds.length) await deleteOnSides(this.scheduleSides(), this.scheduleIds).catch(() => undefined);
     try {
       const d = await this.handle().describe();
       if (d.status.name === 'RUNNING') await this.handle().terminate('test teardown');

@@ -7,6 +7,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { Redis } from 'ioredis';
 import { createActivities } from '../../src/activities';
 import { RoutingStore } from '../../src/routing';
+import { ScheduleFence } from '../../src/schedules';
 
 async function main(): Promise<void> {
   const env = (k: string): string => {
@@ -28,9 +29,10 @@ async function main(): Promise<void> {
     // A killed worker's sticky queue is abandoned quickly, so its successor picks the workflow up at once.
     stickyQueueScheduleToStartTimeout: '1 second',
     activities: createActivities({
-      source: { name: sourceName!, connection: source, kind: 'dev' },
+      source: { name: sourceName!, connection: source, kind: process.env.ENTITY_SOURCE_KIND === 'self-hosted' ? 'self-hosted' : 'dev' },
       target: { name: targetName!, connection: target, kind: 'dev' },
       routing: new RoutingStore({ redis, keyPrefix: env('ENTITY_PREFIX') }),
+      scheduleFence: new ScheduleFence({ redis, keyPrefix: env('ENTITY_PREFIX') }),
     }),
   });
   const run = worker.run();

@@ -34,8 +34,9 @@ async function main(): Promise<void> {
   fs.mkdirSync(OUT, { recursive: true });
   await startTestStack();
   try {
-    // A tenant moved end to end, with a pause/resume and a rejected command on the way.
-    await run(new Rig({ kind: 'tenant' }), async (r) => {
+    // A tenant moved end to end with a schedule firing every second, with a pause/resume and a
+    // rejected command on the way.
+    await run(new Rig({ kind: 'tenant', schedules: 1 }), async (r) => {
       r.startWorkload();
       await r.start();
       await r.waitFor((s) => s.phase === 'canary', 'canary');
@@ -64,6 +65,14 @@ async function main(): Promise<void> {
       await r.waitPhase('rolled-back');
       await r.settleWorkload();
       await save(r, 'tenant-migration-rollback-from-canary');
+    });
+    // A tenant rolled back from draining after its schedule switched (manual mode): the switch back.
+    await run(new Rig({ kind: 'tenant', schedules: 1, input: { advanceMode: 'manual', percentSteps: [50] } }), async (r) => {
+      await r.start();
+      await driveTo(r, 'draining');
+      await r.command('rollback', { reason: 'drill' });
+      await r.waitPhase('rolled-back');
+      await save(r, 'tenant-migration-rollback-from-draining-with-schedule');
     });
     // A namespace that continued as new (tiny history cap): its first run and its last.
     await run(new Rig({ kind: 'namespace', input: { maxHistoryEvents: 60 } }), async (r) => {

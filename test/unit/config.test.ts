@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { unitInputFromPlan } from '../../src/cockpit/unit-input';
 import {
   DEFAULT_BAKE_MS,
   DEFAULT_CONTROL_NAMESPACE,
@@ -18,6 +19,7 @@ import {
   DEFAULT_POSTGRES_SHARDS,
   DEFAULT_REDIS_KEY_PREFIX,
   DEFAULT_REDIS_URL,
+  DEFAULT_SCHEDULE_BACKFILL,
   DEFAULT_STRAGGLERS,
   DEV_SERVER_SHARDS,
   formatIssues,
@@ -122,7 +124,7 @@ describe('config: the example plan', () => {
 
   it('a JSON plan validates through the same parser', () => {
     const plan = loadPlan(path.join(FIXTURES, 'plan.json'));
-    assert.deepEqual(plan.namespaces.payments, { target: 'payments', strategy: 'drain-and-switch', taskQueues: [] });
+    assert.deepEqual(plan.namespaces.payments, { target: 'payments', strategy: 'drain-and-switch', taskQueues: [], schedules: { backfill: DEFAULT_SCHEDULE_BACKFILL } });
   });
 });
 
@@ -142,6 +144,18 @@ describe('config: defaults', () => {
     assert.deepEqual(plan.gates, {});
     assert.deepEqual(plan.rings, [{ name: 'ring0', units: ['namespace/payments'], gates: [], batchSize: 1 }]);
     assert.deepEqual(plan.clusters.legacy, { address: '127.0.0.1:7233' });
+    assert.deepEqual(plan.namespaces.payments.schedules, { backfill: DEFAULT_SCHEDULE_BACKFILL });
+  });
+
+  it('schedules: the backfill policy defaults per namespace and reaches the entity input', () => {
+    const raw = example();
+    raw.namespaces.detections.schedules = { backfill: 'none' };
+    raw.namespaces.payments.schedules = {};
+    const plan = mustPass(raw);
+    assert.deepEqual(plan.namespaces.detections.schedules, { backfill: 'none' });
+    assert.deepEqual(plan.namespaces.payments.schedules, { backfill: 'gap' });
+    assert.deepEqual(unitInputFromPlan(plan, { kind: 'tenant', namespace: 'detections', tenant: 'acme' }).schedules, { backfill: 'none' });
+    assert.deepEqual(unitInputFromPlan(plan, { kind: 'namespace', namespace: 'payments' }).schedules, { backfill: 'gap' });
   });
 
   it('batchSize defaults to the number of units; control fills field by field; local shards by server', () => {
@@ -199,7 +213,7 @@ describe('config: defaults', () => {
     raw.clusters.backup = { address: '[::1]:7235', tls: { serverRootCACertPath: '/tls/ca.pem' } };
     raw.control = { cluster: 'backup' };
     raw.redis.url = 'rediss://user:pw@redis.internal:6380/2';
-    raw.namespaces.payments = { target: 'payments-v2', strategy: 'drain-and-switch' };
+    raw.namespaces.payments = { target: 'payments-v2', strategy: 'drain-and-switch', schedules: { backfill: 'none' } };
     raw.namespaces.detections.tenants.selector = { workflowIdPrefix: '{tenant}-' };
     raw.gates.errors.prometheus = { url: 'https://prom.internal/api', query: 'up', min: 1 };
     raw.gates.failures = { temporal: { maxFailureRatio: 0.01 }, count: 3, failureLimit: 2, consecutiveErrorLimit: 0 };
@@ -208,7 +222,7 @@ describe('config: defaults', () => {
     raw.rings[2].bake = '1h';
     raw.defaults = { percentSteps: [], stragglers: 'terminate', onGateFailure: 'hold', holdTimeout: '500ms' };
     const plan = mustPass(raw);
-    assert.deepEqual(plan.namespaces.payments, { target: 'payments-v2', strategy: 'drain-and-switch', taskQueues: [] });
+    assert.deepEqual(plan.namespaces.payments, { target: 'payments-v2', strategy: 'drain-and-switch', taskQueues: [], schedules: { backfill: 'none' } });
     assert.deepEqual(plan.namespaces.detections.tenants?.selector, { workflowIdPrefix: '{tenant}-' });
     assert.deepEqual(plan.gates.clean.reconcile, { maxDuplicates: 0, maxStranded: 0 });
     assert.equal(gateKind(plan.gates.failures), 'temporal');
@@ -302,6 +316,9 @@ const INVALID: [string, (p: Raw) => void, string[]][] = [
   ['batchSize fractional', (p) => (p.rings[2].batchSize = 1.5), ['rings[2].batchSize']],
   ['unknown approval', (p) => (p.rings[2].approval = 'one-person'), ['rings[2].approval']],
   ['unknown ring key', (p) => (p.rings[2].aproval = 'two-person'), ['rings[2].aproval']],
+  ['unknown schedule backfill policy', (p) => (p.namespaces.payments.schedules = { backfill: 'all' }), ['namespaces.payments.schedules.backfill']],
+  ['misspelt schedules key', (p) => (p.namespaces.payments.schedules = { backfil: 'gap' }), ['namespaces.payments.schedules.backfil']],
+  ['schedules not a mapping', (p) => (p.namespaces.payments.schedules = 'gap'), ['namespaces.payments.schedules']],
 ];
 
 describe('config: invalid plans report the exact path', () => {

@@ -42,6 +42,12 @@ const dirty: NonNullable<Observations['reconcile']> = { ...clean, clean: false, 
 const onSource = { kind: 'side' as const, side: 'source' as const, epoch: 1, sourceWorkersMayStop: false };
 const onTarget = { kind: 'side' as const, side: 'target' as const, epoch: 5, sourceWorkersMayStop: false };
 const advance = { command: 'advance' as const, actor: 'alice', commandId: 'c1' };
+const copied: NonNullable<MigrationState['schedules']>['copy'] = { selected: 1, created: 1, unchanged: 0, updated: 0, vanished: 0, at: 'x' };
+const switchedTo = (to: 'source' | 'target') => ({ to, selected: 1, switched: 1, already: 0, leftPaused: [], vanished: 0, missedFires: 1, backfilledFires: 1, at: 'x' });
+const schedClean: NonNullable<Observations['schedules']> = {
+  expected: 'target', schedules: 1, doubleActive: 0, pausedOnBoth: 0, wrongSide: 0, missing: 0, ownerMismatch: 0, specDiffers: 0, duplicateFires: 0, lostFires: 0, runsChecked: true, problems: [], clean: true, at: 'x',
+};
+const schedDoubleActive: NonNullable<Observations['schedules']> = { ...schedClean, doubleActive: 1, clean: false, problems: [{ scheduleId: 'acme-s', problems: ['active on both clusters'] }] };
 const drainAt = (open: number, at = NOW - 100, deadlineAt = NOW + 10_000) => ({
   side: 'source' as const, startedAt: NOW - 1000, deadlineAt, samples: [{ at, open }],
 });
@@ -192,7 +198,7 @@ const cases: Case[] = [
   { name: 'reconcile clean and final → completed', state: { phase: 'reconciling', route: { ...onTarget, sourceWorkersMayStop: true } }, obs: { reconcile: clean }, want: { type: 'transition', to: 'completed' } as Action },
   { name: 'reconcile clean waits for advance in manual mode', input: { advanceMode: 'manual' }, state: { phase: 'reconciling', route: onTarget }, obs: { reconcile: clean }, want: { type: 'wait', for: 'advance' } as Action },
   { name: 'reconcile dirty holds for an operator', state: { phase: 'reconciling', route: onTarget }, obs: { reconcile: dirty }, want: { type: 'wait', for: 'operator' } as Action },
-  { name: 'reconcile dirty: advance reconciles again', state: { phase: 'reconciling', route: onTarget, advance }, obs: { reconcile: dirty }, want: { type: 'clear', keys: ['reconcile'] } as Action },
+  { name: 'reconcile dirty: advance reconciles again', state: { phase: 'reconciling', route: onTarget, advance }, obs: { reconcile: dirty }, want: { type: 'clear', keys: ['reconcile', 'schedules'] } as Action },
   { name: 'completed is done', state: { phase: 'completed' }, want: { type: 'done' } },
   { name: 'rolled-back is done', state: { phase: 'rolled-back' }, want: { type: 'done' } },
   // Pause, failure, rollback.
@@ -222,6 +228,98 @@ const cases: Case[] = [
   },
   { name: 'rolling back before any move skips the drain', state: { phase: 'rolling-back', route: onSource }, want: { type: 'step', step: { kind: 'reconcile' } } },
   { name: 'rollback clean → rolled-back', state: { phase: 'rolling-back', route: onSource }, obs: { reconcile: clean }, want: { type: 'transition', to: 'rolled-back' } as Action },
+  // Schedules (units that manage them: `state.schedules` set).
+  { name: 'provisioned copies the schedules once provisioned', state: { phase: 'provisioned', schedules: {} }, obs: { provision }, want: { type: 'step', step: { kind: 'copy-schedules' } } },
+  { name: 'provisioned copies the schedules before the routing record step', state: { phase: 'provisioned', schedules: {} }, obs: { provision }, check: (a) => assert.notDeepEqual((a as { step?: unknown }).step, { kind: 'ensure-route' }), want: { type: 'step' } },
+  { name: 'schedules copied: the routing record completes the phase', state: { phase: 'provisioned', schedules: { copy: copied } }, obs: { provision }, want: { type: 'step', step: { kind: 'ensure-route' } } },
+  { name: 'schedules copied and record created → shadow', state: { phase: 'provisioned', route: onSource, schedules: { copy: copied } }, obs: { provision }, want: { type: 'transition', to: 'shadow' } as Action },
+  {
+    name: 'cutover switches the route before the schedules',
+    state: { phase: 'cutover', route: { kind: 'percent', percent: 50, epoch: 3, sourceWorkersMayStop: false }, schedules: { copy: copied } },
+    check: (a) => assert.equal((a as { step: { kind: string } }).step.kind, 'set-route'),
+    want: { type: 'step' },
+  },
+  { name: 'cutover switches the schedules to the target after the route switch', state: { phase: 'cutover', route: onTarget, schedules: { copy: copied } }, want: { type: 'step', step: { kind: 'switch-schedules', to: 'target' } } },
+  { name: 'cutover re-runs a schedule switch that began but did not finish', state: { phase: 'cutover', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x' } } }, want: { type: 'step', step: { kind: 'switch-schedules', to: 'target' } } },
+  {
+    name: 'drain-and-switch: schedules switch once new starts are held',
+    input: { strategy: 'drain-and-switch' },
+    state: { phase: 'cutover', route: { kind: 'hold', epoch: 3, sourceWorkersMayStop: false }, schedules: { copy: copied } },
+    want: { type: 'step', step: { kind: 'switch-schedules', to: 'target' } },
+  },
+  { name: 'schedules switched → draining (not before)', state: { phase: 'cutover', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } }, want: { type: 'transition', to: 'draining' } as Action },
+  { name: 'reconciling reconciles the schedules after the runs', state: { phase: 'reconciling', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } }, obs: { reconcile: clean }, want: { type: 'step', step: { kind: 'reconcile-schedules' } } },
+  {
+    name: 'a double-active schedule makes reconcile not clean: held for an operator',
+    state: { phase: 'reconciling', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
+    obs: { reconcile: clean, schedules: schedDoubleActive },
+    want: { type: 'wait', for: 'operator' } as Action,
+    check: (a) => assert.match((a as { reason: string }).reason, /1 active on both clusters/),
+  },
+  {
+    name: 'a double-active schedule is never clean, whatever the summary says',
+    state: { phase: 'reconciling', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
+    obs: { reconcile: clean, schedules: { ...schedDoubleActive, clean: true } },
+    want: { type: 'wait', for: 'operator' } as Action,
+  },
+  {
+    name: 'schedules reconciled clean: route final',
+    state: { phase: 'reconciling', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
+    obs: { reconcile: clean, schedules: schedClean },
+    want: { type: 'step', step: { kind: 'set-route', route: { kind: 'side', side: 'target' }, sourceWorkersMayStop: true, reason: 'reconcile clean: route final, source workers may stop' } },
+  },
+  {
+    name: 'dirty schedules: advance reconciles runs and schedules again',
+    state: { phase: 'reconciling', route: onTarget, advance, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
+    obs: { reconcile: clean, schedules: schedDoubleActive },
+    want: { type: 'clear', keys: ['reconcile', 'schedules'] } as Action,
+  },
+  {
+    name: 'rolling back switches the schedules back first (reverse of the forward steps)',
+    state: { phase: 'rolling-back', route: onTarget, moveStartedAt: 'x', schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
+    want: { type: 'step', step: { kind: 'switch-schedules', to: 'source' } },
+  },
+  {
+    name: 'rolling back switches back a switch that began and failed',
+    state: { phase: 'rolling-back', route: onTarget, moveStartedAt: 'x', schedules: { copy: copied, forward: { startedAt: 'x' } } },
+    want: { type: 'step', step: { kind: 'switch-schedules', to: 'source' } },
+  },
+  {
+    name: 'rolling back does not switch schedules that were never switched',
+    state: { phase: 'rolling-back', route: { kind: 'percent', percent: 20, epoch: 2, sourceWorkersMayStop: false }, moveStartedAt: 'x', schedules: { copy: copied } },
+    check: (a) => assert.equal((a as { step: { kind: string } }).step.kind, 'set-route'),
+    want: { type: 'step' },
+  },
+  {
+    name: 'schedules back on the source: the route goes back next',
+    state: { phase: 'rolling-back', route: onTarget, moveStartedAt: 'x', schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') }, back: { startedAt: 'x', done: switchedTo('source') } } },
+    check: (a) => assert.deepEqual((a as { step: { route: unknown } }).step.route, { kind: 'side', side: 'source' }),
+    want: { type: 'step' },
+  },
+  {
+    name: 'rolling back reconciles the schedules after the runs',
+    state: { phase: 'rolling-back', route: onSource, schedules: { copy: copied } },
+    obs: { reconcile: clean },
+    want: { type: 'step', step: { kind: 'reconcile-schedules' } },
+  },
+  {
+    name: 'rollback with a double-active schedule is not clean',
+    state: { phase: 'rolling-back', route: onSource, schedules: { copy: copied } },
+    obs: { reconcile: clean, schedules: { ...schedDoubleActive, expected: 'source' } },
+    want: { type: 'wait', for: 'operator' } as Action,
+  },
+  {
+    name: 'rollback with clean schedules → rolled-back',
+    state: { phase: 'rolling-back', route: onSource, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') }, back: { startedAt: 'x', done: switchedTo('source') } } },
+    obs: { reconcile: clean, schedules: { ...schedClean, expected: 'source' } },
+    want: { type: 'transition', to: 'rolled-back' } as Action,
+  },
+  {
+    name: 'a rollback clears both reconciles',
+    state: { phase: 'draining', rollback: { ...advance, command: 'rollback', reason: 'why', from: 'draining', at: 'x' } },
+    want: { type: 'transition', to: 'rolling-back', clear: ['reconcile', 'schedules'] } as Action,
+  },
+  { name: 'a failed schedule reconcile is retried with its observation cleared', state: { phase: 'failed', advance, failure: { phase: 'reconciling', step: 'reconcile-schedules', type: 'T', message: 'm', at: 'x' } }, want: { type: 'transition', to: 'reconciling', clear: ['schedules'] } as Action },
 ];
 
 describe('planner: decide (table)', () => {
@@ -277,6 +375,13 @@ describe('planner: checkCommand', () => {
     { name: 'advance while paused', command: 'advance', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: false },
     { name: 'advance twice', command: 'advance', payload: cmd(), state: { advance: { command: 'advance', actor: 'a', commandId: 'c1' } }, ok: false },
     { name: 'advance during rollback', command: 'advance', payload: cmd(), state: { phase: 'rolling-back' }, ok: false },
+    {
+      name: 'advance during rollback when the schedules are not clean (reconcile again)',
+      command: 'advance',
+      payload: cmd(),
+      state: { phase: 'rolling-back', obs: { reconcile: clean, schedules: schedDoubleActive } },
+      ok: true,
+    },
     { name: 'pause twice', command: 'pause', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: false },
     { name: 'resume when not paused', command: 'resume', payload: cmd(), state: {}, ok: false },
     { name: 'resume when paused', command: 'resume', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: true },
