@@ -21,14 +21,18 @@ import { openControl, uiBaseUrl, type ControlClient } from '../src/cockpit/contr
 import { checkCommandInput, sendCommand } from '../src/cockpit/commands';
 import { formatReconcile, reconcileUnit } from '../src/cockpit/reconcile';
 import { renderStatus } from '../src/cockpit/render';
-import { dryRun, startPlan } from '../src/cockpit/start';
+import { dryRun } from '../src/cockpit/start';
+import { sendCampaignCommand, startCampaignFromPlan } from '../src/cockpit/campaign';
 import { getStatus } from '../src/cockpit/status';
 import { watchStatus } from '../src/cockpit/watch';
 import { ClusterCredentialsError, connectCluster } from '../src/clusters/connect';
 import { renderRunbook } from '../src/runbook';
 import { cliVersion, resolveTemporalCli, TemporalCliNotFoundError } from '../src/stack/temporal-cli';
+import { resolveTemporalServer, TEMPORAL_SERVER_VERSION, TemporalServerBinaryError } from '../src/stack/temporal-server-binary';
 import { Runtime } from '@temporalio/worker';
 import { startCutoverMetrics } from '../src/metrics';
+import { formatDemoResult, runDemo } from '../src/demo/run';
+import { onInterrupt } from '../src/stack/processes';
 import { createCutoverWorker } from '../src/worker';
 import type { CommandName } from '../src/workflows/migration-types';
 
@@ -55,6 +59,7 @@ function fail(err: unknown): never {
   const known =
     err instanceof DevStackError ||
     err instanceof TemporalCliNotFoundError ||
+    err instanceof TemporalServerBinaryError ||
     err instanceof RedisUnavailableError ||
     err instanceof CommandRejectedError ||
     err instanceof CommandUnconfirmedError ||
@@ -103,10 +108,14 @@ dev
   });
 dev
   .command('build')
-  .description('find or build the Temporal CLI (dev server) into the project cache, showing progress')
-  .action(async () => {
+  .option('--no-server', 'only the Temporal CLI (dev server), not temporal-server for self-hosted clusters')
+  .description('find or build the Temporal CLI (dev server) and temporal-server + temporal-sql-tool (self-hosted clusters) into the project cache, showing progress')
+  .action(async (opts: { server: boolean }) => {
     const bin = await resolveTemporalCli(progress);
     process.stdout.write(`temporal ${cliVersion(bin)} at ${bin}\n`);
+    if (!opts.server) return;
+    const server = await resolveTemporalServer({ onProgress: progress });
+    process.stdout.write(`temporal-server ${TEMPORAL_SERVER_VERSION} at ${server.server}\ntemporal-sql-tool at ${server.sqlTool}\n`);
   });
 dev
   .command('down')
@@ -235,6 +244,14 @@ const COMMAND_HELP: Record<CommandName, string> = {
   approve: 'approve what the unit waits for (e.g. terminating stragglers)',
 };
 
+const CAMPAIGN_HELP: Record<CommandName, string> = {
+  advance: 'skip the rest of the current bake',
+  pause: 'stop before the next step',
+  resume: 'lower the paused flag, or release a hold (inconclusive gate, expired approval)',
+  rollback: 'roll back the current ring\'s units',
+  approve: 'one of the two approvals a ring asks for (requester ≠ approver)',
+};
+
 for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as const) {
   const cmd = program
     .command(name)
@@ -244,16 +261,27 @@ for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as cons
     .option('--command-id <id>', 'reuse to retry a command safely (default: a fresh ID)')
     .option('--timeout <seconds>', 'how long to wait for the workflow to confirm', '10')
     .option('--json', 'print the confirmed command and the unit\'s status as one JSON document')
-    .description(`${COMMAND_HELP[name]}; waits until the workflow confirms it, or prints why it refused (exit 1)`);
+    .description(`${COMMAND_HELP[name]}; to the campaign: ${CAMPAIGN_HELP[name]}. Waits until the workflow confirms it, or prints why it refused (exit 1)`);
   if (name === 'rollback') cmd.requiredOption('--reason <text>', 'why (recorded in the unit\'s history)');
   else cmd.option('--reason <text>', 'why (recorded in the unit\'s history)');
-  cmd.addHelpText('after', `\nExample:\n  npx cutover ${name} tenant/detections/acme${name === 'rollback' ? ' --reason "error rate above the gate"' : ''}`);
+  cmd.addHelpText('after', `\nExamples:\n  npx cutover ${name} tenant/detections/acme${name === 'rollback' ? ' --reason "error rate above the gate"' : ''}\n  npx cutover ${name} legacy-to-cloud --plan cutover.yaml${name === 'rollback' ? ' --reason "drill"' : ''}   (the campaign)`);
   cmd.action(async (unit: string, opts: { plan?: string; actor?: string; commandId?: string; timeout: string; json?: boolean; reason?: string }) => {
     const plan = planFor(opts.plan);
     const target: CockpitTarget = resolveTarget(plan, unit);
+    const timeoutMs = seconds('--timeout', opts.timeout, 10) * 1000;
+    if (target.kind === 'campaign') {
+      const base = { target, command: name, actor: opts.actor ?? osUser(), timeoutMs, ...(opts.reason !== undefined ? { reason: opts.reason } : {}), ...(opts.commandId ? { commandId: opts.commandId } : {}) };
+      const out = await withControl(plan, ({ client }) => sendCampaignCommand(client, base));
+      if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      else {
+        const a = out.status.approval;
+        const approvals = name === 'approve' && a ? `; approvals ${a.approvals.length} of ${a.required}` : '';
+        process.stdout.write(`${name} campaign ${target.name}: applied (by ${out.actor}, command ${out.commandId}); campaign ${out.status.phase}${out.status.paused ? ', paused' : ''}${approvals}\n`);
+      }
+      return;
+    }
     const input = { target, command: name, actor: opts.actor ?? osUser(), ...(opts.reason !== undefined ? { reason: opts.reason } : {}) };
     checkCommandInput(input);
-    const timeoutMs = seconds('--timeout', opts.timeout, 10) * 1000;
     const out = await withControl(plan, ({ client }) => sendCommand(client, { ...input, timeoutMs, ...(opts.commandId ? { commandId: opts.commandId } : {}) }));
     if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     else process.stdout.write(`${name} ${target.name}: applied (by ${out.actor}, command ${out.commandId}); phase ${out.status.phase}${out.status.paused ? ', paused' : ''}\n`);
@@ -294,29 +322,33 @@ program
   .command('start')
   .argument('<plan>', 'plan file (YAML or JSON)')
   .option('--dry-run', 'print every step of the campaign and its minimum duration; start nothing')
-  .option('--drill', 'rehearse: with --dry-run, show the drill (each batch rolled back after its cutover bake)')
-  .option('--manual', 'each phase waits for `cutover advance` (default: phases follow each other)')
-  .option('--actor <name>', 'who starts the migration (default: the OS user)')
+  .option('--drill', 'a rehearsal: each batch goes to cutover, bakes with its gates, and is rolled back automatically')
+  .option('--actor <name>', 'who starts the campaign (default: the OS user; the requester of its approvals)')
   .option('--json', 'print the result as one JSON document')
-  .description('start (or resume: the workflow IDs are stable) the migration of the plan\'s first ring')
-  .addHelpText('after', '\nExamples:\n  npx cutover start examples/plan.yaml --dry-run\n  npx cutover start cutover.yaml')
-  .action(async (file: string, opts: { dryRun?: boolean; drill?: boolean; manual?: boolean; actor?: string; json?: boolean }) => {
+  .description('start the campaign workflow of the plan (or attach to the running one: its ID is stable); it walks the rings')
+  .addHelpText('after', '\nExamples:\n  npx cutover start examples/plan.yaml --dry-run\n  npx cutover start cutover.yaml --drill\n  npx cutover start cutover.yaml')
+  .action(async (file: string, opts: { dryRun?: boolean; drill?: boolean; actor?: string; json?: boolean }) => {
     const plan = loadPlan(file);
     if (opts.dryRun) {
       const r = dryRun(plan, opts.drill === true);
       process.stdout.write(opts.json ? `${JSON.stringify(r.campaign, null, 2)}\n` : `${r.text}\n`);
       return;
     }
-    if (opts.drill) {
-      throw new CockpitInputError('--drill', 'a drill needs the campaign workflow, which this build does not start yet', 'preview it with --dry-run --drill, or start without --drill');
-    }
-    const result = await withControl(plan, ({ client }) => startPlan(client, plan, { actor: opts.actor ?? osUser(), advanceMode: opts.manual ? 'manual' : 'auto' }));
+    const actor = opts.actor ?? osUser();
+    if (actor.trim() === '') throw new CockpitInputError('--actor', 'empty actor', 'say who you are with --actor <name>, or leave it out to use the OS user');
+    const result = await withControl(plan, ({ client }) => startCampaignFromPlan(client, plan, { actor, drill: opts.drill === true }));
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return;
     }
-    const lines = result.units.map((u) => `  ${u.unit.padEnd(32)} ${u.started ? 'started' : 'already running (resumed)'}  ${u.workflowId}`);
-    process.stdout.write(`plan ${result.plan}, ring ${result.ring}:\n${lines.join('\n')}\nwatch it with: npx cutover status --watch --plan ${file}\n`);
+    const what = result.drill ? 'drill' : 'campaign';
+    process.stdout.write(
+      `${what} ${result.plan}: ${result.started ? 'started' : 'already running (attached)'} — ${result.units} unit(s), ${result.steps} step(s)\n` +
+        `  workflow ${result.workflowId}\n` +
+        `watch it:   npx cutover status --watch --plan ${file}\n` +
+        `pause it:   npx cutover pause ${result.plan} --plan ${file}\n` +
+        `roll back:  npx cutover rollback ${result.plan} --plan ${file} --reason "…"\n`,
+    );
   });
 
 program
@@ -332,6 +364,46 @@ program
       fs.writeFileSync(opts.out, md);
       progress(`runbook written to ${opts.out}`);
     } else process.stdout.write(md);
+  });
+
+program
+  .command('demo')
+  .option('--quick', 'minimal bakes, no UI; exit 0 only when the campaign completed and reconcile is clean')
+  .option('--no-ui', 'run the dev servers headless')
+  .option('--self-hosted', 'run `legacy` as temporal-server on PostgreSQL (4 shards), as examples/plan.yaml says')
+  .option('--rate <starts-per-second>', 'application load through the multi-cluster client')
+  .description('the whole story on a local stack: clusters, Redis, Prometheus, the cutover worker, a sample application under load, and the example campaign, live')
+  .addHelpText('after', '\nExamples:\n  npm run demo\n  npm run demo -- --quick\n  npm run demo -- --self-hosted')
+  .action(async (opts: { quick?: boolean; ui: boolean; selfHosted?: boolean; rate?: string }) => {
+    const quick = opts.quick === true;
+    const rate = opts.rate === undefined ? undefined : Number(opts.rate);
+    if (rate !== undefined && !(Number.isFinite(rate) && rate > 0 && rate <= 500)) {
+      throw new CockpitInputError('--rate', `"${opts.rate}" is not a rate between 1 and 500 starts per second`, 'pass e.g. --rate 20 (a 2-core dev server sustains ~250 starts/s)');
+    }
+    const stop = new AbortController();
+    // Ctrl-C stops the demo and then everything it started (a second Ctrl-C kills at once).
+    onInterrupt(async () => {
+      progress('\ninterrupted: stopping the demo…');
+      stop.abort();
+      await demoDone.catch(() => undefined);
+    });
+    const demoDone = runDemo({
+      quick,
+      ui: quick ? false : opts.ui,
+      selfHosted: opts.selfHosted === true,
+      ...(rate !== undefined ? { rate } : {}),
+      onLine: progress,
+      out: process.stdout,
+      signal: stop.signal,
+      beforeTeardown: async (r) => {
+        process.stdout.write(formatDemoResult(r));
+        if (quick || stop.signal.aborted) return;
+        process.stdout.write('\nThe stack stays up so you can explore the UIs. Ctrl-C stops everything.\n');
+        await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+      },
+    });
+    const result = await demoDone;
+    if (!result.ok) process.exitCode = EXIT_FAILED;
   });
 
 async function main(): Promise<void> {

@@ -27,6 +27,7 @@ export function toUnitView(unit: string, workflowId: string, s: UnitStatus): Uni
     ...(s.waitingFor !== undefined ? { waitingFor: s.waitingFor } : {}),
     historyLength: s.history.length,
     ...(s.failure ? { failure: `${s.failure.type} in ${s.failure.step}: ${s.failure.message}` } : {}),
+    ...(s.history[0] ? { startedAt: s.history[0].at } : {}),
   };
 }
 
@@ -35,13 +36,14 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
   const client = deps.control;
   return {
     /**
-     * Starts each unit's entity workflow, or attaches to it when it already exists (running or
-     * closed): never a second run of a unit. Returns which ones this call started.
+     * Starts each unit's entity workflow, or attaches to it when it is running: never two runs of a
+     * unit at once. The campaign asks for a start only when the unit has no workflow, or its last run
+     * was rolled back before the campaign began (a drill): that closed run may be followed by a new one.
      */
     async startUnits(args: { units: CampaignUnit[]; taskQueue: string }): Promise<{ unit: string; started: boolean }[]> {
       return Promise.all(
         args.units.map(async (u) => {
-          const options = { ...unitStartOptions(u.input, args.taskQueue), workflowId: u.workflowId, workflowIdReusePolicy: 'REJECT_DUPLICATE' as const };
+          const options = { ...unitStartOptions(u.input, args.taskQueue), workflowId: u.workflowId, workflowIdReusePolicy: 'ALLOW_DUPLICATE' as const };
           try {
             await client.workflow.start(u.workflowType, options);
             return { unit: u.unit, started: true };

@@ -28,6 +28,8 @@ export interface UnitView {
   waitingFor?: string;
   historyLength?: number;
   failure?: string;
+  /** When the entity's migration began (ISO; its first history line). */
+  startedAt?: string;
 }
 
 /** Where a step wants its units. */
@@ -87,9 +89,17 @@ export function reached(goal: UnitGoal, v: UnitView): boolean {
   }
 }
 
-/** The next move for one unit towards the goal. `key` scopes command IDs (campaign ID and epoch). */
-export function nextMove(goal: UnitGoal, v: UnitView, key: string): UnitMove {
+/**
+ * The next move for one unit towards the goal. `key` scopes command IDs (campaign ID and epoch).
+ * `campaignStartedAt` (ISO): a unit rolled back before this campaign began (a drill, an earlier
+ * attempt) is started again as a new run of the same workflow ID; one rolled back during this
+ * campaign is not, since the campaign (or an operator) decided that.
+ */
+export function nextMove(goal: UnitGoal, v: UnitView, key: string, campaignStartedAt?: string): UnitMove {
   if (v.missing) return goal.kind === 'rolled-back' ? { kind: 'reached' } : { kind: 'start' };
+  if (goal.kind !== 'rolled-back' && v.phase === 'rolled-back' && campaignStartedAt !== undefined && v.startedAt !== undefined && v.startedAt < campaignStartedAt) {
+    return { kind: 'start' };
+  }
   if (reached(goal, v)) return { kind: 'reached' };
   const where = `${v.phase ?? '?'}#${v.historyLength ?? 0}`;
   if (goal.kind === 'rolled-back') {

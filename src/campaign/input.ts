@@ -1,7 +1,8 @@
 /**
  * The campaign workflow's input, from the validated plan (outside the sandbox: workflows never read
  * config), and `startCampaign`, which starts it — or attaches to the running one: the ID is stable
- * (`cutover/campaign/<name>`) and a second start never forks it.
+ * (`cutover/campaign/<name>`) and a second start never forks it. A closed campaign (a finished drill,
+ * a rolled-back attempt) is followed by a new run of the same ID.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { unitInputFromPlan, unitScope } from '../cockpit/unit-input';
@@ -88,7 +89,8 @@ export async function startCampaign(
       workflowId,
       taskQueue: opts.taskQueue,
       args: [input],
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      // A running campaign is attached to (AlreadyStarted below); a closed one may be followed by a new run.
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       staticSummary: `Campaign ${input.plan.name}${input.plan.drill ? ' (drill)' : ''}: ${input.plan.unitCount} unit(s), ${input.plan.rings.length} ring(s), ${input.plan.steps.length} steps`,
       typedSearchAttributes: [
         { key: CutoverKind, value: 'campaign' },

@@ -139,6 +139,8 @@ export interface CampaignHistoryEntry {
 /** The campaign's whole state, carried through continue-as-new. */
 export interface CampaignState {
   phase: CampaignPhase;
+  /** When the campaign began (ISO; kept through continue-as-new): units rolled back before it may start again. */
+  startedAt?: string;
   /** Grows on every rollback and bake restart: approvals bind to it. */
   epoch: number;
   stepIndex: number;

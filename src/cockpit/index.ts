@@ -2,9 +2,10 @@
 export * from './errors';
 export { COMMANDS, checkCommandInput, findCommand, queryStatus, sendCommand, type CommandInput, type CommandOutcome } from './commands';
 export { openControl, uiBaseUrl, workflowUrl, type ControlClient } from './control';
-export { detailLines, renderStatus, routeCell, shortDuration, type RenderOptions } from './render';
+export { campaignLines, detailLines, renderStatus, routeCell, shortDuration, type RenderOptions } from './render';
 export { formatReconcile, reconcileUnit, type ReconcileUnitOptions } from './reconcile';
-export { dryRun, startPlan, type StartOptions, type StartResult, type StartedUnit } from './start';
+export { dryRun } from './start';
+export { findCampaignCommand, queryCampaign, sendCampaignCommand, startCampaignFromPlan, type CampaignCommandInput, type CampaignCommandOutcome, type CampaignStartOptions, type CampaignStartResult } from './campaign';
 export { getStatus, type CockpitStatus, type GetStatusOptions, type UnitRow, type UnitStatusView } from './status';
 export { planUnitNames, resolveTarget, type CockpitTarget } from './target';
 export { unitInputFromPlan, unitScope } from './unit-input';

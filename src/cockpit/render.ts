@@ -6,6 +6,7 @@
  * Hand-padded columns rather than cli-table3: fixed widths with ellipsis are all this needs, and a
  * borderless table keeps the 100-column budget for data.
  */
+import type { CampaignStatus } from '../campaign/types';
 import type { CockpitStatus, UnitRow } from './status';
 
 /** Column widths; with single-space gaps they add up to 99. Rings are header lines above their units. */
@@ -56,14 +57,41 @@ export function routeCell(row: UnitRow): string {
   return `${where} e${r.epoch}`;
 }
 
-function bakeCell(row: UnitRow, now: Date): string {
+function bakeCell(row: UnitRow, now: Date, campaign?: CampaignStatus): string {
   const s = row.status;
   if (!s) return '-';
-  if (s.bakeUntil) {
-    const left = Date.parse(s.bakeUntil) - now.getTime();
+  // Under a campaign the bake is the campaign's (the entity only waits for its advance).
+  const step = campaign?.step;
+  const until = step?.bakeUntil && step.units.includes(row.unit) ? step.bakeUntil : s.bakeUntil;
+  if (until) {
+    const left = Date.parse(until) - now.getTime();
     return left > 0 ? shortDuration(left) : '0s';
   }
   return s.waitingFor?.startsWith('baking') ? 'baking' : '-';
+}
+
+function gateValue(value: number | undefined): string {
+  return value === undefined ? '' : ` ${Number.isInteger(value) ? value : value.toPrecision(3)}`;
+}
+
+/** The campaign's lines: step and bake, gates with values, then what waits for a human. */
+export function campaignLines(view: CockpitStatus, now: Date): string[] {
+  const c = view.campaign.status;
+  if (!c) return view.campaign.error ? [`campaign status unavailable: ${view.campaign.error}`] : [];
+  const out: string[] = [];
+  const step = c.step;
+  const bake = step?.bakeUntil ? ` · bake ${shortDuration(Math.max(0, Date.parse(step.bakeUntil) - now.getTime()))} left` : '';
+  const where = step ? `step ${step.n}/${c.stepsTotal} ${step.ring} batch ${step.batch}/${step.batches} ${step.kind}${step.percent !== undefined ? ` ${step.percent}%` : ''}${bake}` : `${c.stepsTotal} steps`;
+  out.push(`campaign${c.drill ? ' (drill)' : ''} ${c.phase}${c.paused ? ' (paused)' : ''} · ${where}`);
+  if (c.gates.length > 0) out.push(`  gates: ${c.gates.map((g) => `${g.name} ${RESULT[g.status] ?? g.status}${gateValue(g.value)}`).join(' · ')}`);
+  const a = c.approval;
+  if (a && a.approvals.length < a.required && !a.consumedAt) {
+    const left = a.expiresAt - now.getTime();
+    out.push(`  APPROVAL PENDING ${a.binding.ring} step ${a.binding.step}: ${a.approvals.length} of ${a.required}${left > 0 ? `, expires in ${shortDuration(left)}` : ', expired'} — cutover approve ${c.name}`);
+  }
+  if (c.hold) out.push(`  HELD: ${c.hold.reason} — cutover resume ${c.name}, or cutover rollback ${c.name} --reason …`);
+  if (c.pausedBy) out.push(`  PAUSED by ${c.pausedBy.actor}${c.pausedBy.reason ? `: ${c.pausedBy.reason}` : ''} — cutover resume ${c.name}`);
+  return out;
 }
 
 function gateCell(row: UnitRow): string {
@@ -113,6 +141,7 @@ export function renderStatus(view: CockpitStatus, opts: RenderOptions): string {
   const lines: string[] = [];
   const campaign = view.campaign.workflow === 'not-started' ? 'no campaign workflow' : `campaign ${view.campaign.workflow}${view.campaign.phase ? ` (${view.campaign.phase})` : ''}`;
   lines.push(cut(`cutover ${view.plan}: ${view.source} → ${view.target} · ${campaign} · ${view.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`, width));
+  for (const l of campaignLines(view, opts.now)) lines.push(cut(l, width));
   lines.push(COLUMNS.map(([h, w]) => fit(h, w)).join(' ').trimEnd());
   let ring: string | undefined;
   for (const row of view.units) {
@@ -125,7 +154,7 @@ export function renderStatus(view: CockpitStatus, opts: RenderOptions): string {
       row.unit.length > unitWidth ? '' : row.unit,
       phaseCell(row),
       routeCell(row),
-      bakeCell(row, opts.now),
+      bakeCell(row, opts.now, view.campaign.status),
       gateCell(row),
       row.status ? `${row.status.counts.sourceOpen}/${row.status.counts.targetOpen}` : '-',
       drainCell(row, opts.now),

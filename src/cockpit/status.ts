@@ -4,9 +4,11 @@
  * a unit whose workflow does not answer shows the error instead of hiding the others.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { CampaignStatus } from '../campaign/types';
 import type { Plan } from '../config/types';
 import { campaignWorkflowId, parseUnitName, unitWorkflowId, type UnitRef } from '../workflows/ids';
 import type { UnitStatus } from '../workflows/migration-types';
+import { queryCampaign } from './campaign';
 import { queryStatus } from './commands';
 import { workflowUrl } from './control';
 import type { CockpitTarget } from './target';
@@ -39,7 +41,7 @@ export interface CockpitStatus {
   target: string;
   controlNamespace: string;
   at: string;
-  campaign: { workflowId: string; url: string; workflow: UnitRow['workflow']; phase?: string };
+  campaign: { workflowId: string; url: string; workflow: UnitRow['workflow']; phase?: string; status?: CampaignStatus; error?: string };
   units: UnitRow[];
 }
 
@@ -80,11 +82,18 @@ export async function getStatus(client: Client, plan: Plan, opts: GetStatusOptio
   const cwid = campaignWorkflowId(plan.name);
   let campaign: CockpitStatus['campaign'] = { workflowId: cwid, url: workflowUrl(opts.uiBase, opts.namespace, cwid), workflow: 'not-started' };
   try {
-    const d = await client.workflow.getHandle(cwid).describe();
+    const handle = client.workflow.getHandle(cwid);
+    const d = await handle.describe();
     const phase = d.typedSearchAttributes.getAll().find((p) => p.key.name === 'CutoverPhase')?.value;
     campaign = { ...campaign, workflow: d.status.name === 'RUNNING' ? 'running' : 'closed', ...(typeof phase === 'string' ? { phase } : {}) };
+    try {
+      const status = await queryCampaign(client, handle, opts.queryTimeoutMs);
+      campaign = { ...campaign, status, phase: status.phase };
+    } catch (err) {
+      campaign = { ...campaign, error: `status query failed (is the cutover worker running?): ${(err as Error).message}` };
+    }
   } catch (err) {
-    if (!(err instanceof WorkflowNotFoundError)) campaign = { ...campaign, workflow: 'unreachable' };
+    if (!(err instanceof WorkflowNotFoundError)) campaign = { ...campaign, workflow: 'unreachable', error: (err as Error).message };
   }
   return {
     plan: plan.name,

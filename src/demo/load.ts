@@ -3,7 +3,7 @@
  * acknowledged start runs on exactly one cluster (DESIGN.md guarantees 1 and 2).
  */
 import type { Client } from '@temporalio/client';
-import type { RoutedClient } from '../routing';
+import type { RoutedClient, RoutedStartOptions } from '../routing';
 
 /** One start the load issues: which client, workflow type, ID, queue and arguments. */
 export interface LoadStart {
@@ -13,6 +13,8 @@ export interface LoadStart {
   workflowId: string;
   taskQueue: string;
   args: unknown[];
+  /** Extra start options: the tenant's search attribute, an explicit tenant. */
+  options?: Pick<RoutedStartOptions, 'typedSearchAttributes' | 'tenant'>;
 }
 
 export interface LoadOptions {
@@ -33,6 +35,10 @@ export class SteadyLoad {
   readonly accepted: Accepted[] = [];
   /** Starts refused with a retryable error (held too long, routing unavailable) and issued again later. */
   retried = 0;
+  /** Starts refused for good (a non-retryable error): never acknowledged, reported as errors. */
+  failed = 0;
+  /** The last non-retryable error, for the report. */
+  lastError: string | undefined;
   private seq = 0;
   private inFlight = 0;
   private readonly backlog: LoadStart[] = [];
@@ -42,9 +48,11 @@ export class SteadyLoad {
   constructor(private readonly opts: LoadOptions) {}
 
   start(): void {
-    const perTick = Math.max(1, Math.round(this.opts.rate / 10));
+    // Ten ticks a second; the fraction of a start a tick owes is carried to the next one, so any rate holds.
+    let owed = 0;
     this.timer = setInterval(() => {
-      for (let i = 0; i < perTick; i++) this.backlog.push(this.opts.next(this.seq++));
+      owed += this.opts.rate / 10;
+      for (; owed >= 1; owed--) this.backlog.push(this.opts.next(this.seq++));
       this.drainBacklog();
     }, 100);
   }
@@ -55,13 +63,18 @@ export class SteadyLoad {
       const s = this.backlog.shift()!;
       this.inFlight++;
       const p = s.client.workflow
-        .start(s.workflowType, { workflowId: s.workflowId, taskQueue: s.taskQueue, args: s.args })
+        .start(s.workflowType, { ...s.options, workflowId: s.workflowId, taskQueue: s.taskQueue, args: s.args })
         .then(
           () => void this.accepted.push({ namespace: s.namespace, workflowId: s.workflowId }),
-          (err: { retryable?: boolean }) => {
+          (err: { retryable?: boolean; message?: string }) => {
             // Typed retryable refusals (hold timeout, Redis unavailable) are issued again: nothing is dropped.
-            this.retried++;
-            if (err?.retryable !== false) this.backlog.push(s);
+            if (err?.retryable !== false) {
+              this.retried++;
+              this.backlog.push(s);
+            } else {
+              this.failed++;
+              this.lastError = err.message;
+            }
           },
         )
         .finally(() => {

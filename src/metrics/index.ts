@@ -25,6 +25,7 @@ export const METRIC = {
   routeTargetPercent: 'cutover_route_target_percent',
   drainRemaining: 'cutover_drain_remaining',
   drainForecast: 'cutover_drain_forecast_seconds',
+  drainForecastKnown: 'cutover_drain_forecast_known',
   approvalsPending: 'cutover_approvals_pending',
   commandsRejected: 'cutover_commands_rejected_total',
   duplicates: 'cutover_duplicates',
@@ -45,6 +46,7 @@ export interface CutoverInstruments {
   routeTargetPercent: MetricGauge;
   drainRemaining: MetricGauge;
   drainForecast: MetricGauge;
+  drainForecastKnown: MetricGauge;
   approvalsPending: MetricGauge;
   commandsRejected: MetricCounter;
   duplicates: MetricGauge;
@@ -65,7 +67,9 @@ export function createCutoverInstruments(meter: MetricMeter): CutoverInstruments
     routeEpoch: meter.createGauge(METRIC.routeEpoch, 'int', '', 'Epoch of the unit\'s routing record'),
     routeTargetPercent: meter.createGauge(METRIC.routeTargetPercent, 'float', '', 'Share of new starts routed to the target, in percent'),
     drainRemaining: meter.createGauge(METRIC.drainRemaining, 'int', '', 'Open runs left on the side being drained'),
-    drainForecast: meter.createGauge(METRIC.drainForecast, 'float', 's', 'Seconds until the drain is forecast to finish (-1: no forecast)'),
+    drainForecast: meter.createGauge(METRIC.drainForecast, 'float', 's', 'Seconds until the drain is forecast to finish (0 when cutover_drain_forecast_known is 0)'),
+    // The SDK's gauges refuse negative values, so "no forecast" (no drain, or a count not falling) is its own gauge.
+    drainForecastKnown: meter.createGauge(METRIC.drainForecastKnown, 'int', '', '1 while a drain forecast exists, 0 otherwise'),
     approvalsPending: meter.createGauge(METRIC.approvalsPending, 'int', '', '1 while the unit waits for a human approval'),
     commandsRejected: meter.createCounter(METRIC.commandsRejected, '', 'Operator commands the units refused'),
     duplicates: meter.createGauge(METRIC.duplicates, 'int', '', 'Duplicate workflow IDs in the unit\'s last reconcile'),
@@ -119,7 +123,9 @@ export function recordObservations(m: CutoverInstruments, memory: CollectorMemor
     m.routeTargetPercent.set(s.route.percent ?? (s.route.side === 'target' ? 100 : 0), { unit });
     // Drain.
     m.drainRemaining.set(s.drain?.lastOpen ?? 0, { unit });
-    m.drainForecast.set(s.drain?.forecastAt ? Math.max(0, (Date.parse(s.drain.forecastAt) - nowMs) / 1000) : -1, { unit });
+    const forecastAt = s.drain?.forecastAt ? Date.parse(s.drain.forecastAt) : undefined;
+    m.drainForecast.set(forecastAt !== undefined ? Math.max(0, (forecastAt - nowMs) / 1000) : 0, { unit });
+    m.drainForecastKnown.set(forecastAt !== undefined ? 1 : 0, { unit });
     m.approvalsPending.set(s.approval && !s.approval.approvedBy ? 1 : 0, { unit });
     const rejectedBefore = memory.rejectedSeen[unit] ?? 0;
     if (s.rejected.length > rejectedBefore) m.commandsRejected.add(s.rejected.length - rejectedBefore, { unit });

@@ -18,10 +18,27 @@ function installExitHook(): void {
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
+      const handler = interruptHandler;
+      if (handler) {
+        // A graceful stop first (the demo drops its databases); 'once' means a second signal kills at once.
+        void handler(signal).finally(() => {
+          for (const child of tracked) killGroup(child.pid, 'SIGKILL');
+          process.exit(130);
+        });
+        return;
+      }
       for (const child of tracked) killGroup(child.pid, 'SIGKILL');
       process.exit(130);
     });
   }
+}
+
+let interruptHandler: ((signal: NodeJS.Signals) => Promise<void>) | undefined;
+
+/** Runs `fn` on SIGINT/SIGTERM/SIGHUP before the tracked children are killed and the process exits. */
+export function onInterrupt(fn: (signal: NodeJS.Signals) => Promise<void>): void {
+  interruptHandler = fn;
+  installExitHook();
 }
 
 /** Sends a signal to a process group we created (or the process when it has none); ignores ESRCH. */

@@ -155,7 +155,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
         state.rollback = { ...c, at: nowIso() };
         break;
     }
-    note(`${name} by ${c.actor}`, { actor: c.actor, ...(c.reason ? { reason: c.reason } : {}) });
+    note(`${name} by ${c.actor}`, { actor: c.actor, ...(c.reason ? { reason: c.reason } : {}), evidence: { commandId: c.commandId } });
     commands++;
     refreshDetails();
   }
@@ -171,7 +171,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     note(`approved by ${parsed.command.actor} (${out.request.approvals.length} of ${out.request.required})`, {
       actor: parsed.command.actor,
       ...(parsed.command.reason ? { reason: parsed.command.reason } : {}),
-      evidence: out.request.evidence,
+      evidence: { ...out.request.evidence, commandId: parsed.command.commandId },
     });
     commands++;
     refreshDetails();
@@ -273,7 +273,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     const views = await control.unitViews({ units: unitRefs(units) });
     for (const v of views) state.units[v.unit] = v;
     const key = `${wfId}/e${state.epoch}${step ? `/s${step.n}` : ''}`;
-    const moves = views.map((v) => ({ v, m: nextMove(goal, v, key) }));
+    const moves = views.map((v) => ({ v, m: nextMove(goal, v, key, state.startedAt) }));
     const failed = moves.filter((x) => x.m.kind === 'failed').map((x) => (x.m as { why: string }).why);
     if (failed.length > 0) return { reached: false, failed: failed.join('; ') };
     const toStart = moves.filter((x) => x.m.kind === 'start').map((x) => input.units[x.v.unit]!);
@@ -465,6 +465,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
 
   // Main loop
   if (!carried) note(`campaign started by ${input.actor}${plan.drill ? ' (drill)' : ''}`, { actor: input.actor });
+  state.startedAt ??= nowIso();
   upsertSearchAttributes([
     { key: CutoverKind, value: 'campaign' },
     { key: CutoverCampaign, value: plan.name },

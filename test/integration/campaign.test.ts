@@ -18,6 +18,7 @@ import { buildCampaignInput, startCampaign } from '../../src/campaign/input';
 import type { CampaignInput, CampaignStatus } from '../../src/campaign/types';
 import { loadPlan, type Plan } from '../../src/config';
 import { DualWorkers, RoutedClient, RoutingStore } from '../../src/routing';
+import { ScheduleFence } from '../../src/schedules';
 import * as cmsg from '../../src/workflows/campaign.messages';
 import type { UnitStatus } from '../../src/workflows/migration-types';
 import * as umsg from '../../src/workflows/unit-migration.messages';
@@ -90,6 +91,8 @@ interface RigOptions {
   approvalTtlMs?: number;
   /** Run the cutover worker in a child process (so the test can SIGKILL it). */
   childWorker?: boolean;
+  /** Build the campaign as a drill. */
+  drill?: boolean;
 }
 
 /** One campaign with its workers and workload. */
@@ -150,6 +153,7 @@ class Rig {
     });
     this.input = buildCampaignInput(this.plan, {
       actor: STARTER,
+      drill: this.opts.drill === true,
       pollMs: 250,
       drainPollMs: 250,
       probeTaskQueue: this.probeQueue,
@@ -206,10 +210,11 @@ class Rig {
       source: { name: s.source.name, connection: this.sh.conn.source, kind: 'dev' },
       target: { name: s.target.name, connection: this.sh.conn.target, kind: 'dev' },
       routing: this.store,
+      scheduleFence: new ScheduleFence({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
     });
     const activities = {
       ...entity,
-      ...createGateActivities({ target: { connection: this.sh.conn.target }, runProbes: entity.runProbes, reconcile: entity.reconcile }),
+      ...createGateActivities({ target: { connection: this.sh.conn.target }, runProbes: entity.runProbes, reconcile: entity.reconcile, reconcileSchedules: entity.reconcileSchedules }),
       ...createCampaignActivities({ control: this.control }),
     };
     const worker = await Worker.create({ connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
@@ -225,8 +230,13 @@ class Rig {
     this.child = undefined;
   }
 
-  async start(): Promise<void> {
-    await startCampaign(this.control, this.input, { taskQueue: this.controlQueue });
+  async start(): Promise<{ runId: string; started: boolean }> {
+    return await startCampaign(this.control, this.input, { taskQueue: this.controlQueue });
+  }
+
+  /** Switches the rig's campaign input to a real campaign (or a drill) of the same plan and unit IDs. */
+  rebuild(drill: boolean): void {
+    this.input = { ...this.input, plan: { ...buildCampaignInput(this.plan, { actor: STARTER, drill }).plan } };
   }
 
   async status(): Promise<CampaignStatus> {
@@ -344,6 +354,7 @@ async function spawnCutoverWorker(o: { source: { name: string; address: string }
     const { Redis } = require('ioredis');
     const acts = require(${JSON.stringify(path.join(root, 'src/activities'))});
     const { RoutingStore } = require(${JSON.stringify(path.join(root, 'src/routing'))});
+    const { ScheduleFence } = require(${JSON.stringify(path.join(root, 'src/schedules'))});
     const o = ${JSON.stringify(o)};
     (async () => {
       Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -351,9 +362,9 @@ async function spawnCutoverWorker(o: { source: { name: string; address: string }
       const target = await Connection.connect({ address: o.target.address });
       const native = await NativeConnection.connect({ address: o.target.address });
       const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2 });
-      const entity = acts.createActivities({ source: { name: o.source.name, connection: source, kind: 'dev' }, target: { name: o.target.name, connection: target, kind: 'dev' }, routing: new RoutingStore({ redis, keyPrefix: o.keyPrefix }) });
+      const entity = acts.createActivities({ source: { name: o.source.name, connection: source, kind: 'dev' }, target: { name: o.target.name, connection: target, kind: 'dev' }, routing: new RoutingStore({ redis, keyPrefix: o.keyPrefix }), scheduleFence: new ScheduleFence({ redis, keyPrefix: o.keyPrefix }) });
       const activities = { ...entity,
-        ...acts.createGateActivities({ target: { connection: target }, runProbes: entity.runProbes, reconcile: entity.reconcile }),
+        ...acts.createGateActivities({ target: { connection: target }, runProbes: entity.runProbes, reconcile: entity.reconcile, reconcileSchedules: entity.reconcileSchedules }),
         ...acts.createCampaignActivities({ control: new Client({ connection: target, namespace: ${JSON.stringify(CONTROL_NAMESPACE)} }) }) };
       const worker = await Worker.create({ connection: native, namespace: ${JSON.stringify(CONTROL_NAMESPACE)}, taskQueue: o.taskQueue, workflowsPath: require.resolve(${JSON.stringify(path.join(root, 'src/workflows'))}), activities });
       const run = worker.run();
@@ -589,5 +600,43 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     assert.ok(Date.parse(passed.at) >= until);
     assert.ok(!next.history.some((h) => h.event.startsWith('bake restarted')));
     await rig.waitFor((x) => x.phase === 'completed', 'completed', 90_000);
+  });
+
+  it('a drill takes each unit to cutover and rolls it back; the real campaign of the same plan then moves them for good', async () => {
+    rig = await new Rig({
+      gates: () => ({}),
+      rings: [
+        { name: 'ring0', units: ['A'], gates: [] },
+        { name: 'ring1', units: ['B'], gates: [] },
+      ],
+      defaults: { bake: '500ms' },
+      drill: true,
+    }).setUp();
+    rig.startWorkload(120);
+    const first = await rig.start();
+    const drill = await rig.waitFor((x) => x.phase === 'completed', 'the drill to complete', 120_000);
+    assert.equal(drill.drill, true);
+    assert.ok(drill.history.some((h) => h.event.includes('cutover')), JSON.stringify(drill.history));
+    for (const u of ['A', 'B']) {
+      const st = await rig.unitStatus(u);
+      assert.equal(st.phase, 'rolled-back', u);
+      assert.equal(st.route.side, 'source', u);
+      // The rehearsal went all the way to cutover before rolling back.
+      assert.ok(st.history.some((h) => h.phase === 'cutover'), `${u}: ${JSON.stringify(st.history.map((h) => h.phase))}`);
+    }
+    // The real campaign: a new run of the same campaign ID; the units rolled back by the drill start again.
+    rig.rebuild(false);
+    const real = await rig.start();
+    assert.equal(real.started, true);
+    assert.notEqual(real.runId, first.runId);
+    const done = await rig.waitFor((x) => x.phase === 'completed' && !x.drill, 'the real campaign to complete', 150_000);
+    await rig.stopWorkload();
+    for (const u of ['A', 'B']) {
+      const st = await rig.unitStatus(u);
+      assert.equal(st.phase, 'completed', u);
+      assert.equal(st.route.side, 'target', u);
+    }
+    assert.ok(done.rings.every((r) => r.status === 'done'));
+    assert.ok(rig.accepted.length > 0);
   });
 });

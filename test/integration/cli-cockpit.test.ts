@@ -123,25 +123,54 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
 
   const query = (i: number): Promise<UnitStatus> => client.workflow.getHandle(unitWorkflowId(parseUnitName(unit(i))!)).query(messages.status);
 
-  it('start: starts the first ring (manual mode), and a second start resumes the same run', async () => {
-    const first = await cli(['start', planFile, '--manual', '--actor', 'alice', '--json']);
+  it('start: starts the campaign, which starts the first ring; a second start attaches; campaign commands are confirmed', async () => {
+    const first = await cli(['start', planFile, '--actor', 'alice', '--json']);
     assert.equal(first.code, 0, first.stderr);
-    const out = JSON.parse(first.stdout) as { ring: string; units: { unit: string; workflowId: string; runId: string; started: boolean }[] };
-    started.push(...out.units.map((u) => u.workflowId));
-    assert.equal(out.ring, 'ring0');
-    assert.deepEqual(out.units.map((u) => [u.unit, u.started]), [[unit(0), true]]);
+    const out = JSON.parse(first.stdout) as { workflowId: string; runId: string; started: boolean; drill: boolean; units: number; steps: number };
+    started.push(out.workflowId);
+    assert.deepEqual([out.workflowId, out.started, out.drill, out.units], [`cutover/campaign/${plan.name}`, true, false, tenants.length]);
+    // Pause the campaign at once: it must not move ring1's units, which the other tests use on their own.
+    const pause = await cli(['pause', plan.name, '--plan', planFile, '--actor', 'bob', '--reason', 'hold on', '--json']);
+    assert.equal(pause.code, 0, pause.stderr);
+    assert.equal((JSON.parse(pause.stdout) as { status: { paused: boolean } }).status.paused, true);
     const again = await cli(['start', planFile, '--json']);
     assert.equal(again.code, 0, again.stderr);
-    const second = JSON.parse(again.stdout) as typeof out;
-    assert.deepEqual(second.units.map((u) => [u.runId, u.started]), [[out.units[0]!.runId, false]]);
-    const status = await until('the unit to answer', () => query(0));
-    assert.equal(status.phase, 'pending');
+    assert.deepEqual((({ runId, started: s }) => [runId, s])(JSON.parse(again.stdout) as typeof out), [out.runId, false]);
+    // A drill while the real campaign runs would steer the same units: refused, nothing started.
+    const drill = await cli(['start', planFile, '--drill']);
+    assert.equal(drill.code, 1, drill.stderr);
+    assert.match(drill.stderr, /running/);
+
+    // The campaign started ring0's unit (its entity workflow carries the campaign's search attributes).
+    const wid = unitWorkflowId(parseUnitName(unit(0))!);
+    started.push(wid);
+    const status = await until('the first unit to answer', () => query(0));
     assert.equal(status.history[0]!.actor, 'alice');
-    const d = await client.workflow.getHandle(out.units[0]!.workflowId).describe();
+    const d = await client.workflow.getHandle(wid).describe();
     const attrs = Object.fromEntries(d.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value]));
-    assert.equal(attrs.CutoverUnit, unit(0));
-    assert.equal(attrs.CutoverKind, 'tenant');
-    assert.equal(attrs.CutoverRing, 'ring0');
+    assert.deepEqual([attrs.CutoverUnit, attrs.CutoverKind, attrs.CutoverRing, attrs.CutoverCampaign], [unit(0), 'tenant', 'ring0', plan.name]);
+
+    const twice = await cli(['pause', plan.name, '--plan', planFile, '--actor', 'bob']);
+    assert.equal(twice.code, 1, twice.stderr);
+    assert.match(twice.stderr, /already paused/);
+    const approve = await cli(['approve', plan.name, '--plan', planFile, '--actor', 'erin']);
+    assert.equal(approve.code, 1, approve.stderr);
+    // Rolled back while still paused: a resume would let the unit fail its preflight (no application
+    // workers here) and the campaign roll itself back, racing the command below.
+    const noReason = await cli(['rollback', plan.name, '--plan', planFile]);
+    assert.equal(noReason.code, 2, noReason.stderr);
+    const rollback = await cli(['rollback', plan.name, '--plan', planFile, '--actor', 'carol', '--reason', 'cli test']);
+    assert.equal(rollback.code, 0, rollback.stderr);
+    assert.match(rollback.stdout, /rollback campaign .*applied \(by carol/);
+
+    // The campaign's story: who did what, with the reason; the unit ends rolled back.
+    const done = await until('the campaign to roll back', async () => {
+      const r = await cli(['status', '--plan', planFile, '--json']);
+      const doc = JSON.parse(r.stdout) as { campaign: { phase?: string; workflow: string } };
+      return doc.campaign.phase === 'rolled-back' ? doc : undefined;
+    }, 60_000);
+    assert.equal(done.campaign.workflow, 'closed');
+    assert.equal((await query(0)).phase, 'rolled-back');
   });
 
   it('start --dry-run prints the steps and starts nothing; a bad plan is exit 2', async () => {
@@ -224,7 +253,7 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
     for (const args of [
       ['pause', 'tenant/detections/nobody', '--plan', planFile],
       ['pause', 'payments', '--plan', planFile],
-      ['pause', plan.name, '--plan', planFile],
+      ['reconcile', plan.name, '--plan', planFile],
       ['pause', unit(5), '--plan', planFile, '--timeout', 'soon'],
       ['status', '--plan', planFile, '--json', '--watch'],
       ['status', '--plan', path.join(dir, 'missing.yaml')],

@@ -189,7 +189,12 @@ describe('metrics: the cutover worker exports its own metrics beside the SDK\'s'
         return ok ? all : undefined;
       },
       60_000,
-    );
+    ).catch(async (err: Error) => {
+      // Say where the units stood, so a failure here is diagnosable from the report alone.
+      const where = await Promise.all([0, 1].map((i) => handle(i).query(messages.status).then((st) => `${unit(i)}: ${st.phase} ${st.waitingFor ?? ''} ${JSON.stringify(st.failure ?? st.gates.at(-1) ?? {})}`, (e: Error) => `${unit(i)}: ${e.message}`)));
+      const text = await (await fetch(`http://${address}/metrics`)).text().catch(() => '');
+      throw new Error(`${err.message}\n${where.join('\n')}\n${text.split('\n').filter((l) => l.startsWith('cutover_unit')).join('\n')}\n${stderr.slice(-2000)}`);
+    });
     assert.equal(sample(samples, METRIC.units, { phase: 'pending' }), 1);
     assert.equal(sample(samples, METRIC.units, { phase: 'failed' }), 1);
     assert.equal(sample(samples, METRIC.unitPhase, { unit: unit(0), phase: 'pending' }), 1);

@@ -5,8 +5,22 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { startTestStack, stopTestStack } from '../harness';
 
-// Before anything touches the SDK's runtime singleton: workers' INFO lines would drown the report.
-Runtime.install({ logger: new DefaultLogger('WARN') });
+// Before anything touches the SDK's runtime singleton: workers' INFO lines would drown the report, and
+// so would the warning every activity-less worker (probe and application workers) prints at start.
+const QUIET = ['No activities registered'];
+Runtime.install({
+  logger: new DefaultLogger('WARN', (entry) => {
+    if (QUIET.some((q) => entry.message.startsWith(q))) return;
+    const at = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
+    let meta = '';
+    try {
+      meta = entry.meta && Object.keys(entry.meta).length ? ` ${JSON.stringify(entry.meta, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}` : '';
+    } catch {
+      meta = ' (meta not printable)';
+    }
+    process.stderr.write(`${at} [${entry.level}] ${entry.message}${meta}\n`);
+  }),
+});
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {

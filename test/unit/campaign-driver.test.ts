@@ -39,6 +39,18 @@ describe('campaign driver: moving a unit towards a step goal', () => {
     assert.notEqual(a.commandId, c.commandId);
   });
 
+  it('starts again a unit rolled back before the campaign began (a drill), never one rolled back during it', () => {
+    const began = '2026-11-28T10:00:00.000Z';
+    const drill = v({ phase: 'rolled-back', startedAt: '2026-11-28T09:00:00.000Z' });
+    const during = v({ phase: 'rolled-back', startedAt: '2026-11-28T10:05:00.000Z' });
+    assert.equal(nextMove({ kind: 'prepared' }, drill, 'k', began).kind, 'start');
+    assert.equal(nextMove({ kind: 'prepared' }, during, 'k', began).kind, 'failed');
+    // Without the campaign's start time (an old state) nothing is restarted.
+    assert.equal(nextMove({ kind: 'prepared' }, drill, 'k').kind, 'failed');
+    // A rollback goal is already reached.
+    assert.equal(nextMove({ kind: 'rolled-back' }, drill, 'k', began).kind, 'reached');
+  });
+
   it('reached() for a percent needs the route at that percent', () => {
     assert.equal(reached({ kind: 'percent', percent: 50 }, v({ phase: 'canary', route: { percent: 10, epoch: 1 }, waitingFor: 'x' })), false);
   });

@@ -22,7 +22,11 @@ function recordingMeter() {
     description: '',
     kind,
     valueType: 'int' as const,
-    set: (v: number, tags?: MetricTags) => void values.set(key(name, tags), v),
+    set: (v: number, tags?: MetricTags) => {
+      // Like the SDK runtime's meter: a gauge refuses a negative value (the collector must never send one).
+      if (kind === 'gauge' && v < 0) throw new Error(`MetricGauge value must be non-negative (got ${v})`);
+      values.set(key(name, tags), v);
+    },
     add: (v: number, tags?: MetricTags) => void values.set(key(name, tags), (values.get(key(name, tags)) ?? 0) + v),
     record: () => undefined,
     withTags: () => metric(name, kind),
@@ -96,7 +100,8 @@ describe('cockpit metrics (unit)', () => {
     assert.equal(r.get(METRIC.routeChanges, { unit: 'tenant/detections/acme' }), 5);
     assert.equal(r.get(METRIC.drainRemaining, { unit: 'tenant/detections/acme' }), 7);
     assert.equal(r.get(METRIC.drainForecast, { unit: 'tenant/detections/acme' }), 120);
-    assert.equal(r.get(METRIC.drainForecast, { unit: 'namespace/payments' }), -1);
+    assert.equal(r.get(METRIC.drainForecastKnown, { unit: 'tenant/detections/acme' }), 1);
+    assert.deepEqual([r.get(METRIC.drainForecast, { unit: 'namespace/payments' }), r.get(METRIC.drainForecastKnown, { unit: 'namespace/payments' })], [0, 0]);
     assert.equal(r.get(METRIC.approvalsPending, { unit: 'tenant/detections/acme' }), 1);
     assert.equal(r.get(METRIC.approvalsPending, { unit: 'namespace/payments' }), 0);
     assert.deepEqual([r.get(METRIC.duplicates, { unit: 'tenant/detections/acme' }), r.get(METRIC.stranded, { unit: 'tenant/detections/acme' })], [1, 2]);

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
+import type { CampaignStatus } from '../../src/campaign/types';
+import { planCampaign } from '../../src/campaign/plan';
 import {
+  campaignLines,
   checkCommandInput,
   CockpitInputError,
   detailLines,
@@ -201,6 +204,55 @@ describe('cockpit (unit)', () => {
       const t = renderStatus(view(plan, { 'namespace/payments': r }), { now: NOW });
       assert.match(t, /10% e3\s+baking\s+probe ok/);
       assert.deepEqual(detailLines({ ...(r as UnitRow), unit: 'namespace/payments' }), ['waiting: baking canary 10%']);
+    });
+  });
+
+  describe('campaign lines', () => {
+    it('show the step with its bake left, gate values, a pending approval, a hold and a pause, with the command that answers each', () => {
+      const plan = loadPlan(EXAMPLE);
+      const dry = planCampaign(plan, { drill: false });
+      const step = dry.steps.find((s) => s.kind === 'canary' && s.ring === 'ring1-internal')!;
+      const v = view(plan, { 'tenant/detections/internal-e2e': { workflow: 'running', status: unitStatus({ phase: 'canary', waitingFor: 'advance' }) } });
+      const campaign: CampaignStatus = {
+        id: `cutover/campaign/${plan.name}`,
+        kind: 'campaign',
+        name: plan.name,
+        drill: false,
+        phase: 'held',
+        paused: true,
+        pausedBy: { actor: 'bob', reason: 'night', at: at(-1_000) },
+        hold: { reason: 'gate errors inconclusive', gate: 'errors', at: at(-2_000) },
+        epoch: 2,
+        step: { ...step, bakeStartedAt: at(-18_000), bakeUntil: at(12_000) },
+        stepsTotal: dry.steps.length,
+        rings: [],
+        gates: [{ name: 'errors', status: 'measuring', reason: '2 of 4', value: 0.1234, at: at(-3_000) }],
+        measurements: [],
+        approval: { binding: { campaign: plan.name, ring: 'ring2-customers', step: 9, epoch: 2 }, requestedBy: 'alice', requestedAt: NOW.getTime() - 5_000, expiresAt: NOW.getTime() + 3_600_000, required: 2, evidence: {}, approvals: [] },
+        approvals: [],
+        history: [],
+        rejected: [],
+        continuedAsNew: 0,
+        maxHistoryLength: 10,
+      };
+      const lines = campaignLines({ ...v, campaign: { ...v.campaign, workflow: 'running', status: campaign } }, NOW);
+      assert.match(lines[0]!, new RegExp(`^campaign held \\(paused\\) · step ${step.n}/${dry.steps.length} ring1-internal batch 1/1 canary ${step.percent}% · bake 12s left$`));
+      assert.equal(lines[1], '  gates: errors measuring 0.123');
+      assert.equal(lines[2], `  APPROVAL PENDING ring2-customers step 9: 0 of 2, expires in 1h — cutover approve ${plan.name}`);
+      assert.match(lines[3]!, /^ {2}HELD: gate errors inconclusive — cutover resume /);
+      assert.equal(lines[4], `  PAUSED by bob: night — cutover resume ${plan.name}`);
+      // The unit in the baking step shows the campaign's bake, not its own.
+      const table = renderStatus({ ...v, campaign: { ...v.campaign, workflow: 'running', status: campaign } }, { now: NOW });
+      const row = table.split('\n').find((l) => l.startsWith('tenant/detections/internal-e2e'))!;
+      assert.match(row, /\s12s\s/);
+      for (const l of table.split('\n').filter((x) => !x.includes('http'))) assert.ok(l.length <= 100, l);
+    });
+
+    it('say why the campaign status is missing instead of hiding it', () => {
+      const plan = loadPlan(EXAMPLE);
+      const v = view(plan, {});
+      assert.deepEqual(campaignLines({ ...v, campaign: { ...v.campaign, workflow: 'running', error: 'no worker' } }, NOW), ['campaign status unavailable: no worker']);
+      assert.deepEqual(campaignLines(v, NOW), []);
     });
   });
 

@@ -1,0 +1,9 @@
+/**
+ * The `cutover` package's main export (DESIGN.md "Application API"): what application teams use
+ * while they move — the multi-cluster `RoutedClient` and `DualWorkers` — plus the plan loader and the
+ * operators' functions the CLI is built on, for scripts that drive a migration themselves.
+ */
+export * from './routing';
+export { loadPlan, validatePlanFile, PlanError, type Plan } from './config';
+export { sendCampaignCommand, sendCommand, startCampaignFromPlan, getStatus, reconcileUnit, renderStatus, dryRun } from './cockpit';
+export { createCutoverWorker, runCutoverWorker, type CutoverWorkerOptions } from './worker';

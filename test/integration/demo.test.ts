@@ -1,0 +1,65 @@
+/**
+ * The README's first command in its short form: `npm run demo -- --quick` as a child process, on a
+ * stack of its own (two dev servers, Redis, Prometheus), the cutover worker, the sample application
+ * under load and the example campaign. It must exit 0 — campaign completed, nothing lost, duplicated
+ * or stranded — print that summary, and leave no process and no run directory behind.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'bin', 'cutover.js');
+
+/** PIDs of processes whose command line mentions `dir` (the demo's run directory). */
+function processesUnder(dir: string): number[] {
+  const out: number[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) out.push(Number(pid));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+describe('demo: npm run demo -- --quick', function () {
+  this.timeout(15 * 60_000);
+  this.slow(180_000);
+
+  it('completes the example campaign under load with nothing lost, duplicated or stranded, and cleans up', async () => {
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'cutover-demo-'));
+    try {
+      const child = spawn(process.execPath, [BIN, 'demo', '--quick'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      const tail = `\n--- stdout\n${stdout}\n--- stderr (last 4000)\n${stderr.slice(-4000)}`;
+      assert.equal(code, 0, tail);
+      assert.match(stdout, /^campaign completed in \d+ s$/m, tail);
+      assert.match(stdout, /^lost 0 · duplicated 0 · stranded 0/m, tail);
+      const acknowledged = /^starts acknowledged (\d+): (\d+) ran on the source, (\d+) on the target$/m.exec(stdout);
+      assert.ok(acknowledged, tail);
+      // The load really ran on both sides of the move.
+      assert.ok(Number(acknowledged[2]) > 0 && Number(acknowledged[3]) > 0, tail);
+      for (const unit of ['namespace/payments', 'tenant/detections/internal-e2e', 'tenant/detections/acme', 'tenant/detections/globex']) {
+        assert.match(stdout, new RegExp(`reconcile ${unit.replace(/\//g, '\\/')}\\s+clean`), tail);
+      }
+      // The story was told: the two-person approvals of ring2 and the campaign's end.
+      assert.match(stderr, /approved by alice \(1 of 2\)/);
+      assert.match(stderr, /approved by bob \(2 of 2\)/);
+      assert.match(stderr, /campaign completed/);
+      // Everything it started is gone, and so is its run directory.
+      const runDir = path.join(cwd, '.cutover');
+      assert.deepEqual(processesUnder(runDir), []);
+      assert.deepEqual(fs.existsSync(runDir) ? fs.readdirSync(runDir) : [], []);
+    } finally {
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
