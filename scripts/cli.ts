@@ -30,6 +30,9 @@ import { renderRunbook } from '../src/runbook';
 import { cliVersion, resolveTemporalCli, TemporalCliNotFoundError } from '../src/stack/temporal-cli';
 import { resolveTemporalServer, TEMPORAL_SERVER_VERSION, TemporalServerBinaryError } from '../src/stack/temporal-server-binary';
 import { Runtime } from '@temporalio/worker';
+import { Redis } from 'ioredis';
+import { RoutingStore } from '../src/routing/store';
+import { ScheduleFence } from '../src/schedules/fence';
 import { startCutoverMetrics } from '../src/metrics';
 import { formatDemoResult, runDemo } from '../src/demo/run';
 import { onInterrupt } from '../src/stack/processes';
@@ -293,7 +296,7 @@ program
   .argument('<unit>', 'namespace/<ns> or tenant/<ns>/<tenant>')
   .addOption(planOption())
   .option('--json', 'print the report as one JSON document')
-  .description('list duplicates and stranded runs of a unit on both clusters (reads only); exit 1 when not clean')
+  .description('list duplicates and stranded runs of a unit on both clusters, and schedules active on both or on the wrong side (reads only); exit 1 when not clean')
   .addHelpText('after', '\nExample:\n  npx cutover reconcile namespace/payments --json')
   .action(async (unit: string, opts: { plan?: string; json?: boolean }) => {
     const plan = planFor(opts.plan);
@@ -310,7 +313,23 @@ program
           throw new ControlUnavailableError(`cannot reach cluster ${name} at ${plan.clusters[name]!.address}: ${(err as Error).message} — fix: start it or correct clusters.${name}.address`, { cause: err });
         }
       };
-      const report = await reconcileUnit(plan, target.ref, { source: await open(plan.source), target: await open(plan.target) });
+      // Schedules are checked against their owner records in the plan's Redis; the route says where they belong.
+      const redis = new Redis(plan.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
+      redis.on('error', () => undefined);
+      conns.push({ close: async () => void redis.disconnect() });
+      try {
+        await redis.connect();
+      } catch (err) {
+        throw new ControlUnavailableError(`cannot reach Redis at ${plan.redis.url}: ${(err as Error).message} — fix: start it or correct redis.url in the plan`, { cause: err });
+      }
+      const record = await new RoutingStore({ redis, keyPrefix: plan.redis.keyPrefix }).get(target.name);
+      const expected = record?.route.kind === 'side' ? record.route.side : undefined;
+      const report = await reconcileUnit(plan, target.ref, {
+        source: await open(plan.source),
+        target: await open(plan.target),
+        fence: new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix }),
+        ...(expected ? { expectedScheduleSide: expected } : {}),
+      });
       process.stdout.write(opts.json ? `${JSON.stringify({ unit: target.name, ...report }, null, 2)}\n` : `${formatReconcile(target.name, report)}\n`);
       if (!report.clean) process.exitCode = EXIT_FAILED;
     } finally {

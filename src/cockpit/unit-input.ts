@@ -56,6 +56,7 @@ export function unitInputFromPlan(plan: Plan, ref: UnitRef, opts: { actor?: stri
     drainDeadlineMs: plan.defaults.drainDeadline,
     drainPollMs: DEFAULT_DRAIN_POLL_MS,
     holdTimeoutMs: plan.defaults.holdTimeout,
+    clientStalenessMs: plan.redis.clientStaleness,
     stragglers: plan.defaults.stragglers,
     onGateFailure: plan.defaults.onGateFailure,
     probe: synthetic ? { workflows: synthetic.workflows, minSuccess: synthetic.minSuccess, maxP99Ms: synthetic.maxP99 } : { workflows: 0, minSuccess: 1 },

@@ -7,6 +7,8 @@
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** Prefix of every Redis key cutover writes. */
 export const DEFAULT_REDIS_KEY_PREFIX = 'cutover:';
+/** How long routed clients keep cached routes while Redis is unreachable (and so how long a drain waits after a route change): 30s. */
+export const DEFAULT_CLIENT_STALENESS_MS = 30_000;
 
 /** Namespace of cutover's own workflows on the control cluster. */
 export const DEFAULT_CONTROL_NAMESPACE = 'cutover';

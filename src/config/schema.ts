@@ -308,6 +308,7 @@ export const planFileSchema = strictObject({
   redis: strictObject({
     url: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').optional(),
     keyPrefix: text.optional(),
+    clientStaleness: duration(true).optional(),
   }).optional(),
   namespaces: nonEmptyRecord(
     keyName('namespace', 'payments'),

@@ -48,6 +48,12 @@ export interface ControlConfig {
 export interface RedisConfig {
   url: string;
   keyPrefix: string;
+  /**
+   * Longest a routed client may keep using routes it cached from Redis while Redis is unreachable
+   * (then it fails closed). A drain waits at least this long after the route's last change, so no
+   * client with a stale route can still start work on the side being drained.
+   */
+  clientStaleness: DurationMs;
 }
 
 /** How a namespace is moved. */

@@ -55,7 +55,7 @@ const FIELD_HINTS: Record<string, string> = {
   source: 'name the cluster the work runs on today, e.g. source: legacy',
   target: 'name the cluster the work moves to, e.g. target: cloud',
   control: 'write { cluster: cloud, namespace: cutover, taskQueue: cutover } (each optional)',
-  redis: 'write { url: redis://127.0.0.1:6379, keyPrefix: "cutover:" } (each optional)',
+  redis: 'write { url: redis://127.0.0.1:6379, keyPrefix: "cutover:", clientStaleness: 30s } (each optional)',
   namespaces: 'declare the namespaces to move, e.g. namespaces: { payments: { strategy: dual-workers, taskQueues: [payments] } }',
   'namespaces.*': 'write { strategy: dual-workers, taskQueues: [<queue>] }',
   'namespaces.*.strategy': 'set strategy: dual-workers or strategy: drain-and-switch',
@@ -243,7 +243,11 @@ function toPlan(file: PlanFile): Plan {
       namespace: file.control?.namespace ?? D.DEFAULT_CONTROL_NAMESPACE,
       taskQueue: file.control?.taskQueue ?? D.DEFAULT_CONTROL_TASK_QUEUE,
     },
-    redis: { url: file.redis?.url ?? D.DEFAULT_REDIS_URL, keyPrefix: file.redis?.keyPrefix ?? D.DEFAULT_REDIS_KEY_PREFIX },
+    redis: {
+      url: file.redis?.url ?? D.DEFAULT_REDIS_URL,
+      keyPrefix: file.redis?.keyPrefix ?? D.DEFAULT_REDIS_KEY_PREFIX,
+      clientStaleness: file.redis?.clientStaleness ?? D.DEFAULT_CLIENT_STALENESS_MS,
+    },
     namespaces: mapValues(file.namespaces, toNamespace),
     gates: mapValues(file.gates ?? {}, (_key, gate) => toGate(gate)),
     defaults: {

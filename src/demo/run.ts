@@ -33,7 +33,9 @@ import { LocalStack } from '../stack/stack';
 import type { ProgressFn } from '../stack/types';
 import { createCutoverWorker } from '../worker';
 import { parseUnitName } from '../workflows/ids';
-import type { ReconcileResult } from '../workflows/migration-types';
+import type { ReconcileResult, ScheduleReconcileResult } from '../workflows/migration-types';
+import { ScheduleFence } from '../schedules/fence';
+import { Redis } from 'ioredis';
 import { SteadyLoad, verifyPlacements, type LoadStart, type PlacementReport } from './load';
 import * as appActivities from '../../examples/app/activities';
 
@@ -69,7 +71,7 @@ export interface DemoResult {
   placements: PlacementReport;
   /** Starts the application gave up on (non-retryable refusals; never acknowledged, so never lost). */
   refused: number;
-  reconcile: Record<string, Pick<ReconcileResult, 'clean' | 'duplicates' | 'stranded'>>;
+  reconcile: Record<string, Pick<ReconcileResult, 'clean' | 'duplicates' | 'stranded'> & { schedules?: ScheduleReconcileResult }>;
   problems: string[];
   links: { name: string; url: string }[];
 }
@@ -87,6 +89,8 @@ async function writeDemoPlan(file: string, opts: { quick: boolean; selfHosted: b
   if (!opts.selfHosted) doc.deleteIn(['clusters', 'legacy', 'local']);
   doc.setIn(['redis', 'url'], opts.redisUrl ?? 'redis://127.0.0.1:6379');
   doc.setIn(['redis', 'keyPrefix'], `cutover-demo-${Date.now()}:`);
+  // The application's routed clients take their staleness bound from here, and each drain waits it out.
+  doc.setIn(['redis', 'clientStaleness'], opts.quick ? '2s' : '5s');
   doc.setIn(['gates', 'errors', 'prometheus', 'url'], opts.prometheusUrl ?? 'http://127.0.0.1:9090');
   // The demo application exports `service_errors` (starts refused for good); Prometheus scrapes it every second.
   doc.setIn(['gates', 'errors', 'prometheus', 'query'], 'sum(rate(service_errors[30s]))');
@@ -307,10 +311,20 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     // Let the last acknowledged runs finish on whichever side they were routed to before judging.
     await waitForOpen(sdk, quick ? 60_000 : 120_000, say, opts.signal);
     const placements = await verifyPlacements(load.accepted, sdk);
+    const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 2 });
+    cleanups.push(async () => void redis.disconnect());
+    const fence = new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix });
     const reconcile: DemoResult['reconcile'] = {};
+    const side = phase === 'completed' ? 'target' : 'source';
     for (const unit of planUnitNames(plan)) {
-      const r = await reconcileUnit(plan, parseUnitName(unit)!, { source: conns.source, target: conns.target, drainedSide: phase === 'completed' ? 'source' : undefined });
-      reconcile[unit] = { clean: r.clean, duplicates: r.duplicates, stranded: r.stranded };
+      const r = await reconcileUnit(plan, parseUnitName(unit)!, {
+        source: conns.source,
+        target: conns.target,
+        ...(phase === 'completed' ? { drainedSide: 'source' as const } : {}),
+        fence,
+        expectedScheduleSide: side,
+      });
+      reconcile[unit] = { clean: r.clean, duplicates: r.duplicates, stranded: r.stranded, ...(r.schedules ? { schedules: r.schedules } : {}) };
     }
     const problems: string[] = [];
     if (phase !== 'completed') problems.push(`campaign ended ${phase}, not completed`);
@@ -368,7 +382,10 @@ export function formatDemoResult(r: DemoResult): string {
     `campaign ${r.campaignPhase} in ${r.seconds} s`,
     `starts acknowledged ${r.placements.total}: ${r.placements.onSource} ran on the source, ${r.placements.onTarget} on the target`,
     `lost ${r.placements.lost.length} · duplicated ${r.placements.duplicated.length + dup} · stranded ${stranded}${r.refused ? ` · refused for good ${r.refused}` : ''}`,
-    ...Object.entries(r.reconcile).map(([u, x]) => `  reconcile ${u.padEnd(32)} ${x.clean ? 'clean' : `NOT CLEAN (${x.duplicates.length} duplicate(s), ${x.stranded.length} stranded)`}`),
+    ...Object.entries(r.reconcile).map(([u, x]) => {
+      const sc = x.schedules ? `; schedules ${x.schedules.schedules}: ${x.schedules.doubleActive} active on both, ${x.schedules.wrongSide} on the wrong side${x.schedules.runsChecked ? `, ${x.schedules.duplicateFires} fired twice` : ''}` : '';
+      return `  reconcile ${u.padEnd(32)} ${x.clean ? 'clean' : `NOT CLEAN (${x.duplicates.length} duplicate(s), ${x.stranded.length} stranded)`}${sc}`;
+    }),
     ...(r.problems.length ? ['problems:', ...r.problems.map((p) => `  - ${p}`)] : ['all guarantees held: nothing lost, nothing duplicated, nothing stranded']),
     '',
     ...r.links.map((l) => `${l.name.padEnd(22)} ${l.url}`),

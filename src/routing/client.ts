@@ -50,11 +50,12 @@ import type { TenantSelector } from './tenant';
 import type { RoutingRecord, Side } from './types';
 import { loadPlan } from '../config';
 import type { ClusterConfig, Plan } from '../config';
+import { DEFAULT_CLIENT_STALENESS_MS } from '../config/defaults';
 
 /** Defaults, named in one place. */
 export const ROUTED_CLIENT_DEFAULTS = {
   holdTimeoutMs: 30_000,
-  stalenessMs: 30_000,
+  stalenessMs: DEFAULT_CLIENT_STALENESS_MS,
   refreshMs: 1_000,
   /** How long a placement record lives in Redis (runs older than this are found by describing). */
   placementTtlMs: 7 * 24 * 3600_000,
@@ -424,6 +425,10 @@ export class RoutedClient {
     const plan = loadPlan(opts.plan);
     const ns = plan.namespaces[opts.namespace];
     if (!ns) throw new RoutingInputError('namespace', `not in the plan's namespaces (known: ${Object.keys(plan.namespaces).join(', ') || 'none'})`);
+    // cutover's drains wait the plan's bound after a route change; a client keeping stale routes longer could start work on a drained side.
+    if (opts.stalenessMs !== undefined && opts.stalenessMs > plan.redis.clientStaleness) {
+      throw new RoutingInputError('stalenessMs', `${opts.stalenessMs} ms is longer than the plan's redis.clientStaleness (${plan.redis.clientStaleness} ms); leave it out, or raise redis.clientStaleness in the plan`);
+    }
     const srcCluster = plan.clusters[plan.source];
     const dstCluster = plan.clusters[plan.target];
     if (!srcCluster || !dstCluster) throw new RoutingInputError('source', "the plan's source and target must name entries of clusters");
@@ -448,6 +453,7 @@ export class RoutedClient {
         tenantSelector: ns.tenants?.selector,
         tenants: ns.tenants?.ids,
         holdTimeoutMs: opts.holdTimeoutMs ?? plan.defaults.holdTimeout,
+        stalenessMs: opts.stalenessMs ?? plan.redis.clientStaleness,
       });
       client.owned.push(...cleanups.reverse());
       return client;

@@ -105,7 +105,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   function reject(command: string, reason: string, p: { commandId?: string; actor?: string }, code?: string): void {
     state.rejected.push({ command, ...(p.commandId ? { commandId: p.commandId } : {}), ...(p.actor ? { actor: p.actor } : {}), reason, ...(code ? { code } : {}), at: nowIso() });
     if (state.rejected.length > MAX_REJECTED) state.rejected.shift();
-    log.warn('campaign command rejected', { command, reason });
+    log.info('campaign command rejected', { command, reason });
   }
 
   /** Checks `{ actor, commandId, reason? }`; a seen command ID is a silent no-op (undefined). */
@@ -228,6 +228,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
         state.hold ? `**held**: ${state.hold.reason}` : '',
         state.approval && !isGranted(state.approval) ? `**awaiting approval** ${state.approval.approvals.length}/${state.approval.required} (step ${state.approval.binding.step}, epoch ${state.approval.binding.epoch})` : '',
         waitingFor ? `**waiting for** ${waitingFor}` : '',
+        finished() ? '' : `**roll back** \`cutover rollback ${plan.name} --reason "…"\` (the current ring's units) · **pause** \`cutover pause ${plan.name}\``,
       ]
         .filter(Boolean)
         .join('\n'),

@@ -43,6 +43,13 @@ export interface UnitMigrationInput {
   drainPollMs: number;
   /** drain-and-switch: the longest new starts are held before the route switches anyway. */
   holdTimeoutMs: number;
+  /**
+   * The routed clients' staleness bound (plan `redis.clientStaleness`): a client cut off from Redis may
+   * route by its cached routes this long. A drain is complete only this long after the route's last
+   * change, so no stale client can still start work on the drained side. Unset: no wait (inputs
+   * written before the field existed replay as they ran).
+   */
+  clientStalenessMs?: number;
   stragglers: 'wait' | 'report' | 'terminate';
   onGateFailure: 'rollback' | 'hold';
   probe: ProbeSettings;
@@ -286,6 +293,8 @@ export interface MigrationState {
   obs: Observations;
   /** ISO time of the first route change that sent starts to the target. */
   moveStartedAt?: string;
+  /** When the routing record last changed (ms since epoch): drains wait the clients' staleness bound after it. */
+  routeChangedAt?: number;
   /** Rollback progress: compensations run in reverse of the forward steps that need one. */
   compensations: { name: string; done: boolean }[];
   history: HistoryEntry[];

@@ -121,6 +121,18 @@ function boundary(input: UnitMigrationInput, state: MigrationState, to: Phase, r
 
 type DrainOutcome = { done: true; stragglers: boolean } | { done: false; action: Action };
 
+/**
+ * A side that reads empty is drained only once every routed client has seen the last route change: a
+ * client cut off from Redis keeps its cached routes for up to `clientStalenessMs`, and could start work
+ * on that side until then. Undefined when there is nothing to wait for.
+ */
+export function staleClientsWait(input: UnitMigrationInput, state: MigrationState, now: number, side: ClusterSide): Action | undefined {
+  if (!input.clientStalenessMs || state.routeChangedAt === undefined) return undefined;
+  const until = state.routeChangedAt + input.clientStalenessMs;
+  if (now >= until) return undefined;
+  return { type: 'wait', for: 'timer', until, reason: `the ${side} reads empty; waiting until routed clients with a stale route have failed closed (redis.clientStaleness ${input.clientStalenessMs} ms after the last route change)` };
+}
+
 /** One drain tick on `d.side`: count, wait for the next sample, or apply the stragglers policy. */
 function drainTick(input: UnitMigrationInput, state: MigrationState, d: DrainState, now: number, wakeBy?: number): DrainOutcome {
   const last = d.samples[d.samples.length - 1];
@@ -225,6 +237,8 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       }
       const tick = drainTick(input, state, d, now, wakeBy);
       if (!tick.done) return tick.action;
+      const stale = staleClientsWait(input, state, now, 'source');
+      if (stale) return stale;
       if (!routeIs(state.route, target)) {
         return { type: 'step', step: { kind: 'set-route', route: target, sourceWorkersMayStop: false, reason: 'source drained: release held starts to the target' } };
       }
@@ -274,6 +288,8 @@ function rollingBack(input: UnitMigrationInput, state: MigrationState, obs: Obse
     if (!d || d.side !== 'target') return { type: 'start-drain', side: 'target', deadlineAt: now + input.drainDeadlineMs };
     const tick = drainTick(input, state, d, now);
     if (!tick.done) return tick.action;
+    const stale = staleClientsWait(input, state, now, 'target');
+    if (stale) return stale;
   }
   if (!obs.reconcile) return { type: 'step', step: { kind: 'reconcile' } };
   if (schedulesToReconcile(state, obs)) return { type: 'step', step: { kind: 'reconcile-schedules' } };

@@ -35,6 +35,7 @@ export function validateUnitInput(input: unknown, kind: 'namespace' | 'tenant'):
     'ascending percentages between 0 and 100 exclusive, e.g. [10, 50]',
   );
   for (const f of ['bakeMs', 'drainDeadlineMs', 'holdTimeoutMs'] as const) need(f, ms(i[f]), 'a duration in milliseconds ≥ 0');
+  if (i.clientStalenessMs !== undefined) need('clientStalenessMs', ms(i.clientStalenessMs), 'the routed clients\' staleness bound in milliseconds (plan redis.clientStaleness), or leave unset');
   need('drainPollMs', ms(i.drainPollMs) && (i.drainPollMs ?? 0) > 0, 'a poll interval in milliseconds > 0');
   need('stragglers', i.stragglers === 'wait' || i.stragglers === 'report' || i.stragglers === 'terminate', 'use wait, report or terminate');
   need('onGateFailure', i.onGateFailure === 'rollback' || i.onGateFailure === 'hold', 'use rollback or hold');

@@ -184,10 +184,25 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
         waitingFor ? `**waiting for** ${waitingFor}` : '',
         state.failure ? `**failed** in ${state.failure.phase} (${state.failure.type}): ${state.failure.message}` : '',
         state.rejected.length ? `**last rejected** ${state.rejected[state.rejected.length - 1]!.command}: ${state.rejected[state.rejected.length - 1]!.reason}` : '',
+        ...operatorHints(),
       ]
         .filter(Boolean)
         .join('\n'),
     );
+  }
+
+  /** Why the unit stands where it is, what comes next, and how to steer it (for a person reading the UI). */
+  function operatorHints(): string[] {
+    const last = state.history[state.history.length - 1];
+    const final = state.phase === 'completed' || state.phase === 'rolled-back';
+    const out = [last ? `**why** ${last.reason ?? ''}${last.actor ? ` (${last.actor}, ${last.at})` : ''}` : ''];
+    if (final) return [...out, `**next** nothing: ${state.phase} is final`];
+    out.push(`**next** ${waitingFor ?? `working on ${state.phase}`}`);
+    if (state.phase !== 'rolling-back') {
+      out.push(`**roll back** \`cutover rollback ${unit} --reason "…"\`, or the signal \`rollback\` with {"actor":"<you>","reason":"…","commandId":"<unique>"}`);
+    }
+    out.push(state.paused ? `**resume** \`cutover resume ${unit}\`` : `**pause** \`cutover pause ${unit}\``);
+    return out;
   }
 
   /** An audit line in the current phase (commands, skipped bakes, terminations). */
@@ -306,6 +321,7 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
         state.route = await acts.changeRoute.executeWithOptions({ summary: `route ${unit}: ${what} (epoch ${state.route.epoch} → ${state.route.epoch + 1})` }, [
           { unit, expectedEpoch: state.route.epoch, route: step.route, sourceWorkersMayStop: step.sourceWorkersMayStop, actor, reason: step.reason },
         ]);
+        state.routeChangedAt = now();
         if (state.phase === 'rolling-back') markCompensation('route back');
         return;
       }

@@ -142,7 +142,7 @@ class Rig {
       source: s.source.name,
       target: s.target.name,
       control: { cluster: s.target.name, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue },
-      redis: { url: s.redisUrl, keyPrefix: this.keyPrefix },
+      redis: { url: s.redisUrl, keyPrefix: this.keyPrefix, clientStaleness: '1s' },
       namespaces: {
         payments: { strategy: 'dual-workers', taskQueues: [this.payQueue] },
         detections: { strategy: 'dual-workers', taskQueues: [this.detQueue], tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: Object.values(this.tenants) } },
@@ -193,6 +193,7 @@ class Rig {
           ...(ns === 'detections' ? { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants: Object.values(this.tenants) } : {}),
           holdTimeoutMs: 30_000,
           refreshMs: 250,
+          stalenessMs: 1_000, // the plan's redis.clientStaleness: drains wait this long after a route change
         }),
       );
     }

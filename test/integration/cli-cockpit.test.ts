@@ -84,7 +84,7 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
       source: 'legacy',
       target: 'cloud',
       control: { cluster: 'cloud', namespace: 'cutover', taskQueue: uniqueId('cli-control') },
-      redis: { url: s.redisUrl, keyPrefix: `${uniqueId('cli')}:` },
+      redis: { url: s.redisUrl, keyPrefix: `${uniqueId('cli')}:`, clientStaleness: '1s' },
       namespaces: {
         detections: { strategy: 'dual-workers', taskQueues: [uniqueId('det')], tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: tenants } },
       },

@@ -120,6 +120,9 @@ export interface RigOptions {
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The routed client's staleness bound, and the entity's (plan redis.clientStaleness): short, so drains stay quick. */
+const CLIENT_STALENESS_MS = 1_500;
+
 /** One unit's migration with its workload. */
 export class Rig {
   readonly tag = uniqueId('ent');
@@ -168,6 +171,7 @@ export class Rig {
       drainDeadlineMs: 20_000,
       drainPollMs: 250,
       holdTimeoutMs: 10_000,
+      clientStalenessMs: CLIENT_STALENESS_MS,
       stragglers: 'report',
       onGateFailure: 'rollback',
       probe: { workflows: 3, minSuccess: 1, taskQueue: this.probeQueue, timeoutMs: 15_000 },
@@ -219,6 +223,8 @@ export class Rig {
       ...(this.opts.kind === 'tenant' ? { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants: [(this.input.unit as { tenant: string }).tenant] } : {}),
       holdTimeoutMs: 30_000,
       refreshMs: 250,
+      // The entity's drains wait this bound after each route change (input clientStalenessMs).
+      stalenessMs: CLIENT_STALENESS_MS,
     });
     void s;
     if (this.opts.schedules) await this.createSchedules(this.opts.schedules);
@@ -333,6 +339,11 @@ export class Rig {
 
   handle(): WorkflowHandle {
     return this.control.workflow.getHandle(this.workflowId);
+  }
+
+  /** The client on the control namespace (visibility queries in tests). */
+  controlClient(): Client {
+    return this.control;
   }
 
   /** The event history of the latest run, or of `runId`. */

@@ -34,6 +34,34 @@ describe('entity workflows: a unit moved end to end', function () {
     const d = await r.handle().describe();
     assert.equal(d.status.name, 'COMPLETED');
     assert.equal(d.typedSearchAttributes.get({ name: 'CutoverPhase', type: 'KEYWORD' } as never), 'completed');
+
+    // What the Temporal UI shows. A static summary naming the move; current details a person can read
+    // (phase, why, what next); an activity summary on each step of the history; findable by its search
+    // attributes (visibility lags writes: poll, bounded).
+    assert.match((await d.staticSummary()) ?? '', new RegExp(`^Move ${done.unit} from legacy to cloud`));
+    const meta = (await r.handle().query('__temporal_workflow_metadata')) as { currentDetails?: string };
+    assert.match(meta.currentDetails ?? '', /\*\*phase\*\* completed/);
+    assert.match(meta.currentDetails ?? '', /\*\*why\*\* /);
+    assert.match(meta.currentDetails ?? '', /\*\*next\*\* nothing: completed is final/);
+    const history = await r.historyOf();
+    const summaries = (history.events ?? [])
+      .filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => {
+        const data = e.userMetadata?.summary?.data;
+        return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : '';
+      });
+    assert.ok(summaries.length > 0 && summaries.every((x) => x.length > 0), `every step has a summary: ${JSON.stringify(summaries)}`);
+    for (const step of [/^preflight /, /^provision /, /^route .*: \d+% to the target/, /^route .*: all to the target/, /^count open runs/, /^reconcile /]) {
+      assert.ok(summaries.some((x) => step.test(x)), `${step} in ${JSON.stringify(summaries)}`);
+    }
+    const query = `CutoverUnit = "${done.unit}" AND CutoverPhase = "completed" AND CutoverKind = "tenant"`;
+    const deadline = Date.now() + 10_000;
+    let found = 0;
+    while (found === 0 && Date.now() < deadline) {
+      for await (const w of r.controlClient().workflow.list({ query })) if (w.workflowId === d.workflowId) found++;
+      if (found === 0) await new Promise((res) => setTimeout(res, 250));
+    }
+    assert.equal(found, 1, `findable with ${query}`);
   });
 
   it('moves a namespace with drain-and-switch → completed; held starts released, no start lost', async () => {

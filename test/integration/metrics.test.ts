@@ -132,7 +132,7 @@ describe('metrics: the cutover worker exports its own metrics beside the SDK\'s'
         source: 'legacy',
         target: 'cloud',
         control: { cluster: 'cloud', namespace: 'cutover', taskQueue: uniqueId('metrics-control') },
-        redis: { url: s.redisUrl, keyPrefix: `${uniqueId('metrics')}:` },
+        redis: { url: s.redisUrl, keyPrefix: `${uniqueId('metrics')}:`, clientStaleness: '1s' },
         namespaces: { detections: { strategy: 'dual-workers', taskQueues: [uniqueId('det')], tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: tenants } } },
         gates: {},
         defaults: { bake: '1s', percentSteps: [50] },

@@ -18,6 +18,7 @@ import {
   DEFAULT_PERCENT_STEPS,
   DEFAULT_POSTGRES_SHARDS,
   DEFAULT_REDIS_KEY_PREFIX,
+  DEFAULT_CLIENT_STALENESS_MS,
   DEFAULT_REDIS_URL,
   DEFAULT_SCHEDULE_BACKFILL,
   DEFAULT_STRAGGLERS,
@@ -131,7 +132,7 @@ describe('config: the example plan', () => {
 describe('config: defaults', () => {
   it('a minimal plan gets every default from defaults.ts', () => {
     const plan = loadPlan(path.join(FIXTURES, 'minimal.yaml'));
-    assert.deepEqual(plan.redis, { url: DEFAULT_REDIS_URL, keyPrefix: DEFAULT_REDIS_KEY_PREFIX });
+    assert.deepEqual(plan.redis, { url: DEFAULT_REDIS_URL, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, clientStaleness: DEFAULT_CLIENT_STALENESS_MS });
     assert.deepEqual(plan.control, { cluster: 'cloud', namespace: DEFAULT_CONTROL_NAMESPACE, taskQueue: DEFAULT_CONTROL_TASK_QUEUE });
     assert.deepEqual(plan.defaults, {
       bake: DEFAULT_BAKE_MS,
@@ -183,7 +184,7 @@ describe('config: defaults', () => {
     raw.control.namespace = '';
     raw.namespaces.payments.target = '';
     const plan = mustPass(raw);
-    assert.deepEqual(plan.redis, { url: DEFAULT_REDIS_URL, keyPrefix: DEFAULT_REDIS_KEY_PREFIX });
+    assert.deepEqual(plan.redis, { url: DEFAULT_REDIS_URL, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, clientStaleness: DEFAULT_CLIENT_STALENESS_MS });
     assert.equal(plan.control.namespace, DEFAULT_CONTROL_NAMESPACE);
     assert.equal(plan.namespaces.payments.target, 'payments');
 
@@ -296,6 +297,8 @@ const INVALID: [string, (p: Raw) => void, string[]][] = [
   ['bake not a duration', (p) => (p.defaults.bake = '30 seconds'), ['defaults.bake']],
   ['negative bake', (p) => (p.defaults.bake = -5), ['defaults.bake']],
   ['drainDeadline zero', (p) => (p.defaults.drainDeadline = 0), ['defaults.drainDeadline']],
+  ['client staleness zero', (p) => (p.redis.clientStaleness = 0), ['redis.clientStaleness']],
+  ['client staleness not a duration', (p) => (p.redis.clientStaleness = 'soon'), ['redis.clientStaleness']],
   ['unknown onGateFailure', (p) => (p.defaults.onGateFailure = 'ignore'), ['defaults.onGateFailure']],
   ['unknown stragglers policy', (p) => (p.defaults.stragglers = 'kill'), ['defaults.stragglers']],
   ['no rings', (p) => (p.rings = []), ['rings']],

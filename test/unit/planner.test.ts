@@ -145,6 +145,31 @@ const cases: Case[] = [
   { name: 'draining samples again after the poll interval', state: { phase: 'draining', route: onTarget, drain: drainAt(4, NOW - 500) }, want: { type: 'step', step: { kind: 'count', side: 'source' } } },
   { name: 'drained → reconciling (source workers keep running until completed)', state: { phase: 'draining', route: onTarget, drain: drainAt(0) }, want: { type: 'transition', to: 'reconciling' } as Action },
   {
+    name: 'drained, but a client cut off from Redis may still route by the old route: wait out redis.clientStaleness after the route change',
+    input: { clientStalenessMs: 30_000 },
+    state: { phase: 'draining', route: onTarget, drain: drainAt(0), routeChangedAt: NOW - 10_000 },
+    want: { type: 'wait', for: 'timer', until: NOW + 20_000 } as Action,
+  },
+  {
+    name: 'drained and the clients\' staleness bound passed since the route change → reconciling',
+    input: { clientStalenessMs: 30_000 },
+    state: { phase: 'draining', route: onTarget, drain: drainAt(0), routeChangedAt: NOW - 30_000 },
+    want: { type: 'transition', to: 'reconciling' } as Action,
+  },
+  {
+    name: 'rolling back: the target reads empty, but waits the clients\' staleness after the route went back',
+    input: { clientStalenessMs: 5_000 },
+    state: {
+      phase: 'rolling-back',
+      route: onSource,
+      moveStartedAt: 'x',
+      routeChangedAt: NOW - 1_000,
+      drain: { side: 'target', startedAt: NOW - 1000, deadlineAt: NOW + 10_000, samples: [{ at: NOW - 100, open: 0 }] },
+      rollback: { ...advance, command: 'rollback', reason: 'why', from: 'draining', at: 'x' },
+    },
+    want: { type: 'wait', for: 'timer', until: NOW + 4_000 } as Action,
+  },
+  {
     name: 'deadline with policy wait keeps polling',
     input: { stragglers: 'wait' },
     state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 600, NOW - 1) },
