@@ -1,7 +1,9 @@
 /**
  * `npm run bench:routing`: what the multi-cluster client costs an application.
  *
- * On a fresh local stack (two dev servers and Redis), in one run:
+ * On a fresh local stack (a source cluster, a dev-server target and Redis), in one run per kind of
+ * source server (`--server dev|postgres|both`, default both: a dev server, then a temporal-server on
+ * PostgreSQL with 4 history shards — the kind of cluster users move off):
  * - saturation (knee): closed loop at rising concurrency, routed and direct alternating per level;
  * - latency and CPU per start: open loop at half the direct knee, alternating routed/direct blocks;
  * - the same while the unit is moving (50%: placement claims and cross-cluster checks), for reference;
@@ -37,16 +39,48 @@ const LAT_ROUNDS = QUICK ? 6 : 30;
 const LAT_BLOCK_MS = 500;
 const PROPAGATION_CLIENTS = 8;
 const PROPAGATION_CHANGES = QUICK ? 20 : 60;
+type ServerKind = 'dev' | 'postgres';
+/** `--server dev|postgres|both` (or `--server=…`): the kinds of source server to measure, in order. */
+function serverKinds(argv: string[]): ServerKind[] {
+  const i = argv.findIndex((a) => a === '--server' || a.startsWith('--server='));
+  if (i < 0) return ['dev', 'postgres'];
+  const value = argv[i]!.includes('=') ? argv[i]!.slice('--server='.length) : (argv[i + 1] ?? '');
+  if (value === 'both') return ['dev', 'postgres'];
+  if (value === 'dev' || value === 'postgres') return [value];
+  throw new Error(`--server: "${value}" is not a server kind; give dev, postgres or both`);
+}
+const SERVERS = serverKinds(process.argv.slice(2));
+const SERVER_LABEL: Record<ServerKind, string> = { dev: 'dev server (SQLite)', postgres: 'temporal-server 1.29.1 on PostgreSQL, 4 shards' };
 
 const log = (line: string) => process.stderr.write(`[bench:routing] ${line}\n`);
 
 async function main(): Promise<void> {
+  const runs: { server: ServerKind; results: Record<string, number>; section: string }[] = [];
+  for (const server of SERVERS) runs.push({ server, ...(await benchOn(server)) });
+  // Flat keys: the dev server's figures keep their names; the other kind's are prefixed (postgresKneeRatio…).
+  const results = Object.fromEntries(
+    runs.flatMap((r) => Object.entries(r.results).map(([k, v]) => [r.server === 'dev' ? k : `${r.server}${k[0]!.toUpperCase()}${k.slice(1)}`, v])),
+  );
+  const both = markdownTable(
+    ['source server', 'knee direct / routed (starts/s)', 'knee ratio', 'p50 / p99 ratio', 'direct p50 / p99 (ms)'],
+    runs.map(({ server, results: x }) => [SERVER_LABEL[server], `${x.directKneePerSec} / ${x.routedKneePerSec}`, x.kneeRatio!, `${x.p50Ratio} / ${x.p99Ratio}`, `${x.directP50Ms} / ${x.directP99Ms}`]),
+  );
+  process.stdout.write(`\n${both}\n${JSON.stringify(results)}\n`);
+  if (WRITE) {
+    const doc = appendBenchmarkDoc(ROOT, [...runs.map((r) => r.section), ...(runs.length > 1 ? [`### routing — both kinds of source server\n\n${both}\n`] : [])].join('\n'));
+    const json = writeResults(ROOT, 'routing', results);
+    log(`wrote ${path.relative(ROOT, doc)} and ${path.relative(ROOT, json)}`);
+  }
+}
+
+/** The whole benchmark with `server` as the source cluster's kind; returns its figures and doc section. */
+async function benchOn(server: ServerKind): Promise<{ results: Record<string, number>; section: string }> {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cutover-bench-routing-'));
-  log(`starting the local stack in ${runDir}`);
+  log(`starting the local stack in ${runDir} (source: ${SERVER_LABEL[server]})`);
   const stack = await LocalStack.start({
     runDir,
     clusters: [
-      { name: 'legacy', namespaces: [NS] },
+      { name: 'legacy', namespaces: [NS], ...(server === 'postgres' ? { local: { server: 'postgres' as const, shards: 4 } } : {}) },
       { name: 'cloud', namespaces: [NS] },
     ],
     onProgress: (l) => log(l),
@@ -229,9 +263,9 @@ async function main(): Promise<void> {
     );
     const kneeTable = markdownTable(['in flight', 'direct starts/s', 'routed starts/s'], kneeRows);
     const m = machineInfo();
-    const section = `## routing — ${new Date().toISOString()}
+    const section = `## routing — ${SERVER_LABEL[server]} — ${new Date().toISOString()}
 
-Command: \`npm run bench:routing${QUICK ? ' -- --quick' : ''}\` · machine: ${m.nproc} cores (${m.cpu}), ${m.memory} · Node ${m.node}, Temporal SDK ${m.temporalSdk}, ioredis ${m.ioredis}, Redis ${m.redis}, dev servers from the local stack (temporal CLI 1.5.1) · load average at the end: ${m.loadavg}
+Command: \`npm run bench:routing${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` · machine: ${m.nproc} cores (${m.cpu}), ${m.memory} · Node ${m.node}, Temporal SDK ${m.temporalSdk}, ioredis ${m.ioredis}, Redis ${m.redis}, source: ${SERVER_LABEL[server]}, target: dev server (temporal CLI 1.5.1), from the local stack · load average at the end: ${m.loadavg}
 
 Routed vs direct client on the same (source) cluster, unit settled on the source (epoch 1), starts only
 (no worker), open loop at ${rate} starts/s = half the direct knee, ${LAT_ROUNDS} rounds of alternating ${LAT_BLOCK_MS / 1000} s blocks
@@ -245,16 +279,13 @@ Saturation (closed loop; per level ${KNEE_REPS} alternating pairs of ${KNEE_BLOC
 
 ${kneeTable}
 `;
-    process.stdout.write(`\n${table}\n\n${kneeTable}\n`);
+    process.stdout.write(`\n${SERVER_LABEL[server]}\n${table}\n\n${kneeTable}\n`);
     process.stdout.write(`${JSON.stringify(results)}\n`);
-    if (WRITE) {
-      const doc = appendBenchmarkDoc(ROOT, section);
-      const json = writeResults(ROOT, 'routing', results);
-      log(`wrote ${path.relative(ROOT, doc)} and ${path.relative(ROOT, json)}`);
-    }
+    return { results, section };
   } finally {
     for (const c of closers.reverse()) await c().catch(() => undefined);
-    await stack.stop();
+    // dropData: a PostgreSQL-backed source drops its databases.
+    await stack.stop({ dropData: true });
     fs.rmSync(runDir, { recursive: true, force: true });
   }
 }
