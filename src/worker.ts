@@ -18,6 +18,7 @@ import { RoutingStore } from './routing/store';
 import { ScheduleFence } from './schedules';
 import type { ProgressFn } from './stack/types';
 import { PROBE_TASK_QUEUE } from './workflows/constants';
+import { parseUnitName } from './workflows/ids';
 import { CUTOVER_SEARCH_ATTRIBUTES } from './workflows/search-attributes';
 
 export interface CutoverWorkerOptions {
@@ -90,7 +91,18 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
     const target = plan.clusters[plan.target]!;
     const targetNative = await connectNativeCluster(plan.target, target);
     opened.push(targetNative);
-    for (const ns of new Set(Object.values(plan.namespaces).map((n) => namespaceOn(target, n.target)))) {
+    // Probe workers only where a ring's synthetic gate (or a unit's shadow probe) will start probes:
+    // a plan of hundreds of namespaces would otherwise run hundreds of idle workers.
+    const probed = new Set<string>();
+    for (const ring of plan.rings) {
+      if (!ring.gates.some((g) => plan.gates[g]?.synthetic)) continue;
+      for (const u of ring.units) {
+        const ref = parseUnitName(u);
+        const ns = ref && plan.namespaces[ref.namespace];
+        if (ns) probed.add(namespaceOn(target, ns.target));
+      }
+    }
+    for (const ns of probed) {
       workers.push(await Worker.create({ connection: targetNative, namespace: ns, taskQueue: PROBE_TASK_QUEUE, workflowBundle: code }));
       progress(`polling ${plan.target}/${ns} task queue ${PROBE_TASK_QUEUE} (synthetic probes)`);
     }

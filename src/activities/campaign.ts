@@ -11,6 +11,9 @@ import type { UnitStatus } from '../workflows/migration-types';
 import { unitStartOptions } from '../workflows/unit-input';
 import * as unitMessages from '../workflows/unit-migration.messages';
 
+/** Status queries in flight at once (each is a workflow task on the cutover worker). */
+const UNIT_VIEW_CONCURRENCY = 16;
+
 /** Dependencies: a client on the control namespace. */
 export interface CampaignActivityDeps {
   control: Client;
@@ -55,18 +58,35 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       );
     },
 
-    /** The status of each unit's entity workflow (`missing` when it does not exist). */
+    /**
+     * The status of each unit's entity workflow (`missing` when it does not exist, `unknown` when its
+     * query failed this time). Bounded concurrency, and each unit settles on its own: one slow query
+     * must not fail the round for a whole batch.
+     */
     async unitViews(args: { units: { unit: string; workflowId: string }[] }): Promise<UnitView[]> {
-      return Promise.all(
-        args.units.map(async ({ unit, workflowId }) => {
+      const out: UnitView[] = new Array(args.units.length);
+      let next = 0;
+      let failures = 0;
+      let lastError: unknown;
+      const worker = async () => {
+        for (let i = next++; i < args.units.length; i = next++) {
+          const { unit, workflowId } = args.units[i]!;
           try {
-            return toUnitView(unit, workflowId, await client.workflow.getHandle(workflowId).query(unitMessages.status));
+            out[i] = toUnitView(unit, workflowId, await client.workflow.getHandle(workflowId).query(unitMessages.status));
           } catch (err) {
-            if (err instanceof WorkflowNotFoundError) return { unit, workflowId, missing: true };
-            throw err;
+            if (err instanceof WorkflowNotFoundError) out[i] = { unit, workflowId, missing: true };
+            else {
+              failures++;
+              lastError = err;
+              out[i] = { unit, workflowId, unknown: true };
+            }
           }
-        }),
-      );
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(UNIT_VIEW_CONCURRENCY, args.units.length) }, worker));
+      // Nothing answered: the control cluster or the worker is down — an infrastructure fault, retried.
+      if (args.units.length > 0 && failures === args.units.length) throw lastError;
+      return out;
     },
 
     /** Sends `advance` or `rollback` to entity workflows; the entity ignores a command ID it has seen. */

@@ -22,6 +22,8 @@ export interface UnitView {
   workflowId: string;
   /** The entity workflow does not exist. */
   missing?: boolean;
+  /** Its status could not be read this round (a query timed out): wait and look again. */
+  unknown?: boolean;
   phase?: string;
   paused?: boolean;
   route?: { side?: 'source' | 'target'; percent?: number; hold?: boolean; epoch: number };
@@ -96,6 +98,7 @@ export function reached(goal: UnitGoal, v: UnitView): boolean {
  * campaign is not, since the campaign (or an operator) decided that.
  */
 export function nextMove(goal: UnitGoal, v: UnitView, key: string, campaignStartedAt?: string): UnitMove {
+  if (v.unknown) return { kind: 'wait', why: `${v.unit}: status unknown this round` };
   if (v.missing) return goal.kind === 'rolled-back' ? { kind: 'reached' } : { kind: 'start' };
   if (goal.kind !== 'rolled-back' && v.phase === 'rolled-back' && campaignStartedAt !== undefined && v.startedAt !== undefined && v.startedAt < campaignStartedAt) {
     return { kind: 'start' };

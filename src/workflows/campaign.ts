@@ -268,23 +268,32 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   }
 
   const unitRefs = (units: readonly string[]) => units.map((u) => ({ unit: u, workflowId: input.units[u]!.workflowId }));
+  /** The last command ID sent to each unit: a unit that has not yet acted on it shows the same view, and would get it again. */
+  const lastSent: Record<string, string> = {};
 
   /** One round of moving `units` towards `goal`: observe, then start or command what needs it. */
   async function drive(units: readonly string[], goal: UnitGoal, step: CampaignStep | undefined): Promise<{ reached: boolean; failed?: string }> {
-    const views = await control.unitViews({ units: unitRefs(units) });
-    for (const v of views) state.units[v.unit] = v;
+    // A completed unit never changes again: its last view stands, and it is not queried (a query of a closed workflow is a replay).
+    const done = units.filter((u) => state.units[u]?.phase === 'completed');
+    const fresh = await control.unitViews({ units: unitRefs(units.filter((u) => !done.includes(u))) });
+    for (const v of fresh) if (!v.unknown) state.units[v.unit] = v;
+    const views = [...done.map((u) => state.units[u]!), ...fresh];
     const key = `${wfId}/e${state.epoch}${step ? `/s${step.n}` : ''}`;
     const moves = views.map((v) => ({ v, m: nextMove(goal, v, key, state.startedAt) }));
     const failed = moves.filter((x) => x.m.kind === 'failed').map((x) => (x.m as { why: string }).why);
     if (failed.length > 0) return { reached: false, failed: failed.join('; ') };
     const toStart = moves.filter((x) => x.m.kind === 'start').map((x) => input.units[x.v.unit]!);
     if (toStart.length > 0) await control.startUnits({ units: toStart, taskQueue: input.entityTaskQueue });
+    // The entity drops a repeated command ID anyway; not sending it again saves a signal and a workflow task.
     const cmds = moves.flatMap(({ v, m }) =>
-      m.kind === 'advance' || m.kind === 'rollback'
+      (m.kind === 'advance' || m.kind === 'rollback') && lastSent[v.unit] !== m.commandId
         ? [{ workflowId: v.workflowId, command: m.kind, commandId: m.commandId, actor: me, ...(m.kind === 'rollback' ? { reason: state.rollback?.reason ?? 'campaign rollback' } : {}) }]
         : [],
     );
-    if (cmds.length > 0) await control.commandUnits({ commands: cmds });
+    if (cmds.length > 0) {
+      await control.commandUnits({ commands: cmds });
+      for (const c of cmds) lastSent[units.find((u) => input.units[u]!.workflowId === c.workflowId)!] = c.commandId;
+    }
     return { reached: moves.every((x) => x.m.kind === 'reached') };
   }
 

@@ -39,6 +39,12 @@ describe('campaign driver: moving a unit towards a step goal', () => {
     assert.notEqual(a.commandId, c.commandId);
   });
 
+  it('waits on a unit whose status could not be read this round, whatever the goal', () => {
+    for (const goal of [{ kind: 'prepared' }, { kind: 'completed' }, { kind: 'rolled-back' }] as UnitGoal[]) {
+      assert.equal(nextMove(goal, v({ unknown: true }), 'k').kind, 'wait');
+    }
+  });
+
   it('starts again a unit rolled back before the campaign began (a drill), never one rolled back during it', () => {
     const began = '2026-11-28T10:00:00.000Z';
     const drill = v({ phase: 'rolled-back', startedAt: '2026-11-28T09:00:00.000Z' });
