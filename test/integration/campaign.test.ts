@@ -10,9 +10,8 @@ import { once } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
-import { Redis } from 'ioredis';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { createActivities, createCampaignActivities, createGateActivities } from '../../src/activities';
 import { buildCampaignInput, startCampaign } from '../../src/campaign/input';
 import type { CampaignInput, CampaignStatus } from '../../src/campaign/types';
@@ -24,37 +23,11 @@ import type { UnitStatus } from '../../src/workflows/migration-types';
 import * as umsg from '../../src/workflows/unit-migration.messages';
 import { entityAppJob } from '../workflows/entity-app';
 import { testStack, uniqueId } from '../harness';
+import { closeShared, sharedRig, type Shared } from './entity.fixture';
 
 const CONTROL_NAMESPACE = 'cutover';
 const STARTER = 'campaign-starter';
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Shared {
-  cutoverBundle: WorkflowBundle;
-  appBundle: WorkflowBundle;
-  conn: { source: Connection; target: Connection };
-  native: { source: NativeConnection; target: NativeConnection };
-  redis: Redis;
-}
-let shared: Promise<Shared> | undefined;
-function sharedParts(): Promise<Shared> {
-  shared ??= (async () => {
-    const s = testStack();
-    const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => process.stderr.write(`[bundle] ${m}\n`) };
-    const [cutoverBundle, appBundle] = await Promise.all([
-      bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quiet }),
-      bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/entity-app'), logger: quiet }),
-    ]);
-    return {
-      cutoverBundle,
-      appBundle,
-      conn: { source: await Connection.connect({ address: s.source.address }), target: await Connection.connect({ address: s.target.address }) },
-      native: { source: await NativeConnection.connect({ address: s.source.address }), target: await NativeConnection.connect({ address: s.target.address }) },
-      redis: new Redis(s.redisUrl, { maxRetriesPerRequest: 2 }),
-    };
-  })();
-  return shared;
-}
 
 /** An application metrics endpoint scraped by the harness's Prometheus (job `apps`). */
 class AppMetrics {
@@ -134,7 +107,7 @@ class Rig {
 
   async setUp(): Promise<this> {
     const s = testStack();
-    this.sh = await sharedParts();
+    this.sh = await sharedRig();
     await this.metrics.start();
     this.plan = loadPlan({
       name: this.tag,
@@ -404,17 +377,7 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     rig = undefined;
   });
 
-  after(async () => {
-    const p = shared;
-    shared = undefined;
-    if (!p) return;
-    const s = await p;
-    await s.conn.source.close();
-    await s.conn.target.close();
-    await s.native.source.close();
-    await s.native.target.close();
-    s.redis.disconnect();
-  });
+  after(closeShared);
 
   it('runs three rings over two namespaces and three tenants to completion; self-approval refused, two distinct approvers accepted', async () => {
     rig = await new Rig({

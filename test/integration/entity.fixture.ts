@@ -27,7 +27,8 @@ import { SELF_HOSTED_NAME, testStack, uniqueId } from '../harness';
 /** The control namespace (on the target cluster, DESIGN's default control cluster). */
 export const CONTROL_NAMESPACE = 'cutover';
 
-interface Shared {
+/** Bundles and connections shared by every rig of a suite (entity and campaign tests alike). */
+export interface Shared {
   cutoverBundle: WorkflowBundle;
   appBundle: WorkflowBundle;
   conn: { source: Connection; target: Connection };
@@ -36,16 +37,23 @@ interface Shared {
 }
 
 let shared: Promise<Shared> | undefined;
+// Bundling takes seconds and the code does not change within a run: every suite reuses the bundles,
+// while connections are per suite (closed in its after()).
+let bundles: Promise<[WorkflowBundle, WorkflowBundle]> | undefined;
 
 /** Bundles and connections shared by the rigs of one suite (built once). */
 export function sharedRig(): Promise<Shared> {
   shared ??= (async () => {
     const s = testStack();
     const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => process.stderr.write(`[bundle] ${m}\n`) };
-    const [cutoverBundle, appBundle] = await Promise.all([
+    bundles ??= Promise.all([
       bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quiet }),
       bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/entity-app'), logger: quiet }),
     ]);
+    const [cutoverBundle, appBundle] = await bundles.catch((err: unknown) => {
+      bundles = undefined; // a later suite may try again
+      throw err;
+    });
     return {
       cutoverBundle,
       appBundle,
