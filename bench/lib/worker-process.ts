@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { createCutoverActivities } from '../../src/activities';
 import { RoutingStore } from '../../src/routing/store';
 import { ScheduleFence } from '../../src/schedules';
+import { CONTROL_WORKER_OPTIONS } from '../../src/worker-options';
 
 /** What the parent passes in `BENCH_WORKER` (JSON). */
 export interface WorkerProcessConfig {
@@ -62,8 +63,10 @@ async function main(): Promise<void> {
   } else {
     activities = { benchNoop: async () => 'ok' };
   }
-  // Worker options left at the SDK's defaults, as `cutover worker` runs them (src/worker.ts).
+  // cutover's workflows run with the options `cutover worker` gives them (src/worker.ts); the trivial
+  // workload of the bound keeps the SDK's defaults.
   const worker = await Worker.create({
+    ...(cfg.mode === 'cutover' ? CONTROL_WORKER_OPTIONS : {}),
     connection: native,
     namespace: cfg.namespace,
     taskQueue: cfg.taskQueue,

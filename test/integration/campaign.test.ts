@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { createActivities, createCampaignActivities, createGateActivities } from '../../src/activities';
+import { CONTROL_WORKER_OPTIONS } from '../../src/worker-options';
 import { buildCampaignInput, startCampaign } from '../../src/campaign/input';
 import type { CampaignInput, CampaignStatus } from '../../src/campaign/types';
 import { loadPlan, type Plan } from '../../src/config';
@@ -23,6 +24,7 @@ import type { UnitStatus } from '../../src/workflows/migration-types';
 import * as umsg from '../../src/workflows/unit-migration.messages';
 import { entityAppJob } from '../workflows/entity-app';
 import { testStack, uniqueId } from '../harness';
+import { childReady } from '../harness/wait';
 import { closeShared, sharedRig, type Shared } from './entity.fixture';
 
 const CONTROL_NAMESPACE = 'cutover';
@@ -191,7 +193,7 @@ class Rig {
       ...createGateActivities({ target: { connection: this.sh.conn.target }, runProbes: entity.runProbes, reconcile: entity.reconcile, reconcileSchedules: entity.reconcileSchedules }),
       ...createCampaignActivities({ control: this.control }),
     };
-    const worker = await Worker.create({ connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
+    const worker = await Worker.create({ ...CONTROL_WORKER_OPTIONS, connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
     this.cutover = { worker, run: worker.run() };
   }
 
@@ -340,29 +342,14 @@ async function spawnCutoverWorker(o: { source: { name: string; address: string }
       const activities = { ...entity,
         ...acts.createGateActivities({ target: { connection: target }, runProbes: entity.runProbes, reconcile: entity.reconcile, reconcileSchedules: entity.reconcileSchedules }),
         ...acts.createCampaignActivities({ control: new Client({ connection: target, namespace: ${JSON.stringify(CONTROL_NAMESPACE)} }) }) };
-      const worker = await Worker.create({ connection: native, namespace: ${JSON.stringify(CONTROL_NAMESPACE)}, taskQueue: o.taskQueue, workflowsPath: require.resolve(${JSON.stringify(path.join(root, 'src/workflows'))}), activities });
+      const worker = await Worker.create({ maxCachedWorkflows: 0, connection: native, namespace: ${JSON.stringify(CONTROL_NAMESPACE)}, taskQueue: o.taskQueue, workflowsPath: require.resolve(${JSON.stringify(path.join(root, 'src/workflows'))}), activities });
       const run = worker.run();
       process.stdout.write('READY\\n');
       await run;
     })().catch((e) => { console.error(e); process.exit(1); });
   `;
   const child = spawn(process.execPath, ['--require', 'tsx/cjs', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('cutover worker process did not start within 60 s')), 60_000);
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('READY')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`cutover worker process exited early (${code})`));
-    });
-  });
-  child.removeAllListeners('exit');
+  await childReady(child, 'cutover worker process');
   return child;
 }
 

@@ -18,6 +18,7 @@ import type { UnitStatus } from '../../src/workflows/migration-types';
 import * as messages from '../../src/workflows/unit-migration.messages';
 import { unitStartOptions } from '../../src/workflows/unit-input';
 import { testStack, uniqueId } from '../harness';
+import { until } from '../harness/wait';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'cutover.js');
@@ -44,21 +45,6 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   });
 }
 
-/** Polls `fn` until it returns a value other than undefined, or fails after `ms`. */
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('cutover CLI: the cockpit verbs against the real stack', function () {
   this.timeout(180_000);

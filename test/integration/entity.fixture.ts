@@ -8,11 +8,13 @@ import type { ChildProcess} from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { createActivities } from '../../src/activities';
+import { CONTROL_WORKER_OPTIONS } from '../../src/worker-options';
 import { DualWorkers, RoutedClient, RoutingStore } from '../../src/routing';
 import { listSelected, ScheduleFence, type SidedEndpoint } from '../../src/schedules';
 import type { UnitMigrationInput, UnitStatus } from '../../src/workflows/migration-types';
@@ -23,6 +25,7 @@ import { entityAppJob } from '../workflows/entity-app';
 import { createRawSchedule, deleteOnSides, dur, eventually, jsonPayload } from '../workflows/schedule-test-kit';
 import type { ClusterEndpoint } from '../../src/stack/types';
 import { SELF_HOSTED_NAME, testStack, uniqueId } from '../harness';
+import { childReady } from '../harness/wait';
 
 /** The control namespace (on the target cluster, DESIGN's default control cluster). */
 export const CONTROL_NAMESPACE = 'cutover';
@@ -293,22 +296,7 @@ export class Rig {
       });
       this.child = child;
       // The child prints READY once its worker polls.
-      let out = '';
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('cutover worker process did not start within 60 s')), 60_000);
-        child.stdout!.on('data', (b: Buffer) => {
-          out += b.toString();
-          if (out.includes('READY')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.once('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`cutover worker process exited early (${code})`));
-        });
-      });
-      child.removeAllListeners('exit');
+      await childReady(child, 'cutover worker process');
       return;
     }
     const activities = createActivities({
@@ -317,7 +305,7 @@ export class Rig {
       routing: this.store,
       scheduleFence: new ScheduleFence({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
     });
-    const worker = await Worker.create({ connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
+    const worker = await Worker.create({ ...CONTROL_WORKER_OPTIONS, connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
     this.cutoverWorker = { worker, run: worker.run() };
   }
 
@@ -376,9 +364,24 @@ export class Rig {
         lastErr = err; // the worker may be restarting
       }
       if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last && { phase: last.phase, waitingFor: last.waitingFor, route: last.route, failure: last.failure, counts: last.counts, rejected: last.rejected, reconcile: last.reconcile })} ${lastErr ? String(lastErr) : ''}`);
+        throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last && { phase: last.phase, waitingFor: last.waitingFor, route: last.route, failure: last.failure, counts: last.counts, rejected: last.rejected, reconcile: last.reconcile })} ${lastErr ? describeError(lastErr) : ''}${await this.lastTaskFailure()}`);
       }
       await delay(100);
+    }
+  }
+
+  /** The last workflow task failure in the unit's history, for a timeout's message ('' when none). */
+  private async lastTaskFailure(): Promise<string> {
+    try {
+      const { events } = await this.handle().fetchHistory();
+      const failed = (events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).at(-1)?.workflowTaskFailedEventAttributes;
+      if (!failed) return '';
+      // Keep the history: a nondeterminism is diagnosed (and turned into a replay test) from it.
+      const file = path.join(os.tmpdir(), `${this.workflowId.replace(/[^\w.-]+/g, '_')}.history.json`);
+      fs.writeFileSync(file, JSON.stringify(await this.handle().fetchHistory()));
+      return `; last workflow task failure: ${failed.failure?.message ?? ''} ${failed.failure?.stackTrace ?? ''} (history in ${file})`;
+    } catch {
+      return '';
     }
   }
 
@@ -504,4 +507,11 @@ export async function driveTo(r: Rig, phase: UnitStatus['phase'], timeoutMs = 40
     if (Date.now() > deadline) throw new Error(`did not reach ${phase}; at ${s.phase} waiting for ${s.waitingFor}`);
     await delay(50);
   }
+}
+
+/** An error with its causes (the SDK wraps the server's reason in `cause`). */
+function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e && parts.length < 5; e = (e as { cause?: unknown }).cause) parts.push(String(e));
+  return parts.join(' ← ');
 }

@@ -18,6 +18,7 @@ import { parseUnitName, unitWorkflowId } from '../../src/workflows/ids';
 import * as messages from '../../src/workflows/unit-migration.messages';
 import { unitStartOptions } from '../../src/workflows/unit-input';
 import { testStack, uniqueId } from '../harness';
+import { until } from '../harness/wait';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'cutover.js');
@@ -42,20 +43,6 @@ function freePort(): Promise<number> {
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** Samples of the Prometheus text format: name, labels, value. */
 function parseExposition(text: string): { name: string; labels: Record<string, string>; value: number }[] {
