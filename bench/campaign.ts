@@ -27,7 +27,7 @@ import { loadPlan, type Plan } from '../src/config';
 import { freePort } from '../src/stack/ports';
 import { PrometheusServer } from '../src/stack/prometheus';
 import { LocalStack } from '../src/stack/stack';
-import { BenchArgsError, parseFlags, usageOf, type FlagSpec } from './lib/args';
+import { BenchArgsError, parseFlags, runBench, usageOf, type FlagSpec } from './lib/args';
 import { closedLoop } from './lib/load';
 import { firstError, mapPool } from './lib/pool';
 import { headerLine } from './lib/report';
@@ -551,14 +551,4 @@ async function timerMs(control: Client, workflowId: string, runId: string): Prom
   return total;
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    if (err instanceof BenchArgsError) {
-      process.stderr.write(`[bench:campaign] ${err.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`[bench:campaign] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench('bench:campaign', main);

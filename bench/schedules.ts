@@ -26,7 +26,7 @@ import { copySchedules, describeRaw, deleteRaw, listSelected, scheduledRunId, Sc
 import type { SidedEndpoint, SwitchReport } from '../src/schedules';
 import { matchingTimes, runExists, stateOf } from '../src/schedules/raw';
 import { LocalStack } from '../src/stack/stack';
-import { BenchArgsError, parseFlags, usageOf, type FlagSpec } from './lib/args';
+import { parseFlags, runBench, usageOf, type FlagSpec } from './lib/args';
 import { firstError, mapPool, progressLogger } from './lib/pool';
 import { headerLine } from './lib/report';
 import { addCounts, byOperation, diffCounts, scrapeRequests, sumOps, type RequestCounts } from './lib/server-metrics';
@@ -474,14 +474,4 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    if (err instanceof BenchArgsError) {
-      process.stderr.write(`[bench:schedules] ${err.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`[bench:schedules] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench('bench:schedules', main);

@@ -48,3 +48,18 @@ export function usageOf(command: string, specs: Record<string, FlagSpec>): strin
   const lines = Object.entries(specs).map(([n, s]) => `  --${n}${s.kind === 'boolean' ? '' : ' <n>'}  ${s.help}`);
   return `usage: ${command} [flags]\n${lines.join('\n')}`;
 }
+
+/** Runs a benchmark's `main`: exit 0 when done, 2 on bad flags (the message names the flag), 1 on failure. */
+export function runBench(name: string, main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      if (err instanceof BenchArgsError) {
+        process.stderr.write(`[${name}] ${err.message}\n`);
+        process.exit(2);
+      }
+      process.stderr.write(`[${name}] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
