@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { createActivities } from '../../src/activities';
@@ -373,12 +374,12 @@ export class Rig {
   /** The last workflow task failure in the unit's history, for a timeout's message ('' when none). */
   private async lastTaskFailure(): Promise<string> {
     try {
-      const { events } = await this.handle().fetchHistory();
-      const failed = (events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).at(-1)?.workflowTaskFailedEventAttributes;
+      const history = await this.handle().fetchHistory();
+      const failed = (history.events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).at(-1)?.workflowTaskFailedEventAttributes;
       if (!failed) return '';
-      // Keep the history: a nondeterminism is diagnosed (and turned into a replay test) from it.
+      // Keep the history (in the replayable JSON form of test/replay): a nondeterminism is diagnosed from it.
       const file = path.join(os.tmpdir(), `${this.workflowId.replace(/[^\w.-]+/g, '_')}.history.json`);
-      fs.writeFileSync(file, JSON.stringify(await this.handle().fetchHistory()));
+      fs.writeFileSync(file, historyToJSON(history));
       return `; last workflow task failure: ${failed.failure?.message ?? ''} ${failed.failure?.stackTrace ?? ''} (history in ${file})`;
     } catch {
       return '';
