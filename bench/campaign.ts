@@ -191,7 +191,7 @@ async function main(): Promise<void> {
 
     const plan = benchPlan(shape, { legacy: legacy.address, cloud: cloud.address, redisUrl: stack.redisUrl, prometheusUrl: prometheus.url });
     const input = buildCampaignInput(plan, { actor: 'bench', pollMs: shape.pollMs });
-    const units = Object.keys(input.units).length;
+    const units = input.plan.unitCount;
 
     // 1. Namespaces on both clusters, timed apart from the campaign.
     const names = appNamespaces(plan);

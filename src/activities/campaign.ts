@@ -5,33 +5,26 @@
  * they outlive a campaign that is paused, cancelled or continued-as-new.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { CampaignUnit } from '../campaign/types';
-import type { UnitView } from '../campaign/driver';
-import type { UnitStatus } from '../workflows/migration-types';
+import { campaignUnit, type CampaignEntities } from '../campaign/units';
+import { unitViewOf, type UnitView } from '../campaign/driver';
+import { UNIT_VIEW_MEMO } from '../workflows/constants';
+import type { ForwardPhase } from '../workflows/migration-types';
 import { unitStartOptions } from '../workflows/unit-input';
 import * as unitMessages from '../workflows/unit-migration.messages';
 
-/** Status queries in flight at once (each is a workflow task on the cutover worker). */
+/** Describes in flight at once (a query, the fallback, is a workflow task on the cutover worker). */
 const UNIT_VIEW_CONCURRENCY = 16;
+
+/** A unit view as an entity publishes it in its memo (phase and route at least). */
+function isViewMemo(v: unknown): v is Omit<UnitView, 'unit' | 'workflowId'> {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.phase === 'string' && typeof o.route === 'object' && o.route !== null;
+}
 
 /** Dependencies: a client on the control namespace. */
 export interface CampaignActivityDeps {
   control: Client;
-}
-
-/** The campaign's view of an entity's status (small: the campaign keeps it in its state). */
-export function toUnitView(unit: string, workflowId: string, s: UnitStatus): UnitView {
-  return {
-    unit,
-    workflowId,
-    phase: s.phase,
-    paused: s.paused,
-    route: { ...(s.route.side ? { side: s.route.side } : {}), ...(s.route.percent !== undefined ? { percent: s.route.percent } : {}), ...(s.route.hold ? { hold: true } : {}), epoch: s.route.epoch },
-    ...(s.waitingFor !== undefined ? { waitingFor: s.waitingFor } : {}),
-    historyLength: s.history.length,
-    ...(s.failure ? { failure: `${s.failure.type} in ${s.failure.step}: ${s.failure.message}` } : {}),
-    ...(s.history[0] ? { startedAt: s.history[0].at } : {}),
-  };
 }
 
 /** Builds the campaign activities. */
@@ -43,9 +36,10 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
      * unit at once. The campaign asks for a start only when the unit has no workflow, or its last run
      * was rolled back before the campaign began (a drill): that closed run may be followed by a new one.
      */
-    async startUnits(args: { units: CampaignUnit[]; taskQueue: string }): Promise<{ unit: string; started: boolean }[]> {
+    async startUnits(args: { entities: CampaignEntities; units: { unit: string; ring: string }[]; taskQueue: string }): Promise<{ unit: string; started: boolean }[]> {
       return Promise.all(
-        args.units.map(async (u) => {
+        args.units.map(async ({ unit, ring }) => {
+          const u = campaignUnit(args.entities, ring, unit);
           const options = { ...unitStartOptions(u.input, args.taskQueue), workflowId: u.workflowId, workflowIdReusePolicy: 'ALLOW_DUPLICATE' as const };
           try {
             await client.workflow.start(u.workflowType, options);
@@ -59,9 +53,10 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
     },
 
     /**
-     * The status of each unit's entity workflow (`missing` when it does not exist, `unknown` when its
-     * query failed this time). Bounded concurrency, and each unit settles on its own: one slow query
-     * must not fail the round for a whole batch.
+     * The status of each unit's entity workflow (`missing` when it does not exist, `unknown` when it
+     * could not be read this time), from the view the entity keeps in its memo: a describe the server
+     * answers alone, where a `status` query makes the (uncached) worker replay the run. Bounded
+     * concurrency, and each unit settles on its own: one slow read must not fail a whole batch's round.
      */
     async unitViews(args: { units: { unit: string; workflowId: string }[] }): Promise<UnitView[]> {
       const out: UnitView[] = new Array(args.units.length);
@@ -72,7 +67,10 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
         for (let i = next++; i < args.units.length; i = next++) {
           const { unit, workflowId } = args.units[i]!;
           try {
-            out[i] = toUnitView(unit, workflowId, await client.workflow.getHandle(workflowId).query(unitMessages.status));
+            const handle = client.workflow.getHandle(workflowId);
+            const memo = (await handle.describe()).memo?.[UNIT_VIEW_MEMO];
+            // The memo is written with the run's workflow tasks; a run that has not written it yet (just started, or recorded before it existed) is queried.
+            out[i] = isViewMemo(memo) ? { ...memo, unit, workflowId } : unitViewOf(unit, workflowId, await handle.query(unitMessages.status));
           } catch (err) {
             if (err instanceof WorkflowNotFoundError) out[i] = { unit, workflowId, missing: true };
             else {
@@ -89,11 +87,20 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       return out;
     },
 
-    /** Sends `advance` or `rollback` to entity workflows; the entity ignores a command ID it has seen. */
-    async commandUnits(args: { commands: { workflowId: string; command: 'advance' | 'rollback'; commandId: string; actor: string; reason?: string }[] }): Promise<void> {
+    /**
+     * Sends `advance` or `rollback` to entity workflows; the entity ignores a command ID it has seen.
+     * An entity that closed since the campaign looked (a standing `advance … until completed` ran to
+     * the end) needs no command: the campaign's next look sees where it ended.
+     */
+    async commandUnits(args: { commands: { workflowId: string; command: 'advance' | 'rollback'; commandId: string; actor: string; reason?: string; until?: ForwardPhase }[] }): Promise<void> {
       await Promise.all(
         args.commands.map((c) =>
-          client.workflow.getHandle(c.workflowId).signal(unitMessages[c.command], { actor: c.actor, commandId: c.commandId, ...(c.reason ? { reason: c.reason } : {}) }),
+          client.workflow
+            .getHandle(c.workflowId)
+            .signal(unitMessages[c.command], { actor: c.actor, commandId: c.commandId, ...(c.reason ? { reason: c.reason } : {}), ...(c.until ? { until: c.until } : {}) })
+            .catch((err: unknown) => {
+              if (!(err instanceof WorkflowNotFoundError)) throw err;
+            }),
         ),
       );
     },

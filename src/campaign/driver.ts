@@ -11,6 +11,7 @@
  */
 import { evaluateGate, type GateVerdict } from '../gates/policy';
 import type { TimedMeasurement } from '../gates/types';
+import type { UnitStatus } from '../workflows/migration-types';
 import type { CampaignStep, GateSpec } from './types';
 
 /** Phases of a unit in forward order (mirrors DESIGN.md "A unit's life"). */
@@ -28,10 +29,31 @@ export interface UnitView {
   paused?: boolean;
   route?: { side?: 'source' | 'target'; percent?: number; hold?: boolean; epoch: number };
   waitingFor?: string;
+  /** What it waits on (`timer`, `advance`, `operator`, …). */
+  waitingOn?: string;
+  /** A standing `advance … until` the entity is carrying out. */
+  advanceUntil?: string;
   historyLength?: number;
   failure?: string;
   /** When the entity's migration began (ISO; its first history line). */
   startedAt?: string;
+}
+
+/** The campaign's view of an entity's status (small: the campaign keeps it in its state). */
+export function unitViewOf(unit: string, workflowId: string, s: UnitStatus): UnitView {
+  return {
+    unit,
+    workflowId,
+    phase: s.phase,
+    paused: s.paused,
+    route: { ...(s.route.side ? { side: s.route.side } : {}), ...(s.route.percent !== undefined ? { percent: s.route.percent } : {}), ...(s.route.hold ? { hold: true } : {}), epoch: s.route.epoch },
+    ...(s.waitingFor !== undefined ? { waitingFor: s.waitingFor } : {}),
+    ...(s.waitingOn ? { waitingOn: s.waitingOn } : {}),
+    historyLength: s.history.length,
+    ...(s.advanceUntil ? { advanceUntil: s.advanceUntil } : {}),
+    ...(s.failure ? { failure: `${s.failure.type} in ${s.failure.step}: ${s.failure.message}` } : {}),
+    ...(s.history[0] ? { startedAt: s.history[0].at } : {}),
+  };
 }
 
 /** Where a step wants its units. */
@@ -47,7 +69,8 @@ export type UnitMove =
   | { kind: 'reached' }
   | { kind: 'start' }
   | { kind: 'wait'; why: string }
-  | { kind: 'advance'; commandId: string }
+  /** `until`: the entity keeps advancing through phase boundaries up to that phase (one command per step, not per phase). */
+  | { kind: 'advance'; commandId: string; until?: 'shadow' | 'cutover' | 'completed' }
   | { kind: 'rollback'; commandId: string }
   | { kind: 'failed'; why: string };
 
@@ -67,6 +90,11 @@ export function goalOf(step: CampaignStep): UnitGoal | undefined {
     case 'rollback':
       return { kind: 'rolled-back' };
   }
+}
+
+/** The phase a goal's advance may run to unattended; a canary percentage has none (each percentage is its own step, baked by the campaign). */
+function untilOf(goal: UnitGoal): 'shadow' | 'cutover' | 'completed' | undefined {
+  return goal.kind === 'prepared' ? 'shadow' : goal.kind === 'cutover' || goal.kind === 'completed' ? goal.kind : undefined;
 }
 
 function index(phase: string | undefined): number {
@@ -114,7 +142,11 @@ export function nextMove(goal: UnitGoal, v: UnitView, key: string, campaignStart
   if (v.phase === 'rolling-back' || v.phase === 'rolled-back') return { kind: 'failed', why: `${v.unit} is ${v.phase}` };
   if (v.paused) return { kind: 'wait', why: `${v.unit} is paused on the unit itself; resume it there` };
   if (v.waitingFor === undefined) return { kind: 'wait', why: `${v.unit} is working (${v.phase})` };
-  return { kind: 'advance', commandId: `${key}/advance/${v.unit}/${where}` };
+  // Already on its way and only waiting on a timer: a second advance would cost a signal and a
+  // workflow task, and could land after the unit closed. (One held for an operator still gets it: a retry.)
+  const until = untilOf(goal);
+  if (until && v.advanceUntil === until && v.waitingOn === 'timer') return { kind: 'wait', why: `${v.unit} is advancing to ${until} (${v.phase})` };
+  return { kind: 'advance', commandId: `${key}/advance/${v.unit}/${where}`, ...(until ? { until } : {}) };
 }
 
 /** A measured gate's state in a baking step. */
@@ -174,5 +206,26 @@ export function touchedRingUnits(steps: readonly CampaignStep[], stepIndex: numb
     if (s.ringIndex !== current.ringIndex || s.kind === 'approval') continue;
     for (const u of s.units) if (!out.includes(u)) out.push(u);
   }
+  return out;
+}
+
+/**
+ * Units whose fate is sealed before step `stepIndex`: a `complete` (or a drill's `rollback`) step
+ * passes only when every unit of it reached that end, and a closed entity never changes again. The
+ * campaign drops their views from its state (so a 10,000-unit state still fits through
+ * continue-as-new) and shows them by this phase.
+ */
+export function settledPhase(steps: readonly CampaignStep[], sealing: ReadonlyMap<string, number>, stepIndex: number, unit: string): 'completed' | 'rolled-back' | undefined {
+  const i = sealing.get(unit);
+  if (i === undefined || i >= stepIndex) return undefined;
+  return steps[i]!.kind === 'complete' ? 'completed' : 'rolled-back';
+}
+
+/** Unit → index of the step that seals it (for `settledPhase`; built once per run). */
+export function sealingSteps(steps: readonly CampaignStep[]): Map<string, number> {
+  const out = new Map<string, number>();
+  steps.forEach((s, i) => {
+    if (s.kind === 'complete' || s.kind === 'rollback') for (const u of s.units) out.set(u, i);
+  });
   return out;
 }

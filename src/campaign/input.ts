@@ -5,13 +5,14 @@
  * a rolled-back attempt) is followed by a new run of the same ID.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { unitInputFromPlan, unitScope } from '../cockpit/unit-input';
+import { unitInputFromPlan } from '../cockpit/unit-input';
 import type { Plan } from '../config/types';
-import { NAMESPACE_MIGRATION_WORKFLOW_TYPE, TENANT_MIGRATION_WORKFLOW_TYPE } from '../workflows/constants';
+import { namespaceOfUnit } from '../config/units';
 import { parseUnitName, unitWorkflowId } from '../workflows/ids';
 import { CutoverCampaign, CutoverKind, CutoverPhase } from '../workflows/search-attributes';
 import { planCampaign } from './plan';
-import type { CampaignInput, CampaignUnit } from './types';
+import type { CampaignInput } from './types';
+import { factorEntities } from './units';
 
 /** Workflow type name of the campaign (the export in src/workflows/index.ts). */
 export const CAMPAIGN_WORKFLOW_TYPE = 'campaign';
@@ -22,6 +23,14 @@ export const CAMPAIGN_WORKFLOW_TYPE = 'campaign';
 export const ENTITY_BAKE_UNDER_CAMPAIGN_MS = 365 * 24 * 3_600_000;
 /** How often the campaign polls its moving units by default. */
 export const DEFAULT_CAMPAIGN_POLL_MS = 2_000;
+/**
+ * History caps of the runs a campaign drives. The cutover worker keeps no workflow cache
+ * (src/worker-options.ts), so every workflow task replays its run from the first event, one
+ * activation per earlier task: the cost of a task grows with its run's length. Runs that continue
+ * as new early stay cheap to replay (measured in docs/benchmarks.md, campaign section).
+ */
+export const DEFAULT_ENTITY_MAX_HISTORY_UNDER_CAMPAIGN = 60;
+export const DEFAULT_CAMPAIGN_MAX_HISTORY = 400;
 /** How long an approval request stays open by default: 24h. */
 export const DEFAULT_APPROVAL_TTL_MS = 24 * 3_600_000;
 
@@ -39,41 +48,44 @@ export interface CampaignInputOptions {
   workflowIds?: Record<string, string>;
   /** How often entities sample a drain (ms). */
   drainPollMs?: number;
+  /** The campaign's history cap (default `DEFAULT_CAMPAIGN_MAX_HISTORY`). */
   maxHistoryEvents?: number;
+  /** The entity runs' history cap (default `DEFAULT_ENTITY_MAX_HISTORY_UNDER_CAMPAIGN`). */
+  entityMaxHistoryEvents?: number;
 }
 
-/** The campaign workflow's input for a plan. */
+/** The campaign workflow's input for a plan: the plan's steps and each unit's entity input, factored (src/campaign/units.ts). */
 export function buildCampaignInput(plan: Plan, opts: CampaignInputOptions): CampaignInput {
   const cp = planCampaign(plan, { drill: opts.drill ?? false });
-  const units: Record<string, CampaignUnit> = {};
-  for (const ring of plan.rings) {
-    for (const name of ring.units) {
+  const units = plan.rings.flatMap((ring) =>
+    ring.units.map((name) => {
       const ref = parseUnitName(name)!;
       const base = unitInputFromPlan(plan, ref, { actor: opts.actor, advanceMode: 'manual', campaign: plan.name });
-      const scope = unitScope(plan, ref);
-      units[name] = {
-        unit: name,
+      const selector = ref.kind === 'tenant' ? namespaceOfUnit(plan, ref)!.tenants!.selector : undefined;
+      return {
+        ring: ring.name,
+        name,
         workflowId: opts.workflowIds?.[name] ?? unitWorkflowId(ref),
-        workflowType: ref.kind === 'namespace' ? NAMESPACE_MIGRATION_WORKFLOW_TYPE : TENANT_MIGRATION_WORKFLOW_TYPE,
         input: {
           ...base,
           bakeMs: ENTITY_BAKE_UNDER_CAMPAIGN_MS,
+          maxHistoryEvents: opts.entityMaxHistoryEvents ?? DEFAULT_ENTITY_MAX_HISTORY_UNDER_CAMPAIGN,
           ...(opts.drainPollMs !== undefined ? { drainPollMs: opts.drainPollMs } : {}),
           ...(opts.probeTaskQueue ? { probe: { ...base.probe, taskQueue: opts.probeTaskQueue } } : {}),
         },
-        scope: { sourceNamespace: scope.sourceNamespace, targetNamespace: scope.targetNamespace, taskQueues: scope.taskQueues, ...(scope.tenant ? { tenant: scope.tenant } : {}) },
+        ...(selector ? { tenantSelector: selector } : {}),
       };
-    }
-  }
+    }),
+  );
   return {
     plan: cp,
-    units,
+    entities: factorEntities(units),
     entityTaskQueue: opts.entityTaskQueue ?? plan.control.taskQueue,
     actor: opts.actor,
     pollMs: opts.pollMs ?? DEFAULT_CAMPAIGN_POLL_MS,
     approvalTtlMs: opts.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
     ...(opts.probeTaskQueue ? { probeTaskQueue: opts.probeTaskQueue } : {}),
-    ...(opts.maxHistoryEvents !== undefined ? { maxHistoryEvents: opts.maxHistoryEvents } : {}),
+    maxHistoryEvents: opts.maxHistoryEvents ?? DEFAULT_CAMPAIGN_MAX_HISTORY,
   };
 }
 

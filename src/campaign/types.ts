@@ -7,6 +7,7 @@ import type { ApprovalRequest } from '../approvals/two-person';
 import type { GatePolicy, TimedMeasurement } from '../gates/types';
 import type { TenantFilter, UnitMigrationInput } from '../workflows/migration-types';
 import type { UnitView } from './driver';
+import type { CampaignEntities } from './units';
 
 /** A gate, resolved from the plan, with its provider settings (durations in ms). */
 export type GateSpec = {
@@ -87,7 +88,7 @@ export interface CampaignPlan {
 // ---------------------------------------------------------------------------------------------
 // The campaign workflow's input, state and status (plain JSON: no Map, Set or Date).
 
-/** One unit as the campaign starts and measures it. */
+/** One unit as the campaign starts and measures it (rebuilt from `CampaignEntities` by `campaignUnit`). */
 export interface CampaignUnit {
   unit: string;
   workflowId: string;
@@ -100,7 +101,8 @@ export interface CampaignUnit {
 /** Everything the campaign workflow needs (workflows never read config). */
 export interface CampaignInput {
   plan: CampaignPlan;
-  units: Record<string, CampaignUnit>;
+  /** Every unit's entity input, factored by ring and namespace (src/campaign/units.ts). */
+  entities: CampaignEntities;
   /** Task queue of the entity workflows (the control task queue). */
   entityTaskQueue: string;
   /** Who started the campaign: the requester of its approvals. */

@@ -2,9 +2,10 @@
  * A plan's unit → the entity workflow's input (what `cutover start` hands to the workflow) and its
  * visibility scope (what `cutover reconcile` lists). Pure: values out of the validated plan.
  */
+import { tenantFilterOf } from '../campaign/units';
 import { namespaceOn } from '../clusters/connect';
 import type { Plan } from '../config/types';
-import { namespaceOfUnit } from '../config/units';
+import { namespaceOfUnit, ringOfUnit } from '../config/units';
 import { unitName, type UnitRef } from '../workflows/ids';
 import type { TenantFilter, UnitMigrationInput } from '../workflows/migration-types';
 
@@ -22,11 +23,7 @@ export interface UnitScopeOfPlan {
 /** The visibility scope of a unit of the plan (the plan is validated, so its namespace exists). */
 export function unitScope(plan: Plan, ref: UnitRef): UnitScopeOfPlan {
   const ns = namespaceOfUnit(plan, ref)!;
-  let tenant: TenantFilter | undefined;
-  if (ref.kind === 'tenant') {
-    const sel = ns.tenants!.selector;
-    tenant = 'searchAttribute' in sel ? { searchAttribute: sel.searchAttribute, value: ref.tenant } : { workflowIdPrefix: sel.workflowIdPrefix.split('{tenant}').join(ref.tenant) };
-  }
+  const tenant = ref.kind === 'tenant' ? tenantFilterOf(ns.tenants!.selector, ref.tenant) : undefined;
   return {
     taskQueues: [...ns.taskQueues],
     ...(tenant ? { tenant } : {}),
@@ -38,7 +35,7 @@ export function unitScope(plan: Plan, ref: UnitRef): UnitScopeOfPlan {
 /** The entity workflow input of a unit, from the plan's defaults, its ring and its synthetic gate. */
 export function unitInputFromPlan(plan: Plan, ref: UnitRef, opts: { actor?: string; advanceMode?: 'auto' | 'manual'; campaign?: string } = {}): UnitMigrationInput {
   const name = unitName(ref);
-  const ring = plan.rings.find((r) => r.units.includes(name));
+  const ring = ringOfUnit(plan, name);
   const ns = namespaceOfUnit(plan, ref)!;
   const synthetic = ring?.gates.map((g) => plan.gates[g]?.synthetic).find((s) => s !== undefined);
   const scope = unitScope(plan, ref);

@@ -7,9 +7,17 @@ export function planUnits(plan: Plan): UnitRef[] {
   return plan.rings.flatMap((ring) => ring.units.map((name) => parseUnitName(name) as UnitRef));
 }
 
-/** The ring that lists a unit name, if any. */
+const ringIndex = new WeakMap<Plan, Map<string, RingConfig>>();
+
+/** The ring that lists a unit name, if any (indexed once per plan: a campaign asks for each of 10,000 units). */
 export function ringOfUnit(plan: Plan, unit: string): RingConfig | undefined {
-  return plan.rings.find((ring) => ring.units.includes(unit));
+  let index = ringIndex.get(plan);
+  if (!index) {
+    index = new Map();
+    for (const ring of plan.rings) for (const u of ring.units) if (!index.has(u)) index.set(u, ring);
+    ringIndex.set(plan, index);
+  }
+  return index.get(unit);
 }
 
 /** The namespace configuration a unit belongs to. */

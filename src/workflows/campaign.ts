@@ -24,8 +24,9 @@ import {
 import type { CampaignActivities } from '../activities/campaign';
 import type { GateActivities } from '../activities/gates';
 import { approve as applyApprove, consume, isGranted, parseApprove, requestApproval } from '../approvals/two-person';
-import { bakeDecision, goalOf, nextMove, touchedRingUnits, type UnitGoal } from '../campaign/driver';
+import { bakeDecision, goalOf, nextMove, sealingSteps, settledPhase, touchedRingUnits, type UnitGoal, type UnitView } from '../campaign/driver';
 import type { CampaignCommand, CampaignInput, CampaignState, CampaignStatus, CampaignStep, GateSpec } from '../campaign/types';
+import { campaignUnit, pickEntities, unitProblem } from '../campaign/units';
 import type { TimedMeasurement } from '../gates/types';
 import * as messages from './campaign.messages';
 import { Mutex } from './mutex';
@@ -70,8 +71,15 @@ function inputProblems(input: CampaignInput): string[] {
   const out: string[] = [];
   if (!input || typeof input !== 'object') return ['input: expected a CampaignInput (build it with buildCampaignInput)'];
   if (!input.plan || !Array.isArray(input.plan.steps)) return ['plan.steps: missing; build the input with buildCampaignInput(plan)'];
+  if (!input.entities || typeof input.entities.groups !== 'object') return ['entities: missing; build the input with buildCampaignInput(plan)'];
+  for (const r of input.plan.rings) {
+    for (const u of r.units) {
+      const problem = unitProblem(input.entities, r.name, u);
+      if (problem) out.push(problem);
+    }
+  }
   for (const s of input.plan.steps) {
-    for (const u of s.units) if (!input.units?.[u]) out.push(`units["${u}"]: step ${s.n} moves it but the input has no entry; build the input with buildCampaignInput(plan)`);
+    if (!input.plan.rings[s.ringIndex]) out.push(`plan.steps[${s.n - 1}].ringIndex: no ring ${s.ringIndex}; build the input with buildCampaignInput(plan)`);
     for (const g of s.gates) if (!input.plan.gates[g]) out.push(`plan.gates.${g}: step ${s.n} uses it but it is not defined`);
   }
   if (!(input.pollMs > 0)) out.push('pollMs: must be > 0 (how often units are polled, ms)');
@@ -94,6 +102,17 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   let commands = 0;
   let waitingFor: string | undefined;
   const nowIso = () => new Date().toISOString();
+  /** Each unit's ring, and the step that seals it (its view then leaves the state: `settledPhase`). */
+  const ringOf = new Map(plan.rings.flatMap((r) => r.units.map((u) => [u, r.name] as const)));
+  const sealing = sealingSteps(plan.steps);
+  const unitOf = (u: string) => campaignUnit(input.entities, ringOf.get(u)!, u);
+  /** What the campaign knows of a unit: its last view, or its sealed end. */
+  function viewOf(u: string): UnitView | undefined {
+    const v = state.units[u];
+    if (v) return v;
+    const phase = settledPhase(plan.steps, sealing, state.stepIndex, u);
+    return phase ? { unit: u, workflowId: unitOf(u).workflowId, phase } : undefined;
+  }
 
   function note(event: string, extra: { actor?: string; reason?: string; evidence?: Record<string, unknown> } = {}): void {
     const step = plan.steps[state.stepIndex];
@@ -205,7 +224,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
         name: r.name,
         status: finished() && state.phase === 'completed' ? 'done' : i < current ? 'done' : i === current ? 'active' : 'pending',
         ...(r.approval ? { approval: r.approval } : {}),
-        units: r.units.map((u) => state.units[u] ?? { unit: u, workflowId: input.units[u]?.workflowId ?? '' }),
+        units: r.units.map((u) => viewOf(u) ?? { unit: u, workflowId: unitOf(u).workflowId }),
       })),
       gates: state.gates,
       measurements: state.bake?.measurements ?? [],
@@ -267,32 +286,33 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     waitingFor = undefined;
   }
 
-  const unitRefs = (units: readonly string[]) => units.map((u) => ({ unit: u, workflowId: input.units[u]!.workflowId }));
+  const unitRefs = (units: readonly string[]) => units.map((u) => ({ unit: u, workflowId: unitOf(u).workflowId }));
   /** The last command ID sent to each unit: a unit that has not yet acted on it shows the same view, and would get it again. */
   const lastSent: Record<string, string> = {};
 
   /** One round of moving `units` towards `goal`: observe, then start or command what needs it. */
   async function drive(units: readonly string[], goal: UnitGoal, step: CampaignStep | undefined): Promise<{ reached: boolean; failed?: string }> {
-    // A completed unit never changes again: its last view stands, and it is not queried (a query of a closed workflow is a replay).
-    const done = units.filter((u) => state.units[u]?.phase === 'completed');
-    const fresh = await control.unitViews({ units: unitRefs(units.filter((u) => !done.includes(u))) });
+    // A completed unit never changes again: its last view stands, and it is not read again.
+    const done = new Set(units.filter((u) => viewOf(u)?.phase === 'completed'));
+    const fresh = await control.unitViews({ units: unitRefs(units.filter((u) => !done.has(u))) });
     for (const v of fresh) if (!v.unknown) state.units[v.unit] = v;
-    const views = [...done.map((u) => state.units[u]!), ...fresh];
+    const views = [...[...done].map((u) => viewOf(u)!), ...fresh];
     const key = `${wfId}/e${state.epoch}${step ? `/s${step.n}` : ''}`;
     const moves = views.map((v) => ({ v, m: nextMove(goal, v, key, state.startedAt) }));
     const failed = moves.filter((x) => x.m.kind === 'failed').map((x) => (x.m as { why: string }).why);
     if (failed.length > 0) return { reached: false, failed: failed.join('; ') };
-    const toStart = moves.filter((x) => x.m.kind === 'start').map((x) => input.units[x.v.unit]!);
-    if (toStart.length > 0) await control.startUnits({ units: toStart, taskQueue: input.entityTaskQueue });
+    // The activity gets the start list and only the entity fields it needs, not every unit's input (history stays small).
+    const toStart = moves.filter((x) => x.m.kind === 'start').map((x) => ({ unit: x.v.unit, ring: ringOf.get(x.v.unit)! }));
+    if (toStart.length > 0) await control.startUnits({ entities: pickEntities(input.entities, toStart), units: toStart, taskQueue: input.entityTaskQueue });
     // The entity drops a repeated command ID anyway; not sending it again saves a signal and a workflow task.
     const cmds = moves.flatMap(({ v, m }) =>
       (m.kind === 'advance' || m.kind === 'rollback') && lastSent[v.unit] !== m.commandId
-        ? [{ workflowId: v.workflowId, command: m.kind, commandId: m.commandId, actor: me, ...(m.kind === 'rollback' ? { reason: state.rollback?.reason ?? 'campaign rollback' } : {}) }]
+        ? [{ unit: v.unit, workflowId: v.workflowId, command: m.kind, commandId: m.commandId, actor: me, ...(m.kind === 'rollback' ? { reason: state.rollback?.reason ?? 'campaign rollback' } : {}), ...(m.kind === 'advance' && m.until ? { until: m.until } : {}) }]
         : [],
     );
     if (cmds.length > 0) {
-      await control.commandUnits({ commands: cmds });
-      for (const c of cmds) lastSent[units.find((u) => input.units[u]!.workflowId === c.workflowId)!] = c.commandId;
+      await control.commandUnits({ commands: cmds.map(({ unit: _, ...c }) => c) });
+      for (const c of cmds) lastSent[c.unit] = c.commandId;
     }
     return { reached: moves.every((x) => x.m.kind === 'reached') };
   }
@@ -316,7 +336,10 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
 
   function nextStep(event: string, evidence?: Record<string, unknown>): void {
     note(event, evidence ? { evidence } : {});
+    const passed = plan.steps[state.stepIndex];
     state.stepIndex += 1;
+    // Sealed units are shown by `viewOf` from now on; their views would only weigh on continue-as-new.
+    if (passed) for (const u of passed.units) if (settledPhase(plan.steps, sealing, state.stepIndex, u)) delete state.units[u];
     state.bake = undefined;
     state.advance = undefined;
     const step = plan.steps[state.stepIndex];
@@ -352,7 +375,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
             try {
               const m = await measure.measureGate({
                 gate,
-                units: step.units.map((u) => ({ unit: u, ...input.units[u]!.scope })),
+                units: step.units.map((u) => ({ unit: u, ...unitOf(u).scope })),
                 stepStartedAt: new Date(b.startedAt).toISOString(),
                 ...(state.moveStartedAt ? { moveStartedAt: state.moveStartedAt } : {}),
                 measurementId: `${state.epoch}-${step.n}-${seq}`,
@@ -394,7 +417,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     if (!current) {
       const evidence = {
         gates: state.gates,
-        previousRing: plan.rings[step.ringIndex - 1]?.units.map((u) => state.units[u]).filter(Boolean) ?? [],
+        previousRing: plan.rings[step.ringIndex - 1]?.units.map((u) => viewOf(u)).filter(Boolean) ?? [],
         batch: step.units,
       };
       state.approval = requestApproval({ binding, requestedBy: input.actor, now: Date.now(), ttlMs: input.approvalTtlMs, evidence });
@@ -458,13 +481,13 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     if (r.failed) {
       // A unit that cannot roll back (completed) is reported and left; the rest roll back.
       note(`rollback: ${r.failed}`);
-      rb.units = units.filter((u) => state.units[u]?.phase !== 'completed');
+      rb.units = units.filter((u) => viewOf(u)?.phase !== 'completed');
       if (rb.units.length === units.length) return wait('a unit cannot roll back; see history', input.pollMs);
       return;
     }
     if (!r.reached) return wait(`${units.length} unit(s) to roll back`, input.pollMs);
     setPhase('rolled-back');
-    note('ring rolled back; campaign stopped', { evidence: { units: units.map((u) => state.units[u]) } });
+    note('ring rolled back; campaign stopped', { evidence: { units: units.map((u) => viewOf(u)) } });
   }
 
   function shouldContinueAsNew(): boolean {

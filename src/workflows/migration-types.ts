@@ -254,6 +254,8 @@ export interface CommandRecord {
   actor: string;
   reason?: string;
   commandId: string;
+  /** `advance` only: keep advancing through phase boundaries up to this phase (see `MigrationState.advanceUntil`). */
+  until?: ForwardPhase;
 }
 
 /** Operator command names (the signal names). */
@@ -284,6 +286,12 @@ export interface MigrationState {
   paused?: { actor: string; reason?: string; at: string };
   /** An `advance` not yet consumed (consumed by the next transition or bake). */
   advance?: CommandRecord;
+  /**
+   * Set by an `advance` with `until`: in manual mode the unit keeps passing phase boundaries up to
+   * that phase without a further advance (a campaign sends one command per step, not one per phase).
+   * Cleared on reaching it, and by a rollback or a failure.
+   */
+  advanceUntil?: { phase: ForwardPhase; actor: string; commandId: string };
   rollback?: CommandRecord & { from: Phase; at: string };
   failure?: { phase: Phase; step: string; type: string; message: string; at: string };
   route: RouteView;
@@ -319,9 +327,13 @@ export interface UnitStatus {
   phase: Phase;
   paused: boolean;
   pausedBy?: { actor: string; reason?: string; at: string };
+  /** A standing `advance … until`: the phase the unit keeps advancing to without another command. */
+  advanceUntil?: ForwardPhase;
   route: { side?: ClusterSide; percent?: number; hold?: boolean; epoch: number; sourceWorkersMayStop: boolean };
   strategy: UnitMigrationInput['strategy'];
   waitingFor?: string;
+  /** What the unit waits on while `waitingFor` is set. */
+  waitingOn?: 'advance' | 'resume' | 'approval' | 'timer' | 'operator';
   history: HistoryEntry[];
   gates: MigrationState['gates'];
   counts: MigrationState['counts'];

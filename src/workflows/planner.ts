@@ -9,6 +9,7 @@ import type {
   CommandName,
   CommandRecord,
   DrainState,
+  ForwardPhase,
   MigrationState,
   Observations,
   Phase,
@@ -111,9 +112,17 @@ function schedulesToReconcile(state: MigrationState, obs: Observations): boolean
   return !!s && (!!s.copy || !!s.forward) && !obs.schedules;
 }
 
-/** Leaving a phase whose work is done: in manual mode an `advance` must be waiting. */
+/** True when a standing `advance … until` covers entering `to`. */
+export function advanceCovers(state: MigrationState, to: Phase): boolean {
+  const until = state.advanceUntil;
+  if (!until) return false;
+  const i = (FORWARD_PHASES as readonly string[]).indexOf(to);
+  return i >= 0 && i <= FORWARD_PHASES.indexOf(until.phase);
+}
+
+/** Leaving a phase whose work is done: in manual mode an `advance` must be waiting (or a standing one cover the next phase). */
 function boundary(input: UnitMigrationInput, state: MigrationState, to: Phase, reason: string): Action {
-  if (input.advanceMode === 'manual' && !state.advance) {
+  if (input.advanceMode === 'manual' && !state.advance && !advanceCovers(state, to)) {
     return { type: 'wait', for: 'advance', reason: `${state.phase} done; send advance to move to ${to}` };
   }
   return { type: 'transition', to, reason };
@@ -353,7 +362,12 @@ export function checkCommand(command: CommandName, payload: unknown, state: Migr
   if (p.reason !== undefined && typeof p.reason !== 'string') {
     return { ok: false, reason: 'reason: must be a string when given', record: partial };
   }
-  const record: CommandRecord = { command, actor: p.actor, commandId: p.commandId, ...(typeof p.reason === 'string' ? { reason: p.reason } : {}) };
+  if (p.until !== undefined && (command !== 'advance' || typeof p.until !== 'string' || !(FORWARD_PHASES as readonly string[]).includes(p.until))) {
+    const why = command !== 'advance' ? `only advance takes until; leave it out of ${command}` : `must be a forward phase (${FORWARD_PHASES.join(', ')})`;
+    return { ok: false, reason: `until: ${why}`, record: partial };
+  }
+  const until = p.until as ForwardPhase | undefined;
+  const record: CommandRecord = { command, actor: p.actor, commandId: p.commandId, ...(typeof p.reason === 'string' ? { reason: p.reason } : {}), ...(until ? { until } : {}) };
   const reject = (reason: string): CommandVerdict => ({ ok: false, reason, record });
   const { phase } = state;
   if (TERMINAL_PHASES.includes(phase)) return reject(`phase ${phase} is final; ${command} is not allowed`);

@@ -4,13 +4,15 @@
  * equal the wire names; nobody types these names as strings.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { UnitStatus } from './migration-types';
+import type { ForwardPhase, UnitStatus } from './migration-types';
 
 /** Payload of every operator command. `commandId` makes a retried command a no-op. */
 export interface OperatorCommand {
   actor: string;
   reason?: string;
   commandId: string;
+  /** `advance` only: keep advancing through phase boundaries up to this phase, e.g. `shadow` or `completed`. */
+  until?: ForwardPhase;
 }
 
 /** Move on: leave a finished phase (manual mode), skip the current bake, retry a failed step, or re-run a held gate. */

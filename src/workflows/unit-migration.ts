@@ -16,16 +16,18 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { MAX_REMEMBERED_COMMANDS, NON_RETRYABLE_TYPES, PROBE_TASK_QUEUE } from './constants';
+import { unitViewOf } from '../campaign/driver';
+import { FORWARD_PHASES, MAX_REMEMBERED_COMMANDS, NON_RETRYABLE_TYPES, PROBE_TASK_QUEUE, UNIT_VIEW_MEMO } from './constants';
 import { unitName } from './ids';
 import { initialState, type CommandName, type MigrationState, type Observations, type Phase, type UnitMigrationInput, type UnitStatus } from './migration-types';
 import { Mutex } from './mutex';
-import { checkCommand, decide, forecastDrain, reconcileClean, type Step } from './planner';
+import { advanceCovers, checkCommand, decide, forecastDrain, reconcileClean, type Step } from './planner';
 import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing, CutoverUnit } from './search-attributes';
 import * as messages from './unit-migration.messages';
 import { validateUnitInput } from './unit-input';
@@ -75,6 +77,8 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
   const actor = `cutover/${unit}`;
   const mutex = new Mutex();
   let waitingFor: string | undefined;
+  /** What the wait is for (advance, timer, operator, resume, approval): a campaign resends nothing to a unit that only waits on a timer. */
+  let waitingOn: UnitStatus['waitingOn'];
   /** Bumped by every accepted command so waits wake up. */
   let commands = 0;
   const nowIso = () => new Date().toISOString();
@@ -109,6 +113,10 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
     switch (name) {
       case 'advance':
         state.advance = rec;
+        // A standing advance only when `until` lies ahead; otherwise this is a plain advance.
+        if (rec.until && FORWARD_PHASES.indexOf(rec.until) > (FORWARD_PHASES as readonly string[]).indexOf(state.phase)) {
+          state.advanceUntil = { phase: rec.until, actor: rec.actor, commandId: rec.commandId };
+        }
         break;
       case 'pause':
         state.paused = { actor: rec.actor, reason: rec.reason, at: nowIso() };
@@ -139,6 +147,7 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       phase: state.phase,
       paused: !!state.paused,
       pausedBy: state.paused,
+      ...(state.advanceUntil ? { advanceUntil: state.advanceUntil.phase } : {}),
       route: {
         ...(r.kind === 'side' ? { side: r.side } : r.kind === 'percent' ? { percent: r.percent } : { hold: true }),
         epoch: r.epoch,
@@ -146,6 +155,7 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       },
       strategy: input.strategy,
       waitingFor,
+      ...(waitingOn ? { waitingOn } : {}),
       history: state.history,
       gates: state.gates,
       counts: state.counts,
@@ -206,6 +216,16 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
   }
 
   /** An audit line in the current phase (commands, skipped bakes, terminations). */
+  let publishedView = '';
+  /** The unit's view in its memo, when it changed: a campaign reads it by describe, where a query would make an uncached worker replay the run. */
+  function publishView(): void {
+    const { unit: _unit, workflowId: _id, ...view } = unitViewOf(unit, workflowInfo().workflowId, toStatus());
+    const json = JSON.stringify(view);
+    if (json === publishedView) return;
+    publishedView = json;
+    upsertMemo({ [UNIT_VIEW_MEMO]: view });
+  }
+
   function note(reason: string, by: string, evidence?: Record<string, unknown>): void {
     state.history.push({ phase: state.phase, at: nowIso(), actor: by, reason, ...(evidence ? { evidence } : {}) });
   }
@@ -240,7 +260,7 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
 
   function transition(to: Phase, reason: string, clear: (keyof Observations)[] = []): void {
     const from = state.phase;
-    const by = to === 'rolling-back' ? state.rollback?.actor : state.advance?.actor;
+    const by = to === 'rolling-back' ? state.rollback?.actor : (state.advance?.actor ?? (advanceCovers(state, to) ? state.advanceUntil?.actor : undefined));
     const why = (to === 'rolling-back' ? state.rollback?.reason : state.advance?.reason) ?? reason;
     const evidence = evidenceOf(from);
     for (const k of clear) delete state.obs[k];
@@ -248,6 +268,8 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
     if (to !== 'failed') state.failure = undefined;
     state.advance = undefined;
     state.approval = undefined;
+    // Reached, or left the forward path (rollback, failure): the standing advance ends.
+    if (state.advanceUntil && (to === state.advanceUntil.phase || !advanceCovers(state, to))) state.advanceUntil = undefined;
     if (to === 'rolling-back') {
       state.drain = undefined;
       state.stragglers = [];
@@ -439,6 +461,9 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
     const now = Date.now();
     const action = decide(input, state, state.obs, now);
     waitingFor = action.type === 'wait' ? action.reason : undefined;
+    waitingOn = action.type === 'wait' ? action.for : undefined;
+    // Runs recorded before the view memo existed replay without it.
+    if (patched('unit-view-memo')) publishView();
     switch (action.type) {
       case 'done':
         refreshDetails();

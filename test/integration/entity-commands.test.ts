@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { unitViewOf } from '../../src/campaign/driver';
+import { UNIT_VIEW_MEMO } from '../../src/workflows/constants';
 import { closeShared, driveTo, Rig } from './entity.fixture';
 
 describe('entity workflows: operator commands and long life', function () {
@@ -72,6 +74,27 @@ describe('entity workflows: operator commands and long life', function () {
     assert.equal(moved.paused, false, 'the repeated pause was a no-op');
     assert.equal(moved.rejected.filter((x) => x.commandId === 'p-1').length, 0, 'a repeat is not even a rejection');
     assert.equal(moved.history.filter((h) => h.reason?.startsWith('pause')).length, 1);
+  });
+
+  it('one advance with until carries a manual unit over every phase boundary up to that phase, and no further; a bad until is refused', async () => {
+    const r = (rig = await new Rig({ kind: 'tenant', input: { advanceMode: 'manual' } }).setUp());
+    await r.start();
+    await r.waitFor((s) => s.waitingFor?.includes('send advance') === true, 'pending waiting for advance');
+    await r.rawSignal('advance', { actor: 'camp', commandId: 'bad-until', until: 'rolled-back' });
+    const refused = await r.waitFor((x) => x.rejected.some((j) => j.commandId === 'bad-until'), 'the bad until refused');
+    assert.match(refused.rejected.find((j) => j.commandId === 'bad-until')!.reason, /^until: must be a forward phase/);
+    assert.equal(refused.phase, 'pending');
+    await r.rawSignal('advance', { actor: 'camp', commandId: 'to-shadow', until: 'shadow' });
+    const at = await r.waitFor((x) => x.phase === 'shadow' && x.waitingFor?.includes('send advance') === true, 'shadow, waiting for the next advance', 60_000);
+    assert.equal(at.advanceUntil, undefined, 'the standing advance ends where it was told to');
+    // pending → preflight → provisioned → shadow, each boundary passed by the one command's actor.
+    for (const phase of ['preflight', 'provisioned', 'shadow']) assert.ok(at.history.some((h) => h.phase === phase && h.actor === 'camp'), `${phase} entered by camp`);
+    assert.equal(at.history.filter((h) => h.reason?.startsWith('advance')).length, 1, 'one advance recorded');
+    // The view a campaign reads by describe (memo) is the one the status query gives.
+    const memo = (await r.handle().describe()).memo?.[UNIT_VIEW_MEMO];
+    const { unit: _unit, workflowId: _id, ...view } = unitViewOf('u', 'w', await r.status());
+    assert.deepEqual(memo, view);
+    assert.equal(view.waitingOn, 'advance');
   });
 
   it('continues as new mid-migration with its state intact (tiny history cap)', async () => {

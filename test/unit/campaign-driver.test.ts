@@ -39,6 +39,28 @@ describe('campaign driver: moving a unit towards a step goal', () => {
     assert.notEqual(a.commandId, c.commandId);
   });
 
+  it('an advance carries the phase the step wants (one command per step); a canary percentage carries none', () => {
+    const waiting = (phase: string) => v({ phase, waitingFor: 'x', historyLength: 3 });
+    const until = (goal: UnitGoal, view: UnitView) => {
+      const m = nextMove(goal, view, 'k');
+      assert.equal(m.kind, 'advance');
+      return m.kind === 'advance' ? m.until : 'not an advance';
+    };
+    assert.equal(until({ kind: 'prepared' }, waiting('preflight')), 'shadow');
+    assert.equal(until({ kind: 'cutover' }, waiting('shadow')), 'cutover');
+    assert.equal(until({ kind: 'completed' }, waiting('cutover')), 'completed');
+    assert.equal(until({ kind: 'percent', percent: 50 }, waiting('shadow')), undefined);
+  });
+
+  it('sends no second advance to a unit already advancing to the goal that only waits on a timer; one held for an operator gets it (a retry)', () => {
+    const onTimer = v({ phase: 'draining', waitingFor: 'stale clients', waitingOn: 'timer', advanceUntil: 'completed', historyLength: 9 });
+    assert.equal(nextMove({ kind: 'completed' }, onTimer, 'k').kind, 'wait');
+    const held = v({ phase: 'reconciling', waitingFor: 'reconcile found 1 stranded', waitingOn: 'operator', advanceUntil: 'completed', historyLength: 9 });
+    assert.equal(nextMove({ kind: 'completed' }, held, 'k').kind, 'advance');
+    const otherGoal = v({ phase: 'shadow', waitingFor: 'x', waitingOn: 'timer', advanceUntil: 'shadow', historyLength: 9 });
+    assert.equal(nextMove({ kind: 'cutover' }, otherGoal, 'k').kind, 'advance');
+  });
+
   it('waits on a unit whose status could not be read this round, whatever the goal', () => {
     for (const goal of [{ kind: 'prepared' }, { kind: 'completed' }, { kind: 'rolled-back' }] as UnitGoal[]) {
       assert.equal(nextMove(goal, v({ unknown: true }), 'k').kind, 'wait');
