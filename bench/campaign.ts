@@ -416,7 +416,7 @@ A campaign of ${units} tenants in ${names.length} namespaces (three rings: 1 %, 
 batches of ${shape.batchSize}; strategy drain-and-switch; zero bake; one gate, Prometheus \`vector(0) <= 0\`, every 100 ms,
 count 1; the campaign polls its units every ${shape.pollMs} ms) through the real \`campaign\` and
 \`tenantMigration\` workflows and the activities of \`createCutoverActivities\`, on a fresh local stack, the
-cutover worker (control task queue, SDK default options) in its own process. The bound: the same control
+cutover worker (control task queue, the product's worker options: no workflow cache) in its own process. The bound: the same control
 server completing \`benchTrivial\` (one activity) with ${TRIVIAL_CONCURRENCY.join(' and ')} in flight, ${boundMs / 1000} s each, from a worker
 process of the same kind, before and after the campaign; the best rate is the bound. The gate's Prometheus
 scrapes nothing (so its load is not in the measurement). Tasks are the
