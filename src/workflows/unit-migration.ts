@@ -215,7 +215,6 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
     return out;
   }
 
-  /** An audit line in the current phase (commands, skipped bakes, terminations). */
   let publishedView = '';
   /** The unit's view in its memo, when it changed: a campaign reads it by describe, where a query would make an uncached worker replay the run. */
   function publishView(): void {
@@ -226,6 +225,7 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
     upsertMemo({ [UNIT_VIEW_MEMO]: view });
   }
 
+  /** An audit line in the current phase (commands, skipped bakes, terminations). */
   function note(reason: string, by: string, evidence?: Record<string, unknown>): void {
     state.history.push({ phase: state.phase, at: nowIso(), actor: by, reason, ...(evidence ? { evidence } : {}) });
   }
