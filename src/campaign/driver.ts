@@ -70,7 +70,7 @@ export type UnitMove =
   | { kind: 'start' }
   | { kind: 'wait'; why: string }
   /** `until`: the entity keeps advancing through phase boundaries up to that phase (one command per step, not per phase). */
-  | { kind: 'advance'; commandId: string; until?: 'shadow' | 'cutover' | 'completed' }
+  | { kind: 'advance'; commandId: string; until?: AdvanceUntil }
   | { kind: 'rollback'; commandId: string }
   | { kind: 'failed'; why: string };
 
@@ -92,8 +92,11 @@ export function goalOf(step: CampaignStep): UnitGoal | undefined {
   }
 }
 
+/** The phases a campaign's advance may run to unattended. */
+type AdvanceUntil = 'shadow' | 'cutover' | 'completed';
+
 /** The phase a goal's advance may run to unattended; a canary percentage has none (each percentage is its own step, baked by the campaign). */
-function untilOf(goal: UnitGoal): 'shadow' | 'cutover' | 'completed' | undefined {
+function untilOf(goal: UnitGoal): AdvanceUntil | undefined {
   return goal.kind === 'prepared' ? 'shadow' : goal.kind === 'cutover' || goal.kind === 'completed' ? goal.kind : undefined;
 }
 

@@ -36,6 +36,11 @@ export function tenantFilterOf(selector: TenantSelector, tenant: string): Tenant
   return 'searchAttribute' in selector ? { searchAttribute: selector.searchAttribute, value: tenant } : { workflowIdPrefix: selector.workflowIdPrefix.split('{tenant}').join(tenant) };
 }
 
+/** A unit's entity workflow ID (an override, else the contract's `cutover/<unit>`), without rebuilding its input. The name must parse (`unitProblem`). */
+export function unitWorkflowIdOf(entities: CampaignEntities, name: string): string {
+  return entities.workflowIds?.[name] ?? unitWorkflowId(parseUnitName(name)!);
+}
+
 /** Why a unit of a ring cannot be rebuilt from `entities` (undefined when it can). */
 export function unitProblem(entities: CampaignEntities, ring: string, name: string): string | undefined {
   const ref = parseUnitName(name);
@@ -56,7 +61,7 @@ export function campaignUnit(entities: CampaignEntities, ring: string, name: str
   const input = { unit: ref, ...entities.common, ...g.fields, ...(tenant ? { tenant } : {}) } as UnitMigrationInput;
   return {
     unit: name,
-    workflowId: entities.workflowIds?.[name] ?? unitWorkflowId(ref),
+    workflowId: unitWorkflowIdOf(entities, name),
     workflowType: ref.kind === 'namespace' ? NAMESPACE_MIGRATION_WORKFLOW_TYPE : TENANT_MIGRATION_WORKFLOW_TYPE,
     input,
     scope: { sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace, taskQueues: input.taskQueues, ...(tenant ? { tenant } : {}) },

@@ -26,7 +26,7 @@ import type { GateActivities } from '../activities/gates';
 import { approve as applyApprove, consume, isGranted, parseApprove, requestApproval } from '../approvals/two-person';
 import { bakeDecision, goalOf, nextMove, sealingSteps, settledPhase, touchedRingUnits, type UnitGoal, type UnitView } from '../campaign/driver';
 import type { CampaignCommand, CampaignInput, CampaignState, CampaignStatus, CampaignStep, GateSpec } from '../campaign/types';
-import { campaignUnit, pickEntities, unitProblem } from '../campaign/units';
+import { campaignUnit, pickEntities, unitProblem, unitWorkflowIdOf } from '../campaign/units';
 import type { TimedMeasurement } from '../gates/types';
 import * as messages from './campaign.messages';
 import { Mutex } from './mutex';
@@ -106,12 +106,14 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   const ringOf = new Map(plan.rings.flatMap((r) => r.units.map((u) => [u, r.name] as const)));
   const sealing = sealingSteps(plan.steps);
   const unitOf = (u: string) => campaignUnit(input.entities, ringOf.get(u)!, u);
+  // The ID alone: status and every round of `drive` ask for it, and need not rebuild the unit's input.
+  const workflowIdOf = (u: string) => unitWorkflowIdOf(input.entities, u);
   /** What the campaign knows of a unit: its last view, or its sealed end. */
   function viewOf(u: string): UnitView | undefined {
     const v = state.units[u];
     if (v) return v;
     const phase = settledPhase(plan.steps, sealing, state.stepIndex, u);
-    return phase ? { unit: u, workflowId: unitOf(u).workflowId, phase } : undefined;
+    return phase ? { unit: u, workflowId: workflowIdOf(u), phase } : undefined;
   }
 
   function note(event: string, extra: { actor?: string; reason?: string; evidence?: Record<string, unknown> } = {}): void {
@@ -224,7 +226,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
         name: r.name,
         status: finished() && state.phase === 'completed' ? 'done' : i < current ? 'done' : i === current ? 'active' : 'pending',
         ...(r.approval ? { approval: r.approval } : {}),
-        units: r.units.map((u) => viewOf(u) ?? { unit: u, workflowId: unitOf(u).workflowId }),
+        units: r.units.map((u) => viewOf(u) ?? { unit: u, workflowId: workflowIdOf(u) }),
       })),
       gates: state.gates,
       measurements: state.bake?.measurements ?? [],
@@ -286,7 +288,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     waitingFor = undefined;
   }
 
-  const unitRefs = (units: readonly string[]) => units.map((u) => ({ unit: u, workflowId: unitOf(u).workflowId }));
+  const unitRefs = (units: readonly string[]) => units.map((u) => ({ unit: u, workflowId: workflowIdOf(u) }));
   /** The last command ID sent to each unit: a unit that has not yet acted on it shows the same view, and would get it again. */
   const lastSent: Record<string, string> = {};
 

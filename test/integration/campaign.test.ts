@@ -16,7 +16,7 @@ import { createActivities, createCampaignActivities, createGateActivities } from
 import { CONTROL_WORKER_OPTIONS } from '../../src/worker-options';
 import { buildCampaignInput, startCampaign } from '../../src/campaign/input';
 import type { CampaignInput, CampaignStatus } from '../../src/campaign/types';
-import { campaignUnits } from '../../src/campaign/units';
+import { campaignUnits, unitWorkflowIdOf } from '../../src/campaign/units';
 import { loadPlan, type Plan } from '../../src/config';
 import { DualWorkers, RoutedClient, RoutingStore } from '../../src/routing';
 import { ScheduleFence } from '../../src/schedules';
@@ -220,14 +220,8 @@ class Rig {
     return await this.control.workflow.getHandle(this.workflowId).query(cmsg.status);
   }
 
-  unitWorkflowId(name: string): string {
-    const unit = campaignUnits(this.input).find((u) => u.unit === name);
-    if (!unit) throw new Error(`${name} is not a unit of the campaign`);
-    return unit.workflowId;
-  }
-
   async unitStatus(placeholder: string): Promise<UnitStatus> {
-    return await this.control.workflow.getHandle(this.unitWorkflowId(this.unitName(placeholder))).query(umsg.status);
+    return await this.control.workflow.getHandle(unitWorkflowIdOf(this.input.entities, this.unitName(placeholder))).query(umsg.status);
   }
 
   /** Polls the campaign's status until `pred` holds (bounded). */
