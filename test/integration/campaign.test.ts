@@ -21,11 +21,12 @@ import { loadPlan, type Plan } from '../../src/config';
 import { DualWorkers, RoutedClient, RoutingStore } from '../../src/routing';
 import { ScheduleFence } from '../../src/schedules';
 import * as cmsg from '../../src/workflows/campaign.messages';
+import { CutoverPhase } from '../../src/workflows/search-attributes';
 import type { UnitStatus } from '../../src/workflows/migration-types';
 import * as umsg from '../../src/workflows/unit-migration.messages';
 import { entityAppJob } from '../workflows/entity-app';
 import { testStack, uniqueId } from '../harness';
-import { childReady } from '../harness/wait';
+import { childReady, until as waitUntil } from '../harness/wait';
 import { closeShared, sharedRig, type Shared } from './entity.fixture';
 
 const CONTROL_NAMESPACE = 'cutover';
@@ -218,6 +219,17 @@ class Rig {
 
   async status(): Promise<CampaignStatus> {
     return await this.control.workflow.getHandle(this.workflowId).query(cmsg.status);
+  }
+
+  /**
+   * The campaign's phase as its history records it. A status query can be answered by a workflow task
+   * that is still in flight (the server hands the query to the worker along with the task), so a worker
+   * SIGKILLed right after shows state that never became durable; a search attribute upsert counts only
+   * once its task completes.
+   */
+  async durablePhase(): Promise<string | undefined> {
+    const d = await this.control.workflow.getHandle(this.workflowId).describe();
+    return d.typedSearchAttributes.get(CutoverPhase);
   }
 
   async unitStatus(placeholder: string): Promise<UnitStatus> {
@@ -537,7 +549,12 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
       childWorker: true,
     }).setUp();
     await rig.start();
-    const baking = await rig.waitFor((x) => x.phase === 'baking' && x.step?.kind === 'canary', 'canary bake');
+    await rig.waitFor((x) => x.phase === 'baking' && x.step?.kind === 'canary', 'canary bake');
+    // Read the bake only once the task that started it has completed: killing the worker while that
+    // task is in flight makes the retried task start the bake, ~10 s (the task timeout) later.
+    await waitUntil('the bake recorded in history', async () => ((await rig!.durablePhase()) === 'baking' ? true : undefined));
+    const baking = await rig.status();
+    assert.equal(baking.step?.kind, 'canary');
     const until = Date.parse(baking.step!.bakeUntil!);
     await rig.killCutoverWorker();
     await delay(1500);

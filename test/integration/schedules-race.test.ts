@@ -9,7 +9,7 @@ import Redis from 'ioredis';
 import { copySchedules, ScheduleFence, ScheduleSwitchSupersededError, ScheduleUnpauseConflictError, StaleScheduleEpochError, switchSchedule } from '../../src/schedules';
 import type { Side } from '../../src/schedules';
 import { testStack, uniqueId } from '../harness';
-import { connectSides, createRawSchedule, deleteOnSides, dur, pausedOnSides } from '../workflows/schedule-test-kit';
+import { connectSides, createRawSchedule, deleteOnSides, pausedOnSides, QUIET_HOURLY } from '../workflows/schedule-test-kit';
 import type { Sides } from '../workflows/schedule-test-kit';
 
 const NS = 'detections';
@@ -39,7 +39,7 @@ describe('schedules: racing switchers (integration)', function () {
     for (let i = 0; i < SCHEDULES; i++) {
       const sid = uniqueId('race');
       ids.push(sid);
-      await createRawSchedule(sides.source, sid, { spec: { interval: [{ interval: dur(3600_000) }] }, taskQueue: 'tq-race' });
+      await createRawSchedule(sides.source, sid, { spec: QUIET_HOURLY, taskQueue: 'tq-race' });
       await fence.ensure(NS, sid, 'source', 'test');
     }
     const copy = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids }, actor: 'test' });

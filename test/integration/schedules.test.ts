@@ -23,7 +23,7 @@ import {
   switchSchedule,
 } from '../../src/schedules';
 import { testStack, uniqueId } from '../harness';
-import { activeOnBoth, connectSides, createRawSchedule, deleteOnSides, dur, eventually, jsonPayload, pausedOnSides } from '../workflows/schedule-test-kit';
+import { activeOnBoth, connectSides, createRawSchedule, deleteOnSides, dur, eventually, jsonPayload, pausedOnSides, QUIET_HOURLY } from '../workflows/schedule-test-kit';
 import type { Sides } from '../workflows/schedule-test-kit';
 
 const NS = 'payments';
@@ -34,7 +34,6 @@ function canonical(v: unknown): string {
     Array.isArray(x) ? x.map(sort) : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)).map(([k, y]) => [k, sort(y)])) : x;
   return JSON.stringify(sort(JSON.parse(JSON.stringify(v))));
 }
-const HOURLY = { interval: [{ interval: dur(3600_000) }] };
 
 describe('schedules (integration)', function () {
   this.timeout(60_000);
@@ -129,9 +128,9 @@ describe('schedules (integration)', function () {
 
     it('rewrites a paused copy that drifted and never touches an active one', async () => {
       const sid = id();
-      await createRawSchedule(sides.source, sid, { spec: HOURLY, taskQueue: 'tq-a' });
+      await createRawSchedule(sides.source, sid, { spec: QUIET_HOURLY, taskQueue: 'tq-a' });
       await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid] }, actor: 'test' });
-      await sides.source.client.schedule.getHandle(sid).update((d) => ({ ...d, spec: { intervals: [{ every: '2h' }] } }));
+      await sides.source.client.schedule.getHandle(sid).update((d) => ({ ...d, spec: { ...d.spec, intervals: [{ every: '2h' }] } }));
       const updated = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid] }, actor: 'test' });
       assert.equal(updated.counts.updated, 1);
       assert.deepEqual(updated.items[0].diffs?.map((d) => d.path), ['spec.intervals']);
@@ -141,7 +140,7 @@ describe('schedules (integration)', function () {
       assert.equal(t1.schedule?.state?.paused, true);
 
       await sides.target.client.schedule.getHandle(sid).unpause();
-      await sides.source.client.schedule.getHandle(sid).update((d) => ({ ...d, spec: { intervals: [{ every: '3h' }] } }));
+      await sides.source.client.schedule.getHandle(sid).update((d) => ({ ...d, spec: { ...d.spec, intervals: [{ every: '3h' }] } }));
       const conflict = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid] }, actor: 'test' });
       assert.equal(conflict.counts.conflict, 1);
       const t2 = await describeRaw(sides.target, sid);
@@ -154,10 +153,10 @@ describe('schedules (integration)', function () {
       const a = id(`${tenant}-a`);
       const b = id(`${tenant}-b`);
       const other = id('other');
-      await createRawSchedule(sides.source, `${tenant}-x`, { spec: HOURLY, taskQueue: 'tq' }).then(() => created.add(`${tenant}-x`));
-      await createRawSchedule(sides.source, a, { spec: HOURLY, taskQueue: 'tq' });
-      await createRawSchedule(sides.source, b, { spec: HOURLY, taskQueue: 'tq', searchAttributes: { TenantId: jsonPayload(tenant) } });
-      await createRawSchedule(sides.source, other, { spec: HOURLY, taskQueue: 'tq', searchAttributes: { TenantId: jsonPayload(tenant) } });
+      await createRawSchedule(sides.source, `${tenant}-x`, { spec: QUIET_HOURLY, taskQueue: 'tq' }).then(() => created.add(`${tenant}-x`));
+      await createRawSchedule(sides.source, a, { spec: QUIET_HOURLY, taskQueue: 'tq' });
+      await createRawSchedule(sides.source, b, { spec: QUIET_HOURLY, taskQueue: 'tq', searchAttributes: { TenantId: jsonPayload(tenant) } });
+      await createRawSchedule(sides.source, other, { spec: QUIET_HOURLY, taskQueue: 'tq', searchAttributes: { TenantId: jsonPayload(tenant) } });
       const byPrefix = await eventually('the prefix selection to see 3 schedules', async () => {
         const r = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'idPrefix', prefix: `${tenant}-` }, actor: 'test' });
         return r.items.length === 3 ? r : undefined;
@@ -187,7 +186,7 @@ describe('schedules (integration)', function () {
 
   describe('switch', () => {
     async function copied(sid: string): Promise<void> {
-      await createRawSchedule(sides.source, sid, { spec: HOURLY, taskQueue: 'tq-switch' });
+      await createRawSchedule(sides.source, sid, { spec: QUIET_HOURLY, taskQueue: 'tq-switch' });
       await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid] }, actor: 'test' });
     }
 
@@ -224,7 +223,7 @@ describe('schedules (integration)', function () {
 
     it('refuses to pause the source when the target has no copy', async () => {
       const sid = id();
-      await createRawSchedule(sides.source, sid, { spec: HOURLY, taskQueue: 'tq' });
+      await createRawSchedule(sides.source, sid, { spec: QUIET_HOURLY, taskQueue: 'tq' });
       await assert.rejects(switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none' }), ScheduleMissingError);
       assert.deepEqual(await pausedOnSides(sides, sid), { source: false, target: undefined });
     });
@@ -247,7 +246,7 @@ describe('schedules (integration)', function () {
     it('does not activate the target while an action still runs on the source; both stay paused, and a later run finishes', async () => {
       const sid = id();
       // No worker polls this task queue, so a triggered run stays open.
-      await createRawSchedule(sides.source, sid, { spec: HOURLY, taskQueue: uniqueId('no-worker') });
+      await createRawSchedule(sides.source, sid, { spec: QUIET_HOURLY, taskQueue: uniqueId('no-worker') });
       await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid] }, actor: 'test' });
       await sides.source.client.schedule.getHandle(sid).trigger(ScheduleOverlapPolicy.SKIP);
       const running = await eventually('the triggered run to be tracked', async () => {
@@ -317,10 +316,10 @@ describe('schedules (integration)', function () {
       const lonely = id('rc');
       const good = id('rc');
       for (const sid of [both, none, good]) {
-        await createRawSchedule(sides.source, sid, { spec: HOURLY, taskQueue: 'tq' });
+        await createRawSchedule(sides.source, sid, { spec: QUIET_HOURLY, taskQueue: 'tq' });
         await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid] }, actor: 'test' });
       }
-      await createRawSchedule(sides.source, lonely, { spec: HOURLY, taskQueue: 'tq' });
+      await createRawSchedule(sides.source, lonely, { spec: QUIET_HOURLY, taskQueue: 'tq' });
       await sides.target.client.schedule.getHandle(both).unpause();
       await sides.source.client.schedule.getHandle(none).pause();
       await switchSchedule({ from: sides.source, to: sides.target, scheduleId: good, fence, expectedEpoch: 0, actor: 'test', backfill: 'none' });

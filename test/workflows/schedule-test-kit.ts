@@ -104,3 +104,13 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
 
 /** A protobuf Duration/Timestamp of `ms` milliseconds. */
 export const dur = (ms: number) => msNumberToTs(ms);
+
+/**
+ * An hourly spec that cannot fire while a test runs: it starts in 2100. A plain hourly interval fires
+ * on the hour, and a CI run that crossed 10:00 saw every racing switch refuse, because the fire had
+ * started a run on a task queue no worker polls (the switch rightly waits for running actions).
+ */
+export const QUIET_HOURLY: temporal.api.schedule.v1.IScheduleSpec = {
+  interval: [{ interval: dur(3600_000) }],
+  startTime: msNumberToTs(Date.UTC(2100, 0, 1)),
+};
