@@ -27,6 +27,7 @@ import { loadPlan, type Plan } from '../src/config';
 import { freePort } from '../src/stack/ports';
 import { PrometheusServer } from '../src/stack/prometheus';
 import { LocalStack } from '../src/stack/stack';
+import { CONTROL_BUNDLE_OPTIONS } from '../src/worker-options';
 import { BenchArgsError, parseFlags, runBench, usageOf, type FlagSpec } from './lib/args';
 import { closedLoop } from './lib/load';
 import { firstError, mapPool } from './lib/pool';
@@ -228,7 +229,7 @@ async function main(): Promise<void> {
     // Bundles, once, as files for the worker processes.
     const quiet = new DefaultLogger('WARN');
     const [cutoverBundle, benchBundle] = await Promise.all([
-      bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: quiet }),
+      bundleWorkflowCode({ ...CONTROL_BUNDLE_OPTIONS, logger: quiet }),
       bundleWorkflowCode({ workflowsPath: require.resolve('./lib/workflows'), logger: quiet }),
     ]);
     const cutoverBundlePath = path.join(runDir, 'cutover-bundle.js');
@@ -416,7 +417,7 @@ A campaign of ${units} tenants in ${names.length} namespaces (three rings: 1 %, 
 batches of ${shape.batchSize}; strategy drain-and-switch; zero bake; one gate, Prometheus \`vector(0) <= 0\`, every 100 ms,
 count 1; the campaign polls its units every ${shape.pollMs} ms) through the real \`campaign\` and
 \`tenantMigration\` workflows and the activities of \`createCutoverActivities\`, on a fresh local stack, the
-cutover worker (control task queue, the product's worker options: no workflow cache) in its own process. The bound: the same control
+cutover worker (control task queue, the product's worker: the SDK's workflow cache, the clock guard) in its own process. The bound: the same control
 server completing \`benchTrivial\` (one activity) with ${TRIVIAL_CONCURRENCY.join(' and ')} in flight, ${boundMs / 1000} s each, from a worker
 process of the same kind, before and after the campaign; the best rate is the bound. The gate's Prometheus
 scrapes nothing (so its load is not in the measurement). Tasks are the

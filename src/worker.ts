@@ -16,7 +16,7 @@ import { ensureSearchAttributes } from './clusters/search-attributes';
 import type { Plan } from './config/types';
 import { RoutingStore } from './routing/store';
 import { ScheduleFence } from './schedules';
-import { CONTROL_WORKER_OPTIONS } from './worker-options';
+import { CONTROL_BUNDLE_OPTIONS } from './worker-options';
 import type { ProgressFn } from './stack/types';
 import { PROBE_TASK_QUEUE } from './workflows/constants';
 import { parseUnitName } from './workflows/ids';
@@ -42,7 +42,7 @@ export interface CutoverWorker {
 /** The bundle is built once per process and shared by every worker (both clusters). */
 let bundle: Promise<WorkflowBundle> | undefined;
 function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('./workflows'), logger: new DefaultLogger('WARN') });
+  bundle ??= bundleWorkflowCode({ ...CONTROL_BUNDLE_OPTIONS, logger: new DefaultLogger('WARN') });
   return bundle;
 }
 
@@ -86,7 +86,7 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
     const workers: Worker[] = [];
     const controlNative = await connectNativeCluster(plan.control.cluster, control);
     opened.push(controlNative);
-    workers.push(await Worker.create({ ...CONTROL_WORKER_OPTIONS, connection: controlNative, namespace: controlNs, taskQueue: plan.control.taskQueue, workflowBundle: code, activities }));
+    workers.push(await Worker.create({ connection: controlNative, namespace: controlNs, taskQueue: plan.control.taskQueue, workflowBundle: code, activities }));
     progress(`polling ${plan.control.cluster}/${controlNs} task queue ${plan.control.taskQueue}`);
 
     const target = plan.clusters[plan.target]!;

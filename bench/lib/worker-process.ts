@@ -14,7 +14,6 @@ import { Redis } from 'ioredis';
 import { createCutoverActivities } from '../../src/activities';
 import { RoutingStore } from '../../src/routing/store';
 import { ScheduleFence } from '../../src/schedules';
-import { CONTROL_WORKER_OPTIONS } from '../../src/worker-options';
 
 /** What the parent passes in `BENCH_WORKER` (JSON). */
 export interface WorkerProcessConfig {
@@ -63,10 +62,9 @@ async function main(): Promise<void> {
   } else {
     activities = { benchNoop: async () => 'ok' };
   }
-  // cutover's workflows run with the options `cutover worker` gives them (src/worker.ts); the trivial
-  // workload of the bound keeps the SDK's defaults.
+  // Both keep the SDK's worker defaults, as `cutover worker` does (src/worker.ts); the cutover bundle
+  // carries the clock guard (CONTROL_BUNDLE_OPTIONS).
   const worker = await Worker.create({
-    ...(cfg.mode === 'cutover' ? CONTROL_WORKER_OPTIONS : {}),
     connection: native,
     namespace: cfg.namespace,
     taskQueue: cfg.taskQueue,

@@ -24,10 +24,11 @@ export const ENTITY_BAKE_UNDER_CAMPAIGN_MS = 365 * 24 * 3_600_000;
 /** How often the campaign polls its moving units by default. */
 export const DEFAULT_CAMPAIGN_POLL_MS = 2_000;
 /**
- * History caps of the runs a campaign drives. The cutover worker keeps no workflow cache
- * (src/worker-options.ts), so every workflow task replays its run from the first event, one
- * activation per earlier task: the cost of a task grows with its run's length. Runs that continue
- * as new early stay cheap to replay (measured in docs/benchmarks.md, campaign section).
+ * History caps of the runs a campaign drives. A run that is not in the worker's workflow cache (evicted
+ * when the cache is full, taken by another worker, or after the clock guard failed a task) is replayed
+ * from its first event before its next task, so runs that continue as new early stay cheap to bring
+ * back. The caps were set when the worker had no cache and replayed every task (docs/benchmarks.md,
+ * campaign section).
  */
 export const DEFAULT_ENTITY_MAX_HISTORY_UNDER_CAMPAIGN = 60;
 export const DEFAULT_CAMPAIGN_MAX_HISTORY = 400;

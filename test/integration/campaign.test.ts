@@ -13,7 +13,6 @@ import * as path from 'node:path';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { createActivities, createCampaignActivities, createGateActivities } from '../../src/activities';
-import { CONTROL_WORKER_OPTIONS } from '../../src/worker-options';
 import { buildCampaignInput, startCampaign } from '../../src/campaign/input';
 import type { CampaignInput, CampaignStatus } from '../../src/campaign/types';
 import { campaignUnits, unitWorkflowIdOf } from '../../src/campaign/units';
@@ -195,7 +194,7 @@ class Rig {
       ...createGateActivities({ target: { connection: this.sh.conn.target }, runProbes: entity.runProbes, reconcile: entity.reconcile, reconcileSchedules: entity.reconcileSchedules }),
       ...createCampaignActivities({ control: this.control }),
     };
-    const worker = await Worker.create({ ...CONTROL_WORKER_OPTIONS, connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
+    const worker = await Worker.create({ connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
     this.cutover = { worker, run: worker.run() };
   }
 
@@ -355,7 +354,8 @@ async function spawnCutoverWorker(o: { source: { name: string; address: string }
       const activities = { ...entity,
         ...acts.createGateActivities({ target: { connection: target }, runProbes: entity.runProbes, reconcile: entity.reconcile, reconcileSchedules: entity.reconcileSchedules }),
         ...acts.createCampaignActivities({ control: new Client({ connection: target, namespace: ${JSON.stringify(CONTROL_NAMESPACE)} }) }) };
-      const worker = await Worker.create({ maxCachedWorkflows: 0, connection: native, namespace: ${JSON.stringify(CONTROL_NAMESPACE)}, taskQueue: o.taskQueue, workflowsPath: require.resolve(${JSON.stringify(path.join(root, 'src/workflows'))}), activities });
+      const { CONTROL_BUNDLE_OPTIONS: b } = require(${JSON.stringify(path.join(root, 'src/worker-options'))});
+      const worker = await Worker.create({ connection: native, namespace: ${JSON.stringify(CONTROL_NAMESPACE)}, taskQueue: o.taskQueue, workflowsPath: b.workflowsPath, interceptors: { workflowModules: b.workflowInterceptorModules }, activities });
       const run = worker.run();
       process.stdout.write('READY\\n');
       await run;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { STALE_CLOCK_MESSAGE } from '../../src/workflows/clock-guard';
 import type { Phase } from '../../src/workflows/migration-types';
 import { closeShared, Rig } from './entity.fixture';
 
@@ -37,6 +38,10 @@ describe('entity workflows: cutover worker SIGKILLed mid-phase', function () {
     assert.deepEqual(done.reconcile?.duplicates, []);
     assert.deepEqual(done.reconcile?.stranded, []);
     assert.equal(done.failure, undefined);
+    // The only workflow tasks allowed to fail are the ones the clock guard fails (and the SDK replays).
+    const failed = await r.workflowTaskFailures();
+    console.log(`      workflow tasks failed by the clock guard: ${failed.filter((m) => m.startsWith(STALE_CLOCK_MESSAGE)).length}`);
+    assert.deepEqual(failed.filter((m) => !m.startsWith(STALE_CLOCK_MESSAGE)), []);
     const w = await r.settleWorkload();
     assert.deepEqual(w.lost, []);
     assert.deepEqual(w.duplicated, []);

@@ -15,7 +15,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { createActivities } from '../../src/activities';
-import { CONTROL_WORKER_OPTIONS } from '../../src/worker-options';
+import { CONTROL_BUNDLE_OPTIONS } from '../../src/worker-options';
 import { DualWorkers, RoutedClient, RoutingStore } from '../../src/routing';
 import { listSelected, ScheduleFence, type SidedEndpoint } from '../../src/schedules';
 import type { UnitMigrationInput, UnitStatus } from '../../src/workflows/migration-types';
@@ -51,7 +51,7 @@ export function sharedRig(): Promise<Shared> {
     const s = testStack();
     const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => process.stderr.write(`[bundle] ${m}\n`) };
     bundles ??= Promise.all([
-      bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quiet }),
+      bundleWorkflowCode({ ...CONTROL_BUNDLE_OPTIONS, logger: quiet }),
       bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/entity-app'), logger: quiet }),
     ]);
     const [cutoverBundle, appBundle] = await bundles.catch((err: unknown) => {
@@ -306,7 +306,7 @@ export class Rig {
       routing: this.store,
       scheduleFence: new ScheduleFence({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
     });
-    const worker = await Worker.create({ ...CONTROL_WORKER_OPTIONS, connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
+    const worker = await Worker.create({ connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
     this.cutoverWorker = { worker, run: worker.run() };
   }
 
@@ -346,6 +346,18 @@ export class Rig {
   /** The event history of the latest run, or of `runId`. */
   async historyOf(runId?: string) {
     return await this.control.workflow.getHandle(this.workflowId, runId).fetchHistory();
+  }
+
+  /** The messages of every failed workflow task of the unit, over all its runs (newest run first). */
+  async workflowTaskFailures(): Promise<string[]> {
+    const out: string[] = [];
+    for (let runId: string | undefined = undefined, n = 0; n < 1000; n++) {
+      const h = await this.historyOf(runId);
+      for (const e of h.events ?? []) if (e.workflowTaskFailedEventAttributes) out.push(e.workflowTaskFailedEventAttributes.failure?.message ?? '(no message)');
+      runId = h.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
+      if (!runId) return out;
+    }
+    return out;
   }
 
   async status(): Promise<UnitStatus> {

@@ -6,7 +6,6 @@ import { Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { createActivities } from '../../src/activities';
-import { CONTROL_WORKER_OPTIONS } from '../../src/worker-options';
 import { RoutingStore } from '../../src/routing';
 import { ScheduleFence } from '../../src/schedules';
 
@@ -29,7 +28,6 @@ async function main(): Promise<void> {
     workflowBundle: { codePath: env('ENTITY_BUNDLE') },
     // A killed worker's sticky queue is abandoned quickly, so its successor picks the workflow up at once.
     stickyQueueScheduleToStartTimeout: '1 second',
-    ...CONTROL_WORKER_OPTIONS,
     activities: createActivities({
       source: { name: sourceName!, connection: source, kind: process.env.ENTITY_SOURCE_KIND === 'self-hosted' ? 'self-hosted' : 'dev' },
       target: { name: targetName!, connection: target, kind: 'dev' },

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
+import { CONTROL_BUNDLE_OPTIONS } from '../../src/worker-options';
 
 // Stored histories of both entity workflows (recorded by record-histories.ts from real runs) must
 // replay on the current workflow code: a change that breaks determinism fails here, not in production.
@@ -24,7 +25,7 @@ describe('entity workflows: replay of stored histories', function () {
   it('replays every stored history without a nondeterminism error', async () => {
     const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as unknown }));
     const results: { id: string; error?: unknown }[] = [];
-    for await (const r of Worker.runReplayHistories({ workflowsPath: require.resolve('../../src/workflows') }, histories)) {
+    for await (const r of Worker.runReplayHistories({ workflowsPath: CONTROL_BUNDLE_OPTIONS.workflowsPath, interceptors: { workflowModules: CONTROL_BUNDLE_OPTIONS.workflowInterceptorModules } }, histories)) {
       results.push({ id: r.workflowId, error: r.error });
     }
     assert.equal(results.length, files.length);
