@@ -11,18 +11,11 @@
  * right times. A task's activations all carry the time the task started, so a later task (a longer
  * history) always carries a later time; only a task processed live is checked, replay is history.
  */
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import type { WorkflowInterceptorsFactory } from '@temporalio/workflow';
 
 /** The message a task fails with; tests look for it in histories. */
 export const STALE_CLOCK_MESSAGE = 'stale workflow clock';
-
-type Timestamp = { seconds?: number | { toNumber(): number } | null; nanos?: number | null } | null | undefined;
-
-function msOf(ts: Timestamp): number | undefined {
-  if (!ts) return undefined;
-  const s = typeof ts.seconds === 'number' ? ts.seconds : (ts.seconds?.toNumber() ?? 0);
-  return s * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
-}
 
 export const interceptors: WorkflowInterceptorsFactory = () => {
   // One set per run the worker holds: the newest task seen and its time.
@@ -33,7 +26,8 @@ export const interceptors: WorkflowInterceptorsFactory = () => {
       {
         activate(input, next) {
           const a = input.activation;
-          const ms = msOf(a.timestamp as Timestamp);
+          // The SDK's own conversion: the one that sets the workflow's Date.now() from this activation.
+          const ms = optionalTsToMs(a.timestamp);
           const len = a.historyLength ?? 0;
           // Queries carry no time and move nothing.
           if (ms !== undefined && len > length) {

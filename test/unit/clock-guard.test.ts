@@ -3,6 +3,7 @@
  * carry a later time than the task before; replayed history and queries pass untouched.
  */
 import assert from 'node:assert/strict';
+import { msNumberToTs } from '@temporalio/common/lib/time';
 import type { ActivateInput, WorkflowInternalsInterceptor } from '@temporalio/workflow';
 import { interceptors, STALE_CLOCK_MESSAGE } from '../../src/workflows/clock-guard';
 
@@ -16,7 +17,7 @@ function guard(): (a: Activation) => boolean {
     const activation = {
       historyLength: a.historyLength,
       isReplaying: a.replaying ?? false,
-      ...(a.ms !== undefined ? { timestamp: { seconds: Math.floor(a.ms / 1000), nanos: (a.ms % 1000) * 1e6 } } : {}),
+      ...(a.ms !== undefined ? { timestamp: msNumberToTs(a.ms) } : {}), // a Long-seconds timestamp, as core sends it
       jobs: a.query ? [{ queryWorkflow: {} }] : [{ fireTimer: {} }],
     };
     g.activate({ activation, batchIndex: 0 } as unknown as ActivateInput, () => {
