@@ -42,7 +42,22 @@ export interface ClusterActivityDeps {
   source: ClusterDep;
   target: ClusterDep;
   now?: () => Date;
+  /** How long a namespace's listed custom search attributes are reused (default {@link SEARCH_ATTRIBUTE_TTL_MS}). */
+  searchAttributeTtlMs?: number;
 }
+
+/**
+ * How long one worker reuses a namespace's custom search attributes once listed. Why they are cached:
+ * on SQL visibility (a dev server's SQLite, a self-hosted cluster on PostgreSQL or MySQL) Temporal
+ * 1.29's ListSearchAttributes opens a new gRPC connection from the frontend to itself on every call
+ * and never closes it, so each call leaves the server two more open file descriptors for good.
+ * Listing per unit (preflight and provision, source and target) took both dev servers of a
+ * 10,000-tenant campaign to their 20,000-descriptor limit at 5,000 units, and would do the same to a
+ * user's frontend. A cached answer is only trusted when it finds nothing missing: what preflight
+ * reports missing and what provision adds come from a fresh listing. The cost of the cache: an
+ * attribute added to the source, or removed from the target, is noticed up to this much later.
+ */
+export const SEARCH_ATTRIBUTE_TTL_MS = 10 * 60_000;
 
 // gRPC status codes (grpc.status) that the activities tell apart.
 const INVALID_ARGUMENT = 3;
@@ -125,9 +140,42 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     }
   }
 
-  async function customAttributes(side: ClusterSide, namespace: string): Promise<Record<string, number>> {
-    const res = await dep(side).connection.operatorService.listSearchAttributes({ namespace });
-    return { ...(res.customAttributes ?? {}) } as Record<string, number>;
+  const attributeTtlMs = deps.searchAttributeTtlMs ?? SEARCH_ATTRIBUTE_TTL_MS;
+  /** Listings by `side/namespace`: `at` is when the listing was asked for; concurrent callers share it. */
+  const attributeListings = new Map<string, { at: number; value: Promise<Record<string, number>> }>();
+
+  /**
+   * A namespace's custom search attributes ({@link SEARCH_ATTRIBUTE_TTL_MS} says why they are cached).
+   * With `askedSince`, only a listing asked for at or after that instant will do.
+   */
+  function customAttributes(side: ClusterSide, namespace: string, askedSince?: number): Promise<Record<string, number>> {
+    const key = `${side}/${namespace}`;
+    const t = Date.now();
+    const hit = attributeListings.get(key);
+    if (hit && (askedSince !== undefined ? hit.at >= askedSince : t - hit.at < attributeTtlMs)) return hit.value;
+    const value = dep(side)
+      .connection.operatorService.listSearchAttributes({ namespace })
+      .then((res) => ({ ...(res.customAttributes ?? {}) }) as Record<string, number>);
+    const entry = { at: t, value };
+    attributeListings.set(key, entry);
+    // A failed listing is not reused: the next caller asks again.
+    value.catch(() => attributeListings.get(key) === entry && attributeListings.delete(key));
+    return value;
+  }
+
+  /**
+   * The source's custom search attributes and those of them the target lacks. A cached answer that finds
+   * some missing is checked again with fresh listings of both sides before anyone acts on it.
+   */
+  async function attributeParity(sourceNamespace: string, targetNamespace: string | undefined): Promise<{ want: Record<string, number>; missing: string[] }> {
+    const compare = async (askedSince?: number) => {
+      const want = await customAttributes('source', sourceNamespace, askedSince);
+      const have = targetNamespace !== undefined ? await customAttributes('target', targetNamespace, askedSince) : {};
+      return { want, missing: Object.keys(want).filter((k) => !(k in have)).sort() };
+    };
+    const began = Date.now();
+    const cached = await compare();
+    return cached.missing.length === 0 ? cached : compare(began);
   }
 
   async function pollers(side: ClusterSide, namespace: string, taskQueue: string): Promise<number> {
@@ -183,9 +231,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       }
       let missing: string[] = [];
       if (src) {
-        const want = await customAttributes('source', args.sourceNamespace);
-        const have = tgt ? await customAttributes('target', args.targetNamespace) : {};
-        missing = Object.keys(want).filter((k) => !(k in have)).sort();
+        ({ missing } = await attributeParity(args.sourceNamespace, tgt ? args.targetNamespace : undefined));
         if (missing.length > 0 && deps.target.kind === 'cloud') {
           problems.push({ field: 'searchAttributes', message: `missing on the target: ${missing.join(', ')}`, hint: 'add them to the cloud namespace first' });
         }
@@ -232,14 +278,12 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       // A new namespace serves requests once the frontends' namespace caches refreshed (seconds on a
       // self-hosted cluster). Checked every time, so a provision retried after creating it still waits.
       await untilServed([NOT_FOUND, UNAVAILABLE], () => rawCount('target', args.targetNamespace, ''));
-      const want = await customAttributes('source', args.sourceNamespace);
-      const have = await customAttributes('target', args.targetNamespace);
-      const add: Record<string, number> = {};
-      for (const [k, t] of Object.entries(want)) if (!(k in have)) add[k] = t;
-      const added = Object.keys(add).sort();
+      const { want, missing: added } = await attributeParity(args.sourceNamespace, args.targetNamespace);
       if (added.length > 0) {
+        const add = Object.fromEntries(added.map((k) => [k, want[k]!]));
         try {
           await dep('target').connection.operatorService.addSearchAttributes({ namespace: args.targetNamespace, searchAttributes: add });
+          attributeListings.delete(`target/${args.targetNamespace}`); // the next preflight sees the attributes added
         } catch (err) {
           if (!isCode(err, ALREADY_EXISTS)) {
             if (isGrpcServiceError(err) && /cannot have more than/i.test(err.details ?? '')) {

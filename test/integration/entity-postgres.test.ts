@@ -7,9 +7,12 @@
 import assert from 'node:assert/strict';
 import { Client, Connection } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { msToTs } from '@temporalio/common/lib/time';
 import { createClusterActivities } from '../../src/activities/cluster';
 import type { Phase } from '../../src/workflows/migration-types';
+import { scrapeRequests } from '../../bench/lib/server-metrics';
 import { testStack, uniqueId } from '../harness';
+import { until } from '../harness/wait';
 import { closeShared, driveTo, Rig, type RigOptions } from './entity.fixture';
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -166,12 +169,14 @@ describe('entity workflows: moving off a self-hosted source (temporal-server on 
 describe('cluster activities against a self-hosted cluster: visibility lag and namespaces that must be created', function () {
   this.timeout(60_000);
   let conns: { selfHosted: Connection; dev: Connection } | undefined;
+  let metricsUrls: { selfHosted: string; dev: string } | undefined;
 
   before(async function () {
     this.timeout(15 * 60_000);
     const s = testStack();
     const sh = await s.selfHosted();
     conns = { selfHosted: await Connection.connect({ address: sh.endpoint.address }), dev: await Connection.connect({ address: s.target.address }) };
+    metricsUrls = { selfHosted: sh.endpoint.metricsUrl, dev: s.target.metricsUrl };
   });
   after(async () => {
     await conns?.selfHosted.close();
@@ -244,5 +249,55 @@ describe('cluster activities against a self-hosted cluster: visibility lag and n
     const again = await acts.provision({ sourceNamespace: 'detections', targetNamespace });
     assert.equal(again.namespaceCreated, false, 'idempotent');
     assert.deepEqual(again.searchAttributesAdded, []);
+  });
+
+  // On SQL visibility each ListSearchAttributes leaves the server an open connection to itself
+  // (SEARCH_ATTRIBUTE_TTL_MS in src/activities/cluster.ts): a campaign of 10,000 tenants listed per unit
+  // and ran both dev servers out of file descriptors. Counted by the servers' own request counters.
+  it('lists a namespace\'s search attributes once per cluster for many units, not once per unit', async () => {
+    const c = conns!;
+    // The servers flush their counters to the metrics endpoint every second or so: read them once settled.
+    const listings = async (url: string) => {
+      let last = -1;
+      return until('request counters settle', async () => {
+        const n = Object.entries(await scrapeRequests(url)).reduce((sum, [k, v]) => sum + (/^detections\|(Operator)?ListSearchAttributes$/.test(k) ? v : 0), 0);
+        return n === last ? n : ((last = n), undefined);
+      }, 30_000, 1_500);
+    };
+    const acts = createClusterActivities({
+      source: { name: 'selfhosted', connection: c.selfHosted, kind: 'self-hosted' },
+      target: { name: 'cloud', connection: c.dev, kind: 'dev' },
+    });
+    const args = { sourceNamespace: 'detections', targetNamespace: 'detections', taskQueues: ['q'], requirePollers: false };
+    const before = { sh: await listings(metricsUrls!.selfHosted), dev: await listings(metricsUrls!.dev) };
+    const results = await Promise.all(Array.from({ length: 10 }, () => acts.preflight(args)));
+    for (let i = 0; i < 10; i++) results.push(await acts.preflight(args));
+    for (const r of results) {
+      assert.equal(r.ok, true, JSON.stringify(r.problems));
+      assert.deepEqual(r.missingSearchAttributes, []);
+    }
+    const after = { sh: await listings(metricsUrls!.selfHosted), dev: await listings(metricsUrls!.dev) };
+    assert.equal(after.sh - before.sh, 1, '20 preflights (10 at once) list the source namespace once');
+    assert.equal(after.dev - before.dev, 1, '… and the target namespace once');
+  });
+
+  it('re-lists before reporting a search attribute missing: one added on the target since the cached listing is not reported', async () => {
+    const c = conns!;
+    const acts = createClusterActivities({
+      source: { name: 'cloud', connection: c.dev, kind: 'dev' },
+      target: { name: 'selfhosted', connection: c.selfHosted, kind: 'self-hosted' },
+    });
+    const targetNamespace = uniqueId('bare-ns');
+    await c.selfHosted.workflowService.registerNamespace({ namespace: targetNamespace, workflowExecutionRetentionPeriod: msToTs(86_400_000) });
+    const target = new Client({ connection: c.selfHosted, namespace: targetNamespace });
+    await until('the new namespace is served', () => target.workflow.count('').then(() => true, () => undefined), 60_000);
+    const args = { sourceNamespace: 'detections', targetNamespace, taskQueues: ['q'], requirePollers: false };
+    const first = await acts.preflight(args);
+    assert.ok(first.missingSearchAttributes.includes('TenantId'), JSON.stringify(first.missingSearchAttributes));
+    // An operator adds them outside cutover, then preflight runs again within the cache's lifetime.
+    const { customAttributes } = await c.dev.operatorService.listSearchAttributes({ namespace: 'detections' });
+    await c.selfHosted.operatorService.addSearchAttributes({ namespace: targetNamespace, searchAttributes: { ...customAttributes } });
+    const second = await acts.preflight(args);
+    assert.deepEqual(second.missingSearchAttributes, []);
   });
 });
