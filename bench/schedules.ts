@@ -52,6 +52,11 @@ const FLAGS: Record<string, FlagSpec> = {
   sizes: { kind: 'ints', help: 'schedule counts to move, one fresh stack each (default 1000,10000)' },
   concurrency: { kind: 'int', help: 'operations in flight, for the bound and for cutover alike (default 16)' },
   firing: { kind: 'int', min: 0, help: 'schedules firing every second during the switch (default 20; --quick 5)' },
+  'scheduler-pollers': {
+    kind: 'int',
+    min: 1,
+    help: "workflow-task pollers of both servers' per-namespace (scheduler) workers, through worker.perNamespaceWorkerOptions (default: the server's own, the SDK's 2)",
+  },
   'no-write': { kind: 'boolean', help: 'print only: do not touch docs/benchmarks.md or bench/results' },
 };
 const USAGE = usageOf('npm run bench:schedules --', FLAGS);
@@ -96,11 +101,16 @@ async function main(): Promise<void> {
   const concurrency = (flags.concurrency as number | undefined) ?? 16;
   const firingWanted = (flags.firing as number | undefined) ?? (quick ? 5 : 20);
   const write = flags['no-write'] !== true;
+  const schedulerPollers = flags['scheduler-pollers'] as number | undefined;
+  // Every schedule operation is a signal or query that the namespace's scheduler worker (inside the
+  // server) must poll for, so its pollers bound the describe rate; Temporal's tuning advice for
+  // schedule-heavy namespaces is to raise them. Applied to both servers: the bound runs on them too.
+  const dynamicConfig = schedulerPollers === undefined ? undefined : { 'worker.perNamespaceWorkerOptions': { MaxConcurrentWorkflowTaskPollers: schedulerPollers } };
 
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./lib/workflows'), logger: new DefaultLogger('WARN') });
   const results: SizeResult[] = [];
-  for (const n of sizes) results.push(await runSize(n, Math.min(firingWanted, n), concurrency, bundle));
+  for (const n of sizes) results.push(await runSize(n, Math.min(firingWanted, n), concurrency, bundle, dynamicConfig));
 
   // Top-level keys describe the largest size; per-size keys carry every size.
   const big = results[results.length - 1]!;
@@ -119,6 +129,7 @@ async function main(): Promise<void> {
     doubleFires: results.reduce((a, r) => a + r.doubleFires, 0),
     firesChecked: results.reduce((a, r) => a + r.firesExpected, 0),
     concurrency,
+    schedulerPollers: schedulerPollers ?? 'server default',
   };
   for (const r of results) {
     const k = String(r.n);
@@ -200,12 +211,13 @@ async function main(): Promise<void> {
 ${await headerLine(command)}
 
 Each size runs on a fresh local stack (two dev servers, Redis), one namespace, ${concurrency} operations in flight
-for the bound and for cutover alike. **Bound**: the same servers through the plain SDK client — N
+for the bound and for cutover alike. Servers: ${schedulerPollers === undefined ? "the dev server's own configuration (the scheduler worker's 2 workflow-task pollers)" : `\`worker.perNamespaceWorkerOptions\` = \`{ MaxConcurrentWorkflowTaskPollers: ${schedulerPollers} }\` on both (the scheduler worker's pollers; the server's default is the SDK's 2)`}. **Bound**: the same servers through the plain SDK client — N
 \`schedule.create\` on the target, then N \`handle.pause()\` on the source (the least a hand-made move does:
 no copy of encoded payloads, no fence, no verification). **Cutover**: \`copySchedules\` (list by ID prefix,
-raw describe on both sides, raw create paused) then \`switchSchedule\` per schedule (describe both sides,
-pause, wait until paused and idle, compare-and-set the \`ScheduleFence\` in Redis, fencing pause, conditional
-unpause, gap check, verify). \`serverBoundRatio\` = bound seconds / cutover seconds. **doubleActive**: after
+raw describe of the source, raw create paused; the target is described only when it already has the schedule)
+then \`switchSchedule\` per schedule (describe both sides, pause, wait until paused and idle, compare-and-set
+the \`ScheduleFence\` in Redis, fencing pause, conditional unpause with the first describe's conflict token and a
+describe that sees it take (the check of the new side), gap check, describe of the old side (its check)). \`serverBoundRatio\` = bound seconds / cutover seconds. **doubleActive**: after
 the switch, every schedule described on both clusters; active (unpaused) on both counts. **lostFires**: ${results.map((r) => r.firing).join(' / ')}
 of the schedules fire every second (overlap ALLOW_ALL, so no fire is skipped for overlap) and are spread evenly
 through the switch order; every nominal time from ${WINDOW_MARGIN_MS / 1000} s before the first switch (but not before the
@@ -248,7 +260,7 @@ function opCount(c: RequestCounts, op: string): number {
 }
 
 /** One size on a fresh stack. */
-async function runSize(n: number, firing: number, concurrency: number, bundle: { code: string }): Promise<SizeResult> {
+async function runSize(n: number, firing: number, concurrency: number, bundle: { code: string }, dynamicConfig?: Record<string, unknown>): Promise<SizeResult> {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cutover-bench-schedules-'));
   log(`— ${n} schedules (${firing} firing every second): starting the local stack in ${runDir}`);
   const stack = await LocalStack.start({
@@ -257,6 +269,7 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
       { name: 'legacy', namespaces: [NS] },
       { name: 'cloud', namespaces: [NS] },
     ],
+    dynamicConfig,
     onProgress: (l) => log(l),
   });
   const closers: (() => Promise<unknown>)[] = [];

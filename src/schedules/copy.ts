@@ -21,30 +21,42 @@ export interface CopySchedulesInput {
 
 const OUTCOMES: CopyOutcome[] = ['created', 'unchanged', 'updated', 'conflict', 'vanished', 'failed'];
 
-/** Copies one schedule (already described on the origin) to the destination, paused. */
+/** Attempts at create-or-compare: another attempt only when the destination's copy vanishes in between. */
+const COPY_ATTEMPTS = 3;
+
+/**
+ * Copies one schedule (already described on the origin) to the destination, paused. Creates first and
+ * describes the destination only when it already has the schedule: a describe is a query to the
+ * destination's scheduler workflow, the slowest schedule operation a server has (~35/s on a dev
+ * server), and a first copy, the common case, does not need one.
+ */
 export async function copyOne(from: RawDescribe, to: ScheduleEndpoint, scheduleId: string, actor: string, origin: string): Promise<CopyItem> {
   const identity = `cutover:${actor}`;
   const note = `cutover: copied paused from ${origin} by ${actor}`;
   const state = { paused: true, notes: note, limitedActions: from.schedule?.state?.limitedActions, remainingActions: from.schedule?.state?.remainingActions };
-  const existing = await describeRaw(to, scheduleId);
-  if (!existing) {
+  for (let attempt = 1; ; attempt++) {
     try {
       await createRaw(to, scheduleId, from, state, identity);
       return { scheduleId, outcome: 'created' };
     } catch (err) {
+      // Already there (an earlier copy, another copier, or the dual-write): compare below.
       if (!isAlreadyExists(err)) throw err;
-      // Created concurrently (another copier, or the dual-write): compare below.
-      return copyOne(from, to, scheduleId, actor, origin);
     }
+    const existing = await describeRaw(to, scheduleId);
+    if (!existing) {
+      // Deleted between the create and the describe: create again.
+      if (attempt < COPY_ATTEMPTS) continue;
+      throw new Error(`schedule ${scheduleId} on ${to.namespace} kept appearing and vanishing over ${COPY_ATTEMPTS} attempts; copy it again`);
+    }
+    const diffs = diffSchedules(from, existing);
+    if (diffs.length === 0) return { scheduleId, outcome: 'unchanged' };
+    if (!stateOf(existing).paused) return { scheduleId, outcome: 'conflict', diffs };
+    // Paused copy that drifted (the origin was updated since): rewrite it, still paused, guarded by
+    // its conflict token so a concurrent activation wins over this rewrite.
+    const s = from.schedule ?? {};
+    await updateRaw(to, scheduleId, { spec: s.spec, action: s.action, policies: s.policies, state: { ...state, notes: `${note} (updated)` } }, existing.conflictToken, identity, from.searchAttributes ?? { indexedFields: {} });
+    return { scheduleId, outcome: 'updated', diffs };
   }
-  const diffs = diffSchedules(from, existing);
-  if (diffs.length === 0) return { scheduleId, outcome: 'unchanged' };
-  if (!stateOf(existing).paused) return { scheduleId, outcome: 'conflict', diffs };
-  // Paused copy that drifted (the origin was updated since): rewrite it, still paused, guarded by
-  // its conflict token so a concurrent activation wins over this rewrite.
-  const s = from.schedule ?? {};
-  await updateRaw(to, scheduleId, { spec: s.spec, action: s.action, policies: s.policies, state: { ...state, notes: `${note} (updated)` } }, existing.conflictToken, identity, from.searchAttributes ?? { indexedFields: {} });
-  return { scheduleId, outcome: 'updated', diffs };
 }
 
 /** Copies the selected schedules from one cluster to the other, created paused. */

@@ -62,8 +62,11 @@ export interface SwitchScheduleInput {
   runningActionTimeoutMs?: number;
   /** Test hook (fault injection): throw `InjectedCrashError` right after this step. */
   crashAfter?: SwitchStep;
-  /** Called after each step (an activity heartbeats here, so a long switch shows where it is). */
-  onStep?: (step: SwitchStep) => void;
+  /**
+   * Called after each step (an activity heartbeats here, so a long switch shows where it is). A
+   * returned promise is awaited before the next step (tests act on the clusters at a chosen step).
+   */
+  onStep?: (step: SwitchStep) => void | Promise<void>;
 }
 
 /** What a switch did. */
@@ -203,8 +206,8 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
   const ns = fenceNamespace(from, to);
   const switchId = input.switchId ?? `${to.side}@${expectedEpoch}`;
   const identity = `cutover:${actor}`;
-  const crash = (step: SwitchStep) => {
-    input.onStep?.(step);
+  const crash = async (step: SwitchStep) => {
+    await input.onStep?.(step);
     if (input.crashAfter === step) throw new InjectedCrashError(step);
   };
 
@@ -212,8 +215,11 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
   const epochNow = rec?.epoch ?? 0;
   let won: ScheduleOwnerRecord;
   let resumed = false;
+  /** The new side as described before the pause: its conflict token serves the first unpause attempt. */
+  let dToBefore: RawDescribe | undefined;
   if (epochNow === expectedEpoch) {
     const [dFrom, dTo0] = await Promise.all([describeRaw(from, id), describeRaw(to, id)]);
+    dToBefore = dTo0;
     if (!dFrom) throw new ScheduleMissingError(id, from.namespace);
     // Never silence the old side when the new one has no copy to take over.
     if (!dTo0) throw new ScheduleMissingError(id, to.namespace);
@@ -223,7 +229,7 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
     const gapFromMs = sFrom.paused ? gapFromNote(sFrom.notes) : sFrom.futureActionTimes[0];
     const pause = () => pauseRaw(from, id, pauseNote(switchId, from.side, actor, gapFromMs), identity);
     if (!sFrom.paused) await pause();
-    crash('pause');
+    await crash('pause');
     try {
       await waitPausedAndIdle(from, id, input.runningActionTimeoutMs ?? DEFAULT_RUNNING_ACTION_TIMEOUT_MS, fence, ns, expectedEpoch, pause);
     } catch (err) {
@@ -231,7 +237,7 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
       if (err instanceof StaleScheduleEpochError && !sFrom.paused && err.current?.owner === from.side) await restore(from, id, err.current, fence, ns, identity);
       throw err;
     }
-    crash('verify-paused');
+    await crash('verify-paused');
     const cas = await fence.compareAndSet(ns, id, expectedEpoch, { owner: to.side, actor, switchId, gapFromMs });
     if (!cas.ok) {
       // Lost the race. If this run paused the side the winning record names as owner, give it
@@ -241,7 +247,7 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
       throw new StaleScheduleEpochError(id, expectedEpoch, cas.current);
     }
     won = cas.record;
-    crash('cas');
+    await crash('cas');
   } else if (rec && epochNow === expectedEpoch + 1 && rec.owner === to.side && rec.switchId === switchId) {
     won = rec;
     resumed = true;
@@ -252,33 +258,47 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
   // Fencing pause: any unpause of the old side prepared by an overtaken switcher holds a conflict
   // token from before this pause, so the server ignores it.
   await pauseRaw(from, id, pauseNote(switchId, from.side, actor, won.gapFromMs), identity);
-  crash('fence-pause');
+  await crash('fence-pause');
 
-  // Conditional unpause: describe (conflict token) → the record is still ours → update guarded by
-  // that token. A pause by anyone in between moves the token and the server ignores the update;
-  // then describe again and retry (a bounded number of times).
+  // Conditional unpause: a description of the new side (its conflict token) → the record is still
+  // ours → update guarded by that token → describe to see that it took. A pause or update by anyone
+  // in between moves the token and the server ignores the update; then retry (a bounded number of
+  // times) from the describe that showed it. Describes are the slowest schedule operation (each is a
+  // query to the scheduler workflow), so none is repeated: the first attempt uses the description
+  // taken before the pause, each retry the describe that found the update ignored, and the describe
+  // that shows the new side active is also the final check of that side.
   let dTo: RawDescribe | undefined;
   let sTo: ScheduleState;
   let catchupWindowMs: number | undefined;
+  let known = dToBefore;
   for (let attempt = 1; ; attempt++) {
-    dTo = await describeRaw(to, id);
+    const fresh = known !== dToBefore || known === undefined;
+    dTo = known ?? (await describeRaw(to, id));
+    known = undefined;
     if (!dTo) throw new ScheduleMissingError(id, to.namespace);
     const current = await fence.read(ns, id);
     if (!current || current.epoch !== won.epoch || current.owner !== to.side) throw new ScheduleSwitchSupersededError(id, won.epoch, current);
     sTo = stateOf(dTo);
     catchupWindowMs = protoMs(dTo.schedule?.policies?.catchupWindow);
-    if (!sTo.paused) break;
+    if (!sTo.paused) {
+      // Already active: believed only from a description taken after this switch won the record
+      // (otherwise look again: `known` is spent, so the next turn describes).
+      if (fresh) break;
+      continue;
+    }
     const next = activated(dTo, `cutover switch ${switchId}: active on ${to.side} (epoch ${won.epoch}) by ${actor}`, input.catchupWindowMs ?? DEFAULT_MIGRATED_CATCHUP_WINDOW_MS);
     await updateRaw(to, id, next.schedule, dTo.conflictToken, identity);
     const after = await describeRaw(to, id);
     if (after && !stateOf(after).paused) {
+      dTo = after;
       sTo = stateOf(after);
       catchupWindowMs = next.catchupWindowMs;
       break;
     }
     if (attempt >= UNPAUSE_ATTEMPTS) throw new ScheduleUnpauseConflictError(id);
+    known = after;
   }
-  crash('unpause');
+  await crash('unpause');
 
   const gap: SwitchReport['gap'] = { fromMs: won.gapFromMs, missed: [], backfilled: [] };
   const actionWorkflowId = dTo.schedule?.action?.startWorkflow?.workflowId ?? '';
@@ -311,11 +331,13 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
       await waitRunsExist(to, gap.missed.map((t) => scheduledRunId(actionWorkflowId, t)), BACKFILL_SETTLE_MS);
     }
   }
-  crash('backfill');
+  await crash('backfill');
 
-  const [vf, vt, owner] = await Promise.all([describeRaw(from, id), describeRaw(to, id), fence.read(ns, id)]);
-  const verified = { fromPaused: stateOf(vf).paused, toActive: !!vt && !stateOf(vt).paused, ownerEpoch: owner?.epoch };
-  crash('verify');
+  // The new side was checked by the describe that showed it active; the old side is described now,
+  // after the fencing pause.
+  const [vf, owner] = await Promise.all([describeRaw(from, id), fence.read(ns, id)]);
+  const verified = { fromPaused: stateOf(vf).paused, toActive: !sTo.paused, ownerEpoch: owner?.epoch };
+  await crash('verify');
   return { scheduleId: id, from: from.side, to: to.side, switchId, epoch: won.epoch, resumed, gap, catchupWindowMs, verified };
 }
 

@@ -22,6 +22,7 @@ import {
   SWITCH_STEPS,
   switchSchedule,
 } from '../../src/schedules';
+import { updateRaw } from '../../src/schedules/raw';
 import { testStack, uniqueId } from '../harness';
 import { activeOnBoth, connectSides, createRawSchedule, deleteOnSides, dur, eventually, jsonPayload, pausedOnSides, QUIET_HOURLY } from '../workflows/schedule-test-kit';
 import type { Sides } from '../workflows/schedule-test-kit';
@@ -276,6 +277,25 @@ describe('schedules (integration)', function () {
         StaleScheduleEpochError,
       );
       assert.deepEqual(await pausedOnSides(sides, sid), { source: false, target: true });
+    });
+
+    it('keeps an update made to the target after the switch first described it: the unpause is conditional, retried from the current description', async () => {
+      const sid = id();
+      await copied(sid);
+      // A dual-write update lands on the (still paused) target between the switch's first describe of
+      // it and the unpause: the update built from that describe carries a stale conflict token.
+      const report = await switchSchedule({
+        from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none',
+        onStep: async (step) => {
+          if (step !== 'cas') return;
+          const d = (await describeRaw(sides.target, sid))!;
+          await updateRaw(sides.target, sid, { ...d.schedule, spec: { ...d.schedule!.spec, interval: [{ interval: dur(7_200_000) }] } }, d.conflictToken, 'test');
+        },
+      });
+      assert.deepEqual(report.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
+      const after = (await describeRaw(sides.target, sid))!;
+      assert.equal(after.schedule?.state?.paused, false);
+      assert.equal(Number(after.schedule?.spec?.interval?.[0]?.interval?.seconds), 7_200, 'the update is kept, not overwritten by the stale description');
     });
 
     for (const step of SWITCH_STEPS) {
