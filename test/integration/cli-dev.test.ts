@@ -13,6 +13,7 @@ import { freePort } from '../../src/stack/ports';
 import { resolveTemporalCli } from '../../src/stack/temporal-cli';
 import type { DevState } from '../../src/stack/dev';
 import { uniqueId } from '../harness';
+import { until } from '../harness/wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'cutover.js');
@@ -103,8 +104,11 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
       // It really polls: the server reports a poller on the control task queue.
       const conn = await Connection.connect({ address: `127.0.0.1:${p2}` });
       try {
-        const d = await conn.workflowService.describeTaskQueue({ namespace: 'ops', taskQueue: { name: 'ops-q' }, taskQueueType: 1 });
-        assert.ok((d.pollers ?? []).length > 0, 'a workflow poller on ops-q');
+        // "running" is printed as the worker starts; its first poll reaches the server a moment later.
+        await until('a workflow poller on ops-q', async () => {
+          const d = await conn.workflowService.describeTaskQueue({ namespace: 'ops', taskQueue: { name: 'ops-q' }, taskQueueType: 1 });
+          return (d.pollers ?? []).length > 0 ? true : undefined;
+        });
         const sa = await conn.operatorService.listSearchAttributes({ namespace: 'ops' });
         assert.ok(sa.customAttributes?.CutoverPhase !== undefined);
       } finally {
