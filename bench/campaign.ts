@@ -133,6 +133,11 @@ interface BoundResult {
   inFlight: number;
 }
 
+/** `campaign` for the default shape (300 namespaces, 3,000 tenants), else `campaign-<tenants>x<namespaces>`. */
+function resultsName(shape: Pick<Shape, 'tenants' | 'namespaces'>): string {
+  return shape.tenants === 3_000 && shape.namespaces === 300 ? 'campaign' : `campaign-${shape.tenants}x${shape.namespaces}`;
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2), FLAGS, USAGE);
   const quick = flags.quick === true;
@@ -433,7 +438,9 @@ ${costTable}
       const doc = appendBenchmarkDoc(ROOT, section);
       // A campaign that never started measured nothing: its section says why, and the figures of the
       // last campaign that ran stay in the JSON.
-      const file = notStarted ? undefined : writeResults(ROOT, 'campaign', results);
+      // The issue's default size owns campaign.json; another size (the 10,000-tenant run) gets its
+      // own file, so one does not overwrite the other.
+      const file = notStarted ? undefined : writeResults(ROOT, resultsName(shape), results);
       log(`wrote ${path.relative(ROOT, doc)}${file ? ` and ${path.relative(ROOT, file)}` : ' (not the JSON: nothing was measured)'}`);
     }
     if (outcome.error) throw new Error(outcome.error);

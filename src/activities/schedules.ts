@@ -25,7 +25,7 @@ import {
   type ScheduleSelector,
   type SidedEndpoint,
 } from '../schedules';
-import { stateOf, type ScheduleState } from '../schedules/raw';
+import { observeSchedule, stateOf, type RawDescribe, type ScheduleState } from '../schedules/raw';
 import type { ClusterSide, ScheduleCopyResult, ScheduleReconcileResult, ScheduleSwitchResult, TenantFilter } from '../workflows/migration-types';
 import type { ClusterDep } from './cluster';
 
@@ -199,8 +199,13 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
         let done = 0;
         await pool(ids, SWITCH_CONCURRENCY, async (id) => {
           for (let round = 1; ; round++) {
-            const [rec, ds, dt] = await Promise.all([deps.fence.read(args.sourceNamespace, id), describeRaw(ep.source, id), describeRaw(ep.target, id)]);
-            const d = decideScheduleSwitch(args.to, rec, { source: stateOf(ds), target: stateOf(dt) });
+            // Existence, pause and notes decide; the scheduler's memo has them without a query.
+            const [rec, ss, st] = await Promise.all([
+              deps.fence.read(args.sourceNamespace, id),
+              observeSchedule(ep.source, id, { checkRunning: false }),
+              observeSchedule(ep.target, id, { checkRunning: false }),
+            ]);
+            const d = decideScheduleSwitch(args.to, rec, { source: ss, target: st });
             if (d.do === 'nothing') {
               if (d.why === 'already') out.already++;
               else if (d.why === 'vanished') out.vanished++;
@@ -209,8 +214,11 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
             }
             try {
               // A fresh forward switch needs a current copy on the target (a resumed one has it already).
-              if (args.to === 'target' && !d.switchId && ds) {
+              const ds = args.to === 'target' && !d.switchId && ss.exists ? await describeRaw(ep.source, id) : undefined;
+              let toKnown: RawDescribe | undefined;
+              if (ds) {
                 const item = await copyOne(ds, ep.target, id, args.actor, args.sourceNamespace);
+                toKnown = item.destination;
                 if (item.outcome === 'conflict') {
                   throw ApplicationFailure.create({
                     type: 'ScheduleConflict',
@@ -226,6 +234,7 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
                 fence: deps.fence,
                 expectedEpoch: d.expectedEpoch,
                 ...(d.switchId ? { switchId: d.switchId } : {}),
+                ...(toKnown ? { toKnown } : {}),
                 actor: args.actor,
                 backfill: args.backfill,
                 onStep: (step) => beat({ scheduleId: id, step, done, of: ids.length }),

@@ -36,8 +36,9 @@ export async function copyOne(from: RawDescribe, to: ScheduleEndpoint, scheduleI
   const state = { paused: true, notes: note, limitedActions: from.schedule?.state?.limitedActions, remainingActions: from.schedule?.state?.remainingActions };
   for (let attempt = 1; ; attempt++) {
     try {
-      await createRaw(to, scheduleId, from, state, identity);
-      return { scheduleId, outcome: 'created' };
+      const conflictToken = await createRaw(to, scheduleId, from, state, identity);
+      const s = from.schedule ?? {};
+      return { scheduleId, outcome: 'created', destination: { schedule: { spec: s.spec, action: s.action, policies: s.policies, state }, conflictToken } };
     } catch (err) {
       // Already there (an earlier copy, another copier, or the dual-write): compare below.
       if (!isAlreadyExists(err)) throw err;
@@ -49,7 +50,7 @@ export async function copyOne(from: RawDescribe, to: ScheduleEndpoint, scheduleI
       throw new Error(`schedule ${scheduleId} on ${to.namespace} kept appearing and vanishing over ${COPY_ATTEMPTS} attempts; copy it again`);
     }
     const diffs = diffSchedules(from, existing);
-    if (diffs.length === 0) return { scheduleId, outcome: 'unchanged' };
+    if (diffs.length === 0) return { scheduleId, outcome: 'unchanged', destination: existing };
     if (!stateOf(existing).paused) return { scheduleId, outcome: 'conflict', diffs };
     // Paused copy that drifted (the origin was updated since): rewrite it, still paused, guarded by
     // its conflict token so a concurrent activation wins over this rewrite.

@@ -22,7 +22,7 @@ import {
 } from './errors';
 import type { ScheduleFence, ScheduleOwnerRecord } from './fence';
 import { backfillRanges, firstOwnTime, gapTimes, scheduledRunId } from './gap';
-import { backfillRaw, describeRaw, matchingTimes, msProto, pauseRaw, protoMs, runExists, stateOf, updateRaw } from './raw';
+import { backfillRaw, describeRaw, matchingTimes, msProto, observeSchedule, pauseRaw, peekRaw, protoMs, runExists, stateOf, updateRaw } from './raw';
 import type { RawDescribe, ScheduleState } from './raw';
 import type { ScheduleEndpoint, Side, SidedEndpoint } from './types';
 
@@ -60,6 +60,13 @@ export interface SwitchScheduleInput {
   /** Catch-up window for the newly active side (ms, at least 10 s), or `keep`. Default 60 s, never raised. */
   catchupWindowMs?: number | 'keep';
   runningActionTimeoutMs?: number;
+  /**
+   * The new side as a copy just left it (`CopyItem.destination`: schedule and conflict token). Its
+   * existence is still checked (the scheduler workflow runs); the description itself is used instead
+   * of describing that side. If the schedule changed since, the conditional unpause built from it is ignored by the
+   * server and retried from a describe, as with any stale description.
+   */
+  toKnown?: RawDescribe;
   /** Test hook (fault injection): throw `InjectedCrashError` right after this step. */
   crashAfter?: SwitchStep;
   /**
@@ -141,9 +148,8 @@ async function waitPausedAndIdle(
   const deadline = Date.now() + timeoutMs;
   let delay = 25;
   for (;;) {
-    const d = await describeRaw(ep, scheduleId);
-    if (!d) throw new ScheduleMissingError(scheduleId, ep.namespace);
-    const s = stateOf(d);
+    const s = await observeSchedule(ep, scheduleId, { afterSignal: true });
+    if (!s.exists) throw new ScheduleMissingError(scheduleId, ep.namespace);
     if (s.paused && s.running.length === 0) return;
     const rec = await fence.read(ns, scheduleId);
     if ((rec?.epoch ?? 0) !== expectedEpoch) throw new StaleScheduleEpochError(scheduleId, expectedEpoch, rec);
@@ -218,12 +224,19 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
   /** The new side as described before the pause: its conflict token serves the first unpause attempt. */
   let dToBefore: RawDescribe | undefined;
   if (epochNow === expectedEpoch) {
-    const [dFrom, dTo0] = await Promise.all([describeRaw(from, id), describeRaw(to, id)]);
+    // The old side is read from its scheduler's memo (no query, see `observeSchedule`); the new side
+    // is described in full, for the schedule the unpause writes back and its conflict token, unless
+    // the caller's copy knows both.
+    const known = input.toKnown;
+    const [sFrom, dTo0] = await Promise.all([
+      observeSchedule(from, id, { checkRunning: false }),
+      // Existence needs no settled memo: the scheduler workflow runs or it does not.
+      known ? peekRaw(to, id).then((p) => (p === null ? describeRaw(to, id) : p && known)) : describeRaw(to, id),
+    ]);
     dToBefore = dTo0;
-    if (!dFrom) throw new ScheduleMissingError(id, from.namespace);
+    if (!sFrom.exists) throw new ScheduleMissingError(id, from.namespace);
     // Never silence the old side when the new one has no copy to take over.
     if (!dTo0) throw new ScheduleMissingError(id, to.namespace);
-    const sFrom = stateOf(dFrom);
     // Where the gap starts: the first time the old side had not processed before the pause. If an
     // earlier attempt paused it, its note says; if someone else paused it, nothing was missed.
     const gapFromMs = sFrom.paused ? gapFromNote(sFrom.notes) : sFrom.futureActionTimes[0];
@@ -259,22 +272,24 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
   // token from before this pause, so the server ignores it.
   await pauseRaw(from, id, pauseNote(switchId, from.side, actor, won.gapFromMs), identity);
   await crash('fence-pause');
+  // The final check of the old side: its state once the server has processed the fencing pause. It
+  // waits on the old side's scheduler, so it runs while the new side is unpaused (awaited at the end).
+  const oldSideCheck = observeSchedule(from, id, { checkRunning: false, afterSignal: true });
+  oldSideCheck.catch(() => undefined); // awaited below; a step that throws first must not leave it unhandled
 
   // Conditional unpause: a description of the new side (its conflict token) → the record is still
-  // ours → update guarded by that token → describe to see that it took. A pause or update by anyone
-  // in between moves the token and the server ignores the update; then retry (a bounded number of
-  // times) from the describe that showed it. Describes are the slowest schedule operation (each is a
-  // query to the scheduler workflow), so none is repeated: the first attempt uses the description
-  // taken before the pause, each retry the describe that found the update ignored, and the describe
-  // that shows the new side active is also the final check of that side.
+  // ours → update guarded by that token → read back that it took. A pause or update by anyone in
+  // between moves the token and the server ignores the update; then retry (a bounded number of times)
+  // from a new describe. Describes are the slowest schedule operation (each is a query to the
+  // scheduler workflow), so the first attempt uses the description taken before the pause, and the
+  // read-back comes from the scheduler's memo; the read that shows the new side active is also the
+  // final check of that side.
   let dTo: RawDescribe | undefined;
   let sTo: ScheduleState;
   let catchupWindowMs: number | undefined;
-  let known = dToBefore;
   for (let attempt = 1; ; attempt++) {
-    const fresh = known !== dToBefore || known === undefined;
-    dTo = known ?? (await describeRaw(to, id));
-    known = undefined;
+    const fresh = attempt > 1 || dToBefore === undefined;
+    dTo = fresh ? await describeRaw(to, id) : dToBefore;
     if (!dTo) throw new ScheduleMissingError(id, to.namespace);
     const current = await fence.read(ns, id);
     if (!current || current.epoch !== won.epoch || current.owner !== to.side) throw new ScheduleSwitchSupersededError(id, won.epoch, current);
@@ -282,21 +297,20 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
     catchupWindowMs = protoMs(dTo.schedule?.policies?.catchupWindow);
     if (!sTo.paused) {
       // Already active: believed only from a description taken after this switch won the record
-      // (otherwise look again: `known` is spent, so the next turn describes).
+      // (otherwise look again: the next turn describes).
       if (fresh) break;
       continue;
     }
     const next = activated(dTo, `cutover switch ${switchId}: active on ${to.side} (epoch ${won.epoch}) by ${actor}`, input.catchupWindowMs ?? DEFAULT_MIGRATED_CATCHUP_WINDOW_MS);
     await updateRaw(to, id, next.schedule, dTo.conflictToken, identity);
-    const after = await describeRaw(to, id);
-    if (after && !stateOf(after).paused) {
-      dTo = after;
-      sTo = stateOf(after);
+    // Read back once the server has processed the update (from the memo: no query).
+    const after = await observeSchedule(to, id, { checkRunning: false, afterSignal: true });
+    if (after.exists && !after.paused) {
+      sTo = after;
       catchupWindowMs = next.catchupWindowMs;
       break;
     }
     if (attempt >= UNPAUSE_ATTEMPTS) throw new ScheduleUnpauseConflictError(id);
-    known = after;
   }
   await crash('unpause');
 
@@ -333,10 +347,10 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
   }
   await crash('backfill');
 
-  // The new side was checked by the describe that showed it active; the old side is described now,
+  // The new side was checked by the read that showed it active; the old side by the read started
   // after the fencing pause.
-  const [vf, owner] = await Promise.all([describeRaw(from, id), fence.read(ns, id)]);
-  const verified = { fromPaused: stateOf(vf).paused, toActive: !sTo.paused, ownerEpoch: owner?.epoch };
+  const [vf, owner] = await Promise.all([oldSideCheck, fence.read(ns, id)]);
+  const verified = { fromPaused: vf.paused, toActive: !sTo.paused, ownerEpoch: owner?.epoch };
   await crash('verify');
   return { scheduleId: id, from: from.side, to: to.side, switchId, epoch: won.epoch, resumed, gap, catchupWindowMs, verified };
 }

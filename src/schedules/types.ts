@@ -3,6 +3,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Side } from '../routing/types';
+import type { RawDescribe } from './raw';
 
 export type { Side };
 
@@ -56,6 +57,11 @@ export interface CopyItem {
   outcome: CopyOutcome;
   diffs?: ScheduleDiff[];
   error?: string;
+  /**
+   * The destination's schedule as this copy created or found it, with its conflict token (`created`
+   * and `unchanged` only). A switch that follows passes it as `toKnown` and need not describe that side.
+   */
+  destination?: RawDescribe;
 }
 
 /** Result of `copySchedules`: one line per selected schedule plus counts. */

@@ -23,7 +23,9 @@ import {
   switchSchedule,
 } from '../../src/schedules';
 import { updateRaw } from '../../src/schedules/raw';
+import { scrapeRequests, sumOps } from '../../bench/lib/server-metrics';
 import { testStack, uniqueId } from '../harness';
+import { until } from '../harness/wait';
 import { activeOnBoth, connectSides, createRawSchedule, deleteOnSides, dur, eventually, jsonPayload, pausedOnSides, QUIET_HOURLY } from '../workflows/schedule-test-kit';
 import type { Sides } from '../workflows/schedule-test-kit';
 
@@ -277,6 +279,103 @@ describe('schedules (integration)', function () {
         StaleScheduleEpochError,
       );
       assert.deepEqual(await pausedOnSides(sides, sid), { source: false, target: true });
+    });
+
+    // A describe is a query to the namespace's scheduler worker, the slowest schedule operation; the
+    // switch reads pause state, notes and action times from the scheduler's memo instead.
+    it('describes only the new side, once, and no side after a copy: the old side is read from its scheduler memo, with no query', async () => {
+      const sid = id();
+      await copied(sid);
+      const { source, target } = testStack();
+      // The servers flush their counters every second or so: read them once two reads agree.
+      const describes = async (url: string) => {
+        let last = -1;
+        return until('request counters settle', async () => {
+          const n = sumOps(await scrapeRequests(url), NS, ['DescribeSchedule']);
+          return n === last ? n : ((last = n), undefined);
+        }, 30_000, 1_500);
+      };
+      const before = { source: await describes(source.metricsUrl), target: await describes(target.metricsUrl) };
+      const report = await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'gap' });
+      assert.deepEqual(report.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
+      const after = { source: await describes(source.metricsUrl), target: await describes(target.metricsUrl) };
+      assert.equal(after.source - before.source, 0, 'no DescribeSchedule on the old side');
+      assert.equal(after.target - before.target, 1, 'one DescribeSchedule on the new side (the schedule and conflict token the unpause writes back)');
+      assert.deepEqual(await pausedOnSides(sides, sid), { source: true, target: false });
+
+      // After a copy, the copy's result stands for that describe: none on either side.
+      const sid2 = id();
+      await createRawSchedule(sides.source, sid2, { spec: QUIET_HOURLY, taskQueue: 'tq-switch' });
+      const copy = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid2] }, actor: 'test' });
+      const toKnown = copy.items[0]!.destination;
+      assert.ok(toKnown?.conflictToken, 'a created copy reports the schedule and conflict token it left');
+      const before2 = { source: await describes(source.metricsUrl), target: await describes(target.metricsUrl) };
+      const r2 = await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid2, fence, expectedEpoch: 0, actor: 'test', backfill: 'gap', toKnown });
+      assert.deepEqual(r2.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
+      const after2 = { source: await describes(source.metricsUrl), target: await describes(target.metricsUrl) };
+      assert.deepEqual({ source: after2.source - before2.source, target: after2.target - before2.target }, { source: 0, target: 0 });
+      assert.deepEqual(await pausedOnSides(sides, sid2), { source: true, target: false });
+    });
+
+    it("a copy's result gone stale (the target updated since) costs one ignored unpause and a describe; the update is kept", async () => {
+      const sid = id();
+      await createRawSchedule(sides.source, sid, { spec: QUIET_HOURLY, taskQueue: 'tq-switch' });
+      const copy = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid] }, actor: 'test' });
+      const toKnown = copy.items[0]!.destination!;
+      // A dual-write update lands on the paused target after the copy: the copy's token is stale now.
+      const d = (await describeRaw(sides.target, sid))!;
+      await updateRaw(sides.target, sid, { ...d.schedule, spec: { ...d.schedule!.spec, interval: [{ interval: dur(7_200_000) }] } }, d.conflictToken, 'test');
+      const report = await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none', toKnown });
+      assert.deepEqual(report.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
+      const after = (await describeRaw(sides.target, sid))!;
+      assert.equal(after.schedule?.state?.paused, false);
+      assert.equal(Number(after.schedule?.spec?.interval?.[0]?.interval?.seconds), 7_200, "the update is kept, not overwritten by the copy's description");
+    });
+
+    it('refuses to pause the source when the copy it was given has since been deleted from the target', async () => {
+      const sid = id();
+      await createRawSchedule(sides.source, sid, { spec: QUIET_HOURLY, taskQueue: 'tq-switch' });
+      const copy = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid] }, actor: 'test' });
+      await sides.target.client.schedule.getHandle(sid).delete();
+      await assert.rejects(
+        switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none', toKnown: copy.items[0]!.destination! }),
+        ScheduleMissingError,
+      );
+      assert.deepEqual(await pausedOnSides(sides, sid), { source: false, target: undefined });
+    });
+
+    it('falls back to describes on a server that refuses to show the scheduler workflow, and switches the same', async () => {
+      const sid = id();
+      await copied(sid);
+      let refused = 0;
+      // A locked-down server (as a hosted service may be): DescribeWorkflowExecution of a scheduler workflow is denied.
+      const refusing = (ep: typeof sides.source): typeof sides.source => {
+        const svc = ep.client.workflowService;
+        const workflowService = new Proxy(svc, {
+          get(t, prop, recv) {
+            if (prop !== 'describeWorkflowExecution') return Reflect.get(t, prop, recv);
+            return async (req: { execution?: { workflowId?: string | null } | null }) => {
+              if (req.execution?.workflowId?.startsWith('temporal-sys-scheduler:')) {
+                refused++;
+                throw Object.assign(new Error('PERMISSION_DENIED: not allowed'), { code: 7, details: 'not allowed', metadata: {} });
+              }
+              return svc.describeWorkflowExecution(req as never);
+            };
+          },
+        });
+        return { ...ep, client: Object.create(ep.client, { workflowService: { value: workflowService } }) };
+      };
+      const from = refusing(sides.source);
+      const to = refusing(sides.target);
+      const fwd = await switchSchedule({ from, to, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'gap' });
+      assert.deepEqual(fwd.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
+      assert.deepEqual(await pausedOnSides(sides, sid), { source: true, target: false });
+      // Asked once per server and namespace, then remembered.
+      assert.equal(refused, 2);
+      const back = await switchSchedule({ from: to, to: from, scheduleId: sid, fence, expectedEpoch: 1, actor: 'test', backfill: 'gap' });
+      assert.deepEqual(back.verified, { fromPaused: true, toActive: true, ownerEpoch: 2 });
+      assert.deepEqual(await pausedOnSides(sides, sid), { source: false, target: true });
+      assert.equal(refused, 2);
     });
 
     it('keeps an update made to the target after the switch first described it: the unpause is conditional, retried from the current description', async () => {
