@@ -24,7 +24,7 @@ export function msProto(ms: number): ReturnType<typeof msNumberToTs> {
   return msNumberToTs(ms);
 }
 
-// gRPC status codes (grpc-js is only a transitive dependency, so the two numbers live here).
+// gRPC status codes (grpc-js is only a transitive dependency, so the numbers live here).
 const GRPC_NOT_FOUND = 5;
 const GRPC_ALREADY_EXISTS = 6;
 const GRPC_INVALID_ARGUMENT = 3;

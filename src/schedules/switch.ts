@@ -61,10 +61,10 @@ export interface SwitchScheduleInput {
   catchupWindowMs?: number | 'keep';
   runningActionTimeoutMs?: number;
   /**
-   * The new side as a copy just left it (`CopyItem.destination`: schedule and conflict token). Its
-   * existence is still checked (the scheduler workflow runs); the description itself is used instead
-   * of describing that side. If the schedule changed since, the conditional unpause built from it is ignored by the
-   * server and retried from a describe, as with any stale description.
+   * The new side as a copy just left it (`CopyItem.destination`: schedule and conflict token), used
+   * instead of describing that side; its existence is still checked (its scheduler workflow runs).
+   * If the schedule changed since, the server ignores the conditional unpause built from it, and the
+   * switch retries from a describe, as with any stale description.
    */
   toKnown?: RawDescribe;
   /** Test hook (fault injection): throw `InjectedCrashError` right after this step. */
