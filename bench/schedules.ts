@@ -462,8 +462,19 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
     const windowEnd = Math.floor((Date.now() + WINDOW_MARGIN_MS) / 1000) * 1000;
 
     // 4. Double-active: every schedule described on both clusters.
+    // A describe is a query to a busy scheduler worker: at 10,000 schedules one timed out (DEADLINE_EXCEEDED)
+    // and ended the whole run, so each is tried up to ATTEMPTS times before the check gives up.
+    const describeRetried = async (ep: SidedEndpoint, id: string) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await describeRaw(ep, id);
+        } catch (err) {
+          if (attempt >= ATTEMPTS) throw err;
+        }
+      }
+    };
     const states = await mapPool(ids, concurrency, async (id) => {
-      const [a, b] = await Promise.all([describeRaw(source, id), describeRaw(target, id)]);
+      const [a, b] = await Promise.all([describeRetried(source, id), describeRetried(target, id)]);
       return { s: stateOf(a), t: stateOf(b) };
     }, progressLogger('verify: described on both', n, log));
     let doubleActive = 0;
