@@ -10,8 +10,8 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { msToTs } from '@temporalio/common/lib/time';
 import { createClusterActivities } from '../../src/activities/cluster';
 import type { Phase } from '../../src/workflows/migration-types';
-import { scrapeRequests, sumOps } from '../../bench/lib/server-metrics';
 import { testStack, uniqueId } from '../harness';
+import { settledOps } from '../harness/server-counters';
 import { until } from '../harness/wait';
 import { closeShared, driveTo, Rig, type RigOptions } from './entity.fixture';
 
@@ -256,15 +256,8 @@ describe('cluster activities against a self-hosted cluster: visibility lag and n
   // and ran both dev servers out of file descriptors. Counted by the servers' own request counters.
   it('lists a namespace\'s search attributes once per cluster for many units, not once per unit', async () => {
     const c = conns!;
-    // The servers flush their counters to the metrics endpoint every second or so: read them once settled.
-    const listings = async (url: string) => {
-      let last = -1;
-      return until('request counters settle', async () => {
-        // Both servers label the operator service's operations with an `Operator` prefix.
-        const n = sumOps(await scrapeRequests(url), 'detections', ['OperatorListSearchAttributes']);
-        return n === last ? n : ((last = n), undefined);
-      }, 30_000, 1_500);
-    };
+    // Both servers label the operator service's operations with an `Operator` prefix.
+    const listings = (url: string) => settledOps(url, 'detections', ['OperatorListSearchAttributes']);
     const acts = createClusterActivities({
       source: { name: 'selfhosted', connection: c.selfHosted, kind: 'self-hosted' },
       target: { name: 'cloud', connection: c.dev, kind: 'dev' },

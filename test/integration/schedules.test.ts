@@ -23,9 +23,8 @@ import {
   switchSchedule,
 } from '../../src/schedules';
 import { updateRaw } from '../../src/schedules/raw';
-import { scrapeRequests, sumOps } from '../../bench/lib/server-metrics';
 import { testStack, uniqueId } from '../harness';
-import { until } from '../harness/wait';
+import { settledOps } from '../harness/server-counters';
 import { activeOnBoth, connectSides, createRawSchedule, deleteOnSides, dur, eventually, jsonPayload, pausedOnSides, QUIET_HOURLY } from '../workflows/schedule-test-kit';
 import type { Sides } from '../workflows/schedule-test-kit';
 
@@ -287,14 +286,7 @@ describe('schedules (integration)', function () {
       const sid = id();
       await copied(sid);
       const { source, target } = testStack();
-      // The servers flush their counters every second or so: read them once two reads agree.
-      const describes = async (url: string) => {
-        let last = -1;
-        return until('request counters settle', async () => {
-          const n = sumOps(await scrapeRequests(url), NS, ['DescribeSchedule']);
-          return n === last ? n : ((last = n), undefined);
-        }, 30_000, 1_500);
-      };
+      const describes = (url: string) => settledOps(url, NS, ['DescribeSchedule']);
       const before = { source: await describes(source.metricsUrl), target: await describes(target.metricsUrl) };
       const report = await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'gap' });
       assert.deepEqual(report.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
