@@ -185,9 +185,9 @@ export async function runExists(ep: ScheduleEndpoint, workflowId: string): Promi
 
 /**
  * temporal-server (1.20 – 1.29 at least) runs each schedule as a workflow with this ID in the
- * schedule's namespace, and at the end of every workflow task writes the schedule's list view
- * (paused, notes, recent actions, future action times) into that workflow's memo under this key, as
- * proto bytes. DescribeSchedule itself reads it with a DescribeWorkflowExecution, then adds a query.
+ * schedule's namespace, and at the end of every workflow task that changes the schedule's list view
+ * (paused, notes, recent actions, future action times) writes it into that workflow's memo under this
+ * key, as proto bytes. DescribeSchedule itself reads it with a DescribeWorkflowExecution, then adds a query.
  */
 const SCHEDULER_WORKFLOW_PREFIX = 'temporal-sys-scheduler:';
 const SCHEDULE_INFO_MEMO = 'ScheduleInfo';
@@ -339,6 +339,7 @@ function clamp(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, v));
 }
 
-async function sleepMs(ms: number): Promise<void> {
+/** Waits `ms` (nothing for 0 or less): the pause between polls of the schedules module. */
+export async function sleepMs(ms: number): Promise<void> {
   if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
 }

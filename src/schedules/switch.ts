@@ -22,7 +22,7 @@ import {
 } from './errors';
 import type { ScheduleFence, ScheduleOwnerRecord } from './fence';
 import { backfillRanges, firstOwnTime, gapTimes, scheduledRunId } from './gap';
-import { backfillRaw, describeRaw, matchingTimes, msProto, observeSchedule, pauseRaw, peekRaw, protoMs, runExists, stateOf, updateRaw } from './raw';
+import { backfillRaw, describeRaw, matchingTimes, msProto, observeSchedule, pauseRaw, peekRaw, protoMs, runExists, sleepMs, stateOf, updateRaw } from './raw';
 import type { RawDescribe, ScheduleState } from './raw';
 import type { ScheduleEndpoint, Side, SidedEndpoint } from './types';
 
@@ -126,10 +126,6 @@ function validate(input: SwitchScheduleInput): void {
   }
 }
 
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * Waits until the old side is paused and has no running action, while the owner record stays at
  * `expectedEpoch`: if another switch moves the epoch meanwhile, this one is stale (and stops); if
@@ -155,7 +151,7 @@ async function waitPausedAndIdle(
     if ((rec?.epoch ?? 0) !== expectedEpoch) throw new StaleScheduleEpochError(scheduleId, expectedEpoch, rec);
     if (!s.paused) await repause();
     if (Date.now() >= deadline) throw new ScheduleActionsRunningError(scheduleId, s.running);
-    await sleep(delay);
+    await sleepMs(delay);
     delay = Math.min(delay * 2, 500);
   }
 }
@@ -197,7 +193,7 @@ async function waitRunsExist(ep: ScheduleEndpoint, ids: string[], timeoutMs: num
     const exists = await Promise.all(pending.map((id) => runExists(ep, id)));
     pending = pending.filter((_, i) => !exists[i]);
     if (!pending.length || Date.now() >= deadline) return;
-    await sleep(delay);
+    await sleepMs(delay);
     delay = Math.min(delay * 2, 500);
   }
 }
