@@ -27,6 +27,7 @@ import type { SidedEndpoint, SwitchReport } from '../src/schedules';
 import { matchingTimes, peekRaw, runExists, stateOf } from '../src/schedules/raw';
 import { LocalStack } from '../src/stack/stack';
 import { parseFlags, runBench, usageOf, type FlagSpec } from './lib/args';
+import { cpuMark, cpuSince, type CpuMark } from './lib/cpu';
 import { firstError, mapPool, progressLogger } from './lib/pool';
 import { headerLine } from './lib/report';
 import { addCounts, byOperation, diffCounts, scrapeRequests, sumOps, type RequestCounts } from './lib/server-metrics';
@@ -94,6 +95,11 @@ interface SizeResult {
   /** Mean milliseconds each switch spent in each protocol step (wall time, \`onStep\`). */
   stepMs: Record<string, number>;
   ops: { bound: RequestCounts; copy: RequestCounts; switch: RequestCounts };
+  /**
+   * CPU seconds per phase: `watched` = both dev servers, `self` = the benchmark process (cutover's
+   * calls and the two tick workers). The bound's run until the servers had applied it.
+   */
+  cpu: { bound: CpuMark; copy: CpuMark; switch: CpuMark };
 }
 
 async function main(): Promise<void> {
@@ -163,6 +169,10 @@ async function main(): Promise<void> {
       [`describeSchedulePerSchedule${k}`]: round(opCount(r.ops.switch, 'DescribeSchedule') / r.n, 2),
       [`plainDescribePerSec${k}`]: round(r.describePerSec, 1),
       [`switchMsPerSchedule${k}`]: round(Object.values(r.stepMs).reduce((a, b) => a + b, 0), 0),
+      [`serverCpuMsPerScheduleBound${k}`]: round((r.cpu.bound.watched * 1000) / r.n, 1),
+      [`serverCpuMsPerScheduleCopy${k}`]: round((r.cpu.copy.watched * 1000) / r.n, 1),
+      [`serverCpuMsPerScheduleSwitch${k}`]: round((r.cpu.switch.watched * 1000) / r.n, 1),
+      [`serverCpuRatio${k}`]: round(cpuRatio(r)),
     });
   }
 
@@ -210,6 +220,15 @@ async function main(): Promise<void> {
     r.activeOnTarget,
     r.firing,
   ]);
+  const cpuRows = results.flatMap((r) =>
+    (['bound', 'copy', 'switch'] as const).map((phase) => {
+      const seconds = phase === 'bound' ? appliedSeconds(r) : phase === 'copy' ? r.copySeconds : r.switchSeconds;
+      const c = r.cpu[phase];
+      return [r.n, phase === 'bound' ? 'bound (until applied)' : phase, round((c.watched * 1000) / r.n, 1), round((c.self * 1000) / r.n, 1), round(((c.watched + c.self) / seconds / os.cpus().length) * 100, 0)];
+    }),
+  );
+  const cpuTable = markdownTable(['schedules', 'phase', 'server CPU ms per schedule (both dev servers)', 'benchmark process CPU ms per schedule', 'machine busy, % (both, of all cores)'], cpuRows);
+  const cpuRatioLine = results.map((r) => `${r.n}: ${round(cpuRatio(r))}`).join(', ');
   const stepRows = results.map((r) => [r.n, ...SWITCH_STEPS.map((st) => round(r.stepMs[st] ?? 0, 0))]);
   const stepTable = markdownTable(['schedules', ...SWITCH_STEPS.map((st) => `${st} ms`)], stepRows);
   const detailTable = markdownTable(['schedules', 'setup creates/s (source, plain SDK)', 'plain describes/s (source)', 'failed', 'retried (first error)', 'resumed switches', 'gap fires backfilled', 'paused on both', 'active on target', 'firing schedules'], detailRows);
@@ -261,13 +280,25 @@ Where one switch spends its time (mean wall ms per schedule, ${concurrency} in f
 initial fence read, the read of the old side and the describe of the new one):
 
 ${stepTable}
+
+Where the CPU goes (from /proc: both dev servers' processes, and the benchmark's own, which also runs the
+two workers that complete the fires; the bound's phase runs until the servers have applied it, the reads that tell so included). When the
+machine is busy near 100 %, the phases compete for the same CPU, and server CPU per schedule, bound over
+cutover, is what the ratio to applied can reach (\`serverCpuRatio\`: ${cpuRatioLine}):
+
+${cpuTable}
 `;
-  process.stdout.write(`\n${table}\n\n${detailTable}\n\n${opsTable}\n\n${stepTable}\n\n${JSON.stringify(json)}\n`);
+  process.stdout.write(`\n${table}\n\n${detailTable}\n\n${opsTable}\n\n${stepTable}\n\n${cpuTable}\n\n${JSON.stringify(json)}\n`);
   if (write) {
     const doc = appendBenchmarkDoc(ROOT, section);
     const file = writeResults(ROOT, 'schedules', json);
     log(`wrote ${path.relative(ROOT, doc)} and ${path.relative(ROOT, file)}`);
   }
+}
+
+/** Server CPU per schedule, the bound's (until applied) over cutover's copy and switch together. */
+function cpuRatio(r: SizeResult): number {
+  return r.cpu.bound.watched / (r.cpu.copy.watched + r.cpu.switch.watched);
 }
 
 function total(c: RequestCounts): number {
@@ -334,6 +365,7 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
       });
     }
     const scrapeBoth = async () => addCounts(await scrapeRequests(legacy.metricsUrl), await scrapeRequests(cloud.metricsUrl));
+    const serverPids = [stack.cluster('legacy').pid, stack.cluster('cloud').pid];
 
     const width = String(n - 1).length;
     const ids = Array.from({ length: n }, (_, i) => `${MOVED_PREFIX}${String(i).padStart(width, '0')}`);
@@ -361,6 +393,7 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
     // 2. The bound: N creates on the target, N pauses on the source, plain SDK; then undone (untimed).
     const boundIds = ids.map((id) => `b-${id}`);
     let before = await scrapeBoth();
+    let cpu0 = cpuMark(serverPids);
     t = performance.now();
     const bc = await mapPool(boundIds, concurrency, (id) => target.client.schedule.create({ ...options(id), spec: { intervals: [{ every: '1d', offset: offsetMs }] } }), progressLogger('bound: created on the target', n, log));
     const boundCreateSeconds = (performance.now() - t) / 1000;
@@ -377,6 +410,7 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
     ]);
     const boundApplySeconds = (performance.now() - t) / 1000;
     const boundOps = diffCounts(await scrapeBoth(), before);
+    const boundCpu = cpuSince(cpu0, serverPids);
     log(`bound: ${round(boundCreateSeconds, 1)} s create + ${round(boundPauseSeconds, 1)} s pause + ${round(boundApplySeconds, 1)} s until applied; undoing it (untimed)`);
     await mapPool(ids, concurrency, (id) => source.client.schedule.getHandle(id).unpause('bench: bound undone'));
     // Let the server work off the undo before anything else is timed (its backlog would slow what follows).
@@ -399,6 +433,7 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
       await new Promise((r) => setTimeout(r, 500));
     }
     before = await scrapeBoth();
+    cpu0 = cpuMark(serverPids);
     t = performance.now();
     const copy = await copySchedules({ from: source, to: target, selector: { kind: 'idPrefix', prefix: MOVED_PREFIX }, actor: 'bench', concurrency });
     let copyFirstError = copy.items.find((i) => i.outcome === 'failed')?.error;
@@ -416,6 +451,7 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
     }
     const copySeconds = (performance.now() - t) / 1000;
     const copyOps = diffCounts(await scrapeBoth(), before);
+    const copyCpu = cpuSince(cpu0, serverPids);
     const copied = [...outcome.values()].filter((o) => o === 'created' || o === 'unchanged' || o === 'updated').length;
     const copyFailed = n - copied;
     if (!copyFailed) copyFirstError = copyFirstError && `retried: ${copyFirstError}`;
@@ -425,6 +461,7 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
     const fence = new ScheduleFence({ redis, keyPrefix: `bench-schedules-${n}:` });
     const windowStart = Math.ceil((Math.max(Date.now() - WINDOW_MARGIN_MS, unpausedAt + 1_000)) / 1000) * 1000;
     before = await scrapeBoth();
+    cpu0 = cpuMark(serverPids);
     t = performance.now();
     const stepTotals: Record<string, number> = {};
     let switchRetried = 0;
@@ -456,6 +493,7 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
     );
     const switchSeconds = (performance.now() - t) / 1000;
     const switchOps = diffCounts(await scrapeBoth(), before);
+    const switchCpu = cpuSince(cpu0, serverPids);
     const reports = sw.flatMap((r) => (r.ok ? [r.value] : []));
     const switched = reports.filter((r) => r.verified.fromPaused && r.verified.toActive).length;
     log(`switch: ${switched}/${n} verified in ${round(switchSeconds, 1)} s`);
@@ -543,6 +581,7 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
       describePerSec,
       stepMs: Object.fromEntries(Object.entries(stepTotals).map(([k, v]) => [k, v / n])),
       ops: { bound: boundOps, copy: copyOps, switch: switchOps },
+      cpu: { bound: boundCpu, copy: copyCpu, switch: switchCpu },
     };
   } finally {
     for (const c of closers.reverse()) await c().catch(() => undefined);
