@@ -409,8 +409,9 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
       applied(source, ids, concurrency, true).then(() => log(`bound: the source applied its pauses ${since()} s after the last RPC`)),
     ]);
     const boundApplySeconds = (performance.now() - t) / 1000;
-    const boundOps = diffCounts(await scrapeBoth(), before);
+    // CPU first: the scrape that follows is not part of the phase it measures.
     const boundCpu = cpuSince(cpu0, serverPids);
+    const boundOps = diffCounts(await scrapeBoth(), before);
     log(`bound: ${round(boundCreateSeconds, 1)} s create + ${round(boundPauseSeconds, 1)} s pause + ${round(boundApplySeconds, 1)} s until applied; undoing it (untimed)`);
     await mapPool(ids, concurrency, (id) => source.client.schedule.getHandle(id).unpause('bench: bound undone'));
     // Let the server work off the undo before anything else is timed (its backlog would slow what follows).
@@ -450,8 +451,8 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
       for (const i of again.items) if (i.destination) known.set(i.scheduleId, i.destination);
     }
     const copySeconds = (performance.now() - t) / 1000;
-    const copyOps = diffCounts(await scrapeBoth(), before);
     const copyCpu = cpuSince(cpu0, serverPids);
+    const copyOps = diffCounts(await scrapeBoth(), before);
     const copied = [...outcome.values()].filter((o) => o === 'created' || o === 'unchanged' || o === 'updated').length;
     const copyFailed = n - copied;
     if (!copyFailed) copyFirstError = copyFirstError && `retried: ${copyFirstError}`;
@@ -492,8 +493,8 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
       progressLogger('switch', n, log),
     );
     const switchSeconds = (performance.now() - t) / 1000;
-    const switchOps = diffCounts(await scrapeBoth(), before);
     const switchCpu = cpuSince(cpu0, serverPids);
+    const switchOps = diffCounts(await scrapeBoth(), before);
     const reports = sw.flatMap((r) => (r.ok ? [r.value] : []));
     const switched = reports.filter((r) => r.verified.fromPaused && r.verified.toActive).length;
     log(`switch: ${switched}/${n} verified in ${round(switchSeconds, 1)} s`);
