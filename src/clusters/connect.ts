@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { ClusterConfig } from '../config/types';
+import { CLIENT_CHANNEL_ARGS } from './channel';
 
 export class ClusterCredentialsError extends Error {
   override name = 'ClusterCredentialsError';
@@ -45,7 +46,7 @@ export function connectionOptions(name: string, cluster: ClusterConfig): CommonO
 
 /** A client-side connection to a plan cluster. */
 export function connectCluster(name: string, cluster: ClusterConfig): Promise<Connection> {
-  return Connection.connect({ ...connectionOptions(name, cluster), connectTimeout: '10s' });
+  return Connection.connect({ ...connectionOptions(name, cluster), connectTimeout: '10s', channelArgs: CLIENT_CHANNEL_ARGS });
 }
 
 /** A worker-side connection to a plan cluster. */

@@ -48,6 +48,7 @@ import type { PlacementRecord } from './store';
 import { UnitResolver } from './tenant';
 import type { TenantSelector } from './tenant';
 import type { RoutingRecord, Side } from './types';
+import { CLIENT_CHANNEL_ARGS } from '../clusters/channel';
 import { loadPlan } from '../config';
 import type { ClusterConfig, Plan } from '../config';
 import { DEFAULT_CLIENT_STALENESS_MS } from '../config/defaults';
@@ -434,9 +435,9 @@ export class RoutedClient {
     if (!srcCluster || !dstCluster) throw new RoutingInputError('source', "the plan's source and target must name entries of clusters");
     const cleanups: (() => Promise<void>)[] = [];
     try {
-      const srcConn = await Connection.connect(connectionOptions(srcCluster));
+      const srcConn = await Connection.connect({ ...connectionOptions(srcCluster), channelArgs: CLIENT_CHANNEL_ARGS });
       cleanups.push(() => srcConn.close());
-      const dstConn = await Connection.connect(connectionOptions(dstCluster));
+      const dstConn = await Connection.connect({ ...connectionOptions(dstCluster), channelArgs: CLIENT_CHANNEL_ARGS });
       cleanups.push(() => dstConn.close());
       const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 1, lazyConnect: false });
       redis.on('error', () => undefined); // outages surface as staleness and typed errors
