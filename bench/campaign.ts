@@ -535,7 +535,7 @@ async function historyStats(
     if (wf.type === 'campaign') {
       campaignRuns++;
       campaignMax = Math.max(campaignMax, len);
-      // One fetch that hangs is enough to know: the rest would each wait out the same deadline
+      // One fetch that fails is enough to know: the rest would each retry until the same deadline
       // (38 runs at 10,000 tenants), so later runs are counted but not read.
       if (historyFetchError) continue;
       try {
