@@ -99,7 +99,7 @@ interface SizeResult {
    * CPU seconds per phase: `watched` = both dev servers, `self` = the benchmark process (cutover's
    * calls and the two tick workers). The bound's run until the servers had applied it.
    */
-  cpu: { bound: CpuMark; copy: CpuMark; switch: CpuMark };
+  cpu: Record<(typeof CPU_PHASES)[number], CpuMark>;
 }
 
 async function main(): Promise<void> {
@@ -169,9 +169,7 @@ async function main(): Promise<void> {
       [`describeSchedulePerSchedule${k}`]: round(opCount(r.ops.switch, 'DescribeSchedule') / r.n, 2),
       [`plainDescribePerSec${k}`]: round(r.describePerSec, 1),
       [`switchMsPerSchedule${k}`]: round(Object.values(r.stepMs).reduce((a, b) => a + b, 0), 0),
-      [`serverCpuMsPerScheduleBound${k}`]: round((r.cpu.bound.watched * 1000) / r.n, 1),
-      [`serverCpuMsPerScheduleCopy${k}`]: round((r.cpu.copy.watched * 1000) / r.n, 1),
-      [`serverCpuMsPerScheduleSwitch${k}`]: round((r.cpu.switch.watched * 1000) / r.n, 1),
+      ...Object.fromEntries(CPU_PHASES.map((phase) => [`serverCpuMsPerSchedule${phase[0]!.toUpperCase()}${phase.slice(1)}${k}`, msPerSchedule(r.cpu[phase].watched, r.n)])),
       [`serverCpuRatio${k}`]: round(cpuRatio(r)),
     });
   }
@@ -221,10 +219,10 @@ async function main(): Promise<void> {
     r.firing,
   ]);
   const cpuRows = results.flatMap((r) =>
-    (['bound', 'copy', 'switch'] as const).map((phase) => {
-      const seconds = phase === 'bound' ? appliedSeconds(r) : phase === 'copy' ? r.copySeconds : r.switchSeconds;
+    CPU_PHASES.map((phase) => {
+      const seconds = { bound: appliedSeconds(r), copy: r.copySeconds, switch: r.switchSeconds }[phase];
       const c = r.cpu[phase];
-      return [r.n, phase === 'bound' ? 'bound (until applied)' : phase, round((c.watched * 1000) / r.n, 1), round((c.self * 1000) / r.n, 1), round(((c.watched + c.self) / seconds / os.cpus().length) * 100, 0)];
+      return [r.n, phase === 'bound' ? 'bound (until applied)' : phase, msPerSchedule(c.watched, r.n), msPerSchedule(c.self, r.n), round(((c.watched + c.self) / seconds / os.cpus().length) * 100, 0)];
     }),
   );
   const cpuTable = markdownTable(['schedules', 'phase', 'server CPU ms per schedule (both dev servers)', 'benchmark process CPU ms per schedule', 'machine busy, % (both, of all cores)'], cpuRows);
@@ -294,6 +292,14 @@ ${cpuTable}
     const file = writeResults(ROOT, 'schedules', json);
     log(`wrote ${path.relative(ROOT, doc)} and ${path.relative(ROOT, file)}`);
   }
+}
+
+/** The phases whose CPU is read, in the order they run. */
+const CPU_PHASES = ['bound', 'copy', 'switch'] as const;
+
+/** CPU seconds spent on `n` schedules, as milliseconds per schedule. */
+function msPerSchedule(cpuSeconds: number, n: number): number {
+  return round((cpuSeconds * 1000) / n, 1);
 }
 
 /** Server CPU per schedule, the bound's (until applied) over cutover's copy and switch together. */
