@@ -30,10 +30,20 @@ export default tseslint.config(
         {
           paths: nodeBuiltins.map((name) => ({ name, message: 'Node built-ins are not allowed in workflow code.' })),
           patterns: [
-            { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing'], message: 'Workflow code may only use @temporalio/workflow and @temporalio/common.' },
+            {
+              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing'],
+              message: 'Workflow code may only use @temporalio/workflow and @temporalio/common.',
+            },
             { group: ['ioredis', 'yaml', 'zod'], message: 'No I/O or config parsing in workflow code: values arrive as workflow input.' },
-            { group: ['**/config', '**/config/**', '**/stack/**', '**/routing/**', '**/clusters/**'], message: 'Workflows never read config or talk to Redis/clusters: use activities.' },
-            { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'Import activities as types only (import type).' },
+            {
+              group: ['**/config', '**/config/**', '**/stack/**', '**/routing/**', '**/clusters/**'],
+              message: 'Workflows never read config or talk to Redis/clusters: use activities.',
+            },
+            {
+              group: ['**/activities', '**/activities/**'],
+              allowTypeImports: true,
+              message: 'Import activities as types only (import type).',
+            },
           ],
         },
       ],

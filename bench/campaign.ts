@@ -99,14 +99,20 @@ function benchPlan(shape: Shape, where: { legacy: string; cloud: string; redisUr
   for (let i = 0; i < shape.namespaces; i++) {
     if (ids[i]!.length === 0) continue;
     // drain-and-switch: no canary steps and no target pollers to stand up for 300 namespaces.
-    namespaces[nsName(i)] = { strategy: 'drain-and-switch', taskQueues: ['app'], tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: ids[i] } };
+    namespaces[nsName(i)] = {
+      strategy: 'drain-and-switch',
+      taskQueues: ['app'],
+      tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: ids[i] },
+    };
   }
   const r0 = Math.max(1, Math.round(shape.tenants * 0.01));
   const r1 = Math.max(1, Math.round(shape.tenants * 0.1)) - r0;
   const rings = [
     { name: 'ring0-canary', units: units.slice(0, r0), gates: ['trivial'] },
     ...(r1 > 0 ? [{ name: 'ring1-early', units: units.slice(r0, r0 + r1), gates: ['trivial'], batchSize: shape.batchSize }] : []),
-    ...(units.length > r0 + Math.max(0, r1) ? [{ name: 'ring2-rest', units: units.slice(r0 + Math.max(0, r1)), gates: ['trivial'], batchSize: shape.batchSize }] : []),
+    ...(units.length > r0 + Math.max(0, r1)
+      ? [{ name: 'ring2-rest', units: units.slice(r0 + Math.max(0, r1)), gates: ['trivial'], batchSize: shape.batchSize }]
+      : []),
   ];
   return loadPlan({
     name: CAMPAIGN,
@@ -150,7 +156,10 @@ async function main(): Promise<void> {
     batchSize: (flags['batch-size'] as number | undefined) ?? 100,
     pollMs: (flags['poll-ms'] as number | undefined) ?? DEFAULT_CAMPAIGN_POLL_MS,
   };
-  if (shape.tenants < shape.namespaces) throw new BenchArgsError(`--tenants: ${shape.tenants} is fewer than --namespaces ${shape.namespaces}; give every namespace at least one tenant`);
+  if (shape.tenants < shape.namespaces)
+    throw new BenchArgsError(
+      `--tenants: ${shape.tenants} is fewer than --namespaces ${shape.namespaces}; give every namespace at least one tenant`,
+    );
   const boundMs = ((flags['bound-seconds'] as number | undefined) ?? (quick ? 5 : 20)) * 1000;
   const timeoutMs = ((flags['timeout-min'] as number | undefined) ?? 60) * 60_000;
   const write = flags['no-write'] !== true;
@@ -158,16 +167,25 @@ async function main(): Promise<void> {
   // The campaign carries every unit's input: measure it first, since it decides whether the server's
   // default payload limit lets the campaign start at all.
   let t = performance.now();
-  const probePlan = benchPlan(shape, { legacy: '127.0.0.1:1', cloud: '127.0.0.1:2', redisUrl: 'redis://127.0.0.1:1', prometheusUrl: 'http://127.0.0.1:1' });
+  const probePlan = benchPlan(shape, {
+    legacy: '127.0.0.1:1',
+    cloud: '127.0.0.1:2',
+    redisUrl: 'redis://127.0.0.1:1',
+    prometheusUrl: 'http://127.0.0.1:1',
+  });
   const planLoadMs = performance.now() - t;
   t = performance.now();
   const probeInput = buildCampaignInput(probePlan, { actor: 'bench', pollMs: shape.pollMs });
   const inputBuildMs = performance.now() - t;
   const inputBytes = Buffer.byteLength(JSON.stringify(probeInput));
   const blobLimitRaised = inputBytes > DEFAULT_BLOB_LIMIT;
-  log(`${shape.tenants} tenants in ${shape.namespaces} namespaces: plan validated in ${round(planLoadMs, 0)} ms, campaign input ${(inputBytes / 2 ** 20).toFixed(2)} MiB built in ${round(inputBuildMs, 0)} ms`);
+  log(
+    `${shape.tenants} tenants in ${shape.namespaces} namespaces: plan validated in ${round(planLoadMs, 0)} ms, campaign input ${(inputBytes / 2 ** 20).toFixed(2)} MiB built in ${round(inputBuildMs, 0)} ms`,
+  );
   if (blobLimitRaised) {
-    log(`the campaign input is over the server's default payload limit (${DEFAULT_BLOB_LIMIT / 2 ** 20} MiB): on a default server the campaign cannot start. Raising limit.blobSize.error on the benchmark's servers to measure the orchestration anyway.`);
+    log(
+      `the campaign input is over the server's default payload limit (${DEFAULT_BLOB_LIMIT / 2 ** 20} MiB): on a default server the campaign cannot start. Raising limit.blobSize.error on the benchmark's servers to measure the orchestration anyway.`,
+    );
   }
 
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cutover-bench-campaign-'));
@@ -198,7 +216,12 @@ async function main(): Promise<void> {
     closers.push(() => connT.close());
     const control = new Client({ connection: connT, namespace: CONTROL_NS });
 
-    const plan = benchPlan(shape, { legacy: legacy.address, cloud: cloud.address, redisUrl: stack.redisUrl, prometheusUrl: prometheus.url });
+    const plan = benchPlan(shape, {
+      legacy: legacy.address,
+      cloud: cloud.address,
+      redisUrl: stack.redisUrl,
+      prometheusUrl: prometheus.url,
+    });
     const input = buildCampaignInput(plan, { actor: 'bench', pollMs: shape.pollMs });
     const units = input.plan.unitCount;
 
@@ -232,7 +255,9 @@ async function main(): Promise<void> {
     );
     const namespaceReadySeconds = (performance.now() - t) / 1000;
     if (firstError(usable)) throw new Error(`namespaces never became usable: ${firstError(usable)}`);
-    log(`namespaces: ${names.length} × 2 clusters registered in ${round(namespaceRegisterSeconds, 1)} s, all usable after ${round(namespaceReadySeconds, 1)} s`);
+    log(
+      `namespaces: ${names.length} × 2 clusters registered in ${round(namespaceRegisterSeconds, 1)} s, all usable after ${round(namespaceReadySeconds, 1)} s`,
+    );
 
     // Bundles, once, as files for the worker processes.
     const quiet = new DefaultLogger('WARN');
@@ -247,7 +272,14 @@ async function main(): Promise<void> {
 
     const bound = async (label: string): Promise<BoundResult> => {
       const child = await startWorkerProcess(
-        { mode: 'trivial', address: cloud.address, namespace: CONTROL_NS, taskQueue: TRIVIAL_QUEUE, bundlePath: benchBundlePath, metricsAddress: `127.0.0.1:${await freePort()}` },
+        {
+          mode: 'trivial',
+          address: cloud.address,
+          namespace: CONTROL_NS,
+          taskQueue: TRIVIAL_QUEUE,
+          bundlePath: benchBundlePath,
+          metricsAddress: `127.0.0.1:${await freePort()}`,
+        },
         log,
       );
       children.push(child);
@@ -264,7 +296,9 @@ async function main(): Promise<void> {
           const seconds = r.elapsedMs / 1000;
           const tasks = sumOps(ops, CONTROL_NS, WORKFLOW_TASK_OPS) + sumOps(ops, CONTROL_NS, ACTIVITY_TASK_OPS);
           const res = { workflowsPerSec: r.completed / seconds, tasksPerSec: tasks / seconds, completed: r.completed, seconds, inFlight };
-          log(`bound (${label}): ${round(res.workflowsPerSec, 1)} trivial workflows/s = ${round(res.tasksPerSec, 1)} workflow + activity tasks/s (${inFlight} in flight, ${round(seconds, 1)} s)`);
+          log(
+            `bound (${label}): ${round(res.workflowsPerSec, 1)} trivial workflows/s = ${round(res.tasksPerSec, 1)} workflow + activity tasks/s (${inFlight} in flight, ${round(seconds, 1)} s)`,
+          );
           if (!best || res.tasksPerSec > best.tasksPerSec) best = res;
         }
         return best!;
@@ -386,26 +420,71 @@ async function main(): Promise<void> {
         .map(([k, v]) => `${k || '?'} ${v} (${round(v / units, 2)}/unit)`)
         .join(', ');
 
-    const mark = (v: number, op: '<=' | '>=', target: number) => `${op === '<=' ? '≤' : '≥'} ${target} ${(op === '<=' ? v <= target : v >= target) ? '✓' : '✗ missed'}`;
+    const mark = (v: number, op: '<=' | '>=', target: number) =>
+      `${op === '<=' ? '≤' : '≥'} ${target} ${(op === '<=' ? v <= target : v >= target) ? '✓' : '✗ missed'}`;
     const table = markdownTable(
       ['measure', 'value', 'target'],
       [
         ['units (tenants) / namespaces / steps', `${units} / ${names.length} / ${input.plan.steps.length}`, ''],
-        ['campaign completed, entities completed', `${completedOk ? 'yes' : `no (${outcome.status?.phase ?? outcome.error ?? '?'})`}, ${history.entitiesCompleted}`, ''],
+        [
+          'campaign completed, entities completed',
+          `${completedOk ? 'yes' : `no (${outcome.status?.phase ?? outcome.error ?? '?'})`}, ${history.entitiesCompleted}`,
+          '',
+        ],
         ['seconds (start → campaign completed)', results.seconds as number, ''],
-        ['units per second', `${results.unitsPerSecond}${completedOk ? '' : ` (stopped early: all ${units} would take ≈ ${results.secondsExtrapolated} s)`}`, ''],
-        ['serverBoundRatio (campaign wf + activity tasks/s ÷ trivial)', `${results.serverBoundRatio} (${round(campaignTasksPerSec, 1)} ÷ ${round(boundTasksPerSec, 1)})`, mark(Number(results.serverBoundRatio), '>=', 0.7)],
+        [
+          'units per second',
+          `${results.unitsPerSecond}${completedOk ? '' : ` (stopped early: all ${units} would take ≈ ${results.secondsExtrapolated} s)`}`,
+          '',
+        ],
+        [
+          'serverBoundRatio (campaign wf + activity tasks/s ÷ trivial)',
+          `${results.serverBoundRatio} (${round(campaignTasksPerSec, 1)} ÷ ${round(boundTasksPerSec, 1)})`,
+          mark(Number(results.serverBoundRatio), '>=', 0.7),
+        ],
         ['… counting query tasks too', results.serverBoundRatioWithQueries as number, ''],
-        ['bound: trivial workflows/s before / after (best in-flight level)', `${round(boundBefore.workflowsPerSec, 1)} (${boundBefore.inFlight}) / ${round(boundAfter.workflowsPerSec, 1)} (${boundAfter.inFlight})`, ''],
-        ['campaign waiting on its timers (poll interval, gate interval) / poll rounds', `${results.campaignTimerSeconds} s${history.historyFetchError ? ' (runs whose history could be fetched)' : ''} of ${results.seconds} s / ${results.unitViewsRounds} unitViews`, ''],
-        ['tasks per unit (workflow + activity)', `${results.tasksPerUnit} (${results.workflowTasksPerUnit} + ${results.activityTasksPerUnit})`, 'low'],
-        ['query tasks / queries / signals per unit', `${results.queryTasksPerUnit} / ${results.queriesPerUnit} / ${results.signalsPerUnit}`, ''],
+        [
+          'bound: trivial workflows/s before / after (best in-flight level)',
+          `${round(boundBefore.workflowsPerSec, 1)} (${boundBefore.inFlight}) / ${round(boundAfter.workflowsPerSec, 1)} (${boundAfter.inFlight})`,
+          '',
+        ],
+        [
+          'campaign waiting on its timers (poll interval, gate interval) / poll rounds',
+          `${results.campaignTimerSeconds} s${history.historyFetchError ? ' (runs whose history could be fetched)' : ''} of ${results.seconds} s / ${results.unitViewsRounds} unitViews`,
+          '',
+        ],
+        [
+          'tasks per unit (workflow + activity)',
+          `${results.tasksPerUnit} (${results.workflowTasksPerUnit} + ${results.activityTasksPerUnit})`,
+          'low',
+        ],
+        [
+          'query tasks / queries / signals per unit',
+          `${results.queryTasksPerUnit} / ${results.queriesPerUnit} / ${results.signalsPerUnit}`,
+          '',
+        ],
         ['control-server RPCs per unit / source-server RPCs per unit', `${results.controlRpcsPerUnit} / ${results.sourceRpcsPerUnit}`, ''],
         ['cutover worker max RSS (MiB)', results.maxRssMiB as number, mark(Number(results.maxRssMiB), '<=', 1024)],
-        ['max history events (any campaign/entity run)', `${history.maxHistoryEvents} (campaign ${history.campaignMaxHistoryEvents}; runs: campaign ${history.campaignRuns}, entities ${history.entityRuns})`, mark(history.maxHistoryEvents, '<=', 10_000)],
-        ['largest history (bytes)', `${round(history.maxHistoryBytes / 2 ** 20, 2)} MiB${history.historyFetchError ? ` — could not be fetched: ${history.historyFetchError}` : ''}`, ''],
-        ['campaign input', `${(inputBytes / 2 ** 20).toFixed(2)} MiB${blobLimitRaised ? ' — over the 2 MiB default payload limit (raised here)' : ''}`, `≤ 2 MiB ${blobLimitRaised ? '✗' : '✓'}`],
-        ['namespaces: register (2 clusters) / all usable', `${round(namespaceRegisterSeconds, 1)} s (${results.namespacesPerSecond}/s) / ${round(namespaceReadySeconds, 1)} s`, 'separate from the campaign'],
+        [
+          'max history events (any campaign/entity run)',
+          `${history.maxHistoryEvents} (campaign ${history.campaignMaxHistoryEvents}; runs: campaign ${history.campaignRuns}, entities ${history.entityRuns})`,
+          mark(history.maxHistoryEvents, '<=', 10_000),
+        ],
+        [
+          'largest history (bytes)',
+          `${round(history.maxHistoryBytes / 2 ** 20, 2)} MiB${history.historyFetchError ? ` — could not be fetched: ${history.historyFetchError}` : ''}`,
+          '',
+        ],
+        [
+          'campaign input',
+          `${(inputBytes / 2 ** 20).toFixed(2)} MiB${blobLimitRaised ? ' — over the 2 MiB default payload limit (raised here)' : ''}`,
+          `≤ 2 MiB ${blobLimitRaised ? '✗' : '✓'}`,
+        ],
+        [
+          'namespaces: register (2 clusters) / all usable',
+          `${round(namespaceRegisterSeconds, 1)} s (${results.namespacesPerSecond}/s) / ${round(namespaceReadySeconds, 1)} s`,
+          'separate from the campaign',
+        ],
       ],
     );
     const costTable = markdownTable(
@@ -413,7 +492,13 @@ async function main(): Promise<void> {
       [
         ['workflow tasks by type (worker)', perType(sdk.workflowTasks)],
         ['activities by type (worker)', perType(sdk.activities)],
-        ['control server RPCs (cutover namespace), top 10', byOperation(opsT, CONTROL_NS).slice(0, 10).map(([op, c]) => `${op} ${round(c / units, 2)}/unit`).join(', ')],
+        [
+          'control server RPCs (cutover namespace), top 10',
+          byOperation(opsT, CONTROL_NS)
+            .slice(0, 10)
+            .map(([op, c]) => `${op} ${round(c / units, 2)}/unit`)
+            .join(', '),
+        ],
       ],
     );
     const command = `npm run bench:campaign${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
@@ -460,7 +545,12 @@ ${costTable}
  * status query of a 3,000-unit campaign is itself a large task). Stops early on a continue-as-new
  * storm or the timeout; returns the final status or why it stopped.
  */
-async function watchCampaign(control: Client, workflowId: string, units: number, timeoutMs: number): Promise<{ status?: CampaignStatus; error?: string }> {
+async function watchCampaign(
+  control: Client,
+  workflowId: string,
+  units: number,
+  timeoutMs: number,
+): Promise<{ status?: CampaignStatus; error?: string }> {
   const handle = control.workflow.getHandle(workflowId);
   const result = handle.result().then(
     (status) => ({ status: status as CampaignStatus }),
@@ -478,18 +568,24 @@ async function watchCampaign(control: Client, workflowId: string, units: number,
       control.workflow.count(`WorkflowId = '${workflowId}'`).then((r) => r.count),
     ]).catch(() => [NaN, NaN, NaN]);
     const d = await handle.describe().catch(() => undefined);
-    log(`${Math.round((Date.now() - t0) / 1000)} s: ${finished}/${units} units completed, ${open} entity runs open; campaign run ${runs}, history ${d?.historyLength ?? '?'} events`);
+    log(
+      `${Math.round((Date.now() - t0) / 1000)} s: ${finished}/${units} units completed, ${open} entity runs open; campaign run ${runs}, history ${d?.historyLength ?? '?'} events`,
+    );
     const key = `${finished}/${runs}/${d?.historyLength}`;
     if (key !== progress.key) progress = { key, at: Date.now() };
     else if (Date.now() - progress.at > STALL_MS) {
       const pending = d?.raw.pendingActivities?.[0];
-      const why = pending ? `activity ${pending.activityType?.name ?? '?'} attempt ${pending.attempt}: ${pending.lastFailure?.message ?? 'no failure recorded'}${pending.lastFailure?.cause?.message ? ` (${pending.lastFailure.cause.message})` : ''}` : 'no pending activity';
+      const why = pending
+        ? `activity ${pending.activityType?.name ?? '?'} attempt ${pending.attempt}: ${pending.lastFailure?.message ?? 'no failure recorded'}${pending.lastFailure?.cause?.message ? ` (${pending.lastFailure.cause.message})` : ''}`
+        : 'no pending activity';
       await handle.terminate('bench: stalled').catch(() => undefined);
       return { error: `the campaign stalled: no unit completed and no history event for ${STALL_MS / 1000} s; ${why}; terminated` };
     }
     if (runs > MAX_CAMPAIGN_RUNS) {
       await handle.terminate('bench: continue-as-new storm').catch(() => undefined);
-      return { error: `the campaign continued-as-new ${runs} times without finishing (a run per loop turn: its input and state outgrow the history-size suggestion); terminated` };
+      return {
+        error: `the campaign continued-as-new ${runs} times without finishing (a run per loop turn: its input and state outgrow the history-size suggestion); terminated`,
+      };
     }
     if (Date.now() - t0 > timeoutMs) {
       await handle.terminate('bench: timeout').catch(() => undefined);
@@ -499,9 +595,7 @@ async function watchCampaign(control: Client, workflowId: string, units: number,
 }
 
 /** Longest history of any campaign or entity run (every run, closed or open), from visibility. */
-async function historyStats(
-  control: Client,
-): Promise<{
+async function historyStats(control: Client): Promise<{
   maxHistoryEvents: number;
   campaignMaxHistoryEvents: number;
   maxHistoryBytes: number;
@@ -527,7 +621,10 @@ async function historyStats(
   let maxBytes = 0;
   let historyFetchError: string | undefined;
   let listed = 0;
-  for await (const wf of control.workflow.list({ query: `WorkflowType = 'campaign' OR WorkflowType = 'tenantMigration' OR WorkflowType = 'namespaceMigration'`, pageSize: 1000 })) {
+  for await (const wf of control.workflow.list({
+    query: `WorkflowType = 'campaign' OR WorkflowType = 'tenantMigration' OR WorkflowType = 'namespaceMigration'`,
+    pageSize: 1000,
+  })) {
     if (++listed % 5000 === 0) log(`histories: ${listed} runs listed`);
     const len = wf.historyLength ?? 0;
     max = Math.max(max, len);
@@ -543,7 +640,9 @@ async function historyStats(
         // here, receiving ~20 KB/s, for 15 minutes; a fetch that hangs is reported, not waited on.
         const t0 = Date.now();
         campaignTimerMs += await control.withDeadline(Date.now() + HISTORY_FETCH_MS, () => timerMs(control, wf.workflowId, wf.runId));
-        log(`history of campaign run ${campaignRuns} (${((wf.historySize ?? 0) / 2 ** 20).toFixed(1)} MiB, ${len} events) read in ${Date.now() - t0} ms`);
+        log(
+          `history of campaign run ${campaignRuns} (${((wf.historySize ?? 0) / 2 ** 20).toFixed(1)} MiB, ${len} events) read in ${Date.now() - t0} ms`,
+        );
       } catch (err) {
         // A history the client cannot fetch is itself a finding: keep going. (At 10,000 tenants a run's
         // 4.4 MiB page failed gRPC's 4 MiB default before this connection set CLIENT_CHANNEL_ARGS.)
@@ -554,7 +653,16 @@ async function historyStats(
       if (wf.status.name === 'COMPLETED') entitiesCompleted++;
     }
   }
-  return { maxHistoryEvents: max, campaignMaxHistoryEvents: campaignMax, maxHistoryBytes: maxBytes, campaignRuns, entityRuns, entitiesCompleted, campaignTimerMs, ...(historyFetchError ? { historyFetchError } : {}) };
+  return {
+    maxHistoryEvents: max,
+    campaignMaxHistoryEvents: campaignMax,
+    maxHistoryBytes: maxBytes,
+    campaignRuns,
+    entityRuns,
+    entitiesCompleted,
+    campaignTimerMs,
+    ...(historyFetchError ? { historyFetchError } : {}),
+  };
 }
 
 /** Milliseconds one run spent with a timer pending (started → fired or cancelled). */
@@ -562,7 +670,8 @@ async function timerMs(control: Client, workflowId: string, runId: string): Prom
   const history = await control.workflow.getHandle(workflowId, runId).fetchHistory();
   const started = new Map<string, number>();
   let total = 0;
-  const at = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) => Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+  const at = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
+    Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
   for (const e of history.events ?? []) {
     if (e.timerStartedEventAttributes) started.set(e.timerStartedEventAttributes.timerId ?? '', at(e));
     const end = e.timerFiredEventAttributes ?? e.timerCanceledEventAttributes;

@@ -59,15 +59,26 @@ async function main(): Promise<void> {
   for (const server of SERVERS) runs.push({ server, ...(await benchOn(server)) });
   // Flat keys: the dev server's figures keep their names; the other kind's are prefixed (postgresKneeRatio…).
   const results = Object.fromEntries(
-    runs.flatMap((r) => Object.entries(r.results).map(([k, v]) => [r.server === 'dev' ? k : `${r.server}${k[0]!.toUpperCase()}${k.slice(1)}`, v])),
+    runs.flatMap((r) =>
+      Object.entries(r.results).map(([k, v]) => [r.server === 'dev' ? k : `${r.server}${k[0]!.toUpperCase()}${k.slice(1)}`, v]),
+    ),
   );
   const both = markdownTable(
     ['source server', 'knee direct / routed (starts/s)', 'knee ratio', 'p50 / p99 ratio', 'direct p50 / p99 (ms)'],
-    runs.map(({ server, results: x }) => [SERVER_LABEL[server], `${x.directKneePerSec} / ${x.routedKneePerSec}`, x.kneeRatio!, `${x.p50Ratio} / ${x.p99Ratio}`, `${x.directP50Ms} / ${x.directP99Ms}`]),
+    runs.map(({ server, results: x }) => [
+      SERVER_LABEL[server],
+      `${x.directKneePerSec} / ${x.routedKneePerSec}`,
+      x.kneeRatio!,
+      `${x.p50Ratio} / ${x.p99Ratio}`,
+      `${x.directP50Ms} / ${x.directP99Ms}`,
+    ]),
   );
   process.stdout.write(`\n${both}\n${JSON.stringify(results)}\n`);
   if (WRITE) {
-    const doc = appendBenchmarkDoc(ROOT, [...runs.map((r) => r.section), ...(runs.length > 1 ? [`### routing — both kinds of source server\n\n${both}\n`] : [])].join('\n'));
+    const doc = appendBenchmarkDoc(
+      ROOT,
+      [...runs.map((r) => r.section), ...(runs.length > 1 ? [`### routing — both kinds of source server\n\n${both}\n`] : [])].join('\n'),
+    );
     const json = writeResults(ROOT, 'routing', results);
     log(`wrote ${path.relative(ROOT, doc)} and ${path.relative(ROOT, json)}`);
   }
@@ -146,7 +157,12 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     const agg = (bs: BlockResult[]) => ({
       lat: bs.flatMap((b) => b.latencies),
       errors: bs.reduce((a, b) => a + b.errors, 0),
-      cpuPerStart: bs.reduce((a, b) => a + b.cpuMicros, 0) / Math.max(1, bs.reduce((a, b) => a + b.completed, 0)),
+      cpuPerStart:
+        bs.reduce((a, b) => a + b.cpuMicros, 0) /
+        Math.max(
+          1,
+          bs.reduce((a, b) => a + b.completed, 0),
+        ),
     });
     const d = agg(blocks.direct);
     const rt = agg(blocks.routed);
@@ -166,7 +182,8 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     const movingBlocks: Record<'direct' | 'routed', BlockResult[]> = { direct: [], routed: [] };
     for (let r = 0; r < Math.max(4, LAT_ROUNDS / 3); r++) {
       const order = r % 2 === 0 ? (['direct', 'routed'] as const) : (['routed', 'direct'] as const);
-      for (const which of order) movingBlocks[which].push(await openLoop(which === 'direct' ? startDirect : startRouted, rate, LAT_BLOCK_MS));
+      for (const which of order)
+        movingBlocks[which].push(await openLoop(which === 'direct' ? startDirect : startRouted, rate, LAT_BLOCK_MS));
     }
     const md = summarize(agg(movingBlocks.direct).lat);
     const mr = summarize(agg(movingBlocks.routed).lat);
@@ -243,7 +260,8 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
       movingErrors,
     };
 
-    const target = (v: number, op: '<=' | '>=', t: number) => `${op === '<=' ? '≤' : '≥'} ${t} ${(op === '<=' ? v <= t : v >= t) ? '✓' : '✗ missed'}`;
+    const target = (v: number, op: '<=' | '>=', t: number) =>
+      `${op === '<=' ? '≤' : '≥'} ${t} ${(op === '<=' ? v <= t : v >= t) ? '✓' : '✗ missed'}`;
     const table = markdownTable(
       ['measure', 'value', 'target'],
       [
@@ -253,7 +271,11 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
         ['CPU per start ratio (client process)', results.cpuRatio, '—'],
         ['saturation (knee) ratio', results.kneeRatio, target(results.kneeRatio, '>=', 0.95)],
         ['route decision p50 / p99 (ns)', `${results.decisionP50Ns} / ${results.decisionP99Ns}`, target(results.decisionP99Ns, '<=', 1000)],
-        ['propagation to 8 clients p50 / p99 (ms)', `${results.propagationP50Ms} / ${results.propagationP99Ms}`, target(results.propagationP99Ms, '<=', 100)],
+        [
+          'propagation to 8 clients p50 / p99 (ms)',
+          `${results.propagationP50Ms} / ${results.propagationP99Ms}`,
+          target(results.propagationP99Ms, '<=', 100),
+        ],
         ['direct p50 / p99 (ms)', `${results.directP50Ms} / ${results.directP99Ms}`, ''],
         ['routed p50 / p99 (ms)', `${results.routedP50Ms} / ${results.routedP99Ms}`, ''],
         ['CPU per start direct / routed (µs)', `${results.directCpuPerStartUs} / ${results.routedCpuPerStartUs}`, ''],

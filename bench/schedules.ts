@@ -22,7 +22,16 @@ import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { ScheduleOptions } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Redis } from 'ioredis';
-import { copySchedules, describeRaw, deleteRaw, listSelected, scheduledRunId, ScheduleFence, SWITCH_STEPS, switchSchedule } from '../src/schedules';
+import {
+  copySchedules,
+  describeRaw,
+  deleteRaw,
+  listSelected,
+  scheduledRunId,
+  ScheduleFence,
+  SWITCH_STEPS,
+  switchSchedule,
+} from '../src/schedules';
 import type { SidedEndpoint, SwitchReport } from '../src/schedules';
 import { matchingTimes, peekRaw, runExists, stateOf } from '../src/schedules/raw';
 import { LocalStack } from '../src/stack/stack';
@@ -113,7 +122,10 @@ async function main(): Promise<void> {
   // Every schedule operation is a signal or query that the namespace's scheduler worker (inside the
   // server) must poll for, so its pollers bound the describe rate; Temporal's tuning advice for
   // schedule-heavy namespaces is to raise them. Applied to both servers: the bound runs on them too.
-  const dynamicConfig = schedulerPollers === undefined ? undefined : { 'worker.perNamespaceWorkerOptions': { MaxConcurrentWorkflowTaskPollers: schedulerPollers } };
+  const dynamicConfig =
+    schedulerPollers === undefined
+      ? undefined
+      : { 'worker.perNamespaceWorkerOptions': { MaxConcurrentWorkflowTaskPollers: schedulerPollers } };
 
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./lib/workflows'), logger: new DefaultLogger('WARN') });
@@ -168,13 +180,22 @@ async function main(): Promise<void> {
       [`boundRpcsPerSchedule${k}`]: round(total(r.ops.bound) / r.n, 2),
       [`describeSchedulePerSchedule${k}`]: round(opCount(r.ops.switch, 'DescribeSchedule') / r.n, 2),
       [`plainDescribePerSec${k}`]: round(r.describePerSec, 1),
-      [`switchMsPerSchedule${k}`]: round(Object.values(r.stepMs).reduce((a, b) => a + b, 0), 0),
-      ...Object.fromEntries(CPU_PHASES.map((phase) => [`serverCpuMsPerSchedule${phase[0]!.toUpperCase()}${phase.slice(1)}${k}`, msPerSchedule(r.cpu[phase].watched, r.n)])),
+      [`switchMsPerSchedule${k}`]: round(
+        Object.values(r.stepMs).reduce((a, b) => a + b, 0),
+        0,
+      ),
+      ...Object.fromEntries(
+        CPU_PHASES.map((phase) => [
+          `serverCpuMsPerSchedule${phase[0]!.toUpperCase()}${phase.slice(1)}${k}`,
+          msPerSchedule(r.cpu[phase].watched, r.n),
+        ]),
+      ),
       [`serverCpuRatio${k}`]: round(cpuRatio(r)),
     });
   }
 
-  const mark = (v: number, op: '<=' | '>=', t: number) => `${op === '<=' ? '≤' : '≥'} ${t} ${(op === '<=' ? v <= t : v >= t) ? '✓' : '✗ missed'}`;
+  const mark = (v: number, op: '<=' | '>=', t: number) =>
+    `${op === '<=' ? '≤' : '≥'} ${t} ${(op === '<=' ? v <= t : v >= t) ? '✓' : '✗ missed'}`;
   const rows: (string | number)[][] = [];
   for (const r of results) {
     rows.push([
@@ -191,7 +212,18 @@ async function main(): Promise<void> {
     ]);
   }
   const table = markdownTable(
-    ['schedules', 'copied / switched', 'cutover s (copy + switch)', 'moved/s', 'bound s (create + pause RPCs)', 'bound/s', 'serverBoundRatio', 'doubleActive', 'lostFires', 'doubleFires'],
+    [
+      'schedules',
+      'copied / switched',
+      'cutover s (copy + switch)',
+      'moved/s',
+      'bound s (create + pause RPCs)',
+      'bound/s',
+      'serverBoundRatio',
+      'doubleActive',
+      'lostFires',
+      'doubleFires',
+    ],
     rows,
   );
   const opsRows = results.flatMap((r) =>
@@ -211,7 +243,9 @@ async function main(): Promise<void> {
     round(r.n / r.sourceCreateSeconds, 1),
     round(r.describePerSec, 1),
     `copy ${r.copyFailed}, switch ${r.switchFailed}`,
-    r.copyRetried + r.switchRetried ? `copy ${r.copyRetried}, switch ${r.switchRetried} — ${r.switchFirstError ?? r.copyFirstError ?? ''}` : '0',
+    r.copyRetried + r.switchRetried
+      ? `copy ${r.copyRetried}, switch ${r.switchRetried} — ${r.switchFirstError ?? r.copyFirstError ?? ''}`
+      : '0',
     r.resumed,
     r.gapBackfilled,
     r.pausedOnBoth,
@@ -222,14 +256,43 @@ async function main(): Promise<void> {
     CPU_PHASES.map((phase) => {
       const seconds = { bound: appliedSeconds(r), copy: r.copySeconds, switch: r.switchSeconds }[phase];
       const c = r.cpu[phase];
-      return [r.n, phase === 'bound' ? 'bound (until applied)' : phase, msPerSchedule(c.watched, r.n), msPerSchedule(c.self, r.n), round(((c.watched + c.self) / seconds / os.cpus().length) * 100, 0)];
+      return [
+        r.n,
+        phase === 'bound' ? 'bound (until applied)' : phase,
+        msPerSchedule(c.watched, r.n),
+        msPerSchedule(c.self, r.n),
+        round(((c.watched + c.self) / seconds / os.cpus().length) * 100, 0),
+      ];
     }),
   );
-  const cpuTable = markdownTable(['schedules', 'phase', 'server CPU ms per schedule (both dev servers)', 'benchmark process CPU ms per schedule', 'machine busy, % (both, of all cores)'], cpuRows);
+  const cpuTable = markdownTable(
+    [
+      'schedules',
+      'phase',
+      'server CPU ms per schedule (both dev servers)',
+      'benchmark process CPU ms per schedule',
+      'machine busy, % (both, of all cores)',
+    ],
+    cpuRows,
+  );
   const cpuRatioLine = results.map((r) => `${r.n}: ${round(cpuRatio(r))}`).join(', ');
   const stepRows = results.map((r) => [r.n, ...SWITCH_STEPS.map((st) => round(r.stepMs[st] ?? 0, 0))]);
   const stepTable = markdownTable(['schedules', ...SWITCH_STEPS.map((st) => `${st} ms`)], stepRows);
-  const detailTable = markdownTable(['schedules', 'setup creates/s (source, plain SDK)', 'plain describes/s (source)', 'failed', 'retried (first error)', 'resumed switches', 'gap fires backfilled', 'paused on both', 'active on target', 'firing schedules'], detailRows);
+  const detailTable = markdownTable(
+    [
+      'schedules',
+      'setup creates/s (source, plain SDK)',
+      'plain describes/s (source)',
+      'failed',
+      'retried (first error)',
+      'resumed switches',
+      'gap fires backfilled',
+      'paused on both',
+      'active on target',
+      'firing schedules',
+    ],
+    detailRows,
+  );
 
   const command = `npm run bench:schedules${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const section = `## schedules — ${new Date().toISOString()}
@@ -335,7 +398,13 @@ async function applied(ep: SidedEndpoint, ids: string[], concurrency: number, pa
 }
 
 /** One size on a fresh stack. */
-async function runSize(n: number, firing: number, concurrency: number, bundle: { code: string }, dynamicConfig?: Record<string, unknown>): Promise<SizeResult> {
+async function runSize(
+  n: number,
+  firing: number,
+  concurrency: number,
+  bundle: { code: string },
+  dynamicConfig?: Record<string, unknown>,
+): Promise<SizeResult> {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cutover-bench-schedules-'));
   log(`— ${n} schedules (${firing} firing every second): starting the local stack in ${runDir}`);
   const stack = await LocalStack.start({
@@ -385,14 +454,25 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
       return {
         scheduleId,
         spec: fires ? { intervals: [{ every: '1s' }] } : { intervals: [{ every: '1d', offset: offsetMs }] },
-        action: { type: 'startWorkflow', workflowType: 'benchTick', taskQueue: TICK_QUEUE, args: [{ scheduleId }], workflowId: `${scheduleId}-wf` },
+        action: {
+          type: 'startWorkflow',
+          workflowType: 'benchTick',
+          taskQueue: TICK_QUEUE,
+          args: [{ scheduleId }],
+          workflowId: `${scheduleId}-wf`,
+        },
         ...(fires ? { policies: { overlap: ScheduleOverlapPolicy.ALLOW_ALL } } : {}),
       };
     };
 
     // 1. Setup (plain SDK, on the source).
     let t = performance.now();
-    const setup = await mapPool(ids, concurrency, (id) => source.client.schedule.create(options(id)), progressLogger('setup: created on the source', n, log));
+    const setup = await mapPool(
+      ids,
+      concurrency,
+      (id) => source.client.schedule.create(options(id)),
+      progressLogger('setup: created on the source', n, log),
+    );
     const sourceCreateSeconds = (performance.now() - t) / 1000;
     if (firstError(setup)) throw new Error(`setup failed: ${firstError(setup)}`);
 
@@ -401,24 +481,38 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
     let before = await scrapeBoth();
     let cpu0 = cpuMark(serverPids);
     t = performance.now();
-    const bc = await mapPool(boundIds, concurrency, (id) => target.client.schedule.create({ ...options(id), spec: { intervals: [{ every: '1d', offset: offsetMs }] } }), progressLogger('bound: created on the target', n, log));
+    const bc = await mapPool(
+      boundIds,
+      concurrency,
+      (id) => target.client.schedule.create({ ...options(id), spec: { intervals: [{ every: '1d', offset: offsetMs }] } }),
+      progressLogger('bound: created on the target', n, log),
+    );
     const boundCreateSeconds = (performance.now() - t) / 1000;
     t = performance.now();
-    const bp = await mapPool(ids, concurrency, (id) => source.client.schedule.getHandle(id).pause('bench: bound'), progressLogger('bound: paused on the source', n, log));
+    const bp = await mapPool(
+      ids,
+      concurrency,
+      (id) => source.client.schedule.getHandle(id).pause('bench: bound'),
+      progressLogger('bound: paused on the source', n, log),
+    );
     const boundPauseSeconds = (performance.now() - t) / 1000;
     if (firstError(bc) ?? firstError(bp)) throw new Error(`bound failed: ${firstError(bc) ?? firstError(bp)}`);
     t = performance.now();
     const tApplied = performance.now();
     const since = () => round((performance.now() - tApplied) / 1000, 1);
     await Promise.all([
-      applied(target, boundIds, concurrency, false).then(() => log(`bound: the target applied its creates ${since()} s after the last RPC`)),
+      applied(target, boundIds, concurrency, false).then(() =>
+        log(`bound: the target applied its creates ${since()} s after the last RPC`),
+      ),
       applied(source, ids, concurrency, true).then(() => log(`bound: the source applied its pauses ${since()} s after the last RPC`)),
     ]);
     const boundApplySeconds = (performance.now() - t) / 1000;
     // CPU first: the scrape that follows is not part of the phase it measures.
     const boundCpu = cpuSince(cpu0, serverPids);
     const boundOps = diffCounts(await scrapeBoth(), before);
-    log(`bound: ${round(boundCreateSeconds, 1)} s create + ${round(boundPauseSeconds, 1)} s pause + ${round(boundApplySeconds, 1)} s until applied; undoing it (untimed)`);
+    log(
+      `bound: ${round(boundCreateSeconds, 1)} s create + ${round(boundPauseSeconds, 1)} s pause + ${round(boundApplySeconds, 1)} s until applied; undoing it (untimed)`,
+    );
     await mapPool(ids, concurrency, (id) => source.client.schedule.getHandle(id).unpause('bench: bound undone'));
     // Let the server work off the undo before anything else is timed (its backlog would slow what follows).
     await applied(source, ids, concurrency, false);
@@ -442,7 +536,13 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
     before = await scrapeBoth();
     cpu0 = cpuMark(serverPids);
     t = performance.now();
-    const copy = await copySchedules({ from: source, to: target, selector: { kind: 'idPrefix', prefix: MOVED_PREFIX }, actor: 'bench', concurrency });
+    const copy = await copySchedules({
+      from: source,
+      to: target,
+      selector: { kind: 'idPrefix', prefix: MOVED_PREFIX },
+      actor: 'bench',
+      concurrency,
+    });
     let copyFirstError = copy.items.find((i) => i.outcome === 'failed')?.error;
     let copyRetried = 0;
     let outcome = new Map(copy.items.map((i) => [i.scheduleId, i.outcome]));
@@ -466,7 +566,7 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
 
     // 3b. Switch, each schedule on its own fence record, gap backfill on.
     const fence = new ScheduleFence({ redis, keyPrefix: `bench-schedules-${n}:` });
-    const windowStart = Math.ceil((Math.max(Date.now() - WINDOW_MARGIN_MS, unpausedAt + 1_000)) / 1000) * 1000;
+    const windowStart = Math.ceil(Math.max(Date.now() - WINDOW_MARGIN_MS, unpausedAt + 1_000) / 1000) * 1000;
     before = await scrapeBoth();
     cpu0 = cpuMark(serverPids);
     t = performance.now();
@@ -488,7 +588,17 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
           try {
             // Same switch ID on every attempt (the default, `target@0`): a re-run finishes a switch that already won the fence.
             const toKnown = attempt === 1 ? known.get(id) : undefined;
-            return await switchSchedule({ from: source, to: target, scheduleId: id, fence, expectedEpoch: 0, actor: 'bench', backfill: 'gap', onStep, ...(toKnown ? { toKnown } : {}) });
+            return await switchSchedule({
+              from: source,
+              to: target,
+              scheduleId: id,
+              fence,
+              expectedEpoch: 0,
+              actor: 'bench',
+              backfill: 'gap',
+              onStep,
+              ...(toKnown ? { toKnown } : {}),
+            });
           } catch (err) {
             switchError ??= err instanceof Error ? `${err.name}: ${err.message}` : String(err);
             if (attempt >= ATTEMPTS) throw err;
@@ -518,10 +628,15 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
         }
       }
     };
-    const states = await mapPool(ids, concurrency, async (id) => {
-      const [a, b] = await Promise.all([describeRetried(source, id), describeRetried(target, id)]);
-      return { s: stateOf(a), t: stateOf(b) };
-    }, progressLogger('verify: described on both', n, log));
+    const states = await mapPool(
+      ids,
+      concurrency,
+      async (id) => {
+        const [a, b] = await Promise.all([describeRetried(source, id), describeRetried(target, id)]);
+        return { s: stateOf(a), t: stateOf(b) };
+      },
+      progressLogger('verify: described on both', n, log),
+    );
     let doubleActive = 0;
     let pausedOnBoth = 0;
     let activeOnTarget = 0;
@@ -557,7 +672,13 @@ async function runSize(n: number, firing: number, concurrency: number, bundle: {
     }
     const lostFires = pending.length;
     const doubleFires = [...found.values()].filter((f) => f.s && f.t).length;
-    if (lostFires) log(`lost fires: ${pending.slice(0, 5).map((c) => `${c.id}@${new Date(c.t).toISOString()}`).join(', ')}`);
+    if (lostFires)
+      log(
+        `lost fires: ${pending
+          .slice(0, 5)
+          .map((c) => `${c.id}@${new Date(c.t).toISOString()}`)
+          .join(', ')}`,
+      );
     log(`fires: ${checks.length} checked, ${lostFires} lost, ${doubleFires} on both; double-active ${doubleActive}`);
 
     return {

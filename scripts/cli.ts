@@ -48,7 +48,9 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 /** Maps an error to its exit code and a message that names the fix. */
 function fail(err: unknown): never {
   if (err instanceof PlanError) {
-    process.stderr.write(`${formatIssues(err.issues, err.filename)}\n${err.issues.length} problem(s) in the plan; nothing was started or changed.\n`);
+    process.stderr.write(
+      `${formatIssues(err.issues, err.filename)}\n${err.issues.length} problem(s) in the plan; nothing was started or changed.\n`,
+    );
     process.exit(EXIT_BAD_INPUT);
   }
   if (err instanceof PlanNotFoundError) {
@@ -88,7 +90,9 @@ program
     if (!r.ok) fail(new PlanError(r.issues, file));
     const plan = r.plan!;
     const units = plan.rings.reduce((n, ring) => n + ring.units.length, 0);
-    process.stdout.write(`${file}: ok — plan "${plan.name}", ${plan.source} → ${plan.target}, ${plan.rings.length} ring(s), ${units} unit(s)\n`);
+    process.stdout.write(
+      `${file}: ok — plan "${plan.name}", ${plan.source} → ${plan.target}, ${plan.rings.length} ring(s), ${units} unit(s)\n`,
+    );
   });
 
 const dev = program.command('dev').description('the local stack: clusters, Redis');
@@ -112,7 +116,9 @@ dev
 dev
   .command('build')
   .option('--no-server', 'only the Temporal CLI (dev server), not temporal-server for self-hosted clusters')
-  .description('find or build the Temporal CLI (dev server) and temporal-server + temporal-sql-tool (self-hosted clusters) into the project cache, showing progress')
+  .description(
+    'find or build the Temporal CLI (dev server) and temporal-server + temporal-sql-tool (self-hosted clusters) into the project cache, showing progress',
+  )
   .action(async (opts: { server: boolean }) => {
     const bin = await resolveTemporalCli(progress);
     process.stdout.write(`temporal ${cliVersion(bin)} at ${bin}\n`);
@@ -131,9 +137,9 @@ dev
 
 program
   .command('worker')
-  .option('--plan <file>', 'plan file (default: $CUTOVER_PLAN, ./cutover.yaml, or the dev stack\'s plan)')
+  .option('--plan <file>', "plan file (default: $CUTOVER_PLAN, ./cutover.yaml, or the dev stack's plan)")
   .addOption(new Option('--metrics <host:port>', 'Prometheus endpoint of the worker').default('127.0.0.1:9464'))
-  .option('--metrics-interval <seconds>', 'how often the cutover_* metrics are refreshed from the units\' status', '5')
+  .option('--metrics-interval <seconds>', "how often the cutover_* metrics are refreshed from the units' status", '5')
   .description('run the cutover worker in the foreground until Ctrl-C')
   .action(async (opts: { plan?: string; metrics: string; metricsInterval: string }) => {
     const plan = loadPlan(resolvePlanPath(opts.plan));
@@ -178,7 +184,8 @@ function planFor(flag: string | undefined): Plan {
 function seconds(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new CockpitInputError(flag, `"${value}" is not a positive number of seconds`, `pass e.g. ${flag} ${fallback}`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new CockpitInputError(flag, `"${value}" is not a positive number of seconds`, `pass e.g. ${flag} ${fallback}`);
   return n;
 }
 
@@ -196,7 +203,7 @@ async function uiBase(plan: Plan, flag: string | undefined): Promise<string> {
   return uiBaseUrl(plan, { localUis: readDevState()?.clusters });
 }
 
-const planOption = () => new Option('--plan <file>', 'plan file (default: $CUTOVER_PLAN, ./cutover.yaml, or the dev stack\'s plan)');
+const planOption = () => new Option('--plan <file>', "plan file (default: $CUTOVER_PLAN, ./cutover.yaml, or the dev stack's plan)");
 const UNIT_ARG = 'a campaign name, namespace/<ns> or tenant/<ns>/<tenant>';
 
 program
@@ -206,13 +213,17 @@ program
   .option('--json', 'print one JSON document (the status of each unit) and nothing else on stdout')
   .option('--watch', 'redraw the view in place until Ctrl-C')
   .option('--interval <seconds>', 'how often --watch redraws', '2')
-  .option('--ui <url>', 'base URL of the control cluster\'s Temporal UI for the links (default: $CUTOVER_UI_URL or the local one)')
+  .option('--ui <url>', "base URL of the control cluster's Temporal UI for the links (default: $CUTOVER_UI_URL or the local one)")
   .description('where every unit stands: phase, route and epoch, bake, last gate, open runs, drain forecast, approvals, UI links')
-  .addHelpText('after', '\nExamples:\n  npx cutover status\n  npx cutover status tenant/detections/acme --json\n  npx cutover status --watch --interval 1')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npx cutover status\n  npx cutover status tenant/detections/acme --json\n  npx cutover status --watch --interval 1',
+  )
   .action(async (unit: string | undefined, opts: { plan?: string; json?: boolean; watch?: boolean; interval: string; ui?: string }) => {
     const plan = planFor(opts.plan);
     const target = unit ? resolveTarget(plan, unit) : undefined;
-    if (opts.json && opts.watch) throw new CockpitInputError('--watch', 'cannot be combined with --json', 'use --json for one document, or --watch for the live view');
+    if (opts.json && opts.watch)
+      throw new CockpitInputError('--watch', 'cannot be combined with --json', 'use --json for one document, or --watch for the live view');
     const intervalMs = seconds('--interval', opts.interval, 2) * 1000;
     const base = await uiBase(plan, opts.ui);
     await withControl(plan, async ({ client, namespace }) => {
@@ -251,7 +262,7 @@ const CAMPAIGN_HELP: Record<CommandName, string> = {
   advance: 'skip the rest of the current bake',
   pause: 'stop before the next step',
   resume: 'lower the paused flag, or release a hold (inconclusive gate, expired approval)',
-  rollback: 'roll back the current ring\'s units',
+  rollback: "roll back the current ring's units",
   approve: 'one of the two approvals a ring asks for (requester ≠ approver)',
 };
 
@@ -263,32 +274,53 @@ for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as cons
     .option('--actor <name>', 'who sends the command (default: the OS user)')
     .option('--command-id <id>', 'reuse to retry a command safely (default: a fresh ID)')
     .option('--timeout <seconds>', 'how long to wait for the workflow to confirm', '10')
-    .option('--json', 'print the confirmed command and the unit\'s status as one JSON document')
-    .description(`${COMMAND_HELP[name]}; to the campaign: ${CAMPAIGN_HELP[name]}. Waits until the workflow confirms it, or prints why it refused (exit 1)`);
-  if (name === 'rollback') cmd.requiredOption('--reason <text>', 'why (recorded in the unit\'s history)');
-  else cmd.option('--reason <text>', 'why (recorded in the unit\'s history)');
-  cmd.addHelpText('after', `\nExamples:\n  npx cutover ${name} tenant/detections/acme${name === 'rollback' ? ' --reason "error rate above the gate"' : ''}\n  npx cutover ${name} legacy-to-cloud --plan cutover.yaml${name === 'rollback' ? ' --reason "drill"' : ''}   (the campaign)`);
-  cmd.action(async (unit: string, opts: { plan?: string; actor?: string; commandId?: string; timeout: string; json?: boolean; reason?: string }) => {
-    const plan = planFor(opts.plan);
-    const target: CockpitTarget = resolveTarget(plan, unit);
-    const timeoutMs = seconds('--timeout', opts.timeout, 10) * 1000;
-    if (target.kind === 'campaign') {
-      const base = { target, command: name, actor: opts.actor ?? osUser(), timeoutMs, ...(opts.reason !== undefined ? { reason: opts.reason } : {}), ...(opts.commandId ? { commandId: opts.commandId } : {}) };
-      const out = await withControl(plan, ({ client }) => sendCampaignCommand(client, base));
-      if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-      else {
-        const a = out.status.approval;
-        const approvals = name === 'approve' && a ? `; approvals ${a.approvals.length} of ${a.required}` : '';
-        process.stdout.write(`${name} campaign ${target.name}: applied (by ${out.actor}, command ${out.commandId}); campaign ${out.status.phase}${out.status.paused ? ', paused' : ''}${approvals}\n`);
+    .option('--json', "print the confirmed command and the unit's status as one JSON document")
+    .description(
+      `${COMMAND_HELP[name]}; to the campaign: ${CAMPAIGN_HELP[name]}. Waits until the workflow confirms it, or prints why it refused (exit 1)`,
+    );
+  if (name === 'rollback') cmd.requiredOption('--reason <text>', "why (recorded in the unit's history)");
+  else cmd.option('--reason <text>', "why (recorded in the unit's history)");
+  cmd.addHelpText(
+    'after',
+    `\nExamples:\n  npx cutover ${name} tenant/detections/acme${name === 'rollback' ? ' --reason "error rate above the gate"' : ''}\n  npx cutover ${name} legacy-to-cloud --plan cutover.yaml${name === 'rollback' ? ' --reason "drill"' : ''}   (the campaign)`,
+  );
+  cmd.action(
+    async (unit: string, opts: { plan?: string; actor?: string; commandId?: string; timeout: string; json?: boolean; reason?: string }) => {
+      const plan = planFor(opts.plan);
+      const target: CockpitTarget = resolveTarget(plan, unit);
+      const timeoutMs = seconds('--timeout', opts.timeout, 10) * 1000;
+      if (target.kind === 'campaign') {
+        const base = {
+          target,
+          command: name,
+          actor: opts.actor ?? osUser(),
+          timeoutMs,
+          ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
+          ...(opts.commandId ? { commandId: opts.commandId } : {}),
+        };
+        const out = await withControl(plan, ({ client }) => sendCampaignCommand(client, base));
+        if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        else {
+          const a = out.status.approval;
+          const approvals = name === 'approve' && a ? `; approvals ${a.approvals.length} of ${a.required}` : '';
+          process.stdout.write(
+            `${name} campaign ${target.name}: applied (by ${out.actor}, command ${out.commandId}); campaign ${out.status.phase}${out.status.paused ? ', paused' : ''}${approvals}\n`,
+          );
+        }
+        return;
       }
-      return;
-    }
-    const input = { target, command: name, actor: opts.actor ?? osUser(), ...(opts.reason !== undefined ? { reason: opts.reason } : {}) };
-    checkCommandInput(input);
-    const out = await withControl(plan, ({ client }) => sendCommand(client, { ...input, timeoutMs, ...(opts.commandId ? { commandId: opts.commandId } : {}) }));
-    if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-    else process.stdout.write(`${name} ${target.name}: applied (by ${out.actor}, command ${out.commandId}); phase ${out.status.phase}${out.status.paused ? ', paused' : ''}\n`);
-  });
+      const input = { target, command: name, actor: opts.actor ?? osUser(), ...(opts.reason !== undefined ? { reason: opts.reason } : {}) };
+      checkCommandInput(input);
+      const out = await withControl(plan, ({ client }) =>
+        sendCommand(client, { ...input, timeoutMs, ...(opts.commandId ? { commandId: opts.commandId } : {}) }),
+      );
+      if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      else
+        process.stdout.write(
+          `${name} ${target.name}: applied (by ${out.actor}, command ${out.commandId}); phase ${out.status.phase}${out.status.paused ? ', paused' : ''}\n`,
+        );
+    },
+  );
 }
 
 program
@@ -296,12 +328,15 @@ program
   .argument('<unit>', 'namespace/<ns> or tenant/<ns>/<tenant>')
   .addOption(planOption())
   .option('--json', 'print the report as one JSON document')
-  .description('list duplicates and stranded runs of a unit on both clusters, and schedules active on both or on the wrong side (reads only); exit 1 when not clean')
+  .description(
+    'list duplicates and stranded runs of a unit on both clusters, and schedules active on both or on the wrong side (reads only); exit 1 when not clean',
+  )
   .addHelpText('after', '\nExample:\n  npx cutover reconcile namespace/payments --json')
   .action(async (unit: string, opts: { plan?: string; json?: boolean }) => {
     const plan = planFor(opts.plan);
     const target = resolveTarget(plan, unit);
-    if (target.kind !== 'unit') throw new CockpitInputError('<unit>', `"${unit}" is the campaign; reconcile checks one unit`, 'name a unit, e.g. namespace/<ns>');
+    if (target.kind !== 'unit')
+      throw new CockpitInputError('<unit>', `"${unit}" is the campaign; reconcile checks one unit`, 'name a unit, e.g. namespace/<ns>');
     const conns: { close(): Promise<void> }[] = [];
     try {
       const open = async (name: string) => {
@@ -310,17 +345,28 @@ program
           conns.push(c);
           return c;
         } catch (err) {
-          throw new ControlUnavailableError(`cannot reach cluster ${name} at ${plan.clusters[name]!.address}: ${(err as Error).message} — fix: start it or correct clusters.${name}.address`, { cause: err });
+          throw new ControlUnavailableError(
+            `cannot reach cluster ${name} at ${plan.clusters[name]!.address}: ${(err as Error).message} — fix: start it or correct clusters.${name}.address`,
+            { cause: err },
+          );
         }
       };
       // Schedules are checked against their owner records in the plan's Redis; the route says where they belong.
-      const redis = new Redis(plan.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
+      const redis = new Redis(plan.redis.url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 3_000,
+        retryStrategy: () => null,
+      });
       redis.on('error', () => undefined);
       conns.push({ close: async () => void redis.disconnect() });
       try {
         await redis.connect();
       } catch (err) {
-        throw new ControlUnavailableError(`cannot reach Redis at ${plan.redis.url}: ${(err as Error).message} — fix: start it or correct redis.url in the plan`, { cause: err });
+        throw new ControlUnavailableError(
+          `cannot reach Redis at ${plan.redis.url}: ${(err as Error).message} — fix: start it or correct redis.url in the plan`,
+          { cause: err },
+        );
       }
       const record = await new RoutingStore({ redis, keyPrefix: plan.redis.keyPrefix }).get(target.name);
       const expected = record?.route.kind === 'side' ? record.route.side : undefined;
@@ -330,7 +376,9 @@ program
         fence: new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix }),
         ...(expected ? { expectedScheduleSide: expected } : {}),
       });
-      process.stdout.write(opts.json ? `${JSON.stringify({ unit: target.name, ...report }, null, 2)}\n` : `${formatReconcile(target.name, report)}\n`);
+      process.stdout.write(
+        opts.json ? `${JSON.stringify({ unit: target.name, ...report }, null, 2)}\n` : `${formatReconcile(target.name, report)}\n`,
+      );
       if (!report.clean) process.exitCode = EXIT_FAILED;
     } finally {
       for (const c of conns) await c.close();
@@ -345,7 +393,10 @@ program
   .option('--actor <name>', 'who starts the campaign (default: the OS user; the requester of its approvals)')
   .option('--json', 'print the result as one JSON document')
   .description('start the campaign workflow of the plan (or attach to the running one: its ID is stable); it walks the rings')
-  .addHelpText('after', '\nExamples:\n  npx cutover start examples/plan.yaml --dry-run\n  npx cutover start cutover.yaml --drill\n  npx cutover start cutover.yaml')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npx cutover start examples/plan.yaml --dry-run\n  npx cutover start cutover.yaml --drill\n  npx cutover start cutover.yaml',
+  )
   .action(async (file: string, opts: { dryRun?: boolean; drill?: boolean; actor?: string; json?: boolean }) => {
     const plan = loadPlan(file);
     if (opts.dryRun) {
@@ -354,7 +405,8 @@ program
       return;
     }
     const actor = opts.actor ?? osUser();
-    if (actor.trim() === '') throw new CockpitInputError('--actor', 'empty actor', 'say who you are with --actor <name>, or leave it out to use the OS user');
+    if (actor.trim() === '')
+      throw new CockpitInputError('--actor', 'empty actor', 'say who you are with --actor <name>, or leave it out to use the OS user');
     const result = await withControl(plan, ({ client }) => startCampaignFromPlan(client, plan, { actor, drill: opts.drill === true }));
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -391,13 +443,19 @@ program
   .option('--no-ui', 'run the dev servers headless')
   .option('--self-hosted', 'run `legacy` as temporal-server on PostgreSQL (4 shards), as examples/plan.yaml says')
   .option('--rate <starts-per-second>', 'application load through the multi-cluster client')
-  .description('the whole story on a local stack: clusters, Redis, Prometheus, the cutover worker, a sample application under load, and the example campaign, live')
+  .description(
+    'the whole story on a local stack: clusters, Redis, Prometheus, the cutover worker, a sample application under load, and the example campaign, live',
+  )
   .addHelpText('after', '\nExamples:\n  npm run demo\n  npm run demo -- --quick\n  npm run demo -- --self-hosted')
   .action(async (opts: { quick?: boolean; ui: boolean; selfHosted?: boolean; rate?: string }) => {
     const quick = opts.quick === true;
     const rate = opts.rate === undefined ? undefined : Number(opts.rate);
     if (rate !== undefined && !(Number.isFinite(rate) && rate > 0 && rate <= 500)) {
-      throw new CockpitInputError('--rate', `"${opts.rate}" is not a rate between 1 and 500 starts per second`, 'pass e.g. --rate 20 (a 2-core dev server sustains ~250 starts/s)');
+      throw new CockpitInputError(
+        '--rate',
+        `"${opts.rate}" is not a rate between 1 and 500 starts per second`,
+        'pass e.g. --rate 20 (a 2-core dev server sustains ~250 starts/s)',
+      );
     }
     const stop = new AbortController();
     // Ctrl-C stops the demo and then everything it started (a second Ctrl-C kills at once).

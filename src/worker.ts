@@ -67,7 +67,11 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
     }
     const control = plan.clusters[plan.control.cluster]!;
     const controlNs = namespaceOn(control, plan.control.namespace);
-    const added = await ensureSearchAttributes(conns[plan.control.cluster]!, controlNs, Object.fromEntries(CUTOVER_SEARCH_ATTRIBUTES.map((k) => [k.name, 'Keyword' as const])));
+    const added = await ensureSearchAttributes(
+      conns[plan.control.cluster]!,
+      controlNs,
+      Object.fromEntries(CUTOVER_SEARCH_ATTRIBUTES.map((k) => [k.name, 'Keyword' as const])),
+    );
     if (added.length) progress(`registered search attributes on ${controlNs}: ${added.join(', ')}`);
 
     const redis = new Redis(plan.redis.url, { lazyConnect: false });
@@ -86,7 +90,15 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
     const workers: Worker[] = [];
     const controlNative = await connectNativeCluster(plan.control.cluster, control);
     opened.push(controlNative);
-    workers.push(await Worker.create({ connection: controlNative, namespace: controlNs, taskQueue: plan.control.taskQueue, workflowBundle: code, activities }));
+    workers.push(
+      await Worker.create({
+        connection: controlNative,
+        namespace: controlNs,
+        taskQueue: plan.control.taskQueue,
+        workflowBundle: code,
+        activities,
+      }),
+    );
     progress(`polling ${plan.control.cluster}/${controlNs} task queue ${plan.control.taskQueue}`);
 
     const target = plan.clusters[plan.target]!;

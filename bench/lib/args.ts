@@ -33,10 +33,14 @@ export function parseFlags(argv: readonly string[], specs: Record<string, FlagSp
       continue;
     }
     const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined || value.startsWith('--')) throw new BenchArgsError(`--${name}: needs a value, e.g. --${name} ${spec.kind === 'ints' ? '1000,10000' : '16'}`);
+    if (value === undefined || value.startsWith('--'))
+      throw new BenchArgsError(`--${name}: needs a value, e.g. --${name} ${spec.kind === 'ints' ? '1000,10000' : '16'}`);
     const nums = value.split(',').map((v) => Number(v.trim()));
     const min = spec.min ?? 1;
-    if (nums.some((n) => !Number.isInteger(n) || n < min)) throw new BenchArgsError(`--${name}: "${value}" is not ${spec.kind === 'ints' ? 'a comma-separated list of whole numbers' : 'a whole number'} ≥ ${min}`);
+    if (nums.some((n) => !Number.isInteger(n) || n < min))
+      throw new BenchArgsError(
+        `--${name}: "${value}" is not ${spec.kind === 'ints' ? 'a comma-separated list of whole numbers' : 'a whole number'} ≥ ${min}`,
+      );
     if (spec.kind === 'int' && nums.length !== 1) throw new BenchArgsError(`--${name}: takes one number, got "${value}"`);
     out[name] = spec.kind === 'int' ? nums[0] : nums;
   }

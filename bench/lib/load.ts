@@ -36,7 +36,14 @@ export async function closedLoop(fn: (i: number) => Promise<unknown>, concurrenc
     }),
   );
   const cpu = process.cpuUsage(cpu0);
-  return { latencies, errors, completed: latencies.length, elapsedMs: performance.now() - t0, cpuMicros: cpu.user + cpu.system, firstError };
+  return {
+    latencies,
+    errors,
+    completed: latencies.length,
+    elapsedMs: performance.now() - t0,
+    cpuMicros: cpu.user + cpu.system,
+    firstError,
+  };
 }
 
 /** Issues `fn` at `ratePerSec` (open loop: it does not wait for completions) for `durationMs`. */
@@ -69,5 +76,12 @@ export async function openLoop(fn: (i: number) => Promise<unknown>, ratePerSec: 
   }
   await Promise.all(inflight);
   const cpu = process.cpuUsage(cpu0);
-  return { latencies, errors, completed: latencies.length, elapsedMs: performance.now() - t0, cpuMicros: cpu.user + cpu.system, firstError };
+  return {
+    latencies,
+    errors,
+    completed: latencies.length,
+    elapsedMs: performance.now() - t0,
+    cpuMicros: cpu.user + cpu.system,
+    firstError,
+  };
 }

@@ -46,7 +46,10 @@ export function machineInfo(): Record<string, string> {
     temporalSdk: pkg('@temporalio/client'),
     ioredis: pkg('ioredis'),
     redis,
-    loadavg: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    loadavg: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
   };
 }
 
@@ -60,7 +63,8 @@ export function markdownTable(header: string[], rows: (string | number)[][]): st
 export function appendBenchmarkDoc(root: string, section: string): string {
   const file = path.join(root, 'docs', 'benchmarks.md');
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  if (!fs.existsSync(file)) fs.writeFileSync(file, '# Benchmarks\n\nEach section is appended by `npm run bench:<name>`; figures are measured, never copied.\n');
+  if (!fs.existsSync(file))
+    fs.writeFileSync(file, '# Benchmarks\n\nEach section is appended by `npm run bench:<name>`; figures are measured, never copied.\n');
   fs.appendFileSync(file, `\n${section.trim()}\n`);
   return file;
 }

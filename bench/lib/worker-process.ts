@@ -46,10 +46,14 @@ async function main(): Promise<void> {
   closers.push(() => native.close());
   let activities: object;
   if (cfg.mode === 'cutover') {
-    if (!cfg.source || !cfg.target || !cfg.redisUrl || cfg.keyPrefix === undefined) throw new Error('cutover mode needs source, target, redisUrl and keyPrefix');
+    if (!cfg.source || !cfg.target || !cfg.redisUrl || cfg.keyPrefix === undefined)
+      throw new Error('cutover mode needs source, target, redisUrl and keyPrefix');
     const source = await Connection.connect({ address: cfg.source.address });
     const target = await Connection.connect({ address: cfg.target.address });
-    closers.push(() => source.close(), () => target.close());
+    closers.push(
+      () => source.close(),
+      () => target.close(),
+    );
     const redis = new Redis(cfg.redisUrl, { maxRetriesPerRequest: 2 });
     closers.push(() => redis.disconnect());
     activities = createCutoverActivities({

@@ -36,11 +36,19 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
      * unit at once. The campaign asks for a start only when the unit has no workflow, or its last run
      * was rolled back before the campaign began (a drill): that closed run may be followed by a new one.
      */
-    async startUnits(args: { entities: CampaignEntities; units: { unit: string; ring: string }[]; taskQueue: string }): Promise<{ unit: string; started: boolean }[]> {
+    async startUnits(args: {
+      entities: CampaignEntities;
+      units: { unit: string; ring: string }[];
+      taskQueue: string;
+    }): Promise<{ unit: string; started: boolean }[]> {
       return Promise.all(
         args.units.map(async ({ unit, ring }) => {
           const u = campaignUnit(args.entities, ring, unit);
-          const options = { ...unitStartOptions(u.input, args.taskQueue), workflowId: u.workflowId, workflowIdReusePolicy: 'ALLOW_DUPLICATE' as const };
+          const options = {
+            ...unitStartOptions(u.input, args.taskQueue),
+            workflowId: u.workflowId,
+            workflowIdReusePolicy: 'ALLOW_DUPLICATE' as const,
+          };
           try {
             await client.workflow.start(u.workflowType, options);
             return { unit: u.unit, started: true };
@@ -70,7 +78,9 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
             const handle = client.workflow.getHandle(workflowId);
             const memo = (await handle.describe()).memo?.[UNIT_VIEW_MEMO];
             // The memo is written with the run's workflow tasks; a run that has not written it yet (just started, or recorded before it existed) is queried.
-            out[i] = isViewMemo(memo) ? { ...memo, unit, workflowId } : unitViewOf(unit, workflowId, await handle.query(unitMessages.status));
+            out[i] = isViewMemo(memo)
+              ? { ...memo, unit, workflowId }
+              : unitViewOf(unit, workflowId, await handle.query(unitMessages.status));
           } catch (err) {
             if (err instanceof WorkflowNotFoundError) out[i] = { unit, workflowId, missing: true };
             else {
@@ -92,12 +102,26 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
      * An entity that closed since the campaign looked (a standing `advance … until completed` ran to
      * the end) needs no command: the campaign's next look sees where it ended.
      */
-    async commandUnits(args: { commands: { workflowId: string; command: 'advance' | 'rollback'; commandId: string; actor: string; reason?: string; until?: ForwardPhase }[] }): Promise<void> {
+    async commandUnits(args: {
+      commands: {
+        workflowId: string;
+        command: 'advance' | 'rollback';
+        commandId: string;
+        actor: string;
+        reason?: string;
+        until?: ForwardPhase;
+      }[];
+    }): Promise<void> {
       await Promise.all(
         args.commands.map((c) =>
           client.workflow
             .getHandle(c.workflowId)
-            .signal(unitMessages[c.command], { actor: c.actor, commandId: c.commandId, ...(c.reason ? { reason: c.reason } : {}), ...(c.until ? { until: c.until } : {}) })
+            .signal(unitMessages[c.command], {
+              actor: c.actor,
+              commandId: c.commandId,
+              ...(c.reason ? { reason: c.reason } : {}),
+              ...(c.until ? { until: c.until } : {}),
+            })
             .catch((err: unknown) => {
               if (!(err instanceof WorkflowNotFoundError)) throw err;
             }),

@@ -167,11 +167,19 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
    * The source's custom search attributes and those of them the target lacks. A cached answer that finds
    * some missing is checked again with fresh listings of both sides before anyone acts on it.
    */
-  async function attributeParity(sourceNamespace: string, targetNamespace: string | undefined): Promise<{ want: Record<string, number>; missing: string[] }> {
+  async function attributeParity(
+    sourceNamespace: string,
+    targetNamespace: string | undefined,
+  ): Promise<{ want: Record<string, number>; missing: string[] }> {
     const compare = async (askedSince?: number) => {
       const want = await customAttributes('source', sourceNamespace, askedSince);
       const have = targetNamespace !== undefined ? await customAttributes('target', targetNamespace, askedSince) : {};
-      return { want, missing: Object.keys(want).filter((k) => !(k in have)).sort() };
+      return {
+        want,
+        missing: Object.keys(want)
+          .filter((k) => !(k in have))
+          .sort(),
+      };
     };
     const began = Date.now();
     const cached = await compare();
@@ -223,17 +231,29 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       await dep('target').connection.workflowService.getSystemInfo({});
       const src = await describeNamespace('source', args.sourceNamespace);
       if (!src) {
-        problems.push({ field: 'sourceNamespace', message: `namespace ${args.sourceNamespace} not found on ${deps.source.name}`, hint: 'fix the namespace key in the plan' });
+        problems.push({
+          field: 'sourceNamespace',
+          message: `namespace ${args.sourceNamespace} not found on ${deps.source.name}`,
+          hint: 'fix the namespace key in the plan',
+        });
       }
       const tgt = await describeNamespace('target', args.targetNamespace);
       if (!tgt && deps.target.kind === 'cloud') {
-        problems.push({ field: 'targetNamespace', message: `namespace ${args.targetNamespace} not found on ${deps.target.name} (cloud)`, hint: 'create it in Temporal Cloud first, or fix namespaces.<ns>.target' });
+        problems.push({
+          field: 'targetNamespace',
+          message: `namespace ${args.targetNamespace} not found on ${deps.target.name} (cloud)`,
+          hint: 'create it in Temporal Cloud first, or fix namespaces.<ns>.target',
+        });
       }
       let missing: string[] = [];
       if (src) {
         ({ missing } = await attributeParity(args.sourceNamespace, tgt ? args.targetNamespace : undefined));
         if (missing.length > 0 && deps.target.kind === 'cloud') {
-          problems.push({ field: 'searchAttributes', message: `missing on the target: ${missing.join(', ')}`, hint: 'add them to the cloud namespace first' });
+          problems.push({
+            field: 'searchAttributes',
+            message: `missing on the target: ${missing.join(', ')}`,
+            hint: 'add them to the cloud namespace first',
+          });
         }
       }
       const targetPollers: Record<string, number> = {};
@@ -246,23 +266,44 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
             const hint = tgt
               ? 'start the application with DualWorkers so the target side polls'
               : 'the target namespace does not exist yet, so nothing can poll it: create it (or move with drain-and-switch, which provisions it), then start DualWorkers';
-            problems.push({ field: `taskQueues.${q}`, message: `no workflow pollers on ${deps.target.name}/${args.targetNamespace}`, hint });
+            problems.push({
+              field: `taskQueues.${q}`,
+              message: `no workflow pollers on ${deps.target.name}/${args.targetNamespace}`,
+              hint,
+            });
           }
         }
       }
       const sourceOpen = src ? await count('source', args.sourceNamespace, openQuery(args)) : 0;
-      return { ok: problems.length === 0, problems, targetNamespaceExists: !!tgt, missingSearchAttributes: missing, targetPollers, sourceOpen, at: now().toISOString() };
+      return {
+        ok: problems.length === 0,
+        problems,
+        targetNamespaceExists: !!tgt,
+        missingSearchAttributes: missing,
+        targetPollers,
+        sourceOpen,
+        at: now().toISOString(),
+      };
     },
 
     /** Registers the target namespace (self-hosted only) with the source's retention and adds missing custom search attributes. */
     async provision(args: { sourceNamespace: string; targetNamespace: string }): Promise<ProvisionResult> {
       const src = await describeNamespace('source', args.sourceNamespace);
-      if (!src) throw ApplicationFailure.create({ type: 'NamespaceNotFound', nonRetryable: true, message: `sourceNamespace: ${args.sourceNamespace} not found on ${deps.source.name}` });
+      if (!src)
+        throw ApplicationFailure.create({
+          type: 'NamespaceNotFound',
+          nonRetryable: true,
+          message: `sourceNamespace: ${args.sourceNamespace} not found on ${deps.source.name}`,
+        });
       let namespaceCreated = false;
       const retention = src.config?.workflowExecutionRetentionTtl ?? undefined;
       if (!(await describeNamespace('target', args.targetNamespace))) {
         if (deps.target.kind === 'cloud') {
-          throw ApplicationFailure.create({ type: 'NamespaceNotCreatable', nonRetryable: true, message: `targetNamespace: ${args.targetNamespace} does not exist on cloud cluster ${deps.target.name}; create it there first` });
+          throw ApplicationFailure.create({
+            type: 'NamespaceNotCreatable',
+            nonRetryable: true,
+            message: `targetNamespace: ${args.targetNamespace} does not exist on cloud cluster ${deps.target.name}; create it there first`,
+          });
         }
         try {
           await dep('target').connection.workflowService.registerNamespace({
@@ -287,7 +328,12 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
         } catch (err) {
           if (!isCode(err, ALREADY_EXISTS)) {
             if (isGrpcServiceError(err) && /cannot have more than/i.test(err.details ?? '')) {
-              throw ApplicationFailure.create({ type: 'SearchAttributeLimit', nonRetryable: true, message: `searchAttributes: the target has no free slot for ${added.join(', ')}`, cause: err });
+              throw ApplicationFailure.create({
+                type: 'SearchAttributeLimit',
+                nonRetryable: true,
+                message: `searchAttributes: the target has no free slot for ${added.join(', ')}`,
+                cause: err,
+              });
             }
             throw err;
           }
@@ -298,14 +344,24 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       // query naming each is the test — all of them, not only those added now, so a retry still waits.
       const names = Object.keys(want).sort();
       if (names.length > 0) {
-        await untilServed([INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE], () => rawCount('target', args.targetNamespace, names.map((k) => `${k} IS NULL`).join(' AND ')));
+        await untilServed([INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE], () =>
+          rawCount('target', args.targetNamespace, names.map((k) => `${k} IS NULL`).join(' AND ')),
+        );
       }
       const retentionMs = retention?.seconds != null ? Number(retention.seconds) * 1000 : undefined;
       return { namespaceCreated, retentionMs, searchAttributesAdded: added, at: now().toISOString() };
     },
 
     /** Runs `count` probe workflows on the target and measures success and latency (a gate: returns, never throws for a failed probe). */
-    async runProbes(args: { namespace: string; count: number; idPrefix: string; taskQueue?: string; timeoutMs?: number; minSuccess: number; maxP99Ms?: number }): Promise<ProbeResult> {
+    async runProbes(args: {
+      namespace: string;
+      count: number;
+      idPrefix: string;
+      taskQueue?: string;
+      timeoutMs?: number;
+      minSuccess: number;
+      maxP99Ms?: number;
+    }): Promise<ProbeResult> {
       const client = clientFor('target', args.namespace);
       const timeoutMs = args.timeoutMs ?? 30_000;
       const taskQueue = args.taskQueue ?? PROBE_TASK_QUEUE;
@@ -371,7 +427,9 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     },
 
     /** Terminates the unit's open runs on one side (stragglers, after an approval). Already-closed runs are skipped. */
-    async terminateStragglers(args: UnitScope & { side: ClusterSide; namespace: string; reason: string }): Promise<{ terminated: string[] }> {
+    async terminateStragglers(
+      args: UnitScope & { side: ClusterSide; namespace: string; reason: string },
+    ): Promise<{ terminated: string[] }> {
       const client = clientFor(args.side, args.namespace);
       const terminated: string[] = [];
       for (const { workflowId } of await listIds(args.side, args.namespace, openQuery(args))) {
@@ -401,7 +459,8 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
         for (const w of open.source) if (openTarget.has(w.workflowId)) dup.push(w.workflowId);
         if (args.since) {
           const ran = new Set((await listIds('source', ns.source, startedSinceQuery(args, args.since))).map((w) => w.workflowId));
-          for (const w of await listIds('target', ns.target, startedSinceQuery(args, args.since))) if (ran.has(w.workflowId)) dup.push(w.workflowId);
+          for (const w of await listIds('target', ns.target, startedSinceQuery(args, args.since)))
+            if (ran.has(w.workflowId)) dup.push(w.workflowId);
         }
         return { open, dup };
       };

@@ -43,11 +43,30 @@ export interface GateActivityDeps {
   target: { connection: ConnectionLike };
   fetch?: FetchLike;
   /** The cluster activities' `runProbes` (synthetic gate). */
-  runProbes?: (args: { namespace: string; count: number; idPrefix: string; taskQueue?: string; timeoutMs?: number; minSuccess: number; maxP99Ms?: number }) => Promise<ProbeResult>;
+  runProbes?: (args: {
+    namespace: string;
+    count: number;
+    idPrefix: string;
+    taskQueue?: string;
+    timeoutMs?: number;
+    minSuccess: number;
+    maxP99Ms?: number;
+  }) => Promise<ProbeResult>;
   /** The cluster activities' `reconcile` (reconcile gate). */
-  reconcile?: (args: { sourceNamespace: string; targetNamespace: string; taskQueues: string[]; tenant?: TenantFilter; since?: string }) => Promise<ReconcileResult>;
+  reconcile?: (args: {
+    sourceNamespace: string;
+    targetNamespace: string;
+    taskQueues: string[];
+    tenant?: TenantFilter;
+    since?: string;
+  }) => Promise<ReconcileResult>;
   /** The schedule activities' `reconcileSchedules` (reconcile gate: schedules active on both clusters). */
-  reconcileSchedules?: (args: { unit: string; sourceNamespace: string; targetNamespace: string; tenant?: TenantFilter }) => Promise<ScheduleReconcileResult>;
+  reconcileSchedules?: (args: {
+    unit: string;
+    sourceNamespace: string;
+    targetNamespace: string;
+    tenant?: TenantFilter;
+  }) => Promise<ScheduleReconcileResult>;
 }
 
 /** The worst of several units' measurements: failed, then inconclusive, then error, then successful. */
@@ -68,10 +87,12 @@ export function createGateActivities(deps: GateActivityDeps) {
   };
 
   async function perUnit(args: MeasureGateArgs, one: (u: GateUnitScope) => Promise<Measurement>): Promise<Measurement> {
-    const ms = await Promise.all(args.units.map(async (u) => {
-      const m = await one(u);
-      return args.units.length > 1 ? { ...m, message: `${u.unit}: ${m.message}` } : m;
-    }));
+    const ms = await Promise.all(
+      args.units.map(async (u) => {
+        const m = await one(u);
+        return args.units.length > 1 ? { ...m, message: `${u.unit}: ${m.message}` } : m;
+      }),
+    );
     return worstOf(ms);
   }
 
@@ -84,9 +105,14 @@ export function createGateActivities(deps: GateActivityDeps) {
           return measurePrometheus(g.prometheus, deps.fetch);
         case 'temporal':
           return perUnit(args, (u) =>
-            measureTemporal(g.temporal, { taskQueues: u.taskQueues, ...(u.tenant ? { tenant: u.tenant } : {}) }, args.stepStartedAt, async (query) => {
-              return (await target(u.targetNamespace).workflow.count(query)).count;
-            }),
+            measureTemporal(
+              g.temporal,
+              { taskQueues: u.taskQueues, ...(u.tenant ? { tenant: u.tenant } : {}) },
+              args.stepStartedAt,
+              async (query) => {
+                return (await target(u.targetNamespace).workflow.count(query)).count;
+              },
+            ),
           );
         case 'synthetic': {
           const run = deps.runProbes;
@@ -125,8 +151,17 @@ export function createGateActivities(deps: GateActivityDeps) {
                 ...(u.tenant ? { tenant: u.tenant } : {}),
                 ...(args.moveStartedAt ? { since: args.moveStartedAt } : {}),
               });
-              const s = await recSchedules({ unit: u.unit, sourceNamespace: u.sourceNamespace, targetNamespace: u.targetNamespace, ...(u.tenant ? { tenant: u.tenant } : {}) });
-              return judgeReconcile(g.reconcile, { duplicates: r.duplicates.length, stranded: r.stranded.length, schedulesDoubleActive: s.doubleActive });
+              const s = await recSchedules({
+                unit: u.unit,
+                sourceNamespace: u.sourceNamespace,
+                targetNamespace: u.targetNamespace,
+                ...(u.tenant ? { tenant: u.tenant } : {}),
+              });
+              return judgeReconcile(g.reconcile, {
+                duplicates: r.duplicates.length,
+                stranded: r.stranded.length,
+                schedulesDoubleActive: s.doubleActive,
+              });
             } catch (err) {
               return { result: 'error', message: `reconcile failed to run: ${(err as Error).message}` };
             }

@@ -47,7 +47,12 @@ export function createRoutingActivities(deps: RoutingActivityDeps) {
   return {
     /** Creates the unit's record on the source if it does not exist; returns the current record either way. */
     async ensureRoute(args: { unit: string; actor: string; reason: string }): Promise<RouteView> {
-      const rec = await deps.routing.ensure(args.unit, { route: { kind: 'side', side: 'source' }, sourceWorkersMayStop: false, actor: args.actor, reason: args.reason });
+      const rec = await deps.routing.ensure(args.unit, {
+        route: { kind: 'side', side: 'source' },
+        sourceWorkersMayStop: false,
+        actor: args.actor,
+        reason: args.reason,
+      });
       return toView(rec);
     },
 
@@ -62,8 +67,20 @@ export function createRoutingActivities(deps: RoutingActivityDeps) {
      * change at `expectedEpoch + 1` by this actor, an earlier attempt won and its result is returned.
      * Any other epoch is a conflict (someone else wrote): non-retryable `RouteConflict`.
      */
-    async changeRoute(args: { unit: string; expectedEpoch: number; route: RouteTarget; sourceWorkersMayStop: boolean; actor: string; reason: string }): Promise<RouteView> {
-      const change: RouteChange = { route: toRoute(args.route), sourceWorkersMayStop: args.sourceWorkersMayStop, actor: args.actor, reason: args.reason };
+    async changeRoute(args: {
+      unit: string;
+      expectedEpoch: number;
+      route: RouteTarget;
+      sourceWorkersMayStop: boolean;
+      actor: string;
+      reason: string;
+    }): Promise<RouteView> {
+      const change: RouteChange = {
+        route: toRoute(args.route),
+        sourceWorkersMayStop: args.sourceWorkersMayStop,
+        actor: args.actor,
+        reason: args.reason,
+      };
       const res = await deps.routing.compareAndSet(args.unit, args.expectedEpoch, change);
       if (res.ok) return toView(res.record);
       const cur = res.current;

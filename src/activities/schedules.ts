@@ -26,7 +26,13 @@ import {
   type SidedEndpoint,
 } from '../schedules';
 import { observeSchedule, stateOf, type RawDescribe, type ScheduleState } from '../schedules/raw';
-import type { ClusterSide, ScheduleCopyResult, ScheduleReconcileResult, ScheduleSwitchResult, TenantFilter } from '../workflows/migration-types';
+import type {
+  ClusterSide,
+  ScheduleCopyResult,
+  ScheduleReconcileResult,
+  ScheduleSwitchResult,
+  TenantFilter,
+} from '../workflows/migration-types';
 import type { ClusterDep } from './cluster';
 
 /** Dependencies of the schedule activities: both clusters and the owner records (same Redis and key prefix as the routing records). */
@@ -87,7 +93,11 @@ type Sides = Record<ClusterSide, Pick<ScheduleState, 'exists' | 'paused' | 'note
  * both sides' states. Pure. A schedule paused by its owner (a note cutover did not write) is left
  * alone: switching would unpause it on the other side.
  */
-export function decideScheduleSwitch(to: ClusterSide, rec: Pick<ScheduleOwnerRecord, 'owner' | 'epoch' | 'switchId'> | undefined, sides: Sides): SwitchDecision {
+export function decideScheduleSwitch(
+  to: ClusterSide,
+  rec: Pick<ScheduleOwnerRecord, 'owner' | 'epoch' | 'switchId'> | undefined,
+  sides: Sides,
+): SwitchDecision {
   const from: ClusterSide = to === 'target' ? 'source' : 'target';
   const owner = rec?.owner ?? 'source';
   const epoch = rec?.epoch ?? 0;
@@ -149,7 +159,10 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
     if (!client) clients.set(key, (client = new Client({ connection: deps[side].connection, namespace })));
     return { client, namespace, side };
   };
-  const endpoints = (args: UnitSchedulesArgs) => ({ source: endpoint('source', args.sourceNamespace), target: endpoint('target', args.targetNamespace) });
+  const endpoints = (args: UnitSchedulesArgs) => ({
+    source: endpoint('source', args.sourceNamespace),
+    target: endpoint('target', args.targetNamespace),
+  });
   /** The unit's schedules on either cluster (a copy may exist on one side only). */
   const listBoth = async (args: UnitSchedulesArgs): Promise<string[]> => {
     const ep = endpoints(args);
@@ -166,21 +179,36 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
      */
     async copySchedules(args: UnitSchedulesArgs & { actor: string }): Promise<ScheduleCopyResult> {
       const ep = endpoints(args);
-      const r = await beating(() => copyUnitSchedules({ from: ep.source, to: ep.target, selector: scheduleSelector(args.tenant), actor: args.actor }));
+      const r = await beating(() =>
+        copyUnitSchedules({ from: ep.source, to: ep.target, selector: scheduleSelector(args.tenant), actor: args.actor }),
+      );
       const conflicts = r.items.filter((i) => i.outcome === 'conflict');
       if (conflicts.length > 0) {
         throw ApplicationFailure.create({
           type: 'ScheduleConflict',
           nonRetryable: true,
-          message: `schedules of ${args.unit}: ${conflicts.map((c) => c.scheduleId).slice(0, MAX_LISTED).join(', ')} already exist on ${deps.target.name}/${args.targetNamespace}, active and different (${[...new Set(conflicts.flatMap((c) => (c.diffs ?? []).map((d) => d.path)))].join(', ')}); cutover never overwrites an active schedule — pause or delete the target's copy, then advance to retry`,
+          message: `schedules of ${args.unit}: ${conflicts
+            .map((c) => c.scheduleId)
+            .slice(0, MAX_LISTED)
+            .join(
+              ', ',
+            )} already exist on ${deps.target.name}/${args.targetNamespace}, active and different (${[...new Set(conflicts.flatMap((c) => (c.diffs ?? []).map((d) => d.path)))].join(', ')}); cutover never overwrites an active schedule — pause or delete the target's copy, then advance to retry`,
           details: [conflicts.slice(0, MAX_LISTED)],
         });
       }
       const failed = r.items.filter((i) => i.outcome === 'failed');
       // Retryable: the copy is idempotent, so the next attempt copies what is missing.
-      if (failed.length > 0) throw new Error(`copy of ${failed.length} schedule(s) of ${args.unit} failed; first ${failed[0]!.scheduleId}: ${failed[0]!.error}`);
+      if (failed.length > 0)
+        throw new Error(`copy of ${failed.length} schedule(s) of ${args.unit} failed; first ${failed[0]!.scheduleId}: ${failed[0]!.error}`);
       const c = r.counts;
-      return { selected: r.items.length, created: c.created, unchanged: c.unchanged, updated: c.updated, vanished: c.vanished, at: now().toISOString() };
+      return {
+        selected: r.items.length,
+        created: c.created,
+        unchanged: c.unchanged,
+        updated: c.updated,
+        vanished: c.vanished,
+        at: now().toISOString(),
+      };
     },
 
     /**
@@ -189,10 +217,22 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
      * first refreshes the paused copy (the source may have changed since provisioning). Heartbeats
      * with the schedule and step it is at.
      */
-    async switchSchedules(args: UnitSchedulesArgs & { to: ClusterSide; backfill: 'gap' | 'none'; actor: string }): Promise<ScheduleSwitchResult> {
+    async switchSchedules(
+      args: UnitSchedulesArgs & { to: ClusterSide; backfill: 'gap' | 'none'; actor: string },
+    ): Promise<ScheduleSwitchResult> {
       const ep = endpoints(args);
       const from: ClusterSide = args.to === 'target' ? 'source' : 'target';
-      const out: ScheduleSwitchResult = { to: args.to, selected: 0, switched: 0, already: 0, leftPaused: [], vanished: 0, missedFires: 0, backfilledFires: 0, at: '' };
+      const out: ScheduleSwitchResult = {
+        to: args.to,
+        selected: 0,
+        switched: 0,
+        already: 0,
+        leftPaused: [],
+        vanished: 0,
+        missedFires: 0,
+        backfilledFires: 0,
+        at: '',
+      };
       await beating(async () => {
         const ids = await listBoth(args);
         out.selected = ids.length;
@@ -240,7 +280,8 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
                 onStep: (step) => beat({ scheduleId: id, step, done, of: ids.length }),
               });
               // Retryable: a re-run with the record's switch ID finishes it.
-              if (!report.verified.toActive) throw new Error(`schedule ${id}: switched to the ${args.to} (epoch ${report.epoch}) but not active there yet`);
+              if (!report.verified.toActive)
+                throw new Error(`schedule ${id}: switched to the ${args.to} (epoch ${report.epoch}) but not active there yet`);
               out.switched++;
               out.missedFires += report.gap.missed.length;
               out.backfilledFires += report.gap.backfilled.length;
@@ -272,7 +313,13 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
         const untilMs = Date.now() - RUNS_LAG_MS;
         const sinceMs = args.runsSince ? Date.parse(args.runsSince) - RUNS_LEAD_MS : undefined;
         const runsWindow = sinceMs !== undefined && ids.length <= MAX_RUN_CHECKED && untilMs > sinceMs ? { sinceMs, untilMs } : undefined;
-        const report = await reconcileUnitSchedules({ source: ep.source, target: ep.target, selector: { kind: 'ids', ids }, fence: deps.fence, ...(runsWindow ? { runsWindow } : {}) });
+        const report = await reconcileUnitSchedules({
+          source: ep.source,
+          target: ep.target,
+          selector: { kind: 'ids', ids },
+          fence: deps.fence,
+          ...(runsWindow ? { runsWindow } : {}),
+        });
         const r: ScheduleReconcileResult = {
           ...(args.expected ? { expected: args.expected } : {}),
           schedules: 0,

@@ -52,13 +52,7 @@ export interface ApproveCommand {
 
 /** Why an approval was refused. */
 export type ApprovalRefusal =
-  | 'invalid-input'
-  | 'nothing-to-approve'
-  | 'self-approval'
-  | 'duplicate-approver'
-  | 'expired'
-  | 'wrong-binding'
-  | 'already-used';
+  'invalid-input' | 'nothing-to-approve' | 'self-approval' | 'duplicate-approver' | 'expired' | 'wrong-binding' | 'already-used';
 
 /** Outcome of an approve command. */
 export type ApproveOutcome =
@@ -105,18 +99,34 @@ export function isGranted(request: ApprovalRequest): boolean {
 
 /** Parses an approve payload; refusal names the field and the fix. */
 export function parseApprove(payload: unknown): { ok: true; command: ApproveCommand } | Extract<ApproveOutcome, { ok: false }> {
-  const bad = (field: string, message: string, hint: string) => ({ ok: false as const, refusal: 'invalid-input' as const, field, message, hint });
+  const bad = (field: string, message: string, hint: string) => ({
+    ok: false as const,
+    refusal: 'invalid-input' as const,
+    field,
+    message,
+    hint,
+  });
   if (typeof payload !== 'object' || payload === null) {
-    return bad('payload', 'expected an object', 'send { actor, commandId, ring, step, epoch, reason? } (take ring, step and epoch from the status query)');
+    return bad(
+      'payload',
+      'expected an object',
+      'send { actor, commandId, ring, step, epoch, reason? } (take ring, step and epoch from the status query)',
+    );
   }
   const p = payload as Record<string, unknown>;
-  if (typeof p.actor !== 'string' || p.actor.trim() === '') return bad('actor', 'required non-empty string', 'say who approves (--actor or the OS user)');
-  if (typeof p.commandId !== 'string' || p.commandId.trim() === '') return bad('commandId', 'required non-empty string', 'send a unique ID per command');
-  if (typeof p.ring !== 'string' || p.ring === '') return bad('ring', 'required: the ring the approval is for', 'copy it from status.approval.binding.ring');
-  if (typeof p.step !== 'number' || !Number.isSafeInteger(p.step)) return bad('step', 'required whole number: the step the approval is for', 'copy it from status.approval.binding.step');
-  if (typeof p.epoch !== 'number' || !Number.isSafeInteger(p.epoch)) return bad('epoch', 'required whole number: the campaign epoch', 'copy it from status.approval.binding.epoch');
+  if (typeof p.actor !== 'string' || p.actor.trim() === '')
+    return bad('actor', 'required non-empty string', 'say who approves (--actor or the OS user)');
+  if (typeof p.commandId !== 'string' || p.commandId.trim() === '')
+    return bad('commandId', 'required non-empty string', 'send a unique ID per command');
+  if (typeof p.ring !== 'string' || p.ring === '')
+    return bad('ring', 'required: the ring the approval is for', 'copy it from status.approval.binding.ring');
+  if (typeof p.step !== 'number' || !Number.isSafeInteger(p.step))
+    return bad('step', 'required whole number: the step the approval is for', 'copy it from status.approval.binding.step');
+  if (typeof p.epoch !== 'number' || !Number.isSafeInteger(p.epoch))
+    return bad('epoch', 'required whole number: the campaign epoch', 'copy it from status.approval.binding.epoch');
   if (p.reason !== undefined && typeof p.reason !== 'string') return bad('reason', 'must be a string when given', 'drop it or send text');
-  if (p.campaign !== undefined && typeof p.campaign !== 'string') return bad('campaign', 'must be a string when given', 'drop it or send the campaign name');
+  if (p.campaign !== undefined && typeof p.campaign !== 'string')
+    return bad('campaign', 'must be a string when given', 'drop it or send the campaign name');
   return {
     ok: true,
     command: {
@@ -133,19 +143,65 @@ export function parseApprove(payload: unknown): { ok: true; command: ApproveComm
 
 /** Applies an approve command to the open request at time `now`. Returns a new request (the input is not mutated). */
 export function approve(request: ApprovalRequest | undefined, command: ApproveCommand, now: number): ApproveOutcome {
-  const refuse = (refusal: ApprovalRefusal, field: string, message: string, hint: string): ApproveOutcome => ({ ok: false, refusal, field, message, hint });
+  const refuse = (refusal: ApprovalRefusal, field: string, message: string, hint: string): ApproveOutcome => ({
+    ok: false,
+    refusal,
+    field,
+    message,
+    hint,
+  });
   if (!request) return refuse('nothing-to-approve', 'approve', 'no approval is pending', 'wait until status shows an approval request');
   const b = request.binding;
-  if (request.consumedAt !== undefined) return refuse('already-used', 'approve', `the approval for ${b.ring} step ${b.step} was already used`, 'an approval is single-use; wait for the next request');
+  if (request.consumedAt !== undefined)
+    return refuse(
+      'already-used',
+      'approve',
+      `the approval for ${b.ring} step ${b.step} was already used`,
+      'an approval is single-use; wait for the next request',
+    );
   if (command.campaign !== undefined && command.campaign !== b.campaign) {
-    return refuse('wrong-binding', 'campaign', `approval names campaign ${command.campaign}, the request is for ${b.campaign}`, 'approve the campaign that asks');
+    return refuse(
+      'wrong-binding',
+      'campaign',
+      `approval names campaign ${command.campaign}, the request is for ${b.campaign}`,
+      'approve the campaign that asks',
+    );
   }
-  if (command.ring !== b.ring) return refuse('wrong-binding', 'ring', `approval names ring ${command.ring}, the request is for ${b.ring}`, 'copy ring from the status query');
-  if (command.step !== b.step) return refuse('wrong-binding', 'step', `approval names step ${command.step}, the request is for step ${b.step}`, 'copy step from the status query');
-  if (command.epoch !== b.epoch) return refuse('wrong-binding', 'epoch', `approval names epoch ${command.epoch}, the campaign is at epoch ${b.epoch}`, 'the campaign changed since you looked: read status again');
-  if (now >= request.expiresAt) return refuse('expired', 'approve', `the request expired at ${new Date(request.expiresAt).toISOString()}`, 'ask for a new approval (resume the campaign)');
+  if (command.ring !== b.ring)
+    return refuse(
+      'wrong-binding',
+      'ring',
+      `approval names ring ${command.ring}, the request is for ${b.ring}`,
+      'copy ring from the status query',
+    );
+  if (command.step !== b.step)
+    return refuse(
+      'wrong-binding',
+      'step',
+      `approval names step ${command.step}, the request is for step ${b.step}`,
+      'copy step from the status query',
+    );
+  if (command.epoch !== b.epoch)
+    return refuse(
+      'wrong-binding',
+      'epoch',
+      `approval names epoch ${command.epoch}, the campaign is at epoch ${b.epoch}`,
+      'the campaign changed since you looked: read status again',
+    );
+  if (now >= request.expiresAt)
+    return refuse(
+      'expired',
+      'approve',
+      `the request expired at ${new Date(request.expiresAt).toISOString()}`,
+      'ask for a new approval (resume the campaign)',
+    );
   if (command.actor === request.requestedBy) {
-    return refuse('self-approval', 'actor', `${command.actor} requested this step and may not approve it`, 'a different person must approve');
+    return refuse(
+      'self-approval',
+      'actor',
+      `${command.actor} requested this step and may not approve it`,
+      'a different person must approve',
+    );
   }
   if (request.approvals.some((a) => a.actor === command.actor)) {
     return refuse('duplicate-approver', 'actor', `${command.actor} already approved`, 'a second, different person must approve');
@@ -166,10 +222,22 @@ export function approve(request: ApprovalRequest | undefined, command: ApproveCo
 export function consume(request: ApprovalRequest, binding: ApprovalBinding, now: number): ApprovalRequest {
   const b = request.binding;
   if (b.campaign !== binding.campaign || b.ring !== binding.ring || b.step !== binding.step || b.epoch !== binding.epoch) {
-    throw new ApprovalRefusedError('wrong-binding', 'binding', `approval binds ${b.ring} step ${b.step} epoch ${b.epoch}`, 'request a new approval for this step');
+    throw new ApprovalRefusedError(
+      'wrong-binding',
+      'binding',
+      `approval binds ${b.ring} step ${b.step} epoch ${b.epoch}`,
+      'request a new approval for this step',
+    );
   }
-  if (request.consumedAt !== undefined) throw new ApprovalRefusedError('already-used', 'approve', 'approval already used', 'request a new approval');
-  if (!isGranted(request)) throw new ApprovalRefusedError('nothing-to-approve', 'approve', `${request.approvals.length} of ${request.required} approvals`, 'wait for the approvers');
+  if (request.consumedAt !== undefined)
+    throw new ApprovalRefusedError('already-used', 'approve', 'approval already used', 'request a new approval');
+  if (!isGranted(request))
+    throw new ApprovalRefusedError(
+      'nothing-to-approve',
+      'approve',
+      `${request.approvals.length} of ${request.required} approvals`,
+      'wait for the approvers',
+    );
   return { ...request, consumedAt: now };
 }
 

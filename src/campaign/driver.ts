@@ -46,7 +46,12 @@ export function unitViewOf(unit: string, workflowId: string, s: UnitStatus): Uni
     workflowId,
     phase: s.phase,
     paused: s.paused,
-    route: { ...(s.route.side ? { side: s.route.side } : {}), ...(s.route.percent !== undefined ? { percent: s.route.percent } : {}), ...(s.route.hold ? { hold: true } : {}), epoch: s.route.epoch },
+    route: {
+      ...(s.route.side ? { side: s.route.side } : {}),
+      ...(s.route.percent !== undefined ? { percent: s.route.percent } : {}),
+      ...(s.route.hold ? { hold: true } : {}),
+      epoch: s.route.epoch,
+    },
     ...(s.waitingFor !== undefined ? { waitingFor: s.waitingFor } : {}),
     ...(s.waitingOn ? { waitingOn: s.waitingOn } : {}),
     historyLength: s.history.length,
@@ -58,11 +63,7 @@ export function unitViewOf(unit: string, workflowId: string, s: UnitStatus): Uni
 
 /** Where a step wants its units. */
 export type UnitGoal =
-  | { kind: 'prepared' }
-  | { kind: 'percent'; percent: number }
-  | { kind: 'cutover' }
-  | { kind: 'completed' }
-  | { kind: 'rolled-back' };
+  { kind: 'prepared' } | { kind: 'percent'; percent: number } | { kind: 'cutover' } | { kind: 'completed' } | { kind: 'rolled-back' };
 
 /** The next thing to do for one unit. */
 export type UnitMove =
@@ -131,13 +132,20 @@ export function reached(goal: UnitGoal, v: UnitView): boolean {
 export function nextMove(goal: UnitGoal, v: UnitView, key: string, campaignStartedAt?: string): UnitMove {
   if (v.unknown) return { kind: 'wait', why: `${v.unit}: status unknown this round` };
   if (v.missing) return goal.kind === 'rolled-back' ? { kind: 'reached' } : { kind: 'start' };
-  if (goal.kind !== 'rolled-back' && v.phase === 'rolled-back' && campaignStartedAt !== undefined && v.startedAt !== undefined && v.startedAt < campaignStartedAt) {
+  if (
+    goal.kind !== 'rolled-back' &&
+    v.phase === 'rolled-back' &&
+    campaignStartedAt !== undefined &&
+    v.startedAt !== undefined &&
+    v.startedAt < campaignStartedAt
+  ) {
     return { kind: 'start' };
   }
   if (reached(goal, v)) return { kind: 'reached' };
   const where = `${v.phase ?? '?'}#${v.historyLength ?? 0}`;
   if (goal.kind === 'rolled-back') {
-    if (v.phase === 'completed') return { kind: 'failed', why: `${v.unit} is completed; rolling back a completed unit needs an approval on the unit itself` };
+    if (v.phase === 'completed')
+      return { kind: 'failed', why: `${v.unit} is completed; rolling back a completed unit needs an approval on the unit itself` };
     if (v.phase === 'rolling-back') return { kind: 'wait', why: `${v.unit} is rolling back` };
     return { kind: 'rollback', commandId: `${key}/rollback/${v.unit}` };
   }
@@ -148,7 +156,8 @@ export function nextMove(goal: UnitGoal, v: UnitView, key: string, campaignStart
   // Already on its way and only waiting on a timer: a second advance would cost a signal and a
   // workflow task, and could land after the unit closed. (One held for an operator still gets it: a retry.)
   const until = untilOf(goal);
-  if (until && v.advanceUntil === until && v.waitingOn === 'timer') return { kind: 'wait', why: `${v.unit} is advancing to ${until} (${v.phase})` };
+  if (until && v.advanceUntil === until && v.waitingOn === 'timer')
+    return { kind: 'wait', why: `${v.unit} is advancing to ${until} (${v.phase})` };
   return { kind: 'advance', commandId: `${key}/advance/${v.unit}/${where}`, ...(until ? { until } : {}) };
 }
 
@@ -174,10 +183,17 @@ export type BakeDecision =
  * conclusive measurements. The step passes when the bake is over and every gate passed; any gate
  * failing, erroring or coming back inconclusive ends it at once.
  */
-export function bakeDecision(gates: readonly GateSpec[], measurements: readonly TimedMeasurement[], bakeStart: number, bakeUntil: number, now: number): BakeDecision {
+export function bakeDecision(
+  gates: readonly GateSpec[],
+  measurements: readonly TimedMeasurement[],
+  bakeStart: number,
+  bakeUntil: number,
+  now: number,
+): BakeDecision {
   const progress = gateProgress(gates, measurements, bakeStart);
   for (const p of progress) {
-    if (p.verdict.status === 'failed' || p.verdict.status === 'errored') return { kind: 'gate-failed', gate: p.gate, reason: p.verdict.reason };
+    if (p.verdict.status === 'failed' || p.verdict.status === 'errored')
+      return { kind: 'gate-failed', gate: p.gate, reason: p.verdict.reason };
     if (p.verdict.status === 'inconclusive') return { kind: 'inconclusive', gate: p.gate, reason: p.verdict.reason };
   }
   // Keep measuring while the bake lasts, and after it until each gate has what it needs.
@@ -218,7 +234,12 @@ export function touchedRingUnits(steps: readonly CampaignStep[], stepIndex: numb
  * campaign drops their views from its state (so a 10,000-unit state still fits through
  * continue-as-new) and shows them by this phase.
  */
-export function settledPhase(steps: readonly CampaignStep[], sealing: ReadonlyMap<string, number>, stepIndex: number, unit: string): 'completed' | 'rolled-back' | undefined {
+export function settledPhase(
+  steps: readonly CampaignStep[],
+  sealing: ReadonlyMap<string, number>,
+  stepIndex: number,
+  unit: string,
+): 'completed' | 'rolled-back' | undefined {
   const i = sealing.get(unit);
   if (i === undefined || i >= stepIndex) return undefined;
   return steps[i]!.kind === 'complete' ? 'completed' : 'rolled-back';

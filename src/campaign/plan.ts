@@ -17,7 +17,12 @@ export interface PlanCampaignOptions {
 
 /** A gate of the plan as the campaign carries it. */
 export function gateSpec(name: string, gate: GateConfig): GateSpec {
-  const policy = { interval: gate.interval, count: gate.count, failureLimit: gate.failureLimit, consecutiveErrorLimit: gate.consecutiveErrorLimit };
+  const policy = {
+    interval: gate.interval,
+    count: gate.count,
+    failureLimit: gate.failureLimit,
+    consecutiveErrorLimit: gate.consecutiveErrorLimit,
+  };
   switch (gateKind(gate)) {
     case 'prometheus': {
       const p = gate.prometheus!;
@@ -26,16 +31,31 @@ export function gateSpec(name: string, gate: GateConfig): GateSpec {
     }
     case 'temporal': {
       const t = gate.temporal!;
-      const limits = [t.maxFailed !== undefined ? `failed <= ${t.maxFailed}` : '', t.maxFailureRatio !== undefined ? `failure ratio <= ${t.maxFailureRatio}` : ''].filter(Boolean);
+      const limits = [
+        t.maxFailed !== undefined ? `failed <= ${t.maxFailed}` : '',
+        t.maxFailureRatio !== undefined ? `failure ratio <= ${t.maxFailureRatio}` : '',
+      ].filter(Boolean);
       return { name, policy, kind: 'temporal', temporal: { ...t }, summary: `target runs since the step: ${limits.join(', ')}` };
     }
     case 'synthetic': {
       const s = gate.synthetic!;
-      return { name, policy, kind: 'synthetic', synthetic: { ...s }, summary: `${s.workflows} probes, success >= ${s.minSuccess}, p99 <= ${formatDuration(s.maxP99)}` };
+      return {
+        name,
+        policy,
+        kind: 'synthetic',
+        synthetic: { ...s },
+        summary: `${s.workflows} probes, success >= ${s.minSuccess}, p99 <= ${formatDuration(s.maxP99)}`,
+      };
     }
     case 'reconcile': {
       const r = gate.reconcile!;
-      return { name, policy, kind: 'reconcile', reconcile: { ...r }, summary: `duplicates <= ${r.maxDuplicates}, stranded <= ${r.maxStranded}, schedules on one cluster` };
+      return {
+        name,
+        policy,
+        kind: 'reconcile',
+        reconcile: { ...r },
+        summary: `duplicates <= ${r.maxDuplicates}, stranded <= ${r.maxStranded}, schedules on one cluster`,
+      };
     }
   }
 }
@@ -61,7 +81,15 @@ export function planCampaign(plan: Plan, opts: PlanCampaignOptions = {}): Campai
     const batchSize = Math.max(1, Math.min(ring.batchSize || ring.units.length, ring.units.length));
     const batches: string[][] = [];
     for (let i = 0; i < ring.units.length; i += batchSize) batches.push(ring.units.slice(i, i + batchSize));
-    rings.push({ name: ring.name, units: [...ring.units], batchSize, batches: batches.length, gates: [...ring.gates], ...(ring.approval ? { approval: ring.approval } : {}), bakeMs });
+    rings.push({
+      name: ring.name,
+      units: [...ring.units],
+      batchSize,
+      batches: batches.length,
+      gates: [...ring.gates],
+      ...(ring.approval ? { approval: ring.approval } : {}),
+      bakeMs,
+    });
     const ringGates = ring.gates.map((g) => gates[g]).filter((g): g is GateSpec => g !== undefined);
     batches.forEach((units, b) => {
       const push = (kind: StepKind, stepUnits: string[], extra: { percent?: number; bake?: boolean } = {}) => {
@@ -128,7 +156,12 @@ export function humanDuration(ms: number): string {
   if (ms < 1000) return ms === 0 ? '0s' : `${ms}ms`;
   const parts: string[] = [];
   let rest = Math.round(ms / 1000);
-  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (rest >= size) {
       parts.push(`${Math.floor(rest / size)}${unit}`);
       rest %= size;
@@ -139,7 +172,14 @@ export function humanDuration(ms: number): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** The dry run as text: a header, one line per step, the gates, and the minimum total duration. */
@@ -161,7 +201,15 @@ export function formatDryRun(cp: CampaignPlan): string {
   }
   const gateRows = [['gate', 'kind', 'checks', 'every', 'count', 'failureLimit', 'consecutiveErrorLimit']];
   for (const g of Object.values(cp.gates)) {
-    gateRows.push([g.name, g.kind, g.summary, humanDuration(g.policy.interval), String(g.policy.count), String(g.policy.failureLimit), String(g.policy.consecutiveErrorLimit)]);
+    gateRows.push([
+      g.name,
+      g.kind,
+      g.summary,
+      humanDuration(g.policy.interval),
+      String(g.policy.count),
+      String(g.policy.failureLimit),
+      String(g.policy.consecutiveErrorLimit),
+    ]);
   }
   return [
     head,

@@ -33,7 +33,9 @@ export function groupKey(ring: string, ref: UnitRef): string {
 
 /** A tenant's filter from its namespace's selector (`{tenant}` in a prefix is the tenant ID). */
 export function tenantFilterOf(selector: TenantSelector, tenant: string): TenantFilter {
-  return 'searchAttribute' in selector ? { searchAttribute: selector.searchAttribute, value: tenant } : { workflowIdPrefix: selector.workflowIdPrefix.split('{tenant}').join(tenant) };
+  return 'searchAttribute' in selector
+    ? { searchAttribute: selector.searchAttribute, value: tenant }
+    : { workflowIdPrefix: selector.workflowIdPrefix.split('{tenant}').join(tenant) };
 }
 
 /** A unit's entity workflow ID (an override, else the contract's `cutover/<unit>`), without rebuilding its input. The name must parse (`unitProblem`). */
@@ -47,7 +49,8 @@ export function unitProblem(entities: CampaignEntities, ring: string, name: stri
   if (!ref) return `units: "${name}" is not a unit name (namespace/<ns> or tenant/<ns>/<tenant>)`;
   const g = entities.groups[groupKey(ring, ref)];
   if (!g) return `entities.groups["${groupKey(ring, ref)}"]: missing for unit ${name}; build the input with buildCampaignInput(plan)`;
-  if (ref.kind === 'tenant' && !g.tenantSelector) return `entities.groups["${groupKey(ring, ref)}"].tenantSelector: missing for tenant unit ${name}`;
+  if (ref.kind === 'tenant' && !g.tenantSelector)
+    return `entities.groups["${groupKey(ring, ref)}"].tenantSelector: missing for tenant unit ${name}`;
   return undefined;
 }
 
@@ -64,12 +67,20 @@ export function campaignUnit(entities: CampaignEntities, ring: string, name: str
     workflowId: unitWorkflowIdOf(entities, name),
     workflowType: ref.kind === 'namespace' ? NAMESPACE_MIGRATION_WORKFLOW_TYPE : TENANT_MIGRATION_WORKFLOW_TYPE,
     input,
-    scope: { sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace, taskQueues: input.taskQueues, ...(tenant ? { tenant } : {}) },
+    scope: {
+      sourceNamespace: input.sourceNamespace,
+      targetNamespace: input.targetNamespace,
+      taskQueues: input.taskQueues,
+      ...(tenant ? { tenant } : {}),
+    },
   };
 }
 
 /** Every unit of the campaign's rings, whole, in ring order. */
-export function campaignUnits(input: { plan: { rings: readonly { name: string; units: readonly string[] }[] }; entities: CampaignEntities }): CampaignUnit[] {
+export function campaignUnits(input: {
+  plan: { rings: readonly { name: string; units: readonly string[] }[] };
+  entities: CampaignEntities;
+}): CampaignUnit[] {
   return input.plan.rings.flatMap((r) => r.units.map((u) => campaignUnit(input.entities, r.name, u)));
 }
 
@@ -104,10 +115,14 @@ export function factorEntities(
     const json = JSON.stringify(rest);
     const g = groups[k];
     if (!g) groups[k] = { fields: rest, json, ...(u.tenantSelector ? { tenantSelector: u.tenantSelector } : {}) };
-    else if (g.json !== json) throw new Error(`units of group ${k} differ in their shared entity fields (${u.name}); every unit of a ring and namespace must share them`);
+    else if (g.json !== json)
+      throw new Error(
+        `units of group ${k} differ in their shared entity fields (${u.name}); every unit of a ring and namespace must share them`,
+      );
     if (ref.kind === 'tenant') {
       const expected = u.tenantSelector ? JSON.stringify(tenantFilterOf(u.tenantSelector, ref.tenant)) : undefined;
-      if (expected === undefined || JSON.stringify(tenant) !== expected) throw new Error(`unit ${u.name}: its tenant filter is not its namespace selector's`);
+      if (expected === undefined || JSON.stringify(tenant) !== expected)
+        throw new Error(`unit ${u.name}: its tenant filter is not its namespace selector's`);
     }
     if (u.workflowId !== unitWorkflowId(ref)) workflowIds[u.name] = u.workflowId;
   }

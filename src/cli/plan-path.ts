@@ -17,5 +17,7 @@ export function resolvePlanPath(flag: string | undefined, cwd = process.cwd()): 
   if (fs.existsSync(local)) return local;
   const state = readDevState(cwd);
   if (state && fs.existsSync(state.planPath)) return state.planPath;
-  throw new PlanNotFoundError('no plan given: pass --plan <file>, set CUTOVER_PLAN, put a cutover.yaml here, or run `cutover dev up` first');
+  throw new PlanNotFoundError(
+    'no plan given: pass --plan <file>, set CUTOVER_PLAN, put a cutover.yaml here, or run `cutover dev up` first',
+  );
 }

@@ -36,7 +36,10 @@ export function connectionOptions(name: string, cluster: ClusterConfig): CommonO
   }
   if (cluster.apiKeyEnv) {
     const apiKey = process.env[cluster.apiKeyEnv];
-    if (!apiKey) throw new ClusterCredentialsError(`clusters.${name}.apiKeyEnv: environment variable ${cluster.apiKeyEnv} is not set; export it with the cluster's API key`);
+    if (!apiKey)
+      throw new ClusterCredentialsError(
+        `clusters.${name}.apiKeyEnv: environment variable ${cluster.apiKeyEnv} is not set; export it with the cluster's API key`,
+      );
     opts.apiKey = apiKey;
     // API keys are only accepted over TLS (Temporal Cloud); default to system roots.
     opts.tls ??= true;

@@ -34,5 +34,7 @@ export async function waitForCluster(opts: WaitReadyOptions): Promise<void> {
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 500);
   }
-  throw new Error(`cluster at ${opts.address} not ready after ${opts.timeoutMs ?? 60_000} ms: ${String((lastError as Error)?.message ?? lastError)}`);
+  throw new Error(
+    `cluster at ${opts.address} not ready after ${opts.timeoutMs ?? 60_000} ms: ${String((lastError as Error)?.message ?? lastError)}`,
+  );
 }

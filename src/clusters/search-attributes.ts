@@ -19,7 +19,11 @@ const INDEXED: Record<string, temporal.api.enums.v1.IndexedValueType> = {
 };
 
 /** Adds the attributes missing from `namespace`; returns the names it added. */
-export async function ensureSearchAttributes(connection: ConnectionLike, namespace: string, wanted: SearchAttributeSpec): Promise<string[]> {
+export async function ensureSearchAttributes(
+  connection: ConnectionLike,
+  namespace: string,
+  wanted: SearchAttributeSpec,
+): Promise<string[]> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
   const have = new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
   const missing = Object.entries(wanted).filter(([name]) => !have.has(name));

@@ -66,7 +66,15 @@ export async function startCampaignFromPlan(client: Client, plan: Plan, opts: Ca
       );
     }
   }
-  return { plan: plan.name, workflowId: r.workflowId, runId: r.runId, started: r.started, drill, steps: input.plan.steps.length, units: input.plan.unitCount };
+  return {
+    plan: plan.name,
+    workflowId: r.workflowId,
+    runId: r.runId,
+    started: r.started,
+    drill,
+    steps: input.plan.steps.length,
+    units: input.plan.unitCount,
+  };
 }
 
 /** A campaign command to send. */
@@ -91,7 +99,10 @@ export interface CampaignCommandOutcome {
 }
 
 /** Where a command stands in a campaign status: applied, refused (with the reason), or not seen yet. */
-export function findCampaignCommand(status: CampaignStatus, commandId: string): { state: 'applied' } | { state: 'rejected'; reason: string } | { state: 'pending' } {
+export function findCampaignCommand(
+  status: CampaignStatus,
+  commandId: string,
+): { state: 'applied' } | { state: 'rejected'; reason: string } | { state: 'pending' } {
   const rejected = status.rejected.find((r) => r.commandId === commandId);
   if (rejected) return { state: 'rejected', reason: rejected.reason };
   const applied = status.history.some((h) => (h.evidence as { commandId?: unknown } | undefined)?.commandId === commandId);
@@ -104,7 +115,8 @@ export function findCampaignCommand(status: CampaignStatus, commandId: string): 
  * before, so an approval can never land on a request the approver did not see.
  */
 export async function sendCampaignCommand(client: Client, input: CampaignCommandInput): Promise<CampaignCommandOutcome> {
-  if (!input.actor || input.actor.trim() === '') throw new CockpitInputError('--actor', 'empty actor', 'say who you are with --actor <name>, or leave it out to use the OS user');
+  if (!input.actor || input.actor.trim() === '')
+    throw new CockpitInputError('--actor', 'empty actor', 'say who you are with --actor <name>, or leave it out to use the OS user');
   if (input.command === 'rollback' && (!input.reason || input.reason.trim() === '')) {
     throw new CockpitInputError('--reason', 'rollback needs a reason', 'say why, e.g. --reason "error rate above the gate"');
   }
@@ -113,10 +125,15 @@ export async function sendCampaignCommand(client: Client, input: CampaignCommand
   try {
     const d = await handle.describe();
     if (d.status.name !== 'RUNNING') {
-      throw new CommandRejectedError(command, target.workflowId, `the campaign is ${d.status.name.toLowerCase()}; start it again with \`cutover start <plan>\` to run it once more`);
+      throw new CommandRejectedError(
+        command,
+        target.workflowId,
+        `the campaign is ${d.status.name.toLowerCase()}; start it again with \`cutover start <plan>\` to run it once more`,
+      );
     }
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new NotStartedError(target.workflowId, 'start the campaign first: `cutover start <plan>`');
+    if (err instanceof WorkflowNotFoundError)
+      throw new NotStartedError(target.workflowId, 'start the campaign first: `cutover start <plan>`');
     throw err;
   }
   const commandId = input.commandId ?? randomUUID();
@@ -139,12 +156,14 @@ export async function sendCampaignCommand(client: Client, input: CampaignCommand
     try {
       status = await queryCampaign(client, handle, Math.min(QUERY_TIMEOUT_MS, Math.max(500, timeoutMs - (Date.now() - started))));
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new NotStartedError(target.workflowId, 'the campaign closed; run `cutover status` to see how it ended');
+      if (err instanceof WorkflowNotFoundError)
+        throw new NotStartedError(target.workflowId, 'the campaign closed; run `cutover status` to see how it ended');
       status = undefined; // no worker answered this time; keep polling until the deadline
     }
     if (status) {
       const seen = findCampaignCommand(status, commandId);
-      if (seen.state === 'applied') return { command, workflowId: target.workflowId, commandId, actor: payload.actor, applied: true, status };
+      if (seen.state === 'applied')
+        return { command, workflowId: target.workflowId, commandId, actor: payload.actor, applied: true, status };
       if (seen.state === 'rejected') throw new CommandRejectedError(command, target.workflowId, seen.reason, status.phase);
     }
     if (Date.now() - started >= timeoutMs) throw new CommandUnconfirmedError(command, target.workflowId, commandId, timeoutMs);

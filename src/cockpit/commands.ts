@@ -46,7 +46,8 @@ export function checkCommandInput(input: Pick<CommandInput, 'command' | 'actor' 
   if (!COMMANDS.includes(input.command)) {
     throw new CockpitInputError('<command>', `unknown command "${input.command}"`, `use one of ${COMMANDS.join(', ')}`);
   }
-  if (!input.actor || input.actor.trim() === '') throw new CockpitInputError('--actor', 'empty actor', 'say who you are with --actor <name>, or leave it out to use the OS user');
+  if (!input.actor || input.actor.trim() === '')
+    throw new CockpitInputError('--actor', 'empty actor', 'say who you are with --actor <name>, or leave it out to use the OS user');
   if (input.command === 'rollback' && (!input.reason || input.reason.trim() === '')) {
     throw new CockpitInputError('--reason', 'rollback needs a reason', 'say why, e.g. --reason "error rate above the gate"');
   }
@@ -60,7 +61,10 @@ export function checkCommandInput(input: Pick<CommandInput, 'command' | 'actor' 
 }
 
 /** Where a command stands in a status: applied (its audit line), refused (with the reason), or not seen yet. */
-export function findCommand(status: UnitStatus, commandId: string): { state: 'applied' } | { state: 'rejected'; reason: string; phase: string } | { state: 'pending' } {
+export function findCommand(
+  status: UnitStatus,
+  commandId: string,
+): { state: 'applied' } | { state: 'rejected'; reason: string; phase: string } | { state: 'pending' } {
   const rejected = status.rejected.find((r) => r.commandId === commandId);
   if (rejected) return { state: 'rejected', reason: rejected.reason, phase: rejected.phase };
   const applied = status.history.some((h) => h.evidence && (h.evidence as { commandId?: unknown }).commandId === commandId);
@@ -87,7 +91,11 @@ export async function sendCommand(client: Client, input: CommandInput): Promise<
     throw err;
   }
   if (description.status.name !== 'RUNNING') {
-    throw new CommandRejectedError(command, target.workflowId, `the workflow is ${description.status.name.toLowerCase()}; nothing takes commands any more — start it again with \`cutover start <plan>\` if it must move again`);
+    throw new CommandRejectedError(
+      command,
+      target.workflowId,
+      `the workflow is ${description.status.name.toLowerCase()}; nothing takes commands any more — start it again with \`cutover start <plan>\` if it must move again`,
+    );
   }
   const payload = { actor: input.actor, commandId, ...(input.reason ? { reason: input.reason } : {}) };
   await handle.signal(messages[command], payload);
@@ -100,7 +108,8 @@ export async function sendCommand(client: Client, input: CommandInput): Promise<
       status = await queryStatus(client, handle, Math.min(QUERY_TIMEOUT_MS, Math.max(500, timeoutMs - (Date.now() - started))));
     } catch (err) {
       // A workflow that closed right after the command: it can no longer confirm.
-      if (err instanceof WorkflowNotFoundError) throw new NotStartedError(target.workflowId, 'the workflow closed; run `cutover status` to see how it ended');
+      if (err instanceof WorkflowNotFoundError)
+        throw new NotStartedError(target.workflowId, 'the workflow closed; run `cutover status` to see how it ended');
       status = undefined; // no worker answered this time; keep polling until the deadline
     }
     if (status) {

@@ -25,7 +25,8 @@ export async function openControl(plan: Plan): Promise<ControlClient> {
   } catch (err) {
     throw new ControlUnavailableError(
       `cannot reach the control cluster ${plan.control.cluster} at ${cluster.address}: ${(err as Error).message} — ` +
-        'fix: start it (`cutover dev up` for the local stack) or correct clusters.' + `${plan.control.cluster}.address in the plan`,
+        'fix: start it (`cutover dev up` for the local stack) or correct clusters.' +
+        `${plan.control.cluster}.address in the plan`,
       { cause: err },
     );
   }

@@ -5,7 +5,16 @@ export { openControl, uiBaseUrl, workflowUrl, type ControlClient } from './contr
 export { campaignLines, detailLines, renderStatus, routeCell, shortDuration, type RenderOptions } from './render';
 export { formatReconcile, reconcileUnit, type ReconcileUnitOptions } from './reconcile';
 export { dryRun } from './start';
-export { findCampaignCommand, queryCampaign, sendCampaignCommand, startCampaignFromPlan, type CampaignCommandInput, type CampaignCommandOutcome, type CampaignStartOptions, type CampaignStartResult } from './campaign';
+export {
+  findCampaignCommand,
+  queryCampaign,
+  sendCampaignCommand,
+  startCampaignFromPlan,
+  type CampaignCommandInput,
+  type CampaignCommandOutcome,
+  type CampaignStartOptions,
+  type CampaignStartResult,
+} from './campaign';
 export { getStatus, type CockpitStatus, type GetStatusOptions, type UnitRow, type UnitStatusView } from './status';
 export { planUnitNames, resolveTarget, type CockpitTarget } from './target';
 export { unitInputFromPlan, unitScope } from './unit-input';

@@ -67,6 +67,9 @@ export function formatReconcile(unit: string, r: UnitReconcileReport): string {
         ]
       : []),
   ];
-  if (!r.clean) lines.push('fix: terminate or finish the listed runs on one side, then reconcile again (`cutover advance <unit>` re-runs the workflow\'s reconcile)');
+  if (!r.clean)
+    lines.push(
+      "fix: terminate or finish the listed runs on one side, then reconcile again (`cutover advance <unit>` re-runs the workflow's reconcile)",
+    );
   return lines.join('\n');
 }

@@ -81,16 +81,22 @@ export function campaignLines(view: CockpitStatus, now: Date): string[] {
   const out: string[] = [];
   const step = c.step;
   const bake = step?.bakeUntil ? ` · bake ${shortDuration(Math.max(0, Date.parse(step.bakeUntil) - now.getTime()))} left` : '';
-  const where = step ? `step ${step.n}/${c.stepsTotal} ${step.ring} batch ${step.batch}/${step.batches} ${step.kind}${step.percent !== undefined ? ` ${step.percent}%` : ''}${bake}` : `${c.stepsTotal} steps`;
+  const where = step
+    ? `step ${step.n}/${c.stepsTotal} ${step.ring} batch ${step.batch}/${step.batches} ${step.kind}${step.percent !== undefined ? ` ${step.percent}%` : ''}${bake}`
+    : `${c.stepsTotal} steps`;
   out.push(`campaign${c.drill ? ' (drill)' : ''} ${c.phase}${c.paused ? ' (paused)' : ''} · ${where}`);
-  if (c.gates.length > 0) out.push(`  gates: ${c.gates.map((g) => `${g.name} ${RESULT[g.status] ?? g.status}${gateValue(g.value)}`).join(' · ')}`);
+  if (c.gates.length > 0)
+    out.push(`  gates: ${c.gates.map((g) => `${g.name} ${RESULT[g.status] ?? g.status}${gateValue(g.value)}`).join(' · ')}`);
   const a = c.approval;
   if (a && a.approvals.length < a.required && !a.consumedAt) {
     const left = a.expiresAt - now.getTime();
-    out.push(`  APPROVAL PENDING ${a.binding.ring} step ${a.binding.step}: ${a.approvals.length} of ${a.required}${left > 0 ? `, expires in ${shortDuration(left)}` : ', expired'} — cutover approve ${c.name}`);
+    out.push(
+      `  APPROVAL PENDING ${a.binding.ring} step ${a.binding.step}: ${a.approvals.length} of ${a.required}${left > 0 ? `, expires in ${shortDuration(left)}` : ', expired'} — cutover approve ${c.name}`,
+    );
   }
   if (c.hold) out.push(`  HELD: ${c.hold.reason} — cutover resume ${c.name}, or cutover rollback ${c.name} --reason …`);
-  if (c.pausedBy) out.push(`  PAUSED by ${c.pausedBy.actor}${c.pausedBy.reason ? `: ${c.pausedBy.reason}` : ''} — cutover resume ${c.name}`);
+  if (c.pausedBy)
+    out.push(`  PAUSED by ${c.pausedBy.actor}${c.pausedBy.reason ? `: ${c.pausedBy.reason}` : ''} — cutover resume ${c.name}`);
   return out;
 }
 
@@ -125,8 +131,12 @@ export function detailLines(row: UnitRow): string[] {
   if (s.approval && !s.approval.approvedBy) {
     out.push(`APPROVAL PENDING: ${s.approval.kind} (${s.approval.count}) — cutover approve ${row.unit}`);
   }
-  if (s.failure) out.push(`FAILED in ${s.failure.phase} at ${s.failure.step} (${s.failure.type}): ${s.failure.message} — advance retries, rollback undoes`);
-  if (s.pausedBy) out.push(`PAUSED by ${s.pausedBy.actor}${s.pausedBy.reason ? `: ${s.pausedBy.reason}` : ''} — cutover resume ${row.unit}`);
+  if (s.failure)
+    out.push(
+      `FAILED in ${s.failure.phase} at ${s.failure.step} (${s.failure.type}): ${s.failure.message} — advance retries, rollback undoes`,
+    );
+  if (s.pausedBy)
+    out.push(`PAUSED by ${s.pausedBy.actor}${s.pausedBy.reason ? `: ${s.pausedBy.reason}` : ''} — cutover resume ${row.unit}`);
   if (s.waitingFor) out.push(`waiting: ${s.waitingFor}`);
   const gate = s.gates[s.gates.length - 1];
   if (gate?.message && gate.result !== 'successful') out.push(`gate ${gate.name}: ${gate.message}`);
@@ -139,10 +149,22 @@ export function detailLines(row: UnitRow): string[] {
 export function renderStatus(view: CockpitStatus, opts: RenderOptions): string {
   const width = opts.width ?? 100;
   const lines: string[] = [];
-  const campaign = view.campaign.workflow === 'not-started' ? 'no campaign workflow' : `campaign ${view.campaign.workflow}${view.campaign.phase ? ` (${view.campaign.phase})` : ''}`;
-  lines.push(cut(`cutover ${view.plan}: ${view.source} → ${view.target} · ${campaign} · ${view.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`, width));
+  const campaign =
+    view.campaign.workflow === 'not-started'
+      ? 'no campaign workflow'
+      : `campaign ${view.campaign.workflow}${view.campaign.phase ? ` (${view.campaign.phase})` : ''}`;
+  lines.push(
+    cut(
+      `cutover ${view.plan}: ${view.source} → ${view.target} · ${campaign} · ${view.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`,
+      width,
+    ),
+  );
   for (const l of campaignLines(view, opts.now)) lines.push(cut(l, width));
-  lines.push(COLUMNS.map(([h, w]) => fit(h, w)).join(' ').trimEnd());
+  lines.push(
+    COLUMNS.map(([h, w]) => fit(h, w))
+      .join(' ')
+      .trimEnd(),
+  );
   let ring: string | undefined;
   for (const row of view.units) {
     if (row.ring !== ring) lines.push(cut(`── ring ${row.ring} ${'─'.repeat(Math.max(0, width - row.ring.length - 9))}`, width));
@@ -159,7 +181,15 @@ export function renderStatus(view: CockpitStatus, opts: RenderOptions): string {
       row.status ? `${row.status.counts.sourceOpen}/${row.status.counts.targetOpen}` : '-',
       drainCell(row, opts.now),
     ];
-    lines.push(cut(cells.map((c, i) => fit(c, COLUMNS[i]![1])).join(' ').trimEnd(), width));
+    lines.push(
+      cut(
+        cells
+          .map((c, i) => fit(c, COLUMNS[i]![1]))
+          .join(' ')
+          .trimEnd(),
+        width,
+      ),
+    );
     for (const d of detailLines(row)) lines.push(cut(`  ${d}`, width));
     lines.push(`  ${row.url}`);
   }

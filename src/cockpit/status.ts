@@ -80,12 +80,20 @@ export async function getStatus(client: Client, plan: Plan, opts: GetStatusOptio
   const units = plan.rings.flatMap((r) => r.units.map((u) => ({ name: u, ring: r.name }))).filter((u) => !wanted || u.name === wanted);
   const rows = await Promise.all(units.map((u) => unitRow(client, opts, parseUnitName(u.name)!, u.name, u.ring)));
   const cwid = campaignWorkflowId(plan.name);
-  let campaign: CockpitStatus['campaign'] = { workflowId: cwid, url: workflowUrl(opts.uiBase, opts.namespace, cwid), workflow: 'not-started' };
+  let campaign: CockpitStatus['campaign'] = {
+    workflowId: cwid,
+    url: workflowUrl(opts.uiBase, opts.namespace, cwid),
+    workflow: 'not-started',
+  };
   try {
     const handle = client.workflow.getHandle(cwid);
     const d = await handle.describe();
     const phase = d.typedSearchAttributes.getAll().find((p) => p.key.name === 'CutoverPhase')?.value;
-    campaign = { ...campaign, workflow: d.status.name === 'RUNNING' ? 'running' : 'closed', ...(typeof phase === 'string' ? { phase } : {}) };
+    campaign = {
+      ...campaign,
+      workflow: d.status.name === 'RUNNING' ? 'running' : 'closed',
+      ...(typeof phase === 'string' ? { phase } : {}),
+    };
     try {
       const status = await queryCampaign(client, handle, opts.queryTimeoutMs);
       campaign = { ...campaign, status, phase: status.phase };

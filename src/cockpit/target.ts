@@ -9,8 +9,7 @@ import { CockpitInputError } from './errors';
 
 /** A resolved command-line target. */
 export type CockpitTarget =
-  | { kind: 'campaign'; name: string; workflowId: string }
-  | { kind: 'unit'; name: string; ref: UnitRef; ring: string; workflowId: string };
+  { kind: 'campaign'; name: string; workflowId: string } | { kind: 'unit'; name: string; ref: UnitRef; ring: string; workflowId: string };
 
 /** Every unit name of the plan, in ring order. */
 export function planUnitNames(plan: Plan): string[] {

@@ -33,7 +33,11 @@ export function unitScope(plan: Plan, ref: UnitRef): UnitScopeOfPlan {
 }
 
 /** The entity workflow input of a unit, from the plan's defaults, its ring and its synthetic gate. */
-export function unitInputFromPlan(plan: Plan, ref: UnitRef, opts: { actor?: string; advanceMode?: 'auto' | 'manual'; campaign?: string } = {}): UnitMigrationInput {
+export function unitInputFromPlan(
+  plan: Plan,
+  ref: UnitRef,
+  opts: { actor?: string; advanceMode?: 'auto' | 'manual'; campaign?: string } = {},
+): UnitMigrationInput {
   const name = unitName(ref);
   const ring = ringOfUnit(plan, name);
   const ns = namespaceOfUnit(plan, ref)!;
@@ -56,7 +60,9 @@ export function unitInputFromPlan(plan: Plan, ref: UnitRef, opts: { actor?: stri
     clientStalenessMs: plan.redis.clientStaleness,
     stragglers: plan.defaults.stragglers,
     onGateFailure: plan.defaults.onGateFailure,
-    probe: synthetic ? { workflows: synthetic.workflows, minSuccess: synthetic.minSuccess, maxP99Ms: synthetic.maxP99 } : { workflows: 0, minSuccess: 1 },
+    probe: synthetic
+      ? { workflows: synthetic.workflows, minSuccess: synthetic.minSuccess, maxP99Ms: synthetic.maxP99 }
+      : { workflows: 0, minSuccess: 1 },
     advanceMode: opts.advanceMode ?? 'auto',
     ...(opts.campaign ? { campaign: opts.campaign } : {}),
     ...(ring ? { ring: ring.name } : {}),

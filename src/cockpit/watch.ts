@@ -32,7 +32,10 @@ export interface WatchOptions {
 
 /** One frame as written to a terminal: from the top-left corner, every line erased to its end. */
 export function inPlace(frame: string): string {
-  return `${HOME}${frame.split('\n').map((l) => `${l}${ERASE_LINE_END}`).join('\n')}\n${ERASE_BELOW}`;
+  return `${HOME}${frame
+    .split('\n')
+    .map((l) => `${l}${ERASE_LINE_END}`)
+    .join('\n')}\n${ERASE_BELOW}`;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

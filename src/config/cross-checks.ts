@@ -15,7 +15,8 @@ const asObj = (value: unknown): Obj | undefined => (isObj(value) ? value : undef
 const asStr = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 const asArr = (value: unknown): unknown[] | undefined => (Array.isArray(value) ? value : undefined);
 const asNum = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
-const has = (obj: Obj | undefined, key: string): boolean => obj !== undefined && Object.prototype.hasOwnProperty.call(obj, key) && obj[key] !== undefined;
+const has = (obj: Obj | undefined, key: string): boolean =>
+  obj !== undefined && Object.prototype.hasOwnProperty.call(obj, key) && obj[key] !== undefined;
 const entries = (obj: Obj | undefined): [string, unknown][] => (obj ? Object.entries(obj) : []);
 
 /** Every cross-field problem of a (blank-normalized) raw plan. */
@@ -32,14 +33,22 @@ export function crossCheck(raw: unknown): RawIssue[] {
   const checkClusterRef = (path: PathSegment[], value: unknown) => {
     const ref = asStr(value);
     if (ref !== undefined && clusters && !has(clusters, ref)) {
-      report(path, `unknown cluster "${ref}"`, `name one of the clusters declared under clusters (${declared}), or declare clusters.${ref}`);
+      report(
+        path,
+        `unknown cluster "${ref}"`,
+        `name one of the clusters declared under clusters (${declared}), or declare clusters.${ref}`,
+      );
     }
   };
   checkClusterRef(['source'], plan.source);
   checkClusterRef(['target'], plan.target);
   checkClusterRef(['control', 'cluster'], asObj(plan.control)?.cluster);
   if (asStr(plan.source) !== undefined && plan.source === plan.target) {
-    report(['target'], `target is the same cluster as source ("${String(plan.source)}")`, 'name the cluster the workloads move to; it must differ from source');
+    report(
+      ['target'],
+      `target is the same cluster as source ("${String(plan.source)}")`,
+      'name the cluster the workloads move to; it must differ from source',
+    );
   }
   const addressOwner = new Map<string, string>();
   for (const [name, cluster] of entries(clusters)) {
@@ -48,18 +57,30 @@ export function crossCheck(raw: unknown): RawIssue[] {
     if (address !== undefined) {
       const owner = addressOwner.get(address);
       if (owner !== undefined) {
-        report(['clusters', name, 'address'], `address ${address} is already the address of cluster "${owner}"`, 'give every cluster its own host:port');
+        report(
+          ['clusters', name, 'address'],
+          `address ${address} is already the address of cluster "${owner}"`,
+          'give every cluster its own host:port',
+        );
       } else addressOwner.set(address, name);
     }
     const tls = asObj(c?.tls);
     if (tls && has(tls, 'clientCertPath') !== has(tls, 'clientKeyPath')) {
       const missing = has(tls, 'clientCertPath') ? 'clientKeyPath' : 'clientCertPath';
-      report(['clusters', name, 'tls', missing], `mTLS needs both clientCertPath and clientKeyPath; ${missing} is missing`, `set clusters.${name}.tls.${missing}, or drop the other one for server-only TLS`);
+      report(
+        ['clusters', name, 'tls', missing],
+        `mTLS needs both clientCertPath and clientKeyPath; ${missing} is missing`,
+        `set clusters.${name}.tls.${missing}, or drop the other one for server-only TLS`,
+      );
     }
     const local = asObj(c?.local);
     const shards = asNum(local?.shards);
     if (local && (local.server ?? 'dev') === 'dev' && shards !== undefined && shards !== 1) {
-      report(['clusters', name, 'local', 'shards'], `the dev server runs exactly 1 history shard, not ${shards}`, 'remove shards, or set server: postgres for a multi-shard cluster');
+      report(
+        ['clusters', name, 'local', 'shards'],
+        `the dev server runs exactly 1 history shard, not ${shards}`,
+        'remove shards, or set server: postgres for a multi-shard cluster',
+      );
     }
   }
 
@@ -72,11 +93,19 @@ export function crossCheck(raw: unknown): RawIssue[] {
     const target = asStr(cfg.target) ?? ns;
     const owner = targetOwner.get(target);
     if (owner !== undefined) {
-      report(['namespaces', ns, 'target'], `namespaces "${owner}" and "${ns}" both move to target namespace "${target}"`, `give namespaces.${ns} its own target namespace`);
+      report(
+        ['namespaces', ns, 'target'],
+        `namespaces "${owner}" and "${ns}" both move to target namespace "${target}"`,
+        `give namespaces.${ns} its own target namespace`,
+      );
     } else targetOwner.set(target, ns);
     const queues = cfg.taskQueues;
     if (cfg.strategy === 'dual-workers' && (queues === undefined || (Array.isArray(queues) && queues.length === 0))) {
-      report(['namespaces', ns, 'taskQueues'], 'dual-workers needs the task queues its workers poll', `list them, e.g. taskQueues: [${ns}]`);
+      report(
+        ['namespaces', ns, 'taskQueues'],
+        'dual-workers needs the task queues its workers poll',
+        `list them, e.g. taskQueues: [${ns}]`,
+      );
     }
     checkUnique(asArr(queues), ['namespaces', ns, 'taskQueues'], 'task queue', report);
     const tenants = asObj(cfg.tenants);
@@ -109,7 +138,11 @@ export function crossCheck(raw: unknown): RawIssue[] {
     }
     const prom = asObj(gate.prometheus);
     if (prom && !has(prom, 'max') && !has(prom, 'min')) {
-      report(['gates', name, 'prometheus'], 'no threshold', 'add max (passes when the value ≤ max) and/or min (passes when the value ≥ min)');
+      report(
+        ['gates', name, 'prometheus'],
+        'no threshold',
+        'add max (passes when the value ≤ max) and/or min (passes when the value ≥ min)',
+      );
     }
     const max = asNum(prom?.max);
     const min = asNum(prom?.min);
@@ -123,7 +156,11 @@ export function crossCheck(raw: unknown): RawIssue[] {
     const count = gate.count === undefined ? DEFAULT_GATE_COUNT : asNum(gate.count);
     const failureLimit = gate.failureLimit === undefined ? DEFAULT_GATE_FAILURE_LIMIT : asNum(gate.failureLimit);
     if (count !== undefined && failureLimit !== undefined && Number.isInteger(count) && failureLimit >= count && count >= 1) {
-      report(['gates', name, 'failureLimit'], `failureLimit ${failureLimit} is not below count ${count}, so the gate can never fail`, `set failureLimit below ${count}, or raise count`);
+      report(
+        ['gates', name, 'failureLimit'],
+        `failureLimit ${failureLimit} is not below count ${count}, so the gate can never fail`,
+        `set failureLimit below ${count}, or raise count`,
+      );
     }
   }
 
@@ -133,7 +170,11 @@ export function crossCheck(raw: unknown): RawIssue[] {
     const previous = i > 0 ? asNum(steps[i - 1]) : undefined;
     const current = asNum(step);
     if (previous !== undefined && current !== undefined && current <= previous) {
-      report(['defaults', 'percentSteps', i], `step ${current} does not increase on the step before it (${previous})`, 'list whole percentages from 1 to 99 in strictly increasing order, e.g. [1, 10, 50]');
+      report(
+        ['defaults', 'percentSteps', i],
+        `step ${current} does not increase on the step before it (${previous})`,
+        'list whole percentages from 1 to 99 in strictly increasing order, e.g. [1, 10, 50]',
+      );
     }
   });
 
@@ -149,7 +190,8 @@ export function crossCheck(raw: unknown): RawIssue[] {
     const ringName = asStr(ring.name) ?? `rings[${r}]`;
     if (asStr(ring.name) !== undefined) {
       const first = ringNames.get(ringName);
-      if (first !== undefined) report(['rings', r, 'name'], `ring name "${ringName}" is already used by rings[${first}]`, 'give every ring its own name');
+      if (first !== undefined)
+        report(['rings', r, 'name'], `ring name "${ringName}" is already used by rings[${first}]`, 'give every ring its own name');
       else ringNames.set(ringName, r);
     }
     asArr(ring.units)?.forEach((unitValue, u) => {
@@ -166,22 +208,38 @@ export function crossCheck(raw: unknown): RawIssue[] {
       if (!namespaces) return;
       const ns = asObj(namespaces[unit.namespace]);
       if (!has(namespaces, unit.namespace)) {
-        report(path, `unknown unit "${name}": namespace "${unit.namespace}" is not declared`, `declare namespaces.${unit.namespace}, or remove the unit from the ring`);
+        report(
+          path,
+          `unknown unit "${name}": namespace "${unit.namespace}" is not declared`,
+          `declare namespaces.${unit.namespace}, or remove the unit from the ring`,
+        );
         return;
       }
       if (unit.kind === 'tenant') {
         const ids = asArr(asObj(ns?.tenants)?.ids);
         if (ns && !ids?.includes(unit.tenant)) {
-          report(path, `unknown unit "${name}": tenant "${unit.tenant}" is not declared`, `declare it under namespaces.${unit.namespace}.tenants.ids, or remove it from the ring`);
+          report(
+            path,
+            `unknown unit "${name}": tenant "${unit.tenant}" is not declared`,
+            `declare it under namespaces.${unit.namespace}.tenants.ids, or remove it from the ring`,
+          );
           return;
         }
         if (wholeNamespaces.has(unit.namespace)) {
-          report(path, `namespace "${unit.namespace}" is already moved whole by unit "namespace/${unit.namespace}"`, 'move a namespace either whole or tenant by tenant, not both');
+          report(
+            path,
+            `namespace "${unit.namespace}" is already moved whole by unit "namespace/${unit.namespace}"`,
+            'move a namespace either whole or tenant by tenant, not both',
+          );
         }
         tenantNamespaces.add(unit.namespace);
       } else {
         if (tenantNamespaces.has(unit.namespace)) {
-          report(path, `namespace "${unit.namespace}" is already moved tenant by tenant`, 'move a namespace either whole or tenant by tenant, not both');
+          report(
+            path,
+            `namespace "${unit.namespace}" is already moved tenant by tenant`,
+            'move a namespace either whole or tenant by tenant, not both',
+          );
         }
         wholeNamespaces.add(unit.namespace);
       }
@@ -190,7 +248,13 @@ export function crossCheck(raw: unknown): RawIssue[] {
     ringGates?.forEach((gateValue, g) => {
       const gate = asStr(gateValue);
       if (gate !== undefined && !has(gates, gate)) {
-        report(['rings', r, 'gates', g], `unknown gate "${gate}"`, gateNames.length ? `name one of the gates defined under gates (${gateNames.join(', ')}), or define gates.${gate}` : `define gates.${gate}`);
+        report(
+          ['rings', r, 'gates', g],
+          `unknown gate "${gate}"`,
+          gateNames.length
+            ? `name one of the gates defined under gates (${gateNames.join(', ')}), or define gates.${gate}`
+            : `define gates.${gate}`,
+        );
       }
     });
     checkUnique(ringGates, ['rings', r, 'gates'], 'gate', report);
@@ -199,7 +263,12 @@ export function crossCheck(raw: unknown): RawIssue[] {
 }
 
 /** Reports the second and later occurrences of a string in a list. */
-function checkUnique(list: unknown[] | undefined, path: PathSegment[], what: string, report: (path: PathSegment[], message: string, hint: string) => void): void {
+function checkUnique(
+  list: unknown[] | undefined,
+  path: PathSegment[],
+  what: string,
+  report: (path: PathSegment[], message: string, hint: string) => void,
+): void {
   const seen = new Set<string>();
   list?.forEach((value, i) => {
     if (typeof value !== 'string') return;

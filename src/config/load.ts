@@ -48,7 +48,13 @@ export function validatePlanText(text: string): PlanValidation {
       ok: false,
       issues: doc.errors.map((error) => {
         const { line, col } = counter.linePos(error.pos[0]);
-        return { path: FILE_PATH, message: `YAML syntax error: ${error.message}`, hint: 'fix the YAML (or JSON) syntax at this line', line, column: col };
+        return {
+          path: FILE_PATH,
+          message: `YAML syntax error: ${error.message}`,
+          hint: 'fix the YAML (or JSON) syntax at this line',
+          line,
+          column: col,
+        };
       }),
     };
   }
@@ -57,7 +63,16 @@ export function validatePlanText(text: string): PlanValidation {
     value = doc.toJS({ maxAliasCount: 1000 });
   } catch (err) {
     // e.g. an alias bomb (too many aliases) or an alias to nothing.
-    return { ok: false, issues: [{ path: FILE_PATH, message: `the YAML cannot be read: ${(err as Error).message}`, hint: 'remove the YAML aliases (*name) that expand too far' }] };
+    return {
+      ok: false,
+      issues: [
+        {
+          path: FILE_PATH,
+          message: `the YAML cannot be read: ${(err as Error).message}`,
+          hint: 'remove the YAML aliases (*name) that expand too far',
+        },
+      ],
+    };
   }
   const { plan, issues } = checkPlan(value);
   if (plan) return { ok: true, plan };

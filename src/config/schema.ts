@@ -164,7 +164,11 @@ function url(protocols: string[], example: string) {
 
 const envName = z.string().superRefine((value, ctx) => {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
-    fail(ctx, `"${value}" is not an environment variable name`, 'name the variable that holds the key, e.g. CLOUD_API_KEY (never the key itself)');
+    fail(
+      ctx,
+      `"${value}" is not an environment variable name`,
+      'name the variable that holds the key, e.g. CLOUD_API_KEY (never the key itself)',
+    );
   }
 });
 

@@ -34,7 +34,12 @@ export function blankToUnset(value: unknown, seen: Set<object> = new Set()): unk
   for (const [key, item] of Object.entries(value)) {
     const unset = item === null || (typeof item === 'string' && item.trim() === '');
     // defineProperty: a `__proto__` key from JSON/YAML stays a plain key (and is reported as unknown).
-    Object.defineProperty(out, key, { value: unset ? undefined : blankToUnset(item, seen), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, key, {
+      value: unset ? undefined : blankToUnset(item, seen),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   seen.delete(value);
   return out;
@@ -128,7 +133,11 @@ function fromZod(issues: readonly z.ZodIssue[]): RawIssue[] {
       }
       case 'invalid_type':
         if (issue.received === 'undefined') {
-          return { path, message: `missing required ${typeof path[path.length - 1] === 'number' ? 'item' : `field "${field}"`}`, hint: fieldHint ?? `add ${formatPath(path)}` };
+          return {
+            path,
+            message: `missing required ${typeof path[path.length - 1] === 'number' ? 'item' : `field "${field}"`}`,
+            hint: fieldHint ?? `add ${formatPath(path)}`,
+          };
         }
         return {
           path,
@@ -143,7 +152,11 @@ function fromZod(issues: readonly z.ZodIssue[]): RawIssue[] {
         };
       case 'too_small':
         if (issue.type === 'array') {
-          return { path, message: `the list is empty; it needs at least ${String(issue.minimum)} entry`, hint: fieldHint ?? 'add an entry, or remove the key' };
+          return {
+            path,
+            message: `the list is empty; it needs at least ${String(issue.minimum)} entry`,
+            hint: fieldHint ?? 'add an entry, or remove the key',
+          };
         }
         return { path, message: issue.message, hint: fieldHint ?? `write a value ≥ ${String(issue.minimum)}` };
       default:
@@ -172,7 +185,9 @@ function toCluster(cluster: PlanFile['clusters'][string]): ClusterConfig {
         })
       : undefined,
     apiKeyEnv: cluster.apiKeyEnv,
-    local: local ? { server, shards: local.shards ?? (server === 'postgres' ? D.DEFAULT_POSTGRES_SHARDS : D.DEV_SERVER_SHARDS) } : undefined,
+    local: local
+      ? { server, shards: local.shards ?? (server === 'postgres' ? D.DEFAULT_POSTGRES_SHARDS : D.DEV_SERVER_SHARDS) }
+      : undefined,
   });
 }
 
@@ -200,7 +215,8 @@ function toGate(gate: NonNullable<PlanFile['gates']>[string]): GateConfig {
     const { url, query, max, min } = gate.prometheus;
     return { prometheus: compact({ url, query, max, min }), ...limits };
   }
-  if (gate.temporal) return { temporal: compact({ maxFailed: gate.temporal.maxFailed, maxFailureRatio: gate.temporal.maxFailureRatio }), ...limits };
+  if (gate.temporal)
+    return { temporal: compact({ maxFailed: gate.temporal.maxFailed, maxFailureRatio: gate.temporal.maxFailureRatio }), ...limits };
   if (gate.synthetic) {
     const { workflows, minSuccess, maxP99 } = gate.synthetic;
     return { synthetic: { workflows, minSuccess, maxP99 }, ...limits };

@@ -106,16 +106,22 @@ export interface PlacementReport {
 }
 
 /** Describes every acknowledged workflow on both clusters of its namespace. */
-export async function verifyPlacements(accepted: Accepted[], clients: Record<string, { source: Client; target: Client }>): Promise<PlacementReport> {
+export async function verifyPlacements(
+  accepted: Accepted[],
+  clients: Record<string, { source: Client; target: Client }>,
+): Promise<PlacementReport> {
   const report: PlacementReport = { total: accepted.length, onSource: 0, onTarget: 0, lost: [], duplicated: [] };
   const exists = async (c: Client, id: string) =>
-    c.workflow.getHandle(id).describe().then(
-      () => true,
-      (err: Error) => {
-        if (err.name === 'WorkflowNotFoundError') return false;
-        throw err;
-      },
-    );
+    c.workflow
+      .getHandle(id)
+      .describe()
+      .then(
+        () => true,
+        (err: Error) => {
+          if (err.name === 'WorkflowNotFoundError') return false;
+          throw err;
+        },
+      );
   // Bounded concurrency: thousands of describes at once would only queue on a 2-core server.
   for (let i = 0; i < accepted.length; i += 32) {
     await Promise.all(

@@ -82,7 +82,10 @@ const DEMO_ACTOR = 'demo-operator';
 const APPROVERS = ['alice', 'bob'];
 
 /** The example plan, rewritten for this run: local addresses, this stack's Redis and Prometheus, short bakes. */
-async function writeDemoPlan(file: string, opts: { quick: boolean; selfHosted: boolean; redisUrl?: string; prometheusUrl?: string; ports: number[] }): Promise<void> {
+async function writeDemoPlan(
+  file: string,
+  opts: { quick: boolean; selfHosted: boolean; redisUrl?: string; prometheusUrl?: string; ports: number[] },
+): Promise<void> {
   const doc = parseDocument(fs.readFileSync(path.join(PROJECT_ROOT, 'examples', 'plan.yaml'), 'utf8'));
   doc.setIn(['clusters', 'legacy', 'address'], `127.0.0.1:${opts.ports[0]}`);
   doc.setIn(['clusters', 'cloud', 'address'], `127.0.0.1:${opts.ports[1]}`);
@@ -142,7 +145,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const quick = opts.quick;
   const ui = opts.ui ?? !quick;
   const selfHosted = opts.selfHosted ?? false;
-  const runDir = path.resolve(opts.runDir ?? path.join(process.cwd(), '.cutover', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+  const runDir = path.resolve(
+    opts.runDir ?? path.join(process.cwd(), '.cutover', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+  );
   fs.mkdirSync(runDir, { recursive: true });
   const planFile = path.join(runDir, 'plan.yaml');
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -165,7 +170,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     cleanups.push(() => stack.stop({ dropData: true }));
     await writeDemoPlan(planFile, { quick, selfHosted, ports, redisUrl: stack.redisUrl, prometheusUrl: stack.prometheus!.url });
     const plan: Plan = loadPlan(planFile);
-    for (const [name, c] of Object.entries(stack.clusters)) say(`cluster ${name.padEnd(7)} ${c.endpoint.address}${c.endpoint.uiUrl ? `   UI ${c.endpoint.uiUrl}` : ''}`);
+    for (const [name, c] of Object.entries(stack.clusters))
+      say(`cluster ${name.padEnd(7)} ${c.endpoint.address}${c.endpoint.uiUrl ? `   UI ${c.endpoint.uiUrl}` : ''}`);
     say(`redis          ${stack.redisUrl}`);
     say(`prometheus     ${stack.prometheus!.url}`);
     say(`plan           ${planFile}`);
@@ -182,14 +188,22 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const control = await Connection.connect({ address: plan.clusters[plan.control.cluster]!.address });
     cleanups.push(() => control.close());
     const controlClient = new Client({ connection: control, namespace: plan.control.namespace });
-    const metrics = startCutoverMetrics({ client: controlClient, units: planUnitNames(plan), meter: Runtime.instance().metricMeter, intervalMs: 2_000 });
+    const metrics = startCutoverMetrics({
+      client: controlClient,
+      units: planUnitNames(plan),
+      meter: Runtime.instance().metricMeter,
+      intervalMs: 2_000,
+    });
     cleanups.push(() => metrics.stop());
     await stack.prometheus!.addScrapeTarget({ address: metricsAddress, name: 'cutover-worker' });
 
     // 3. The application: dual workers and a routed client per namespace, one schedule per unit, steady load.
     const activities = { ...appActivities };
     // One bundle for every worker of the application (bundling is the slow part of a worker's start).
-    const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../examples/app/workflows'), logger: new DefaultLogger('WARN') });
+    const workflowBundle = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../../examples/app/workflows'),
+      logger: new DefaultLogger('WARN'),
+    });
     const routed: Record<string, RoutedClient> = {};
     for (const [ns, cfg] of Object.entries(plan.namespaces)) {
       const dual = await DualWorkers.create({ plan, namespace: ns, taskQueue: cfg.taskQueues[0]!, workflowBundle, activities });
@@ -207,27 +221,47 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     await routed.payments!.schedule.create({
       scheduleId: 'payments-report',
       spec: { intervals: [{ every }] },
-      action: { type: 'startWorkflow', workflowType: 'dailyReport', taskQueue: plan.namespaces.payments!.taskQueues[0]!, args: ['payments'] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'dailyReport',
+        taskQueue: plan.namespaces.payments!.taskQueues[0]!,
+        args: ['payments'],
+      },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
     });
     for (const t of tenants) {
       await routed.detections!.schedule.create({
         scheduleId: `${t}-report`,
         spec: { intervals: [{ every }] },
-        action: { type: 'startWorkflow', workflowType: 'dailyReport', taskQueue: plan.namespaces.detections!.taskQueues[0]!, args: [`detections/${t}`], typedSearchAttributes: [{ key: TENANT_ID, value: t }] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: 'dailyReport',
+          taskQueue: plan.namespaces.detections!.taskQueues[0]!,
+          args: [`detections/${t}`],
+          typedSearchAttributes: [{ key: TENANT_ID, value: t }],
+        },
         typedSearchAttributes: [{ key: TENANT_ID, value: t }],
         policies: { overlap: ScheduleOverlapPolicy.SKIP },
         tenant: t,
       } as Parameters<RoutedClient['schedule']['create']>[0]);
     }
-    say(`[app] schedules: payments-report and ${tenants.map((t) => `${t}-report`).join(', ')} every ${every} (active on the routed side, paused copy on the other)`);
+    say(
+      `[app] schedules: payments-report and ${tenants.map((t) => `${t}-report`).join(', ')} every ${every} (active on the routed side, paused copy on the other)`,
+    );
     const rate = opts.rate ?? (quick ? 5 : 20);
     const load = new SteadyLoad({
       rate,
       next: (seq): LoadStart => {
         // Half payments, half detections spread over the tenants.
         if (seq % 2 === 0 || tenants.length === 0) {
-          return { client: routed.payments!, namespace: 'payments', workflowType: 'chargePayment', workflowId: `pay-${seq}`, taskQueue: plan.namespaces.payments!.taskQueues[0]!, args: [`pay-${seq}`, 100 + (seq % 900)] };
+          return {
+            client: routed.payments!,
+            namespace: 'payments',
+            workflowType: 'chargePayment',
+            workflowId: `pay-${seq}`,
+            taskQueue: plan.namespaces.payments!.taskQueues[0]!,
+            args: [`pay-${seq}`, 100 + (seq % 900)],
+          };
         }
         const t = tenants[(seq >> 1) % tenants.length]!;
         return {
@@ -252,7 +286,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     say(`[app] steady load: ${rate} starts/s through the multi-cluster client (open loop)`);
 
     // 4. The campaign, shown live.
-    const start = await startCampaignFromPlan(controlClient, plan, { actor: DEMO_ACTOR, ...(quick ? { pollMs: 1_000, drainPollMs: 1_000 } : {}) });
+    const start = await startCampaignFromPlan(controlClient, plan, {
+      actor: DEMO_ACTOR,
+      ...(quick ? { pollMs: 1_000, drainPollMs: 1_000 } : {}),
+    });
     say(`[campaign] ${start.workflowId} started by ${DEMO_ACTOR}: ${start.units} units, ${start.steps} steps`);
     const uiBase = stack.clusters.cloud?.endpoint.uiUrl ?? 'http://127.0.0.1:8233';
     const handle = controlClient.workflow.getHandle(start.workflowId);
@@ -266,7 +303,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       if (c) {
         phase = c.phase;
         // The story: every new line of the campaign's history.
-        for (const h of c.history.slice(told)) say(`[campaign] ${h.step ? `step ${h.step}: ` : ''}${h.event}${h.reason ? ` — ${h.reason}` : ''}`);
+        for (const h of c.history.slice(told))
+          say(`[campaign] ${h.step ? `step ${h.step}: ` : ''}${h.event}${h.reason ? ` — ${h.reason}` : ''}`);
         told = c.history.length;
         const a = c.approval;
         const key = a ? `${a.binding.ring}/${a.binding.step}/${a.binding.epoch}` : '';
@@ -274,7 +312,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
           // Two people approve; the demo plays them (the requester, demo-operator, may not approve).
           approved.add(key);
           say(`[campaign] ${a.binding.ring} asks for a two-person approval; approving as ${APPROVERS.join(' and ')}`);
-          for (const actor of APPROVERS) await sendCampaignCommand(controlClient, { target: { kind: 'campaign', name: plan.name, workflowId: start.workflowId }, command: 'approve', actor, reason: 'demo: gates green' });
+          for (const actor of APPROVERS)
+            await sendCampaignCommand(controlClient, {
+              target: { kind: 'campaign', name: plan.name, workflowId: start.workflowId },
+              command: 'approve',
+              actor,
+              reason: 'demo: gates green',
+            });
         }
         if (c.phase === 'completed' || c.phase === 'rolled-back') break;
         if (c.hold && quick) {
@@ -297,9 +341,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     // 5. The evidence: every acknowledged start on exactly one cluster; every unit reconciled.
     await load.stop(30_000);
     loadStopped = true;
-    say(`[app] load stopped: ${load.accepted.length} starts acknowledged, ${load.retried} retried after a typed refusal, ${load.failed} refused for good`);
+    say(
+      `[app] load stopped: ${load.accepted.length} starts acknowledged, ${load.retried} retried after a typed refusal, ${load.failed} refused for good`,
+    );
     const sdk: Record<string, { source: Client; target: Client }> = {};
-    const conns = { source: await Connection.connect({ address: plan.clusters[plan.source]!.address }), target: await Connection.connect({ address: plan.clusters[plan.target]!.address }) };
+    const conns = {
+      source: await Connection.connect({ address: plan.clusters[plan.source]!.address }),
+      target: await Connection.connect({ address: plan.clusters[plan.target]!.address }),
+    };
     cleanups.push(() => conns.source.close());
     cleanups.push(() => conns.target.close());
     for (const [ns, cfg] of Object.entries(plan.namespaces)) {
@@ -324,16 +373,27 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         fence,
         expectedScheduleSide: side,
       });
-      reconcile[unit] = { clean: r.clean, duplicates: r.duplicates, stranded: r.stranded, ...(r.schedules ? { schedules: r.schedules } : {}) };
+      reconcile[unit] = {
+        clean: r.clean,
+        duplicates: r.duplicates,
+        stranded: r.stranded,
+        ...(r.schedules ? { schedules: r.schedules } : {}),
+      };
     }
     const problems: string[] = [];
     if (phase !== 'completed') problems.push(`campaign ended ${phase}, not completed`);
-    if (placements.lost.length) problems.push(`${placements.lost.length} acknowledged start(s) on neither cluster: ${placements.lost.slice(0, 5).join(', ')}`);
-    if (placements.duplicated.length) problems.push(`${placements.duplicated.length} start(s) on both clusters: ${placements.duplicated.slice(0, 5).join(', ')}`);
-    for (const [u, r] of Object.entries(reconcile)) if (!r.clean) problems.push(`${u}: reconcile not clean (${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded)`);
+    if (placements.lost.length)
+      problems.push(`${placements.lost.length} acknowledged start(s) on neither cluster: ${placements.lost.slice(0, 5).join(', ')}`);
+    if (placements.duplicated.length)
+      problems.push(`${placements.duplicated.length} start(s) on both clusters: ${placements.duplicated.slice(0, 5).join(', ')}`);
+    for (const [u, r] of Object.entries(reconcile))
+      if (!r.clean) problems.push(`${u}: reconcile not clean (${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded)`);
     const links = [
       { name: 'campaign', url: workflowUrl(uiBase, plan.control.namespace, start.workflowId) },
-      { name: 'all cutover workflows', url: `${uiBase}/namespaces/${plan.control.namespace}/workflows?query=${encodeURIComponent('CutoverKind IS NOT NULL')}` },
+      {
+        name: 'all cutover workflows',
+        url: `${uiBase}/namespaces/${plan.control.namespace}/workflows?query=${encodeURIComponent('CutoverKind IS NOT NULL')}`,
+      },
       ...Object.entries(stack.clusters).flatMap(([n, c]) => (c.endpoint.uiUrl ? [{ name: `${n} UI`, url: c.endpoint.uiUrl }] : [])),
       { name: 'prometheus', url: `${stack.prometheus!.url}/graph?g0.expr=${encodeURIComponent('cutover_units')}` },
     ];
@@ -357,12 +417,18 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 }
 
 /** Waits (bounded) until no on-demand application run is open on either cluster (scheduled reports keep firing). */
-async function waitForOpen(sdk: Record<string, { source: Client; target: Client }>, timeoutMs: number, onLine: ProgressFn, signal?: AbortSignal): Promise<void> {
+async function waitForOpen(
+  sdk: Record<string, { source: Client; target: Client }>,
+  timeoutMs: number,
+  onLine: ProgressFn,
+  signal?: AbortSignal,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let open = 0;
     for (const c of Object.values(sdk)) {
-      for (const side of [c.source, c.target]) open += (await side.workflow.count('ExecutionStatus = "Running" AND WorkflowType != "dailyReport"')).count;
+      for (const side of [c.source, c.target])
+        open += (await side.workflow.count('ExecutionStatus = "Running" AND WorkflowType != "dailyReport"')).count;
     }
     if (open === 0 || signal?.aborted) return;
     if (Date.now() > deadline) {
@@ -383,10 +449,14 @@ export function formatDemoResult(r: DemoResult): string {
     `starts acknowledged ${r.placements.total}: ${r.placements.onSource} ran on the source, ${r.placements.onTarget} on the target`,
     `lost ${r.placements.lost.length} · duplicated ${r.placements.duplicated.length + dup} · stranded ${stranded}${r.refused ? ` · refused for good ${r.refused}` : ''}`,
     ...Object.entries(r.reconcile).map(([u, x]) => {
-      const sc = x.schedules ? `; schedules ${x.schedules.schedules}: ${x.schedules.doubleActive} active on both, ${x.schedules.wrongSide} on the wrong side${x.schedules.runsChecked ? `, ${x.schedules.duplicateFires} fired twice` : ''}` : '';
+      const sc = x.schedules
+        ? `; schedules ${x.schedules.schedules}: ${x.schedules.doubleActive} active on both, ${x.schedules.wrongSide} on the wrong side${x.schedules.runsChecked ? `, ${x.schedules.duplicateFires} fired twice` : ''}`
+        : '';
       return `  reconcile ${u.padEnd(32)} ${x.clean ? 'clean' : `NOT CLEAN (${x.duplicates.length} duplicate(s), ${x.stranded.length} stranded)`}${sc}`;
     }),
-    ...(r.problems.length ? ['problems:', ...r.problems.map((p) => `  - ${p}`)] : ['all guarantees held: nothing lost, nothing duplicated, nothing stranded']),
+    ...(r.problems.length
+      ? ['problems:', ...r.problems.map((p) => `  - ${p}`)]
+      : ['all guarantees held: nothing lost, nothing duplicated, nothing stranded']),
     '',
     ...r.links.map((l) => `${l.name.padEnd(22)} ${l.url}`),
     '',

@@ -67,14 +67,27 @@ export function evaluateGate(policy: GatePolicy, measurements: readonly Pick<Mea
   }
   if (tally.failed > policy.failureLimit) {
     const lastFailed = [...measurements].reverse().find((m) => m.result === 'failed');
-    return { ...base, status: 'failed', reason: `${tally.failed} failed measurement(s), limit ${policy.failureLimit}: ${lastFailed?.message ?? ''}`.trim() };
+    return {
+      ...base,
+      status: 'failed',
+      reason: `${tally.failed} failed measurement(s), limit ${policy.failureLimit}: ${lastFailed?.message ?? ''}`.trim(),
+    };
   }
   if (consecutiveErrors > policy.consecutiveErrorLimit) {
-    return { ...base, status: 'errored', reason: `${consecutiveErrors} consecutive errored measurement(s), limit ${policy.consecutiveErrorLimit}: ${last?.message ?? ''}`.trim() };
+    return {
+      ...base,
+      status: 'errored',
+      reason:
+        `${consecutiveErrors} consecutive errored measurement(s), limit ${policy.consecutiveErrorLimit}: ${last?.message ?? ''}`.trim(),
+    };
   }
   const conclusive = tally.successful + tally.failed;
   if (conclusive >= policy.count) {
-    return { ...base, status: 'passed', reason: `${conclusive} conclusive measurement(s) of ${policy.count} needed, ${tally.failed} failed (limit ${policy.failureLimit})` };
+    return {
+      ...base,
+      status: 'passed',
+      reason: `${conclusive} conclusive measurement(s) of ${policy.count} needed, ${tally.failed} failed (limit ${policy.failureLimit})`,
+    };
   }
   return { ...base, status: 'measuring', reason: `${conclusive} of ${policy.count} conclusive measurement(s) taken` };
 }

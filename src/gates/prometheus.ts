@@ -24,7 +24,10 @@ export interface PrometheusMeasureInput {
 }
 
 /** The HTTP function used (global `fetch` by default; injectable for dependency injection). */
-export type FetchLike = (url: string, init?: { signal?: AbortSignal; headers?: Record<string, string> }) => Promise<{
+export type FetchLike = (
+  url: string,
+  init?: { signal?: AbortSignal; headers?: Record<string, string> },
+) => Promise<{
   ok: boolean;
   status: number;
   text(): Promise<string>;
@@ -44,11 +47,9 @@ function sampleValue(sample: unknown): number | undefined {
 }
 
 /** The number a query answered: one value, none, several, or an unusable shape. */
-export function extractValue(body: PromResponse):
-  | { kind: 'value'; value: number }
-  | { kind: 'empty' }
-  | { kind: 'many'; count: number }
-  | { kind: 'bad'; why: string } {
+export function extractValue(
+  body: PromResponse,
+): { kind: 'value'; value: number } | { kind: 'empty' } | { kind: 'many'; count: number } | { kind: 'bad'; why: string } {
   const data = body.data;
   if (!data) return { kind: 'bad', why: 'response has no data' };
   if (data.resultType === 'scalar') {
@@ -78,7 +79,10 @@ export async function measurePrometheus(input: PrometheusMeasureInput, fetchFn: 
   let status: number;
   let text: string;
   try {
-    const res = await fetchFn(url.toString(), { signal: AbortSignal.timeout(input.timeoutMs ?? 10_000), headers: { accept: 'application/json' } });
+    const res = await fetchFn(url.toString(), {
+      signal: AbortSignal.timeout(input.timeoutMs ?? 10_000),
+      headers: { accept: 'application/json' },
+    });
     status = res.status;
     text = await res.text();
   } catch (err) {
@@ -91,7 +95,10 @@ export async function measurePrometheus(input: PrometheusMeasureInput, fetchFn: 
     return { result: 'error', message: `prometheus answered HTTP ${status} with a body that is not JSON` };
   }
   if (body.status !== 'success') {
-    return { result: 'error', message: `prometheus query failed (HTTP ${status}, ${body.errorType ?? 'error'}): ${body.error ?? 'no detail'}` };
+    return {
+      result: 'error',
+      message: `prometheus query failed (HTTP ${status}, ${body.errorType ?? 'error'}): ${body.error ?? 'no detail'}`,
+    };
   }
   const got = extractValue(body);
   switch (got.kind) {

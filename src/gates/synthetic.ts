@@ -35,6 +35,7 @@ export function judgeSynthetic(limits: SyntheticLimits, outcome: ProbeOutcome): 
   const p99 = percentile(outcome.succeededLatenciesMs, 99);
   const what = `${succeeded}/${outcome.started} probes succeeded (ratio ${ratio.toFixed(3)})${p99 === undefined ? '' : `, p99 ${p99} ms`}`;
   if (ratio < limits.minSuccess) return { result: 'failed', value: ratio, message: `${what}: below minSuccess ${limits.minSuccess}` };
-  if (p99 !== undefined && p99 > limits.maxP99) return { result: 'failed', value: ratio, message: `${what}: p99 above maxP99 ${limits.maxP99} ms` };
+  if (p99 !== undefined && p99 > limits.maxP99)
+    return { result: 'failed', value: ratio, message: `${what}: p99 above maxP99 ${limits.maxP99} ms` };
   return { result: 'successful', value: ratio, message: what };
 }

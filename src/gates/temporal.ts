@@ -51,7 +51,12 @@ export function judgeTemporal(limits: TemporalLimits, counts: TemporalCounts): M
 export type VisibilityCount = (query: string) => Promise<number>;
 
 /** Measures the gate; a visibility fault is an `error` measurement. */
-export async function measureTemporal(limits: TemporalLimits, scope: UnitScope, sinceIso: string, count: VisibilityCount): Promise<Measurement> {
+export async function measureTemporal(
+  limits: TemporalLimits,
+  scope: UnitScope,
+  sinceIso: string,
+  count: VisibilityCount,
+): Promise<Measurement> {
   const q = temporalGateQueries(scope, sinceIso);
   let counts: TemporalCounts;
   try {

@@ -144,7 +144,8 @@ export function isSettled(record: RoutingRecord | undefined): boolean {
 function isUnknownOutcome(err: unknown): boolean {
   let e: unknown = err;
   for (let i = 0; i < 5 && e instanceof Error; i++) {
-    if (isGrpcServiceError(e)) return e.code === 4 /* DEADLINE_EXCEEDED */ || e.code === 14 /* UNAVAILABLE */ || e.code === 1 /* CANCELLED */;
+    if (isGrpcServiceError(e))
+      return e.code === 4 /* DEADLINE_EXCEEDED */ || e.code === 14 /* UNAVAILABLE */ || e.code === 1; /* CANCELLED */
     e = (e as { cause?: unknown }).cause;
   }
   return false;
@@ -152,7 +153,8 @@ function isUnknownOutcome(err: unknown): boolean {
 
 function positive(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new RoutingInputError(name, 'must be a positive number of milliseconds');
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new RoutingInputError(name, 'must be a positive number of milliseconds');
   return v;
 }
 
@@ -381,8 +383,10 @@ export class RoutedClient {
 
   /** Workflow operations, shaped like `Client.workflow`. */
   readonly workflow = {
-    start: <T extends Workflow>(type: string | T, options: RoutedStartOptions<T>): Promise<RoutedWorkflowHandle<T>> => this.start(type, options),
-    execute: <T extends Workflow>(type: string | T, options: RoutedStartOptions<T>): Promise<WorkflowResultType<T>> => this.execute(type, options),
+    start: <T extends Workflow>(type: string | T, options: RoutedStartOptions<T>): Promise<RoutedWorkflowHandle<T>> =>
+      this.start(type, options),
+    execute: <T extends Workflow>(type: string | T, options: RoutedStartOptions<T>): Promise<WorkflowResultType<T>> =>
+      this.execute(type, options),
     signalWithStart: <T extends Workflow, SA extends unknown[] = []>(
       type: string | T,
       options: RoutedSignalWithStartOptions<T, SA>,
@@ -398,8 +402,10 @@ export class RoutedClient {
   };
 
   private constructor(parts: RoutedClientParts) {
-    if (!parts.source || !parts.target) throw new RoutingInputError(parts.source ? 'target' : 'source', 'pass a Client bound to that cluster and namespace');
-    if (typeof parts.namespace !== 'string' || parts.namespace === '') throw new RoutingInputError('namespace', "pass the source namespace (the plan's namespaces key)");
+    if (!parts.source || !parts.target)
+      throw new RoutingInputError(parts.source ? 'target' : 'source', 'pass a Client bound to that cluster and namespace');
+    if (typeof parts.namespace !== 'string' || parts.namespace === '')
+      throw new RoutingInputError('namespace', "pass the source namespace (the plan's namespaces key)");
     this.namespace = parts.namespace;
     this.targetNamespace = parts.targetNamespace ?? parts.namespace;
     this.clients = { source: parts.source, target: parts.target };
@@ -425,10 +431,17 @@ export class RoutedClient {
   static async connect(opts: RoutedClientConnectOptions): Promise<RoutedClient> {
     const plan = loadPlan(opts.plan);
     const ns = plan.namespaces[opts.namespace];
-    if (!ns) throw new RoutingInputError('namespace', `not in the plan's namespaces (known: ${Object.keys(plan.namespaces).join(', ') || 'none'})`);
+    if (!ns)
+      throw new RoutingInputError(
+        'namespace',
+        `not in the plan's namespaces (known: ${Object.keys(plan.namespaces).join(', ') || 'none'})`,
+      );
     // cutover's drains wait the plan's bound after a route change; a client keeping stale routes longer could start work on a drained side.
     if (opts.stalenessMs !== undefined && opts.stalenessMs > plan.redis.clientStaleness) {
-      throw new RoutingInputError('stalenessMs', `${opts.stalenessMs} ms is longer than the plan's redis.clientStaleness (${plan.redis.clientStaleness} ms); leave it out, or raise redis.clientStaleness in the plan`);
+      throw new RoutingInputError(
+        'stalenessMs',
+        `${opts.stalenessMs} ms is longer than the plan's redis.clientStaleness (${plan.redis.clientStaleness} ms); leave it out, or raise redis.clientStaleness in the plan`,
+      );
     }
     const srcCluster = plan.clusters[plan.source];
     const dstCluster = plan.clusters[plan.target];
@@ -600,7 +613,10 @@ export class RoutedClient {
     let claim: Awaited<ReturnType<RoutingStore['claimPlacement']>> | 'unavailable' = 'unavailable';
     if (this.redisReady()) {
       try {
-        claim = await withTimeout(this.store.claimPlacement(this.namespace, workflowId, mine, this.t.placementTtlMs), this.t.redisOpTimeoutMs);
+        claim = await withTimeout(
+          this.store.claimPlacement(this.namespace, workflowId, mine, this.t.placementTtlMs),
+          this.t.redisOpTimeoutMs,
+        );
       } catch {
         claim = 'unavailable';
       }
@@ -621,9 +637,10 @@ export class RoutedClient {
     const there = await this.describeOn(other(side), workflowId);
     if (there?.running) {
       if (claim === undefined) {
-        await withTimeout(this.store.setPlacement(this.namespace, workflowId, { ...mine, side: other(side), pending: false }, this.t.placementTtlMs), this.t.redisOpTimeoutMs).catch(
-          () => undefined,
-        );
+        await withTimeout(
+          this.store.setPlacement(this.namespace, workflowId, { ...mine, side: other(side), pending: false }, this.t.placementTtlMs),
+          this.t.redisOpTimeoutMs,
+        ).catch(() => undefined);
       }
       return other(side);
     }
@@ -633,7 +650,10 @@ export class RoutedClient {
   /** Decides the cluster of a start (route, then the moving-unit checks). */
   private async placeStart(options: { workflowId: string; tenant?: string }): Promise<{ side: Side; moving: boolean; epoch: number }> {
     if (!options || typeof options.workflowId !== 'string' || options.workflowId === '') {
-      throw new RoutingInputError('workflowId', 'every start through the routed client needs an explicit workflowId (it decides the route)');
+      throw new RoutingInputError(
+        'workflowId',
+        'every start through the routed client needs an explicit workflowId (it decides the route)',
+      );
     }
     const unit = this.units.unitOf(options as Parameters<UnitResolver['unitOf']>[0]);
     const { side, record } = await this.decide(unit, options.workflowId);
@@ -676,7 +696,12 @@ export class RoutedClient {
     if (!placed.moving || !this.redisReady()) return;
     // Fire and forget: a lost confirmation only makes other clients describe before moving the ID.
     this.store
-      .setPlacement(this.namespace, workflowId, { side: placed.side, epoch: placed.epoch, at: Date.now(), pending: false }, this.t.placementTtlMs)
+      .setPlacement(
+        this.namespace,
+        workflowId,
+        { side: placed.side, epoch: placed.epoch, at: Date.now(), pending: false },
+        this.t.placementTtlMs,
+      )
       .catch(() => undefined);
   }
 
@@ -685,7 +710,13 @@ export class RoutedClient {
     const { tenant: _tenant, ...sdkOptions } = options;
     const withId = { ...sdkOptions, [START_OPTIONS_SYMBOL]: { requestId: randomUUID() } } as WorkflowStartOptions<T>;
     const h = await this.onSameCluster(options.workflowId, placed, 'start', type, withId);
-    return new RoutedWorkflowHandle<T>(this, options.workflowId, undefined, options.followRuns === false ? NO_FOLLOW : undefined, h.firstExecutionRunId);
+    return new RoutedWorkflowHandle<T>(
+      this,
+      options.workflowId,
+      undefined,
+      options.followRuns === false ? NO_FOLLOW : undefined,
+      h.firstExecutionRunId,
+    );
   }
 
   private async execute<T extends Workflow>(type: string | T, options: RoutedStartOptions<T>): Promise<WorkflowResultType<T>> {
@@ -715,7 +746,10 @@ export class RoutedClient {
     const { tenant, ...sdkOptions } = options;
     const side = await this.scheduleSide(options.scheduleId, tenant);
     await this.clients[side].schedule.create(sdkOptions);
-    const standby = { ...sdkOptions, state: { ...sdkOptions.state, paused: true, note: STANDBY_NOTE, triggerImmediately: false, backfill: undefined } };
+    const standby = {
+      ...sdkOptions,
+      state: { ...sdkOptions.state, paused: true, note: STANDBY_NOTE, triggerImmediately: false, backfill: undefined },
+    };
     try {
       await this.clients[other(side)].schedule.create(standby);
     } catch (err) {
@@ -749,7 +783,9 @@ export function connectionOptions(cluster: ClusterConfig): ClusterConnectionOpti
       serverNameOverride: tls.serverNameOverride,
       serverRootCACertificate: tls.serverRootCACertPath ? fs.readFileSync(tls.serverRootCACertPath) : undefined,
       clientCertPair:
-        tls.clientCertPath && tls.clientKeyPath ? { crt: fs.readFileSync(tls.clientCertPath), key: fs.readFileSync(tls.clientKeyPath) } : undefined,
+        tls.clientCertPath && tls.clientKeyPath
+          ? { crt: fs.readFileSync(tls.clientCertPath), key: fs.readFileSync(tls.clientKeyPath) }
+          : undefined,
     };
   }
   if (cluster.apiKeyEnv) {
@@ -760,4 +796,3 @@ export function connectionOptions(cluster: ClusterConfig): ClusterConnectionOpti
   }
   return opts;
 }
-

@@ -16,10 +16,15 @@ import { RoutingStore } from './store';
 import { UnitResolver } from './tenant';
 import type { RoutingRecord, Side } from './types';
 
-type WorkflowCode = { workflowsPath: string; workflowBundle?: never } | { workflowBundle: NonNullable<WorkerOptions['workflowBundle']>; workflowsPath?: never };
+type WorkflowCode =
+  | { workflowsPath: string; workflowBundle?: never }
+  | { workflowBundle: NonNullable<WorkerOptions['workflowBundle']>; workflowsPath?: never };
 
 /** Worker options passed through to both workers. */
-export type SharedWorkerOptions = Omit<WorkerOptions, 'connection' | 'namespace' | 'taskQueue' | 'workflowsPath' | 'workflowBundle' | 'activities'>;
+export type SharedWorkerOptions = Omit<
+  WorkerOptions,
+  'connection' | 'namespace' | 'taskQueue' | 'workflowsPath' | 'workflowBundle' | 'activities'
+>;
 
 /** Explicit parts (tests): the caller owns the connections and the Redis connection. */
 export type DualWorkersParts = WorkflowCode & {
@@ -80,7 +85,11 @@ export class DualWorkers {
   static async create(opts: DualWorkersOptions): Promise<DualWorkers> {
     const plan = loadPlan(opts.plan);
     const ns = plan.namespaces[opts.namespace];
-    if (!ns) throw new RoutingInputError('namespace', `not in the plan's namespaces (known: ${Object.keys(plan.namespaces).join(', ') || 'none'})`);
+    if (!ns)
+      throw new RoutingInputError(
+        'namespace',
+        `not in the plan's namespaces (known: ${Object.keys(plan.namespaces).join(', ') || 'none'})`,
+      );
     const src = plan.clusters[plan.source];
     const dst = plan.clusters[plan.target];
     if (!src || !dst) throw new RoutingInputError('source', "the plan's source and target must name entries of clusters");
@@ -93,7 +102,8 @@ export class DualWorkers {
       const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 1 });
       redis.on('error', () => undefined);
       cleanups.push(async () => void redis.disconnect());
-      const code: WorkflowCode = opts.workflowsPath !== undefined ? { workflowsPath: opts.workflowsPath } : { workflowBundle: opts.workflowBundle };
+      const code: WorkflowCode =
+        opts.workflowsPath !== undefined ? { workflowsPath: opts.workflowsPath } : { workflowBundle: opts.workflowBundle };
       const workers = await DualWorkers.fromParts({
         ...code,
         sourceConnection,
@@ -118,15 +128,23 @@ export class DualWorkers {
 
   /** Workers from explicit parts; the workflow code is bundled once and shared by both. */
   static async fromParts(parts: DualWorkersParts): Promise<DualWorkers> {
-    if (!parts.units || parts.units.length === 0) throw new RoutingInputError('units', 'name at least the namespace unit, e.g. namespace/<ns>');
+    if (!parts.units || parts.units.length === 0)
+      throw new RoutingInputError('units', 'name at least the namespace unit, e.g. namespace/<ns>');
     if (!parts.taskQueue) throw new RoutingInputError('taskQueue', "pass the application's task queue");
     const workflowBundle =
-      parts.workflowsPath !== undefined ? { code: (await bundleWorkflowCode({ workflowsPath: parts.workflowsPath, logger: quietLogger })).code } : parts.workflowBundle;
-    if (!workflowBundle) throw new RoutingInputError('workflowsPath', 'pass workflowsPath (require.resolve of your workflows) or workflowBundle');
+      parts.workflowsPath !== undefined
+        ? { code: (await bundleWorkflowCode({ workflowsPath: parts.workflowsPath, logger: quietLogger })).code }
+        : parts.workflowBundle;
+    if (!workflowBundle)
+      throw new RoutingInputError('workflowsPath', 'pass workflowsPath (require.resolve of your workflows) or workflowBundle');
     const store = parts.store instanceof RoutingStore ? parts.store : new RoutingStore(parts.store);
     const common = { ...parts.workerOptions, taskQueue: parts.taskQueue, activities: parts.activities, workflowBundle };
     const source = await Worker.create({ ...common, connection: parts.sourceConnection, namespace: parts.sourceNamespace });
-    const target = await Worker.create({ ...common, connection: parts.targetConnection, namespace: parts.targetNamespace ?? parts.sourceNamespace });
+    const target = await Worker.create({
+      ...common,
+      connection: parts.targetConnection,
+      namespace: parts.targetNamespace ?? parts.sourceNamespace,
+    });
     return new DualWorkers(source, target, store, parts.units, parts.refreshMs ?? 1_000);
   }
 

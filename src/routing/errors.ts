@@ -19,7 +19,9 @@ export class RouteHeldTimeoutError extends RoutingError {
     readonly unit: string,
     readonly waitedMs: number,
   ) {
-    super(`starts of ${unit} are held (drain-and-switch) and the route did not resolve within ${waitedMs} ms; nothing was started, retry later`);
+    super(
+      `starts of ${unit} are held (drain-and-switch) and the route did not resolve within ${waitedMs} ms; nothing was started, retry later`,
+    );
   }
 }
 
@@ -35,7 +37,10 @@ export class RoutingUnavailableError extends RoutingError {
     readonly staleForMs: number,
     options?: { cause?: unknown },
   ) {
-    super(`routes for ${unit} are unavailable (last refreshed ${staleForMs} ms ago); failing closed, nothing was started — check Redis and retry`, options);
+    super(
+      `routes for ${unit} are unavailable (last refreshed ${staleForMs} ms ago); failing closed, nothing was started — check Redis and retry`,
+      options,
+    );
   }
 }
 

@@ -60,7 +60,12 @@ const recordSchema = z.object({
   changedAt: z.string(),
 });
 
-const placementSchema = z.object({ side: z.enum(['source', 'target']), epoch: z.number().int().min(0), at: z.number(), pending: z.boolean().optional() });
+const placementSchema = z.object({
+  side: z.enum(['source', 'target']),
+  epoch: z.number().int().min(0),
+  at: z.number(),
+  pending: z.boolean().optional(),
+});
 
 // CAS: KEYS[1] route key; ARGV[1] expected epoch (0 = absent); ARGV[2] record JSON without epoch;
 // ARGV[3] channel. Returns {1, newJson} or {0, currentJson|nil}. An omitted sourceWorkersMayStop
@@ -119,12 +124,14 @@ return 0
 
 /** Validates a requested change; throws {@link RoutingInputError} naming the field and the fix. */
 export function validateRouteChange(change: RouteChange, field = 'change'): void {
-  if (!change || typeof change !== 'object') throw new RoutingInputError(field, 'expected an object { route, actor, reason?, sourceWorkersMayStop? }');
+  if (!change || typeof change !== 'object')
+    throw new RoutingInputError(field, 'expected an object { route, actor, reason?, sourceWorkersMayStop? }');
   validateRoute(change.route, `${field}.route`);
   if (typeof change.actor !== 'string' || change.actor.trim() === '') {
     throw new RoutingInputError(`${field}.actor`, 'say who makes the change (a non-empty string, e.g. the operator or workflow ID)');
   }
-  if (change.reason !== undefined && typeof change.reason !== 'string') throw new RoutingInputError(`${field}.reason`, 'must be a string when given');
+  if (change.reason !== undefined && typeof change.reason !== 'string')
+    throw new RoutingInputError(`${field}.reason`, 'must be a string when given');
   if (change.sourceWorkersMayStop !== undefined && typeof change.sourceWorkersMayStop !== 'boolean') {
     throw new RoutingInputError(`${field}.sourceWorkersMayStop`, 'must be true or false when given');
   }

@@ -11,10 +11,7 @@ export type Side = 'source' | 'target';
  * A unit's route: everything on one side; `hold` (drain-and-switch: starts wait until it resolves);
  * or a share on the target in basis points (0..10000), chosen by a stable hash of the workflow ID.
  */
-export type Route =
-  | { kind: 'side'; side: Side }
-  | { kind: 'hold' }
-  | { kind: 'percent'; basisPoints: number };
+export type Route = { kind: 'side'; side: Side } | { kind: 'hold' } | { kind: 'percent'; basisPoints: number };
 
 /** The record as stored. `epoch` grows by one on every change; writers compare-and-set on it. */
 export interface RoutingRecord {

@@ -34,7 +34,8 @@ export function rollbackCommand(unit: string, planPath: string, why: string): st
 /** Who signs a step off. */
 export function approversOf(step: CampaignStep, plan: Plan): string {
   if (step.kind === 'approval') return 'two people, neither the requester: each runs `npx cutover approve ' + plan.name + '`';
-  if (step.kind === 'complete' && plan.defaults.stragglers === 'terminate') return 'one operator approves terminating stragglers: `npx cutover approve <unit>`';
+  if (step.kind === 'complete' && plan.defaults.stragglers === 'terminate')
+    return 'one operator approves terminating stragglers: `npx cutover approve <unit>`';
   return 'none (gates decide; the operator on duty watches)';
 }
 
@@ -78,8 +79,16 @@ export function renderRunbook(plan: Plan, opts: RunbookOptions = {}): string {
     `- [ ] The plan is valid: \`npx cutover validate ${planPath}\``,
     `- [ ] Everyone has read the dry run: \`npx cutover start ${planPath} --dry-run\``,
     `- [ ] The cutover worker runs: \`npx cutover worker${p()}\` (metrics on :9464; Grafana dashboard and alerts in \`deploy/\`)`,
-    `- [ ] The application's workers poll the same task queues on **${plan.target}** (dual workers) for: ${Object.entries(plan.namespaces).map(([ns, c]) => `\`${ns}\` (${c.taskQueues.join(', ') || 'no task queues'}, ${c.strategy})`).join(', ')}`,
-    '- [ ] Approvers for two-person steps are named and reachable: ' + (cp.rings.some((r) => r.approval) ? cp.rings.filter((r) => r.approval).map((r) => `\`${r.name}\``).join(', ') : 'none needed'),
+    `- [ ] The application's workers poll the same task queues on **${plan.target}** (dual workers) for: ${Object.entries(plan.namespaces)
+      .map(([ns, c]) => `\`${ns}\` (${c.taskQueues.join(', ') || 'no task queues'}, ${c.strategy})`)
+      .join(', ')}`,
+    '- [ ] Approvers for two-person steps are named and reachable: ' +
+      (cp.rings.some((r) => r.approval)
+        ? cp.rings
+            .filter((r) => r.approval)
+            .map((r) => `\`${r.name}\``)
+            .join(', ')
+        : 'none needed'),
     `- [ ] Everyone knows the abort: roll back every started unit (end of this page)`,
     '',
   );
@@ -108,7 +117,15 @@ export function renderRunbook(plan: Plan, opts: RunbookOptions = {}): string {
     out.push(
       ...table(
         ['gate', 'kind', 'passes when', 'every', 'measurements', 'failures tolerated', 'errors in a row tolerated'],
-        gates.map((g) => [g.name, g.kind, gateThreshold(g), formatDuration(g.policy.interval), String(g.policy.count), String(g.policy.failureLimit), String(g.policy.consecutiveErrorLimit)]),
+        gates.map((g) => [
+          g.name,
+          g.kind,
+          gateThreshold(g),
+          formatDuration(g.policy.interval),
+          String(g.policy.count),
+          String(g.policy.failureLimit),
+          String(g.policy.consecutiveErrorLimit),
+        ]),
       ),
       '',
     );
@@ -143,7 +160,11 @@ export function renderRunbook(plan: Plan, opts: RunbookOptions = {}): string {
     }
   }
   out.push('## Abort: roll everything back', '');
-  out.push('Roll back every unit that has started, latest ring first. Each command is confirmed by its workflow (exit 0) or refused with the reason (exit 1).', '', '```sh');
+  out.push(
+    'Roll back every unit that has started, latest ring first. Each command is confirmed by its workflow (exit 0) or refused with the reason (exit 1).',
+    '',
+    '```sh',
+  );
   for (const ring of [...cp.rings].reverse()) for (const u of ring.units) out.push(rollbackCommand(u, planPath, 'abort the cutover'));
   out.push('```', '', `Then check each unit is clean: \`npx cutover reconcile <unit>${p()}\` (exit 0 when clean).`, '');
   return out.join('\n');

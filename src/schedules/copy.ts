@@ -30,15 +30,30 @@ const COPY_ATTEMPTS = 3;
  * destination's scheduler workflow, the slowest schedule operation a server has (~35/s on a dev
  * server), and a first copy, the common case, does not need one.
  */
-export async function copyOne(from: RawDescribe, to: ScheduleEndpoint, scheduleId: string, actor: string, origin: string): Promise<CopyItem> {
+export async function copyOne(
+  from: RawDescribe,
+  to: ScheduleEndpoint,
+  scheduleId: string,
+  actor: string,
+  origin: string,
+): Promise<CopyItem> {
   const identity = `cutover:${actor}`;
   const note = `cutover: copied paused from ${origin} by ${actor}`;
-  const state = { paused: true, notes: note, limitedActions: from.schedule?.state?.limitedActions, remainingActions: from.schedule?.state?.remainingActions };
+  const state = {
+    paused: true,
+    notes: note,
+    limitedActions: from.schedule?.state?.limitedActions,
+    remainingActions: from.schedule?.state?.remainingActions,
+  };
   for (let attempt = 1; ; attempt++) {
     try {
       const conflictToken = await createRaw(to, scheduleId, from, state, identity);
       const s = from.schedule ?? {};
-      return { scheduleId, outcome: 'created', destination: { schedule: { spec: s.spec, action: s.action, policies: s.policies, state }, conflictToken } };
+      return {
+        scheduleId,
+        outcome: 'created',
+        destination: { schedule: { spec: s.spec, action: s.action, policies: s.policies, state }, conflictToken },
+      };
     } catch (err) {
       // Already there (an earlier copy, another copier, or the dual-write): compare below.
       if (!isAlreadyExists(err)) throw err;
@@ -47,7 +62,9 @@ export async function copyOne(from: RawDescribe, to: ScheduleEndpoint, scheduleI
     if (!existing) {
       // Deleted between the create and the describe: create again.
       if (attempt < COPY_ATTEMPTS) continue;
-      throw new Error(`schedule ${scheduleId} on ${to.namespace} kept appearing and vanishing over ${COPY_ATTEMPTS} attempts; copy it again`);
+      throw new Error(
+        `schedule ${scheduleId} on ${to.namespace} kept appearing and vanishing over ${COPY_ATTEMPTS} attempts; copy it again`,
+      );
     }
     const diffs = diffSchedules(from, existing);
     if (diffs.length === 0) return { scheduleId, outcome: 'unchanged', destination: existing };
@@ -55,7 +72,14 @@ export async function copyOne(from: RawDescribe, to: ScheduleEndpoint, scheduleI
     // Paused copy that drifted (the origin was updated since): rewrite it, still paused, guarded by
     // its conflict token so a concurrent activation wins over this rewrite.
     const s = from.schedule ?? {};
-    await updateRaw(to, scheduleId, { spec: s.spec, action: s.action, policies: s.policies, state: { ...state, notes: `${note} (updated)` } }, existing.conflictToken, identity, from.searchAttributes ?? { indexedFields: {} });
+    await updateRaw(
+      to,
+      scheduleId,
+      { spec: s.spec, action: s.action, policies: s.policies, state: { ...state, notes: `${note} (updated)` } },
+      existing.conflictToken,
+      identity,
+      from.searchAttributes ?? { indexedFields: {} },
+    );
     return { scheduleId, outcome: 'updated', diffs };
   }
 }

@@ -46,7 +46,8 @@ function value(field: CalendarField, token: string): number {
     const i = DAYS.findIndex((d) => t.startsWith(d));
     if (i >= 0 && !/^\d/.test(t)) return i;
   }
-  if (!/^\d+$/.test(t)) throw new CronParseError(`${field}: "${token}" is not a number${field === 'month' || field === 'dayOfWeek' ? ' or a name' : ''}`);
+  if (!/^\d+$/.test(t))
+    throw new CronParseError(`${field}: "${token}" is not a number${field === 'month' || field === 'dayOfWeek' ? ' or a name' : ''}`);
   return Number(t);
 }
 

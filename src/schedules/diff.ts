@@ -16,7 +16,15 @@ export type DiffInput = RawDescribe | ScheduleDescription;
 
 const DEFAULT_CATCHUP_MS = 365 * 24 * 3600 * 1000;
 const MIN_CATCHUP_MS = 10_000;
-const OVERLAP_NAMES: Record<number, string> = { 0: 'SKIP', 1: 'SKIP', 2: 'BUFFER_ONE', 3: 'BUFFER_ALL', 4: 'CANCEL_OTHER', 5: 'TERMINATE_OTHER', 6: 'ALLOW_ALL' };
+const OVERLAP_NAMES: Record<number, string> = {
+  0: 'SKIP',
+  1: 'SKIP',
+  2: 'BUFFER_ONE',
+  3: 'BUFFER_ALL',
+  4: 'CANCEL_OTHER',
+  5: 'TERMINATE_OTHER',
+  6: 'ALLOW_ALL',
+};
 
 function rawOf(x: DiffInput): RawDescribe {
   return 'raw' in x && x.raw ? (x.raw as RawDescribe) : (x as RawDescribe);
@@ -33,7 +41,15 @@ function expandRanges(field: CalendarField, ranges: Ranges, dflt: string): numbe
 
 function calendarKey(c: ExpandedCalendar): string {
   const f = (name: string, v: number[] | undefined) => `${name}=${v === undefined ? '*' : v.join(',')}`;
-  return [f('s', c.second), f('m', c.minute), f('h', c.hour), f('dom', c.dayOfMonth), f('mon', c.month), f('dow', c.dayOfWeek), f('y', c.year)].join(' ');
+  return [
+    f('s', c.second),
+    f('m', c.minute),
+    f('h', c.hour),
+    f('dom', c.dayOfMonth),
+    f('mon', c.month),
+    f('dow', c.dayOfWeek),
+    f('y', c.year),
+  ].join(' ');
 }
 
 function structured(c: temporal.api.schedule.v1.IStructuredCalendarSpec): ExpandedCalendar {
@@ -78,7 +94,10 @@ export function normalizeSpec(spec: temporal.api.schedule.v1.IScheduleSpec | nul
     }
   }
   for (const i of s.interval ?? []) intervals.push(intervalKey(protoMs(i.interval) ?? 0, protoMs(i.phase) ?? 0));
-  const excludes = [...(s.excludeStructuredCalendar ?? []).map((c) => calendarKey(structured(c))), ...(s.excludeCalendar ?? []).map((c) => calendarKey(legacyCalendar(c)))];
+  const excludes = [
+    ...(s.excludeStructuredCalendar ?? []).map((c) => calendarKey(structured(c))),
+    ...(s.excludeCalendar ?? []).map((c) => calendarKey(legacyCalendar(c))),
+  ];
   return {
     calendars: [...new Set(calendars)].sort(),
     intervals: [...new Set(intervals)].sort(),
@@ -103,7 +122,10 @@ function payloadKey(p: temporal.api.common.v1.IPayload | null | undefined): stri
   return `${meta}|${Buffer.from(p.data ?? new Uint8Array()).toString('base64')}`;
 }
 
-function payloadMap(fields: Record<string, temporal.api.common.v1.IPayload> | null | undefined, skip?: (key: string) => boolean): Record<string, string> {
+function payloadMap(
+  fields: Record<string, temporal.api.common.v1.IPayload> | null | undefined,
+  skip?: (key: string) => boolean,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(fields ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
     if (skip?.(k)) continue;
@@ -165,7 +187,13 @@ export function normalizePolicies(p: temporal.api.schedule.v1.ISchedulePolicies 
   };
 }
 
-function compare(kind: ScheduleDiff['kind'], prefix: string, a: Record<string, unknown>, b: Record<string, unknown>, out: ScheduleDiff[]): void {
+function compare(
+  kind: ScheduleDiff['kind'],
+  prefix: string,
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+  out: ScheduleDiff[],
+): void {
   for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
     if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) out.push({ kind, path: `${prefix}.${key}`, a: a[key], b: b[key] });
   }
@@ -183,6 +211,12 @@ export function diffSchedules(a: DiffInput, b: DiffInput): ScheduleDiff[] {
   compare('action', 'action', normalizeAction(ra.schedule?.action), normalizeAction(rb.schedule?.action), out);
   compare('policy', 'policies', normalizePolicies(ra.schedule?.policies), normalizePolicies(rb.schedule?.policies), out);
   compare('memo', 'memo', payloadMap(ra.memo?.fields), payloadMap(rb.memo?.fields), out);
-  compare('searchAttributes', 'searchAttributes', payloadMap(ra.searchAttributes?.indexedFields, isSystemAttribute), payloadMap(rb.searchAttributes?.indexedFields, isSystemAttribute), out);
+  compare(
+    'searchAttributes',
+    'searchAttributes',
+    payloadMap(ra.searchAttributes?.indexedFields, isSystemAttribute),
+    payloadMap(rb.searchAttributes?.indexedFields, isSystemAttribute),
+    out,
+  );
   return out;
 }

@@ -19,7 +19,11 @@ export interface DualWriteInput {
 
 function checkNamespace(field: string, ep: ScheduleEndpoint): void {
   const ns = ep.client.options.namespace;
-  if (ns !== ep.namespace) throw new ScheduleInputError(`${field}.namespace`, `is "${ep.namespace}" but the client's namespace is "${ns}": pass a client built for that namespace`);
+  if (ns !== ep.namespace)
+    throw new ScheduleInputError(
+      `${field}.namespace`,
+      `is "${ep.namespace}" but the client's namespace is "${ns}": pass a client built for that namespace`,
+    );
 }
 
 async function mirror(input: DualWriteInput, scheduleId: string): Promise<CopyItem> {
@@ -33,7 +37,9 @@ async function mirror(input: DualWriteInput, scheduleId: string): Promise<CopyIt
  * the arguments), then copies the created schedule raw to the passive side, paused. Returns the
  * passive side's copy outcome (`created`, or `unchanged` when it was already there).
  */
-export async function createOnBoth(input: DualWriteInput & { options: ScheduleOptions }): Promise<{ scheduleId: string; passive: CopyItem }> {
+export async function createOnBoth(
+  input: DualWriteInput & { options: ScheduleOptions },
+): Promise<{ scheduleId: string; passive: CopyItem }> {
   checkNamespace('active', input.active);
   const handle = await input.active.client.schedule.create(input.options);
   return { scheduleId: handle.scheduleId, passive: await mirror(input, handle.scheduleId) };
@@ -54,6 +60,9 @@ export async function updateOnBoth(
 /** Deletes the schedule on both sides (missing on either is fine). */
 export async function deleteOnBoth(input: DualWriteInput & { scheduleId: string }): Promise<{ active: boolean; passive: boolean }> {
   const identity = `cutover:${input.actor}`;
-  const [active, passive] = await Promise.all([deleteRaw(input.active, input.scheduleId, identity), deleteRaw(input.passive, input.scheduleId, identity)]);
+  const [active, passive] = await Promise.all([
+    deleteRaw(input.active, input.scheduleId, identity),
+    deleteRaw(input.passive, input.scheduleId, identity),
+  ]);
   return { active, passive };
 }

@@ -26,7 +26,9 @@ export class ScheduleSwitchSupersededError extends Error {
     readonly wonEpoch: number,
     readonly current: ScheduleOwnerRecord | undefined,
   ) {
-    super(`schedule ${scheduleId}: the switch won epoch ${wonEpoch} but the owner record moved to epoch ${current?.epoch ?? 0}; nothing was unpaused`);
+    super(
+      `schedule ${scheduleId}: the switch won epoch ${wonEpoch} but the owner record moved to epoch ${current?.epoch ?? 0}; nothing was unpaused`,
+    );
   }
 }
 
@@ -37,7 +39,9 @@ export class ScheduleActionsRunningError extends Error {
     readonly scheduleId: string,
     readonly running: string[],
   ) {
-    super(`schedule ${scheduleId}: ${running.length} action(s) still running (${running.slice(0, 3).join(', ')}); it stays paused on both sides — retry the switch later or raise runningActionTimeoutMs`);
+    super(
+      `schedule ${scheduleId}: ${running.length} action(s) still running (${running.slice(0, 3).join(', ')}); it stays paused on both sides — retry the switch later or raise runningActionTimeoutMs`,
+    );
   }
 }
 
@@ -45,7 +49,9 @@ export class ScheduleActionsRunningError extends Error {
 export class ScheduleUnpauseConflictError extends Error {
   override readonly name = 'ScheduleUnpauseConflictError';
   constructor(readonly scheduleId: string) {
-    super(`schedule ${scheduleId}: the conditional unpause was not applied (a concurrent change moved the conflict token); it stays paused — retry the switch`);
+    super(
+      `schedule ${scheduleId}: the conditional unpause was not applied (a concurrent change moved the conflict token); it stays paused — retry the switch`,
+    );
   }
 }
 

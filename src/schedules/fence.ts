@@ -75,10 +75,13 @@ export class ScheduleFence {
     now: Date = new Date(),
   ): Promise<FenceCasResult> {
     const record: ScheduleOwnerRecord = { ...change, epoch: expectedEpoch + 1, at: now.toISOString() };
-    const [ok, value] = (await this.redis.eval(CAS_SCRIPT, 1, this.key(namespace, scheduleId), String(expectedEpoch), JSON.stringify(record))) as [
-      number,
-      string | null,
-    ];
+    const [ok, value] = (await this.redis.eval(
+      CAS_SCRIPT,
+      1,
+      this.key(namespace, scheduleId),
+      String(expectedEpoch),
+      JSON.stringify(record),
+    )) as [number, string | null];
     if (ok === 1) return { ok: true, record };
     return { ok: false, current: value ? parseRecord(value) : undefined };
   }

@@ -31,9 +31,7 @@ export function firstOwnTime(fromMs: number, recentNominal: number[], futureActi
 export function gapTimes(matching: number[], fromMs: number, untilMs: number, ran: Iterable<number>): number[] {
   const done = new Set<number>();
   for (const t of ran) done.add(Math.floor(t / 1000));
-  return [...new Set(matching)]
-    .filter((t) => t >= fromMs && t < untilMs && !done.has(Math.floor(t / 1000)))
-    .sort((a, b) => a - b);
+  return [...new Set(matching)].filter((t) => t >= fromMs && t < untilMs && !done.has(Math.floor(t / 1000))).sort((a, b) => a - b);
 }
 
 /**

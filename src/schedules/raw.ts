@@ -125,12 +125,14 @@ export async function backfillRaw(
 
 /** Nominal times the schedule's spec matches in (startMs, endMs]. */
 export async function matchingTimes(ep: ScheduleEndpoint, scheduleId: string, startMs: number, endMs: number): Promise<number[]> {
-  const res: temporal.api.workflowservice.v1.IListScheduleMatchingTimesResponse = await ep.client.workflowService.listScheduleMatchingTimes({
-    namespace: ep.namespace,
-    scheduleId,
-    startTime: msProto(startMs),
-    endTime: msProto(endMs),
-  });
+  const res: temporal.api.workflowservice.v1.IListScheduleMatchingTimesResponse = await ep.client.workflowService.listScheduleMatchingTimes(
+    {
+      namespace: ep.namespace,
+      scheduleId,
+      startTime: msProto(startMs),
+      endTime: msProto(endMs),
+    },
+  );
   return (res.startTime ?? []).map((t) => protoMs(t) as number);
 }
 
@@ -217,10 +219,17 @@ export async function peekRaw(ep: ScheduleEndpoint, scheduleId: string): Promise
   if (noPeek.get(ep.client)?.has(ep.namespace)) return null;
   let res: temporal.api.workflowservice.v1.IDescribeWorkflowExecutionResponse;
   try {
-    res = await ep.client.workflowService.describeWorkflowExecution({ namespace: ep.namespace, execution: { workflowId: SCHEDULER_WORKFLOW_PREFIX + scheduleId } });
+    res = await ep.client.workflowService.describeWorkflowExecution({
+      namespace: ep.namespace,
+      execution: { workflowId: SCHEDULER_WORKFLOW_PREFIX + scheduleId },
+    });
   } catch (err) {
     if (isNotFound(err)) return undefined;
-    if (isGrpcServiceError(err) && (err.code === GRPC_PERMISSION_DENIED || err.code === GRPC_INVALID_ARGUMENT || err.code === GRPC_UNIMPLEMENTED)) return unpeekable(ep);
+    if (
+      isGrpcServiceError(err) &&
+      (err.code === GRPC_PERMISSION_DENIED || err.code === GRPC_INVALID_ARGUMENT || err.code === GRPC_UNIMPLEMENTED)
+    )
+      return unpeekable(ep);
     throw err;
   }
   const info = res.workflowExecutionInfo;

@@ -49,7 +49,16 @@ export interface ReconcileSchedulesInput {
   runsWindow?: { sinceMs: number; untilMs: number };
 }
 
-const PROBLEMS: ScheduleProblem[] = ['active-on-both', 'paused-on-both', 'missing-on-source', 'missing-on-target', 'owner-mismatch', 'spec-differs', 'duplicate-fires', 'lost-fires'];
+const PROBLEMS: ScheduleProblem[] = [
+  'active-on-both',
+  'paused-on-both',
+  'missing-on-source',
+  'missing-on-target',
+  'owner-mismatch',
+  'spec-differs',
+  'duplicate-fires',
+  'lost-fires',
+];
 
 /** Checks every selected schedule on both clusters; never changes anything. */
 export async function reconcileSchedules(input: ReconcileSchedulesInput): Promise<ScheduleReconcileReport> {
@@ -58,7 +67,11 @@ export async function reconcileSchedules(input: ReconcileSchedulesInput): Promis
   const ids = [...new Set([...a, ...b])].sort();
   const items: ScheduleReconcileItem[] = [];
   for (const scheduleId of ids) {
-    const [ds, dt, owner] = await Promise.all([describeRaw(source, scheduleId), describeRaw(target, scheduleId), fence?.read(source.namespace, scheduleId)]);
+    const [ds, dt, owner] = await Promise.all([
+      describeRaw(source, scheduleId),
+      describeRaw(target, scheduleId),
+      fence?.read(source.namespace, scheduleId),
+    ]);
     const ss = stateOf(ds);
     const st = stateOf(dt);
     const problems: ScheduleProblem[] = [];
@@ -75,7 +88,10 @@ export async function reconcileSchedules(input: ReconcileSchedulesInput): Promis
     let runs: ScheduleReconcileItem['runs'];
     if (runsWindow && (ds || dt)) {
       const inWindow = (r: { nominalMs: number }) => r.nominalMs >= runsWindow.sinceMs && r.nominalMs <= runsWindow.untilMs;
-      const [rs, rt] = await Promise.all([ds ? listScheduledRuns(source, scheduleId) : [], dt ? listScheduledRuns(target, scheduleId) : []]);
+      const [rs, rt] = await Promise.all([
+        ds ? listScheduledRuns(source, scheduleId) : [],
+        dt ? listScheduledRuns(target, scheduleId) : [],
+      ]);
       const ws = rs.filter(inWindow);
       const wt = rt.filter(inWindow);
       const expected = await matchingTimes(dt ? target : source, scheduleId, runsWindow.sinceMs - 1, runsWindow.untilMs);
@@ -83,9 +99,23 @@ export async function reconcileSchedules(input: ReconcileSchedulesInput): Promis
       if (runs.duplicates.length) problems.push('duplicate-fires');
       if (runs.lost.length) problems.push('lost-fires');
     }
-    items.push({ scheduleId, source: { exists: ss.exists, paused: ss.paused }, target: { exists: st.exists, paused: st.paused }, activeOn, owner: owner && { owner: owner.owner, epoch: owner.epoch }, diffs, runs, problems });
+    items.push({
+      scheduleId,
+      source: { exists: ss.exists, paused: ss.paused },
+      target: { exists: st.exists, paused: st.paused },
+      activeOn,
+      owner: owner && { owner: owner.owner, epoch: owner.epoch },
+      diffs,
+      runs,
+      problems,
+    });
   }
-  const counts = { schedules: items.length, duplicateFires: 0, lostFires: 0, ...Object.fromEntries(PROBLEMS.map((p) => [p, 0])) } as ScheduleReconcileReport['counts'];
+  const counts = {
+    schedules: items.length,
+    duplicateFires: 0,
+    lostFires: 0,
+    ...Object.fromEntries(PROBLEMS.map((p) => [p, 0])),
+  } as ScheduleReconcileReport['counts'];
   for (const it of items) {
     for (const p of it.problems) counts[p]++;
     counts.duplicateFires += it.runs?.duplicates.length ?? 0;

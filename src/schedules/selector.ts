@@ -38,7 +38,11 @@ function keywordValue(p: temporal.api.common.v1.IPayload | undefined): string[] 
 }
 
 /** True when a listed (or described) schedule matches the selector. */
-export function matchesSelector(sel: ScheduleSelector, scheduleId: string, searchAttributes?: Record<string, temporal.api.common.v1.IPayload> | null): boolean {
+export function matchesSelector(
+  sel: ScheduleSelector,
+  scheduleId: string,
+  searchAttributes?: Record<string, temporal.api.common.v1.IPayload> | null,
+): boolean {
   switch (sel.kind) {
     case 'namespace':
       return true;

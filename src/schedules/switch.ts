@@ -22,7 +22,20 @@ import {
 } from './errors';
 import type { ScheduleFence, ScheduleOwnerRecord } from './fence';
 import { backfillRanges, firstOwnTime, gapTimes, scheduledRunId } from './gap';
-import { backfillRaw, describeRaw, matchingTimes, msProto, observeSchedule, pauseRaw, peekRaw, protoMs, runExists, sleepMs, stateOf, updateRaw } from './raw';
+import {
+  backfillRaw,
+  describeRaw,
+  matchingTimes,
+  msProto,
+  observeSchedule,
+  pauseRaw,
+  peekRaw,
+  protoMs,
+  runExists,
+  sleepMs,
+  stateOf,
+  updateRaw,
+} from './raw';
 import type { RawDescribe, ScheduleState } from './raw';
 import type { ScheduleEndpoint, Side, SidedEndpoint } from './types';
 
@@ -114,9 +127,16 @@ export function fenceNamespace(a: SidedEndpoint, b: SidedEndpoint): string {
 
 function validate(input: SwitchScheduleInput): void {
   if (!input.scheduleId) throw new ScheduleInputError('scheduleId', 'must be a non-empty schedule ID');
-  if (input.from.side === input.to.side) throw new ScheduleInputError('to.side', `must differ from from.side (${input.from.side}): a switch moves a schedule to the other cluster`);
+  if (input.from.side === input.to.side)
+    throw new ScheduleInputError(
+      'to.side',
+      `must differ from from.side (${input.from.side}): a switch moves a schedule to the other cluster`,
+    );
   if (!Number.isInteger(input.expectedEpoch) || input.expectedEpoch < 0) {
-    throw new ScheduleInputError('expectedEpoch', 'must be a non-negative integer: the epoch of the owner record read before deciding (0 when none exists)');
+    throw new ScheduleInputError(
+      'expectedEpoch',
+      'must be a non-negative integer: the epoch of the owner record read before deciding (0 when none exists)',
+    );
   }
   if (input.backfill !== 'gap' && input.backfill !== 'none') throw new ScheduleInputError('backfill', "must be 'gap' or 'none'");
   if (!input.actor) throw new ScheduleInputError('actor', 'must name who switches (an operator or cutover itself)');
@@ -157,7 +177,11 @@ async function waitPausedAndIdle(
 }
 
 /** The schedule as described, made active, with the migrated catch-up window. */
-function activated(d: RawDescribe, note: string, catchup: number | 'keep'): { schedule: temporal.api.schedule.v1.ISchedule; catchupWindowMs?: number } {
+function activated(
+  d: RawDescribe,
+  note: string,
+  catchup: number | 'keep',
+): { schedule: temporal.api.schedule.v1.ISchedule; catchupWindowMs?: number } {
   const s = d.schedule ?? {};
   const current = protoMs(s.policies?.catchupWindow);
   let catchupWindowMs = current;
@@ -174,13 +198,24 @@ function activated(d: RawDescribe, note: string, catchup: number | 'keep'): { sc
 }
 
 /** Unpauses `ep` if it is still paused and the record still names it (conditional on the conflict token). */
-async function restore(ep: SidedEndpoint, id: string, owner: ScheduleOwnerRecord, fence: ScheduleFence, ns: string, identity: string): Promise<void> {
+async function restore(
+  ep: SidedEndpoint,
+  id: string,
+  owner: ScheduleOwnerRecord,
+  fence: ScheduleFence,
+  ns: string,
+  identity: string,
+): Promise<void> {
   const d = await describeRaw(ep, id);
   if (!d || !stateOf(d).paused) return;
   const current = await fence.read(ns, id);
   if (!current || current.epoch !== owner.epoch || current.owner !== ep.side) return;
   const s = d.schedule ?? {};
-  const state = { ...s.state, paused: false, notes: `cutover: restored on ${ep.side} after losing the switch race to epoch ${owner.epoch}` };
+  const state = {
+    ...s.state,
+    paused: false,
+    notes: `cutover: restored on ${ep.side} after losing the switch race to epoch ${owner.epoch}`,
+  };
   await updateRaw(ep, id, { spec: s.spec, action: s.action, policies: s.policies, state }, d.conflictToken, identity);
 }
 
@@ -243,7 +278,8 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
       await waitPausedAndIdle(from, id, input.runningActionTimeoutMs ?? DEFAULT_RUNNING_ACTION_TIMEOUT_MS, fence, ns, expectedEpoch, pause);
     } catch (err) {
       // Overtaken while waiting: give back the side this run paused if the record names it.
-      if (err instanceof StaleScheduleEpochError && !sFrom.paused && err.current?.owner === from.side) await restore(from, id, err.current, fence, ns, identity);
+      if (err instanceof StaleScheduleEpochError && !sFrom.paused && err.current?.owner === from.side)
+        await restore(from, id, err.current, fence, ns, identity);
       throw err;
     }
     await crash('verify-paused');
@@ -288,7 +324,8 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
     dTo = fresh ? await describeRaw(to, id) : dToBefore;
     if (!dTo) throw new ScheduleMissingError(id, to.namespace);
     const current = await fence.read(ns, id);
-    if (!current || current.epoch !== won.epoch || current.owner !== to.side) throw new ScheduleSwitchSupersededError(id, won.epoch, current);
+    if (!current || current.epoch !== won.epoch || current.owner !== to.side)
+      throw new ScheduleSwitchSupersededError(id, won.epoch, current);
     sTo = stateOf(dTo);
     catchupWindowMs = protoMs(dTo.schedule?.policies?.catchupWindow);
     if (!sTo.paused) {
@@ -297,7 +334,11 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
       if (fresh) break;
       continue;
     }
-    const next = activated(dTo, `cutover switch ${switchId}: active on ${to.side} (epoch ${won.epoch}) by ${actor}`, input.catchupWindowMs ?? DEFAULT_MIGRATED_CATCHUP_WINDOW_MS);
+    const next = activated(
+      dTo,
+      `cutover switch ${switchId}: active on ${to.side} (epoch ${won.epoch}) by ${actor}`,
+      input.catchupWindowMs ?? DEFAULT_MIGRATED_CATCHUP_WINDOW_MS,
+    );
     await updateRaw(to, id, next.schedule, dTo.conflictToken, identity);
     // Read back once the server has processed the update (from the memo: no query).
     const after = await observeSchedule(to, id, { checkRunning: false, afterSignal: true });
@@ -316,7 +357,11 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
     const g = won.gapFromMs;
     if (won.backfillMs?.length) {
       // An earlier run asked for these: let the scheduler start them before deciding what is missing.
-      await waitRunsExist(to, won.backfillMs.map((t) => scheduledRunId(actionWorkflowId, t)), BACKFILL_SETTLE_MS);
+      await waitRunsExist(
+        to,
+        won.backfillMs.map((t) => scheduledRunId(actionWorkflowId, t)),
+        BACKFILL_SETTLE_MS,
+      );
     }
     const untilMs = firstOwnTime(g, sTo.recentNominal, sTo.futureActionTimes) ?? Date.now();
     gap.untilMs = untilMs;
@@ -336,9 +381,19 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
         throw new ScheduleSwitchSupersededError(id, won.epoch, await fence.read(ns, id));
       }
       // ALLOW_ALL: a gap fire must not be skipped because a run of the new side overlaps it.
-      await backfillRaw(to, id, backfillRanges(matching, gap.missed), temporal.api.enums.v1.ScheduleOverlapPolicy.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL, identity);
+      await backfillRaw(
+        to,
+        id,
+        backfillRanges(matching, gap.missed),
+        temporal.api.enums.v1.ScheduleOverlapPolicy.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL,
+        identity,
+      );
       gap.backfilled = gap.missed;
-      await waitRunsExist(to, gap.missed.map((t) => scheduledRunId(actionWorkflowId, t)), BACKFILL_SETTLE_MS);
+      await waitRunsExist(
+        to,
+        gap.missed.map((t) => scheduledRunId(actionWorkflowId, t)),
+        BACKFILL_SETTLE_MS,
+      );
     }
   }
   await crash('backfill');
@@ -355,7 +410,9 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
  * Rollback (issue 6, item 6): the same protocol in reverse — the schedule goes back to the source.
  * `expectedEpoch` is the epoch the rollback was decided on (usually that of the forward switch).
  */
-export async function rollbackSchedule(input: Omit<SwitchScheduleInput, 'from' | 'to'> & { source: ScheduleEndpoint; target: ScheduleEndpoint }): Promise<SwitchReport> {
+export async function rollbackSchedule(
+  input: Omit<SwitchScheduleInput, 'from' | 'to'> & { source: ScheduleEndpoint; target: ScheduleEndpoint },
+): Promise<SwitchReport> {
   const { source, target, ...rest } = input;
   return switchSchedule({ ...rest, from: { ...target, side: 'target' }, to: { ...source, side: 'source' } });
 }

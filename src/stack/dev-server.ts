@@ -71,10 +71,27 @@ export class DevServer implements ClusterProcess {
 
   private args(): string[] {
     const p = this.ports!;
-    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(p.grpc), '--http-port', String(p.http),
-      '--metrics-port', String(p.metrics), '--db-filename', this.dbFile,
+    const args = [
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(p.grpc),
+      '--http-port',
+      String(p.http),
+      '--metrics-port',
+      String(p.metrics),
+      '--db-filename',
+      this.dbFile,
       // WAL + synchronous=OFF: a killed process (not a crashed OS) loses nothing, and starts are faster.
-      '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF', '--log-level', 'warn'];
+      '--sqlite-pragma',
+      'journal_mode=WAL',
+      '--sqlite-pragma',
+      'synchronous=OFF',
+      '--log-level',
+      'warn',
+    ];
     args.push(...(p.ui ? ['--ui-port', String(p.ui)] : ['--headless']));
     for (const ns of this.opts.namespaces.filter((n) => n !== 'default')) args.push('--namespace', ns);
     for (const [name, type] of Object.entries(this.opts.searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
@@ -116,7 +133,8 @@ export class DevServer implements ClusterProcess {
         namespaces: this.opts.namespaces,
         timeoutMs: this.opts.readyTimeoutMs ?? 60_000,
         check: () => {
-          if (exited !== undefined) throw new Error(`dev server ${this.opts.name} exited (${exited}) during start-up:\n${tail(this.logFile)}`);
+          if (exited !== undefined)
+            throw new Error(`dev server ${this.opts.name} exited (${exited}) during start-up:\n${tail(this.logFile)}`);
         },
       });
     } catch (err) {

@@ -37,7 +37,9 @@ export function planClusterSpecs(plan: Plan): StackClusterSpec[] {
   return Object.entries(plan.clusters).map(([name, cluster]) => {
     const { host, port } = splitAddress(cluster.address);
     if (!['127.0.0.1', 'localhost'].includes(host)) {
-      throw new DevStackError(`clusters.${name}.address: ${cluster.address} is not local; \`cutover dev up\` runs clusters on 127.0.0.1 only — use a 127.0.0.1:<port> address in a local plan`);
+      throw new DevStackError(
+        `clusters.${name}.address: ${cluster.address} is not local; \`cutover dev up\` runs clusters on 127.0.0.1 only — use a 127.0.0.1:<port> address in a local plan`,
+      );
     }
     const namespaces = new Set(['default']);
     if (plan.control.cluster === name) namespaces.add(plan.control.namespace);
@@ -124,7 +126,9 @@ const OURS = /temporal|redis-server|prometheus/;
  * Stops everything the recorded `dev up` started, drops the databases of PostgreSQL-backed clusters
  * (unless `keep`), and removes its run directory (keeping it too with `keep`).
  */
-export async function devDown(opts: { cwd?: string; keep?: boolean; onProgress?: ProgressFn } = {}): Promise<{ stopped: string[]; dropped: string[] }> {
+export async function devDown(
+  opts: { cwd?: string; keep?: boolean; onProgress?: ProgressFn } = {},
+): Promise<{ stopped: string[]; dropped: string[] }> {
   const state = readDevState(opts.cwd);
   const stopped: string[] = [];
   const dropped: string[] = [];

@@ -186,7 +186,10 @@ export function renderTemplate(template: string, values: Record<string, string |
 export function renderDynamicConfig(template: string, extra: Record<string, unknown>): string {
   for (const [key, value] of Object.entries(extra)) {
     if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(key) || value === undefined) {
-      throw new PostgresServerOptionsError(`dynamicConfig.${key}`, 'give a dotted key (e.g. history.defaultWorkflowTaskTimeout) and a JSON value');
+      throw new PostgresServerOptionsError(
+        `dynamicConfig.${key}`,
+        'give a dotted key (e.g. history.defaultWorkflowTaskTimeout) and a JSON value',
+      );
     }
   }
   const kept: string[] = [];
@@ -213,7 +216,11 @@ export const SERVICE_PORT_RANGE = { min: 20000, max: 32767 } as const;
  * Takes `count` distinct free ports on 127.0.0.1 from `range` (each bound to check it is free, then
  * released), avoiding `avoid`.
  */
-export async function freePorts(count: number, avoid: number[] = [], range: { min: number; max: number } = SERVICE_PORT_RANGE): Promise<number[]> {
+export async function freePorts(
+  count: number,
+  avoid: number[] = [],
+  range: { min: number; max: number } = SERVICE_PORT_RANGE,
+): Promise<number[]> {
   const taken = new Set(avoid);
   const ports: number[] = [];
   const servers: net.Server[] = [];
@@ -352,7 +359,14 @@ export class PostgresTemporalServer implements ClusterProcess {
   }
 
   /** What a later process needs to adopt this server (`dev down`): pass back as `pid`, `ports` and `dbPrefix`. */
-  get state(): { pid: number | undefined; port: number; ports: ServicePorts | undefined; dbPrefix: string; runDir: string; logPath: string } {
+  get state(): {
+    pid: number | undefined;
+    port: number;
+    ports: ServicePorts | undefined;
+    dbPrefix: string;
+    runDir: string;
+    logPath: string;
+  } {
     return {
       pid: this.pid,
       port: this.opts.port,
@@ -394,15 +408,24 @@ export class PostgresTemporalServer implements ClusterProcess {
     try {
       this.spawnServer();
     } catch (err) {
-      throw new PostgresServerStartError(`${name}: could not run ${binaries.server}: ${(err as Error).message}; check the path (TEMPORAL_SERVER_BIN)`, { cause: err });
+      throw new PostgresServerStartError(
+        `${name}: could not run ${binaries.server}: ${(err as Error).message}; check the path (TEMPORAL_SERVER_BIN)`,
+        { cause: err },
+      );
     }
     const deadline = spawnedAt + this.opts.readyTimeoutMs;
     // Wait for the port before the first gRPC call: a channel that fails its first connect backs off for
     // a second or more before it tries again, which would double the start-up time.
     try {
-      await this.retrying('waiting for the frontend port', deadline, async () => {
-        if (!(await isListening('127.0.0.1', this.opts.port, 200))) throw Object.assign(new Error('not listening yet'), { code: GRPC_UNAVAILABLE });
-      }, [GRPC_UNAVAILABLE]);
+      await this.retrying(
+        'waiting for the frontend port',
+        deadline,
+        async () => {
+          if (!(await isListening('127.0.0.1', this.opts.port, 200)))
+            throw Object.assign(new Error('not listening yet'), { code: GRPC_UNAVAILABLE });
+        },
+        [GRPC_UNAVAILABLE],
+      );
     } catch (err) {
       await this.kill();
       throw err;
@@ -483,7 +506,10 @@ export class PostgresTemporalServer implements ClusterProcess {
   }
 
   private async assertPortsFree(): Promise<void> {
-    const all: [string, number][] = [['port', this.opts.port], ...PORT_KEYS.map((k): [string, number] => [`ports.${k}`, this.servicePorts![k]])];
+    const all: [string, number][] = [
+      ['port', this.opts.port],
+      ...PORT_KEYS.map((k): [string, number] => [`ports.${k}`, this.servicePorts![k]]),
+    ];
     for (const [field, port] of all) {
       if (!(await isPortFree(port))) throw new PortInUseError(port, field);
     }
@@ -517,7 +543,10 @@ export class PostgresTemporalServer implements ClusterProcess {
       FRONTEND_ADDRESS: this.endpoint.address,
       DYNAMIC_CONFIG_PATH: dynamicConfigPath,
     };
-    const [serverTemplate, dynamicTemplate] = await Promise.all([fs.readFile(SERVER_TEMPLATE, 'utf8'), fs.readFile(DYNAMIC_CONFIG_TEMPLATE, 'utf8')]);
+    const [serverTemplate, dynamicTemplate] = await Promise.all([
+      fs.readFile(SERVER_TEMPLATE, 'utf8'),
+      fs.readFile(DYNAMIC_CONFIG_TEMPLATE, 'utf8'),
+    ]);
     // `--env development` makes the server read <root>/config/development.yaml.
     await fs.writeFile(path.join(configDir, 'development.yaml'), renderTemplate(serverTemplate, values), { mode: 0o600 });
     await fs.writeFile(dynamicConfigPath, renderDynamicConfig(dynamicTemplate, this.opts.dynamicConfig));
@@ -526,12 +555,16 @@ export class PostgresTemporalServer implements ClusterProcess {
   private spawnServer(): void {
     // Its own process group (kill() takes the whole server); tracked and killed when this process exits
     // unless `detached` (for `dev up`, which returns while the server keeps running).
-    const spawned = spawnLogged(this.opts.binaries.server, ['--root', this.opts.runDir, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start'], {
-      logFile: this.logPath,
-      cwd: this.opts.runDir,
-      env: { ...process.env, TEMPORAL_VERSION_CHECK_DISABLED: '1' },
-      detached: this.opts.detached,
-    });
+    const spawned = spawnLogged(
+      this.opts.binaries.server,
+      ['--root', this.opts.runDir, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start'],
+      {
+        logFile: this.logPath,
+        cwd: this.opts.runDir,
+        env: { ...process.env, TEMPORAL_VERSION_CHECK_DISABLED: '1' },
+        detached: this.opts.detached,
+      },
+    );
     this.child = spawned.child;
     this.adoptedPid = undefined;
     this.childExit = spawned.exited.then(() => undefined);
@@ -576,7 +609,9 @@ export class PostgresTemporalServer implements ClusterProcess {
   }
 
   private failure(what: string, cause?: unknown): PostgresServerStartError {
-    return new PostgresServerStartError(`${this.opts.name}: temporal-server ${what}. Log ${this.logPath}, last lines:\n${this.logTail()}`, { cause });
+    return new PostgresServerStartError(`${this.opts.name}: temporal-server ${what}. Log ${this.logPath}, last lines:\n${this.logTail()}`, {
+      cause,
+    });
   }
 
   /** Retries `op` while the server is still coming up (unavailable, or the namespace not yet cached). */
@@ -699,7 +734,13 @@ export const DEFAULT_LOCAL_SHARDS = 4;
  */
 export async function postgresClusterFactory(
   spec: PostgresClusterSpec,
-  ctx: { runDir: string; detached: boolean; onProgress: ProgressFn; dynamicConfig?: Record<string, unknown>; searchAttributes?: { name: string; type: SearchAttributeTypeName }[] },
+  ctx: {
+    runDir: string;
+    detached: boolean;
+    onProgress: ProgressFn;
+    dynamicConfig?: Record<string, unknown>;
+    searchAttributes?: { name: string; type: SearchAttributeTypeName }[];
+  },
 ): Promise<PostgresTemporalServer> {
   const runDir = path.resolve(ctx.runDir, spec.name);
   const binaries = await resolveTemporalServer({ onProgress: ctx.onProgress });
@@ -714,7 +755,10 @@ export async function postgresClusterFactory(
     searchAttributes: ctx.searchAttributes ?? STACK_SEARCH_ATTRIBUTES.map((k) => ({ name: k.name, type: SDK_TYPE_NAMES[k.type] })),
     binaries,
     pg: pgFromEnv(),
-    dbPrefix: `cutover_${spec.name.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 30)}_${hash}`,
+    dbPrefix: `cutover_${spec.name
+      .toLowerCase()
+      .replace(/[^a-z0-9_]/g, '_')
+      .slice(0, 30)}_${hash}`,
     onProgress: ctx.onProgress,
     detached: ctx.detached,
     dynamicConfig: ctx.dynamicConfig,
@@ -723,7 +767,10 @@ export async function postgresClusterFactory(
 
 function validateOptions(o: PostgresTemporalServerOptions): void {
   if (typeof o.name !== 'string' || !/^[A-Za-z][A-Za-z0-9_-]{0,62}$/.test(o.name)) {
-    throw new PostgresServerOptionsError('name', `"${String(o.name)}" must start with a letter and hold only letters, digits, "_" and "-" (e.g. legacy)`);
+    throw new PostgresServerOptionsError(
+      'name',
+      `"${String(o.name)}" must start with a letter and hold only letters, digits, "_" and "-" (e.g. legacy)`,
+    );
   }
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) {
     throw new PostgresServerOptionsError('port', `${String(o.port)} is not a TCP port; give an integer 1-65535 (the frontend gRPC port)`);
@@ -739,15 +786,24 @@ function validateOptions(o: PostgresTemporalServerOptions): void {
   }
   o.namespaces.forEach((ns, i) => {
     if (typeof ns !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/.test(ns)) {
-      throw new PostgresServerOptionsError(`namespaces[${i}]`, `"${String(ns)}" is not a valid namespace name (2-255 letters, digits, ".", "_", "-")`);
+      throw new PostgresServerOptionsError(
+        `namespaces[${i}]`,
+        `"${String(ns)}" is not a valid namespace name (2-255 letters, digits, ".", "_", "-")`,
+      );
     }
   });
   (o.searchAttributes ?? []).forEach((sa, i) => {
     if (typeof sa?.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(sa.name)) {
-      throw new PostgresServerOptionsError(`searchAttributes[${i}].name`, `"${String(sa?.name)}" must be letters, digits and "_" (e.g. TenantId)`);
+      throw new PostgresServerOptionsError(
+        `searchAttributes[${i}].name`,
+        `"${String(sa?.name)}" must be letters, digits and "_" (e.g. TenantId)`,
+      );
     }
     if (!(sa.type in INDEXED_VALUE_TYPES)) {
-      throw new PostgresServerOptionsError(`searchAttributes[${i}].type`, `"${String(sa.type)}" must be one of ${Object.keys(INDEXED_VALUE_TYPES).join(', ')}`);
+      throw new PostgresServerOptionsError(
+        `searchAttributes[${i}].type`,
+        `"${String(sa.type)}" must be one of ${Object.keys(INDEXED_VALUE_TYPES).join(', ')}`,
+      );
     }
   });
   if (!o.binaries?.server || !o.binaries.sqlTool || !o.binaries.schemaDir) {
@@ -762,7 +818,10 @@ function validateOptions(o: PostgresTemporalServerOptions): void {
         throw new PostgresServerOptionsError(`ports.${key}`, `${String(port)} is not a TCP port (1-65535)`);
       }
       if (key.endsWith('Membership') && (port as number) > SERVICE_PORT_RANGE.max) {
-        throw new PostgresServerOptionsError(`ports.${key}`, `${String(port)} is above ${SERVICE_PORT_RANGE.max}: the PostgreSQL schema stores membership ports as SMALLINT`);
+        throw new PostgresServerOptionsError(
+          `ports.${key}`,
+          `${String(port)} is above ${SERVICE_PORT_RANGE.max}: the PostgreSQL schema stores membership ports as SMALLINT`,
+        );
       }
     }
   }

@@ -145,7 +145,24 @@ function isNotFound(err: unknown): boolean {
 
 /** Runs one SQL statement on `database` (default: the admin database) and returns psql's unaligned rows. */
 export async function psql(pg: PgConnection, sql: string, database = pg.database): Promise<string[]> {
-  const args = ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', database, '-c', sql];
+  const args = [
+    '-X',
+    '-A',
+    '-t',
+    '-q',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-h',
+    pg.host,
+    '-p',
+    String(pg.port),
+    '-U',
+    pg.user,
+    '-d',
+    database,
+    '-c',
+    sql,
+  ];
   try {
     const { stdout } = await run('psql', args, { PGPASSWORD: pg.password, PGCONNECT_TIMEOUT: '5' }, PSQL_TIMEOUT_MS);
     return stdout.split('\n').filter((l) => l.length > 0);
@@ -160,7 +177,10 @@ export async function psql(pg: PgConnection, sql: string, database = pg.database
     if (/could not connect|Connection refused|timeout expired|could not translate host name|No such file or directory/i.test(stderr)) {
       throw new PostgresUnavailableError(unreachableMessage(pg, firstLines(stderr)), { cause: err });
     }
-    if (/password authentication failed|no pg_hba\.conf entry|role ".*" does not exist|database ".*" does not exist/i.test(stderr) && database === pg.database) {
+    if (
+      /password authentication failed|no pg_hba\.conf entry|role ".*" does not exist|database ".*" does not exist/i.test(stderr) &&
+      database === pg.database
+    ) {
       throw new PostgresUnavailableError(
         `PostgreSQL at ${pg.displayUrl} refused the connection (${firstLines(stderr)}). Fix: set PG_URL with a user, password and database that may connect (e.g. ${DEFAULT_PG_URL}).`,
         { cause: err },
@@ -198,17 +218,23 @@ async function sqlTool(pg: PgConnection, tool: SqlToolPaths, database: string, c
     await run(tool.sqlTool, args, { SQL_PASSWORD: pg.password }, SQL_TOOL_TIMEOUT_MS);
   } catch (err) {
     if (isNotFound(err)) {
-      throw new PostgresOperationError(`temporal-sql-tool not found at ${tool.sqlTool}. Fix: set TEMPORAL_SQL_TOOL or let resolveTemporalServer build it.`, {
-        cause: err,
-      });
+      throw new PostgresOperationError(
+        `temporal-sql-tool not found at ${tool.sqlTool}. Fix: set TEMPORAL_SQL_TOOL or let resolveTemporalServer build it.`,
+        {
+          cause: err,
+        },
+      );
     }
     const out = `${(err as { stderr?: string }).stderr ?? ''}\n${(err as { stdout?: string }).stdout ?? ''}`;
     if (/connection refused|no such host|i\/o timeout/i.test(out)) {
       throw new PostgresUnavailableError(unreachableMessage(pg, firstLines(out, 2)), { cause: err });
     }
-    throw new PostgresOperationError(`temporal-sql-tool ${command[0]} on database ${database} failed: ${firstLines(out, 4) || String(err)}`, {
-      cause: err,
-    });
+    throw new PostgresOperationError(
+      `temporal-sql-tool ${command[0]} on database ${database} failed: ${firstLines(out, 4) || String(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
@@ -221,7 +247,12 @@ async function migrateOne(pg: PgConnection, tool: SqlToolPaths, database: string
 }
 
 /** Creates the pair if missing and migrates both schemas to the latest version; safe to re-run. */
-export async function migrateDatabasePair(pg: PgConnection, tool: SqlToolPaths, pair: DatabasePair, onProgress?: ProgressFn): Promise<void> {
+export async function migrateDatabasePair(
+  pg: PgConnection,
+  tool: SqlToolPaths,
+  pair: DatabasePair,
+  onProgress?: ProgressFn,
+): Promise<void> {
   const startedAt = Date.now();
   await Promise.all([migrateOne(pg, tool, pair.persistence, 'temporal'), migrateOne(pg, tool, pair.visibility, 'visibility')]);
   onProgress?.(`databases ${pair.persistence} and ${pair.visibility} ready (${Date.now() - startedAt} ms)`);

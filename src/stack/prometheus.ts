@@ -48,26 +48,39 @@ export class PrometheusServer {
   }
 
   private writeConfig(): void {
-    const staticConfigs = (label: 'cluster' | 'app', targets: ScrapeTarget[]) => targets.map((t) => ({ targets: [t.address], labels: { [label]: t.name } }));
-    const scrapeConfigs = [{ job_name: 'temporal', metrics_path: '/metrics', static_configs: staticConfigs('cluster', this.opts.clusters) }];
-    if (this.apps.length) scrapeConfigs.push({ job_name: 'apps', metrics_path: '/metrics', static_configs: staticConfigs('app', this.apps) });
-    fs.writeFileSync(this.configFile, stringify({ global: { scrape_interval: '1s', evaluation_interval: '1s' }, scrape_configs: scrapeConfigs }));
+    const staticConfigs = (label: 'cluster' | 'app', targets: ScrapeTarget[]) =>
+      targets.map((t) => ({ targets: [t.address], labels: { [label]: t.name } }));
+    const scrapeConfigs = [
+      { job_name: 'temporal', metrics_path: '/metrics', static_configs: staticConfigs('cluster', this.opts.clusters) },
+    ];
+    if (this.apps.length)
+      scrapeConfigs.push({ job_name: 'apps', metrics_path: '/metrics', static_configs: staticConfigs('app', this.apps) });
+    fs.writeFileSync(
+      this.configFile,
+      stringify({ global: { scrape_interval: '1s', evaluation_interval: '1s' }, scrape_configs: scrapeConfigs }),
+    );
   }
 
   async start(): Promise<void> {
     if (!prometheusInstalled()) {
-      throw new PrometheusUnavailableError('prometheus is not installed: `apt-get install -y --no-install-recommends prometheus` (.ci/run does this)');
+      throw new PrometheusUnavailableError(
+        'prometheus is not installed: `apt-get install -y --no-install-recommends prometheus` (.ci/run does this)',
+      );
     }
     fs.mkdirSync(this.opts.runDir, { recursive: true });
     this.port ??= this.opts.port ?? (await freePort());
     this.writeConfig();
-    const proc = spawnLogged('prometheus', [
-      `--config.file=${this.configFile}`,
-      `--storage.tsdb.path=${path.join(this.opts.runDir, 'prometheus-data')}`,
-      `--web.listen-address=127.0.0.1:${this.port}`,
-      '--web.enable-lifecycle',
-      '--log.level=warn',
-    ], { logFile: this.logFile, detached: this.opts.detached });
+    const proc = spawnLogged(
+      'prometheus',
+      [
+        `--config.file=${this.configFile}`,
+        `--storage.tsdb.path=${path.join(this.opts.runDir, 'prometheus-data')}`,
+        `--web.listen-address=127.0.0.1:${this.port}`,
+        '--web.enable-lifecycle',
+        '--log.level=warn',
+      ],
+      { logFile: this.logFile, detached: this.opts.detached },
+    );
     this.proc = proc;
     let exited = false;
     void proc.exited.then(() => (exited = true));

@@ -57,7 +57,9 @@ export class RedisServer {
 
   async start(): Promise<void> {
     if (spawnSync('redis-server', ['--version']).status !== 0) {
-      throw new RedisUnavailableError('redis-server is not installed: install it (`apt-get install -y redis-server`) or set REDIS_URL=redis://host:port to use a running Redis');
+      throw new RedisUnavailableError(
+        'redis-server is not installed: install it (`apt-get install -y redis-server`) or set REDIS_URL=redis://host:port to use a running Redis',
+      );
     }
     fs.mkdirSync(this.opts.runDir, { recursive: true });
     this.port ??= this.opts.port ?? (await freePort());
@@ -67,10 +69,14 @@ export class RedisServer {
   private async launch(): Promise<void> {
     // Persistence off: the stack's Redis is scratch space; a restart after kill() starts empty,
     // which is exactly the "Redis lost its data" case the routing clients must survive.
-    const proc = spawnLogged('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.opts.runDir], {
-      logFile: this.logFile,
-      detached: this.opts.detached,
-    });
+    const proc = spawnLogged(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.opts.runDir],
+      {
+        logFile: this.logFile,
+        detached: this.opts.detached,
+      },
+    );
     this.proc = proc;
     let exited = false;
     void proc.exited.then(() => (exited = true));

@@ -43,7 +43,10 @@ export const STACK_SEARCH_ATTRIBUTE_TYPES: Record<string, 'Keyword'> = Object.fr
 );
 
 /** Creates the process for a cluster spec: a dev server, or a temporal-server on PostgreSQL. */
-type ClusterFactory = (spec: StackClusterSpec, ctx: { runDir: string; ui: boolean; detached: boolean; onProgress: ProgressFn; dynamicConfig?: Record<string, unknown> }) => Promise<ClusterProcess>;
+type ClusterFactory = (
+  spec: StackClusterSpec,
+  ctx: { runDir: string; ui: boolean; detached: boolean; onProgress: ProgressFn; dynamicConfig?: Record<string, unknown> },
+) => Promise<ClusterProcess>;
 const factories: Record<'dev' | 'postgres', ClusterFactory> = {
   dev: async (spec, ctx) =>
     new DevServer({
@@ -80,7 +83,13 @@ export class LocalStack {
       const clusters: Record<string, ClusterProcess> = {};
       // Resolve the CLI once up front so a first-time build reports progress before anything starts.
       if (opts.clusters.some((c) => (c.local?.server ?? 'dev') === 'dev')) await resolveTemporalCli(progress);
-      const ctx = { runDir: opts.runDir, ui: opts.ui ?? false, detached: opts.detached ?? false, onProgress: progress, dynamicConfig: opts.dynamicConfig };
+      const ctx = {
+        runDir: opts.runDir,
+        ui: opts.ui ?? false,
+        detached: opts.detached ?? false,
+        onProgress: progress,
+        dynamicConfig: opts.dynamicConfig,
+      };
       // Sequential on purpose: on 2 cores parallel boots only contend, and each takes ~0.2 s.
       for (const spec of opts.clusters) {
         const kind = spec.local?.server ?? 'dev';
@@ -97,13 +106,17 @@ export class LocalStack {
       } else if (wanted && opts.redisUrl) {
         const { host, port } = splitAddress(new URL(wanted).host);
         if (!['127.0.0.1', 'localhost'].includes(host)) {
-          throw new RedisUnavailableError(`Redis at ${wanted} does not answer and is not local: start it, or point redis.url at a reachable Redis`);
+          throw new RedisUnavailableError(
+            `Redis at ${wanted} does not answer and is not local: start it, or point redis.url at a reachable Redis`,
+          );
         }
         redis = new RedisServer({ runDir: opts.runDir, port, detached: opts.detached });
         await redis.start();
         redisUrl = redis.url;
       } else if (wanted) {
-        throw new RedisUnavailableError(`REDIS_URL=${wanted} does not answer: start that Redis, or unset REDIS_URL to let cutover start its own`);
+        throw new RedisUnavailableError(
+          `REDIS_URL=${wanted} does not answer: start that Redis, or unset REDIS_URL to let cutover start its own`,
+        );
       } else {
         redis = new RedisServer({ runDir: opts.runDir, detached: opts.detached });
         await redis.start();
@@ -145,7 +158,9 @@ export class LocalStack {
    * PostgreSQL-backed clusters also drop their databases.
    */
   async stop(opts: { dropData?: boolean } = {}): Promise<void> {
-    await Promise.all(Object.values(this.clusters).map((c) => (opts.dropData && c.dropData ? c.dropData() : c.stop()).catch(() => undefined)));
+    await Promise.all(
+      Object.values(this.clusters).map((c) => (opts.dropData && c.dropData ? c.dropData() : c.stop()).catch(() => undefined)),
+    );
     await this.redis?.stop().catch(() => undefined);
     await this.prometheus?.stop().catch(() => undefined);
   }

@@ -43,7 +43,10 @@ function onPath(name: string): string | undefined {
 export async function resolveTemporalCli(onProgress: ProgressFn = () => {}): Promise<string> {
   const fromEnv = process.env.TEMPORAL_CLI;
   if (fromEnv) {
-    if (!cliVersion(fromEnv)) throw new TemporalCliNotFoundError(`TEMPORAL_CLI=${fromEnv} does not run (\`${fromEnv} --version\` failed); point it at a temporal CLI ≥ ${MIN_VERSION}, or unset it`);
+    if (!cliVersion(fromEnv))
+      throw new TemporalCliNotFoundError(
+        `TEMPORAL_CLI=${fromEnv} does not run (\`${fromEnv} --version\` failed); point it at a temporal CLI ≥ ${MIN_VERSION}, or unset it`,
+      );
     return fromEnv;
   }
   const found = onPath('temporal');

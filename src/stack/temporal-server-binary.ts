@@ -45,7 +45,6 @@ export class TemporalServerBinaryError extends Error {
   }
 }
 
-
 const FIXES =
   `Fixes: set TEMPORAL_SERVER_BIN and TEMPORAL_SQL_TOOL to existing binaries (and TEMPORAL_SCHEMA_DIR to ` +
   `…/schema/postgresql/v12), or install Go (https://go.dev/dl) and re-run so the project builds ` +
@@ -106,7 +105,9 @@ export async function resolveTemporalServer(options: ResolveTemporalServerOption
     if (fromEnv) {
       // An explicit path that is wrong is an error, never a silent fallback to something else.
       if (!(await isExecutable(fromEnv))) {
-        throw new TemporalServerBinaryError(`${w.envName}=${fromEnv} is not an executable file. Fix: point ${w.envName} at the binary, or unset it to use the project cache.`);
+        throw new TemporalServerBinaryError(
+          `${w.envName}=${fromEnv} is not an executable file. Fix: point ${w.envName} at the binary, or unset it to use the project cache.`,
+        );
       }
       found.push(fromEnv);
     } else if (await isExecutable(w.cached)) {
@@ -127,13 +128,20 @@ async function requireGo(): Promise<string> {
   try {
     return await goOutput(['version'], 30_000);
   } catch (err) {
-    throw new TemporalServerBinaryError(`Go is needed to build temporal-server but \`go version\` failed (${(err as Error).message.split('\n')[0]}). ${FIXES}`, {
-      cause: err,
-    });
+    throw new TemporalServerBinaryError(
+      `Go is needed to build temporal-server but \`go version\` failed (${(err as Error).message.split('\n')[0]}). ${FIXES}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
-async function buildInto(binDir: string, targets: { cached: string; pkg: string; built: string }[], onProgress?: ProgressFn): Promise<void> {
+async function buildInto(
+  binDir: string,
+  targets: { cached: string; pkg: string; built: string }[],
+  onProgress?: ProgressFn,
+): Promise<void> {
   const goVersion = await requireGo();
   await fs.mkdir(binDir, { recursive: true });
   // The private GOBIN is inside the cache so the final rename stays on one filesystem (atomic).
@@ -159,7 +167,11 @@ async function buildInto(binDir: string, targets: { cached: string; pkg: string;
 
 function runGoInstall(gobin: string, pkgs: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('go', ['install', ...pkgs], { cwd: os.tmpdir(), env: { ...goEnvVars(), GOBIN: gobin }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('go', ['install', ...pkgs], {
+      cwd: os.tmpdir(),
+      env: { ...goEnvVars(), GOBIN: gobin },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let tail = '';
     const keep = (chunk: Buffer) => {
       tail = (tail + chunk.toString()).slice(-4000);
@@ -176,7 +188,11 @@ function runGoInstall(gobin: string, pkgs: string[]): Promise<void> {
       if (code === 0) {
         resolve();
       } else {
-        const lines = tail.split('\n').filter((l) => l && !l.startsWith('go: downloading')).slice(-12).join('\n');
+        const lines = tail
+          .split('\n')
+          .filter((l) => l && !l.startsWith('go: downloading'))
+          .slice(-12)
+          .join('\n');
         reject(new TemporalServerBinaryError(`go install ${pkgs.join(' ')} failed (${signal ?? `exit ${code}`}):\n${lines}\n${FIXES}`));
       }
     });
@@ -185,7 +201,8 @@ function runGoInstall(gobin: string, pkgs: string[]): Promise<void> {
 
 async function resolveSchemaDir(env: NodeJS.ProcessEnv, onProgress?: ProgressFn): Promise<string> {
   const fromEnv = envPath(env, 'TEMPORAL_SCHEMA_DIR');
-  const check = async (dir: string) => (await isDirectory(path.join(dir, 'temporal', 'versioned'))) && (await isDirectory(path.join(dir, 'visibility', 'versioned')));
+  const check = async (dir: string) =>
+    (await isDirectory(path.join(dir, 'temporal', 'versioned'))) && (await isDirectory(path.join(dir, 'visibility', 'versioned')));
   if (fromEnv) {
     if (!(await check(fromEnv))) {
       throw new TemporalServerBinaryError(

@@ -24,7 +24,16 @@ import {
 import type { CampaignActivities } from '../activities/campaign';
 import type { GateActivities } from '../activities/gates';
 import { approve as applyApprove, consume, isGranted, parseApprove, requestApproval } from '../approvals/two-person';
-import { bakeDecision, goalOf, nextMove, sealingSteps, settledPhase, touchedRingUnits, type UnitGoal, type UnitView } from '../campaign/driver';
+import {
+  bakeDecision,
+  goalOf,
+  nextMove,
+  sealingSteps,
+  settledPhase,
+  touchedRingUnits,
+  type UnitGoal,
+  type UnitView,
+} from '../campaign/driver';
 import type { CampaignCommand, CampaignInput, CampaignState, CampaignStatus, CampaignStep, GateSpec } from '../campaign/types';
 import { campaignUnit, pickEntities, unitProblem, unitWorkflowIdOf } from '../campaign/units';
 import type { TimedMeasurement } from '../gates/types';
@@ -71,7 +80,8 @@ function inputProblems(input: CampaignInput): string[] {
   const out: string[] = [];
   if (!input || typeof input !== 'object') return ['input: expected a CampaignInput (build it with buildCampaignInput)'];
   if (!input.plan || !Array.isArray(input.plan.steps)) return ['plan.steps: missing; build the input with buildCampaignInput(plan)'];
-  if (!input.entities || typeof input.entities.groups !== 'object') return ['entities: missing; build the input with buildCampaignInput(plan)'];
+  if (!input.entities || typeof input.entities.groups !== 'object')
+    return ['entities: missing; build the input with buildCampaignInput(plan)'];
   for (const r of input.plan.rings) {
     for (const u of r.units) {
       const problem = unitProblem(input.entities, r.name, u);
@@ -79,19 +89,22 @@ function inputProblems(input: CampaignInput): string[] {
     }
   }
   for (const s of input.plan.steps) {
-    if (!input.plan.rings[s.ringIndex]) out.push(`plan.steps[${s.n - 1}].ringIndex: no ring ${s.ringIndex}; build the input with buildCampaignInput(plan)`);
+    if (!input.plan.rings[s.ringIndex])
+      out.push(`plan.steps[${s.n - 1}].ringIndex: no ring ${s.ringIndex}; build the input with buildCampaignInput(plan)`);
     for (const g of s.gates) if (!input.plan.gates[g]) out.push(`plan.gates.${g}: step ${s.n} uses it but it is not defined`);
   }
   if (!(input.pollMs > 0)) out.push('pollMs: must be > 0 (how often units are polled, ms)');
   if (!(input.approvalTtlMs > 0)) out.push('approvalTtlMs: must be > 0 (how long an approval request stays open, ms)');
-  if (typeof input.entityTaskQueue !== 'string' || input.entityTaskQueue === '') out.push('entityTaskQueue: required (the control task queue)');
+  if (typeof input.entityTaskQueue !== 'string' || input.entityTaskQueue === '')
+    out.push('entityTaskQueue: required (the control task queue)');
   return out;
 }
 
 /** Runs a campaign; `carried` is the state handed over by continue-as-new. */
 export async function campaign(input: CampaignInput, carried?: CampaignState): Promise<CampaignStatus> {
   const problems = inputProblems(input);
-  if (problems.length > 0) throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: problems.join('; '), details: problems });
+  if (problems.length > 0)
+    throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: problems.join('; '), details: problems });
   const plan = input.plan;
   const state: CampaignState = carried ?? initialCampaignState();
   if (carried) state.runs += 1;
@@ -124,7 +137,14 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
 
   // Message handlers
   function reject(command: string, reason: string, p: { commandId?: string; actor?: string }, code?: string): void {
-    state.rejected.push({ command, ...(p.commandId ? { commandId: p.commandId } : {}), ...(p.actor ? { actor: p.actor } : {}), reason, ...(code ? { code } : {}), at: nowIso() });
+    state.rejected.push({
+      command,
+      ...(p.commandId ? { commandId: p.commandId } : {}),
+      ...(p.actor ? { actor: p.actor } : {}),
+      reason,
+      ...(code ? { code } : {}),
+      at: nowIso(),
+    });
     if (state.rejected.length > MAX_REJECTED) state.rejected.shift();
     log.info('campaign command rejected', { command, reason });
   }
@@ -132,16 +152,23 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   /** Checks `{ actor, commandId, reason? }`; a seen command ID is a silent no-op (undefined). */
   function parseCommand(name: CampaignCommand['command'], payload: unknown): CampaignCommand | undefined {
     const p = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
-    const ids = { commandId: typeof p.commandId === 'string' ? p.commandId : undefined, actor: typeof p.actor === 'string' ? p.actor : undefined };
+    const ids = {
+      commandId: typeof p.commandId === 'string' ? p.commandId : undefined,
+      actor: typeof p.actor === 'string' ? p.actor : undefined,
+    };
     if (ids.commandId && state.seenCommandIds.includes(ids.commandId)) return undefined;
     if (ids.commandId) {
       state.seenCommandIds.push(ids.commandId);
       if (state.seenCommandIds.length > MAX_SEEN) state.seenCommandIds.shift();
     }
-    if (typeof payload !== 'object' || payload === null) return void reject(name, 'payload: expected { actor, commandId, reason? }; send an object', ids, 'invalid-input');
-    if (typeof p.actor !== 'string' || p.actor.trim() === '') return void reject(name, 'actor: required non-empty string; say who sends the command', ids, 'invalid-input');
-    if (typeof p.commandId !== 'string' || p.commandId.trim() === '') return void reject(name, 'commandId: required non-empty string; send a unique ID per command', ids, 'invalid-input');
-    if (p.reason !== undefined && typeof p.reason !== 'string') return void reject(name, 'reason: must be a string when given', ids, 'invalid-input');
+    if (typeof payload !== 'object' || payload === null)
+      return void reject(name, 'payload: expected { actor, commandId, reason? }; send an object', ids, 'invalid-input');
+    if (typeof p.actor !== 'string' || p.actor.trim() === '')
+      return void reject(name, 'actor: required non-empty string; say who sends the command', ids, 'invalid-input');
+    if (typeof p.commandId !== 'string' || p.commandId.trim() === '')
+      return void reject(name, 'commandId: required non-empty string; send a unique ID per command', ids, 'invalid-input');
+    if (p.reason !== undefined && typeof p.reason !== 'string')
+      return void reject(name, 'reason: must be a string when given', ids, 'invalid-input');
     return { command: name, actor: p.actor.trim(), commandId: p.commandId, ...(typeof p.reason === 'string' ? { reason: p.reason } : {}) };
   }
 
@@ -172,7 +199,8 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
         break;
       case 'rollback':
         if (state.rollback || state.phase === 'rolling-back') return reject(name, 'rollback already in progress', c, 'not-allowed');
-        if (!c.reason || c.reason.trim() === '') return reject(name, 'reason: required for rollback; say why (--reason "…")', c, 'invalid-input');
+        if (!c.reason || c.reason.trim() === '')
+          return reject(name, 'reason: required for rollback; say why (--reason "…")', c, 'invalid-input');
         state.rollback = { ...c, at: nowIso() };
         break;
     }
@@ -219,7 +247,14 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
       ...(state.hold ? { hold: state.hold } : {}),
       epoch: state.epoch,
       ...(step && !finished()
-        ? { step: { ...step, ...(state.bake ? { bakeStartedAt: new Date(state.bake.startedAt).toISOString(), bakeUntil: new Date(state.bake.until).toISOString() } : {}) } }
+        ? {
+            step: {
+              ...step,
+              ...(state.bake
+                ? { bakeStartedAt: new Date(state.bake.startedAt).toISOString(), bakeUntil: new Date(state.bake.until).toISOString() }
+                : {}),
+            },
+          }
         : {}),
       stepsTotal: plan.steps.length,
       rings: plan.rings.map((r, i) => ({
@@ -244,12 +279,18 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     setCurrentDetails(
       [
         `**campaign** ${plan.name}${plan.drill ? ' (drill)' : ''} — **${state.phase}**${state.paused ? ` — paused by ${state.paused.actor}` : ''}`,
-        step && !finished() ? `**step** ${step.n}/${plan.steps.length}: ${step.ring} batch ${step.batch}/${step.batches} ${step.kind}${step.percent !== undefined ? ` ${step.percent}%` : ''}` : '',
+        step && !finished()
+          ? `**step** ${step.n}/${plan.steps.length}: ${step.ring} batch ${step.batch}/${step.batches} ${step.kind}${step.percent !== undefined ? ` ${step.percent}%` : ''}`
+          : '',
         state.bake ? `**baking until** ${new Date(state.bake.until).toISOString()}` : '',
         state.hold ? `**held**: ${state.hold.reason}` : '',
-        state.approval && !isGranted(state.approval) ? `**awaiting approval** ${state.approval.approvals.length}/${state.approval.required} (step ${state.approval.binding.step}, epoch ${state.approval.binding.epoch})` : '',
+        state.approval && !isGranted(state.approval)
+          ? `**awaiting approval** ${state.approval.approvals.length}/${state.approval.required} (step ${state.approval.binding.step}, epoch ${state.approval.binding.epoch})`
+          : '',
         waitingFor ? `**waiting for** ${waitingFor}` : '',
-        finished() ? '' : `**roll back** \`cutover rollback ${plan.name} --reason "…"\` (the current ring's units) · **pause** \`cutover pause ${plan.name}\``,
+        finished()
+          ? ''
+          : `**roll back** \`cutover rollback ${plan.name} --reason "…"\` (the current ring's units) · **pause** \`cutover pause ${plan.name}\``,
       ]
         .filter(Boolean)
         .join('\n'),
@@ -293,7 +334,11 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   const lastSent: Record<string, string> = {};
 
   /** One round of moving `units` towards `goal`: observe, then start or command what needs it. */
-  async function drive(units: readonly string[], goal: UnitGoal, step: CampaignStep | undefined): Promise<{ reached: boolean; failed?: string }> {
+  async function drive(
+    units: readonly string[],
+    goal: UnitGoal,
+    step: CampaignStep | undefined,
+  ): Promise<{ reached: boolean; failed?: string }> {
     // A completed unit never changes again: its last view stands, and it is not read again.
     const done = new Set(units.filter((u) => viewOf(u)?.phase === 'completed'));
     const fresh = await control.unitViews({ units: unitRefs(units.filter((u) => !done.has(u))) });
@@ -305,11 +350,22 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     if (failed.length > 0) return { reached: false, failed: failed.join('; ') };
     // The activity gets the start list and only the entity fields it needs, not every unit's input (history stays small).
     const toStart = moves.filter((x) => x.m.kind === 'start').map((x) => ({ unit: x.v.unit, ring: ringOf.get(x.v.unit)! }));
-    if (toStart.length > 0) await control.startUnits({ entities: pickEntities(input.entities, toStart), units: toStart, taskQueue: input.entityTaskQueue });
+    if (toStart.length > 0)
+      await control.startUnits({ entities: pickEntities(input.entities, toStart), units: toStart, taskQueue: input.entityTaskQueue });
     // The entity drops a repeated command ID anyway; not sending it again saves a signal and a workflow task.
     const cmds = moves.flatMap(({ v, m }) =>
       (m.kind === 'advance' || m.kind === 'rollback') && lastSent[v.unit] !== m.commandId
-        ? [{ unit: v.unit, workflowId: v.workflowId, command: m.kind, commandId: m.commandId, actor: me, ...(m.kind === 'rollback' ? { reason: state.rollback?.reason ?? 'campaign rollback' } : {}), ...(m.kind === 'advance' && m.until ? { until: m.until } : {}) }]
+        ? [
+            {
+              unit: v.unit,
+              workflowId: v.workflowId,
+              command: m.kind,
+              commandId: m.commandId,
+              actor: me,
+              ...(m.kind === 'rollback' ? { reason: state.rollback?.reason ?? 'campaign rollback' } : {}),
+              ...(m.kind === 'advance' && m.until ? { until: m.until } : {}),
+            },
+          ]
         : [],
     );
     if (cmds.length > 0) {
@@ -327,7 +383,13 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   function onGateFailure(what: string, gate?: string): void {
     for (const g of state.gates) if (g.name === gate) g.status = 'failed';
     if (plan.onGateFailure === 'rollback') {
-      state.rollback = { command: 'rollback', actor: me, commandId: `${wfId}/auto-rollback/${state.epoch}/${state.stepIndex}`, reason: what, at: nowIso() };
+      state.rollback = {
+        command: 'rollback',
+        actor: me,
+        commandId: `${wfId}/auto-rollback/${state.epoch}/${state.stepIndex}`,
+        reason: what,
+        at: nowIso(),
+      };
       note(`gate failure: rolling back the ring`, { reason: what });
     } else {
       state.hold = { reason: what, ...(gate ? { gate } : {}), at: nowIso() };
@@ -352,7 +414,11 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     const b = state.bake!;
     if (state.advance) {
       const a = state.advance;
-      note(`bake skipped by ${a.actor}`, { actor: a.actor, ...(a.reason ? { reason: a.reason } : {}), evidence: { measurements: b.measurements.slice(-10) } });
+      note(`bake skipped by ${a.actor}`, {
+        actor: a.actor,
+        ...(a.reason ? { reason: a.reason } : {}),
+        evidence: { measurements: b.measurements.slice(-10) },
+      });
       return nextStep(`step ${step.n} done (bake skipped)`);
     }
     const gates = gatesOf(step);
@@ -385,7 +451,12 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
               });
               return { ...m, gate: name, at: Date.now() };
             } catch (err) {
-              return { result: 'error', message: `measurement failed: ${err instanceof Error ? err.message : String(err)}`, gate: name, at: Date.now() };
+              return {
+                result: 'error',
+                message: `measurement failed: ${err instanceof Error ? err.message : String(err)}`,
+                gate: name,
+                at: Date.now(),
+              };
             }
           }),
         );
@@ -393,18 +464,30 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
         b.measurements.push(...taken);
         for (const m of taken) {
           const i = state.gates.findIndex((g) => g.name === m.gate);
-          const entry = { name: m.gate, status: m.result, reason: m.message, ...(m.value !== undefined ? { value: m.value } : {}), at: new Date(m.at).toISOString() };
+          const entry = {
+            name: m.gate,
+            status: m.result,
+            reason: m.message,
+            ...(m.value !== undefined ? { value: m.value } : {}),
+            at: new Date(m.at).toISOString(),
+          };
           if (i >= 0) state.gates[i] = entry;
           else state.gates.push(entry);
         }
         return;
       }
       case 'passed':
-        return nextStep(`step ${step.n} passed its bake and gates`, { gates: state.gates.filter((g) => step.gates.includes(g.name)), measurements: b.measurements.length });
+        return nextStep(`step ${step.n} passed its bake and gates`, {
+          gates: state.gates.filter((g) => step.gates.includes(g.name)),
+          measurements: b.measurements.length,
+        });
       case 'inconclusive':
         state.hold = { reason: `gate ${d.gate} inconclusive: ${d.reason}`, gate: d.gate, at: nowIso() };
         setPhase('held');
-        note(`gate ${d.gate} inconclusive: held for a human (resume re-measures)`, { reason: d.reason, evidence: { measurements: b.measurements.filter((m) => m.gate === d.gate) } });
+        note(`gate ${d.gate} inconclusive: held for a human (resume re-measures)`, {
+          reason: d.reason,
+          evidence: { measurements: b.measurements.filter((m) => m.gate === d.gate) },
+        });
         return;
       case 'gate-failed':
         note(`gate ${d.gate} failed`, { reason: d.reason, evidence: { measurements: b.measurements.filter((m) => m.gate === d.gate) } });
@@ -415,7 +498,8 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   async function runApproval(step: CampaignStep): Promise<Wait> {
     const binding = { campaign: plan.name, ring: step.ring, step: step.n, epoch: state.epoch };
     const a = state.approval;
-    const current = a && a.binding.step === step.n && a.binding.epoch === state.epoch && a.binding.ring === step.ring && a.consumedAt === undefined;
+    const current =
+      a && a.binding.step === step.n && a.binding.epoch === state.epoch && a.binding.ring === step.ring && a.consumedAt === undefined;
     if (!current) {
       const evidence = {
         gates: state.gates,
@@ -432,7 +516,9 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
       state.approvals.push(used);
       state.approval = undefined;
       setPhase('running');
-      return nextStep(`approval granted by ${used.approvals.map((x) => x.actor).join(' and ')}`, { approvers: used.approvals.map((x) => x.actor) });
+      return nextStep(`approval granted by ${used.approvals.map((x) => x.actor).join(' and ')}`, {
+        approvers: used.approvals.map((x) => x.actor),
+      });
     }
     const now = Date.now();
     if (now >= a.expiresAt) {
@@ -452,7 +538,11 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     const goal = goalOf(step)!;
     const r = await drive(step.units, goal, step);
     if (r.failed) return onGateFailure(`step ${step.n} (${step.kind}): ${r.failed}`);
-    if (!r.reached) return wait(`${step.units.length} unit(s) of ${step.ring} to reach ${step.kind}${step.percent !== undefined ? ` ${step.percent}%` : ''}`, input.pollMs);
+    if (!r.reached)
+      return wait(
+        `${step.units.length} unit(s) of ${step.ring} to reach ${step.kind}${step.percent !== undefined ? ` ${step.percent}%` : ''}`,
+        input.pollMs,
+      );
     if (step.kind === 'prepare') state.moveStartedAt = nowIso();
     if (step.kind === 'canary' || step.kind === 'cutover') {
       const now = Date.now();
@@ -460,7 +550,9 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
       for (const u of step.units) routeEpochs[u] = state.units[u]?.route?.epoch ?? 0;
       state.bake = { startedAt: now, until: now + step.bakeMs, measurements: [], routeEpochs };
       setPhase('baking');
-      note(`step ${step.n}: ${step.kind}${step.percent !== undefined ? ` ${step.percent}%` : ''} reached; baking ${step.bakeMs} ms`, { evidence: { routeEpochs } });
+      note(`step ${step.n}: ${step.kind}${step.percent !== undefined ? ` ${step.percent}%` : ''} reached; baking ${step.bakeMs} ms`, {
+        evidence: { routeEpochs },
+      });
       return;
     }
     return nextStep(`step ${step.n} (${step.kind}) done`);

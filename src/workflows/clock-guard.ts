@@ -32,7 +32,9 @@ export const interceptors: WorkflowInterceptorsFactory = () => {
           // Queries carry no time and move nothing.
           if (ms !== undefined && len > length) {
             if (!a.isReplaying && ms <= at) {
-              throw new Error(`${STALE_CLOCK_MESSAGE}: task at history length ${len} carries ${new Date(ms).toISOString()}, not later than ${new Date(at).toISOString()} of length ${length}; failing the task so it is replayed from history`);
+              throw new Error(
+                `${STALE_CLOCK_MESSAGE}: task at history length ${len} carries ${new Date(ms).toISOString()}, not later than ${new Date(at).toISOString()} of length ${length}; failing the task so it is replayed from history`,
+              );
             }
             length = len;
             at = ms;

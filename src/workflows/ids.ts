@@ -4,9 +4,7 @@
  */
 
 /** A unit is routed on its own: a whole namespace, or one tenant inside a namespace. */
-export type UnitRef =
-  | { kind: 'namespace'; namespace: string }
-  | { kind: 'tenant'; namespace: string; tenant: string };
+export type UnitRef = { kind: 'namespace'; namespace: string } | { kind: 'tenant'; namespace: string; tenant: string };
 
 /** `namespace/<ns>` or `tenant/<ns>/<tenant>`: the name operators type and the plan's rings list. */
 export function unitName(unit: UnitRef): string {

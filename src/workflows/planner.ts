@@ -139,7 +139,12 @@ export function staleClientsWait(input: UnitMigrationInput, state: MigrationStat
   if (!input.clientStalenessMs || state.routeChangedAt === undefined) return undefined;
   const until = state.routeChangedAt + input.clientStalenessMs;
   if (now >= until) return undefined;
-  return { type: 'wait', for: 'timer', until, reason: `the ${side} reads empty; waiting until routed clients with a stale route have failed closed (redis.clientStaleness ${input.clientStalenessMs} ms after the last route change)` };
+  return {
+    type: 'wait',
+    for: 'timer',
+    until,
+    reason: `the ${side} reads empty; waiting until routed clients with a stale route have failed closed (redis.clientStaleness ${input.clientStalenessMs} ms after the last route change)`,
+  };
 }
 
 /** One drain tick on `d.side`: count, wait for the next sample, or apply the stragglers policy. */
@@ -193,12 +198,18 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       // Copies before the routing record: once the record exists, the unit is visibly in motion.
       if (state.schedules && !state.schedules.copy) return { type: 'step', step: { kind: 'copy-schedules' } };
       if (state.route.epoch === 0) return { type: 'step', step: { kind: 'ensure-route' } };
-      return boundary(input, state, 'shadow', `target provisioned;${state.schedules ? ' schedules copied paused;' : ''} routing record on the source`);
+      return boundary(
+        input,
+        state,
+        'shadow',
+        `target provisioned;${state.schedules ? ' schedules copied paused;' : ''} routing record on the source`,
+      );
     case 'shadow': {
       if (input.probe.workflows > 0) {
         if (!obs.probe) return { type: 'step', step: { kind: 'probe' } };
         if (obs.probe.result !== 'successful') {
-          if (input.onGateFailure === 'rollback') return { type: 'roll-back', reason: `probe gate ${obs.probe.result}: ${obs.probe.message}` };
+          if (input.onGateFailure === 'rollback')
+            return { type: 'roll-back', reason: `probe gate ${obs.probe.result}: ${obs.probe.message}` };
           if (state.advance) return { type: 'clear', keys: ['probe'], reason: 'operator asked to run the probe again' };
           return { type: 'wait', for: 'operator', reason: `probe gate ${obs.probe.result}; advance re-runs it, rollback rolls back` };
         }
@@ -240,7 +251,15 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       if (state.route.kind === 'hold') {
         const holdEnd = d.startedAt + input.holdTimeoutMs;
         if (now >= holdEnd) {
-          return { type: 'step', step: { kind: 'set-route', route: target, sourceWorkersMayStop: false, reason: 'hold timeout: release held starts to the target' } };
+          return {
+            type: 'step',
+            step: {
+              kind: 'set-route',
+              route: target,
+              sourceWorkersMayStop: false,
+              reason: 'hold timeout: release held starts to the target',
+            },
+          };
         }
         wakeBy = holdEnd;
       }
@@ -249,7 +268,15 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       const stale = staleClientsWait(input, state, now, 'source');
       if (stale) return stale;
       if (!routeIs(state.route, target)) {
-        return { type: 'step', step: { kind: 'set-route', route: target, sourceWorkersMayStop: false, reason: 'source drained: release held starts to the target' } };
+        return {
+          type: 'step',
+          step: {
+            kind: 'set-route',
+            route: target,
+            sourceWorkersMayStop: false,
+            reason: 'source drained: release held starts to the target',
+          },
+        };
       }
       return boundary(input, state, 'reconciling', tick.stragglers ? 'drain deadline passed with stragglers (reported)' : 'source drained');
     }
@@ -261,12 +288,24 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
         // Source workers may stop only once the unit is final (DESIGN: completed): until then a
         // rollback needs them.
         if (leave.type === 'transition' && !state.route.sourceWorkersMayStop) {
-          return { type: 'step', step: { kind: 'set-route', route: { kind: 'side', side: 'target' }, sourceWorkersMayStop: true, reason: 'reconcile clean: route final, source workers may stop' } };
+          return {
+            type: 'step',
+            step: {
+              kind: 'set-route',
+              route: { kind: 'side', side: 'target' },
+              sourceWorkersMayStop: true,
+              reason: 'reconcile clean: route final, source workers may stop',
+            },
+          };
         }
         return leave;
       }
       if (state.advance) return { type: 'clear', keys: ['reconcile', 'schedules'], reason: 'operator asked to reconcile again' };
-      return { type: 'wait', for: 'operator', reason: `reconcile found ${notCleanWhat(obs)}; advance reconciles again, rollback rolls back` };
+      return {
+        type: 'wait',
+        for: 'operator',
+        reason: `reconcile found ${notCleanWhat(obs)}; advance reconciles again, rollback rolls back`,
+      };
     }
     default:
       throw new Error(`not a forward phase: ${phase}`);
@@ -290,7 +329,10 @@ function rollingBack(input: UnitMigrationInput, state: MigrationState, obs: Obse
   if (state.schedules?.forward && !state.schedules.back?.done) return { type: 'step', step: { kind: 'switch-schedules', to: 'source' } };
   const source: RouteTarget = { kind: 'side', side: 'source' };
   if (state.route.epoch > 0 && (!routeIs(state.route, source) || state.route.sourceWorkersMayStop)) {
-    return { type: 'step', step: { kind: 'set-route', route: source, sourceWorkersMayStop: false, reason: `rollback: ${state.rollback?.reason ?? ''}`.trim() } };
+    return {
+      type: 'step',
+      step: { kind: 'set-route', route: source, sourceWorkersMayStop: false, reason: `rollback: ${state.rollback?.reason ?? ''}`.trim() },
+    };
   }
   if (state.moveStartedAt) {
     const d = state.drain;
@@ -306,7 +348,13 @@ function rollingBack(input: UnitMigrationInput, state: MigrationState, obs: Obse
     if (state.advance) return { type: 'clear', keys: ['reconcile', 'schedules'], reason: 'operator asked to reconcile again' };
     return { type: 'wait', for: 'operator', reason: `reconcile after rollback found ${notCleanWhat(obs)}; advance reconciles again` };
   }
-  return { type: 'transition', to: 'rolled-back', reason: state.schedules?.forward ? 'route and schedules back on the source; reconcile clean' : 'route back on the source; reconcile clean' };
+  return {
+    type: 'transition',
+    to: 'rolled-back',
+    reason: state.schedules?.forward
+      ? 'route and schedules back on the source; reconcile clean'
+      : 'route back on the source; reconcile clean',
+  };
 }
 
 /** Which observation a failed step produced (cleared on retry). */
@@ -324,11 +372,20 @@ export function decide(input: UnitMigrationInput, state: MigrationState, obs: Ob
   if (state.rollback && phase !== 'rolling-back' && !rollbackFailed) {
     return { type: 'transition', to: 'rolling-back', reason: state.rollback.reason ?? 'rollback', clear: ['reconcile', 'schedules'] };
   }
-  if (state.paused) return { type: 'wait', for: 'resume', reason: `paused by ${state.paused.actor}${state.paused.reason ? `: ${state.paused.reason}` : ''}` };
+  if (state.paused)
+    return {
+      type: 'wait',
+      for: 'resume',
+      reason: `paused by ${state.paused.actor}${state.paused.reason ? `: ${state.paused.reason}` : ''}`,
+    };
   if (phase === 'failed') {
     const f = state.failure;
     if (f && state.advance) return { type: 'transition', to: f.phase, reason: `retry ${f.step}`, clear: obsOfStep(f.step) };
-    return { type: 'wait', for: 'operator', reason: `failed in ${f?.phase ?? '?'} (${f?.type ?? '?'}); advance retries, rollback rolls back` };
+    return {
+      type: 'wait',
+      for: 'operator',
+      reason: `failed in ${f?.phase ?? '?'} (${f?.type ?? '?'}); advance retries, rollback rolls back`,
+    };
   }
   if (phase === 'rolling-back') return rollingBack(input, state, obs, now);
   return forward(input, state, obs, now);
@@ -354,7 +411,11 @@ export function checkCommand(command: CommandName, payload: unknown, state: Migr
     reason: typeof p.reason === 'string' ? p.reason : undefined,
   };
   if (typeof p.actor !== 'string' || p.actor.trim() === '') {
-    return { ok: false, reason: 'actor: required non-empty string; say who sends the command (the CLI uses --actor or the OS user)', record: partial };
+    return {
+      ok: false,
+      reason: 'actor: required non-empty string; say who sends the command (the CLI uses --actor or the OS user)',
+      record: partial,
+    };
   }
   if (typeof p.commandId !== 'string' || p.commandId.trim() === '') {
     return { ok: false, reason: 'commandId: required non-empty string; send a unique ID per command (a retry reuses it)', record: partial };
@@ -362,12 +423,24 @@ export function checkCommand(command: CommandName, payload: unknown, state: Migr
   if (p.reason !== undefined && typeof p.reason !== 'string') {
     return { ok: false, reason: 'reason: must be a string when given', record: partial };
   }
-  if (p.until !== undefined && (command !== 'advance' || typeof p.until !== 'string' || !(FORWARD_PHASES as readonly string[]).includes(p.until))) {
-    const why = command !== 'advance' ? `only advance takes until; leave it out of ${command}` : `must be a forward phase (${FORWARD_PHASES.join(', ')})`;
+  if (
+    p.until !== undefined &&
+    (command !== 'advance' || typeof p.until !== 'string' || !(FORWARD_PHASES as readonly string[]).includes(p.until))
+  ) {
+    const why =
+      command !== 'advance'
+        ? `only advance takes until; leave it out of ${command}`
+        : `must be a forward phase (${FORWARD_PHASES.join(', ')})`;
     return { ok: false, reason: `until: ${why}`, record: partial };
   }
   const until = p.until as ForwardPhase | undefined;
-  const record: CommandRecord = { command, actor: p.actor, commandId: p.commandId, ...(typeof p.reason === 'string' ? { reason: p.reason } : {}), ...(until ? { until } : {}) };
+  const record: CommandRecord = {
+    command,
+    actor: p.actor,
+    commandId: p.commandId,
+    ...(typeof p.reason === 'string' ? { reason: p.reason } : {}),
+    ...(until ? { until } : {}),
+  };
   const reject = (reason: string): CommandVerdict => ({ ok: false, reason, record });
   const { phase } = state;
   if (TERMINAL_PHASES.includes(phase)) return reject(`phase ${phase} is final; ${command} is not allowed`);

@@ -22,12 +22,16 @@ export function validateUnitInput(input: unknown, kind: 'namespace' | 'tenant'):
   need('unit.namespace', str(i.unit?.namespace), 'name the namespace being moved');
   if (kind === 'tenant') {
     need('unit.tenant', i.unit?.kind === 'tenant' && str(i.unit.tenant), 'name the tenant being moved');
-    need('tenant', typeof i.tenant === 'object' && i.tenant !== null, 'give the tenant selector: { workflowIdPrefix } or { searchAttribute, value }');
+    need(
+      'tenant',
+      typeof i.tenant === 'object' && i.tenant !== null,
+      'give the tenant selector: { workflowIdPrefix } or { searchAttribute, value }',
+    );
   }
   need('sourceNamespace', str(i.sourceNamespace), 'the namespace on the source cluster');
   need('targetNamespace', str(i.targetNamespace), 'the namespace on the target cluster');
   need('strategy', i.strategy === 'dual-workers' || i.strategy === 'drain-and-switch', 'use dual-workers or drain-and-switch');
-  need('taskQueues', Array.isArray(i.taskQueues) && i.taskQueues.length > 0 && i.taskQueues.every(str), 'list the unit\'s task queues');
+  need('taskQueues', Array.isArray(i.taskQueues) && i.taskQueues.length > 0 && i.taskQueues.every(str), "list the unit's task queues");
   const steps = i.percentSteps;
   need(
     'percentSteps',
@@ -35,18 +39,32 @@ export function validateUnitInput(input: unknown, kind: 'namespace' | 'tenant'):
     'ascending percentages between 0 and 100 exclusive, e.g. [10, 50]',
   );
   for (const f of ['bakeMs', 'drainDeadlineMs', 'holdTimeoutMs'] as const) need(f, ms(i[f]), 'a duration in milliseconds ≥ 0');
-  if (i.clientStalenessMs !== undefined) need('clientStalenessMs', ms(i.clientStalenessMs), 'the routed clients\' staleness bound in milliseconds (plan redis.clientStaleness), or leave unset');
+  if (i.clientStalenessMs !== undefined)
+    need(
+      'clientStalenessMs',
+      ms(i.clientStalenessMs),
+      "the routed clients' staleness bound in milliseconds (plan redis.clientStaleness), or leave unset",
+    );
   need('drainPollMs', ms(i.drainPollMs) && (i.drainPollMs ?? 0) > 0, 'a poll interval in milliseconds > 0');
   need('stragglers', i.stragglers === 'wait' || i.stragglers === 'report' || i.stragglers === 'terminate', 'use wait, report or terminate');
   need('onGateFailure', i.onGateFailure === 'rollback' || i.onGateFailure === 'hold', 'use rollback or hold');
   need('advanceMode', i.advanceMode === 'auto' || i.advanceMode === 'manual', 'use auto or manual');
   need('probe.workflows', typeof i.probe?.workflows === 'number' && i.probe.workflows >= 0, 'how many probe workflows (0 disables)');
-  need('probe.minSuccess', typeof i.probe?.minSuccess === 'number' && i.probe.minSuccess >= 0 && i.probe.minSuccess <= 1, 'a share between 0 and 1');
+  need(
+    'probe.minSuccess',
+    typeof i.probe?.minSuccess === 'number' && i.probe.minSuccess >= 0 && i.probe.minSuccess <= 1,
+    'a share between 0 and 1',
+  );
   if (i.schedules !== undefined) {
     const b = typeof i.schedules === 'object' && i.schedules !== null ? (i.schedules as { backfill?: unknown }).backfill : undefined;
-    need('schedules.backfill', b === 'gap' || b === 'none', "use gap (fires missed while a schedule switches are run on its new cluster) or none (only reported), e.g. { backfill: 'gap' }");
+    need(
+      'schedules.backfill',
+      b === 'gap' || b === 'none',
+      "use gap (fires missed while a schedule switches are run on its new cluster) or none (only reported), e.g. { backfill: 'gap' }",
+    );
   }
-  if (i.maxHistoryEvents !== undefined) need('maxHistoryEvents', typeof i.maxHistoryEvents === 'number' && i.maxHistoryEvents >= 20, 'at least 20 events, or leave unset');
+  if (i.maxHistoryEvents !== undefined)
+    need('maxHistoryEvents', typeof i.maxHistoryEvents === 'number' && i.maxHistoryEvents >= 20, 'at least 20 events, or leave unset');
   return problems;
 }
 
@@ -67,7 +85,9 @@ export function unitStartOptions(input: UnitMigrationInput, taskQueue: string) {
       `**bake** ${input.bakeMs} ms · **drain deadline** ${input.drainDeadlineMs} ms · **stragglers** ${input.stragglers}`,
       `**schedules** switched once each at cutover · **gap backfill** ${input.schedules?.backfill ?? 'gap'}`,
       input.campaign ? `**campaign** ${input.campaign}${input.ring ? ` · **ring** ${input.ring}` : ''}` : '',
-    ].filter(Boolean).join('\n'),
+    ]
+      .filter(Boolean)
+      .join('\n'),
     typedSearchAttributes: [
       { key: CutoverKind, value: input.unit.kind },
       { key: CutoverUnit, value: unit },

@@ -25,7 +25,15 @@ import type { Activities } from '../activities';
 import { unitViewOf } from '../campaign/driver';
 import { FORWARD_PHASES, MAX_REMEMBERED_COMMANDS, NON_RETRYABLE_TYPES, PROBE_TASK_QUEUE, UNIT_VIEW_MEMO } from './constants';
 import { unitName } from './ids';
-import { initialState, type CommandName, type MigrationState, type Observations, type Phase, type UnitMigrationInput, type UnitStatus } from './migration-types';
+import {
+  initialState,
+  type CommandName,
+  type MigrationState,
+  type Observations,
+  type Phase,
+  type UnitMigrationInput,
+  type UnitStatus,
+} from './migration-types';
 import { Mutex } from './mutex';
 import { advanceCovers, checkCommand, decide, forecastDrain, reconcileClean, type Step } from './planner';
 import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing, CutoverUnit } from './search-attributes';
@@ -46,7 +54,11 @@ const acts = proxyActivities<Activities>({ startToCloseTimeout: '30 seconds', re
 // Provisioning may wait for a new namespace to become usable; it heartbeats while it waits.
 const slow = proxyActivities<Activities>({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '20 seconds', retry: RETRY });
 // Probes wait for workflows on the target (heartbeating): few attempts, since a failed probe is a measurement, not an error.
-const probes = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '10 seconds', retry: { ...RETRY, maximumAttempts: 3 } });
+const probes = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { ...RETRY, maximumAttempts: 3 },
+});
 // Schedules: a switch waits for the old side's running actions and for backfilled runs (seconds per
 // schedule, many schedules per unit), so a long start-to-close and a heartbeat to notice a dead worker.
 const schedules = proxyActivities<Activities>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '30 seconds', retry: RETRY });
@@ -58,7 +70,11 @@ const MAX_REJECTED = 100;
 const MAX_SAMPLES = 20;
 
 /** Runs one unit's migration; `carried` is the state handed over by continue-as-new. */
-export async function runUnitMigration(kind: 'namespace' | 'tenant', input: UnitMigrationInput, carried?: MigrationState): Promise<UnitStatus> {
+export async function runUnitMigration(
+  kind: 'namespace' | 'tenant',
+  input: UnitMigrationInput,
+  carried?: MigrationState,
+): Promise<UnitStatus> {
   const problems = validateUnitInput(input, kind);
   if (problems.length > 0) {
     throw ApplicationFailure.create({
@@ -103,7 +119,14 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       if (state.seenCommandIds.length > MAX_REMEMBERED_COMMANDS) state.seenCommandIds.shift();
     }
     if (!verdict.ok) {
-      state.rejected.push({ command: name, commandId: verdict.record?.commandId, actor: verdict.record?.actor, reason: verdict.reason, phase: state.phase, at: nowIso() });
+      state.rejected.push({
+        command: name,
+        commandId: verdict.record?.commandId,
+        actor: verdict.record?.actor,
+        reason: verdict.reason,
+        phase: state.phase,
+        at: nowIso(),
+      });
       if (state.rejected.length > MAX_REJECTED) state.rejected.shift();
       log.info('command rejected', { unit, command: name, reason: verdict.reason });
       refreshDetails();
@@ -170,7 +193,11 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       },
       stragglers: state.stragglers,
       compensations: state.compensations,
-      reconcile: state.obs.reconcile && { ...state.obs.reconcile, clean: reconcileClean(state.obs), ...(state.obs.schedules ? { schedules: state.obs.schedules } : {}) },
+      reconcile: state.obs.reconcile && {
+        ...state.obs.reconcile,
+        clean: reconcileClean(state.obs),
+        ...(state.obs.schedules ? { schedules: state.obs.schedules } : {}),
+      },
       ...(state.schedules ? { schedules: state.schedules } : {}),
       continuedAsNew: state.runs,
     };
@@ -193,7 +220,9 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
         gate ? `**last gate** ${gate.name}: ${gate.result}${gate.message ? ` — ${gate.message}` : ''}` : '',
         waitingFor ? `**waiting for** ${waitingFor}` : '',
         state.failure ? `**failed** in ${state.failure.phase} (${state.failure.type}): ${state.failure.message}` : '',
-        state.rejected.length ? `**last rejected** ${state.rejected[state.rejected.length - 1]!.command}: ${state.rejected[state.rejected.length - 1]!.reason}` : '',
+        state.rejected.length
+          ? `**last rejected** ${state.rejected[state.rejected.length - 1]!.command}: ${state.rejected[state.rejected.length - 1]!.reason}`
+          : '',
         ...operatorHints(),
       ]
         .filter(Boolean)
@@ -209,7 +238,9 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
     if (final) return [...out, `**next** nothing: ${state.phase} is final`];
     out.push(`**next** ${waitingFor ?? `working on ${state.phase}`}`);
     if (state.phase !== 'rolling-back') {
-      out.push(`**roll back** \`cutover rollback ${unit} --reason "…"\`, or the signal \`rollback\` with {"actor":"<you>","reason":"…","commandId":"<unique>"}`);
+      out.push(
+        `**roll back** \`cutover rollback ${unit} --reason "…"\`, or the signal \`rollback\` with {"actor":"<you>","reason":"…","commandId":"<unique>"}`,
+      );
     }
     out.push(state.paused ? `**resume** \`cutover resume ${unit}\`` : `**pause** \`cutover pause ${unit}\``);
     return out;
@@ -234,25 +265,44 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
     const o = state.obs;
     switch (from) {
       case 'preflight':
-        return o.preflight && { sourceOpen: o.preflight.sourceOpen, targetPollers: o.preflight.targetPollers, missingSearchAttributes: o.preflight.missingSearchAttributes };
+        return (
+          o.preflight && {
+            sourceOpen: o.preflight.sourceOpen,
+            targetPollers: o.preflight.targetPollers,
+            missingSearchAttributes: o.preflight.missingSearchAttributes,
+          }
+        );
       case 'provisioned':
-        return o.provision && {
-          namespaceCreated: o.provision.namespaceCreated,
-          searchAttributesAdded: o.provision.searchAttributesAdded,
-          routeEpoch: state.route.epoch,
-          ...(state.schedules?.copy ? { schedulesCopied: state.schedules.copy.selected } : {}),
-        };
+        return (
+          o.provision && {
+            namespaceCreated: o.provision.namespaceCreated,
+            searchAttributesAdded: o.provision.searchAttributesAdded,
+            routeEpoch: state.route.epoch,
+            ...(state.schedules?.copy ? { schedulesCopied: state.schedules.copy.selected } : {}),
+          }
+        );
       case 'shadow':
         return o.probe && { probe: o.probe.result, succeeded: o.probe.succeeded, p99Ms: o.probe.p99Ms };
       case 'canary':
         return { route: routeText() };
       case 'cutover':
-        return { route: routeText(), ...(state.schedules?.forward?.done ? { schedulesSwitched: state.schedules.forward.done.switched, backfilledFires: state.schedules.forward.done.backfilledFires } : {}) };
+        return {
+          route: routeText(),
+          ...(state.schedules?.forward?.done
+            ? { schedulesSwitched: state.schedules.forward.done.switched, backfilledFires: state.schedules.forward.done.backfilledFires }
+            : {}),
+        };
       case 'draining':
         return { samples: state.drain?.samples.slice(-3), stragglers: state.stragglers.length };
       case 'reconciling':
       case 'rolling-back':
-        return o.reconcile && { duplicates: o.reconcile.duplicates.length, stranded: o.reconcile.stranded.length, ...(o.schedules ? { schedulesDoubleActive: o.schedules.doubleActive, schedulesClean: o.schedules.clean } : {}) };
+        return (
+          o.reconcile && {
+            duplicates: o.reconcile.duplicates.length,
+            stranded: o.reconcile.stranded.length,
+            ...(o.schedules ? { schedulesDoubleActive: o.schedules.doubleActive, schedulesClean: o.schedules.clean } : {}),
+          }
+        );
       default:
         return undefined;
     }
@@ -260,7 +310,10 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
 
   function transition(to: Phase, reason: string, clear: (keyof Observations)[] = []): void {
     const from = state.phase;
-    const by = to === 'rolling-back' ? state.rollback?.actor : (state.advance?.actor ?? (advanceCovers(state, to) ? state.advanceUntil?.actor : undefined));
+    const by =
+      to === 'rolling-back'
+        ? state.rollback?.actor
+        : (state.advance?.actor ?? (advanceCovers(state, to) ? state.advanceUntil?.actor : undefined));
     const why = (to === 'rolling-back' ? state.rollback?.reason : state.advance?.reason) ?? reason;
     const evidence = evidenceOf(from);
     for (const k of clear) delete state.obs[k];
@@ -280,8 +333,12 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
           ? [{ name: 'route back to the source', done: false }]
           : []),
         ...(state.moveStartedAt ? [{ name: 'drain the target', done: false }] : []),
-        ...(state.schedules?.copy ? [{ name: 'keep the paused schedule copies on the target (harmless; delete by hand)', done: true }] : []),
-        ...(state.obs.provision ? [{ name: 'keep the provisioned target namespace and search attributes (harmless; remove by hand)', done: true }] : []),
+        ...(state.schedules?.copy
+          ? [{ name: 'keep the paused schedule copies on the target (harmless; delete by hand)', done: true }]
+          : []),
+        ...(state.obs.provision
+          ? [{ name: 'keep the provisioned target namespace and search attributes (harmless; remove by hand)', done: true }]
+          : []),
       ];
     }
     state.history.push({ phase: to, at: nowIso(), actor: by ?? 'cutover', reason: why, ...(evidence ? { evidence } : {}) });
@@ -295,7 +352,12 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
   }
 
   const scope = { taskQueues: input.taskQueues, ...(input.tenant ? { tenant: input.tenant } : {}) };
-  const scheduleScope = { unit, sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace, ...(input.tenant ? { tenant: input.tenant } : {}) };
+  const scheduleScope = {
+    unit,
+    sourceNamespace: input.sourceNamespace,
+    targetNamespace: input.targetNamespace,
+    ...(input.tenant ? { tenant: input.tenant } : {}),
+  };
   const backfill = input.schedules?.backfill ?? 'gap';
 
   async function runStep(step: Step): Promise<void> {
@@ -303,35 +365,55 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
     const now = () => Date.now();
     switch (step.kind) {
       case 'preflight': {
-        const r = await acts.preflight.executeWithOptions({ summary: `preflight ${unit}: reachability, namespace and search-attribute parity, pollers, open count` }, [
-          { ...scope, sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace, requirePollers: input.strategy === 'dual-workers' },
-        ]);
+        const r = await acts.preflight.executeWithOptions(
+          { summary: `preflight ${unit}: reachability, namespace and search-attribute parity, pollers, open count` },
+          [
+            {
+              ...scope,
+              sourceNamespace: input.sourceNamespace,
+              targetNamespace: input.targetNamespace,
+              requirePollers: input.strategy === 'dual-workers',
+            },
+          ],
+        );
         state.obs.preflight = r;
         state.counts.sourceOpen = r.sourceOpen;
-        state.gates.push({ name: 'preflight', result: r.ok ? 'successful' : 'failed', value: r.problems.length, at: nowIso(), message: r.ok ? `${r.sourceOpen} open on the source` : r.problems.map((p) => p.field).join(', ') });
+        state.gates.push({
+          name: 'preflight',
+          result: r.ok ? 'successful' : 'failed',
+          value: r.problems.length,
+          at: nowIso(),
+          message: r.ok ? `${r.sourceOpen} open on the source` : r.problems.map((p) => p.field).join(', '),
+        });
         return;
       }
       case 'provision':
-        state.obs.provision = await slow.provision.executeWithOptions({ summary: `provision ${input.targetCluster}/${input.targetNamespace}: namespace and search attributes` }, [
-          { sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace },
-        ]);
+        state.obs.provision = await slow.provision.executeWithOptions(
+          { summary: `provision ${input.targetCluster}/${input.targetNamespace}: namespace and search attributes` },
+          [{ sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace }],
+        );
         return;
       case 'ensure-route':
-        state.route = await acts.ensureRoute.executeWithOptions({ summary: `create the routing record of ${unit} on the source` }, [{ unit, actor, reason: 'provisioned: all starts on the source' }]);
+        state.route = await acts.ensureRoute.executeWithOptions({ summary: `create the routing record of ${unit} on the source` }, [
+          { unit, actor, reason: 'provisioned: all starts on the source' },
+        ]);
         return;
       case 'probe': {
         const p = input.probe;
-        const r = await probes.runProbes.executeWithOptions({ summary: `run ${p.workflows} probe workflow(s) on ${input.targetCluster}/${input.targetNamespace}` }, [
-          {
-            namespace: input.targetNamespace,
-            count: p.workflows,
-            idPrefix: `cutover-probe/${unit}/${workflowInfo().firstExecutionRunId.slice(0, 8)}-${state.stepSeq}`,
-            taskQueue: p.taskQueue ?? PROBE_TASK_QUEUE,
-            timeoutMs: p.timeoutMs,
-            minSuccess: p.minSuccess,
-            maxP99Ms: p.maxP99Ms,
-          },
-        ]);
+        const r = await probes.runProbes.executeWithOptions(
+          { summary: `run ${p.workflows} probe workflow(s) on ${input.targetCluster}/${input.targetNamespace}` },
+          [
+            {
+              namespace: input.targetNamespace,
+              count: p.workflows,
+              idPrefix: `cutover-probe/${unit}/${workflowInfo().firstExecutionRunId.slice(0, 8)}-${state.stepSeq}`,
+              taskQueue: p.taskQueue ?? PROBE_TASK_QUEUE,
+              timeoutMs: p.timeoutMs,
+              minSuccess: p.minSuccess,
+              maxP99Ms: p.maxP99Ms,
+            },
+          ],
+        );
         state.obs.probe = r;
         state.gates.push({ name: 'probe', result: r.result, value: r.value, at: nowIso(), message: r.message });
         return;
@@ -339,17 +421,34 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       case 'set-route': {
         // Recorded before the switch: a run started right after it must count as "since the move began".
         if (!(step.route.kind === 'side' && step.route.side === 'source') && !state.moveStartedAt) state.moveStartedAt = nowIso();
-        const what = step.route.kind === 'side' ? `all to the ${step.route.side}` : step.route.kind === 'percent' ? `${step.route.percent}% to the target` : 'hold new starts';
-        state.route = await acts.changeRoute.executeWithOptions({ summary: `route ${unit}: ${what} (epoch ${state.route.epoch} → ${state.route.epoch + 1})` }, [
-          { unit, expectedEpoch: state.route.epoch, route: step.route, sourceWorkersMayStop: step.sourceWorkersMayStop, actor, reason: step.reason },
-        ]);
+        const what =
+          step.route.kind === 'side'
+            ? `all to the ${step.route.side}`
+            : step.route.kind === 'percent'
+              ? `${step.route.percent}% to the target`
+              : 'hold new starts';
+        state.route = await acts.changeRoute.executeWithOptions(
+          { summary: `route ${unit}: ${what} (epoch ${state.route.epoch} → ${state.route.epoch + 1})` },
+          [
+            {
+              unit,
+              expectedEpoch: state.route.epoch,
+              route: step.route,
+              sourceWorkersMayStop: step.sourceWorkersMayStop,
+              actor,
+              reason: step.reason,
+            },
+          ],
+        );
         state.routeChangedAt = now();
         if (state.phase === 'rolling-back') markCompensation('route back');
         return;
       }
       case 'count': {
         const ns = step.side === 'source' ? input.sourceNamespace : input.targetNamespace;
-        const r = await acts.countOpen.executeWithOptions({ summary: `count open runs of ${unit} on the ${step.side}` }, [{ ...scope, side: step.side, namespace: ns }]);
+        const r = await acts.countOpen.executeWithOptions({ summary: `count open runs of ${unit} on the ${step.side}` }, [
+          { ...scope, side: step.side, namespace: ns },
+        ]);
         if (step.side === 'source') state.counts.sourceOpen = r.open;
         else state.counts.targetOpen = r.open;
         const d = state.drain;
@@ -366,9 +465,17 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
         const side = state.drain?.side ?? 'source';
         const ns = side === 'source' ? input.sourceNamespace : input.targetNamespace;
         const by = state.approval?.approvedBy ?? 'unknown';
-        const r = await acts.terminateStragglers.executeWithOptions({ summary: `terminate stragglers of ${unit} on the ${side} (approved by ${by})` }, [
-          { ...scope, side, namespace: ns, reason: `cutover: straggler of ${unit} past the drain deadline; termination approved by ${by}` },
-        ]);
+        const r = await acts.terminateStragglers.executeWithOptions(
+          { summary: `terminate stragglers of ${unit} on the ${side} (approved by ${by})` },
+          [
+            {
+              ...scope,
+              side,
+              namespace: ns,
+              reason: `cutover: straggler of ${unit} past the drain deadline; termination approved by ${by}`,
+            },
+          ],
+        );
         if (state.drain) state.drain.stragglersTerminated = true;
         note(`terminated ${r.terminated.length} straggler(s) on the ${side}`, by, { terminated: r.terminated });
         return;
@@ -376,18 +483,43 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       case 'reconcile': {
         const drainedSide = state.phase === 'rolling-back' ? (state.moveStartedAt ? 'target' : undefined) : 'source';
         const r = await acts.reconcile.executeWithOptions({ summary: `reconcile ${unit}: duplicates and stranded runs on both clusters` }, [
-          { ...scope, sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace, since: state.moveStartedAt, drainedSide },
+          {
+            ...scope,
+            sourceNamespace: input.sourceNamespace,
+            targetNamespace: input.targetNamespace,
+            since: state.moveStartedAt,
+            drainedSide,
+          },
         ]);
         state.obs.reconcile = r;
-        state.counts = { ...state.counts, sourceOpen: r.sourceOpen, targetOpen: r.targetOpen, duplicates: r.duplicates.length, stranded: r.stranded.length };
-        state.gates.push({ name: 'reconcile', result: r.clean ? 'successful' : 'failed', value: r.duplicates.length + r.stranded.length, at: nowIso(), message: `${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded` });
+        state.counts = {
+          ...state.counts,
+          sourceOpen: r.sourceOpen,
+          targetOpen: r.targetOpen,
+          duplicates: r.duplicates.length,
+          stranded: r.stranded.length,
+        };
+        state.gates.push({
+          name: 'reconcile',
+          result: r.clean ? 'successful' : 'failed',
+          value: r.duplicates.length + r.stranded.length,
+          at: nowIso(),
+          message: `${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded`,
+        });
         return;
       }
       case 'copy-schedules': {
         const s = state.schedules!;
-        const r = await schedules.copySchedules.executeWithOptions({ summary: `copy the schedules of ${unit} to ${input.targetCluster}/${input.targetNamespace}, paused` }, [{ ...scheduleScope, actor }]);
+        const r = await schedules.copySchedules.executeWithOptions(
+          { summary: `copy the schedules of ${unit} to ${input.targetCluster}/${input.targetNamespace}, paused` },
+          [{ ...scheduleScope, actor }],
+        );
         s.copy = r;
-        note(`copied ${r.selected} schedule(s) to the target, paused: ${r.created} created, ${r.unchanged} unchanged, ${r.updated} updated`, actor, { ...r });
+        note(
+          `copied ${r.selected} schedule(s) to the target, paused: ${r.created} created, ${r.unchanged} unchanged, ${r.updated} updated`,
+          actor,
+          { ...r },
+        );
         return;
       }
       case 'switch-schedules': {
@@ -395,9 +527,12 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
         const leg = step.to === 'target' ? 'forward' : 'back';
         // Recorded before the switch: a rollback after a crash in the middle still switches back.
         const rec = (s[leg] ??= { startedAt: nowIso() });
-        const r = await schedules.switchSchedules.executeWithOptions({ summary: `switch the schedules of ${unit} to the ${step.to} (${step.to === 'target' ? input.targetCluster : input.sourceCluster}) exactly once; backfill ${backfill}` }, [
-          { ...scheduleScope, to: step.to, backfill, actor },
-        ]);
+        const r = await schedules.switchSchedules.executeWithOptions(
+          {
+            summary: `switch the schedules of ${unit} to the ${step.to} (${step.to === 'target' ? input.targetCluster : input.sourceCluster}) exactly once; backfill ${backfill}`,
+          },
+          [{ ...scheduleScope, to: step.to, backfill, actor }],
+        );
         rec.done = r;
         note(
           `switched ${r.switched} schedule(s) to the ${step.to} (${r.already} already there${r.leftPaused.length ? `, ${r.leftPaused.length} left paused by their owner` : ''}); ${r.missedFires} fire(s) in the gap, ${r.backfilledFires} backfilled`,
@@ -410,9 +545,10 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
       case 'reconcile-schedules': {
         const expected = state.phase === 'rolling-back' ? 'source' : 'target';
         const since = state.schedules?.forward?.startedAt;
-        const r = await schedules.reconcileSchedules.executeWithOptions({ summary: `reconcile the schedules of ${unit}: each active on the ${expected} only, copies equal in meaning` }, [
-          { ...scheduleScope, expected, ...(since ? { runsSince: since } : {}) },
-        ]);
+        const r = await schedules.reconcileSchedules.executeWithOptions(
+          { summary: `reconcile the schedules of ${unit}: each active on the ${expected} only, copies equal in meaning` },
+          [{ ...scheduleScope, expected, ...(since ? { runsSince: since } : {}) }],
+        );
         state.obs.schedules = r;
         state.counts.schedulesDoubleActive = r.doubleActive;
         state.gates.push({
@@ -497,7 +633,12 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
         break;
       case 'end-bake': {
         const pct = input.percentSteps[state.canary.index];
-        state.gates.push({ name: `bake ${pct}%`, result: 'successful', at: nowIso(), message: action.skipped ? `skipped by ${state.advance?.actor}` : `baked ${input.bakeMs} ms` });
+        state.gates.push({
+          name: `bake ${pct}%`,
+          result: 'successful',
+          at: nowIso(),
+          message: action.skipped ? `skipped by ${state.advance?.actor}` : `baked ${input.bakeMs} ms`,
+        });
         if (action.skipped && state.advance) note(`bake of ${pct}% skipped`, state.advance.actor);
         if (action.skipped) state.advance = undefined;
         state.canary = { index: state.canary.index + 1 };
@@ -517,10 +658,20 @@ export async function runUnitMigration(kind: 'namespace' | 'tenant', input: Unit
         break;
       case 'report-stragglers':
         if (state.drain) state.drain.deadlineReported = true;
-        note(`drain deadline passed: ${state.stragglers.length} straggler(s) reported`, 'cutover', { side: action.side, stragglers: state.stragglers });
+        note(`drain deadline passed: ${state.stragglers.length} straggler(s) reported`, 'cutover', {
+          side: action.side,
+          stragglers: state.stragglers,
+        });
         break;
       case 'roll-back':
-        state.rollback = { command: 'rollback', actor: 'cutover', commandId: `auto-${state.stepSeq}`, reason: action.reason, from: state.phase, at: nowIso() };
+        state.rollback = {
+          command: 'rollback',
+          actor: 'cutover',
+          commandId: `auto-${state.stepSeq}`,
+          reason: action.reason,
+          from: state.phase,
+          at: nowIso(),
+        };
         break;
       case 'fail':
         fail(action.step, action.failureType, action.reason);

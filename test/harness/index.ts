@@ -76,7 +76,8 @@ export async function startTestStack(): Promise<TestStack> {
   });
   const s = stack;
   const redisServer = () => {
-    if (!s.redis) throw new Error('REDIS_URL is set, so the harness does not own Redis and cannot kill it: unset REDIS_URL for chaos tests');
+    if (!s.redis)
+      throw new Error('REDIS_URL is set, so the harness does not own Redis and cannot kill it: unset REDIS_URL for chaos tests');
     return s.redis;
   };
   current = {
@@ -129,16 +130,14 @@ export async function stopTestStack(): Promise<void> {
   current = undefined;
   const selfHosted = selfHostedServer;
   selfHostedServer = undefined;
-  await Promise.all([
-    s?.stop({ dropData: true }),
-    selfHosted?.then((server) => server.dropDatabases()).catch(() => undefined),
-  ]);
+  await Promise.all([s?.stop({ dropData: true }), selfHosted?.then((server) => server.dropDatabases()).catch(() => undefined)]);
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** The running test stack; throws when the root hooks did not start it. */
 export function testStack(): TestStack {
-  if (!current) throw new Error('the test stack is not running: run tests through mocha with .mocharc.js (root hooks in test/setup/hooks.ts)');
+  if (!current)
+    throw new Error('the test stack is not running: run tests through mocha with .mocharc.js (root hooks in test/setup/hooks.ts)');
   return current;
 }
 

@@ -9,8 +9,13 @@ import { until } from './wait';
  */
 export async function settledOps(metricsUrl: string, namespace: string, ops: readonly string[]): Promise<number> {
   let last = -1;
-  return until('request counters settle', async () => {
-    const n = sumOps(await scrapeRequests(metricsUrl), namespace, ops);
-    return n === last ? n : ((last = n), undefined);
-  }, 30_000, 1_500);
+  return until(
+    'request counters settle',
+    async () => {
+      const n = sumOps(await scrapeRequests(metricsUrl), namespace, ops);
+      return n === last ? n : ((last = n), undefined);
+    },
+    30_000,
+    1_500,
+  );
 }

@@ -121,7 +121,11 @@ class Rig {
       redis: { url: s.redisUrl, keyPrefix: this.keyPrefix, clientStaleness: '1s' },
       namespaces: {
         payments: { strategy: 'dual-workers', taskQueues: [this.payQueue] },
-        detections: { strategy: 'dual-workers', taskQueues: [this.detQueue], tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: Object.values(this.tenants) } },
+        detections: {
+          strategy: 'dual-workers',
+          taskQueues: [this.detQueue],
+          tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: Object.values(this.tenants) },
+        },
       },
       gates: this.opts.gates(this),
       defaults: { bake: '1500ms', percentSteps: [50], onGateFailure: 'rollback', drainDeadline: '20s', ...this.opts.defaults },
@@ -141,7 +145,12 @@ class Rig {
     this.control = new Client({ connection: this.sh.conn.target, namespace: CONTROL_NAMESPACE });
     await this.startCutoverWorker();
     for (const ns of ['payments', 'detections']) {
-      const probe = await Worker.create({ connection: this.sh.native.target, namespace: ns, taskQueue: this.probeQueue, workflowBundle: this.sh.cutoverBundle });
+      const probe = await Worker.create({
+        connection: this.sh.native.target,
+        namespace: ns,
+        taskQueue: this.probeQueue,
+        workflowBundle: this.sh.cutoverBundle,
+      });
       this.workers.push({ worker: probe, run: probe.run() });
     }
     for (const [ns, queue, units] of [
@@ -180,7 +189,13 @@ class Rig {
   async startCutoverWorker(): Promise<void> {
     const s = testStack();
     if (this.opts.childWorker) {
-      this.child = await spawnCutoverWorker({ source: s.source, target: s.target, redisUrl: s.redisUrl, keyPrefix: this.keyPrefix, taskQueue: this.controlQueue });
+      this.child = await spawnCutoverWorker({
+        source: s.source,
+        target: s.target,
+        redisUrl: s.redisUrl,
+        keyPrefix: this.keyPrefix,
+        taskQueue: this.controlQueue,
+      });
       return;
     }
     const entity = createActivities({
@@ -191,10 +206,21 @@ class Rig {
     });
     const activities = {
       ...entity,
-      ...createGateActivities({ target: { connection: this.sh.conn.target }, runProbes: entity.runProbes, reconcile: entity.reconcile, reconcileSchedules: entity.reconcileSchedules }),
+      ...createGateActivities({
+        target: { connection: this.sh.conn.target },
+        runProbes: entity.runProbes,
+        reconcile: entity.reconcile,
+        reconcileSchedules: entity.reconcileSchedules,
+      }),
       ...createCampaignActivities({ control: this.control }),
     };
-    const worker = await Worker.create({ connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
+    const worker = await Worker.create({
+      connection: this.sh.native.target,
+      namespace: CONTROL_NAMESPACE,
+      taskQueue: this.controlQueue,
+      workflowBundle: this.sh.cutoverBundle,
+      activities,
+    });
     this.cutover = { worker, run: worker.run() };
   }
 
@@ -248,7 +274,15 @@ class Rig {
         lastErr = err;
       }
       if (Date.now() > deadline) {
-        const brief = last && { phase: last.phase, hold: last.hold, step: last.step && { n: last.step.n, kind: last.step.kind }, gates: last.gates, rejected: last.rejected, history: last.history.slice(-5), units: last.rings.flatMap((r) => r.units) };
+        const brief = last && {
+          phase: last.phase,
+          hold: last.hold,
+          step: last.step && { n: last.step.n, kind: last.step.kind },
+          gates: last.gates,
+          rejected: last.rejected,
+          history: last.history.slice(-5),
+          units: last.rings.flatMap((r) => r.units),
+        };
         throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(brief)} ${lastErr ? String(lastErr) : ''}`);
       }
       await delay(150);
@@ -256,7 +290,9 @@ class Rig {
   }
 
   async signal(name: 'advance' | 'pause' | 'resume' | 'rollback', actor = 'operator', reason?: string): Promise<void> {
-    await this.control.workflow.getHandle(this.workflowId).signal(cmsg[name], { actor, commandId: uniqueId('cmd'), ...(reason ? { reason } : {}) });
+    await this.control.workflow
+      .getHandle(this.workflowId)
+      .signal(cmsg[name], { actor, commandId: uniqueId('cmd'), ...(reason ? { reason } : {}) });
   }
 
   async approve(actor: string, binding: { ring: string; step: number; epoch: number }): Promise<void> {
@@ -274,7 +310,11 @@ class Rig {
         const id = pick === 0 ? `${this.tag}-pay-${seq}` : `${Object.values(this.tenants)[pick - 1]}-${seq}`;
         seq++;
         try {
-          await this.routed[pick === 0 ? 0 : 1]!.workflow.start(entityAppJob, { taskQueue: pick === 0 ? this.payQueue : this.detQueue, workflowId: id, args: [jobMs] });
+          await this.routed[pick === 0 ? 0 : 1]!.workflow.start(entityAppJob, {
+            taskQueue: pick === 0 ? this.payQueue : this.detQueue,
+            workflowId: id,
+            args: [jobMs],
+          });
           this.accepted.push({ id, ns });
         } catch {
           // refused (e.g. a held start that timed out): never accepted, so never lost
@@ -294,7 +334,10 @@ class Rig {
   /** Runs of this test's task queues started on the target since `sinceIso`. */
   async targetStartsSince(sinceIso: string): Promise<number> {
     let n = 0;
-    for (const [ns, q] of [['payments', this.payQueue], ['detections', this.detQueue]] as const) {
+    for (const [ns, q] of [
+      ['payments', this.payQueue],
+      ['detections', this.detQueue],
+    ] as const) {
       const c = new Client({ connection: this.sh.conn.target, namespace: ns });
       n += (await c.workflow.count(`TaskQueue = "${q}" AND StartTime >= "${sinceIso}"`)).count;
     }
@@ -334,7 +377,13 @@ class Rig {
  * The cutover worker in a child process (a test SIGKILLs it mid-bake). The script is inline so the
  * test owns it; it composes the same activities as the in-process worker and prints READY.
  */
-async function spawnCutoverWorker(o: { source: { name: string; address: string }; target: { name: string; address: string }; redisUrl: string; keyPrefix: string; taskQueue: string }): Promise<ChildProcess> {
+async function spawnCutoverWorker(o: {
+  source: { name: string; address: string };
+  target: { name: string; address: string };
+  redisUrl: string;
+  keyPrefix: string;
+  taskQueue: string;
+}): Promise<ChildProcess> {
   const root = path.join(__dirname, '..', '..');
   const script = `
     const { Client, Connection } = require('@temporalio/client');
@@ -383,7 +432,10 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     rig = await new Rig({
       gates: (r) => ({
         probe: { synthetic: { workflows: 2, minSuccess: 1, maxP99: '10s' }, ...fast },
-        errors: { prometheus: { url: testStack().prometheusUrl, query: `sum(campaign_test_failures_total{test="${r.metrics.test}"})`, max: 0 }, ...fast },
+        errors: {
+          prometheus: { url: testStack().prometheusUrl, query: `sum(campaign_test_failures_total{test="${r.metrics.test}"})`, max: 0 },
+          ...fast,
+        },
         clean: { reconcile: { maxDuplicates: 0, maxStranded: 0 }, ...fast },
       }),
       rings: [
@@ -395,13 +447,20 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     rig.startWorkload();
     await rig.start();
     for (const batch of [1, 2]) {
-      const s = await rig.waitFor((x) => x.approval !== undefined && x.approval.binding.step === x.step?.n && x.step.batch === batch, `ring2 batch ${batch} approval request`, 150_000);
+      const s = await rig.waitFor(
+        (x) => x.approval !== undefined && x.approval.binding.step === x.step?.n && x.step.batch === batch,
+        `ring2 batch ${batch} approval request`,
+        150_000,
+      );
       const binding = { ring: s.approval!.binding.ring, step: s.approval!.binding.step, epoch: s.approval!.binding.epoch };
       assert.equal(s.phase, 'awaiting-approval');
       assert.equal(s.rings[2]!.status, 'active');
       // The requester may not approve their own step.
       await rig.approve(STARTER, binding);
-      const refused = await rig.waitFor((x) => x.rejected.some((r) => r.command === 'approve' && r.actor === STARTER && r.code === 'self-approval'), 'self-approval refused');
+      const refused = await rig.waitFor(
+        (x) => x.rejected.some((r) => r.command === 'approve' && r.actor === STARTER && r.code === 'self-approval'),
+        'self-approval refused',
+      );
       assert.equal(refused.approval!.approvals.length, 0);
       await rig.approve('bob', binding);
       // The same approver twice does not count as two.
@@ -412,7 +471,10 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     }
     const done = await rig.waitFor((x) => x.phase === 'completed', 'campaign completed', 150_000);
     await rig.stopWorkload();
-    assert.deepEqual(done.rings.map((r) => r.status), ['done', 'done', 'done']);
+    assert.deepEqual(
+      done.rings.map((r) => r.status),
+      ['done', 'done', 'done'],
+    );
     for (const r of done.rings) for (const u of r.units) assert.equal(u.phase, 'completed', `${u.unit}`);
     for (const u of ['PAY', 'A', 'B', 'C']) {
       const st = await rig.unitStatus(u);
@@ -421,11 +483,17 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     }
     // Every baking step passed its gates: each gate was measured and none failed.
     assert.deepEqual(done.gates.map((g) => g.name).sort(), ['clean', 'errors', 'probe']);
-    assert.ok(done.gates.every((g) => g.status === 'successful'), JSON.stringify(done.gates));
+    assert.ok(
+      done.gates.every((g) => g.status === 'successful'),
+      JSON.stringify(done.gates),
+    );
     // Approvals are recorded with the two approvers and the evidence shown at the time.
     assert.equal(done.approvals.length, 2);
     for (const a of done.approvals) {
-      assert.deepEqual(a.approvals.map((x) => x.actor), ['bob', 'carol']);
+      assert.deepEqual(
+        a.approvals.map((x) => x.actor),
+        ['bob', 'carol'],
+      );
       assert.ok(a.consumedAt !== undefined);
       assert.ok('gates' in a.approvals[0]!.evidence);
     }
@@ -447,7 +515,10 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     const injector = (async () => {
       while (injecting) {
         for await (const w of target.workflow.list({ query: `TaskQueue = "${rig!.detQueue}" AND ExecutionStatus = "Running"` })) {
-          await target.workflow.getHandle(w.workflowId).terminate('made to fail by the test').catch(() => undefined);
+          await target.workflow
+            .getHandle(w.workflowId)
+            .terminate('made to fail by the test')
+            .catch(() => undefined);
         }
         await delay(100);
       }
@@ -480,7 +551,9 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
 
   it('no data is a failure: with onGateFailure hold the campaign holds on the gate', async () => {
     rig = await new Rig({
-      gates: (r) => ({ nodata: { prometheus: { url: testStack().prometheusUrl, query: `sum(metric_absent_${r.metrics.test})`, max: 1 }, ...fast } }),
+      gates: (r) => ({
+        nodata: { prometheus: { url: testStack().prometheusUrl, query: `sum(metric_absent_${r.metrics.test})`, max: 1 }, ...fast },
+      }),
       rings: [{ name: 'ring0', units: ['A'], gates: ['nodata'] }],
       defaults: { onGateFailure: 'hold' },
     }).setUp();
@@ -532,16 +605,22 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     await rig.approve('bob', { ring: old.ring, step: old.step, epoch: old.epoch });
     await rig.waitFor((x) => x.rejected.some((r) => r.actor === 'bob' && r.code === 'expired'), 'expired approval refused');
     await rig.signal('resume');
-    const fresh = await rig.waitFor((x) => x.phase === 'awaiting-approval' && x.approval !== undefined && x.approval.requestedAt > held.approval!.requestedAt, 'a fresh request');
+    const fresh = await rig.waitFor(
+      (x) => x.phase === 'awaiting-approval' && x.approval !== undefined && x.approval.requestedAt > held.approval!.requestedAt,
+      'a fresh request',
+    );
     // Approve quickly: the fresh request also lives 1.5 s.
     const b = fresh.approval!.binding;
     await rig.approve('bob', b);
     await rig.approve('carol', b);
     const passed = await rig.waitFor((x) => x.approvals.length === 1, 'approval used');
-    assert.deepEqual(passed.approvals[0]!.approvals.map((a) => a.actor), ['bob', 'carol']);
+    assert.deepEqual(
+      passed.approvals[0]!.approvals.map((a) => a.actor),
+      ['bob', 'carol'],
+    );
   });
 
-  it('carries on with the bake\'s remaining time after the cutover worker is killed mid-bake', async () => {
+  it("carries on with the bake's remaining time after the cutover worker is killed mid-bake", async () => {
     rig = await new Rig({
       gates: () => ({ clean: { reconcile: { maxDuplicates: 0, maxStranded: 0 }, interval: '1s', count: 1, consecutiveErrorLimit: 5 } }),
       rings: [{ name: 'ring0', units: ['A'], gates: ['clean'] }],
@@ -560,7 +639,10 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     await delay(1500);
     await rig.startCutoverWorker();
     // Same bake (same end), not a restarted one.
-    const resumed = await rig.waitFor((x) => x.step?.n !== baking.step!.n || x.phase !== 'baking' || x.step?.bakeUntil !== undefined, 'status after restart');
+    const resumed = await rig.waitFor(
+      (x) => x.step?.n !== baking.step!.n || x.phase !== 'baking' || x.step?.bakeUntil !== undefined,
+      'status after restart',
+    );
     if (resumed.step?.n === baking.step!.n && resumed.step.bakeUntil) assert.equal(Date.parse(resumed.step.bakeUntil), until);
     const next = await rig.waitFor((x) => x.step !== undefined && x.step.n > baking.step!.n, 'the step after the bake', 60_000);
     const passed = next.history.find((h) => h.step === baking.step!.n && h.event.includes('passed its bake'));
@@ -585,13 +667,19 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     const first = await rig.start();
     const drill = await rig.waitFor((x) => x.phase === 'completed', 'the drill to complete', 120_000);
     assert.equal(drill.drill, true);
-    assert.ok(drill.history.some((h) => h.event.includes('cutover')), JSON.stringify(drill.history));
+    assert.ok(
+      drill.history.some((h) => h.event.includes('cutover')),
+      JSON.stringify(drill.history),
+    );
     for (const u of ['A', 'B']) {
       const st = await rig.unitStatus(u);
       assert.equal(st.phase, 'rolled-back', u);
       assert.equal(st.route.side, 'source', u);
       // The rehearsal went all the way to cutover before rolling back.
-      assert.ok(st.history.some((h) => h.phase === 'cutover'), `${u}: ${JSON.stringify(st.history.map((h) => h.phase))}`);
+      assert.ok(
+        st.history.some((h) => h.phase === 'cutover'),
+        `${u}: ${JSON.stringify(st.history.map((h) => h.phase))}`,
+      );
     }
     // The real campaign: a new run of the same campaign ID; the units rolled back by the drill start again.
     rig.rebuild(false);

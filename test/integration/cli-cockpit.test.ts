@@ -45,7 +45,6 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   });
 }
 
-
 describe('cutover CLI: the cockpit verbs against the real stack', function () {
   this.timeout(180_000);
   const tenants = Array.from({ length: 12 }, () => uniqueId('t'));
@@ -72,7 +71,11 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
       control: { cluster: 'cloud', namespace: 'cutover', taskQueue: uniqueId('cli-control') },
       redis: { url: s.redisUrl, keyPrefix: `${uniqueId('cli')}:`, clientStaleness: '1s' },
       namespaces: {
-        detections: { strategy: 'dual-workers', taskQueues: [uniqueId('det')], tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: tenants } },
+        detections: {
+          strategy: 'dual-workers',
+          taskQueues: [uniqueId('det')],
+          tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: tenants },
+        },
       },
       gates: {},
       defaults: { bake: '1s', percentSteps: [50] },
@@ -90,7 +93,11 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
   });
 
   after(async () => {
-    for (const id of started) await client.workflow.getHandle(id).terminate('test teardown').catch(() => undefined);
+    for (const id of started)
+      await client.workflow
+        .getHandle(id)
+        .terminate('test teardown')
+        .catch(() => undefined);
     worker?.shutdown();
     await running;
     await connection?.close();
@@ -107,12 +114,20 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
     return opts.workflowId;
   }
 
-  const query = (i: number): Promise<UnitStatus> => client.workflow.getHandle(unitWorkflowId(parseUnitName(unit(i))!)).query(messages.status);
+  const query = (i: number): Promise<UnitStatus> =>
+    client.workflow.getHandle(unitWorkflowId(parseUnitName(unit(i))!)).query(messages.status);
 
   it('start: starts the campaign, which starts the first ring; a second start attaches; campaign commands are confirmed', async () => {
     const first = await cli(['start', planFile, '--actor', 'alice', '--json']);
     assert.equal(first.code, 0, first.stderr);
-    const out = JSON.parse(first.stdout) as { workflowId: string; runId: string; started: boolean; drill: boolean; units: number; steps: number };
+    const out = JSON.parse(first.stdout) as {
+      workflowId: string;
+      runId: string;
+      started: boolean;
+      drill: boolean;
+      units: number;
+      steps: number;
+    };
     started.push(out.workflowId);
     assert.deepEqual([out.workflowId, out.started, out.drill, out.units], [`cutover/campaign/${plan.name}`, true, false, tenants.length]);
     // Pause the campaign at once: it must not move ring1's units, which the other tests use on their own.
@@ -134,7 +149,10 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
     assert.equal(status.history[0]!.actor, 'alice');
     const d = await client.workflow.getHandle(wid).describe();
     const attrs = Object.fromEntries(d.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value]));
-    assert.deepEqual([attrs.CutoverUnit, attrs.CutoverKind, attrs.CutoverRing, attrs.CutoverCampaign], [unit(0), 'tenant', 'ring0', plan.name]);
+    assert.deepEqual(
+      [attrs.CutoverUnit, attrs.CutoverKind, attrs.CutoverRing, attrs.CutoverCampaign],
+      [unit(0), 'tenant', 'ring0', plan.name],
+    );
 
     const twice = await cli(['pause', plan.name, '--plan', planFile, '--actor', 'bob']);
     assert.equal(twice.code, 1, twice.stderr);
@@ -150,11 +168,15 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
     assert.match(rollback.stdout, /rollback campaign .*applied \(by carol/);
 
     // The campaign's story: who did what, with the reason; the unit ends rolled back.
-    const done = await until('the campaign to roll back', async () => {
-      const r = await cli(['status', '--plan', planFile, '--json']);
-      const doc = JSON.parse(r.stdout) as { campaign: { phase?: string; workflow: string } };
-      return doc.campaign.phase === 'rolled-back' ? doc : undefined;
-    }, 60_000);
+    const done = await until(
+      'the campaign to roll back',
+      async () => {
+        const r = await cli(['status', '--plan', planFile, '--json']);
+        const doc = JSON.parse(r.stdout) as { campaign: { phase?: string; workflow: string } };
+        return doc.campaign.phase === 'rolled-back' ? doc : undefined;
+      },
+      60_000,
+    );
     assert.equal(done.campaign.workflow, 'closed');
     assert.equal((await query(0)).phase, 'rolled-back');
   });
@@ -185,7 +207,13 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
     const advance = await cli(['advance', unit(1), '--plan', planFile, '--actor', 'carol']);
     assert.equal(advance.code, 1);
     s = await query(1);
-    assert.deepEqual(s.rejected.map((r) => [r.command, r.actor]), [['pause', 'bob'], ['advance', 'carol']]);
+    assert.deepEqual(
+      s.rejected.map((r) => [r.command, r.actor]),
+      [
+        ['pause', 'bob'],
+        ['advance', 'carol'],
+      ],
+    );
     assert.equal(s.phase, 'pending', 'a refused advance changes nothing');
 
     const resume = await cli(['resume', unit(1), '--plan', planFile, '--actor', 'bob']);
@@ -217,7 +245,10 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
     const blank = await cli(['rollback', unit(3), '--plan', planFile, '--reason', ' ']);
     assert.equal(blank.code, 2);
     const after = await query(3);
-    assert.deepEqual([after.history.length, after.rejected.length, after.phase], [before.history.length, before.rejected.length, before.phase]);
+    assert.deepEqual(
+      [after.history.length, after.rejected.length, after.phase],
+      [before.history.length, before.rejected.length, before.phase],
+    );
 
     const ok = await cli(['rollback', unit(3), '--plan', planFile, '--actor', 'dave', '--reason', 'drill']);
     assert.equal(ok.code, 0, ok.stderr);
@@ -232,7 +263,10 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
     await startUnit(4);
     const r = await cli(['approve', unit(4), '--plan', planFile, '--actor', 'erin']);
     assert.equal(r.code, 1);
-    assert.deepEqual((await query(4)).rejected.map((x) => [x.command, x.actor]), [['approve', 'erin']]);
+    assert.deepEqual(
+      (await query(4)).rejected.map((x) => [x.command, x.actor]),
+      [['approve', 'erin']],
+    );
   });
 
   it('bad input exits 2 before anything is sent: unknown unit, the campaign as a unit, bad flags, no plan', async () => {
@@ -259,25 +293,38 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
     assert.equal(r.code, 1);
   });
 
-  it('a command nobody confirms (no worker on the unit\'s task queue) exits 1 after the timeout', async () => {
+  it("a command nobody confirms (no worker on the unit's task queue) exits 1 after the timeout", async () => {
     await startUnit(7, uniqueId('nobody-polls'));
     const r = await cli(['pause', unit(7), '--plan', planFile, '--timeout', '2']);
     assert.equal(r.code, 1);
   });
 
-  it('status --json matches the workflows\' state', async () => {
+  it("status --json matches the workflows' state", async () => {
     await startUnit(8);
     const pause = await cli(['pause', unit(8), '--plan', planFile, '--actor', 'frank', '--reason', 'hold']);
     assert.equal(pause.code, 0, pause.stderr);
     const r = await cli(['status', unit(8), '--plan', planFile, '--json'], { CUTOVER_UI_URL: 'http://ui.test' });
     assert.equal(r.code, 0, r.stderr);
-    const doc = JSON.parse(r.stdout) as { plan: string; units: { unit: string; ring: string; workflow: string; url: string; status: UnitStatus }[] };
+    const doc = JSON.parse(r.stdout) as {
+      plan: string;
+      units: { unit: string; ring: string; workflow: string; url: string; status: UnitStatus }[];
+    };
     assert.equal(doc.plan, plan.name);
     assert.equal(doc.units.length, 1);
     const row = doc.units[0]!;
     const direct = await query(8);
     assert.deepEqual(
-      [row.unit, row.ring, row.workflow, row.status.phase, row.status.paused, row.status.pausedBy?.actor, row.status.route, row.status.history.length, row.status.id],
+      [
+        row.unit,
+        row.ring,
+        row.workflow,
+        row.status.phase,
+        row.status.paused,
+        row.status.pausedBy?.actor,
+        row.status.route,
+        row.status.history.length,
+        row.status.id,
+      ],
       [unit(8), 'ring1', 'running', direct.phase, true, 'frank', direct.route, direct.history.length, direct.id],
     );
     assert.equal(row.url, `http://ui.test/namespaces/cutover/workflows/${encodeURIComponent(direct.id)}`);
@@ -300,12 +347,17 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
     const at = lines.indexOf(unit(9));
     assert.ok(at > 0, r.stdout);
     assert.match(lines[at + 1]!, /^\s+pending\s+source e0\s/);
-    assert.ok(lines.includes(`  http://ui.test/namespaces/cutover/workflows/${encodeURIComponent(unitWorkflowId(parseUnitName(unit(9))!))}`));
+    assert.ok(
+      lines.includes(`  http://ui.test/namespaces/cutover/workflows/${encodeURIComponent(unitWorkflowId(parseUnitName(unit(9))!))}`),
+    );
   });
 
   it('status --watch redraws until Ctrl-C and exits 0', async () => {
     await startUnit(10);
-    const child = spawn(process.execPath, [BIN, 'status', unit(10), '--plan', planFile, '--watch', '--interval', '0.5'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'status', unit(10), '--plan', planFile, '--watch', '--interval', '0.5'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -322,7 +374,14 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
   it('reconcile --json reports a clean unit (exit 0)', async () => {
     const r = await cli(['reconcile', unit(11), '--plan', planFile, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const rep = JSON.parse(r.stdout) as { unit: string; clean: boolean; duplicates: string[]; stranded: unknown[]; sourceOpen: number; targetOpen: number };
+    const rep = JSON.parse(r.stdout) as {
+      unit: string;
+      clean: boolean;
+      duplicates: string[];
+      stranded: unknown[];
+      sourceOpen: number;
+      targetOpen: number;
+    };
     assert.deepEqual([rep.unit, rep.clean, rep.duplicates, rep.stranded, rep.sourceOpen, rep.targetOpen], [unit(11), true, [], [], 0, 0]);
   });
 });

@@ -30,7 +30,10 @@ async function namespacesOf(address: string): Promise<string[]> {
   const conn = await Connection.connect({ address });
   try {
     const r = await conn.workflowService.listNamespaces({ pageSize: 100 });
-    return (r.namespaces ?? []).map((n) => n.namespaceInfo?.name ?? '').filter((n) => n !== 'temporal-system').sort();
+    return (r.namespaces ?? [])
+      .map((n) => n.namespaceInfo?.name ?? '')
+      .filter((n) => n !== 'temporal-system')
+      .sort();
   } finally {
     await conn.close();
   }
@@ -52,10 +55,16 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
     const up = cutover(['dev', 'up'], cwd);
     assert.equal(up.status, 0, up.stderr);
     const state = readState(cwd);
-    assert.deepEqual(state.clusters.map((c) => c.name), ['legacy', 'cloud']);
+    assert.deepEqual(
+      state.clusters.map((c) => c.name),
+      ['legacy', 'cloud'],
+    );
     for (const c of state.clusters) {
       assert.match(up.stdout, new RegExp(`${c.name}\\s+${c.address.replace('.', '\\.')}\\s+UI http://127\\.0\\.0\\.1:\\d+`));
-      const list = spawnSync(await resolveTemporalCli(), ['workflow', 'list', '--address', c.address], { encoding: 'utf8', timeout: 30_000 });
+      const list = spawnSync(await resolveTemporalCli(), ['workflow', 'list', '--address', c.address], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       assert.equal(list.status, 0, list.stderr);
     }
     assert.match(up.stdout, /redis\s+redis:\/\/127\.0\.0\.1:\d+/);
@@ -67,11 +76,14 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
     assert.ok(pids.every(isAlive));
     const down = cutover(['dev', 'down'], cwd);
     assert.equal(down.status, 0, down.stderr);
-    assert.ok(pids.every((p) => !isAlive(p)), 'every process dev up started is gone');
+    assert.ok(
+      pids.every((p) => !isAlive(p)),
+      'every process dev up started is gone',
+    );
     assert.ok(!fs.existsSync(path.join(cwd, '.cutover', 'stack')));
   });
 
-  it('dev up --plan brings up exactly the plan\'s clusters and namespaces; worker --plan connects and polls; Ctrl-C stops it', async function () {
+  it("dev up --plan brings up exactly the plan's clusters and namespaces; worker --plan connects and polls; Ctrl-C stops it", async function () {
     const [p1, p2, redisPort, metrics] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const plan = {
       name: 'other-ports',
@@ -92,14 +104,18 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
     assert.deepEqual(await namespacesOf(`127.0.0.1:${p2}`), ['default', 'ops', 'orders-v2']);
     assert.match(up.stdout, new RegExp(`redis\\s+redis://127\\.0\\.0\\.1:${redisPort}`));
 
-    const worker = spawn(process.execPath, [BIN, 'worker', '--plan', planPath, '--metrics', `127.0.0.1:${metrics}`], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const worker = spawn(process.execPath, [BIN, 'worker', '--plan', planPath, '--metrics', `127.0.0.1:${metrics}`], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     worker.stderr.on('data', (b: Buffer) => (err += b.toString()));
     const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
     try {
       // Bounded wait for the worker to say it polls the control task queue.
       const deadline = Date.now() + 90_000;
-      while (!/cutover worker running/.test(err) && Date.now() < deadline && worker.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      while (!/cutover worker running/.test(err) && Date.now() < deadline && worker.exitCode === null)
+        await new Promise((r) => setTimeout(r, 100));
       assert.match(err, /polling west\/ops task queue ops-q/, err);
       // It really polls: the server reports a poller on the control task queue.
       const conn = await Connection.connect({ address: `127.0.0.1:${p2}` });
@@ -154,7 +170,15 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
     } finally {
       await conn.close();
     }
-    const dbs = () => spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atc', `SELECT datname FROM pg_database WHERE datname LIKE '${legacy.dbPrefix}%'`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    const dbs = () =>
+      spawnSync(
+        'psql',
+        ['-h', '127.0.0.1', '-U', 'postgres', '-Atc', `SELECT datname FROM pg_database WHERE datname LIKE '${legacy.dbPrefix}%'`],
+        { encoding: 'utf8' },
+      )
+        .stdout.trim()
+        .split('\n')
+        .filter(Boolean);
     assert.equal(dbs().length, 2);
     const down = cutover(['dev', 'down'], cwd);
     assert.equal(down.status, 0, down.stderr);
@@ -166,7 +190,13 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
     const ok = cutover(['validate', path.join(ROOT, 'examples', 'plan.yaml')], cwd);
     assert.equal(ok.status, 0, ok.stderr);
     const bad = path.join(cwd, 'bad.yaml');
-    fs.writeFileSync(bad, fs.readFileSync(path.join(ROOT, 'examples', 'plan.yaml'), 'utf8').replace('target: cloud', 'target: legacy').replace('percentSteps: [10, 50]', 'percentSteps: [50, 10]'));
+    fs.writeFileSync(
+      bad,
+      fs
+        .readFileSync(path.join(ROOT, 'examples', 'plan.yaml'), 'utf8')
+        .replace('target: cloud', 'target: legacy')
+        .replace('percentSteps: [10, 50]', 'percentSteps: [50, 10]'),
+    );
     const r = cutover(['validate', bad], cwd);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /target/);

@@ -40,9 +40,16 @@ describe('cluster connections (real dev server)', function () {
     try {
       for (let i = 1; i < SIGNALS; i++) await handle.signal('blob', String.fromCharCode(97 + i).repeat(PAYLOAD_CHARS));
       const description = await handle.describe();
-      assert.ok((description.historySize ?? 0) > 4 * 2 ** 20, `history is ${description.historySize} bytes; the test needs more than 4 MiB`);
+      assert.ok(
+        (description.historySize ?? 0) > 4 * 2 ** 20,
+        `history is ${description.historySize} bytes; the test needs more than 4 MiB`,
+      );
 
-      await assert.rejects(handle.fetchHistory(), /RESOURCE_EXHAUSTED|larger than max/, 'the SDK-default connection was expected to refuse the page');
+      await assert.rejects(
+        handle.fetchHistory(),
+        /RESOURCE_EXHAUSTED|larger than max/,
+        'the SDK-default connection was expected to refuse the page',
+      );
 
       const history = await new Client({ connection: ours, namespace: NS }).workflow.getHandle(workflowId).fetchHistory();
       const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes);

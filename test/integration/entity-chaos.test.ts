@@ -20,7 +20,12 @@ describe('entity workflows: cutover worker SIGKILLed mid-phase', function () {
   after(closeShared);
 
   it('completes after a SIGKILL of the cutover worker in every phase, with no start lost or duplicated', async () => {
-    const r = (rig = await new Rig({ kind: 'tenant', childWorker: true, jobMs: 800, input: { advanceMode: 'manual', bakeMs: 1000 } }).setUp());
+    const r = (rig = await new Rig({
+      kind: 'tenant',
+      childWorker: true,
+      jobMs: 800,
+      input: { advanceMode: 'manual', bakeMs: 1000 },
+    }).setUp());
     r.startWorkload(80);
     await r.start();
     const killed: Phase[] = [];
@@ -43,7 +48,10 @@ describe('entity workflows: cutover worker SIGKILLed mid-phase', function () {
     // The only workflow tasks allowed to fail are the ones the clock guard fails (and the SDK replays).
     const failed = await r.workflowTaskFailures();
     console.log(`      workflow tasks failed by the clock guard: ${failed.filter((m) => m.startsWith(STALE_CLOCK_MESSAGE)).length}`);
-    assert.deepEqual(failed.filter((m) => !m.startsWith(STALE_CLOCK_MESSAGE)), []);
+    assert.deepEqual(
+      failed.filter((m) => !m.startsWith(STALE_CLOCK_MESSAGE)),
+      [],
+    );
     const w = await r.settleWorkload();
     assert.deepEqual(w.lost, []);
     assert.deepEqual(w.duplicated, []);

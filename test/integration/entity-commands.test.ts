@@ -85,10 +85,18 @@ describe('entity workflows: operator commands and long life', function () {
     assert.match(refused.rejected.find((j) => j.commandId === 'bad-until')!.reason, /^until: must be a forward phase/);
     assert.equal(refused.phase, 'pending');
     await r.rawSignal('advance', { actor: 'camp', commandId: 'to-shadow', until: 'shadow' });
-    const at = await r.waitFor((x) => x.phase === 'shadow' && x.waitingFor?.includes('send advance') === true, 'shadow, waiting for the next advance', 60_000);
+    const at = await r.waitFor(
+      (x) => x.phase === 'shadow' && x.waitingFor?.includes('send advance') === true,
+      'shadow, waiting for the next advance',
+      60_000,
+    );
     assert.equal(at.advanceUntil, undefined, 'the standing advance ends where it was told to');
     // pending → preflight → provisioned → shadow, each boundary passed by the one command's actor.
-    for (const phase of ['preflight', 'provisioned', 'shadow']) assert.ok(at.history.some((h) => h.phase === phase && h.actor === 'camp'), `${phase} entered by camp`);
+    for (const phase of ['preflight', 'provisioned', 'shadow'])
+      assert.ok(
+        at.history.some((h) => h.phase === phase && h.actor === 'camp'),
+        `${phase} entered by camp`,
+      );
     assert.equal(at.history.filter((h) => h.reason?.startsWith('advance')).length, 1, 'one advance recorded');
     // The view a campaign reads by describe (memo) is the one the status query gives.
     const memo = (await r.handle().describe()).memo?.[UNIT_VIEW_MEMO];
@@ -114,9 +122,10 @@ describe('entity workflows: operator commands and long life', function () {
     assert.notEqual(d.runId, first.firstExecutionRunId);
     // History from the first run is carried whole, in order.
     assert.equal(done.history[0]!.phase, 'pending');
-    assert.deepEqual(done.history.map((h) => h.phase).filter((p, i, a) => a.indexOf(p) === i), [
-      'pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed',
-    ]);
+    assert.deepEqual(
+      done.history.map((h) => h.phase).filter((p, i, a) => a.indexOf(p) === i),
+      ['pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed'],
+    );
     assert.ok(done.history.some((h) => h.reason === 'pause by tester: marker'));
     const w = await r.settleWorkload();
     assert.deepEqual(w.lost, []);

@@ -65,9 +65,10 @@ describe('entity workflows: moving off a self-hosted source (temporal-server on 
     assert.equal(done.reconcile?.clean, true);
     assert.deepEqual(done.reconcile?.duplicates, []);
     assert.deepEqual(done.reconcile?.stranded, []);
-    assert.deepEqual(done.history.map((h) => h.phase).filter((p, i, a) => a.indexOf(p) === i), [
-      'pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed',
-    ]);
+    assert.deepEqual(
+      done.history.map((h) => h.phase).filter((p, i, a) => a.indexOf(p) === i),
+      ['pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed'],
+    );
     // The drain ended on a converged zero, taken on the self-hosted source.
     const drained = done.history.find((h) => h.phase === 'reconciling');
     assert.match(String(drained?.reason), /drained/);
@@ -120,7 +121,10 @@ describe('entity workflows: moving off a self-hosted source (temporal-server on 
       assert.deepEqual(done.reconcile?.duplicates, []);
       assert.deepEqual(done.reconcile?.stranded, []);
       assert.equal(done.history.find((h) => h.phase === 'rolling-back')?.actor, 'oncall');
-      assert.ok(done.compensations.every((c) => c.done), JSON.stringify(done.compensations));
+      assert.ok(
+        done.compensations.every((c) => c.done),
+        JSON.stringify(done.compensations),
+      );
     });
   }
 
@@ -153,10 +157,20 @@ describe('entity workflows: moving off a self-hosted source (temporal-server on 
     // be on one cluster only, never both.
     const s = testStack();
     const both: string[] = [];
-    const src = new Client({ connection: await Connection.connect({ address: source.endpoint.address }), namespace: r.input.sourceNamespace });
+    const src = new Client({
+      connection: await Connection.connect({ address: source.endpoint.address }),
+      namespace: r.input.sourceNamespace,
+    });
     const tgt = new Client({ connection: await Connection.connect({ address: s.target.address }), namespace: r.input.targetNamespace });
     try {
-      const exists = async (c: Client, id: string) => c.workflow.getHandle(id).describe().then(() => true, () => false);
+      const exists = async (c: Client, id: string) =>
+        c.workflow
+          .getHandle(id)
+          .describe()
+          .then(
+            () => true,
+            () => false,
+          );
       for (const id of r.refused) if ((await exists(src, id)) && (await exists(tgt, id))) both.push(id);
     } finally {
       await src.connection.close();
@@ -175,7 +189,10 @@ describe('cluster activities against a self-hosted cluster: visibility lag and n
     this.timeout(15 * 60_000);
     const s = testStack();
     const sh = await s.selfHosted();
-    conns = { selfHosted: await Connection.connect({ address: sh.endpoint.address }), dev: await Connection.connect({ address: s.target.address }) };
+    conns = {
+      selfHosted: await Connection.connect({ address: sh.endpoint.address }),
+      dev: await Connection.connect({ address: s.target.address }),
+    };
     metricsUrls = { selfHosted: sh.endpoint.metricsUrl, dev: s.target.metricsUrl };
   });
   after(async () => {
@@ -211,7 +228,11 @@ describe('cluster activities against a self-hosted cluster: visibility lag and n
       assert.equal(after.clean, true);
       assert.equal((await acts.countOpen({ ...scope, side: 'source', namespace: 'detections' })).open, 0);
     } finally {
-      for (const id of ids) await client.workflow.getHandle(id).terminate('test').catch(() => undefined);
+      for (const id of ids)
+        await client.workflow
+          .getHandle(id)
+          .terminate('test')
+          .catch(() => undefined);
     }
   });
 
@@ -229,7 +250,10 @@ describe('cluster activities against a self-hosted cluster: visibility lag and n
     assert.ok(pre.missingSearchAttributes.includes('TenantId'), JSON.stringify(pre.missingSearchAttributes));
     const strict = await acts.preflight({ sourceNamespace: 'detections', targetNamespace, taskQueues: ['q'], requirePollers: true });
     assert.equal(strict.ok, false);
-    assert.deepEqual(strict.problems.map((p) => p.field), ['taskQueues.q']);
+    assert.deepEqual(
+      strict.problems.map((p) => p.field),
+      ['taskQueues.q'],
+    );
     assert.match(strict.problems[0]!.hint, /does not exist yet/);
 
     const prov = await acts.provision({ sourceNamespace: 'detections', targetNamespace });
@@ -254,7 +278,7 @@ describe('cluster activities against a self-hosted cluster: visibility lag and n
   // On SQL visibility each ListSearchAttributes leaves the server an open connection to itself
   // (SEARCH_ATTRIBUTE_TTL_MS in src/activities/cluster.ts): a campaign of 10,000 tenants listed per unit
   // and ran both dev servers out of file descriptors. Counted by the servers' own request counters.
-  it('lists a namespace\'s search attributes once per cluster for many units, not once per unit', async () => {
+  it("lists a namespace's search attributes once per cluster for many units, not once per unit", async () => {
     const c = conns!;
     // Both servers label the operator service's operations with an `Operator` prefix.
     const listings = (url: string) => settledOps(url, 'detections', ['OperatorListSearchAttributes']);
@@ -282,9 +306,20 @@ describe('cluster activities against a self-hosted cluster: visibility lag and n
       target: { name: 'selfhosted', connection: c.selfHosted, kind: 'self-hosted' },
     });
     const targetNamespace = uniqueId('bare-ns');
-    await c.selfHosted.workflowService.registerNamespace({ namespace: targetNamespace, workflowExecutionRetentionPeriod: msToTs(86_400_000) });
+    await c.selfHosted.workflowService.registerNamespace({
+      namespace: targetNamespace,
+      workflowExecutionRetentionPeriod: msToTs(86_400_000),
+    });
     const target = new Client({ connection: c.selfHosted, namespace: targetNamespace });
-    await until('the new namespace is served', () => target.workflow.count('').then(() => true, () => undefined), 60_000);
+    await until(
+      'the new namespace is served',
+      () =>
+        target.workflow.count('').then(
+          () => true,
+          () => undefined,
+        ),
+      60_000,
+    );
     const args = { sourceNamespace: 'detections', targetNamespace, taskQueues: ['q'], requirePollers: false };
     const first = await acts.preflight(args);
     assert.ok(first.missingSearchAttributes.includes('TenantId'), JSON.stringify(first.missingSearchAttributes));

@@ -38,7 +38,10 @@ describe('entity workflows: rollback from every phase', function () {
       assert.deepEqual(done.reconcile?.stranded, []);
       const rb = done.history.find((h) => h.phase === 'rolling-back');
       assert.equal(rb?.actor, 'oncall');
-      assert.ok(done.compensations.every((c) => c.done), JSON.stringify(done.compensations));
+      assert.ok(
+        done.compensations.every((c) => c.done),
+        JSON.stringify(done.compensations),
+      );
       assert.equal((await r.handle().describe()).status.name, 'COMPLETED');
     });
   }

@@ -26,10 +26,14 @@ async function firesOf(r: Rig, scheduleId: string, sinceMs: number, untilMs: num
 async function settledFires(r: Rig, scheduleId: string, sinceMs: number, untilMs: number) {
   let last: Awaited<ReturnType<typeof firesOf>> | undefined;
   try {
-    await eventually('every fire of the window to be visible', async () => {
-      last = await firesOf(r, scheduleId, sinceMs, untilMs);
-      return last.lost.length === 0 ? true : undefined;
-    }, 15_000);
+    await eventually(
+      'every fire of the window to be visible',
+      async () => {
+        last = await firesOf(r, scheduleId, sinceMs, untilMs);
+        return last.lost.length === 0 ? true : undefined;
+      },
+      15_000,
+    );
   } catch {
     // asserted by the caller, with the numbers
   }
@@ -63,12 +67,22 @@ describe('entity workflows: schedules move with the unit', function () {
     assert.equal(done.reconcile?.schedules?.doubleActive, 0);
     assert.equal(done.reconcile?.schedules?.clean, true, JSON.stringify(done.reconcile?.schedules));
     assert.equal(done.counts.schedulesDoubleActive, 0);
-    assert.ok(done.history.some((h) => h.phase === 'cutover' && /switched 1 schedule\(s\) to the target/.test(h.reason ?? '')), 'the switch is in the unit\'s story');
+    assert.ok(
+      done.history.some((h) => h.phase === 'cutover' && /switched 1 schedule\(s\) to the target/.test(h.reason ?? '')),
+      "the switch is in the unit's story",
+    );
 
     const f = await settledFires(r, id, since, until);
     assert.deepEqual(f.duplicates, [], 'no nominal time ran on both clusters');
-    assert.deepEqual(f.lost, [], `every fire ran somewhere (${f.expected.length} expected, ${f.source.length} on the source, ${f.target.length} on the target)`);
-    assert.ok(f.source.length > 0 && f.target.length > 0, `fired on the source before the switch and on the target after (${f.source.length}/${f.target.length})`);
+    assert.deepEqual(
+      f.lost,
+      [],
+      `every fire ran somewhere (${f.expected.length} expected, ${f.source.length} on the source, ${f.target.length} on the target)`,
+    );
+    assert.ok(
+      f.source.length > 0 && f.target.length > 0,
+      `fired on the source before the switch and on the target after (${f.source.length}/${f.target.length})`,
+    );
     // A clean handover: every fire on the target (backfilled gap included) comes after the source's last.
     assert.ok(Math.min(...f.target.map((x) => x.nominalMs)) > Math.max(...f.source.map((x) => x.nominalMs)));
   });
@@ -82,7 +96,9 @@ describe('entity workflows: schedules move with the unit', function () {
     assert.equal(draining.schedules?.forward?.done?.switched, 1, 'switched in cutover, before draining');
     assert.deepEqual(await pausedOnSides(r.scheduleSides(), id), { source: true, target: false });
     // Let the target take a fire or two of its own before going back.
-    const firedOnTarget = await eventually('a fire on the target', async () => ((await firesOf(r, id, since, Date.now())).target.length > 0 ? true : undefined));
+    const firedOnTarget = await eventually('a fire on the target', async () =>
+      (await firesOf(r, id, since, Date.now())).target.length > 0 ? true : undefined,
+    );
     assert.ok(firedOnTarget);
 
     await r.command('rollback', { reason: 'drill: schedules back' });
@@ -91,7 +107,10 @@ describe('entity workflows: schedules move with the unit', function () {
 
     assert.deepEqual(await pausedOnSides(r.scheduleSides(), id), { source: false, target: true });
     assert.equal(back.schedules?.back?.done?.switched, 1);
-    assert.deepEqual(back.compensations.find((c) => c.name.startsWith('switch schedules back')), { name: 'switch schedules back to the source', done: true });
+    assert.deepEqual(
+      back.compensations.find((c) => c.name.startsWith('switch schedules back')),
+      { name: 'switch schedules back to the source', done: true },
+    );
     // In reverse of the forward steps: the schedules went back before the route did.
     const names = back.compensations.map((c) => c.name);
     assert.ok(names.indexOf('switch schedules back to the source') < names.indexOf('route back to the source'), names.join(' | '));
@@ -100,9 +119,15 @@ describe('entity workflows: schedules move with the unit', function () {
     assert.equal(back.reconcile?.clean, true, JSON.stringify(back.reconcile));
 
     // The source fires again on its own after the rollback.
-    await eventually('a fire on the source after the rollback', async () => ((await firesOf(r, id, rolledBackAt, Date.now())).source.length > 0 ? true : undefined));
+    await eventually('a fire on the source after the rollback', async () =>
+      (await firesOf(r, id, rolledBackAt, Date.now())).source.length > 0 ? true : undefined,
+    );
     const f = await settledFires(r, id, since, Date.now() - 1000);
     assert.deepEqual(f.duplicates, [], 'no nominal time ran on both clusters');
-    assert.deepEqual(f.lost, [], `every fire ran somewhere (${f.expected.length} expected, ${f.source.length} on the source, ${f.target.length} on the target)`);
+    assert.deepEqual(
+      f.lost,
+      [],
+      `every fire ran somewhere (${f.expected.length} expected, ${f.source.length} on the source, ${f.target.length} on the target)`,
+    );
   });
 });

@@ -4,13 +4,19 @@
  * probe worker in the target namespace, and an application workload started through the routed
  * multi-cluster client onto dual workers. Each rig has its own task queues, IDs and Redis prefix.
  */
-import type { ChildProcess} from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowNotFoundError,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { Redis } from 'ioredis';
@@ -61,8 +67,14 @@ export function sharedRig(): Promise<Shared> {
     return {
       cutoverBundle,
       appBundle,
-      conn: { source: await Connection.connect({ address: s.source.address }), target: await Connection.connect({ address: s.target.address }) },
-      native: { source: await NativeConnection.connect({ address: s.source.address }), target: await NativeConnection.connect({ address: s.target.address }) },
+      conn: {
+        source: await Connection.connect({ address: s.source.address }),
+        target: await Connection.connect({ address: s.target.address }),
+      },
+      native: {
+        source: await NativeConnection.connect({ address: s.source.address }),
+        target: await NativeConnection.connect({ address: s.target.address }),
+      },
       redis: new Redis(s.redisUrl, { maxRetriesPerRequest: 2 }),
     };
   })();
@@ -83,7 +95,12 @@ let selfHostedSource: Promise<SourceSide> | undefined;
 function selfHostedSide(): Promise<SourceSide> {
   selfHostedSource ??= (async () => {
     const { endpoint } = await testStack().selfHosted();
-    return { endpoint, kind: 'self-hosted' as const, conn: await Connection.connect({ address: endpoint.address }), native: await NativeConnection.connect({ address: endpoint.address }) };
+    return {
+      endpoint,
+      kind: 'self-hosted' as const,
+      conn: await Connection.connect({ address: endpoint.address }),
+      native: await NativeConnection.connect({ address: endpoint.address }),
+    };
   })();
   return selfHostedSource;
 }
@@ -192,12 +209,15 @@ export class Rig {
       ...opts.input,
     };
     // Tenant units have unique IDs by construction; namespace units share the namespace, so the test takes its own ID.
-    this.workflowId = opts.kind === 'tenant' ? unitStartOptions(this.input, this.controlQueue).workflowId : `cutover/namespace/${ns}/${this.tag}`;
+    this.workflowId =
+      opts.kind === 'tenant' ? unitStartOptions(this.input, this.controlQueue).workflowId : `cutover/namespace/${ns}/${this.tag}`;
   }
 
   /** The unit's routing-record name. */
   get unit(): string {
-    return this.opts.kind === 'tenant' ? `tenant/${this.input.unit.namespace}/${(this.input.unit as { tenant: string }).tenant}` : `namespace/${this.input.unit.namespace}`;
+    return this.opts.kind === 'tenant'
+      ? `tenant/${this.input.unit.namespace}/${(this.input.unit as { tenant: string }).tenant}`
+      : `namespace/${this.input.unit.namespace}`;
   }
 
   /** Starts workers (cutover, probe, dual app workers) and the routed client; no migration yet. */
@@ -211,7 +231,12 @@ export class Rig {
     this.store = new RoutingStore({ redis: this.sh.redis, keyPrefix: this.keyPrefix });
     this.control = new Client({ connection: this.sh.conn.target, namespace: CONTROL_NAMESPACE });
     await this.startCutoverWorker();
-    const probe = await Worker.create({ connection: this.sh.native.target, namespace: this.input.targetNamespace, taskQueue: this.probeQueue, workflowBundle: this.sh.cutoverBundle });
+    const probe = await Worker.create({
+      connection: this.sh.native.target,
+      namespace: this.input.targetNamespace,
+      taskQueue: this.probeQueue,
+      workflowBundle: this.sh.cutoverBundle,
+    });
     this.probeWorker = { worker: probe, run: probe.run() };
     const workers = await DualWorkers.fromParts({
       workflowBundle: this.sh.appBundle,
@@ -232,7 +257,9 @@ export class Rig {
       store: this.store,
       namespace: ns,
       targetNamespace: this.input.targetNamespace,
-      ...(this.opts.kind === 'tenant' ? { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants: [(this.input.unit as { tenant: string }).tenant] } : {}),
+      ...(this.opts.kind === 'tenant'
+        ? { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants: [(this.input.unit as { tenant: string }).tenant] }
+        : {}),
       holdTimeoutMs: 30_000,
       refreshMs: 250,
       // The entity's drains wait this bound after each route change (input clientStalenessMs).
@@ -268,7 +295,7 @@ export class Rig {
       });
       this.scheduleIds.push(id);
     }
-    await eventually('the source to list the unit\'s schedules', async () => {
+    await eventually("the source to list the unit's schedules", async () => {
       const listed = await listSelected(source, { kind: 'idPrefix', prefix: this.idPrefix });
       return this.scheduleIds.every((id) => listed.includes(id)) ? true : undefined;
     });
@@ -306,7 +333,13 @@ export class Rig {
       routing: this.store,
       scheduleFence: new ScheduleFence({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
     });
-    const worker = await Worker.create({ connection: this.sh.native.target, namespace: CONTROL_NAMESPACE, taskQueue: this.controlQueue, workflowBundle: this.sh.cutoverBundle, activities });
+    const worker = await Worker.create({
+      connection: this.sh.native.target,
+      namespace: CONTROL_NAMESPACE,
+      taskQueue: this.controlQueue,
+      workflowBundle: this.sh.cutoverBundle,
+      activities,
+    });
     this.cutoverWorker = { worker, run: worker.run() };
   }
 
@@ -353,7 +386,8 @@ export class Rig {
     const out: string[] = [];
     for (let runId: string | undefined = undefined, n = 0; n < 1000; n++) {
       const h = await this.historyOf(runId);
-      for (const e of h.events ?? []) if (e.workflowTaskFailedEventAttributes) out.push(e.workflowTaskFailedEventAttributes.failure?.message ?? '(no message)');
+      for (const e of h.events ?? [])
+        if (e.workflowTaskFailedEventAttributes) out.push(e.workflowTaskFailedEventAttributes.failure?.message ?? '(no message)');
       runId = h.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
       if (!runId) return out;
     }
@@ -377,7 +411,9 @@ export class Rig {
         lastErr = err; // the worker may be restarting
       }
       if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last && { phase: last.phase, waitingFor: last.waitingFor, route: last.route, failure: last.failure, counts: last.counts, rejected: last.rejected, reconcile: last.reconcile })} ${lastErr ? describeError(lastErr) : ''}${await this.lastTaskFailure()}`);
+        throw new Error(
+          `timed out waiting for ${what}; last status: ${JSON.stringify(last && { phase: last.phase, waitingFor: last.waitingFor, route: last.route, failure: last.failure, counts: last.counts, rejected: last.rejected, reconcile: last.reconcile })} ${lastErr ? describeError(lastErr) : ''}${await this.lastTaskFailure()}`,
+        );
       }
       await delay(100);
     }
@@ -406,7 +442,11 @@ export class Rig {
   /** Sends an operator command; returns its command ID. */
   async command(name: CommandName, extra: { reason?: string; actor?: string; commandId?: string } = {}): Promise<string> {
     const commandId = extra.commandId ?? `${this.tag}-cmd-${++this.commands}`;
-    await this.handle().signal(msgs[name], { actor: extra.actor ?? 'tester', commandId, ...(extra.reason ? { reason: extra.reason } : {}) });
+    await this.handle().signal(msgs[name], {
+      actor: extra.actor ?? 'tester',
+      commandId,
+      ...(extra.reason ? { reason: extra.reason } : {}),
+    });
     return commandId;
   }
 
@@ -443,7 +483,9 @@ export class Rig {
    * Waits until every accepted job has closed, then checks where each ran: `lost` were found on
    * neither cluster, `duplicated` on both, `open` still running at the deadline.
    */
-  async settleWorkload(timeoutMs = 30_000): Promise<{ lost: string[]; duplicated: string[]; open: string[]; onSource: number; onTarget: number }> {
+  async settleWorkload(
+    timeoutMs = 30_000,
+  ): Promise<{ lost: string[]; duplicated: string[]; open: string[]; onSource: number; onTarget: number }> {
     await this.stopWorkload();
     const clients = {
       source: new Client({ connection: this.src.conn, namespace: this.input.sourceNamespace }),

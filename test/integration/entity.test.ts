@@ -27,9 +27,10 @@ describe('entity workflows: a unit moved end to end', function () {
     assert.equal(done.route.sourceWorkersMayStop, true);
     assert.deepEqual(done.reconcile?.duplicates, []);
     assert.deepEqual(done.reconcile?.stranded, []);
-    assert.deepEqual(done.history.map((h) => h.phase).filter((p, i, a) => a.indexOf(p) === i), [
-      'pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed',
-    ]);
+    assert.deepEqual(
+      done.history.map((h) => h.phase).filter((p, i, a) => a.indexOf(p) === i),
+      ['pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed'],
+    );
     assert.ok(done.gates.some((g) => g.name === 'probe' && g.result === 'successful'));
     const d = await r.handle().describe();
     assert.equal(d.status.name, 'COMPLETED');
@@ -51,8 +52,18 @@ describe('entity workflows: a unit moved end to end', function () {
         return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : '';
       });
     assert.ok(summaries.length > 0 && summaries.every((x) => x.length > 0), `every step has a summary: ${JSON.stringify(summaries)}`);
-    for (const step of [/^preflight /, /^provision /, /^route .*: \d+% to the target/, /^route .*: all to the target/, /^count open runs/, /^reconcile /]) {
-      assert.ok(summaries.some((x) => step.test(x)), `${step} in ${JSON.stringify(summaries)}`);
+    for (const step of [
+      /^preflight /,
+      /^provision /,
+      /^route .*: \d+% to the target/,
+      /^route .*: all to the target/,
+      /^count open runs/,
+      /^reconcile /,
+    ]) {
+      assert.ok(
+        summaries.some((x) => step.test(x)),
+        `${step} in ${JSON.stringify(summaries)}`,
+      );
     }
     const query = `CutoverUnit = "${done.unit}" AND CutoverPhase = "completed" AND CutoverKind = "tenant"`;
     const deadline = Date.now() + 10_000;

@@ -55,7 +55,7 @@ class AppMetrics {
 describe('gates: prometheus provider against a real Prometheus', function () {
   this.timeout(60_000);
 
-  it('judges a query over the dev servers\' own metrics: pass, fail, inconclusive, error', async () => {
+  it("judges a query over the dev servers' own metrics: pass, fail, inconclusive, error", async () => {
     const url = testStack().prometheusUrl;
     // Both dev servers are scraped as job "temporal": wait until both are up.
     const up = await measureUntil(() => measurePrometheus({ url, query: 'sum(up{job="temporal"})', min: 2 }), 'successful');
@@ -69,7 +69,11 @@ describe('gates: prometheus provider against a real Prometheus', function () {
   });
 
   it('no data is a failed measurement', async () => {
-    const m = await measurePrometheus({ url: testStack().prometheusUrl, query: `sum(metric_that_does_not_exist_${uniqueId('m').replace(/-/g, '_')})`, max: 1 });
+    const m = await measurePrometheus({
+      url: testStack().prometheusUrl,
+      query: `sum(metric_that_does_not_exist_${uniqueId('m').replace(/-/g, '_')})`,
+      max: 1,
+    });
     assert.equal(m.result, 'failed');
     assert.equal(m.value, undefined);
   });
@@ -115,13 +119,24 @@ describe('gates: temporal provider against visibility on the target', function (
     await native?.close();
   });
 
-  it('counts the unit\'s failed runs since the step began; no closed run is no data', async () => {
+  it("counts the unit's failed runs since the step began; no closed run is no data", async () => {
     const namespace = 'default';
     const taskQueue = uniqueId('gates-tq');
     const client = new Client({ connection, namespace });
     const acts = createGateActivities({ target: { connection } });
-    const unit: GateUnitScope = { unit: 'namespace/default', sourceNamespace: namespace, targetNamespace: namespace, taskQueues: [taskQueue] };
-    const gate: GateSpec = { name: 'failures', kind: 'temporal', temporal: { maxFailed: 0 }, summary: '', policy: { interval: 1000, count: 1, failureLimit: 0, consecutiveErrorLimit: 0 } };
+    const unit: GateUnitScope = {
+      unit: 'namespace/default',
+      sourceNamespace: namespace,
+      targetNamespace: namespace,
+      taskQueues: [taskQueue],
+    };
+    const gate: GateSpec = {
+      name: 'failures',
+      kind: 'temporal',
+      temporal: { maxFailed: 0 },
+      summary: '',
+      policy: { interval: 1000, count: 1, failureLimit: 0, consecutiveErrorLimit: 0 },
+    };
     const stepStartedAt = new Date(Date.now() - 1000).toISOString();
     const measure = () => acts.measureGate({ gate, units: [unit], stepStartedAt, measurementId: 'm1' });
 
@@ -134,10 +149,15 @@ describe('gates: temporal provider against visibility on the target', function (
       connection: native,
       namespace,
       taskQueue,
-      workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/entity-app'), logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } }),
+      workflowBundle: await bundleWorkflowCode({
+        workflowsPath: require.resolve('../workflows/entity-app'),
+        logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
+      }),
     });
     await worker.runUntil(async () => {
-      await Promise.all([1, 2, 3].map((i) => client.workflow.execute(entityAppJob, { taskQueue, workflowId: `${taskQueue}-ok-${i}`, args: [10] })));
+      await Promise.all(
+        [1, 2, 3].map((i) => client.workflow.execute(entityAppJob, { taskQueue, workflowId: `${taskQueue}-ok-${i}`, args: [10] })),
+      );
     });
     const ok = await measureUntil(measure, 'successful');
     assert.equal(ok.result, 'successful');
@@ -151,13 +171,27 @@ describe('gates: temporal provider against visibility on the target', function (
     assert.equal(bad.value, 1);
 
     // As a ratio: 1 failed of 4 closed.
-    const ratio = await acts.measureGate({ gate: { ...gate, temporal: { maxFailureRatio: 0.2 } }, units: [unit], stepStartedAt, measurementId: 'm2' });
+    const ratio = await acts.measureGate({
+      gate: { ...gate, temporal: { maxFailureRatio: 0.2 } },
+      units: [unit],
+      stepStartedAt,
+      measurementId: 'm2',
+    });
     assert.equal(ratio.result, 'failed');
     assert.equal(ratio.value, 0.25);
-    assert.equal((await acts.measureGate({ gate: { ...gate, temporal: { maxFailureRatio: 0.3 } }, units: [unit], stepStartedAt, measurementId: 'm3' })).result, 'successful');
+    assert.equal(
+      (await acts.measureGate({ gate: { ...gate, temporal: { maxFailureRatio: 0.3 } }, units: [unit], stepStartedAt, measurementId: 'm3' }))
+        .result,
+      'successful',
+    );
 
     // Runs closed before the step began are not counted: a later step has no data yet.
-    const later = await acts.measureGate({ gate, units: [unit], stepStartedAt: new Date(Date.now() + 1000).toISOString(), measurementId: 'm4' });
+    const later = await acts.measureGate({
+      gate,
+      units: [unit],
+      stepStartedAt: new Date(Date.now() + 1000).toISOString(),
+      measurementId: 'm4',
+    });
     assert.equal(later.result, 'failed');
     assert.equal(later.value, 0);
   });

@@ -28,7 +28,9 @@ const DASHBOARD = path.join(ROOT, 'deploy', 'grafana', 'cutover-dashboard.json')
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+    execFile(cmd, args, { timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -42,7 +44,6 @@ function freePort(): Promise<number> {
     });
   });
 }
-
 
 /** Samples of the Prometheus text format: name, labels, value. */
 function parseExposition(text: string): { name: string; labels: Record<string, string>; value: number }[] {
@@ -69,7 +70,10 @@ describe('metrics: alert rules and dashboard', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alerts-'));
     try {
       const bad = path.join(dir, 'bad.yml');
-      fs.writeFileSync(bad, fs.readFileSync(ALERTS, 'utf8').replace('max by (unit) (cutover_duplicates) > 0', 'max by (unit) (cutover_duplicates > 0'));
+      fs.writeFileSync(
+        bad,
+        fs.readFileSync(ALERTS, 'utf8').replace('max by (unit) (cutover_duplicates) > 0', 'max by (unit) (cutover_duplicates > 0'),
+      );
       const check = await run('promtool', ['check', 'rules', bad]);
       assert.notEqual(check.code, 0);
     } finally {
@@ -79,9 +83,16 @@ describe('metrics: alert rules and dashboard', () => {
 
   it('every dashboard query runs on a real Prometheus', async () => {
     const s = testStack();
-    const dash = JSON.parse(fs.readFileSync(DASHBOARD, 'utf8')) as { uid: string; panels: { title: string; targets?: { expr: string }[] }[]; templating: { list: { name: string }[] } };
+    const dash = JSON.parse(fs.readFileSync(DASHBOARD, 'utf8')) as {
+      uid: string;
+      panels: { title: string; targets?: { expr: string }[] }[];
+      templating: { list: { name: string }[] };
+    };
     assert.equal(dash.uid, 'cutover-migrations');
-    assert.deepEqual(dash.templating.list.map((v) => v.name), ['datasource', 'unit']);
+    assert.deepEqual(
+      dash.templating.list.map((v) => v.name),
+      ['datasource', 'unit'],
+    );
     const exprs = dash.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
     assert.ok(exprs.length >= 12);
     for (const { panel, expr } of exprs) {
@@ -93,7 +104,7 @@ describe('metrics: alert rules and dashboard', () => {
   });
 });
 
-describe('metrics: the cutover worker exports its own metrics beside the SDK\'s', function () {
+describe("metrics: the cutover worker exports its own metrics beside the SDK's", function () {
   this.timeout(180_000);
   const tenants = [uniqueId('m'), uniqueId('m'), uniqueId('m')];
   const unit = (i: number) => `tenant/detections/${tenants[i]}`;
@@ -120,7 +131,13 @@ describe('metrics: the cutover worker exports its own metrics beside the SDK\'s'
         target: 'cloud',
         control: { cluster: 'cloud', namespace: 'cutover', taskQueue: uniqueId('metrics-control') },
         redis: { url: s.redisUrl, keyPrefix: `${uniqueId('metrics')}:`, clientStaleness: '1s' },
-        namespaces: { detections: { strategy: 'dual-workers', taskQueues: [uniqueId('det')], tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: tenants } } },
+        namespaces: {
+          detections: {
+            strategy: 'dual-workers',
+            taskQueues: [uniqueId('det')],
+            tenants: { selector: { workflowIdPrefix: '{tenant}-' }, ids: tenants },
+          },
+        },
         gates: {},
         defaults: { bake: '1s', percentSteps: [50] },
         rings: [{ name: 'ring0', units: tenants.map((t) => `tenant/detections/${t}`), gates: [] }],
@@ -128,18 +145,27 @@ describe('metrics: the cutover worker exports its own metrics beside the SDK\'s'
     );
     plan = loadPlan(planFile);
     address = `127.0.0.1:${await freePort()}`;
-    child = spawn(process.execPath, [BIN, 'worker', '--plan', planFile, '--metrics', address, '--metrics-interval', '0.5'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(process.execPath, [BIN, 'worker', '--plan', planFile, '--metrics', address, '--metrics-interval', '0.5'], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     exited = new Promise((resolve) => child!.on('exit', (code) => resolve(code)));
-    await until('the worker to run', async () => (stderr.includes('cutover worker running') ? true : undefined), 90_000).catch((err: Error) => {
-      throw new Error(`${err.message}\n${stderr}`);
-    });
+    await until('the worker to run', async () => (stderr.includes('cutover worker running') ? true : undefined), 90_000).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}\n${stderr}`);
+      },
+    );
     connection = await Connection.connect({ address: s.target.address });
     client = new Client({ connection, namespace: 'cutover' });
   });
 
   after(async () => {
-    for (const id of started) await client?.workflow.getHandle(id).terminate('test teardown').catch(() => undefined);
+    for (const id of started)
+      await client?.workflow
+        .getHandle(id)
+        .terminate('test teardown')
+        .catch(() => undefined);
     if (child && child.exitCode === null) {
       child.kill('SIGINT');
       const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
@@ -150,13 +176,16 @@ describe('metrics: the cutover worker exports its own metrics beside the SDK\'s'
   });
 
   async function startUnit(i: number): Promise<void> {
-    const opts = unitStartOptions(unitInputFromPlan(plan, parseUnitName(unit(i))!, { actor: 'test', advanceMode: 'manual' }), plan.control.taskQueue);
+    const opts = unitStartOptions(
+      unitInputFromPlan(plan, parseUnitName(unit(i))!, { actor: 'test', advanceMode: 'manual' }),
+      plan.control.taskQueue,
+    );
     await client.workflow.start('tenantMigration', opts);
     started.push(opts.workflowId);
   }
   const handle = (i: number) => client.workflow.getHandle(unitWorkflowId(parseUnitName(unit(i))!));
 
-  it('units per phase, pause and failure show on the worker\'s endpoint and in Prometheus', async () => {
+  it("units per phase, pause and failure show on the worker's endpoint and in Prometheus", async () => {
     // Unit 0 paused in pending; unit 1 advanced into preflight, which fails (nobody polls its task queue
     // on the target); unit 2 never started.
     await startUnit(0);
@@ -178,9 +207,23 @@ describe('metrics: the cutover worker exports its own metrics beside the SDK\'s'
       60_000,
     ).catch(async (err: Error) => {
       // Say where the units stood, so a failure here is diagnosable from the report alone.
-      const where = await Promise.all([0, 1].map((i) => handle(i).query(messages.status).then((st) => `${unit(i)}: ${st.phase} ${st.waitingFor ?? ''} ${JSON.stringify(st.failure ?? st.gates.at(-1) ?? {})}`, (e: Error) => `${unit(i)}: ${e.message}`)));
+      const where = await Promise.all(
+        [0, 1].map((i) =>
+          handle(i)
+            .query(messages.status)
+            .then(
+              (st) => `${unit(i)}: ${st.phase} ${st.waitingFor ?? ''} ${JSON.stringify(st.failure ?? st.gates.at(-1) ?? {})}`,
+              (e: Error) => `${unit(i)}: ${e.message}`,
+            ),
+        ),
+      );
       const text = await (await fetch(`http://${address}/metrics`)).text().catch(() => '');
-      throw new Error(`${err.message}\n${where.join('\n')}\n${text.split('\n').filter((l) => l.startsWith('cutover_unit')).join('\n')}\n${stderr.slice(-2000)}`);
+      throw new Error(
+        `${err.message}\n${where.join('\n')}\n${text
+          .split('\n')
+          .filter((l) => l.startsWith('cutover_unit'))
+          .join('\n')}\n${stderr.slice(-2000)}`,
+      );
     });
     assert.equal(sample(samples, METRIC.units, { phase: 'pending' }), 1);
     assert.equal(sample(samples, METRIC.units, { phase: 'failed' }), 1);
@@ -190,7 +233,10 @@ describe('metrics: the cutover worker exports its own metrics beside the SDK\'s'
     assert.equal(sample(samples, METRIC.routeEpoch, { unit: unit(0) }), 0);
     assert.ok((sample(samples, METRIC.lastCollect, {}) ?? 0) > Date.now() / 1000 - 60);
     // The SDK's own metrics are on the same endpoint.
-    assert.ok(samples.some((x) => x.name.startsWith('temporal_workflow_task_schedule_to_start_latency')), 'SDK metrics beside cutover\'s');
+    assert.ok(
+      samples.some((x) => x.name.startsWith('temporal_workflow_task_schedule_to_start_latency')),
+      "SDK metrics beside cutover's",
+    );
 
     const s = testStack();
     const job = uniqueId('cutover-worker');
@@ -199,7 +245,9 @@ describe('metrics: the cutover worker exports its own metrics beside the SDK\'s'
     await until(
       'Prometheus to scrape the worker',
       async () => {
-        const body = (await (await fetch(`${s.prometheusUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { data: { result: { value: [number, string] }[] } };
+        const body = (await (await fetch(`${s.prometheusUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as {
+          data: { result: { value: [number, string] }[] };
+        };
         return body.data.result.some((r) => r.value[1] === '1') ? true : undefined;
       },
       60_000,

@@ -136,7 +136,10 @@ describe('self-hosted cluster: temporal-server on PostgreSQL', function () {
     this.timeout(20 * 60_000);
     await ensurePostgres(pg);
     binaries = await resolveTemporalServer({ onProgress: log });
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/stack-workflows'), logger: new DefaultLogger('WARN') });
+    bundle = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../workflows/stack-workflows'),
+      logger: new DefaultLogger('WARN'),
+    });
   });
 
   after(async function () {
@@ -300,10 +303,13 @@ describe('self-hosted cluster: temporal-server on PostgreSQL', function () {
       const client = new Client({ connection, namespace: NAMESPACE });
       const taskQueue = `pg-tq-${uid()}`;
       // limit.maxIDLength from the dynamic config: a 60-character ID is refused, a short one is not.
-      await assert.rejects(client.workflow.start(trivial, { taskQueue, workflowId: `pg-${'x'.repeat(57)}`, args: ['x'] }), (err: unknown) => {
-        const code = (err as { cause?: { code?: number } }).cause?.code ?? (err as { code?: number }).code;
-        return err instanceof ServiceError && code === 3; // INVALID_ARGUMENT
-      });
+      await assert.rejects(
+        client.workflow.start(trivial, { taskQueue, workflowId: `pg-${'x'.repeat(57)}`, args: ['x'] }),
+        (err: unknown) => {
+          const code = (err as { cause?: { code?: number } }).cause?.code ?? (err as { code?: number }).code;
+          return err instanceof ServiceError && code === 3; // INVALID_ARGUMENT
+        },
+      );
       const handle = await client.workflow.start(trivial, { taskQueue, workflowId: `pg-${uid()}`, args: ['x'] });
       await handle.terminate('test done');
     } finally {
@@ -362,9 +368,15 @@ describe('self-hosted cluster: input and environment errors (no temporal-server)
       displayUrl: 'postgres://app@db.example:6543/admin',
     });
     assert.equal(pgFromEnv({ PG_URL: '' }).port, 5432);
-    assert.throws(() => pgFromEnv({ PG_URL: 'mysql://root@127.0.0.1/x' }), (err: unknown) => err instanceof PostgresConfigError && err.field === 'PG_URL');
+    assert.throws(
+      () => pgFromEnv({ PG_URL: 'mysql://root@127.0.0.1/x' }),
+      (err: unknown) => err instanceof PostgresConfigError && err.field === 'PG_URL',
+    );
     assert.throws(() => parsePgUrl('not a url'), PostgresConfigError);
-    assert.deepEqual(databasePair('cutover_legacy'), { persistence: 'cutover_legacy_persistence', visibility: 'cutover_legacy_visibility' });
+    assert.deepEqual(databasePair('cutover_legacy'), {
+      persistence: 'cutover_legacy_persistence',
+      visibility: 'cutover_legacy_visibility',
+    });
   });
 
   it('reports an unreachable PostgreSQL as PostgresUnavailableError', async function () {
@@ -394,6 +406,9 @@ describe('self-hosted cluster: input and environment errors (no temporal-server)
     const template = '# why\nfrontend.x:\n  - value: false\n# keep\nsystem.y:\n  - value: 1\n';
     const out = renderDynamicConfig(template, { 'frontend.x': true, 'limit.z': '30s' });
     assert.equal(out, '# why\n# keep\nsystem.y:\n  - value: 1\nfrontend.x:\n  - value: true\nlimit.z:\n  - value: "30s"\n');
-    assert.throws(() => renderDynamicConfig(template, { 'bad key': 1 }), (err: unknown) => err instanceof PostgresServerOptionsError && err.field === 'dynamicConfig.bad key');
+    assert.throws(
+      () => renderDynamicConfig(template, { 'bad key': 1 }),
+      (err: unknown) => err instanceof PostgresServerOptionsError && err.field === 'dynamicConfig.bad key',
+    );
   });
 });

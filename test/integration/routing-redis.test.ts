@@ -29,7 +29,10 @@ describe('routing while Redis is down (real clusters and Redis)', function () {
       source: await Connection.connect({ address: s.source.address }),
       target: await Connection.connect({ address: s.target.address }),
     };
-    sdk = { source: new Client({ connection: conns.source, namespace: NS }), target: new Client({ connection: conns.target, namespace: NS }) };
+    sdk = {
+      source: new Client({ connection: conns.source, namespace: NS }),
+      target: new Client({ connection: conns.target, namespace: NS }),
+    };
   });
 
   after(async () => {
@@ -74,7 +77,8 @@ describe('routing while Redis is down (real clusters and Redis)', function () {
         } catch (err) {
           if (err instanceof RoutingUnavailableError) {
             // Once a start has gone through on refreshed routes, none may fail closed again.
-            if (firstOkAfterRestoreAt !== undefined && startedAt > firstOkAfterRestoreAt) lateUnavailable.push(startedAt - firstOkAfterRestoreAt);
+            if (firstOkAfterRestoreAt !== undefined && startedAt > firstOkAfterRestoreAt)
+              lateUnavailable.push(startedAt - firstOkAfterRestoreAt);
             firstUnavailableAt ??= Date.now();
             unavailable.push(err);
           } else other.push(err);
@@ -96,7 +100,10 @@ describe('routing while Redis is down (real clusters and Redis)', function () {
       assert.ok(unavailable.length >= 10, 'starts fail closed once the routes are stale');
       // The bound runs from the last successful refresh, which came at most one refresh period (plus
       // the refresh's own round trip) before the kill.
-      assert.ok(firstUnavailableAt! - killedAt >= stalenessMs - refreshMs - 100, `no typed error before the staleness bound (first after ${firstUnavailableAt! - killedAt} ms)`);
+      assert.ok(
+        firstUnavailableAt! - killedAt >= stalenessMs - refreshMs - 100,
+        `no typed error before the staleness bound (first after ${firstUnavailableAt! - killedAt} ms)`,
+      );
       await s.restartRedis();
       // The harness's Redis keeps no data across a restart: the control plane writes the route again.
       await store.ensure(UNIT, { route, actor: 'test-restore' });
@@ -121,7 +128,10 @@ describe('routing while Redis is down (real clusters and Redis)', function () {
     assert.deepEqual(other, [], 'no other kind of failure');
     assert.deepEqual(lateUnavailable, [], 'no typed error once a start went through on the refreshed routes');
     // Recovery needs Redis's reconnect and the next timer refresh; the bound is generous for a loaded CI machine.
-    assert.ok(firstOkAfterRestoreAt !== undefined && firstOkAfterRestoreAt - restoredAt < 10_000, `starts resume within 10 s of Redis returning (${firstOkAfterRestoreAt! - restoredAt} ms)`);
+    assert.ok(
+      firstOkAfterRestoreAt !== undefined && firstOkAfterRestoreAt - restoredAt < 10_000,
+      `starts resume within 10 s of Redis returning (${firstOkAfterRestoreAt! - restoredAt} ms)`,
+    );
     for (const e of unavailable) assert.equal(e.retryable, true);
     // No split: every acknowledged start is on the side the (unchanged) route gives it, and only there.
     const misplaced: string[] = [];

@@ -3,7 +3,13 @@
  * and a real Redis. Each test has its own Redis key prefix, task queue and workflow IDs.
  */
 import * as assert from 'node:assert/strict';
-import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdConflictPolicy,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { testStack, uniqueId } from '../harness';
@@ -64,14 +70,20 @@ describe('routing (real clusters and Redis)', function () {
       source: await NativeConnection.connect({ address: s.source.address }),
       target: await NativeConnection.connect({ address: s.target.address }),
     };
-    sdk = { source: new Client({ connection: conns.source, namespace: NS }), target: new Client({ connection: conns.target, namespace: NS }) };
+    sdk = {
+      source: new Client({ connection: conns.source, namespace: NS }),
+      target: new Client({ connection: conns.target, namespace: NS }),
+    };
     redis = new Redis(s.redisUrl, { maxRetriesPerRequest: 1 });
     redis.on('error', () => undefined);
     workflowBundle = { code: (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/routing-test-workflows') })).code };
   });
 
   afterEach(async () => {
-    while (cleanups.length > 0) await cleanups.pop()?.().catch(() => undefined);
+    while (cleanups.length > 0)
+      await cleanups
+        .pop()?.()
+        .catch(() => undefined);
   });
 
   after(async () => {
@@ -91,7 +103,10 @@ describe('routing (real clusters and Redis)', function () {
     return store;
   }
 
-  async function routedClient(store: RoutingStore, tuning: RoutedClientTuning & Pick<RoutedClientParts, 'tenantSelector' | 'tenants'> = {}): Promise<RoutedClient> {
+  async function routedClient(
+    store: RoutingStore,
+    tuning: RoutedClientTuning & Pick<RoutedClientParts, 'tenantSelector' | 'tenants'> = {},
+  ): Promise<RoutedClient> {
     const c = await RoutedClient.create({ source: sdk.source, target: sdk.target, store, namespace: NS, ...tuning });
     cleanups.push(() => c.close());
     return c;
@@ -153,7 +168,9 @@ describe('routing (real clusters and Redis)', function () {
 
       // 20 writers all holding epoch 1: exactly one wins.
       const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => store.compareAndSet(UNIT, 1, { route: { kind: 'percent', basisPoints: 100 * (i + 1) }, actor: `w${i}` })),
+        Array.from({ length: 20 }, (_, i) =>
+          store.compareAndSet(UNIT, 1, { route: { kind: 'percent', basisPoints: 100 * (i + 1) }, actor: `w${i}` }),
+        ),
       );
       const winners = results.filter((r) => r.ok);
       assert.equal(winners.length, 1);
@@ -162,14 +179,22 @@ describe('routing (real clusters and Redis)', function () {
       assert.equal(won.record.sourceWorkersMayStop, false);
       for (const r of results) if (!r.ok) assert.equal(r.current?.epoch, 2);
 
-      const third = await store.compareAndSet(UNIT, 2, { route: { kind: 'side', side: 'target' }, actor: 'op', reason: 'drained', sourceWorkersMayStop: true });
+      const third = await store.compareAndSet(UNIT, 2, {
+        route: { kind: 'side', side: 'target' },
+        actor: 'op',
+        reason: 'drained',
+        sourceWorkersMayStop: true,
+      });
       assert.ok(third.ok);
       const kept = await store.compareAndSet(UNIT, 3, { route: { kind: 'side', side: 'target' }, actor: 'op' });
       assert.ok(kept.ok && kept.record.sourceWorkersMayStop, 'an omitted sourceWorkersMayStop keeps the current value');
       assert.equal((await store.compareAndSet(UNIT, 0, { route: { kind: 'hold' }, actor: 'late' })).ok, false);
 
       await store.ensure('tenant/payments/acme', { route: { kind: 'side', side: 'source' }, actor: 'p' });
-      assert.deepEqual((await store.list()).map((r) => r.unit), ['namespace/payments', 'tenant/payments/acme']);
+      assert.deepEqual(
+        (await store.list()).map((r) => r.unit),
+        ['namespace/payments', 'tenant/payments/acme'],
+      );
 
       await waitFor('4 published changes', () => events.filter((e) => e.unit === UNIT).length >= 4);
       const epochs = events.filter((e) => e.unit === UNIT).map((e) => ('record' in e ? e.record.epoch : 0));
@@ -178,7 +203,10 @@ describe('routing (real clusters and Redis)', function () {
       assert.equal(await store.delete(UNIT), true);
       assert.equal(await store.get(UNIT), undefined);
       await waitFor('the deletion message', () => events.some((e) => 'deleted' in e && e.unit === UNIT));
-      await assert.rejects(store.compareAndSet('payments', 0, { route: { kind: 'hold' }, actor: 'x' }), (e: unknown) => e instanceof RoutingInputError && e.field === 'unit');
+      await assert.rejects(
+        store.compareAndSet('payments', 0, { route: { kind: 'hold' }, actor: 'x' }),
+        (e: unknown) => e instanceof RoutingInputError && e.field === 'unit',
+      );
     });
   });
 
@@ -235,7 +263,12 @@ describe('routing (real clusters and Redis)', function () {
             });
             return { id, policy, outcome: 'started' as const, side: await h.cluster() };
           } catch (err) {
-            return { id, policy, outcome: err instanceof WorkflowExecutionAlreadyStartedError ? ('already' as const) : ('error' as const), err };
+            return {
+              id,
+              policy,
+              outcome: err instanceof WorkflowExecutionAlreadyStartedError ? ('already' as const) : ('error' as const),
+              err,
+            };
           }
         }),
       );
@@ -328,15 +361,35 @@ describe('routing (real clusters and Redis)', function () {
       const w = `${taskQueue}-x`;
       const h = await client.workflow.start(routedCounter, { taskQueue, workflowId: w, args: [0] });
       await set(store, { kind: 'side', side: 'target' });
-      await waitFor('the client to see target', () => client.routes.lookup(UNIT)?.route.kind === 'side' && client.routes.lookup(UNIT)?.epoch === 2);
+      await waitFor(
+        'the client to see target',
+        () => client.routes.lookup(UNIT)?.route.kind === 'side' && client.routes.lookup(UNIT)?.epoch === 2,
+      );
 
-      await assert.rejects(client.workflow.start(routedCounter, { taskQueue, workflowId: w, args: [0] }), WorkflowExecutionAlreadyStartedError);
-      const existing = await client.workflow.start(routedCounter, { taskQueue, workflowId: w, args: [0], workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING });
+      await assert.rejects(
+        client.workflow.start(routedCounter, { taskQueue, workflowId: w, args: [0] }),
+        WorkflowExecutionAlreadyStartedError,
+      );
+      const existing = await client.workflow.start(routedCounter, {
+        taskQueue,
+        workflowId: w,
+        args: [0],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      });
       assert.equal(existing.firstExecutionRunId, h.firstExecutionRunId);
       // A client that never saw the first start (no in-process placement) behaves the same.
       const other = await routedClient(store);
-      await assert.rejects(other.workflow.start(routedCounter, { taskQueue, workflowId: w, args: [0] }), WorkflowExecutionAlreadyStartedError);
-      const swsh = await other.workflow.signalWithStart(routedCounter, { taskQueue, workflowId: w, args: [0], signal: bump, signalArgs: [5] });
+      await assert.rejects(
+        other.workflow.start(routedCounter, { taskQueue, workflowId: w, args: [0] }),
+        WorkflowExecutionAlreadyStartedError,
+      );
+      const swsh = await other.workflow.signalWithStart(routedCounter, {
+        taskQueue,
+        workflowId: w,
+        args: [0],
+        signal: bump,
+        signalArgs: [5],
+      });
       assert.equal(await swsh.cluster(), 'source');
       assert.deepEqual(await where(w), { source: 'RUNNING' });
       await h.terminate('done');
@@ -391,7 +444,10 @@ describe('routing (real clusters and Redis)', function () {
       const client = await routedClient(store, { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants: ['acme', 'globex'] });
       await store.ensure('tenant/payments/acme', { route: { kind: 'side', side: 'target' }, actor: 'test' });
       await store.ensure(UNIT, { route: { kind: 'percent', basisPoints: 5_000 }, actor: 'test' });
-      await waitFor('the client to see both', () => client.routes.lookup('tenant/payments/acme') !== undefined && client.routes.lookup(UNIT) !== undefined);
+      await waitFor(
+        'the client to see both',
+        () => client.routes.lookup('tenant/payments/acme') !== undefined && client.routes.lookup(UNIT) !== undefined,
+      );
       const taskQueue = uniqueId('rt-tenant');
       const started: [string, Side][] = [];
       for (let i = 0; i < 10; i++) {
@@ -415,7 +471,14 @@ describe('routing (real clusters and Redis)', function () {
       await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'test' });
       const client = await routedClient(store, { refreshMs: 300 });
       // A change written without its message (as if pub/sub lost it).
-      const silent = { unit: UNIT, route: { kind: 'side', side: 'target' }, epoch: 2, sourceWorkersMayStop: false, changedBy: 'silent', changedAt: new Date().toISOString() };
+      const silent = {
+        unit: UNIT,
+        route: { kind: 'side', side: 'target' },
+        epoch: 2,
+        sourceWorkersMayStop: false,
+        changedBy: 'silent',
+        changedAt: new Date().toISOString(),
+      };
       await redis.set(store.routeKey(UNIT), JSON.stringify(silent));
       await waitFor('the refresh to pick up the silent change', () => client.routes.lookup(UNIT)?.epoch === 2, 3_000);
       // Kill the subscriber connections, change the route at once (its message may be lost), converge.

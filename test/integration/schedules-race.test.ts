@@ -6,7 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import Redis from 'ioredis';
-import { copySchedules, ScheduleFence, ScheduleSwitchSupersededError, ScheduleUnpauseConflictError, StaleScheduleEpochError, switchSchedule } from '../../src/schedules';
+import {
+  copySchedules,
+  ScheduleFence,
+  ScheduleSwitchSupersededError,
+  ScheduleUnpauseConflictError,
+  StaleScheduleEpochError,
+  switchSchedule,
+} from '../../src/schedules';
 import type { Side } from '../../src/schedules';
 import { testStack, uniqueId } from '../harness';
 import { connectSides, createRawSchedule, deleteOnSides, pausedOnSides, QUIET_HOURLY } from '../workflows/schedule-test-kit';
@@ -62,7 +69,16 @@ describe('schedules: racing switchers (integration)', function () {
     const unexpected: unknown[] = [];
     const sw = (sid: string, to: Side, expectedEpoch: number, switchId: string, delayMs: number) => async () => {
       if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-      return switchSchedule({ from: sides[other(to)], to: sides[to], scheduleId: sid, fence, expectedEpoch, switchId, actor: 'racer', backfill: 'none' });
+      return switchSchedule({
+        from: sides[other(to)],
+        to: sides[to],
+        scheduleId: sid,
+        fence,
+        expectedEpoch,
+        switchId,
+        actor: 'racer',
+        backfill: 'none',
+      });
     };
     await Promise.all(
       ids.map(async (sid, k) => {

@@ -25,7 +25,17 @@ import {
 import { updateRaw } from '../../src/schedules/raw';
 import { testStack, uniqueId } from '../harness';
 import { settledOps } from '../harness/server-counters';
-import { activeOnBoth, connectSides, createRawSchedule, deleteOnSides, dur, eventually, jsonPayload, pausedOnSides, QUIET_HOURLY } from '../workflows/schedule-test-kit';
+import {
+  activeOnBoth,
+  connectSides,
+  createRawSchedule,
+  deleteOnSides,
+  dur,
+  eventually,
+  jsonPayload,
+  pausedOnSides,
+  QUIET_HOURLY,
+} from '../workflows/schedule-test-kit';
 import type { Sides } from '../workflows/schedule-test-kit';
 
 const NS = 'payments';
@@ -33,7 +43,15 @@ const NS = 'payments';
 /** JSON with object keys sorted (protobuf maps have no order), payload bytes as base64. */
 function canonical(v: unknown): string {
   const sort = (x: unknown): unknown =>
-    Array.isArray(x) ? x.map(sort) : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)).map(([k, y]) => [k, sort(y)])) : x;
+    Array.isArray(x)
+      ? x.map(sort)
+      : x && typeof x === 'object'
+        ? Object.fromEntries(
+            Object.entries(x)
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([k, y]) => [k, sort(y)]),
+          )
+        : x;
   return JSON.stringify(sort(JSON.parse(JSON.stringify(v))));
 }
 
@@ -74,7 +92,10 @@ describe('schedules (integration)', function () {
   describe('copy', () => {
     it('creates the copy paused and byte-faithful (arguments, header, memo, search attributes), and is idempotent', async () => {
       const sid = id();
-      const weird = { metadata: { encoding: new Uint8Array(Buffer.from('binary/encrypted')), 'encryption-key-id': new Uint8Array([1, 2, 3]) }, data: new Uint8Array([0, 255, 7, 42]) };
+      const weird = {
+        metadata: { encoding: new Uint8Array(Buffer.from('binary/encrypted')), 'encryption-key-id': new Uint8Array([1, 2, 3]) },
+        data: new Uint8Array([0, 255, 7, 42]),
+      };
       await createRawSchedule(sides.source, sid, {
         spec: { cronString: ['15 3 * * MON-FRI'] },
         taskQueue: 'tq-copy',
@@ -93,7 +114,10 @@ describe('schedules (integration)', function () {
       const payloads = dst.schedule?.action?.startWorkflow?.input?.payloads ?? [];
       assert.deepEqual(Buffer.from(payloads[0].data ?? []), Buffer.from([0, 255, 7, 42]));
       assert.deepEqual(Buffer.from(payloads[0].metadata?.['encryption-key-id'] ?? []), Buffer.from([1, 2, 3]));
-      assert.deepEqual(Buffer.from(dst.schedule?.action?.startWorkflow?.header?.fields?.tracing?.data ?? []).toString(), JSON.stringify({ trace: 'abc' }));
+      assert.deepEqual(
+        Buffer.from(dst.schedule?.action?.startWorkflow?.header?.fields?.tracing?.data ?? []).toString(),
+        JSON.stringify({ trace: 'abc' }),
+      );
       assert.deepEqual(Buffer.from(dst.memo?.fields?.owner?.data ?? []).toString(), '"team-a"');
       assert.deepEqual(Buffer.from(dst.searchAttributes?.indexedFields?.TenantId?.data ?? []).toString(), '"acme"');
 
@@ -124,7 +148,14 @@ describe('schedules (integration)', function () {
       assert.ok(returned);
       assert.deepEqual(diffSchedules(original, returned), []);
       // Byte for byte, not only in meaning.
-      const bytes = (d: typeof original) => canonical({ spec: d.schedule?.spec, action: d.schedule?.action, policies: d.schedule?.policies, memo: d.memo, sa: d.searchAttributes });
+      const bytes = (d: typeof original) =>
+        canonical({
+          spec: d.schedule?.spec,
+          action: d.schedule?.action,
+          policies: d.schedule?.policies,
+          memo: d.memo,
+          sa: d.searchAttributes,
+        });
       assert.equal(bytes(returned), bytes(original));
     });
 
@@ -135,7 +166,10 @@ describe('schedules (integration)', function () {
       await sides.source.client.schedule.getHandle(sid).update((d) => ({ ...d, spec: { ...d.spec, intervals: [{ every: '2h' }] } }));
       const updated = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid] }, actor: 'test' });
       assert.equal(updated.counts.updated, 1);
-      assert.deepEqual(updated.items[0].diffs?.map((d) => d.path), ['spec.intervals']);
+      assert.deepEqual(
+        updated.items[0].diffs?.map((d) => d.path),
+        ['spec.intervals'],
+      );
       const [s1, t1] = await Promise.all([describeRaw(sides.source, sid), describeRaw(sides.target, sid)]);
       assert.ok(s1 && t1);
       assert.deepEqual(diffSchedules(s1, t1), []);
@@ -157,15 +191,33 @@ describe('schedules (integration)', function () {
       const other = id('other');
       await createRawSchedule(sides.source, `${tenant}-x`, { spec: QUIET_HOURLY, taskQueue: 'tq' }).then(() => created.add(`${tenant}-x`));
       await createRawSchedule(sides.source, a, { spec: QUIET_HOURLY, taskQueue: 'tq' });
-      await createRawSchedule(sides.source, b, { spec: QUIET_HOURLY, taskQueue: 'tq', searchAttributes: { TenantId: jsonPayload(tenant) } });
-      await createRawSchedule(sides.source, other, { spec: QUIET_HOURLY, taskQueue: 'tq', searchAttributes: { TenantId: jsonPayload(tenant) } });
+      await createRawSchedule(sides.source, b, {
+        spec: QUIET_HOURLY,
+        taskQueue: 'tq',
+        searchAttributes: { TenantId: jsonPayload(tenant) },
+      });
+      await createRawSchedule(sides.source, other, {
+        spec: QUIET_HOURLY,
+        taskQueue: 'tq',
+        searchAttributes: { TenantId: jsonPayload(tenant) },
+      });
       const byPrefix = await eventually('the prefix selection to see 3 schedules', async () => {
-        const r = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'idPrefix', prefix: `${tenant}-` }, actor: 'test' });
+        const r = await copySchedules({
+          from: sides.source,
+          to: sides.target,
+          selector: { kind: 'idPrefix', prefix: `${tenant}-` },
+          actor: 'test',
+        });
         return r.items.length === 3 ? r : undefined;
       });
       assert.deepEqual(byPrefix.items.map((i) => i.scheduleId).sort(), [a, b, `${tenant}-x`].sort());
       const bySa = await eventually('the search-attribute selection to see 2 schedules', async () => {
-        const r = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'searchAttribute', name: 'TenantId', value: tenant }, actor: 'test' });
+        const r = await copySchedules({
+          from: sides.source,
+          to: sides.target,
+          selector: { kind: 'searchAttribute', name: 'TenantId', value: tenant },
+          actor: 'test',
+        });
         return r.items.length === 2 ? r : undefined;
       });
       assert.deepEqual(bySa.items.map((i) => i.scheduleId).sort(), [b, other].sort());
@@ -176,13 +228,24 @@ describe('schedules (integration)', function () {
   describe('diff against the server', () => {
     it('finds no difference between a cron create request and what the server stores', async () => {
       const sid = id();
-      const req = await createRawSchedule(sides.source, sid, { spec: { cronString: ['0 9-17/2 * JAN,JUL MON-FRI'], calendar: [{ hour: '4', dayOfMonth: '1,15' }] }, taskQueue: 'tq' });
+      const req = await createRawSchedule(sides.source, sid, {
+        spec: { cronString: ['0 9-17/2 * JAN,JUL MON-FRI'], calendar: [{ hour: '4', dayOfMonth: '1,15' }] },
+        taskQueue: 'tq',
+      });
       const stored = await describeRaw(sides.source, sid);
       assert.ok(stored);
       assert.equal(stored.schedule?.spec?.cronString?.length ?? 0, 0, 'the server rewrote the cron string');
       assert.deepEqual(diffSchedules(req, stored), []);
-      const other = await createRawSchedule(sides.source, id(), { spec: { cronString: ['0 9-17/3 * JAN,JUL MON-FRI'], calendar: [{ hour: '4', dayOfMonth: '1,15' }] }, taskQueue: 'tq' });
-      assert.deepEqual(diffSchedules(other, stored).filter((d) => d.kind === 'spec').map((d) => d.path), ['spec.calendars']);
+      const other = await createRawSchedule(sides.source, id(), {
+        spec: { cronString: ['0 9-17/3 * JAN,JUL MON-FRI'], calendar: [{ hour: '4', dayOfMonth: '1,15' }] },
+        taskQueue: 'tq',
+      });
+      assert.deepEqual(
+        diffSchedules(other, stored)
+          .filter((d) => d.kind === 'spec')
+          .map((d) => d.path),
+        ['spec.calendars'],
+      );
     });
   });
 
@@ -195,13 +258,29 @@ describe('schedules (integration)', function () {
     it('switches to the target and back (rollback), lowering the catch-up window on the active side', async () => {
       const sid = id();
       await copied(sid);
-      const fwd = await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'gap' });
+      const fwd = await switchSchedule({
+        from: sides.source,
+        to: sides.target,
+        scheduleId: sid,
+        fence,
+        expectedEpoch: 0,
+        actor: 'test',
+        backfill: 'gap',
+      });
       assert.deepEqual(fwd.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
       assert.deepEqual(await pausedOnSides(sides, sid), { source: true, target: false });
       assert.equal(fwd.catchupWindowMs, 60_000);
       const rec = await fence.read(NS, sid);
       assert.equal(rec?.owner, 'target');
-      const back = await rollbackSchedule({ source: sides.source, target: sides.target, scheduleId: sid, fence, expectedEpoch: 1, actor: 'test', backfill: 'gap' });
+      const back = await rollbackSchedule({
+        source: sides.source,
+        target: sides.target,
+        scheduleId: sid,
+        fence,
+        expectedEpoch: 1,
+        actor: 'test',
+        backfill: 'gap',
+      });
       assert.deepEqual(back.verified, { fromPaused: true, toActive: true, ownerEpoch: 2 });
       assert.deepEqual(await pausedOnSides(sides, sid), { source: false, target: true });
     });
@@ -214,7 +293,15 @@ describe('schedules (integration)', function () {
         StaleScheduleEpochError,
       );
       assert.deepEqual(await pausedOnSides(sides, sid), { source: false, target: true });
-      await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none' });
+      await switchSchedule({
+        from: sides.source,
+        to: sides.target,
+        scheduleId: sid,
+        fence,
+        expectedEpoch: 0,
+        actor: 'test',
+        backfill: 'none',
+      });
       // The same decision replayed later (epoch 0) is stale now, whatever side it asks for.
       await assert.rejects(
         switchSchedule({ from: sides.target, to: sides.source, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none' }),
@@ -226,21 +313,49 @@ describe('schedules (integration)', function () {
     it('refuses to pause the source when the target has no copy', async () => {
       const sid = id();
       await createRawSchedule(sides.source, sid, { spec: QUIET_HOURLY, taskQueue: 'tq' });
-      await assert.rejects(switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none' }), ScheduleMissingError);
+      await assert.rejects(
+        switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none' }),
+        ScheduleMissingError,
+      );
       assert.deepEqual(await pausedOnSides(sides, sid), { source: false, target: undefined });
     });
 
     it('rejects bad input naming the field', async () => {
       await assert.rejects(
-        switchSchedule({ from: sides.source, to: { ...sides.target, side: 'source' }, scheduleId: 'x', fence, expectedEpoch: 0, actor: 'test', backfill: 'none' }),
+        switchSchedule({
+          from: sides.source,
+          to: { ...sides.target, side: 'source' },
+          scheduleId: 'x',
+          fence,
+          expectedEpoch: 0,
+          actor: 'test',
+          backfill: 'none',
+        }),
         (e: unknown) => e instanceof ScheduleInputError && e.field === 'to.side',
       );
       await assert.rejects(
-        switchSchedule({ from: sides.source, to: sides.target, scheduleId: 'x', fence, expectedEpoch: -1, actor: 'test', backfill: 'none' }),
+        switchSchedule({
+          from: sides.source,
+          to: sides.target,
+          scheduleId: 'x',
+          fence,
+          expectedEpoch: -1,
+          actor: 'test',
+          backfill: 'none',
+        }),
         (e: unknown) => e instanceof ScheduleInputError && e.field === 'expectedEpoch',
       );
       await assert.rejects(
-        switchSchedule({ from: sides.source, to: sides.target, scheduleId: 'x', fence, expectedEpoch: 0, actor: 'test', backfill: 'none', catchupWindowMs: 5 }),
+        switchSchedule({
+          from: sides.source,
+          to: sides.target,
+          scheduleId: 'x',
+          fence,
+          expectedEpoch: 0,
+          actor: 'test',
+          backfill: 'none',
+          catchupWindowMs: 5,
+        }),
         (e: unknown) => e instanceof ScheduleInputError && e.field === 'catchupWindowMs',
       );
     });
@@ -257,13 +372,35 @@ describe('schedules (integration)', function () {
         return r.length ? r[0] : undefined;
       });
       await assert.rejects(
-        switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none', runningActionTimeoutMs: 500 }),
+        switchSchedule({
+          from: sides.source,
+          to: sides.target,
+          scheduleId: sid,
+          fence,
+          expectedEpoch: 0,
+          actor: 'test',
+          backfill: 'none',
+          runningActionTimeoutMs: 500,
+        }),
         ScheduleActionsRunningError,
       );
       assert.deepEqual(await pausedOnSides(sides, sid), { source: true, target: true });
       assert.equal(await fence.read(NS, sid), undefined, 'the owner record was not touched');
-      await sides.source.client.workflowService.terminateWorkflowExecution({ namespace: NS, workflowExecution: { workflowId: running.workflowId }, reason: 'test', identity: 'test' });
-      const report = await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none' });
+      await sides.source.client.workflowService.terminateWorkflowExecution({
+        namespace: NS,
+        workflowExecution: { workflowId: running.workflowId },
+        reason: 'test',
+        identity: 'test',
+      });
+      const report = await switchSchedule({
+        from: sides.source,
+        to: sides.target,
+        scheduleId: sid,
+        fence,
+        expectedEpoch: 0,
+        actor: 'test',
+        backfill: 'none',
+      });
       assert.deepEqual(report.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
     });
 
@@ -288,11 +425,23 @@ describe('schedules (integration)', function () {
       const { source, target } = testStack();
       const describes = (url: string) => settledOps(url, NS, ['DescribeSchedule']);
       const before = { source: await describes(source.metricsUrl), target: await describes(target.metricsUrl) };
-      const report = await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'gap' });
+      const report = await switchSchedule({
+        from: sides.source,
+        to: sides.target,
+        scheduleId: sid,
+        fence,
+        expectedEpoch: 0,
+        actor: 'test',
+        backfill: 'gap',
+      });
       assert.deepEqual(report.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
       const after = { source: await describes(source.metricsUrl), target: await describes(target.metricsUrl) };
       assert.equal(after.source - before.source, 0, 'no DescribeSchedule on the old side');
-      assert.equal(after.target - before.target, 1, 'one DescribeSchedule on the new side (the schedule and conflict token the unpause writes back)');
+      assert.equal(
+        after.target - before.target,
+        1,
+        'one DescribeSchedule on the new side (the schedule and conflict token the unpause writes back)',
+      );
       assert.deepEqual(await pausedOnSides(sides, sid), { source: true, target: false });
 
       // After a copy, the copy's result stands for that describe: none on either side.
@@ -302,7 +451,16 @@ describe('schedules (integration)', function () {
       const toKnown = copy.items[0]!.destination;
       assert.ok(toKnown?.conflictToken, 'a created copy reports the schedule and conflict token it left');
       const before2 = { source: await describes(source.metricsUrl), target: await describes(target.metricsUrl) };
-      const r2 = await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid2, fence, expectedEpoch: 0, actor: 'test', backfill: 'gap', toKnown });
+      const r2 = await switchSchedule({
+        from: sides.source,
+        to: sides.target,
+        scheduleId: sid2,
+        fence,
+        expectedEpoch: 0,
+        actor: 'test',
+        backfill: 'gap',
+        toKnown,
+      });
       assert.deepEqual(r2.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
       const after2 = { source: await describes(source.metricsUrl), target: await describes(target.metricsUrl) };
       assert.deepEqual({ source: after2.source - before2.source, target: after2.target - before2.target }, { source: 0, target: 0 });
@@ -316,12 +474,31 @@ describe('schedules (integration)', function () {
       const toKnown = copy.items[0]!.destination!;
       // A dual-write update lands on the paused target after the copy: the copy's token is stale now.
       const d = (await describeRaw(sides.target, sid))!;
-      await updateRaw(sides.target, sid, { ...d.schedule, spec: { ...d.schedule!.spec, interval: [{ interval: dur(7_200_000) }] } }, d.conflictToken, 'test');
-      const report = await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none', toKnown });
+      await updateRaw(
+        sides.target,
+        sid,
+        { ...d.schedule, spec: { ...d.schedule!.spec, interval: [{ interval: dur(7_200_000) }] } },
+        d.conflictToken,
+        'test',
+      );
+      const report = await switchSchedule({
+        from: sides.source,
+        to: sides.target,
+        scheduleId: sid,
+        fence,
+        expectedEpoch: 0,
+        actor: 'test',
+        backfill: 'none',
+        toKnown,
+      });
       assert.deepEqual(report.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
       const after = (await describeRaw(sides.target, sid))!;
       assert.equal(after.schedule?.state?.paused, false);
-      assert.equal(Number(after.schedule?.spec?.interval?.[0]?.interval?.seconds), 7_200, "the update is kept, not overwritten by the copy's description");
+      assert.equal(
+        Number(after.schedule?.spec?.interval?.[0]?.interval?.seconds),
+        7_200,
+        "the update is kept, not overwritten by the copy's description",
+      );
     });
 
     it('refuses to pause the source when the copy it was given has since been deleted from the target', async () => {
@@ -330,7 +507,16 @@ describe('schedules (integration)', function () {
       const copy = await copySchedules({ from: sides.source, to: sides.target, selector: { kind: 'ids', ids: [sid] }, actor: 'test' });
       await sides.target.client.schedule.getHandle(sid).delete();
       await assert.rejects(
-        switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none', toKnown: copy.items[0]!.destination! }),
+        switchSchedule({
+          from: sides.source,
+          to: sides.target,
+          scheduleId: sid,
+          fence,
+          expectedEpoch: 0,
+          actor: 'test',
+          backfill: 'none',
+          toKnown: copy.items[0]!.destination!,
+        }),
         ScheduleMissingError,
       );
       assert.deepEqual(await pausedOnSides(sides, sid), { source: false, target: undefined });
@@ -376,17 +562,33 @@ describe('schedules (integration)', function () {
       // A dual-write update lands on the (still paused) target between the switch's first describe of
       // it and the unpause: the update built from that describe carries a stale conflict token.
       const report = await switchSchedule({
-        from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'none',
+        from: sides.source,
+        to: sides.target,
+        scheduleId: sid,
+        fence,
+        expectedEpoch: 0,
+        actor: 'test',
+        backfill: 'none',
         onStep: async (step) => {
           if (step !== 'cas') return;
           const d = (await describeRaw(sides.target, sid))!;
-          await updateRaw(sides.target, sid, { ...d.schedule, spec: { ...d.schedule!.spec, interval: [{ interval: dur(7_200_000) }] } }, d.conflictToken, 'test');
+          await updateRaw(
+            sides.target,
+            sid,
+            { ...d.schedule, spec: { ...d.schedule!.spec, interval: [{ interval: dur(7_200_000) }] } },
+            d.conflictToken,
+            'test',
+          );
         },
       });
       assert.deepEqual(report.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
       const after = (await describeRaw(sides.target, sid))!;
       assert.equal(after.schedule?.state?.paused, false);
-      assert.equal(Number(after.schedule?.spec?.interval?.[0]?.interval?.seconds), 7_200, 'the update is kept, not overwritten by the stale description');
+      assert.equal(
+        Number(after.schedule?.spec?.interval?.[0]?.interval?.seconds),
+        7_200,
+        'the update is kept, not overwritten by the stale description',
+      );
     });
 
     for (const step of SWITCH_STEPS) {
@@ -394,11 +596,28 @@ describe('schedules (integration)', function () {
         const sid = id();
         await copied(sid);
         await assert.rejects(
-          switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'gap', crashAfter: step }),
+          switchSchedule({
+            from: sides.source,
+            to: sides.target,
+            scheduleId: sid,
+            fence,
+            expectedEpoch: 0,
+            actor: 'test',
+            backfill: 'gap',
+            crashAfter: step,
+          }),
           InjectedCrashError,
         );
         assert.equal(await activeOnBoth(sides, sid), false);
-        const report = await switchSchedule({ from: sides.source, to: sides.target, scheduleId: sid, fence, expectedEpoch: 0, actor: 'test', backfill: 'gap' });
+        const report = await switchSchedule({
+          from: sides.source,
+          to: sides.target,
+          scheduleId: sid,
+          fence,
+          expectedEpoch: 0,
+          actor: 'test',
+          backfill: 'gap',
+        });
         assert.deepEqual(report.verified, { fromPaused: true, toActive: true, ownerEpoch: 1 });
         assert.equal(report.resumed, ['cas', 'fence-pause', 'unpause', 'backfill', 'verify'].includes(step));
         assert.deepEqual(await pausedOnSides(sides, sid), { source: true, target: false });
@@ -413,7 +632,11 @@ describe('schedules (integration)', function () {
         active: sides.target,
         passive: sides.source,
         actor: 'test',
-        options: { scheduleId: sid, spec: { intervals: [{ every: '1h' }] }, action: { type: 'startWorkflow', workflowType: 'scheduleTick', taskQueue: 'tq-dw', args: [{ n: 7 }] } },
+        options: {
+          scheduleId: sid,
+          spec: { intervals: [{ every: '1h' }] },
+          action: { type: 'startWorkflow', workflowType: 'scheduleTick', taskQueue: 'tq-dw', args: [{ n: 7 }] },
+        },
       });
       assert.equal(res.passive.outcome, 'created');
       assert.deepEqual(await pausedOnSides(sides, sid), { source: true, target: false });
@@ -433,8 +656,21 @@ describe('schedules (integration)', function () {
       await createRawSchedule(sides.source, lonely, { spec: QUIET_HOURLY, taskQueue: 'tq' });
       await sides.target.client.schedule.getHandle(both).unpause();
       await sides.source.client.schedule.getHandle(none).pause();
-      await switchSchedule({ from: sides.source, to: sides.target, scheduleId: good, fence, expectedEpoch: 0, actor: 'test', backfill: 'none' });
-      const report = await reconcileSchedules({ source: sides.source, target: sides.target, selector: { kind: 'ids', ids: [both, none, lonely, good] }, fence });
+      await switchSchedule({
+        from: sides.source,
+        to: sides.target,
+        scheduleId: good,
+        fence,
+        expectedEpoch: 0,
+        actor: 'test',
+        backfill: 'none',
+      });
+      const report = await reconcileSchedules({
+        source: sides.source,
+        target: sides.target,
+        selector: { kind: 'ids', ids: [both, none, lonely, good] },
+        fence,
+      });
       const byId = Object.fromEntries(report.items.map((i) => [i.scheduleId, i]));
       assert.deepEqual(byId[both].problems, ['active-on-both']);
       assert.deepEqual(byId[none].problems, ['paused-on-both']);

@@ -109,6 +109,9 @@ describe('test stack: Prometheus', function () {
       await new Promise((r) => setTimeout(r, 250));
     }
     assert.deepEqual(up.map((u) => u.metric.cluster).sort(), [s.source.name, s.target.name].sort());
-    assert.ok(up.every((u) => u.value[1] === '1'), JSON.stringify(up));
+    assert.ok(
+      up.every((u) => u.value[1] === '1'),
+      JSON.stringify(up),
+    );
   });
 });

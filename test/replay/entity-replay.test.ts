@@ -10,12 +10,17 @@ const DIR = path.join(__dirname, 'histories');
 
 describe('entity workflows: replay of stored histories', function () {
   this.timeout(120_000);
-  const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+  const files = fs
+    .readdirSync(DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 
   it('has stored histories of both workflow types', () => {
     const types = new Set(
       files.map((f) => {
-        const h = JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as { events: { workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } } }[] };
+        const h = JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as {
+          events: { workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } } }[];
+        };
         return h.events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
       }),
     );
@@ -23,9 +28,18 @@ describe('entity workflows: replay of stored histories', function () {
   });
 
   it('replays every stored history without a nondeterminism error', async () => {
-    const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as unknown }));
+    const histories = files.map((f) => ({
+      workflowId: f.replace(/\.json$/, ''),
+      history: JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as unknown,
+    }));
     const results: { id: string; error?: unknown }[] = [];
-    for await (const r of Worker.runReplayHistories({ workflowsPath: CONTROL_BUNDLE_OPTIONS.workflowsPath, interceptors: { workflowModules: CONTROL_BUNDLE_OPTIONS.workflowInterceptorModules } }, histories)) {
+    for await (const r of Worker.runReplayHistories(
+      {
+        workflowsPath: CONTROL_BUNDLE_OPTIONS.workflowsPath,
+        interceptors: { workflowModules: CONTROL_BUNDLE_OPTIONS.workflowInterceptorModules },
+      },
+      histories,
+    )) {
       results.push({ id: r.workflowId, error: r.error });
     }
     assert.equal(results.length, files.length);

@@ -14,7 +14,10 @@ Runtime.install({
     const at = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
     let meta = '';
     try {
-      meta = entry.meta && Object.keys(entry.meta).length ? ` ${JSON.stringify(entry.meta, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}` : '';
+      meta =
+        entry.meta && Object.keys(entry.meta).length
+          ? ` ${JSON.stringify(entry.meta, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`
+          : '';
     } catch {
       meta = ' (meta not printable)';
     }

@@ -12,8 +12,16 @@ import {
 
 const T0 = 1_000_000;
 const binding = { campaign: 'c1', ring: 'ring2', step: 7, epoch: 3 };
-const open = (): ApprovalRequest => requestApproval({ binding, requestedBy: 'alice', now: T0, ttlMs: 60_000, evidence: { gates: { errors: 0.1 } } });
-const cmd = (over: Partial<ApproveCommand> = {}): ApproveCommand => ({ actor: 'bob', commandId: 'c-1', ring: 'ring2', step: 7, epoch: 3, ...over });
+const open = (): ApprovalRequest =>
+  requestApproval({ binding, requestedBy: 'alice', now: T0, ttlMs: 60_000, evidence: { gates: { errors: 0.1 } } });
+const cmd = (over: Partial<ApproveCommand> = {}): ApproveCommand => ({
+  actor: 'bob',
+  commandId: 'c-1',
+  ring: 'ring2',
+  step: 7,
+  epoch: 3,
+  ...over,
+});
 
 function refusal(outcome: ReturnType<typeof approve>) {
   return outcome.ok ? 'ok' : outcome.refusal;
@@ -28,7 +36,10 @@ describe('two-person approval', () => {
     assert.ok(second.ok);
     assert.equal(second.granted, true);
     assert.equal(isGranted(second.request), true);
-    assert.deepEqual(second.request.approvals.map((a) => a.actor), ['bob', 'carol']);
+    assert.deepEqual(
+      second.request.approvals.map((a) => a.actor),
+      ['bob', 'carol'],
+    );
     assert.deepEqual(second.request.approvals[1]!.evidence, { gates: { errors: 0.1 } });
   });
 
@@ -59,7 +70,10 @@ describe('two-person approval', () => {
 
   it('is single-use: consumed once, then refused', () => {
     let r = open();
-    for (const [actor, id] of [['bob', 'a'], ['carol', 'b']] as const) {
+    for (const [actor, id] of [
+      ['bob', 'a'],
+      ['carol', 'b'],
+    ] as const) {
       const o = approve(r, cmd({ actor, commandId: id }), T0 + 1);
       assert.ok(o.ok);
       r = o.request;
@@ -67,12 +81,21 @@ describe('two-person approval', () => {
     const used = consume(r, binding, T0 + 3);
     assert.equal(isGranted(used), false);
     assert.equal(refusal(approve(used, cmd({ actor: 'dave', commandId: 'c' }), T0 + 4)), 'already-used');
-    assert.throws(() => consume(used, binding, T0 + 5), (e: unknown) => e instanceof ApprovalRefusedError && e.refusal === 'already-used');
+    assert.throws(
+      () => consume(used, binding, T0 + 5),
+      (e: unknown) => e instanceof ApprovalRefusedError && e.refusal === 'already-used',
+    );
   });
 
   it('cannot be consumed before it is granted or for another step', () => {
-    assert.throws(() => consume(open(), binding, T0), (e: unknown) => e instanceof ApprovalRefusedError && e.refusal === 'nothing-to-approve');
-    assert.throws(() => consume(open(), { ...binding, step: 8 }, T0), (e: unknown) => e instanceof ApprovalRefusedError && e.refusal === 'wrong-binding');
+    assert.throws(
+      () => consume(open(), binding, T0),
+      (e: unknown) => e instanceof ApprovalRefusedError && e.refusal === 'nothing-to-approve',
+    );
+    assert.throws(
+      () => consume(open(), { ...binding, step: 8 }, T0),
+      (e: unknown) => e instanceof ApprovalRefusedError && e.refusal === 'wrong-binding',
+    );
   });
 
   const inputs: { payload: unknown; field: string }[] = [

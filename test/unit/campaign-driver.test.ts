@@ -3,29 +3,87 @@ import { bakeDecision, goalOf, nextMove, reached, touchedRingUnits, type UnitGoa
 import type { CampaignStep, GateSpec } from '../../src/campaign/types';
 import type { MeasurementResult, TimedMeasurement } from '../../src/gates/types';
 
-const v = (over: Partial<UnitView> = {}): UnitView => ({ unit: 'tenant/d/acme', workflowId: 'wf', phase: 'pending', paused: false, route: { side: 'source', epoch: 1 }, historyLength: 1, ...over });
+const v = (over: Partial<UnitView> = {}): UnitView => ({
+  unit: 'tenant/d/acme',
+  workflowId: 'wf',
+  phase: 'pending',
+  paused: false,
+  route: { side: 'source', epoch: 1 },
+  historyLength: 1,
+  ...over,
+});
 
 describe('campaign driver: moving a unit towards a step goal', () => {
   const cases: { name: string; goal: UnitGoal; view: UnitView; want: string }[] = [
     { name: 'a missing entity is started', goal: { kind: 'prepared' }, view: v({ missing: true }), want: 'start' },
     { name: 'a missing entity needs no rollback', goal: { kind: 'rolled-back' }, view: v({ missing: true }), want: 'reached' },
     { name: 'a working entity is waited for', goal: { kind: 'prepared' }, view: v({ phase: 'preflight' }), want: 'wait' },
-    { name: 'a finished phase waiting for advance is advanced', goal: { kind: 'prepared' }, view: v({ phase: 'preflight', waitingFor: 'x' }), want: 'advance' },
+    {
+      name: 'a finished phase waiting for advance is advanced',
+      goal: { kind: 'prepared' },
+      view: v({ phase: 'preflight', waitingFor: 'x' }),
+      want: 'advance',
+    },
     { name: 'shadow done is prepared', goal: { kind: 'prepared' }, view: v({ phase: 'shadow', waitingFor: 'x' }), want: 'reached' },
     { name: 'shadow still probing is not prepared', goal: { kind: 'prepared' }, view: v({ phase: 'shadow' }), want: 'wait' },
-    { name: 'shadow done is advanced towards a canary', goal: { kind: 'percent', percent: 10 }, view: v({ phase: 'shadow', waitingFor: 'x' }), want: 'advance' },
-    { name: 'baking at the percent reaches it', goal: { kind: 'percent', percent: 10 }, view: v({ phase: 'canary', route: { percent: 10, epoch: 2 }, waitingFor: 'bake' }), want: 'reached' },
-    { name: 'a lower percent is advanced', goal: { kind: 'percent', percent: 50 }, view: v({ phase: 'canary', route: { percent: 10, epoch: 2 }, waitingFor: 'bake' }), want: 'advance' },
-    { name: 'routing in progress is waited for', goal: { kind: 'percent', percent: 50 }, view: v({ phase: 'canary', route: { percent: 10, epoch: 2 } }), want: 'wait' },
-    { name: 'a unit past the goal has reached it', goal: { kind: 'percent', percent: 50 }, view: v({ phase: 'draining' }), want: 'reached' },
+    {
+      name: 'shadow done is advanced towards a canary',
+      goal: { kind: 'percent', percent: 10 },
+      view: v({ phase: 'shadow', waitingFor: 'x' }),
+      want: 'advance',
+    },
+    {
+      name: 'baking at the percent reaches it',
+      goal: { kind: 'percent', percent: 10 },
+      view: v({ phase: 'canary', route: { percent: 10, epoch: 2 }, waitingFor: 'bake' }),
+      want: 'reached',
+    },
+    {
+      name: 'a lower percent is advanced',
+      goal: { kind: 'percent', percent: 50 },
+      view: v({ phase: 'canary', route: { percent: 10, epoch: 2 }, waitingFor: 'bake' }),
+      want: 'advance',
+    },
+    {
+      name: 'routing in progress is waited for',
+      goal: { kind: 'percent', percent: 50 },
+      view: v({ phase: 'canary', route: { percent: 10, epoch: 2 } }),
+      want: 'wait',
+    },
+    {
+      name: 'a unit past the goal has reached it',
+      goal: { kind: 'percent', percent: 50 },
+      view: v({ phase: 'draining' }),
+      want: 'reached',
+    },
     { name: 'cutover waiting reaches cutover', goal: { kind: 'cutover' }, view: v({ phase: 'cutover', waitingFor: 'x' }), want: 'reached' },
-    { name: 'a paused unit is not advanced', goal: { kind: 'cutover' }, view: v({ phase: 'canary', paused: true, waitingFor: 'resume' }), want: 'wait' },
-    { name: 'a failed unit fails the step', goal: { kind: 'cutover' }, view: v({ phase: 'failed', waitingFor: 'operator' }), want: 'failed' },
-    { name: 'a unit rolled back on its own fails the step', goal: { kind: 'completed' }, view: v({ phase: 'rolled-back' }), want: 'failed' },
+    {
+      name: 'a paused unit is not advanced',
+      goal: { kind: 'cutover' },
+      view: v({ phase: 'canary', paused: true, waitingFor: 'resume' }),
+      want: 'wait',
+    },
+    {
+      name: 'a failed unit fails the step',
+      goal: { kind: 'cutover' },
+      view: v({ phase: 'failed', waitingFor: 'operator' }),
+      want: 'failed',
+    },
+    {
+      name: 'a unit rolled back on its own fails the step',
+      goal: { kind: 'completed' },
+      view: v({ phase: 'rolled-back' }),
+      want: 'failed',
+    },
     { name: 'completed reaches completed', goal: { kind: 'completed' }, view: v({ phase: 'completed' }), want: 'reached' },
     { name: 'rollback is sent to a moving unit', goal: { kind: 'rolled-back' }, view: v({ phase: 'canary' }), want: 'rollback' },
     { name: 'a rolling-back unit is waited for', goal: { kind: 'rolled-back' }, view: v({ phase: 'rolling-back' }), want: 'wait' },
-    { name: 'a completed unit cannot be rolled back by the campaign', goal: { kind: 'rolled-back' }, view: v({ phase: 'completed' }), want: 'failed' },
+    {
+      name: 'a completed unit cannot be rolled back by the campaign',
+      goal: { kind: 'rolled-back' },
+      view: v({ phase: 'completed' }),
+      want: 'failed',
+    },
     { name: 'rolled-back reaches rolled-back', goal: { kind: 'rolled-back' }, view: v({ phase: 'rolled-back' }), want: 'reached' },
   ];
   for (const c of cases) it(c.name, () => assert.equal(nextMove(c.goal, c.view, 'k').kind, c.want));
@@ -55,7 +113,13 @@ describe('campaign driver: moving a unit towards a step goal', () => {
   it('sends no second advance to a unit already advancing to the goal that only waits on a timer; one held for an operator gets it (a retry)', () => {
     const onTimer = v({ phase: 'draining', waitingFor: 'stale clients', waitingOn: 'timer', advanceUntil: 'completed', historyLength: 9 });
     assert.equal(nextMove({ kind: 'completed' }, onTimer, 'k').kind, 'wait');
-    const held = v({ phase: 'reconciling', waitingFor: 'reconcile found 1 stranded', waitingOn: 'operator', advanceUntil: 'completed', historyLength: 9 });
+    const held = v({
+      phase: 'reconciling',
+      waitingFor: 'reconcile found 1 stranded',
+      waitingOn: 'operator',
+      advanceUntil: 'completed',
+      historyLength: 9,
+    });
     assert.equal(nextMove({ kind: 'completed' }, held, 'k').kind, 'advance');
     const otherGoal = v({ phase: 'shadow', waitingFor: 'x', waitingOn: 'timer', advanceUntil: 'shadow', historyLength: 9 });
     assert.equal(nextMove({ kind: 'cutover' }, otherGoal, 'k').kind, 'advance');
@@ -80,7 +144,10 @@ describe('campaign driver: moving a unit towards a step goal', () => {
   });
 
   it('reached() for a percent needs the route at that percent', () => {
-    assert.equal(reached({ kind: 'percent', percent: 50 }, v({ phase: 'canary', route: { percent: 10, epoch: 1 }, waitingFor: 'x' })), false);
+    assert.equal(
+      reached({ kind: 'percent', percent: 50 }, v({ phase: 'canary', route: { percent: 10, epoch: 1 }, waitingFor: 'x' })),
+      false,
+    );
   });
 });
 
@@ -107,9 +174,12 @@ describe('campaign driver: a baking step', () => {
   it('passes once the bake is over and every gate passed', () => {
     assert.deepEqual(bakeDecision([gate('a')], [m('a', T + 950, 'successful')], T, T + 1000, T + 1000), { kind: 'passed' });
   });
-  it('a zero bake still waits for each gate\'s count', () => {
+  it("a zero bake still waits for each gate's count", () => {
     assert.equal(bakeDecision([gate('a', { count: 2 })], [m('a', T + 100, 'successful')], T, T, T + 150).kind, 'wait');
-    assert.equal(bakeDecision([gate('a', { count: 2 })], [m('a', T + 100, 'successful'), m('a', T + 200, 'successful')], T, T, T + 200).kind, 'passed');
+    assert.equal(
+      bakeDecision([gate('a', { count: 2 })], [m('a', T + 100, 'successful'), m('a', T + 200, 'successful')], T, T, T + 200).kind,
+      'passed',
+    );
   });
   it('no gates: waits out the bake, then passes', () => {
     assert.deepEqual(bakeDecision([], [], T, T + 1000, T), { kind: 'wait', until: T + 1000 });
@@ -130,14 +200,32 @@ describe('campaign driver: a baking step', () => {
 });
 
 describe('campaign driver: steps', () => {
-  const step = (n: number, ringIndex: number, kind: CampaignStep['kind'], units: string[]): CampaignStep => ({ n, ring: `r${ringIndex}`, ringIndex, batch: 1, batches: 1, kind, units, bakeMs: 0, gates: [], minDurationMs: 0 });
+  const step = (n: number, ringIndex: number, kind: CampaignStep['kind'], units: string[]): CampaignStep => ({
+    n,
+    ring: `r${ringIndex}`,
+    ringIndex,
+    batch: 1,
+    batches: 1,
+    kind,
+    units,
+    bakeMs: 0,
+    gates: [],
+    minDurationMs: 0,
+  });
   it('the goal of each step kind', () => {
     assert.equal(goalOf(step(1, 0, 'approval', [])), undefined);
     assert.deepEqual(goalOf({ ...step(1, 0, 'canary', []), percent: 10 }), { kind: 'percent', percent: 10 });
     assert.deepEqual(goalOf(step(1, 0, 'rollback', [])), { kind: 'rolled-back' });
   });
-  it('rollback scope is the current ring\'s units touched so far', () => {
-    const steps = [step(1, 0, 'prepare', ['a']), step(2, 1, 'prepare', ['b']), step(3, 1, 'complete', ['b']), step(4, 1, 'approval', ['c']), step(5, 1, 'prepare', ['c']), step(6, 1, 'prepare', ['d'])];
+  it("rollback scope is the current ring's units touched so far", () => {
+    const steps = [
+      step(1, 0, 'prepare', ['a']),
+      step(2, 1, 'prepare', ['b']),
+      step(3, 1, 'complete', ['b']),
+      step(4, 1, 'approval', ['c']),
+      step(5, 1, 'prepare', ['c']),
+      step(6, 1, 'prepare', ['d']),
+    ];
     assert.deepEqual(touchedRingUnits(steps, 4), ['b', 'c']);
     assert.deepEqual(touchedRingUnits(steps, 0), ['a']);
   });

@@ -35,7 +35,10 @@ describe('campaign dry run (examples/plan.yaml)', () => {
       'ring2-customers#2:cutover100:tenant/detections/globex',
       'ring2-customers#2:complete:tenant/detections/globex',
     ]);
-    assert.deepEqual(cp.steps.map((s) => s.n), cp.steps.map((_, i) => i + 1));
+    assert.deepEqual(
+      cp.steps.map((s) => s.n),
+      cp.steps.map((_, i) => i + 1),
+    );
   });
 
   it('bakes with the ring gates after each canary and cutover step only', () => {
@@ -60,8 +63,16 @@ describe('campaign dry run (examples/plan.yaml)', () => {
     assert.equal(cp.unitCount, 4);
     assert.deepEqual(Object.keys(cp.gates).sort(), ['clean', 'errors', 'probe']);
     assert.equal(cp.gates.errors!.kind, 'prometheus');
-    assert.deepEqual(cp.gates.errors!.policy, { interval: 15_000, count: 4, failureLimit: 1, consecutiveErrorLimit: plan.gates.errors!.consecutiveErrorLimit });
-    assert.deepEqual(cp.rings.map((r) => r.batches), [1, 1, 2]);
+    assert.deepEqual(cp.gates.errors!.policy, {
+      interval: 15_000,
+      count: 4,
+      failureLimit: 1,
+      consecutiveErrorLimit: plan.gates.errors!.consecutiveErrorLimit,
+    });
+    assert.deepEqual(
+      cp.rings.map((r) => r.batches),
+      [1, 1, 2],
+    );
     assert.equal(cp.rings[2]!.approval, 'two-person');
     assert.equal(cp.steps.filter((s) => s.kind === 'approval').length, 2);
   });
@@ -71,7 +82,11 @@ describe('campaign dry run (examples/plan.yaml)', () => {
   it('renders every step and the minimum total as text', () => {
     const text = formatDryRun(cp);
     const lines = text.split('\n');
-    for (const s of cp.steps) assert.ok(lines.some((l) => l.startsWith(`${s.n} `) && l.includes(s.ring)), `step ${s.n} missing`);
+    for (const s of cp.steps)
+      assert.ok(
+        lines.some((l) => l.startsWith(`${s.n} `) && l.includes(s.ring)),
+        `step ${s.n} missing`,
+      );
     assert.ok(text.includes('10m30s'));
     assert.ok(text.includes('two-person approval'));
   });
@@ -85,8 +100,13 @@ describe('campaign dry run (examples/plan.yaml)', () => {
   });
 
   it('drain-and-switch units skip the canary steps', () => {
-    const dns = loadPlan({ ...plan, namespaces: { ...plan.namespaces, payments: { ...plan.namespaces.payments!, strategy: 'drain-and-switch' } } });
-    const ring0 = planCampaign(dns).steps.filter((s) => s.ring === 'ring0-synthetic').map((s) => s.kind);
+    const dns = loadPlan({
+      ...plan,
+      namespaces: { ...plan.namespaces, payments: { ...plan.namespaces.payments!, strategy: 'drain-and-switch' } },
+    });
+    const ring0 = planCampaign(dns)
+      .steps.filter((s) => s.ring === 'ring0-synthetic')
+      .map((s) => s.kind);
     assert.deepEqual(ring0, ['prepare', 'cutover', 'complete']);
   });
 
@@ -99,6 +119,17 @@ describe('campaign dry run (examples/plan.yaml)', () => {
 
   it('stepMinDuration takes the longest of bake and gate windows', () => {
     assert.equal(stepMinDuration(0, []), 0);
-    assert.equal(stepMinDuration(100, [{ name: 'g', kind: 'reconcile', reconcile: { maxDuplicates: 0, maxStranded: 0 }, summary: '', policy: { interval: 50, count: 3, failureLimit: 0, consecutiveErrorLimit: 0 } }]), 150);
+    assert.equal(
+      stepMinDuration(100, [
+        {
+          name: 'g',
+          kind: 'reconcile',
+          reconcile: { maxDuplicates: 0, maxStranded: 0 },
+          summary: '',
+          policy: { interval: 50, count: 3, failureLimit: 0, consecutiveErrorLimit: 0 },
+        },
+      ]),
+      150,
+    );
   });
 });

@@ -38,7 +38,10 @@ function bigPlan(namespaces: number, tenants: number): Plan {
     control: { cluster: 'cloud', namespace: 'cutover', taskQueue: 'cutover' },
     redis: { url: 'redis://127.0.0.1:6379', clientStaleness: '5s' },
     namespaces: nsConfig,
-    gates: { probe: { synthetic: { workflows: 5, minSuccess: 1, maxP99: '2s' } }, clean: { reconcile: { maxDuplicates: 0, maxStranded: 0 } } },
+    gates: {
+      probe: { synthetic: { workflows: 5, minSuccess: 1, maxP99: '2s' } },
+      clean: { reconcile: { maxDuplicates: 0, maxStranded: 0 } },
+    },
     defaults: { bake: '1m', drainDeadline: '5m' },
     rings: [
       { name: 'r0', units: units.slice(0, a), gates: ['probe'] },
@@ -64,7 +67,12 @@ function expectedUnit(plan: Plan, name: string, opts: { actor: string; drainPoll
       ...(opts.drainPollMs !== undefined ? { drainPollMs: opts.drainPollMs } : {}),
       ...(opts.probeTaskQueue ? { probe: { ...base.probe, taskQueue: opts.probeTaskQueue } } : {}),
     },
-    scope: { sourceNamespace: scope.sourceNamespace, targetNamespace: scope.targetNamespace, taskQueues: scope.taskQueues, ...(scope.tenant ? { tenant: scope.tenant } : {}) },
+    scope: {
+      sourceNamespace: scope.sourceNamespace,
+      targetNamespace: scope.targetNamespace,
+      taskQueues: scope.taskQueues,
+      ...(scope.tenant ? { tenant: scope.tenant } : {}),
+    },
   };
 }
 
@@ -74,13 +82,16 @@ describe('campaign units: each unit rebuilt from the factored input', () => {
     const opts = { actor: 'alice', drainPollMs: 250, probeTaskQueue: 'probe-q' };
     const input = buildCampaignInput(plan, opts);
     const got = campaignUnits(input);
-    assert.deepEqual(got.map((u) => u.unit), plan.rings.flatMap((r) => r.units));
+    assert.deepEqual(
+      got.map((u) => u.unit),
+      plan.rings.flatMap((r) => r.units),
+    );
     for (const u of got) assert.deepEqual(u, expectedUnit(plan, u.unit, opts), u.unit);
     assert.equal(got.find((u) => u.unit === 'tenant/detections/acme')!.input.probe.workflows, 0, 'ring2 has no synthetic gate');
     assert.equal(got.find((u) => u.unit === 'tenant/detections/internal-e2e')!.input.probe.workflows, 20);
   });
 
-  it('10,000 tenants in 300 namespaces: every unit equal, and the input fits the server\'s 2 MiB payload limit', () => {
+  it("10,000 tenants in 300 namespaces: every unit equal, and the input fits the server's 2 MiB payload limit", () => {
     const plan = bigPlan(300, 10_000);
     const input = buildCampaignInput(plan, { actor: 'bench' });
     const got = campaignUnits(input);
@@ -97,7 +108,10 @@ describe('campaign units: each unit rebuilt from the factored input', () => {
     const input = buildCampaignInput(plan, { actor: 'alice', workflowIds: { 'namespace/payments': 'cutover/namespace/payments/t1' } });
     assert.deepEqual(input.entities.workflowIds, { 'namespace/payments': 'cutover/namespace/payments/t1' });
     assert.equal(campaignUnit(input.entities, 'ring0-synthetic', 'namespace/payments').workflowId, 'cutover/namespace/payments/t1');
-    assert.equal(campaignUnit(input.entities, 'ring1-internal', 'tenant/detections/internal-e2e').workflowId, 'cutover/tenant/detections/internal-e2e');
+    assert.equal(
+      campaignUnit(input.entities, 'ring1-internal', 'tenant/detections/internal-e2e').workflowId,
+      'cutover/tenant/detections/internal-e2e',
+    );
   });
 
   it('pickEntities hands an activity only the groups its units need, and they rebuild the same', () => {
@@ -112,7 +126,10 @@ describe('campaign units: each unit rebuilt from the factored input', () => {
   it('names what is missing: a bad unit name, a unit of no group, a tenant group without a selector', () => {
     const input = buildCampaignInput(loadPlan(EXAMPLE), { actor: 'alice' });
     assert.match(unitProblem(input.entities, 'ring0-synthetic', 'payments')!, /not a unit name/);
-    assert.match(unitProblem(input.entities, 'ring0-synthetic', 'namespace/billing')!, /entities\.groups\["ring0-synthetic\|namespace\|billing"\]: missing/);
+    assert.match(
+      unitProblem(input.entities, 'ring0-synthetic', 'namespace/billing')!,
+      /entities\.groups\["ring0-synthetic\|namespace\|billing"\]: missing/,
+    );
     const key = 'ring1-internal|tenant|detections';
     const noSelector = { ...input.entities, groups: { ...input.entities.groups, [key]: { fields: input.entities.groups[key]!.fields } } };
     assert.match(unitProblem(noSelector, 'ring1-internal', 'tenant/detections/internal-e2e')!, /tenantSelector: missing/);
@@ -125,10 +142,11 @@ describe('campaign units: each unit rebuilt from the factored input', () => {
     const b = expectedUnit(plan, 'tenant/detections/globex', { actor: 'x' });
     const selector = { searchAttribute: 'TenantId' };
     assert.throws(
-      () => factorEntities([
-        { ring: 'r', name: a.unit, input: a.input, workflowId: a.workflowId, tenantSelector: selector },
-        { ring: 'r', name: b.unit, input: { ...b.input, drainDeadlineMs: 1 }, workflowId: b.workflowId, tenantSelector: selector },
-      ]),
+      () =>
+        factorEntities([
+          { ring: 'r', name: a.unit, input: a.input, workflowId: a.workflowId, tenantSelector: selector },
+          { ring: 'r', name: b.unit, input: { ...b.input, drainDeadlineMs: 1 }, workflowId: b.workflowId, tenantSelector: selector },
+        ]),
       /group r\|tenant\|detections differ/,
     );
   });
@@ -152,6 +170,9 @@ describe('campaign units: sealed units leave the state', () => {
     const i = drill.steps.findIndex((s) => s.kind === 'rollback' && s.units.includes('namespace/payments'));
     assert.ok(i >= 0);
     assert.equal(settledPhase(drill.steps, seal, i + 1, 'namespace/payments'), 'rolled-back');
-    assert.equal(drill.steps.some((s) => s.kind === 'complete'), false);
+    assert.equal(
+      drill.steps.some((s) => s.kind === 'complete'),
+      false,
+    );
   });
 });

@@ -45,11 +45,14 @@ describe('clock guard', () => {
     assert.ok(feed({ historyLength: 9, ms: T + 2_900, replaying: true }));
     assert.ok(feed({ query: true, historyLength: 9 }));
     // The next task, live, with the clock that did not move.
-    assert.throws(() => feed({ historyLength: 15, ms: T + 2_900 }), (e: Error) => e.message.startsWith(STALE_CLOCK_MESSAGE) && e.message.includes('length 15'));
+    assert.throws(
+      () => feed({ historyLength: 15, ms: T + 2_900 }),
+      (e: Error) => e.message.startsWith(STALE_CLOCK_MESSAGE) && e.message.includes('length 15'),
+    );
     assert.throws(() => feed({ historyLength: 15, ms: T + 1_000 }), /stale workflow clock/);
   });
 
-  it('leaves replayed history alone (its times are the history\'s) and ignores queries', () => {
+  it("leaves replayed history alone (its times are the history's) and ignores queries", () => {
     const feed = guard();
     assert.ok(feed({ historyLength: 9, ms: T + 1_000, replaying: true }));
     assert.ok(feed({ historyLength: 15, ms: T + 1_000, replaying: true }));

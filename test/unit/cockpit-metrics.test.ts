@@ -72,7 +72,10 @@ describe('cockpit metrics (unit)', () => {
       m,
       memory,
       [
-        { unit: 'namespace/payments', status: status({ paused: true, gates: [{ name: 'probe', result: 'successful', value: 1, at: '' }] }) },
+        {
+          unit: 'namespace/payments',
+          status: status({ paused: true, gates: [{ name: 'probe', result: 'successful', value: 1, at: '' }] }),
+        },
         {
           unit: 'tenant/detections/acme',
           status: status({
@@ -101,10 +104,16 @@ describe('cockpit metrics (unit)', () => {
     assert.equal(r.get(METRIC.drainRemaining, { unit: 'tenant/detections/acme' }), 7);
     assert.equal(r.get(METRIC.drainForecast, { unit: 'tenant/detections/acme' }), 120);
     assert.equal(r.get(METRIC.drainForecastKnown, { unit: 'tenant/detections/acme' }), 1);
-    assert.deepEqual([r.get(METRIC.drainForecast, { unit: 'namespace/payments' }), r.get(METRIC.drainForecastKnown, { unit: 'namespace/payments' })], [0, 0]);
+    assert.deepEqual(
+      [r.get(METRIC.drainForecast, { unit: 'namespace/payments' }), r.get(METRIC.drainForecastKnown, { unit: 'namespace/payments' })],
+      [0, 0],
+    );
     assert.equal(r.get(METRIC.approvalsPending, { unit: 'tenant/detections/acme' }), 1);
     assert.equal(r.get(METRIC.approvalsPending, { unit: 'namespace/payments' }), 0);
-    assert.deepEqual([r.get(METRIC.duplicates, { unit: 'tenant/detections/acme' }), r.get(METRIC.stranded, { unit: 'tenant/detections/acme' })], [1, 2]);
+    assert.deepEqual(
+      [r.get(METRIC.duplicates, { unit: 'tenant/detections/acme' }), r.get(METRIC.stranded, { unit: 'tenant/detections/acme' })],
+      [1, 2],
+    );
     assert.equal(r.get(METRIC.gateResults, { unit: 'namespace/payments', gate: 'probe', result: 'successful' }), 1);
     assert.equal(r.get(METRIC.gateValue, { unit: 'namespace/payments', gate: 'probe' }), 1);
     assert.equal(r.get(METRIC.collectErrors, { unit: 'tenant/detections/initech' }), 1);
@@ -117,12 +126,31 @@ describe('cockpit metrics (unit)', () => {
     const memory: CollectorMemory = { gatesSeen: {}, epochSeen: {}, rejectedSeen: {} };
     const g = (result: 'successful' | 'failed', value: number) => ({ name: 'errors', result, value, at: '' });
     const rej = { command: 'advance', reason: 'paused', phase: 'canary' as const, at: '' };
-    recordObservations(m, memory, [{ unit: 'u', status: status({ gates: [g('successful', 0.1)], route: { percent: 10, epoch: 2, sourceWorkersMayStop: false } }) }], NOW);
-    recordObservations(m, memory, [{ unit: 'u', status: status({ gates: [g('successful', 0.1)], route: { percent: 10, epoch: 2, sourceWorkersMayStop: false } }) }], NOW);
     recordObservations(
       m,
       memory,
-      [{ unit: 'u', status: status({ gates: [g('successful', 0.1), g('failed', 0.9), g('failed', 0.8)], route: { percent: 50, epoch: 4, sourceWorkersMayStop: false }, rejected: [rej] }) }],
+      [{ unit: 'u', status: status({ gates: [g('successful', 0.1)], route: { percent: 10, epoch: 2, sourceWorkersMayStop: false } }) }],
+      NOW,
+    );
+    recordObservations(
+      m,
+      memory,
+      [{ unit: 'u', status: status({ gates: [g('successful', 0.1)], route: { percent: 10, epoch: 2, sourceWorkersMayStop: false } }) }],
+      NOW,
+    );
+    recordObservations(
+      m,
+      memory,
+      [
+        {
+          unit: 'u',
+          status: status({
+            gates: [g('successful', 0.1), g('failed', 0.9), g('failed', 0.8)],
+            route: { percent: 50, epoch: 4, sourceWorkersMayStop: false },
+            rejected: [rej],
+          }),
+        },
+      ],
       NOW,
     );
     assert.equal(r.get(METRIC.gateResults, { unit: 'u', gate: 'errors', result: 'successful' }), 1);
@@ -132,16 +160,21 @@ describe('cockpit metrics (unit)', () => {
     assert.equal(r.get(METRIC.commandsRejected, { unit: 'u' }), 1);
   });
 
-  it('the dashboard and alert rules use only metrics the worker exports (or the SDK\'s temporal_*)', () => {
+  it("the dashboard and alert rules use only metrics the worker exports (or the SDK's temporal_*)", () => {
     const known = new Set<string>(Object.values(METRIC));
     const exprs: string[] = [];
-    const dash = JSON.parse(fs.readFileSync(path.join(ROOT, 'deploy', 'grafana', 'cutover-dashboard.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[] };
+    const dash = JSON.parse(fs.readFileSync(path.join(ROOT, 'deploy', 'grafana', 'cutover-dashboard.json'), 'utf8')) as {
+      panels: { targets?: { expr: string }[] }[];
+    };
     for (const p of dash.panels) for (const t of p.targets ?? []) exprs.push(t.expr);
-    const rules = parseYaml(fs.readFileSync(path.join(ROOT, 'deploy', 'prometheus', 'alerts.yml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] };
+    const rules = parseYaml(fs.readFileSync(path.join(ROOT, 'deploy', 'prometheus', 'alerts.yml'), 'utf8')) as {
+      groups: { rules: { expr: string }[] }[];
+    };
     for (const g of rules.groups) for (const rule of g.rules) exprs.push(rule.expr);
     assert.ok(exprs.length > 10);
     const used = new Set(exprs.flatMap((e) => e.match(/\b(cutover|temporal)_[a-z_]+/g) ?? []));
     for (const name of used) assert.ok(name.startsWith('temporal_') || known.has(name), `${name} is not exported by src/metrics`);
-    for (const name of [METRIC.units, METRIC.gateResults, METRIC.routeChanges, METRIC.drainRemaining, METRIC.approvalsPending]) assert.ok(used.has(name), `${name} is on no panel or rule`);
+    for (const name of [METRIC.units, METRIC.gateResults, METRIC.routeChanges, METRIC.drainRemaining, METRIC.approvalsPending])
+      assert.ok(used.has(name), `${name} is on no panel or rule`);
   });
 });

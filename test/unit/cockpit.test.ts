@@ -58,7 +58,11 @@ function view(plan: Plan, rows: Partial<Record<string, Partial<UnitRow>>>): Cock
     target: plan.target,
     controlNamespace: 'cutover',
     at: NOW.toISOString(),
-    campaign: { workflowId: `cutover/campaign/${plan.name}`, url: workflowUrl(base, 'cutover', `cutover/campaign/${plan.name}`), workflow: 'not-started' },
+    campaign: {
+      workflowId: `cutover/campaign/${plan.name}`,
+      url: workflowUrl(base, 'cutover', `cutover/campaign/${plan.name}`),
+      workflow: 'not-started',
+    },
     units: plan.rings.flatMap((r) =>
       r.units.map((u) => ({
         unit: u,
@@ -84,8 +88,17 @@ describe('cockpit (unit)', () => {
         ring: 'ring2-customers',
         workflowId: 'cutover/tenant/detections/acme',
       });
-      assert.deepEqual(resolveTarget(plan, 'legacy-to-cloud'), { kind: 'campaign', name: 'legacy-to-cloud', workflowId: 'cutover/campaign/legacy-to-cloud' });
-      assert.deepEqual(planUnitNames(plan), ['namespace/payments', 'tenant/detections/internal-e2e', 'tenant/detections/acme', 'tenant/detections/globex']);
+      assert.deepEqual(resolveTarget(plan, 'legacy-to-cloud'), {
+        kind: 'campaign',
+        name: 'legacy-to-cloud',
+        workflowId: 'cutover/campaign/legacy-to-cloud',
+      });
+      assert.deepEqual(planUnitNames(plan), [
+        'namespace/payments',
+        'tenant/detections/internal-e2e',
+        'tenant/detections/acme',
+        'tenant/detections/globex',
+      ]);
     });
 
     for (const bad of ['namespace/unknown', 'tenant/detections/initech', 'payments', 'tenant/detections', '']) {
@@ -101,9 +114,18 @@ describe('cockpit (unit)', () => {
   describe('checkCommandInput', () => {
     const target = resolveTarget(plan, 'namespace/payments');
     it('requires a reason for rollback, and an actor for every command', () => {
-      assert.throws(() => checkCommandInput({ target, command: 'rollback', actor: 'alice' }), (e: unknown) => e instanceof CockpitInputError && e.field === '--reason');
-      assert.throws(() => checkCommandInput({ target, command: 'rollback', actor: 'alice', reason: '  ' }), (e: unknown) => e instanceof CockpitInputError && e.field === '--reason');
-      assert.throws(() => checkCommandInput({ target, command: 'pause', actor: ' ' }), (e: unknown) => e instanceof CockpitInputError && e.field === '--actor');
+      assert.throws(
+        () => checkCommandInput({ target, command: 'rollback', actor: 'alice' }),
+        (e: unknown) => e instanceof CockpitInputError && e.field === '--reason',
+      );
+      assert.throws(
+        () => checkCommandInput({ target, command: 'rollback', actor: 'alice', reason: '  ' }),
+        (e: unknown) => e instanceof CockpitInputError && e.field === '--reason',
+      );
+      assert.throws(
+        () => checkCommandInput({ target, command: 'pause', actor: ' ' }),
+        (e: unknown) => e instanceof CockpitInputError && e.field === '--actor',
+      );
       assert.doesNotThrow(() => checkCommandInput({ target, command: 'rollback', actor: 'alice', reason: 'errors' }));
       assert.doesNotThrow(() => checkCommandInput({ target, command: 'advance', actor: 'alice' }));
     });
@@ -184,7 +206,10 @@ describe('cockpit (unit)', () => {
 
     it('heads each ring once, above its units', () => {
       const heads = lines.filter((l) => l.startsWith('── ring '));
-      assert.deepEqual(heads.map((l) => l.split(' ')[2]), ['ring0-synthetic', 'ring1-internal', 'ring2-customers']);
+      assert.deepEqual(
+        heads.map((l) => l.split(' ')[2]),
+        ['ring0-synthetic', 'ring1-internal', 'ring2-customers'],
+      );
       const acme = lines.findIndex((l) => l.startsWith('tenant/detections/acme'));
       assert.ok(lines[acme - 1]!.startsWith('── ring ring2-customers '));
     });
@@ -212,7 +237,9 @@ describe('cockpit (unit)', () => {
       const plan = loadPlan(EXAMPLE);
       const dry = planCampaign(plan, { drill: false });
       const step = dry.steps.find((s) => s.kind === 'canary' && s.ring === 'ring1-internal')!;
-      const v = view(plan, { 'tenant/detections/internal-e2e': { workflow: 'running', status: unitStatus({ phase: 'canary', waitingFor: 'advance' }) } });
+      const v = view(plan, {
+        'tenant/detections/internal-e2e': { workflow: 'running', status: unitStatus({ phase: 'canary', waitingFor: 'advance' }) },
+      });
       const campaign: CampaignStatus = {
         id: `cutover/campaign/${plan.name}`,
         kind: 'campaign',
@@ -228,7 +255,15 @@ describe('cockpit (unit)', () => {
         rings: [],
         gates: [{ name: 'errors', status: 'measuring', reason: '2 of 4', value: 0.1234, at: at(-3_000) }],
         measurements: [],
-        approval: { binding: { campaign: plan.name, ring: 'ring2-customers', step: 9, epoch: 2 }, requestedBy: 'alice', requestedAt: NOW.getTime() - 5_000, expiresAt: NOW.getTime() + 3_600_000, required: 2, evidence: {}, approvals: [] },
+        approval: {
+          binding: { campaign: plan.name, ring: 'ring2-customers', step: 9, epoch: 2 },
+          requestedBy: 'alice',
+          requestedAt: NOW.getTime() - 5_000,
+          expiresAt: NOW.getTime() + 3_600_000,
+          required: 2,
+          evidence: {},
+          approvals: [],
+        },
         approvals: [],
         history: [],
         rejected: [],
@@ -236,7 +271,12 @@ describe('cockpit (unit)', () => {
         maxHistoryLength: 10,
       };
       const lines = campaignLines({ ...v, campaign: { ...v.campaign, workflow: 'running', status: campaign } }, NOW);
-      assert.match(lines[0]!, new RegExp(`^campaign held \\(paused\\) · step ${step.n}/${dry.steps.length} ring1-internal batch 1/1 canary ${step.percent}% · bake 12s left$`));
+      assert.match(
+        lines[0]!,
+        new RegExp(
+          `^campaign held \\(paused\\) · step ${step.n}/${dry.steps.length} ring1-internal batch 1/1 canary ${step.percent}% · bake 12s left$`,
+        ),
+      );
       assert.equal(lines[1], '  gates: errors measuring 0.123');
       assert.equal(lines[2], `  APPROVAL PENDING ring2-customers step 9: 0 of 2, expires in 1h — cutover approve ${plan.name}`);
       assert.match(lines[3]!, /^ {2}HELD: gate errors inconclusive — cutover resume /);
@@ -251,21 +291,34 @@ describe('cockpit (unit)', () => {
     it('say why the campaign status is missing instead of hiding it', () => {
       const plan = loadPlan(EXAMPLE);
       const v = view(plan, {});
-      assert.deepEqual(campaignLines({ ...v, campaign: { ...v.campaign, workflow: 'running', error: 'no worker' } }, NOW), ['campaign status unavailable: no worker']);
+      assert.deepEqual(campaignLines({ ...v, campaign: { ...v.campaign, workflow: 'running', error: 'no worker' } }, NOW), [
+        'campaign status unavailable: no worker',
+      ]);
       assert.deepEqual(campaignLines(v, NOW), []);
     });
   });
 
   describe('shortDuration', () => {
     it('formats seconds, minutes, hours and days', () => {
-      assert.deepEqual([0, 999, 42_000, 125_000, 600_000, 4_800_000, 3 * 86_400_000].map(shortDuration), ['0s', '1s', '42s', '2m5s', '10m', '1h20m', '3d']);
+      assert.deepEqual([0, 999, 42_000, 125_000, 600_000, 4_800_000, 3 * 86_400_000].map(shortDuration), [
+        '0s',
+        '1s',
+        '42s',
+        '2m5s',
+        '10m',
+        '1h20m',
+        '3d',
+      ]);
     });
   });
 
   describe('uiBaseUrl', () => {
-    it('prefers $CUTOVER_UI_URL, then the local stack\'s UI, then cloud, then the dev server default', () => {
+    it("prefers $CUTOVER_UI_URL, then the local stack's UI, then cloud, then the dev server default", () => {
       assert.equal(uiBaseUrl(plan, { env: { CUTOVER_UI_URL: 'https://ui.example/' } }), 'https://ui.example');
-      assert.equal(uiBaseUrl(plan, { env: {}, localUis: [{ address: '127.0.0.1:7234', uiUrl: 'http://127.0.0.1:9999' }] }), 'http://127.0.0.1:9999');
+      assert.equal(
+        uiBaseUrl(plan, { env: {}, localUis: [{ address: '127.0.0.1:7234', uiUrl: 'http://127.0.0.1:9999' }] }),
+        'http://127.0.0.1:9999',
+      );
       assert.equal(uiBaseUrl(plan, { env: {} }), 'http://127.0.0.1:8234');
       const cloud: Plan = { ...plan, clusters: { ...plan.clusters, cloud: { address: 'acct.a1b2c.tmprl.cloud:7233', apiKeyEnv: 'KEY' } } };
       assert.equal(uiBaseUrl(cloud, { env: {} }), 'https://cloud.temporal.io');
@@ -314,7 +367,13 @@ describe('cockpit (unit)', () => {
     it('prints frames one after another on a pipe', async () => {
       const writes: string[] = [];
       const stop = new AbortController();
-      await watchStatus({ frame: async () => 'x', intervalMs: 1, out: { write: (t: string) => writes.push(t) }, signal: stop.signal, onFrame: (n) => n === 2 && stop.abort() });
+      await watchStatus({
+        frame: async () => 'x',
+        intervalMs: 1,
+        out: { write: (t: string) => writes.push(t) },
+        signal: stop.signal,
+        onFrame: (n) => n === 2 && stop.abort(),
+      });
       assert.deepEqual(writes, ['x\n\n', 'x\n\n']);
     });
   });

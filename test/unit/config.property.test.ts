@@ -58,9 +58,38 @@ function mutate(plan: Record<string, unknown>, ops: Op[]): Record<string, unknow
 }
 
 /** Values that are likely to get deep into the validator, beside arbitrary JSON. */
-const interesting = fc.constantFrom<unknown>('', '  ', '30s', '0s', '1.5s', 'namespace/payments', 'tenant/detections/acme', 'tenant/x', '127.0.0.1:7233', 'legacy', 'cloud', 'probe', '{tenant}-', -1, 0, 1, 1.5, 99, 100, 1e308, null, true, [], {}, ['namespace/payments']);
+const interesting = fc.constantFrom<unknown>(
+  '',
+  '  ',
+  '30s',
+  '0s',
+  '1.5s',
+  'namespace/payments',
+  'tenant/detections/acme',
+  'tenant/x',
+  '127.0.0.1:7233',
+  'legacy',
+  'cloud',
+  'probe',
+  '{tenant}-',
+  -1,
+  0,
+  1,
+  1.5,
+  99,
+  100,
+  1e308,
+  null,
+  true,
+  [],
+  {},
+  ['namespace/payments'],
+);
 const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), interesting);
-const key = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('__proto__', 'constructor', 'toString', 'prometheus', 'temporal', 'max', 'min', 'name', 'tls', 'local', 'tenants', ''));
+const key = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.constantFrom('__proto__', 'constructor', 'toString', 'prometheus', 'temporal', 'max', 'min', 'name', 'tls', 'local', 'tenants', ''),
+);
 const op: fc.Arbitrary<Op> = fc.record({
   kind: fc.constantFrom<Op['kind']>('delete', 'replace', 'insert'),
   at: fc.nat(),
@@ -111,8 +140,14 @@ describe('config: properties', () => {
   });
 
   it('any value or any text at all is judged, never thrown on', () => {
-    fc.assert(fc.property(fc.anything(), (input) => assertWellFormed(validatePlan(input), false)), { numRuns: 300 });
-    fc.assert(fc.property(fc.string({ maxLength: 200 }), (text) => assertWellFormed(validatePlanText(text), true)), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.anything(), (input) => assertWellFormed(validatePlan(input), false)),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (text) => assertWellFormed(validatePlanText(text), true)),
+      { numRuns: 300 },
+    );
   });
 
   it('strictly increasing whole percentSteps within 1..99 are accepted as given', () => {

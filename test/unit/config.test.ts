@@ -75,7 +75,10 @@ describe('config: the example plan', () => {
     assert.deepEqual(plan.clusters.legacy, { address: '127.0.0.1:7233', local: { server: 'postgres', shards: 4 } });
     assert.deepEqual(plan.control, { cluster: 'cloud', namespace: 'cutover', taskQueue: 'cutover' });
     assert.equal(plan.namespaces.detections.target, 'detections');
-    assert.deepEqual(plan.namespaces.detections.tenants, { selector: { searchAttribute: 'TenantId' }, ids: ['internal-e2e', 'acme', 'globex'] });
+    assert.deepEqual(plan.namespaces.detections.tenants, {
+      selector: { searchAttribute: 'TenantId' },
+      ids: ['internal-e2e', 'acme', 'globex'],
+    });
     assert.deepEqual(plan.gates.errors, {
       prometheus: { url: 'http://127.0.0.1:9090', query: 'sum(rate(service_errors[1m]))', max: 0.5 },
       interval: 15_000,
@@ -125,14 +128,23 @@ describe('config: the example plan', () => {
 
   it('a JSON plan validates through the same parser', () => {
     const plan = loadPlan(path.join(FIXTURES, 'plan.json'));
-    assert.deepEqual(plan.namespaces.payments, { target: 'payments', strategy: 'drain-and-switch', taskQueues: [], schedules: { backfill: DEFAULT_SCHEDULE_BACKFILL } });
+    assert.deepEqual(plan.namespaces.payments, {
+      target: 'payments',
+      strategy: 'drain-and-switch',
+      taskQueues: [],
+      schedules: { backfill: DEFAULT_SCHEDULE_BACKFILL },
+    });
   });
 });
 
 describe('config: defaults', () => {
   it('a minimal plan gets every default from defaults.ts', () => {
     const plan = loadPlan(path.join(FIXTURES, 'minimal.yaml'));
-    assert.deepEqual(plan.redis, { url: DEFAULT_REDIS_URL, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, clientStaleness: DEFAULT_CLIENT_STALENESS_MS });
+    assert.deepEqual(plan.redis, {
+      url: DEFAULT_REDIS_URL,
+      keyPrefix: DEFAULT_REDIS_KEY_PREFIX,
+      clientStaleness: DEFAULT_CLIENT_STALENESS_MS,
+    });
     assert.deepEqual(plan.control, { cluster: 'cloud', namespace: DEFAULT_CONTROL_NAMESPACE, taskQueue: DEFAULT_CONTROL_TASK_QUEUE });
     assert.deepEqual(plan.defaults, {
       bake: DEFAULT_BAKE_MS,
@@ -184,7 +196,11 @@ describe('config: defaults', () => {
     raw.control.namespace = '';
     raw.namespaces.payments.target = '';
     const plan = mustPass(raw);
-    assert.deepEqual(plan.redis, { url: DEFAULT_REDIS_URL, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, clientStaleness: DEFAULT_CLIENT_STALENESS_MS });
+    assert.deepEqual(plan.redis, {
+      url: DEFAULT_REDIS_URL,
+      keyPrefix: DEFAULT_REDIS_KEY_PREFIX,
+      clientStaleness: DEFAULT_CLIENT_STALENESS_MS,
+    });
     assert.equal(plan.control.namespace, DEFAULT_CONTROL_NAMESPACE);
     assert.equal(plan.namespaces.payments.target, 'payments');
 
@@ -223,7 +239,12 @@ describe('config: defaults', () => {
     raw.rings[2].bake = '1h';
     raw.defaults = { percentSteps: [], stragglers: 'terminate', onGateFailure: 'hold', holdTimeout: '500ms' };
     const plan = mustPass(raw);
-    assert.deepEqual(plan.namespaces.payments, { target: 'payments-v2', strategy: 'drain-and-switch', taskQueues: [], schedules: { backfill: 'none' } });
+    assert.deepEqual(plan.namespaces.payments, {
+      target: 'payments-v2',
+      strategy: 'drain-and-switch',
+      taskQueues: [],
+      schedules: { backfill: 'none' },
+    });
     assert.deepEqual(plan.namespaces.detections.tenants?.selector, { workflowIdPrefix: '{tenant}-' });
     assert.deepEqual(plan.gates.clean.reconcile, { maxDuplicates: 0, maxStranded: 0 });
     assert.equal(gateKind(plan.gates.failures), 'temporal');
@@ -233,7 +254,17 @@ describe('config: defaults', () => {
   });
 
   it('durations: each accepted form, in milliseconds', () => {
-    const forms: [unknown, number][] = [['500ms', 500], ['30s', 30_000], ['10m', 600_000], ['1h', 3_600_000], ['2d', 172_800_000], [1500, 1500], ['1500', 1500], ['1.5s', 1500], ['0s', 0]];
+    const forms: [unknown, number][] = [
+      ['500ms', 500],
+      ['30s', 30_000],
+      ['10m', 600_000],
+      ['1h', 3_600_000],
+      ['2d', 172_800_000],
+      [1500, 1500],
+      ['1500', 1500],
+      ['1.5s', 1500],
+      ['0s', 0],
+    ];
     for (const [bake, ms] of forms) {
       const raw = example();
       raw.defaults.bake = bake;
@@ -264,21 +295,49 @@ const INVALID: [string, (p: Raw) => void, string[]][] = [
   ['source equals target', (p) => (p.source = 'cloud'), ['target']],
   ['control cluster names no cluster', (p) => (p.control.cluster = 'ops'), ['control.cluster']],
   ['redis URL of another scheme', (p) => (p.redis.url = 'http://127.0.0.1:6379'), ['redis.url']],
-  ['no namespaces', (p) => (p.namespaces = {}), ['namespaces', 'rings[0].units[0]', 'rings[1].units[0]', 'rings[2].units[0]', 'rings[2].units[1]']],
+  [
+    'no namespaces',
+    (p) => (p.namespaces = {}),
+    ['namespaces', 'rings[0].units[0]', 'rings[1].units[0]', 'rings[2].units[0]', 'rings[2].units[1]'],
+  ],
   ['namespace name with a slash', (p) => (p.namespaces['a/b'] = { strategy: 'drain-and-switch' }), ['namespaces["a/b"]']],
   ['unknown strategy', (p) => (p.namespaces.payments.strategy = 'blue-green'), ['namespaces.payments.strategy']],
   ['dual-workers without task queues', (p) => delete p.namespaces.payments.taskQueues, ['namespaces.payments.taskQueues']],
   ['dual-workers with an empty task queue list', (p) => (p.namespaces.payments.taskQueues = []), ['namespaces.payments.taskQueues']],
   ['an empty task queue name', (p) => (p.namespaces.payments.taskQueues = ['payments', ' ']), ['namespaces.payments.taskQueues[1]']],
-  ['a task queue listed twice', (p) => (p.namespaces.payments.taskQueues = ['payments', 'payments']), ['namespaces.payments.taskQueues[1]']],
+  [
+    'a task queue listed twice',
+    (p) => (p.namespaces.payments.taskQueues = ['payments', 'payments']),
+    ['namespaces.payments.taskQueues[1]'],
+  ],
   ['two namespaces moving to one target', (p) => (p.namespaces.detections.target = 'payments'), ['namespaces.detections.target']],
-  ['selector with both forms', (p) => (p.namespaces.detections.tenants.selector.workflowIdPrefix = '{tenant}-'), ['namespaces.detections.tenants.selector']],
+  [
+    'selector with both forms',
+    (p) => (p.namespaces.detections.tenants.selector.workflowIdPrefix = '{tenant}-'),
+    ['namespaces.detections.tenants.selector'],
+  ],
   ['empty selector', (p) => (p.namespaces.detections.tenants.selector = {}), ['namespaces.detections.tenants.selector']],
-  ['workflowIdPrefix without {tenant}', (p) => (p.namespaces.detections.tenants.selector = { workflowIdPrefix: 'tenant-' }), ['namespaces.detections.tenants.selector.workflowIdPrefix']],
-  ['no tenant ids', (p) => (p.namespaces.detections.tenants.ids = []), ['namespaces.detections.tenants.ids', 'rings[1].units[0]', 'rings[2].units[0]', 'rings[2].units[1]']],
-  ['tenant id with a slash', (p) => (p.namespaces.detections.tenants.ids[1] = 'ac/me'), ['namespaces.detections.tenants.ids[1]', 'rings[2].units[0]']],
+  [
+    'workflowIdPrefix without {tenant}',
+    (p) => (p.namespaces.detections.tenants.selector = { workflowIdPrefix: 'tenant-' }),
+    ['namespaces.detections.tenants.selector.workflowIdPrefix'],
+  ],
+  [
+    'no tenant ids',
+    (p) => (p.namespaces.detections.tenants.ids = []),
+    ['namespaces.detections.tenants.ids', 'rings[1].units[0]', 'rings[2].units[0]', 'rings[2].units[1]'],
+  ],
+  [
+    'tenant id with a slash',
+    (p) => (p.namespaces.detections.tenants.ids[1] = 'ac/me'),
+    ['namespaces.detections.tenants.ids[1]', 'rings[2].units[0]'],
+  ],
   ['tenant id listed twice', (p) => p.namespaces.detections.tenants.ids.push('acme'), ['namespaces.detections.tenants.ids[3]']],
-  ['empty tenant id in the list', (p) => (p.namespaces.detections.tenants.ids[0] = ''), ['namespaces.detections.tenants.ids[0]', 'rings[1].units[0]']],
+  [
+    'empty tenant id in the list',
+    (p) => (p.namespaces.detections.tenants.ids[0] = ''),
+    ['namespaces.detections.tenants.ids[0]', 'rings[1].units[0]'],
+  ],
   ['gate with two providers', (p) => (p.gates.clean.temporal = { maxFailed: 0 }), ['gates.clean']],
   ['gate with no provider', (p) => (p.gates.clean = { interval: '10s' }), ['gates.clean']],
   ['prometheus gate without threshold', (p) => delete p.gates.errors.prometheus.max, ['gates.errors.prometheus']],
@@ -309,7 +368,11 @@ const INVALID: [string, (p: Raw) => void, string[]][] = [
   ['unit of an undeclared tenant', (p) => (p.rings[2].units[0] = 'tenant/detections/initech'), ['rings[2].units[0]']],
   ['tenant unit of a namespace without tenants', (p) => (p.rings[0].units = ['tenant/payments/acme']), ['rings[0].units[0]']],
   ['unit in two rings', (p) => p.rings[1].units.push('tenant/detections/acme'), ['rings[2].units[0]']],
-  ['namespace moved whole and by tenant', (p) => p.rings[0].units.push('namespace/detections'), ['rings[1].units[0]', 'rings[2].units[0]', 'rings[2].units[1]']],
+  [
+    'namespace moved whole and by tenant',
+    (p) => p.rings[0].units.push('namespace/detections'),
+    ['rings[1].units[0]', 'rings[2].units[0]', 'rings[2].units[1]'],
+  ],
   ['duplicate ring names', (p) => (p.rings[1].name = 'ring0-synthetic'), ['rings[1].name']],
   ['ring name missing', (p) => delete p.rings[1].name, ['rings[1].name']],
   ['unknown gate in a ring', (p) => (p.rings[0].gates = ['probes']), ['rings[0].gates[0]']],
@@ -319,7 +382,11 @@ const INVALID: [string, (p: Raw) => void, string[]][] = [
   ['batchSize fractional', (p) => (p.rings[2].batchSize = 1.5), ['rings[2].batchSize']],
   ['unknown approval', (p) => (p.rings[2].approval = 'one-person'), ['rings[2].approval']],
   ['unknown ring key', (p) => (p.rings[2].aproval = 'two-person'), ['rings[2].aproval']],
-  ['unknown schedule backfill policy', (p) => (p.namespaces.payments.schedules = { backfill: 'all' }), ['namespaces.payments.schedules.backfill']],
+  [
+    'unknown schedule backfill policy',
+    (p) => (p.namespaces.payments.schedules = { backfill: 'all' }),
+    ['namespaces.payments.schedules.backfill'],
+  ],
   ['misspelt schedules key', (p) => (p.namespaces.payments.schedules = { backfil: 'gap' }), ['namespaces.payments.schedules.backfil']],
   ['schedules not a mapping', (p) => (p.namespaces.payments.schedules = 'gap'), ['namespaces.payments.schedules']],
 ];
@@ -332,11 +399,7 @@ describe('config: invalid plans report the exact path', () => {
       const raw = example();
       mutate(raw);
       const issues = issuesOf(raw);
-      assert.deepEqual(
-        issues.map((issue) => issue.path).sort(),
-        [...expected].sort(),
-        formatIssues(issues),
-      );
+      assert.deepEqual(issues.map((issue) => issue.path).sort(), [...expected].sort(), formatIssues(issues));
       for (const issue of issues) {
         assert.ok(issue.message.length > 0 && issue.hint.length > 0, `message and hint for ${issue.path}`);
       }
@@ -404,7 +467,8 @@ describe('config: reading files and text', () => {
   });
 
   it('reports JSON positions too', () => {
-    const text = '{\n  "name": "j",\n  "clusters": {\n    "a": { "address": "127.0.0.1:1" },\n    "b": { "address": "127.0.0.1:1" }\n  }\n}\n';
+    const text =
+      '{\n  "name": "j",\n  "clusters": {\n    "a": { "address": "127.0.0.1:1" },\n    "b": { "address": "127.0.0.1:1" }\n  }\n}\n';
     const result = validatePlanText(text);
     assert.equal(result.ok, false);
     const dup = (result as { issues: PlanIssue[] }).issues.find((issue) => issue.path === 'clusters.b.address');
@@ -423,7 +487,10 @@ describe('config: reading files and text', () => {
   });
 
   it('an empty file is reported at the root', () => {
-    assert.deepEqual((validatePlanText('') as { issues: PlanIssue[] }).issues.map((issue) => issue.path), ['(root)']);
+    assert.deepEqual(
+      (validatePlanText('') as { issues: PlanIssue[] }).issues.map((issue) => issue.path),
+      ['(root)'],
+    );
   });
 
   it('parsePlan throws PlanError carrying every issue', () => {

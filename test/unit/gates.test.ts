@@ -7,7 +7,13 @@ import { judgeTemporal, temporalGateQueries } from '../../src/gates/temporal';
 import { boundsToThresholds, broken, compare } from '../../src/gates/thresholds';
 import type { GatePolicy, MeasurementResult } from '../../src/gates/types';
 
-const P = (over: Partial<GatePolicy> = {}): GatePolicy => ({ interval: 1000, count: 3, failureLimit: 0, consecutiveErrorLimit: 2, ...over });
+const P = (over: Partial<GatePolicy> = {}): GatePolicy => ({
+  interval: 1000,
+  count: 3,
+  failureLimit: 0,
+  consecutiveErrorLimit: 2,
+  ...over,
+});
 const ms = (...results: MeasurementResult[]) => results.map((result) => ({ result, message: result }));
 
 describe('gate policy', () => {
@@ -16,16 +22,36 @@ describe('gate policy', () => {
     { name: 'fewer successes than count', policy: P(), results: ['successful', 'successful'], want: 'measuring' },
     { name: 'count successes pass', policy: P(), results: ['successful', 'successful', 'successful'], want: 'passed' },
     { name: 'one failure over a zero limit fails at once', policy: P(), results: ['failed'], want: 'failed' },
-    { name: 'failures within the limit keep measuring', policy: P({ failureLimit: 1 }), results: ['failed', 'successful'], want: 'measuring' },
-    { name: 'failures within the limit can pass', policy: P({ failureLimit: 1 }), results: ['failed', 'successful', 'successful'], want: 'passed' },
+    {
+      name: 'failures within the limit keep measuring',
+      policy: P({ failureLimit: 1 }),
+      results: ['failed', 'successful'],
+      want: 'measuring',
+    },
+    {
+      name: 'failures within the limit can pass',
+      policy: P({ failureLimit: 1 }),
+      results: ['failed', 'successful', 'successful'],
+      want: 'passed',
+    },
     { name: 'failures over the limit fail', policy: P({ failureLimit: 1 }), results: ['failed', 'successful', 'failed'], want: 'failed' },
     { name: 'inconclusive pauses for a human', policy: P(), results: ['successful', 'inconclusive'], want: 'inconclusive' },
     { name: 'errors within the consecutive limit keep measuring', policy: P(), results: ['error', 'error'], want: 'measuring' },
     { name: 'errors over the consecutive limit error', policy: P(), results: ['error', 'error', 'error'], want: 'errored' },
-    { name: 'a success resets the consecutive errors', policy: P(), results: ['error', 'error', 'successful', 'error', 'error'], want: 'measuring' },
+    {
+      name: 'a success resets the consecutive errors',
+      policy: P(),
+      results: ['error', 'error', 'successful', 'error', 'error'],
+      want: 'measuring',
+    },
     { name: 'errors never count towards count', policy: P({ count: 1 }), results: ['error'], want: 'measuring' },
     { name: 'errors and then enough successes pass', policy: P({ count: 1 }), results: ['error', 'successful'], want: 'passed' },
-    { name: 'zero consecutive error limit errors on the first error', policy: P({ consecutiveErrorLimit: 0 }), results: ['error'], want: 'errored' },
+    {
+      name: 'zero consecutive error limit errors on the first error',
+      policy: P({ consecutiveErrorLimit: 0 }),
+      results: ['error'],
+      want: 'errored',
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -49,20 +75,33 @@ describe('gate policy', () => {
 
   it('names the bad policy field', () => {
     assert.deepEqual(policyProblems(P()), []);
-    assert.deepEqual(policyProblems(P({ count: 0, interval: -1 })).map((p) => p.field), ['interval', 'count']);
+    assert.deepEqual(
+      policyProblems(P({ count: 0, interval: -1 })).map((p) => p.field),
+      ['interval', 'count'],
+    );
   });
 });
 
 describe('gate thresholds', () => {
   const cases: [number, '<' | '<=' | '>' | '>=' | '==' | '!=', number, boolean][] = [
-    [1, '<', 2, true], [2, '<', 2, false], [2, '<=', 2, true], [3, '>', 2, true], [2, '>', 2, false],
-    [2, '>=', 2, true], [2, '==', 2, true], [2, '!=', 2, false], [1, '!=', 2, true],
+    [1, '<', 2, true],
+    [2, '<', 2, false],
+    [2, '<=', 2, true],
+    [3, '>', 2, true],
+    [2, '>', 2, false],
+    [2, '>=', 2, true],
+    [2, '==', 2, true],
+    [2, '!=', 2, false],
+    [1, '!=', 2, true],
   ];
   for (const [value, op, limit, want] of cases) {
     it(`${value} ${op} ${limit} is ${want}`, () => assert.equal(compare(value, { op, limit }), want));
   }
   it('max and min become <= and >=', () => {
-    assert.deepEqual(boundsToThresholds({ max: 5, min: 1 }), [{ op: '<=', limit: 5 }, { op: '>=', limit: 1 }]);
+    assert.deepEqual(boundsToThresholds({ max: 5, min: 1 }), [
+      { op: '<=', limit: 5 },
+      { op: '>=', limit: 1 },
+    ]);
     assert.deepEqual(broken(6, boundsToThresholds({ max: 5, min: 1 })), [{ op: '<=', limit: 5 }]);
   });
 });
@@ -74,7 +113,10 @@ function cannedFetch(status: number, body: unknown, seen: string[] = []): FetchL
     return { ok: status < 300, status, text: async () => (typeof body === 'string' ? body : JSON.stringify(body)) };
   };
 }
-const vector = (...values: string[]) => ({ status: 'success', data: { resultType: 'vector', result: values.map((v, i) => ({ metric: { i: String(i) }, value: [1, v] })) } });
+const vector = (...values: string[]) => ({
+  status: 'success',
+  data: { resultType: 'vector', result: values.map((v, i) => ({ metric: { i: String(i) }, value: [1, v] })) },
+});
 
 describe('prometheus provider (canned HTTP answers)', () => {
   const base = { url: 'http://prom.invalid:9090', query: 'sum(rate(errors[1m]))', max: 0.5 };
@@ -84,10 +126,26 @@ describe('prometheus provider (canned HTTP answers)', () => {
     { name: 'an empty vector is no data: failed', status: 200, body: vector(), want: 'failed' },
     { name: 'NaN is no data: failed', status: 200, body: vector('NaN'), want: 'failed' },
     { name: 'several series are inconclusive', status: 200, body: vector('0.1', '0.2'), want: 'inconclusive' },
-    { name: 'a scalar is judged', status: 200, body: { status: 'success', data: { resultType: 'scalar', result: [1, '0.4'] } }, want: 'successful', value: 0.4 },
-    { name: 'a Prometheus error is an error measurement', status: 400, body: { status: 'error', errorType: 'bad_data', error: 'parse error' }, want: 'error' },
+    {
+      name: 'a scalar is judged',
+      status: 200,
+      body: { status: 'success', data: { resultType: 'scalar', result: [1, '0.4'] } },
+      want: 'successful',
+      value: 0.4,
+    },
+    {
+      name: 'a Prometheus error is an error measurement',
+      status: 400,
+      body: { status: 'error', errorType: 'bad_data', error: 'parse error' },
+      want: 'error',
+    },
     { name: 'a body that is not JSON is an error measurement', status: 502, body: '<html>bad gateway</html>', want: 'error' },
-    { name: 'a matrix is an error measurement', status: 200, body: { status: 'success', data: { resultType: 'matrix', result: [] } }, want: 'error' },
+    {
+      name: 'a matrix is an error measurement',
+      status: 200,
+      body: { status: 'success', data: { resultType: 'matrix', result: [] } },
+      want: 'error',
+    },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -99,7 +157,10 @@ describe('prometheus provider (canned HTTP answers)', () => {
 
   it('min and explicit thresholds apply too', async () => {
     assert.equal((await measurePrometheus({ ...base, max: undefined, min: 1 }, cannedFetch(200, vector('0.5')))).result, 'failed');
-    assert.equal((await measurePrometheus({ ...base, max: undefined, thresholds: [{ op: '==', limit: 0 }] }, cannedFetch(200, vector('0')))).result, 'successful');
+    assert.equal(
+      (await measurePrometheus({ ...base, max: undefined, thresholds: [{ op: '==', limit: 0 }] }, cannedFetch(200, vector('0')))).result,
+      'successful',
+    );
   });
 
   it('a gate without thresholds is an error measurement, not a pass', async () => {
@@ -129,7 +190,13 @@ describe('prometheus provider (canned HTTP answers)', () => {
 });
 
 describe('temporal provider', () => {
-  const cases: { name: string; limits: { maxFailed?: number; maxFailureRatio?: number }; closed: number; failed: number; want: MeasurementResult }[] = [
+  const cases: {
+    name: string;
+    limits: { maxFailed?: number; maxFailureRatio?: number };
+    closed: number;
+    failed: number;
+    want: MeasurementResult;
+  }[] = [
     { name: 'no closed run is no data: failed', limits: { maxFailed: 0 }, closed: 0, failed: 0, want: 'failed' },
     { name: 'no failure passes maxFailed 0', limits: { maxFailed: 0 }, closed: 10, failed: 0, want: 'successful' },
     { name: 'one failure breaks maxFailed 0', limits: { maxFailed: 0 }, closed: 10, failed: 1, want: 'failed' },
@@ -141,7 +208,10 @@ describe('temporal provider', () => {
   for (const c of cases) it(c.name, () => assert.equal(judgeTemporal(c.limits, { closed: c.closed, failed: c.failed }).result, c.want));
 
   it('queries the unit since the step began, failed meaning failed, timed out or terminated', () => {
-    const q = temporalGateQueries({ taskQueues: ['payments'], tenant: { searchAttribute: 'TenantId', value: 'acme' } }, '2026-01-01T00:00:00.000Z');
+    const q = temporalGateQueries(
+      { taskQueues: ['payments'], tenant: { searchAttribute: 'TenantId', value: 'acme' } },
+      '2026-01-01T00:00:00.000Z',
+    );
     assert.match(q.closed, /TaskQueue = "payments"/);
     assert.match(q.closed, /TenantId = "acme"/);
     assert.match(q.closed, /CloseTime >= "2026-01-01T00:00:00.000Z"/);
@@ -152,22 +222,36 @@ describe('temporal provider', () => {
 
 describe('synthetic provider', () => {
   const limits = { workflows: 4, minSuccess: 0.75, maxP99: 1000 };
-  it('no probe started is no data: failed', () => assert.equal(judgeSynthetic(limits, { started: 0, succeededLatenciesMs: [], failed: 0 }).result, 'failed'));
-  it('enough fast successes pass', () => assert.equal(judgeSynthetic(limits, { started: 4, succeededLatenciesMs: [10, 20, 30], failed: 1 }).result, 'successful'));
-  it('too few successes fail', () => assert.equal(judgeSynthetic(limits, { started: 4, succeededLatenciesMs: [10, 20], failed: 2 }).result, 'failed'));
-  it('a slow p99 fails', () => assert.equal(judgeSynthetic(limits, { started: 4, succeededLatenciesMs: [10, 20, 30, 1500], failed: 0 }).result, 'failed'));
+  it('no probe started is no data: failed', () =>
+    assert.equal(judgeSynthetic(limits, { started: 0, succeededLatenciesMs: [], failed: 0 }).result, 'failed'));
+  it('enough fast successes pass', () =>
+    assert.equal(judgeSynthetic(limits, { started: 4, succeededLatenciesMs: [10, 20, 30], failed: 1 }).result, 'successful'));
+  it('too few successes fail', () =>
+    assert.equal(judgeSynthetic(limits, { started: 4, succeededLatenciesMs: [10, 20], failed: 2 }).result, 'failed'));
+  it('a slow p99 fails', () =>
+    assert.equal(judgeSynthetic(limits, { started: 4, succeededLatenciesMs: [10, 20, 30, 1500], failed: 0 }).result, 'failed'));
   it('percentile is nearest-rank', () => {
     assert.equal(percentile([], 99), undefined);
     assert.equal(percentile([5, 1, 3], 50), 3);
-    assert.equal(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99), 99);
+    assert.equal(
+      percentile(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        99,
+      ),
+      99,
+    );
   });
 });
 
 describe('reconcile provider', () => {
   const limits = { maxDuplicates: 0, maxStranded: 1 };
   it('no report is no data: failed', () => assert.equal(judgeReconcile(limits, undefined).result, 'failed'));
-  it('clean passes', () => assert.equal(judgeReconcile(limits, { duplicates: 0, stranded: 1, schedulesDoubleActive: 0 }).result, 'successful'));
-  it('a duplicate fails', () => assert.equal(judgeReconcile(limits, { duplicates: 1, stranded: 0, schedulesDoubleActive: 0 }).result, 'failed'));
-  it('stranded above the limit fails', () => assert.equal(judgeReconcile(limits, { duplicates: 0, stranded: 2, schedulesDoubleActive: 0 }).result, 'failed'));
-  it('a schedule active on both clusters fails', () => assert.equal(judgeReconcile(limits, { duplicates: 0, stranded: 0, schedulesDoubleActive: 1 }).result, 'failed'));
+  it('clean passes', () =>
+    assert.equal(judgeReconcile(limits, { duplicates: 0, stranded: 1, schedulesDoubleActive: 0 }).result, 'successful'));
+  it('a duplicate fails', () =>
+    assert.equal(judgeReconcile(limits, { duplicates: 1, stranded: 0, schedulesDoubleActive: 0 }).result, 'failed'));
+  it('stranded above the limit fails', () =>
+    assert.equal(judgeReconcile(limits, { duplicates: 0, stranded: 2, schedulesDoubleActive: 0 }).result, 'failed'));
+  it('a schedule active on both clusters fails', () =>
+    assert.equal(judgeReconcile(limits, { duplicates: 0, stranded: 0, schedulesDoubleActive: 1 }).result, 'failed'));
 });

@@ -32,7 +32,13 @@ function state(over: Partial<MigrationState> = {}): MigrationState {
 }
 
 const okPreflight: NonNullable<Observations['preflight']> = {
-  ok: true, problems: [], targetNamespaceExists: true, missingSearchAttributes: [], targetPollers: { detections: 1 }, sourceOpen: 3, at: 'x',
+  ok: true,
+  problems: [],
+  targetNamespaceExists: true,
+  missingSearchAttributes: [],
+  targetPollers: { detections: 1 },
+  sourceOpen: 3,
+  at: 'x',
 };
 const provision: NonNullable<Observations['provision']> = { namespaceCreated: false, searchAttributesAdded: [], at: 'x' };
 const probeOk: NonNullable<Observations['probe']> = { result: 'successful', message: '3/3', started: 3, succeeded: 3 };
@@ -42,14 +48,52 @@ const dirty: NonNullable<Observations['reconcile']> = { ...clean, clean: false, 
 const onSource = { kind: 'side' as const, side: 'source' as const, epoch: 1, sourceWorkersMayStop: false };
 const onTarget = { kind: 'side' as const, side: 'target' as const, epoch: 5, sourceWorkersMayStop: false };
 const advance = { command: 'advance' as const, actor: 'alice', commandId: 'c1' };
-const copied: NonNullable<MigrationState['schedules']>['copy'] = { selected: 1, created: 1, unchanged: 0, updated: 0, vanished: 0, at: 'x' };
-const switchedTo = (to: 'source' | 'target') => ({ to, selected: 1, switched: 1, already: 0, leftPaused: [], vanished: 0, missedFires: 1, backfilledFires: 1, at: 'x' });
-const schedClean: NonNullable<Observations['schedules']> = {
-  expected: 'target', schedules: 1, doubleActive: 0, pausedOnBoth: 0, wrongSide: 0, missing: 0, ownerMismatch: 0, specDiffers: 0, duplicateFires: 0, lostFires: 0, runsChecked: true, problems: [], clean: true, at: 'x',
+const copied: NonNullable<MigrationState['schedules']>['copy'] = {
+  selected: 1,
+  created: 1,
+  unchanged: 0,
+  updated: 0,
+  vanished: 0,
+  at: 'x',
 };
-const schedDoubleActive: NonNullable<Observations['schedules']> = { ...schedClean, doubleActive: 1, clean: false, problems: [{ scheduleId: 'acme-s', problems: ['active on both clusters'] }] };
+const switchedTo = (to: 'source' | 'target') => ({
+  to,
+  selected: 1,
+  switched: 1,
+  already: 0,
+  leftPaused: [],
+  vanished: 0,
+  missedFires: 1,
+  backfilledFires: 1,
+  at: 'x',
+});
+const schedClean: NonNullable<Observations['schedules']> = {
+  expected: 'target',
+  schedules: 1,
+  doubleActive: 0,
+  pausedOnBoth: 0,
+  wrongSide: 0,
+  missing: 0,
+  ownerMismatch: 0,
+  specDiffers: 0,
+  duplicateFires: 0,
+  lostFires: 0,
+  runsChecked: true,
+  problems: [],
+  clean: true,
+  at: 'x',
+};
+const schedDoubleActive: NonNullable<Observations['schedules']> = {
+  ...schedClean,
+  doubleActive: 1,
+  clean: false,
+  problems: [{ scheduleId: 'acme-s', problems: ['active on both clusters'] }],
+};
 const drainAt = (open: number, at = NOW - 100, deadlineAt = NOW + 10_000) => ({
-  side: 'source' as const, startedAt: NOW - 1000, deadlineAt, samples: [{ at, open }],
+  side: 'source' as const,
+  startedAt: NOW - 1000,
+  deadlineAt,
+  samples: [{ at, open }],
 });
 
 interface Case {
@@ -65,31 +109,98 @@ interface Case {
 const cases: Case[] = [
   // Forward path, auto mode.
   { name: 'pending → preflight', state: {}, want: { type: 'transition', to: 'preflight' } as Action },
-  { name: 'pending waits for advance in manual mode', input: { advanceMode: 'manual' }, state: {}, want: { type: 'wait', for: 'advance' } as Action },
-  { name: 'pending moves on advance in manual mode', input: { advanceMode: 'manual' }, state: { advance }, want: { type: 'transition', to: 'preflight' } as Action },
+  {
+    name: 'pending waits for advance in manual mode',
+    input: { advanceMode: 'manual' },
+    state: {},
+    want: { type: 'wait', for: 'advance' } as Action,
+  },
+  {
+    name: 'pending moves on advance in manual mode',
+    input: { advanceMode: 'manual' },
+    state: { advance },
+    want: { type: 'transition', to: 'preflight' } as Action,
+  },
   { name: 'preflight runs the preflight step', state: { phase: 'preflight' }, want: { type: 'step', step: { kind: 'preflight' } } },
   {
     name: 'failed preflight fails the unit, naming the field',
     state: { phase: 'preflight' },
-    obs: { preflight: { ...okPreflight, ok: false, problems: [{ field: 'targetPollers.detections', message: 'no pollers', hint: 'start workers' }] } },
+    obs: {
+      preflight: {
+        ...okPreflight,
+        ok: false,
+        problems: [{ field: 'targetPollers.detections', message: 'no pollers', hint: 'start workers' }],
+      },
+    },
     want: { type: 'fail' },
     check: (a) => assert.match((a as Extract<Action, { type: 'fail' }>).reason, /targetPollers\.detections/),
   },
-  { name: 'preflight ok → provisioned', state: { phase: 'preflight' }, obs: { preflight: okPreflight }, want: { type: 'transition', to: 'provisioned' } as Action },
+  {
+    name: 'preflight ok → provisioned',
+    state: { phase: 'preflight' },
+    obs: { preflight: okPreflight },
+    want: { type: 'transition', to: 'provisioned' } as Action,
+  },
   { name: 'provisioned provisions first', state: { phase: 'provisioned' }, want: { type: 'step', step: { kind: 'provision' } } },
-  { name: 'provisioned then creates the routing record', state: { phase: 'provisioned' }, obs: { provision }, want: { type: 'step', step: { kind: 'ensure-route' } } },
-  { name: 'provisioned with record → shadow', state: { phase: 'provisioned', route: onSource }, obs: { provision }, want: { type: 'transition', to: 'shadow' } as Action },
+  {
+    name: 'provisioned then creates the routing record',
+    state: { phase: 'provisioned' },
+    obs: { provision },
+    want: { type: 'step', step: { kind: 'ensure-route' } },
+  },
+  {
+    name: 'provisioned with record → shadow',
+    state: { phase: 'provisioned', route: onSource },
+    obs: { provision },
+    want: { type: 'transition', to: 'shadow' } as Action,
+  },
   { name: 'shadow runs the probe', state: { phase: 'shadow', route: onSource }, want: { type: 'step', step: { kind: 'probe' } } },
-  { name: 'shadow skips the probe when disabled', input: { probe: { workflows: 0, minSuccess: 1 } }, state: { phase: 'shadow', route: onSource }, want: { type: 'transition', to: 'canary' } as Action },
-  { name: 'probe failure rolls back by policy', state: { phase: 'shadow', route: onSource }, obs: { probe: probeBad }, want: { type: 'roll-back' } },
-  { name: 'probe failure holds by policy', input: { onGateFailure: 'hold' }, state: { phase: 'shadow', route: onSource }, obs: { probe: probeBad }, want: { type: 'wait', for: 'operator' } as Action },
-  { name: 'held probe failure re-runs on advance', input: { onGateFailure: 'hold' }, state: { phase: 'shadow', route: onSource, advance }, obs: { probe: probeBad }, want: { type: 'clear', keys: ['probe'] } as Action },
-  { name: 'probe ok → canary (dual-workers)', state: { phase: 'shadow', route: onSource }, obs: { probe: probeOk }, want: { type: 'transition', to: 'canary' } as Action },
-  { name: 'probe ok → cutover (drain-and-switch skips canary)', input: { strategy: 'drain-and-switch' }, state: { phase: 'shadow', route: onSource }, obs: { probe: probeOk }, want: { type: 'transition', to: 'cutover' } as Action },
+  {
+    name: 'shadow skips the probe when disabled',
+    input: { probe: { workflows: 0, minSuccess: 1 } },
+    state: { phase: 'shadow', route: onSource },
+    want: { type: 'transition', to: 'canary' } as Action,
+  },
+  {
+    name: 'probe failure rolls back by policy',
+    state: { phase: 'shadow', route: onSource },
+    obs: { probe: probeBad },
+    want: { type: 'roll-back' },
+  },
+  {
+    name: 'probe failure holds by policy',
+    input: { onGateFailure: 'hold' },
+    state: { phase: 'shadow', route: onSource },
+    obs: { probe: probeBad },
+    want: { type: 'wait', for: 'operator' } as Action,
+  },
+  {
+    name: 'held probe failure re-runs on advance',
+    input: { onGateFailure: 'hold' },
+    state: { phase: 'shadow', route: onSource, advance },
+    obs: { probe: probeBad },
+    want: { type: 'clear', keys: ['probe'] } as Action,
+  },
+  {
+    name: 'probe ok → canary (dual-workers)',
+    state: { phase: 'shadow', route: onSource },
+    obs: { probe: probeOk },
+    want: { type: 'transition', to: 'canary' } as Action,
+  },
+  {
+    name: 'probe ok → cutover (drain-and-switch skips canary)',
+    input: { strategy: 'drain-and-switch' },
+    state: { phase: 'shadow', route: onSource },
+    obs: { probe: probeOk },
+    want: { type: 'transition', to: 'cutover' } as Action,
+  },
   {
     name: 'canary sets the first step',
     state: { phase: 'canary', route: onSource },
-    want: { type: 'step', step: { kind: 'set-route', route: { kind: 'percent', percent: 10 }, sourceWorkersMayStop: false, reason: 'canary 10%' } },
+    want: {
+      type: 'step',
+      step: { kind: 'set-route', route: { kind: 'percent', percent: 10 }, sourceWorkersMayStop: false, reason: 'canary 10%' },
+    },
   },
   {
     name: 'canary starts the bake once the step is routed',
@@ -98,23 +209,39 @@ const cases: Case[] = [
   },
   {
     name: 'canary waits for the bake',
-    state: { phase: 'canary', route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false }, canary: { index: 0, bakeUntil: NOW + 400 } },
+    state: {
+      phase: 'canary',
+      route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false },
+      canary: { index: 0, bakeUntil: NOW + 400 },
+    },
     want: { type: 'wait', for: 'timer', until: NOW + 400 } as Action,
   },
   {
     name: 'advance skips the bake',
-    state: { phase: 'canary', advance, route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false }, canary: { index: 0, bakeUntil: NOW + 400 } },
+    state: {
+      phase: 'canary',
+      advance,
+      route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false },
+      canary: { index: 0, bakeUntil: NOW + 400 },
+    },
     want: { type: 'end-bake', skipped: true },
   },
   {
     name: 'bake over ends the step',
-    state: { phase: 'canary', route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false }, canary: { index: 0, bakeUntil: NOW } },
+    state: {
+      phase: 'canary',
+      route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false },
+      canary: { index: 0, bakeUntil: NOW },
+    },
     want: { type: 'end-bake', skipped: false },
   },
   {
     name: 'canary moves to the second step',
     state: { phase: 'canary', route: { kind: 'percent', percent: 10, epoch: 2, sourceWorkersMayStop: false }, canary: { index: 1 } },
-    want: { type: 'step', step: { kind: 'set-route', route: { kind: 'percent', percent: 50 }, sourceWorkersMayStop: false, reason: 'canary 50%' } },
+    want: {
+      type: 'step',
+      step: { kind: 'set-route', route: { kind: 'percent', percent: 50 }, sourceWorkersMayStop: false, reason: 'canary 50%' },
+    },
   },
   {
     name: 'all canary steps baked → cutover',
@@ -124,7 +251,11 @@ const cases: Case[] = [
   {
     name: 'cutover routes all starts to the target (dual-workers)',
     state: { phase: 'cutover', route: { kind: 'percent', percent: 50, epoch: 3, sourceWorkersMayStop: false } },
-    check: (a) => assert.deepEqual((a as Extract<Action, { type: 'step' }>).step.kind === 'set-route' && (a as { step: { route: unknown } }).step.route, { kind: 'side', side: 'target' }),
+    check: (a) =>
+      assert.deepEqual(
+        (a as Extract<Action, { type: 'step' }>).step.kind === 'set-route' && (a as { step: { route: unknown } }).step.route,
+        { kind: 'side', side: 'target' },
+      ),
     want: { type: 'step' },
   },
   {
@@ -135,15 +266,31 @@ const cases: Case[] = [
     want: { type: 'step' },
   },
   { name: 'cutover done → draining', state: { phase: 'cutover', route: onTarget }, want: { type: 'transition', to: 'draining' } as Action },
-  { name: 'draining starts the drain clock', state: { phase: 'draining', route: onTarget }, want: { type: 'start-drain', side: 'source', deadlineAt: NOW + 60_000 } },
+  {
+    name: 'draining starts the drain clock',
+    state: { phase: 'draining', route: onTarget },
+    want: { type: 'start-drain', side: 'source', deadlineAt: NOW + 60_000 },
+  },
   {
     name: 'draining counts when no sample yet',
     state: { phase: 'draining', route: onTarget, drain: { side: 'source', startedAt: NOW, deadlineAt: NOW + 1000, samples: [] } },
     want: { type: 'step', step: { kind: 'count', side: 'source' } },
   },
-  { name: 'draining waits for the next sample', state: { phase: 'draining', route: onTarget, drain: drainAt(4) }, want: { type: 'wait', for: 'timer', until: NOW + 400 } as Action },
-  { name: 'draining samples again after the poll interval', state: { phase: 'draining', route: onTarget, drain: drainAt(4, NOW - 500) }, want: { type: 'step', step: { kind: 'count', side: 'source' } } },
-  { name: 'drained → reconciling (source workers keep running until completed)', state: { phase: 'draining', route: onTarget, drain: drainAt(0) }, want: { type: 'transition', to: 'reconciling' } as Action },
+  {
+    name: 'draining waits for the next sample',
+    state: { phase: 'draining', route: onTarget, drain: drainAt(4) },
+    want: { type: 'wait', for: 'timer', until: NOW + 400 } as Action,
+  },
+  {
+    name: 'draining samples again after the poll interval',
+    state: { phase: 'draining', route: onTarget, drain: drainAt(4, NOW - 500) },
+    want: { type: 'step', step: { kind: 'count', side: 'source' } },
+  },
+  {
+    name: 'drained → reconciling (source workers keep running until completed)',
+    state: { phase: 'draining', route: onTarget, drain: drainAt(0) },
+    want: { type: 'transition', to: 'reconciling' } as Action,
+  },
   {
     name: 'drained, but a client cut off from Redis may still route by the old route: wait out redis.clientStaleness after the route change',
     input: { clientStalenessMs: 30_000 },
@@ -151,13 +298,13 @@ const cases: Case[] = [
     want: { type: 'wait', for: 'timer', until: NOW + 20_000 } as Action,
   },
   {
-    name: 'drained and the clients\' staleness bound passed since the route change → reconciling',
+    name: "drained and the clients' staleness bound passed since the route change → reconciling",
     input: { clientStalenessMs: 30_000 },
     state: { phase: 'draining', route: onTarget, drain: drainAt(0), routeChangedAt: NOW - 30_000 },
     want: { type: 'transition', to: 'reconciling' } as Action,
   },
   {
-    name: 'rolling back: the target reads empty, but waits the clients\' staleness after the route went back',
+    name: "rolling back: the target reads empty, but waits the clients' staleness after the route went back",
     input: { clientStalenessMs: 5_000 },
     state: {
       phase: 'rolling-back',
@@ -175,30 +322,57 @@ const cases: Case[] = [
     state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 600, NOW - 1) },
     want: { type: 'step', step: { kind: 'count', side: 'source' } },
   },
-  { name: 'deadline with policy report reports', state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1) }, want: { type: 'report-stragglers', side: 'source' } },
+  {
+    name: 'deadline with policy report reports',
+    state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1) },
+    want: { type: 'report-stragglers', side: 'source' },
+  },
   {
     name: 'reported stragglers → reconciling',
     state: { phase: 'draining', route: onTarget, drain: { ...drainAt(2, NOW - 100, NOW - 1), deadlineReported: true } },
     want: { type: 'transition', to: 'reconciling' } as Action,
   },
-  { name: 'deadline with policy terminate asks for approval', input: { stragglers: 'terminate' }, state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1) }, want: { type: 'request-approval', count: 2 } },
+  {
+    name: 'deadline with policy terminate asks for approval',
+    input: { stragglers: 'terminate' },
+    state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1) },
+    want: { type: 'request-approval', count: 2 },
+  },
   {
     name: 'terminate waits for the approval',
     input: { stragglers: 'terminate' },
-    state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1), approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 2 } },
+    state: {
+      phase: 'draining',
+      route: onTarget,
+      drain: drainAt(2, NOW - 100, NOW - 1),
+      approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 2 },
+    },
     want: { type: 'wait', for: 'approval' } as Action,
   },
   {
     name: 'approved: terminate the stragglers',
     input: { stragglers: 'terminate' },
-    state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1), approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 2, approvedBy: 'bob' } },
+    state: {
+      phase: 'draining',
+      route: onTarget,
+      drain: drainAt(2, NOW - 100, NOW - 1),
+      approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 2, approvedBy: 'bob' },
+    },
     want: { type: 'step', step: { kind: 'terminate-stragglers' } },
   },
   {
     name: 'drain-and-switch: hold released to the target once drained',
     input: { strategy: 'drain-and-switch' },
     state: { phase: 'draining', route: { kind: 'hold', epoch: 3, sourceWorkersMayStop: false }, drain: drainAt(0) },
-    want: { type: 'step', step: { kind: 'set-route', route: { kind: 'side', side: 'target' }, sourceWorkersMayStop: false, reason: 'source drained: release held starts to the target' } },
+    want: {
+      type: 'step',
+      step: {
+        kind: 'set-route',
+        route: { kind: 'side', side: 'target' },
+        sourceWorkersMayStop: false,
+        reason: 'source drained: release held starts to the target',
+      },
+    },
   },
   {
     name: 'drain-and-switch: hold timeout releases to the target before the drain ends',
@@ -213,26 +387,97 @@ const cases: Case[] = [
     state: { phase: 'draining', route: { kind: 'hold', epoch: 3, sourceWorkersMayStop: false }, drain: drainAt(3) },
     want: { type: 'wait', for: 'timer', until: NOW + 100 } as Action,
   },
-  { name: 'reconciling runs reconcile', state: { phase: 'reconciling', route: onTarget }, want: { type: 'step', step: { kind: 'reconcile' } } },
+  {
+    name: 'reconciling runs reconcile',
+    state: { phase: 'reconciling', route: onTarget },
+    want: { type: 'step', step: { kind: 'reconcile' } },
+  },
   {
     name: 'reconcile clean: route final, source workers may stop',
     state: { phase: 'reconciling', route: onTarget },
     obs: { reconcile: clean },
-    want: { type: 'step', step: { kind: 'set-route', route: { kind: 'side', side: 'target' }, sourceWorkersMayStop: true, reason: 'reconcile clean: route final, source workers may stop' } },
+    want: {
+      type: 'step',
+      step: {
+        kind: 'set-route',
+        route: { kind: 'side', side: 'target' },
+        sourceWorkersMayStop: true,
+        reason: 'reconcile clean: route final, source workers may stop',
+      },
+    },
   },
-  { name: 'reconcile clean and final → completed', state: { phase: 'reconciling', route: { ...onTarget, sourceWorkersMayStop: true } }, obs: { reconcile: clean }, want: { type: 'transition', to: 'completed' } as Action },
-  { name: 'reconcile clean, manual: a standing advance until completed moves on', input: { advanceMode: 'manual' }, state: { phase: 'reconciling', route: { ...onTarget, sourceWorkersMayStop: true }, advanceUntil: { phase: 'completed', actor: 'c', commandId: 'u1' } }, obs: { reconcile: clean }, want: { type: 'transition', to: 'completed' } as Action },
-  { name: 'reconcile clean, manual: a standing advance until an earlier phase does not', input: { advanceMode: 'manual' }, state: { phase: 'reconciling', route: { ...onTarget, sourceWorkersMayStop: true }, advanceUntil: { phase: 'draining', actor: 'c', commandId: 'u1' } }, obs: { reconcile: clean }, want: { type: 'wait', for: 'advance' } as Action },
-  { name: 'pending, manual: a standing advance until shadow moves on', input: { advanceMode: 'manual' }, state: { advanceUntil: { phase: 'shadow', actor: 'c', commandId: 'u1' } }, want: { type: 'transition', to: 'preflight' } as Action },
-  { name: 'reconcile dirty: a standing advance does not reconcile again (only a real advance)', state: { phase: 'reconciling', route: onTarget, advanceUntil: { phase: 'completed', actor: 'c', commandId: 'u1' } }, obs: { reconcile: dirty }, want: { type: 'wait', for: 'operator' } as Action },
-  { name: 'reconcile clean waits for advance in manual mode', input: { advanceMode: 'manual' }, state: { phase: 'reconciling', route: onTarget }, obs: { reconcile: clean }, want: { type: 'wait', for: 'advance' } as Action },
-  { name: 'reconcile dirty holds for an operator', state: { phase: 'reconciling', route: onTarget }, obs: { reconcile: dirty }, want: { type: 'wait', for: 'operator' } as Action },
-  { name: 'reconcile dirty: advance reconciles again', state: { phase: 'reconciling', route: onTarget, advance }, obs: { reconcile: dirty }, want: { type: 'clear', keys: ['reconcile', 'schedules'] } as Action },
+  {
+    name: 'reconcile clean and final → completed',
+    state: { phase: 'reconciling', route: { ...onTarget, sourceWorkersMayStop: true } },
+    obs: { reconcile: clean },
+    want: { type: 'transition', to: 'completed' } as Action,
+  },
+  {
+    name: 'reconcile clean, manual: a standing advance until completed moves on',
+    input: { advanceMode: 'manual' },
+    state: {
+      phase: 'reconciling',
+      route: { ...onTarget, sourceWorkersMayStop: true },
+      advanceUntil: { phase: 'completed', actor: 'c', commandId: 'u1' },
+    },
+    obs: { reconcile: clean },
+    want: { type: 'transition', to: 'completed' } as Action,
+  },
+  {
+    name: 'reconcile clean, manual: a standing advance until an earlier phase does not',
+    input: { advanceMode: 'manual' },
+    state: {
+      phase: 'reconciling',
+      route: { ...onTarget, sourceWorkersMayStop: true },
+      advanceUntil: { phase: 'draining', actor: 'c', commandId: 'u1' },
+    },
+    obs: { reconcile: clean },
+    want: { type: 'wait', for: 'advance' } as Action,
+  },
+  {
+    name: 'pending, manual: a standing advance until shadow moves on',
+    input: { advanceMode: 'manual' },
+    state: { advanceUntil: { phase: 'shadow', actor: 'c', commandId: 'u1' } },
+    want: { type: 'transition', to: 'preflight' } as Action,
+  },
+  {
+    name: 'reconcile dirty: a standing advance does not reconcile again (only a real advance)',
+    state: { phase: 'reconciling', route: onTarget, advanceUntil: { phase: 'completed', actor: 'c', commandId: 'u1' } },
+    obs: { reconcile: dirty },
+    want: { type: 'wait', for: 'operator' } as Action,
+  },
+  {
+    name: 'reconcile clean waits for advance in manual mode',
+    input: { advanceMode: 'manual' },
+    state: { phase: 'reconciling', route: onTarget },
+    obs: { reconcile: clean },
+    want: { type: 'wait', for: 'advance' } as Action,
+  },
+  {
+    name: 'reconcile dirty holds for an operator',
+    state: { phase: 'reconciling', route: onTarget },
+    obs: { reconcile: dirty },
+    want: { type: 'wait', for: 'operator' } as Action,
+  },
+  {
+    name: 'reconcile dirty: advance reconciles again',
+    state: { phase: 'reconciling', route: onTarget, advance },
+    obs: { reconcile: dirty },
+    want: { type: 'clear', keys: ['reconcile', 'schedules'] } as Action,
+  },
   { name: 'completed is done', state: { phase: 'completed' }, want: { type: 'done' } },
   { name: 'rolled-back is done', state: { phase: 'rolled-back' }, want: { type: 'done' } },
   // Pause, failure, rollback.
-  { name: 'paused waits for resume', state: { phase: 'canary', paused: { actor: 'a', at: 'x' } }, want: { type: 'wait', for: 'resume' } as Action },
-  { name: 'failed waits for an operator', state: { phase: 'failed', failure: { phase: 'provisioned', step: 'provision', type: 'T', message: 'm', at: 'x' } }, want: { type: 'wait', for: 'operator' } as Action },
+  {
+    name: 'paused waits for resume',
+    state: { phase: 'canary', paused: { actor: 'a', at: 'x' } },
+    want: { type: 'wait', for: 'resume' } as Action,
+  },
+  {
+    name: 'failed waits for an operator',
+    state: { phase: 'failed', failure: { phase: 'provisioned', step: 'provision', type: 'T', message: 'm', at: 'x' } },
+    want: { type: 'wait', for: 'operator' } as Action,
+  },
   {
     name: 'failed retries on advance, clearing the failed step',
     state: { phase: 'failed', advance, failure: { phase: 'provisioned', step: 'provision', type: 'T', message: 'm', at: 'x' } },
@@ -249,35 +494,90 @@ const cases: Case[] = [
     check: (a) => assert.deepEqual((a as { step: { route: unknown } }).step.route, { kind: 'side', side: 'source' }),
     want: { type: 'step' },
   },
-  { name: 'rolling back then drains the target', state: { phase: 'rolling-back', route: { ...onSource, epoch: 6 }, moveStartedAt: 'x' }, want: { type: 'start-drain', side: 'target' } as Action },
+  {
+    name: 'rolling back then drains the target',
+    state: { phase: 'rolling-back', route: { ...onSource, epoch: 6 }, moveStartedAt: 'x' },
+    want: { type: 'start-drain', side: 'target' } as Action,
+  },
   {
     name: 'rolling back reconciles once the target is drained',
     state: { phase: 'rolling-back', route: { ...onSource, epoch: 6 }, moveStartedAt: 'x', drain: { ...drainAt(0), side: 'target' } },
     want: { type: 'step', step: { kind: 'reconcile' } },
   },
-  { name: 'rolling back before any move skips the drain', state: { phase: 'rolling-back', route: onSource }, want: { type: 'step', step: { kind: 'reconcile' } } },
-  { name: 'rollback clean → rolled-back', state: { phase: 'rolling-back', route: onSource }, obs: { reconcile: clean }, want: { type: 'transition', to: 'rolled-back' } as Action },
+  {
+    name: 'rolling back before any move skips the drain',
+    state: { phase: 'rolling-back', route: onSource },
+    want: { type: 'step', step: { kind: 'reconcile' } },
+  },
+  {
+    name: 'rollback clean → rolled-back',
+    state: { phase: 'rolling-back', route: onSource },
+    obs: { reconcile: clean },
+    want: { type: 'transition', to: 'rolled-back' } as Action,
+  },
   // Schedules (units that manage them: `state.schedules` set).
-  { name: 'provisioned copies the schedules once provisioned', state: { phase: 'provisioned', schedules: {} }, obs: { provision }, want: { type: 'step', step: { kind: 'copy-schedules' } } },
-  { name: 'provisioned copies the schedules before the routing record step', state: { phase: 'provisioned', schedules: {} }, obs: { provision }, check: (a) => assert.notDeepEqual((a as { step?: unknown }).step, { kind: 'ensure-route' }), want: { type: 'step' } },
-  { name: 'schedules copied: the routing record completes the phase', state: { phase: 'provisioned', schedules: { copy: copied } }, obs: { provision }, want: { type: 'step', step: { kind: 'ensure-route' } } },
-  { name: 'schedules copied and record created → shadow', state: { phase: 'provisioned', route: onSource, schedules: { copy: copied } }, obs: { provision }, want: { type: 'transition', to: 'shadow' } as Action },
+  {
+    name: 'provisioned copies the schedules once provisioned',
+    state: { phase: 'provisioned', schedules: {} },
+    obs: { provision },
+    want: { type: 'step', step: { kind: 'copy-schedules' } },
+  },
+  {
+    name: 'provisioned copies the schedules before the routing record step',
+    state: { phase: 'provisioned', schedules: {} },
+    obs: { provision },
+    check: (a) => assert.notDeepEqual((a as { step?: unknown }).step, { kind: 'ensure-route' }),
+    want: { type: 'step' },
+  },
+  {
+    name: 'schedules copied: the routing record completes the phase',
+    state: { phase: 'provisioned', schedules: { copy: copied } },
+    obs: { provision },
+    want: { type: 'step', step: { kind: 'ensure-route' } },
+  },
+  {
+    name: 'schedules copied and record created → shadow',
+    state: { phase: 'provisioned', route: onSource, schedules: { copy: copied } },
+    obs: { provision },
+    want: { type: 'transition', to: 'shadow' } as Action,
+  },
   {
     name: 'cutover switches the route before the schedules',
-    state: { phase: 'cutover', route: { kind: 'percent', percent: 50, epoch: 3, sourceWorkersMayStop: false }, schedules: { copy: copied } },
+    state: {
+      phase: 'cutover',
+      route: { kind: 'percent', percent: 50, epoch: 3, sourceWorkersMayStop: false },
+      schedules: { copy: copied },
+    },
     check: (a) => assert.equal((a as { step: { kind: string } }).step.kind, 'set-route'),
     want: { type: 'step' },
   },
-  { name: 'cutover switches the schedules to the target after the route switch', state: { phase: 'cutover', route: onTarget, schedules: { copy: copied } }, want: { type: 'step', step: { kind: 'switch-schedules', to: 'target' } } },
-  { name: 'cutover re-runs a schedule switch that began but did not finish', state: { phase: 'cutover', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x' } } }, want: { type: 'step', step: { kind: 'switch-schedules', to: 'target' } } },
+  {
+    name: 'cutover switches the schedules to the target after the route switch',
+    state: { phase: 'cutover', route: onTarget, schedules: { copy: copied } },
+    want: { type: 'step', step: { kind: 'switch-schedules', to: 'target' } },
+  },
+  {
+    name: 'cutover re-runs a schedule switch that began but did not finish',
+    state: { phase: 'cutover', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x' } } },
+    want: { type: 'step', step: { kind: 'switch-schedules', to: 'target' } },
+  },
   {
     name: 'drain-and-switch: schedules switch once new starts are held',
     input: { strategy: 'drain-and-switch' },
     state: { phase: 'cutover', route: { kind: 'hold', epoch: 3, sourceWorkersMayStop: false }, schedules: { copy: copied } },
     want: { type: 'step', step: { kind: 'switch-schedules', to: 'target' } },
   },
-  { name: 'schedules switched → draining (not before)', state: { phase: 'cutover', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } }, want: { type: 'transition', to: 'draining' } as Action },
-  { name: 'reconciling reconciles the schedules after the runs', state: { phase: 'reconciling', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } }, obs: { reconcile: clean }, want: { type: 'step', step: { kind: 'reconcile-schedules' } } },
+  {
+    name: 'schedules switched → draining (not before)',
+    state: { phase: 'cutover', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
+    want: { type: 'transition', to: 'draining' } as Action,
+  },
+  {
+    name: 'reconciling reconciles the schedules after the runs',
+    state: { phase: 'reconciling', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
+    obs: { reconcile: clean },
+    want: { type: 'step', step: { kind: 'reconcile-schedules' } },
+  },
   {
     name: 'a double-active schedule makes reconcile not clean: held for an operator',
     state: { phase: 'reconciling', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
@@ -295,17 +595,35 @@ const cases: Case[] = [
     name: 'schedules reconciled clean: route final',
     state: { phase: 'reconciling', route: onTarget, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
     obs: { reconcile: clean, schedules: schedClean },
-    want: { type: 'step', step: { kind: 'set-route', route: { kind: 'side', side: 'target' }, sourceWorkersMayStop: true, reason: 'reconcile clean: route final, source workers may stop' } },
+    want: {
+      type: 'step',
+      step: {
+        kind: 'set-route',
+        route: { kind: 'side', side: 'target' },
+        sourceWorkersMayStop: true,
+        reason: 'reconcile clean: route final, source workers may stop',
+      },
+    },
   },
   {
     name: 'dirty schedules: advance reconciles runs and schedules again',
-    state: { phase: 'reconciling', route: onTarget, advance, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
+    state: {
+      phase: 'reconciling',
+      route: onTarget,
+      advance,
+      schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } },
+    },
     obs: { reconcile: clean, schedules: schedDoubleActive },
     want: { type: 'clear', keys: ['reconcile', 'schedules'] } as Action,
   },
   {
     name: 'rolling back switches the schedules back first (reverse of the forward steps)',
-    state: { phase: 'rolling-back', route: onTarget, moveStartedAt: 'x', schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } } },
+    state: {
+      phase: 'rolling-back',
+      route: onTarget,
+      moveStartedAt: 'x',
+      schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } },
+    },
     want: { type: 'step', step: { kind: 'switch-schedules', to: 'source' } },
   },
   {
@@ -315,13 +633,27 @@ const cases: Case[] = [
   },
   {
     name: 'rolling back does not switch schedules that were never switched',
-    state: { phase: 'rolling-back', route: { kind: 'percent', percent: 20, epoch: 2, sourceWorkersMayStop: false }, moveStartedAt: 'x', schedules: { copy: copied } },
+    state: {
+      phase: 'rolling-back',
+      route: { kind: 'percent', percent: 20, epoch: 2, sourceWorkersMayStop: false },
+      moveStartedAt: 'x',
+      schedules: { copy: copied },
+    },
     check: (a) => assert.equal((a as { step: { kind: string } }).step.kind, 'set-route'),
     want: { type: 'step' },
   },
   {
     name: 'schedules back on the source: the route goes back next',
-    state: { phase: 'rolling-back', route: onTarget, moveStartedAt: 'x', schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') }, back: { startedAt: 'x', done: switchedTo('source') } } },
+    state: {
+      phase: 'rolling-back',
+      route: onTarget,
+      moveStartedAt: 'x',
+      schedules: {
+        copy: copied,
+        forward: { startedAt: 'x', done: switchedTo('target') },
+        back: { startedAt: 'x', done: switchedTo('source') },
+      },
+    },
     check: (a) => assert.deepEqual((a as { step: { route: unknown } }).step.route, { kind: 'side', side: 'source' }),
     want: { type: 'step' },
   },
@@ -339,7 +671,15 @@ const cases: Case[] = [
   },
   {
     name: 'rollback with clean schedules → rolled-back',
-    state: { phase: 'rolling-back', route: onSource, schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') }, back: { startedAt: 'x', done: switchedTo('source') } } },
+    state: {
+      phase: 'rolling-back',
+      route: onSource,
+      schedules: {
+        copy: copied,
+        forward: { startedAt: 'x', done: switchedTo('target') },
+        back: { startedAt: 'x', done: switchedTo('source') },
+      },
+    },
     obs: { reconcile: clean, schedules: { ...schedClean, expected: 'source' } },
     want: { type: 'transition', to: 'rolled-back' } as Action,
   },
@@ -348,7 +688,11 @@ const cases: Case[] = [
     state: { phase: 'draining', rollback: { ...advance, command: 'rollback', reason: 'why', from: 'draining', at: 'x' } },
     want: { type: 'transition', to: 'rolling-back', clear: ['reconcile', 'schedules'] } as Action,
   },
-  { name: 'a failed schedule reconcile is retried with its observation cleared', state: { phase: 'failed', advance, failure: { phase: 'reconciling', step: 'reconcile-schedules', type: 'T', message: 'm', at: 'x' } }, want: { type: 'transition', to: 'reconciling', clear: ['schedules'] } as Action },
+  {
+    name: 'a failed schedule reconcile is retried with its observation cleared',
+    state: { phase: 'failed', advance, failure: { phase: 'reconciling', step: 'reconcile-schedules', type: 'T', message: 'm', at: 'x' } },
+    want: { type: 'transition', to: 'reconciling', clear: ['schedules'] } as Action,
+  },
 ];
 
 describe('planner: decide (table)', () => {
@@ -373,7 +717,17 @@ describe('planner: decide (table)', () => {
 
 describe('planner: phases', () => {
   it('dual-workers walks every forward phase; drain-and-switch has no canary', () => {
-    assert.deepEqual(phasesFor('dual-workers'), ['pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed']);
+    assert.deepEqual(phasesFor('dual-workers'), [
+      'pending',
+      'preflight',
+      'provisioned',
+      'shadow',
+      'canary',
+      'cutover',
+      'draining',
+      'reconciling',
+      'completed',
+    ]);
     assert.ok(!phasesFor('drain-and-switch').includes('canary'));
     assert.equal(nextPhase('drain-and-switch', 'shadow'), 'cutover');
     assert.throws(() => nextPhase('dual-workers', 'completed'));
@@ -385,16 +739,45 @@ describe('planner: forecastDrain', () => {
     { name: 'no samples', samples: [], want: undefined },
     { name: 'one sample', samples: [{ at: 0, open: 5 }], want: undefined },
     { name: 'already empty', samples: [{ at: 7, open: 0 }], want: 7 },
-    { name: 'falling linearly', samples: [{ at: 0, open: 10 }, { at: 1000, open: 8 }, { at: 2000, open: 6 }], want: 5000 },
-    { name: 'flat', samples: [{ at: 0, open: 4 }, { at: 1000, open: 4 }], want: undefined },
-    { name: 'rising', samples: [{ at: 0, open: 4 }, { at: 1000, open: 6 }], want: undefined },
+    {
+      name: 'falling linearly',
+      samples: [
+        { at: 0, open: 10 },
+        { at: 1000, open: 8 },
+        { at: 2000, open: 6 },
+      ],
+      want: 5000,
+    },
+    {
+      name: 'flat',
+      samples: [
+        { at: 0, open: 4 },
+        { at: 1000, open: 4 },
+      ],
+      want: undefined,
+    },
+    {
+      name: 'rising',
+      samples: [
+        { at: 0, open: 4 },
+        { at: 1000, open: 6 },
+      ],
+      want: undefined,
+    },
   ];
   for (const c of table) it(c.name, () => assert.equal(forecastDrain(c.samples), c.want));
 });
 
 describe('planner: checkCommand', () => {
   const cmd = (over: Record<string, unknown> = {}) => ({ actor: 'alice', commandId: 'c9', ...over });
-  const table: { name: string; command: Parameters<typeof checkCommand>[0]; payload: unknown; state: Partial<MigrationState>; ok: boolean; field?: RegExp }[] = [
+  const table: {
+    name: string;
+    command: Parameters<typeof checkCommand>[0];
+    payload: unknown;
+    state: Partial<MigrationState>;
+    ok: boolean;
+    field?: RegExp;
+  }[] = [
     { name: 'advance ok', command: 'advance', payload: cmd(), state: { phase: 'canary' }, ok: true },
     { name: 'not an object', command: 'advance', payload: 'go', state: {}, ok: false, field: /^payload:/ },
     { name: 'missing actor', command: 'pause', payload: { commandId: 'x' }, state: {}, ok: false, field: /^actor:/ },
@@ -402,7 +785,13 @@ describe('planner: checkCommand', () => {
     { name: 'missing commandId', command: 'pause', payload: { actor: 'a' }, state: {}, ok: false, field: /^commandId:/ },
     { name: 'reason not a string', command: 'pause', payload: cmd({ reason: 3 }), state: {}, ok: false, field: /^reason:/ },
     { name: 'advance while paused', command: 'advance', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: false },
-    { name: 'advance twice', command: 'advance', payload: cmd(), state: { advance: { command: 'advance', actor: 'a', commandId: 'c1' } }, ok: false },
+    {
+      name: 'advance twice',
+      command: 'advance',
+      payload: cmd(),
+      state: { advance: { command: 'advance', actor: 'a', commandId: 'c1' } },
+      ok: false,
+    },
     { name: 'advance during rollback', command: 'advance', payload: cmd(), state: { phase: 'rolling-back' }, ok: false },
     {
       name: 'advance during rollback when the schedules are not clean (reconcile again)',
@@ -411,19 +800,58 @@ describe('planner: checkCommand', () => {
       state: { phase: 'rolling-back', obs: { reconcile: clean, schedules: schedDoubleActive } },
       ok: true,
     },
-    { name: 'advance until a forward phase', command: 'advance', payload: cmd({ until: 'completed' }), state: { phase: 'cutover' }, ok: true },
-    { name: 'advance until a phase that is not forward', command: 'advance', payload: cmd({ until: 'rolled-back' }), state: { phase: 'cutover' }, ok: false, field: /^until: must be a forward phase/ },
-    { name: 'advance until a number', command: 'advance', payload: cmd({ until: 7 }), state: { phase: 'cutover' }, ok: false, field: /^until:/ },
-    { name: 'until on another command', command: 'pause', payload: cmd({ until: 'completed' }), state: { phase: 'cutover' }, ok: false, field: /^until: only advance takes until/ },
+    {
+      name: 'advance until a forward phase',
+      command: 'advance',
+      payload: cmd({ until: 'completed' }),
+      state: { phase: 'cutover' },
+      ok: true,
+    },
+    {
+      name: 'advance until a phase that is not forward',
+      command: 'advance',
+      payload: cmd({ until: 'rolled-back' }),
+      state: { phase: 'cutover' },
+      ok: false,
+      field: /^until: must be a forward phase/,
+    },
+    {
+      name: 'advance until a number',
+      command: 'advance',
+      payload: cmd({ until: 7 }),
+      state: { phase: 'cutover' },
+      ok: false,
+      field: /^until:/,
+    },
+    {
+      name: 'until on another command',
+      command: 'pause',
+      payload: cmd({ until: 'completed' }),
+      state: { phase: 'cutover' },
+      ok: false,
+      field: /^until: only advance takes until/,
+    },
     { name: 'pause twice', command: 'pause', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: false },
     { name: 'resume when not paused', command: 'resume', payload: cmd(), state: {}, ok: false },
     { name: 'resume when paused', command: 'resume', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: true },
     { name: 'rollback needs a reason', command: 'rollback', payload: cmd(), state: { phase: 'canary' }, ok: false, field: /^reason:/ },
     { name: 'rollback with a reason', command: 'rollback', payload: cmd({ reason: 'errors up' }), state: { phase: 'canary' }, ok: true },
-    { name: 'rollback while rolling back', command: 'rollback', payload: cmd({ reason: 'x' }), state: { phase: 'rolling-back' }, ok: false },
+    {
+      name: 'rollback while rolling back',
+      command: 'rollback',
+      payload: cmd({ reason: 'x' }),
+      state: { phase: 'rolling-back' },
+      ok: false,
+    },
     { name: 'anything after completed', command: 'pause', payload: cmd(), state: { phase: 'completed' }, ok: false },
     { name: 'approve with nothing pending', command: 'approve', payload: cmd(), state: { phase: 'draining' }, ok: false },
-    { name: 'approve a pending request', command: 'approve', payload: cmd(), state: { phase: 'draining', approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 1 } }, ok: true },
+    {
+      name: 'approve a pending request',
+      command: 'approve',
+      payload: cmd(),
+      state: { phase: 'draining', approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 1 } },
+      ok: true,
+    },
   ];
   for (const c of table) {
     it(c.name, () => {

@@ -44,10 +44,12 @@ describe('routing hash', () => {
   });
 
   it('puts every ID in 0..9999', () => {
-    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 64 }), (id) => {
-      const b = bucketOf(id);
-      return Number.isInteger(b) && b >= 0 && b < BUCKETS;
-    }));
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 64 }), (id) => {
+        const b = bucketOf(id);
+        return Number.isInteger(b) && b >= 0 && b < BUCKETS;
+      }),
+    );
   });
 
   for (const [label, ids] of [
@@ -79,7 +81,9 @@ describe('routing hash', () => {
   });
 
   it('is stable: the same ID lands on the same side for a given percentage, every call', () => {
-    fc.assert(fc.property(fc.string(), fc.integer({ min: 0, max: BUCKETS }), (id, bp) => sideFor(percent(bp), id) === sideFor(percent(bp), id)));
+    fc.assert(
+      fc.property(fc.string(), fc.integer({ min: 0, max: BUCKETS }), (id, bp) => sideFor(percent(bp), id) === sideFor(percent(bp), id)),
+    );
   });
 
   it('routes whole sides and holds regardless of the ID; 0% and 100% are exact', () => {

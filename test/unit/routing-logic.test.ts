@@ -38,7 +38,10 @@ describe('routing logic (no servers)', () => {
     it('takes the tenant from the TenantId search attribute (typed pairs, TypedSearchAttributes, legacy record)', () => {
       const r = new UnitResolver('detections', { searchAttribute: 'TenantId' }, ['acme']);
       assert.equal(r.unitOf({ workflowId: 'x', typedSearchAttributes: [{ key: TenantId, value: 'acme' }] }), 'tenant/detections/acme');
-      assert.equal(r.unitOf({ workflowId: 'x', typedSearchAttributes: new TypedSearchAttributes([{ key: TenantId, value: 'acme' }]) }), 'tenant/detections/acme');
+      assert.equal(
+        r.unitOf({ workflowId: 'x', typedSearchAttributes: new TypedSearchAttributes([{ key: TenantId, value: 'acme' }]) }),
+        'tenant/detections/acme',
+      );
       assert.equal(r.unitOf({ workflowId: 'x', searchAttributes: { TenantId: ['acme'] } }), 'tenant/detections/acme');
       assert.equal(r.unitOf({ workflowId: 'x' }), 'namespace/detections');
     });
@@ -46,7 +49,10 @@ describe('routing logic (no servers)', () => {
     it('prefers an explicit tenant option and rejects a bad one naming the field', () => {
       const r = new UnitResolver('detections', { workflowIdPrefix: '{tenant}-' }, ['acme']);
       assert.equal(r.unitOf({ workflowId: 'acme-1', tenant: 'globex' }), 'tenant/detections/globex');
-      assert.throws(() => r.unitOf({ workflowId: 'a', tenant: '' }), (e: unknown) => e instanceof RoutingInputError && e.field === 'tenant');
+      assert.throws(
+        () => r.unitOf({ workflowId: 'a', tenant: '' }),
+        (e: unknown) => e instanceof RoutingInputError && e.field === 'tenant',
+      );
     });
 
     it('rejects a selector without {tenant}', () => {
@@ -140,7 +146,10 @@ describe('routing logic (no servers)', () => {
         assert.equal(table.lookup('namespace/p')?.route.kind, 'side');
         now += 2_000;
         await table.refresh(false);
-        assert.throws(() => table.lookup('namespace/p'), (e: unknown) => e instanceof RoutingUnavailableError && e.retryable);
+        assert.throws(
+          () => table.lookup('namespace/p'),
+          (e: unknown) => e instanceof RoutingUnavailableError && e.retryable,
+        );
         f.setFail(false);
         await table.refresh(false);
         assert.equal(table.lookup('namespace/p')?.epoch, 2);

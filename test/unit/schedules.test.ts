@@ -26,7 +26,16 @@ const enc = (s: string) => new Uint8Array(Buffer.from(s));
 const jsonPayload = (v: unknown) => ({ metadata: { encoding: enc('json/plain') }, data: enc(JSON.stringify(v)) });
 const secs = (s: number) => ({ seconds: s, nanos: 0 });
 
-function sched(over: { spec?: object; policies?: object; input?: unknown[]; memo?: Record<string, unknown>; sa?: Record<string, unknown>; header?: Record<string, unknown> } = {}): DiffInput {
+function sched(
+  over: {
+    spec?: object;
+    policies?: object;
+    input?: unknown[];
+    memo?: Record<string, unknown>;
+    sa?: Record<string, unknown>;
+    header?: Record<string, unknown>;
+  } = {},
+): DiffInput {
   return {
     schedule: {
       spec: over.spec ?? { interval: [{ interval: secs(60) }] },
@@ -53,7 +62,14 @@ describe('schedules: semantic diff', () => {
     const canonical = sched({
       spec: {
         structuredCalendar: [
-          { second: [{ start: 0 }], minute: [{ start: 0 }], hour: [{ start: 12 }], dayOfMonth: [{ start: 1, end: 31 }], month: [{ start: 1, end: 12 }], dayOfWeek: [{ start: 1, end: 5 }] },
+          {
+            second: [{ start: 0 }],
+            minute: [{ start: 0 }],
+            hour: [{ start: 12 }],
+            dayOfMonth: [{ start: 1, end: 31 }],
+            month: [{ start: 1, end: 12 }],
+            dayOfWeek: [{ start: 1, end: 5 }],
+          },
         ],
       },
     });
@@ -76,24 +92,54 @@ describe('schedules: semantic diff', () => {
   });
 
   it('compares intervals by period and phase, and @every cron as an interval', () => {
-    assert.deepEqual(diffSchedules(sched({ spec: { cronString: ['@every 1m'] } }), sched({ spec: { interval: [{ interval: secs(60), phase: secs(0) }] } })), []);
-    const d = diffSchedules(sched({ spec: { interval: [{ interval: secs(60) }] } }), sched({ spec: { interval: [{ interval: secs(60), phase: secs(5) }] } }));
-    assert.deepEqual(d.map((x) => x.path), ['spec.intervals']);
+    assert.deepEqual(
+      diffSchedules(
+        sched({ spec: { cronString: ['@every 1m'] } }),
+        sched({ spec: { interval: [{ interval: secs(60), phase: secs(0) }] } }),
+      ),
+      [],
+    );
+    const d = diffSchedules(
+      sched({ spec: { interval: [{ interval: secs(60) }] } }),
+      sched({ spec: { interval: [{ interval: secs(60), phase: secs(5) }] } }),
+    );
+    assert.deepEqual(
+      d.map((x) => x.path),
+      ['spec.intervals'],
+    );
   });
 
   it('fills policy defaults like the server: unspecified overlap is SKIP, unset catch-up is a year, below 10 s is 10 s', () => {
-    assert.deepEqual(diffSchedules(sched({ policies: {} }), sched({ policies: { overlapPolicy: 1, catchupWindow: secs(365 * 24 * 3600) } })), []);
+    assert.deepEqual(
+      diffSchedules(sched({ policies: {} }), sched({ policies: { overlapPolicy: 1, catchupWindow: secs(365 * 24 * 3600) } })),
+      [],
+    );
     assert.deepEqual(diffSchedules(sched({ policies: { catchupWindow: secs(3) } }), sched({ policies: { catchupWindow: secs(10) } })), []);
     const d = diffSchedules(sched({ policies: { overlapPolicy: 6 } }), sched({ policies: {} }));
-    assert.deepEqual(d.map((x) => [x.kind, x.path, x.a, x.b]), [['policy', 'policies.overlap', 'ALLOW_ALL', 'SKIP']]);
+    assert.deepEqual(
+      d.map((x) => [x.kind, x.path, x.a, x.b]),
+      [['policy', 'policies.overlap', 'ALLOW_ALL', 'SKIP']],
+    );
   });
 
   it('compares action arguments, headers, memo and search attributes by their bytes', () => {
     assert.deepEqual(diffSchedules(sched(), sched()), []);
-    assert.deepEqual(diffSchedules(sched({ input: [{ a: 1 }] }), sched({ input: [{ a: 2 }] })).map((x) => x.path), ['action.input']);
-    assert.deepEqual(diffSchedules(sched({ header: { h: 1 } }), sched()).map((x) => x.path), ['action.header']);
-    assert.deepEqual(diffSchedules(sched({ memo: { m: 'x' } }), sched({ memo: { m: 'y' } })).map((x) => x.kind), ['memo']);
-    assert.deepEqual(diffSchedules(sched({ sa: { TenantId: 'acme' } }), sched({ sa: { TenantId: 'globex' } })).map((x) => x.kind), ['searchAttributes']);
+    assert.deepEqual(
+      diffSchedules(sched({ input: [{ a: 1 }] }), sched({ input: [{ a: 2 }] })).map((x) => x.path),
+      ['action.input'],
+    );
+    assert.deepEqual(
+      diffSchedules(sched({ header: { h: 1 } }), sched()).map((x) => x.path),
+      ['action.header'],
+    );
+    assert.deepEqual(
+      diffSchedules(sched({ memo: { m: 'x' } }), sched({ memo: { m: 'y' } })).map((x) => x.kind),
+      ['memo'],
+    );
+    assert.deepEqual(
+      diffSchedules(sched({ sa: { TenantId: 'acme' } }), sched({ sa: { TenantId: 'globex' } })).map((x) => x.kind),
+      ['searchAttributes'],
+    );
   });
 
   it('ignores system search attributes the server adds', () => {
@@ -175,8 +221,15 @@ describe('schedules: selectors and notes', () => {
   it('derives a unit selector from the plan tenant selector', () => {
     assert.deepEqual(selectorForUnit(), { kind: 'namespace' });
     assert.deepEqual(selectorForUnit({ selector: { workflowIdPrefix: '{tenant}-' }, id: 'acme' }), { kind: 'idPrefix', prefix: 'acme-' });
-    assert.deepEqual(selectorForUnit({ selector: { searchAttribute: 'TenantId' }, id: 'acme' }), { kind: 'searchAttribute', name: 'TenantId', value: 'acme' });
-    assert.throws(() => selectorForUnit({ selector: { workflowIdPrefix: 'acme-' }, id: 'acme' }), (e: unknown) => e instanceof ScheduleInputError && e.field === 'tenants.selector.workflowIdPrefix');
+    assert.deepEqual(selectorForUnit({ selector: { searchAttribute: 'TenantId' }, id: 'acme' }), {
+      kind: 'searchAttribute',
+      name: 'TenantId',
+      value: 'acme',
+    });
+    assert.throws(
+      () => selectorForUnit({ selector: { workflowIdPrefix: 'acme-' }, id: 'acme' }),
+      (e: unknown) => e instanceof ScheduleInputError && e.field === 'tenants.selector.workflowIdPrefix',
+    );
   });
 
   it('matches by ID prefix and by Keyword search attribute', () => {
@@ -189,7 +242,10 @@ describe('schedules: selectors and notes', () => {
   });
 
   it('reads the gap start back from cutover pause notes only', () => {
-    assert.equal(gapFromNote('cutover switch target@0: paused on source by ops; gap-from 2026-11-25T08:00:01.000Z'), Date.parse('2026-11-25T08:00:01Z'));
+    assert.equal(
+      gapFromNote('cutover switch target@0: paused on source by ops; gap-from 2026-11-25T08:00:01.000Z'),
+      Date.parse('2026-11-25T08:00:01Z'),
+    );
     assert.equal(gapFromNote('cutover switch target@0: paused on source by ops; gap-from none'), undefined);
     assert.equal(gapFromNote('paused by a human; gap-from 2026-11-25T08:00:01.000Z'), undefined);
   });

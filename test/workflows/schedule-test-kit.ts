@@ -17,7 +17,10 @@ export interface Sides {
 
 /** Connects to both clusters, one client per side for `namespace`. */
 export async function connectSides(addresses: { source: string; target: string }, namespace: string): Promise<Sides> {
-  const [cs, ct] = await Promise.all([Connection.connect({ address: addresses.source }), Connection.connect({ address: addresses.target })]);
+  const [cs, ct] = await Promise.all([
+    Connection.connect({ address: addresses.source }),
+    Connection.connect({ address: addresses.target }),
+  ]);
   return {
     source: { client: new Client({ connection: cs, namespace }), namespace, side: 'source' },
     target: { client: new Client({ connection: ct, namespace }), namespace, side: 'target' },
@@ -29,7 +32,10 @@ export async function connectSides(addresses: { source: string; target: string }
 
 const enc = (s: string) => new Uint8Array(Buffer.from(s));
 /** A JSON payload as the default converter would write it. */
-export const jsonPayload = (v: unknown): temporal.api.common.v1.IPayload => ({ metadata: { encoding: enc('json/plain') }, data: enc(JSON.stringify(v)) });
+export const jsonPayload = (v: unknown): temporal.api.common.v1.IPayload => ({
+  metadata: { encoding: enc('json/plain') },
+  data: enc(JSON.stringify(v)),
+});
 
 export interface RawScheduleOptions {
   spec: temporal.api.schedule.v1.IScheduleSpec;
@@ -45,7 +51,11 @@ export interface RawScheduleOptions {
 }
 
 /** Creates a schedule through the raw API (so headers and arbitrary payload bytes can be set). */
-export async function createRawSchedule(ep: SidedEndpoint, scheduleId: string, o: RawScheduleOptions): Promise<temporal.api.workflowservice.v1.ICreateScheduleRequest> {
+export async function createRawSchedule(
+  ep: SidedEndpoint,
+  scheduleId: string,
+  o: RawScheduleOptions,
+): Promise<temporal.api.workflowservice.v1.ICreateScheduleRequest> {
   const req: temporal.api.workflowservice.v1.ICreateScheduleRequest = {
     namespace: ep.namespace,
     scheduleId,
@@ -73,7 +83,10 @@ export async function createRawSchedule(ep: SidedEndpoint, scheduleId: string, o
 }
 
 /** Paused/active state of a schedule on both sides (undefined = missing). */
-export async function pausedOnSides(sides: { source: SidedEndpoint; target: SidedEndpoint }, scheduleId: string): Promise<{ source?: boolean; target?: boolean }> {
+export async function pausedOnSides(
+  sides: { source: SidedEndpoint; target: SidedEndpoint },
+  scheduleId: string,
+): Promise<{ source?: boolean; target?: boolean }> {
   const [a, b] = await Promise.all([describeRaw(sides.source, scheduleId), describeRaw(sides.target, scheduleId)]);
   return { source: a ? !!a.schedule?.state?.paused : undefined, target: b ? !!b.schedule?.state?.paused : undefined };
 }
@@ -86,7 +99,9 @@ export async function activeOnBoth(sides: { source: SidedEndpoint; target: Sided
 
 /** Deletes the schedules on both sides, ignoring ones already gone. */
 export async function deleteOnSides(sides: { source: SidedEndpoint; target: SidedEndpoint }, ids: Iterable<string>): Promise<void> {
-  await Promise.all([...ids].flatMap((id) => [deleteRaw(sides.source, id, 'schedules-test'), deleteRaw(sides.target, id, 'schedules-test')]));
+  await Promise.all(
+    [...ids].flatMap((id) => [deleteRaw(sides.source, id, 'schedules-test'), deleteRaw(sides.target, id, 'schedules-test')]),
+  );
 }
 
 /** Polls `fn` with a bounded backoff until it returns a defined value; throws at the deadline. */
