@@ -1,9 +1,54 @@
-// Lint that fences the workflow sandbox (STYLE.md example 9) and keeps promises and imports honest.
+// Lint that fences the workflow sandbox, keeps the layers' import directions, and keeps promises and imports honest.
 import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
 import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
+
+// What each folder of src/ may import from the rest of src/ (docs/design.md, "Layers"). The domain kernel
+// imports nothing of the project; infrastructure never imports the workflows, the activities or the CLI;
+// workflows see activities as types only (below). Folders not listed (cockpit, demo, cli, stack, metrics,
+// runbook) sit on top and may import any layer, but nothing imports them except from the top.
+const LAYERS = {
+  domain: [],
+  config: ['domain'],
+  approvals: ['domain'],
+  clusters: ['domain', 'config'],
+  routing: ['domain', 'config', 'clusters'],
+  schedules: ['domain', 'config', 'clusters', 'routing'],
+  gates: ['domain', 'config', 'clusters'],
+  campaign: ['domain', 'config', 'clusters', 'gates', 'approvals'],
+  activities: ['domain', 'config', 'clusters', 'routing', 'schedules', 'gates', 'approvals', 'campaign', 'workflows'],
+  workflows: ['domain', 'approvals', 'campaign', 'gates', 'activities'],
+};
+const SRC_FOLDERS = [...Object.keys(LAYERS), 'cockpit', 'demo', 'cli', 'stack', 'metrics', 'runbook'];
+const TOP = ['cockpit', 'demo', 'cli', 'runbook'];
+const layerZones = [
+  ...Object.entries(LAYERS).map(([layer, allowed]) => ({
+    target: `./src/${layer}`,
+    from: SRC_FOLDERS.filter((f) => f !== layer && !allowed.includes(f)).map((f) => `./src/${f}`),
+    message: allowed.length
+      ? `src/${layer} may import only ${allowed.map((a) => `src/${a}`).join(', ')}.`
+      : `src/${layer} imports nothing of the project.`,
+  })),
+  // Activities send the entity workflows' signals, so they may import the message definitions, nothing else.
+  {
+    target: './src/activities',
+    from: './src/workflows',
+    except: ['./unit-migration.messages.ts', './campaign.messages.ts'],
+    message: "Activities import only the workflows' message definitions.",
+  },
+  {
+    target: ['./src/stack', './src/metrics'],
+    from: TOP.map((f) => `./src/${f}`),
+    message: 'The stack and the metrics sit below the CLI and the demo.',
+  },
+  {
+    target: './src',
+    from: ['./examples', './test', './bench', './scripts'],
+    message: 'Library code never imports examples, tests, benchmarks or scripts.',
+  },
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.cache/**', '.cutover/**', 'bench/results/**', '**/*.js', '**/*.mjs'] },
@@ -18,6 +63,7 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
+      'import-x/no-restricted-paths': ['error', { zones: layerZones }],
     },
   },
   {

@@ -37,7 +37,7 @@ import { startCutoverMetrics } from '../src/metrics';
 import { formatDemoResult, runDemo } from '../src/demo/run';
 import { onInterrupt } from '../src/stack/processes';
 import { createCutoverWorker } from '../src/worker';
-import type { CommandName } from '../src/workflows/migration-types';
+import type { CommandName } from '../src/domain/migration';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;

@@ -18,9 +18,9 @@ import { RoutingStore } from './routing/store';
 import { ScheduleFence } from './schedules';
 import { CONTROL_BUNDLE_OPTIONS } from './worker-options';
 import type { ProgressFn } from './stack/types';
-import { PROBE_TASK_QUEUE } from './workflows/constants';
-import { parseUnitName } from './workflows/ids';
-import { CUTOVER_SEARCH_ATTRIBUTES } from './workflows/search-attributes';
+import { PROBE_TASK_QUEUE } from './domain/constants';
+import { parseUnitName } from './domain/ids';
+import { CUTOVER_SEARCH_ATTRIBUTES } from './domain/search-attributes';
 
 export interface CutoverWorkerOptions {
   plan: Plan;

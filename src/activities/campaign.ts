@@ -7,9 +7,9 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { campaignUnit, type CampaignEntities } from '../campaign/units';
 import { unitViewOf, type UnitView } from '../campaign/driver';
-import { UNIT_VIEW_MEMO } from '../workflows/constants';
-import type { ForwardPhase } from '../workflows/migration-types';
-import { unitStartOptions } from '../workflows/unit-input';
+import { UNIT_VIEW_MEMO } from '../domain/constants';
+import type { ForwardPhase } from '../domain/migration';
+import { unitStartOptions } from '../domain/unit-input';
 import * as unitMessages from '../workflows/unit-migration.messages';
 
 /** Describes in flight at once (a query, the fallback, is a workflow task on the cutover worker). */

@@ -6,17 +6,9 @@
 import { ApplicationFailure, Client, isGrpcServiceError, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
 import type { ConnectionLike } from '@temporalio/client';
 import { heartbeat } from '@temporalio/activity';
-import { PROBE_TASK_QUEUE, PROBE_WORKFLOW_TYPE } from '../workflows/constants';
-import type {
-  ClusterSide,
-  CountResult,
-  PreflightResult,
-  Problem,
-  ProbeResult,
-  ProvisionResult,
-  ReconcileResult,
-} from '../workflows/migration-types';
-import { openQuery, startedSinceQuery, type UnitScope } from './queries';
+import { PROBE_TASK_QUEUE, PROBE_WORKFLOW_TYPE } from '../domain/constants';
+import type { Side, CountResult, PreflightResult, Problem, ProbeResult, ProvisionResult, ReconcileResult } from '../domain/migration';
+import { openQuery, startedSinceQuery, type UnitScope } from '../clusters/queries';
 
 /** One cluster as the activities see it. `kind` decides what may be provisioned (never on cloud). */
 export interface ClusterDep {
@@ -119,7 +111,7 @@ export interface UnitArgs extends UnitScope {
 export function createClusterActivities(deps: ClusterActivityDeps) {
   const now = deps.now ?? (() => new Date());
   const clients = new Map<string, Client>();
-  const clientFor = (side: ClusterSide, namespace: string): Client => {
+  const clientFor = (side: Side, namespace: string): Client => {
     const key = `${side}/${namespace}`;
     let c = clients.get(key);
     if (!c) {
@@ -128,10 +120,10 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     }
     return c;
   };
-  const dep = (side: ClusterSide) => deps[side];
-  const settleMs = (side: ClusterSide) => deps[side].visibilitySettleMs ?? VISIBILITY_SETTLE_MS[deps[side].kind ?? 'self-hosted'];
+  const dep = (side: Side) => deps[side];
+  const settleMs = (side: Side) => deps[side].visibilitySettleMs ?? VISIBILITY_SETTLE_MS[deps[side].kind ?? 'self-hosted'];
 
-  async function describeNamespace(side: ClusterSide, namespace: string) {
+  async function describeNamespace(side: Side, namespace: string) {
     try {
       return await dep(side).connection.workflowService.describeNamespace({ namespace });
     } catch (err) {
@@ -148,7 +140,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
    * A namespace's custom search attributes ({@link SEARCH_ATTRIBUTE_TTL_MS} says why they are cached).
    * With `askedSince`, only a listing asked for at or after that instant will do.
    */
-  function customAttributes(side: ClusterSide, namespace: string, askedSince?: number): Promise<Record<string, number>> {
+  function customAttributes(side: Side, namespace: string, askedSince?: number): Promise<Record<string, number>> {
     const key = `${side}/${namespace}`;
     const t = Date.now();
     const hit = attributeListings.get(key);
@@ -186,7 +178,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     return cached.missing.length === 0 ? cached : compare(began);
   }
 
-  async function pollers(side: ClusterSide, namespace: string, taskQueue: string): Promise<number> {
+  async function pollers(side: Side, namespace: string, taskQueue: string): Promise<number> {
     const res = await dep(side).connection.workflowService.describeTaskQueue({
       namespace,
       taskQueue: { name: taskQueue, kind: TASK_QUEUE_KIND_NORMAL },
@@ -195,7 +187,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     return res.pollers?.length ?? 0;
   }
 
-  async function listIds(side: ClusterSide, namespace: string, query: string): Promise<{ workflowId: string; taskQueue: string }[]> {
+  async function listIds(side: Side, namespace: string, query: string): Promise<{ workflowId: string; taskQueue: string }[]> {
     const out: { workflowId: string; taskQueue: string }[] = [];
     for await (const wf of clientFor(side, namespace).workflow.list({ query, pageSize: 100 })) {
       out.push({ workflowId: wf.workflowId, taskQueue: wf.taskQueue });
@@ -204,17 +196,17 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     return out;
   }
 
-  async function count(side: ClusterSide, namespace: string, query: string): Promise<number> {
+  async function count(side: Side, namespace: string, query: string): Promise<number> {
     return (await clientFor(side, namespace).workflow.count(query)).count;
   }
 
   /** A raw count (gRPC status codes intact, unlike the client's wrapped errors), to test that a namespace is served. */
-  async function rawCount(side: ClusterSide, namespace: string, query: string): Promise<void> {
+  async function rawCount(side: Side, namespace: string, query: string): Promise<void> {
     await dep(side).connection.workflowService.countWorkflowExecutions({ namespace, query });
   }
 
   /** Whether `workflowId`'s latest run is open, from describe (strongly consistent, unlike visibility). */
-  async function isRunning(side: ClusterSide, namespace: string, workflowId: string): Promise<boolean> {
+  async function isRunning(side: Side, namespace: string, workflowId: string): Promise<boolean> {
     try {
       return (await clientFor(side, namespace).workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
     } catch (err) {
@@ -409,7 +401,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
      * time to appear. A non-zero answer is returned at once (the caller polls again; a run whose close
      * is not visible yet only makes the drain look slower).
      */
-    async countOpen(args: UnitScope & { side: ClusterSide; namespace: string }): Promise<CountResult> {
+    async countOpen(args: UnitScope & { side: Side; namespace: string }): Promise<CountResult> {
       const q = openQuery(args);
       let open = await count(args.side, args.namespace, q);
       if (open === 0) {
@@ -427,9 +419,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     },
 
     /** Terminates the unit's open runs on one side (stragglers, after an approval). Already-closed runs are skipped. */
-    async terminateStragglers(
-      args: UnitScope & { side: ClusterSide; namespace: string; reason: string },
-    ): Promise<{ terminated: string[] }> {
+    async terminateStragglers(args: UnitScope & { side: Side; namespace: string; reason: string }): Promise<{ terminated: string[] }> {
       const client = clientFor(args.side, args.namespace);
       const terminated: string[] = [];
       for (const { workflowId } of await listIds(args.side, args.namespace, openQuery(args))) {
@@ -447,7 +437,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
      * Duplicates (an ID open on both clusters, or run on both since the move began) and stranded runs
      * (open on the side that was drained, or open on a task queue with no pollers).
      */
-    async reconcile(args: UnitArgs & { since?: string; drainedSide?: ClusterSide }): Promise<ReconcileResult> {
+    async reconcile(args: UnitArgs & { since?: string; drainedSide?: Side }): Promise<ReconcileResult> {
       const ns = { source: args.sourceNamespace, target: args.targetNamespace } as const;
       const read = async () => {
         const open = {

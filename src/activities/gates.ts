@@ -12,7 +12,7 @@ import { judgeReconcile } from '../gates/reconcile';
 import { judgeSynthetic } from '../gates/synthetic';
 import { measureTemporal } from '../gates/temporal';
 import type { Measurement } from '../gates/types';
-import type { ProbeResult, ReconcileResult, ScheduleReconcileResult, TenantFilter } from '../workflows/migration-types';
+import type { ProbeResult, ReconcileResult, ScheduleReconcileResult, TenantFilter } from '../domain/migration';
 
 /** Where the unit's workflows live, for the providers that look at them. */
 export interface GateUnitScope {

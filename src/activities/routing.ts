@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CasResult, Route, RouteChange, RoutingRecord } from '../routing/types';
-import type { RouteTarget, RouteView } from '../workflows/migration-types';
+import type { RouteTarget, RouteView } from '../domain/migration';
 
 /** The part of `RoutingStore` the activities use. */
 export interface RoutingRecords {

@@ -26,13 +26,7 @@ import {
   type SidedEndpoint,
 } from '../schedules';
 import { observeSchedule, stateOf, type RawDescribe, type ScheduleState } from '../schedules/raw';
-import type {
-  ClusterSide,
-  ScheduleCopyResult,
-  ScheduleReconcileResult,
-  ScheduleSwitchResult,
-  TenantFilter,
-} from '../workflows/migration-types';
+import type { Side, ScheduleCopyResult, ScheduleReconcileResult, ScheduleSwitchResult, TenantFilter } from '../domain/migration';
 import type { ClusterDep } from './cluster';
 
 /** Dependencies of the schedule activities: both clusters and the owner records (same Redis and key prefix as the routing records). */
@@ -86,7 +80,7 @@ export type SwitchDecision =
   /** `switchId` set: finish the switch the owner record names (it won the fence, then stopped). */
   | { do: 'switch'; expectedEpoch: number; switchId?: string };
 
-type Sides = Record<ClusterSide, Pick<ScheduleState, 'exists' | 'paused' | 'notes'>>;
+type Sides = Record<Side, Pick<ScheduleState, 'exists' | 'paused' | 'notes'>>;
 
 /**
  * Decides one schedule's switch to `to` from its owner record (missing = the source at epoch 0) and
@@ -94,11 +88,11 @@ type Sides = Record<ClusterSide, Pick<ScheduleState, 'exists' | 'paused' | 'note
  * alone: switching would unpause it on the other side.
  */
 export function decideScheduleSwitch(
-  to: ClusterSide,
+  to: Side,
   rec: Pick<ScheduleOwnerRecord, 'owner' | 'epoch' | 'switchId'> | undefined,
   sides: Sides,
 ): SwitchDecision {
-  const from: ClusterSide = to === 'target' ? 'source' : 'target';
+  const from: Side = to === 'target' ? 'source' : 'target';
   const owner = rec?.owner ?? 'source';
   const epoch = rec?.epoch ?? 0;
   const dest = sides[to];
@@ -153,7 +147,7 @@ function invalidInput(err: ScheduleInputError): ApplicationFailure {
 export function createScheduleActivities(deps: ScheduleActivityDeps) {
   const now = deps.now ?? (() => new Date());
   const clients = new Map<string, Client>();
-  const endpoint = (side: ClusterSide, namespace: string): SidedEndpoint => {
+  const endpoint = (side: Side, namespace: string): SidedEndpoint => {
     const key = `${side}/${namespace}`;
     let client = clients.get(key);
     if (!client) clients.set(key, (client = new Client({ connection: deps[side].connection, namespace })));
@@ -217,11 +211,9 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
      * first refreshes the paused copy (the source may have changed since provisioning). Heartbeats
      * with the schedule and step it is at.
      */
-    async switchSchedules(
-      args: UnitSchedulesArgs & { to: ClusterSide; backfill: 'gap' | 'none'; actor: string },
-    ): Promise<ScheduleSwitchResult> {
+    async switchSchedules(args: UnitSchedulesArgs & { to: Side; backfill: 'gap' | 'none'; actor: string }): Promise<ScheduleSwitchResult> {
       const ep = endpoints(args);
-      const from: ClusterSide = args.to === 'target' ? 'source' : 'target';
+      const from: Side = args.to === 'target' ? 'source' : 'target';
       const out: ScheduleSwitchResult = {
         to: args.to,
         selected: 0,
@@ -306,7 +298,7 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
      * given), the owner record naming it, the copies equal in meaning; for units with few schedules,
      * no nominal time run on both clusters since `runsSince`. Changes nothing.
      */
-    async reconcileSchedules(args: UnitSchedulesArgs & { expected?: ClusterSide; runsSince?: string }): Promise<ScheduleReconcileResult> {
+    async reconcileSchedules(args: UnitSchedulesArgs & { expected?: Side; runsSince?: string }): Promise<ScheduleReconcileResult> {
       const ep = endpoints(args);
       return beating(async () => {
         const ids = await listBoth(args);
@@ -354,7 +346,7 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
             }
           }
           if (args.expected) {
-            const other: ClusterSide = args.expected === 'target' ? 'source' : 'target';
+            const other: Side = args.expected === 'target' ? 'source' : 'target';
             if (it.activeOn === other) {
               r.wrongSide++;
               problems.push(`active on the ${other}, expected on the ${args.expected}`);

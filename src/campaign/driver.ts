@@ -11,7 +11,7 @@
  */
 import { evaluateGate, type GateVerdict } from '../gates/policy';
 import type { TimedMeasurement } from '../gates/types';
-import type { UnitStatus } from '../workflows/migration-types';
+import type { UnitStatus } from '../domain/migration';
 import type { CampaignStep, GateSpec } from './types';
 
 /** Phases of a unit in forward order (mirrors DESIGN.md "A unit's life"). */

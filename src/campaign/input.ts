@@ -5,11 +5,11 @@
  * a rolled-back attempt) is followed by a new run of the same ID.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { unitInputFromPlan } from '../cockpit/unit-input';
+import { unitInputFromPlan } from './unit-input';
 import type { Plan } from '../config/types';
 import { namespaceOfUnit } from '../config/units';
-import { parseUnitName, unitWorkflowId } from '../workflows/ids';
-import { CutoverCampaign, CutoverKind, CutoverPhase } from '../workflows/search-attributes';
+import { parseUnitName, unitWorkflowId } from '../domain/ids';
+import { CutoverCampaign, CutoverKind, CutoverPhase } from '../domain/search-attributes';
 import { planCampaign } from './plan';
 import type { CampaignInput } from './types';
 import { factorEntities } from './units';

@@ -6,7 +6,7 @@
 import { formatDuration } from '../config/duration';
 import type { GateConfig, Plan } from '../config/types';
 import { gateKind } from '../config/units';
-import { campaignWorkflowId, parseUnitName } from '../workflows/ids';
+import { campaignWorkflowId, parseUnitName } from '../domain/ids';
 import type { CampaignPlan, CampaignRing, CampaignStep, GateSpec, StepKind } from './types';
 
 /** Options of the dry run / campaign. */

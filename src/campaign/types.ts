@@ -5,7 +5,7 @@
  */
 import type { ApprovalRequest } from '../approvals/two-person';
 import type { GatePolicy, TimedMeasurement } from '../gates/types';
-import type { TenantFilter, UnitMigrationInput } from '../workflows/migration-types';
+import type { TenantFilter, UnitMigrationInput } from '../domain/migration';
 import type { UnitView } from './driver';
 import type { CampaignEntities } from './units';
 

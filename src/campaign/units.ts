@@ -8,9 +8,9 @@
  * workflow and its activities both call it.
  */
 import type { TenantSelector } from '../config/types';
-import { NAMESPACE_MIGRATION_WORKFLOW_TYPE, TENANT_MIGRATION_WORKFLOW_TYPE } from '../workflows/constants';
-import { parseUnitName, unitWorkflowId, type UnitRef } from '../workflows/ids';
-import type { TenantFilter, UnitMigrationInput } from '../workflows/migration-types';
+import { NAMESPACE_MIGRATION_WORKFLOW_TYPE, TENANT_MIGRATION_WORKFLOW_TYPE } from '../domain/constants';
+import { parseUnitName, unitWorkflowId, type UnitRef } from '../domain/ids';
+import type { TenantFilter, UnitMigrationInput } from '../domain/migration';
 import type { CampaignUnit } from './types';
 
 /** The entity input without the unit's own fields. */

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import type { CommandName, UnitStatus } from '../workflows/migration-types';
+import type { CommandName, UnitStatus } from '../domain/migration';
 import * as messages from '../workflows/unit-migration.messages';
 import { CockpitInputError, CommandRejectedError, CommandUnconfirmedError, NotStartedError } from './errors';
 import type { CockpitTarget } from './target';

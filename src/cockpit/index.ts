@@ -17,5 +17,5 @@ export {
 } from './campaign';
 export { getStatus, type CockpitStatus, type GetStatusOptions, type UnitRow, type UnitStatusView } from './status';
 export { planUnitNames, resolveTarget, type CockpitTarget } from './target';
-export { unitInputFromPlan, unitScope } from './unit-input';
+export { unitInputFromPlan, unitScope } from '../campaign/unit-input';
 export { inPlace, watchStatus, type FrameSink, type WatchOptions } from './watch';

@@ -9,9 +9,9 @@ import { createClusterActivities } from '../activities/cluster';
 import { createScheduleActivities } from '../activities/schedules';
 import type { Plan } from '../config/types';
 import type { ScheduleFence } from '../schedules/fence';
-import { unitName, type UnitRef } from '../workflows/ids';
-import type { ClusterSide, ReconcileResult, ScheduleReconcileResult } from '../workflows/migration-types';
-import { unitScope } from './unit-input';
+import { unitName, type UnitRef } from '../domain/ids';
+import type { Side, ReconcileResult, ScheduleReconcileResult } from '../domain/migration';
+import { unitScope } from '../campaign/unit-input';
 
 /** Options of `reconcileUnit`. */
 export interface ReconcileUnitOptions {
@@ -20,11 +20,11 @@ export interface ReconcileUnitOptions {
   /** Count runs started since the move began as duplicates too (ISO; the unit's `moveStartedAt`). */
   since?: string;
   /** A side that was drained: anything open there is stranded. */
-  drainedSide?: ClusterSide;
+  drainedSide?: Side;
   /** The schedules' owner records (the plan's Redis): with them, the unit's schedules are checked too. */
   fence?: ScheduleFence;
   /** The side every schedule of the unit should be active on (after the move: the target). */
-  expectedScheduleSide?: ClusterSide;
+  expectedScheduleSide?: Side;
 }
 
 /** A unit's reconcile report; `clean` covers the schedules when they were checked. */

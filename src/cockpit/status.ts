@@ -6,8 +6,8 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { CampaignStatus } from '../campaign/types';
 import type { Plan } from '../config/types';
-import { campaignWorkflowId, parseUnitName, unitWorkflowId, type UnitRef } from '../workflows/ids';
-import type { UnitStatus } from '../workflows/migration-types';
+import { campaignWorkflowId, parseUnitName, unitWorkflowId, type UnitRef } from '../domain/ids';
+import type { UnitStatus } from '../domain/migration';
 import { queryCampaign } from './campaign';
 import { queryStatus } from './commands';
 import { workflowUrl } from './control';

@@ -4,7 +4,7 @@
  */
 import type { Plan } from '../config/types';
 import { ringOfUnit } from '../config/units';
-import { campaignWorkflowId, parseUnitName, unitName, unitWorkflowId, type UnitRef } from '../workflows/ids';
+import { campaignWorkflowId, parseUnitName, unitName, unitWorkflowId, type UnitRef } from '../domain/ids';
 import { CockpitInputError } from './errors';
 
 /** A resolved command-line target. */

@@ -4,7 +4,7 @@
  * plan with a malformed value elsewhere still gets every one of these problems reported at once
  * (zod skips refinements of an object as soon as one of its fields fails).
  */
-import { parseUnitName } from '../workflows/ids';
+import { parseUnitName } from '../domain/ids';
 import { DEFAULT_GATE_COUNT, DEFAULT_GATE_FAILURE_LIMIT } from './defaults';
 import type { PathSegment, RawIssue } from './issues';
 

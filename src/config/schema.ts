@@ -4,7 +4,7 @@
  * the raw input, so that those problems are reported even when some value here is malformed.
  */
 import { z } from 'zod';
-import { parseUnitName } from '../workflows/ids';
+import { parseUnitName } from '../domain/ids';
 import { DURATION_FORMS, parseDuration } from './duration';
 import { show } from './issues';
 

@@ -59,8 +59,9 @@ export interface RedisConfig {
 /** How a namespace is moved. */
 export type Strategy = 'dual-workers' | 'drain-and-switch';
 
-/** How a workflow is attributed to a tenant: by a Keyword search attribute, or by a workflow ID prefix. */
-export type TenantSelector = { searchAttribute: string } | { workflowIdPrefix: string };
+import type { TenantSelector } from '../domain/selectors';
+
+export type { TenantSelector };
 
 /** The tenants of a namespace that are routed on their own. */
 export interface TenantsConfig {

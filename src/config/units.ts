@@ -1,5 +1,5 @@
 /** Questions about a validated plan that several modules ask. */
-import { parseUnitName, type UnitRef } from '../workflows/ids';
+import { parseUnitName, type UnitRef } from '../domain/ids';
 import type { GateConfig, GateKind, NamespaceConfig, Plan, RingConfig } from './types';
 
 /** Every unit the plan moves, in ring order. */

@@ -3,7 +3,7 @@
  * step began, and how many of them failed (failed, timed out or terminated) — as a count and as a
  * ratio. No closed run since the step began is "no data": a failed measurement.
  */
-import { literal, unitQuery, type UnitScope } from '../activities/queries';
+import { literal, unitQuery, type UnitScope } from '../clusters/queries';
 import type { Measurement } from './types';
 
 /** The plan's temporal gate limits. */

@@ -8,9 +8,9 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { MetricCounter, MetricGauge, MetricMeter } from '@temporalio/common';
-import { PHASES } from '../workflows/constants';
-import { parseUnitName, unitWorkflowId } from '../workflows/ids';
-import type { UnitStatus } from '../workflows/migration-types';
+import { PHASES } from '../domain/constants';
+import { parseUnitName, unitWorkflowId } from '../domain/ids';
+import type { UnitStatus } from '../domain/migration';
 import * as messages from '../workflows/unit-migration.messages';
 
 /** Metric names (the dashboard and alert rules use these; a test checks they stay in step). */

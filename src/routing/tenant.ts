@@ -4,11 +4,12 @@
  */
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { SearchAttributePair, SearchAttributes } from '@temporalio/common';
-import { unitName } from '../workflows/ids';
+import { unitName } from '../domain/ids';
 import { RoutingInputError } from './errors';
 
-/** The plan's tenant selector (`namespaces.<ns>.tenants.selector`). */
-export type TenantSelector = { searchAttribute: string } | { workflowIdPrefix: string };
+import type { TenantSelector } from '../domain/selectors';
+
+export type { TenantSelector };
 
 /** What a start carries that can name its tenant. */
 export interface TenantSource {

@@ -4,8 +4,9 @@
  * the schedules switch and the CLI.
  */
 
-/** Which side receives a unit's new workflow starts. */
-export type Side = 'source' | 'target';
+import type { Side } from '../domain/migration';
+
+export type { Side };
 
 /**
  * A unit's route: everything on one side; `hold` (drain-and-switch: starts wait until it resolves);

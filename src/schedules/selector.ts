@@ -6,8 +6,9 @@ import type { temporal } from '@temporalio/proto';
 import { ScheduleInputError } from './errors';
 import type { ScheduleEndpoint, ScheduleSelector } from './types';
 
-/** The plan's tenant selector, as `Plan.namespaces[ns].tenants.selector` spells it. */
-export type TenantSelector = { searchAttribute: string } | { workflowIdPrefix: string };
+import type { TenantSelector } from '../domain/selectors';
+
+export type { TenantSelector };
 
 /**
  * The schedule selector of a unit: the whole namespace, or one tenant — by schedule-ID prefix

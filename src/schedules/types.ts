@@ -2,7 +2,7 @@
  * Shared shapes of the schedules module (issue 6): endpoints, selectors, reports. Pure types.
  */
 import type { Client } from '@temporalio/client';
-import type { Side } from '../routing/types';
+import type { Side } from '../domain/migration';
 import type { RawDescribe } from './raw';
 
 export type { Side };

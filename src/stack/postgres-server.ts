@@ -11,7 +11,7 @@ import { Connection, isGrpcServiceError } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { STACK_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { STACK_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { databasePair, dropDatabasePair, ensurePostgres, migrateDatabasePair, pgFromEnv } from './postgres';
 import { isListening } from './ports';
 import { commandLine, spawnLogged } from './processes';

@@ -3,7 +3,7 @@
  * serves `cutover dev up` (detached, with UIs) and the test harness (tracked, headless).
  */
 import * as fs from 'node:fs';
-import { STACK_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { STACK_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { DevServer } from './dev-server';
 import { isListening, splitAddress } from './ports';
 import { postgresClusterFactory } from './postgres-server';

@@ -39,7 +39,7 @@ import { campaignUnit, pickEntities, unitProblem, unitWorkflowIdOf } from '../ca
 import type { TimedMeasurement } from '../gates/types';
 import * as messages from './campaign.messages';
 import { Mutex } from './mutex';
-import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing } from './search-attributes';
+import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing } from '../domain/search-attributes';
 
 // Entity status, start and commands on the control cluster: quick calls, retried without end while
 // the control cluster is down (the campaign must carry on when it is back, never fail for it).

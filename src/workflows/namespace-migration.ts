@@ -1,5 +1,5 @@
 /** `namespaceMigration`: the entity workflow of a whole namespace (ID `cutover/namespace/<ns>`). */
-import type { MigrationState, UnitMigrationInput, UnitStatus } from './migration-types';
+import type { MigrationState, UnitMigrationInput, UnitStatus } from '../domain/migration';
 import { runUnitMigration } from './unit-migration';
 
 /** Moves one namespace; `carried` is set by continue-as-new only. */

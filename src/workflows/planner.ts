@@ -3,9 +3,9 @@
  * No Temporal imports, no clock, no I/O: the workflow observes (activities), asks `decide` what to
  * do next, and acts (activities, timers). Table-tested in test/unit/planner.test.ts.
  */
-import { FORWARD_PHASES } from './constants';
+import { FORWARD_PHASES } from '../domain/constants';
 import type {
-  ClusterSide,
+  Side,
   CommandName,
   CommandRecord,
   DrainState,
@@ -16,7 +16,7 @@ import type {
   RouteTarget,
   RouteView,
   UnitMigrationInput,
-} from './migration-types';
+} from '../domain/migration';
 
 /** Work the workflow performs through an activity. */
 export type Step =
@@ -25,13 +25,13 @@ export type Step =
   | { kind: 'ensure-route' }
   | { kind: 'probe' }
   | { kind: 'set-route'; route: RouteTarget; sourceWorkersMayStop: boolean; reason: string }
-  | { kind: 'count'; side: ClusterSide }
+  | { kind: 'count'; side: Side }
   | { kind: 'terminate-stragglers' }
   | { kind: 'reconcile' }
   /** Copy the unit's schedules to the target, paused (provisioned). */
   | { kind: 'copy-schedules' }
   /** Switch each of the unit's schedules to `to`, fenced and exactly once (cutover; back to the source on rollback). */
-  | { kind: 'switch-schedules'; to: ClusterSide }
+  | { kind: 'switch-schedules'; to: Side }
   /** Check the unit's schedules on both clusters (after the runs' reconcile). */
   | { kind: 'reconcile-schedules' };
 
@@ -42,10 +42,10 @@ export type Action =
   | { type: 'wait'; for: 'advance' | 'resume' | 'approval' | 'timer' | 'operator'; until?: number; reason: string }
   | { type: 'start-bake'; until: number }
   | { type: 'end-bake'; skipped: boolean }
-  | { type: 'start-drain'; side: ClusterSide; deadlineAt: number }
+  | { type: 'start-drain'; side: Side; deadlineAt: number }
   | { type: 'request-approval'; count: number }
   | { type: 'clear'; keys: (keyof Observations)[]; reason: string }
-  | { type: 'report-stragglers'; side: ClusterSide }
+  | { type: 'report-stragglers'; side: Side }
   | { type: 'roll-back'; reason: string }
   | { type: 'fail'; step: string; failureType: string; reason: string }
   | { type: 'done' };
@@ -135,7 +135,7 @@ type DrainOutcome = { done: true; stragglers: boolean } | { done: false; action:
  * client cut off from Redis keeps its cached routes for up to `clientStalenessMs`, and could start work
  * on that side until then. Undefined when there is nothing to wait for.
  */
-export function staleClientsWait(input: UnitMigrationInput, state: MigrationState, now: number, side: ClusterSide): Action | undefined {
+export function staleClientsWait(input: UnitMigrationInput, state: MigrationState, now: number, side: Side): Action | undefined {
   if (!input.clientStalenessMs || state.routeChangedAt === undefined) return undefined;
   const until = state.routeChangedAt + input.clientStalenessMs;
   if (now >= until) return undefined;

@@ -1,5 +1,5 @@
 /** `tenantMigration`: the entity workflow of one tenant inside a namespace (ID `cutover/tenant/<ns>/<tenant>`). */
-import type { MigrationState, UnitMigrationInput, UnitStatus } from './migration-types';
+import type { MigrationState, UnitMigrationInput, UnitStatus } from '../domain/migration';
 import { runUnitMigration } from './unit-migration';
 
 /** Moves one tenant; `carried` is set by continue-as-new only. */

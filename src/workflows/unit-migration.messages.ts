@@ -4,7 +4,7 @@
  * equal the wire names; nobody types these names as strings.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ForwardPhase, UnitStatus } from './migration-types';
+import type { ForwardPhase, UnitStatus } from '../domain/migration';
 
 /** Payload of every operator command. `commandId` makes a retried command a no-op. */
 export interface OperatorCommand {

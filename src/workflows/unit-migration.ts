@@ -23,8 +23,8 @@ import {
 import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { unitViewOf } from '../campaign/driver';
-import { FORWARD_PHASES, MAX_REMEMBERED_COMMANDS, NON_RETRYABLE_TYPES, PROBE_TASK_QUEUE, UNIT_VIEW_MEMO } from './constants';
-import { unitName } from './ids';
+import { FORWARD_PHASES, MAX_REMEMBERED_COMMANDS, NON_RETRYABLE_TYPES, PROBE_TASK_QUEUE, UNIT_VIEW_MEMO } from '../domain/constants';
+import { unitName } from '../domain/ids';
 import {
   initialState,
   type CommandName,
@@ -33,12 +33,12 @@ import {
   type Phase,
   type UnitMigrationInput,
   type UnitStatus,
-} from './migration-types';
+} from '../domain/migration';
 import { Mutex } from './mutex';
 import { advanceCovers, checkCommand, decide, forecastDrain, reconcileClean, type Step } from './planner';
-import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing, CutoverUnit } from './search-attributes';
+import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing, CutoverUnit } from '../domain/search-attributes';
 import * as messages from './unit-migration.messages';
-import { validateUnitInput } from './unit-input';
+import { validateUnitInput } from '../domain/unit-input';
 
 // Observing and changing clusters and routing: retried with backoff, but bounded, so a fault that
 // outlasts ~5 minutes moves the unit to `failed` (held for an operator) instead of retrying forever.

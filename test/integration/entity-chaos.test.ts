@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { STALE_CLOCK_MESSAGE } from '../../src/workflows/clock-guard';
-import type { Phase } from '../../src/workflows/migration-types';
+import type { Phase } from '../../src/domain/migration';
 import { closeShared, Rig } from './entity.fixture';
 
 // DESIGN guarantee 6: killing the cutover worker (SIGKILL) in the middle of any phase never corrupts

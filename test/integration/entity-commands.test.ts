@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { unitViewOf } from '../../src/campaign/driver';
-import { UNIT_VIEW_MEMO } from '../../src/workflows/constants';
+import { UNIT_VIEW_MEMO } from '../../src/domain/constants';
 import { closeShared, driveTo, Rig } from './entity.fixture';
 
 describe('entity workflows: operator commands and long life', function () {

@@ -9,7 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time';
 import { createClusterActivities } from '../../src/activities/cluster';
-import type { Phase } from '../../src/workflows/migration-types';
+import type { Phase } from '../../src/domain/migration';
 import { testStack, uniqueId } from '../harness';
 import { settledOps } from '../harness/server-counters';
 import { until } from '../harness/wait';

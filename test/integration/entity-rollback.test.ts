@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Phase } from '../../src/workflows/migration-types';
+import type { Phase } from '../../src/domain/migration';
 import { closeShared, driveTo, Rig } from './entity.fixture';
 
 // Rollback from every phase before `completed` (DESIGN guarantee 5): the unit is walked forward in

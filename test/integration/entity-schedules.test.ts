@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { duplicateFires, listScheduledRuns, lostFires, type ScheduledRun } from '../../src/schedules';
 import { matchingTimes } from '../../src/schedules/raw';
-import type { UnitStatus } from '../../src/workflows/migration-types';
+import type { UnitStatus } from '../../src/domain/migration';
 import { eventually, pausedOnSides } from '../workflows/schedule-test-kit';
 import { closeShared, driveTo, Rig, type RigOptions } from './entity.fixture';
 

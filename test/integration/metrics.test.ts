@@ -11,12 +11,12 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { unitInputFromPlan } from '../../src/cockpit/unit-input';
+import { unitInputFromPlan } from '../../src/campaign/unit-input';
 import { loadPlan, type Plan } from '../../src/config';
 import { METRIC } from '../../src/metrics';
-import { parseUnitName, unitWorkflowId } from '../../src/workflows/ids';
+import { parseUnitName, unitWorkflowId } from '../../src/domain/ids';
 import * as messages from '../../src/workflows/unit-migration.messages';
-import { unitStartOptions } from '../../src/workflows/unit-input';
+import { unitStartOptions } from '../../src/domain/unit-input';
 import { testStack, uniqueId } from '../harness';
 import { until } from '../harness/wait';
 

@@ -3,9 +3,9 @@ import * as path from 'node:path';
 import { buildCampaignInput, DEFAULT_ENTITY_MAX_HISTORY_UNDER_CAMPAIGN, ENTITY_BAKE_UNDER_CAMPAIGN_MS } from '../../src/campaign/input';
 import { sealingSteps, settledPhase } from '../../src/campaign/driver';
 import { campaignUnit, campaignUnits, factorEntities, pickEntities, unitProblem } from '../../src/campaign/units';
-import { unitInputFromPlan, unitScope } from '../../src/cockpit/unit-input';
+import { unitInputFromPlan, unitScope } from '../../src/campaign/unit-input';
 import { loadPlan, type Plan } from '../../src/config';
-import { parseUnitName, unitWorkflowId } from '../../src/workflows/ids';
+import { parseUnitName, unitWorkflowId } from '../../src/domain/ids';
 
 const EXAMPLE = path.join(__dirname, '../../examples/plan.yaml');
 /** The server's default `limit.blobSize.error`: a larger workflow input is refused. */

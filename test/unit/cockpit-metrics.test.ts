@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { MetricMeter, MetricTags } from '@temporalio/common';
 import { parse as parseYaml } from 'yaml';
 import { createCutoverInstruments, METRIC, NOT_STARTED, recordObservations, type CollectorMemory } from '../../src/metrics';
-import type { UnitStatus } from '../../src/workflows/migration-types';
+import type { UnitStatus } from '../../src/domain/migration';
 
 const ROOT = path.join(__dirname, '..', '..');
 

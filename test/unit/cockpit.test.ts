@@ -22,9 +22,9 @@ import {
   type UnitRow,
 } from '../../src/cockpit';
 import { loadPlan, type Plan } from '../../src/config';
-import { parseUnitName } from '../../src/workflows/ids';
-import type { UnitStatus } from '../../src/workflows/migration-types';
-import { validateUnitInput } from '../../src/workflows/unit-input';
+import { parseUnitName } from '../../src/domain/ids';
+import type { UnitStatus } from '../../src/domain/migration';
+import { validateUnitInput } from '../../src/domain/unit-input';
 
 const EXAMPLE = path.join(__dirname, '..', '..', 'examples', 'plan.yaml');
 const NOW = new Date('2026-11-25T09:00:00.000Z');

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { unitInputFromPlan } from '../../src/cockpit/unit-input';
+import { unitInputFromPlan } from '../../src/campaign/unit-input';
 import {
   DEFAULT_BAKE_MS,
   DEFAULT_CONTROL_NAMESPACE,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { decideScheduleSwitch, scheduleSelector, type SwitchDecision } from '../../src/activities/schedules';
-import { validateUnitInput } from '../../src/workflows/unit-input';
+import { validateUnitInput } from '../../src/domain/unit-input';
 
 // The per-schedule decision of the entity workflows' schedule switch (pure): what a retry, a crash
 // in the middle or an owner's own pause leads to, in both directions.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { checkCommand, decide, forecastDrain, nextPhase, phasesFor, type Action } from '../../src/workflows/planner';
-import { initialState, type MigrationState, type Observations, type UnitMigrationInput } from '../../src/workflows/migration-types';
+import { initialState, type MigrationState, type Observations, type UnitMigrationInput } from '../../src/domain/migration';
 
 const NOW = 1_000_000;
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { TypedSearchAttributes } from '@temporalio/common';
-import { TenantId } from '../../src/workflows/search-attributes';
+import { TenantId } from '../../src/domain/search-attributes';
 import { isSettled } from '../../src/routing/client';
 import { sourceMayStop } from '../../src/routing/dual-workers';
 import { RoutingInputError, RoutingRecordInvalidError, RoutingUnavailableError } from '../../src/routing/errors';

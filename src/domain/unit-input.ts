@@ -3,7 +3,7 @@
  * campaign, the CLI and tests call `unitStartOptions` and pass the result to `client.workflow.start`.
  */
 import { unitName, unitWorkflowId } from './ids';
-import type { Problem, UnitMigrationInput } from './migration-types';
+import type { Problem, UnitMigrationInput } from './migration';
 import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing, CutoverUnit } from './search-attributes';
 
 /** Every problem with an input, each naming the field and the fix (empty when valid). */

@@ -3,8 +3,8 @@
  * the cluster activities. Only constructs the dev server's SQL visibility supports are used
  * (no ORDER BY; `STARTS_WITH` on WorkflowId; `=`/`OR` on TaskQueue and Keyword attributes).
  */
-import { PROBE_WORKFLOW_TYPE } from '../workflows/constants';
-import type { TenantFilter } from '../workflows/migration-types';
+import { PROBE_WORKFLOW_TYPE } from '../domain/constants';
+import type { TenantFilter } from '../domain/migration';
 
 /** Which workflows belong to a unit: its task queues, and for a tenant, its selector. */
 export interface UnitScope {

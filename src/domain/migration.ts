@@ -5,17 +5,17 @@
  */
 import type { FORWARD_PHASES, PHASES } from './constants';
 import type { UnitRef } from './ids';
+import type { TenantFilter } from './selectors';
+
+export type { TenantFilter } from './selectors';
 
 /** A unit's phase (DESIGN.md "A unit's life"). */
 export type Phase = (typeof PHASES)[number];
 /** A phase of the forward path. */
 export type ForwardPhase = (typeof FORWARD_PHASES)[number];
 
-/** Which cluster. */
-export type ClusterSide = 'source' | 'target';
-
-/** How a tenant's workflows are recognised inside its namespace (plan `tenants.selector`, tenant filled in). */
-export type TenantFilter = { searchAttribute: string; value: string } | { workflowIdPrefix: string };
+/** Which cluster of a move: where the work runs today, or where it is going. */
+export type Side = 'source' | 'target';
 
 /**
  * Everything an entity workflow needs, passed as workflow input (workflows never read config).
@@ -88,7 +88,7 @@ export interface ProbeSettings {
 /** A unit's route as the workflow sees it (mirrors the routing record; `epoch` 0 means no record yet). */
 export interface RouteView {
   kind: 'side' | 'hold' | 'percent';
-  side?: ClusterSide;
+  side?: Side;
   /** Share on the target in percent (kind 'percent'). */
   percent?: number;
   epoch: number;
@@ -96,7 +96,7 @@ export interface RouteView {
 }
 
 /** A route to set, as the planner asks for it. */
-export type RouteTarget = { kind: 'side'; side: ClusterSide } | { kind: 'hold' } | { kind: 'percent'; percent: number };
+export type RouteTarget = { kind: 'side'; side: Side } | { kind: 'hold' } | { kind: 'percent'; percent: number };
 
 /** One problem found by preflight, naming the field and the fix. */
 export interface Problem {
@@ -140,7 +140,7 @@ export interface ScheduleCopyResult {
 
 /** What switching a unit's schedules to one side did (each schedule: fenced, exactly once). */
 export interface ScheduleSwitchResult {
-  to: ClusterSide;
+  to: Side;
   /** Schedules the unit's selector picked. */
   selected: number;
   /** Switched by this step (including switches an earlier attempt had begun and this one finished). */
@@ -159,7 +159,7 @@ export interface ScheduleSwitchResult {
 /** Schedules of a unit checked on both clusters: each active on exactly one, the expected one, specs equal in meaning. */
 export interface ScheduleReconcileResult {
   /** The side every schedule should be active on (the target after the move, the source after a rollback); unset: not checked. */
-  expected?: ClusterSide;
+  expected?: Side;
   schedules: number;
   /** Active on both clusters: guarantee 4 broken. */
   doubleActive: number;
@@ -211,7 +211,7 @@ export interface ProbeResult extends GateMeasurement {
 
 /** One count of a unit's open runs on one side. */
 export interface CountResult {
-  side: ClusterSide;
+  side: Side;
   open: number;
   /** Up to a few dozen IDs of the open runs (for the straggler report). */
   sampleIds: string[];
@@ -224,13 +224,13 @@ export interface ReconcileResult {
   sourceOpen: number;
   targetOpen: number;
   duplicates: string[];
-  stranded: { workflowId: string; side: ClusterSide; why: string }[];
+  stranded: { workflowId: string; side: Side; why: string }[];
   at: string;
 }
 
 /** Drain bookkeeping for one side (forward: source; rollback: target). */
 export interface DrainState {
-  side: ClusterSide;
+  side: Side;
   startedAt: number;
   deadlineAt: number;
   samples: { at: number; open: number }[];
@@ -329,7 +329,7 @@ export interface UnitStatus {
   pausedBy?: { actor: string; reason?: string; at: string };
   /** A standing `advance … until`: the phase the unit keeps advancing to without another command. */
   advanceUntil?: ForwardPhase;
-  route: { side?: ClusterSide; percent?: number; hold?: boolean; epoch: number; sourceWorkersMayStop: boolean };
+  route: { side?: Side; percent?: number; hold?: boolean; epoch: number; sourceWorkersMayStop: boolean };
   strategy: UnitMigrationInput['strategy'];
   waitingFor?: string;
   /** What the unit waits on while `waitingFor` is set. */
@@ -340,7 +340,7 @@ export interface UnitStatus {
   rejected: MigrationState['rejected'];
   failure?: MigrationState['failure'];
   approval?: ApprovalRequest;
-  drain?: { side: ClusterSide; deadlineAt: string; lastOpen?: number; forecastAt?: string };
+  drain?: { side: Side; deadlineAt: string; lastOpen?: number; forecastAt?: string };
   stragglers: string[];
   compensations: MigrationState['compensations'];
   /** The last reconcile; `clean` also covers the schedules, reported under `schedules`. */

@@ -2,12 +2,12 @@
  * A plan's unit → the entity workflow's input (what `cutover start` hands to the workflow) and its
  * visibility scope (what `cutover reconcile` lists). Pure: values out of the validated plan.
  */
-import { tenantFilterOf } from '../campaign/units';
+import { tenantFilterOf } from './units';
 import { namespaceOn } from '../clusters/connect';
 import type { Plan } from '../config/types';
 import { namespaceOfUnit, ringOfUnit } from '../config/units';
-import { unitName, type UnitRef } from '../workflows/ids';
-import type { TenantFilter, UnitMigrationInput } from '../workflows/migration-types';
+import { unitName, type UnitRef } from '../domain/ids';
+import type { TenantFilter, UnitMigrationInput } from '../domain/migration';
 
 /** How often a drain is sampled when the plan does not say. */
 export const DEFAULT_DRAIN_POLL_MS = 5_000;
