@@ -1,4 +1,4 @@
-// Lint that fences the workflow sandbox (STYLE.md example 9) and keeps promises and imports honest.
+// Lint that fences the workflow sandbox and keeps promises and imports honest.
 import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
 import { createNodeResolver, importX } from 'eslint-plugin-import-x';
