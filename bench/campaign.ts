@@ -12,8 +12,8 @@
  * 4. the cost: workflow, activity and query tasks from the control server's own request counters,
  *    the worker's activity and workflow-task counts by type (SDK metrics), the longest history of any
  *    campaign or entity run (visibility).
- * Prints a table, appends it to docs/benchmarks.md, writes bench/results/campaign.json. Targets are
- * reported beside the figures, never asserted.
+ * Prints a table, replaces its section of docs/benchmarks.md, writes bench/results/campaign.json (another
+ * size: campaign-<tenants>x<namespaces>.json). Targets are reported beside the figures, never asserted.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -32,7 +32,7 @@ import { CONTROL_BUNDLE_OPTIONS } from '../src/worker-options';
 import { BenchArgsError, parseFlags, runBench, usageOf, type FlagSpec } from './lib/args';
 import { closedLoop } from './lib/load';
 import { firstError, mapPool } from './lib/pool';
-import { headerLine } from './lib/report';
+import { headerLine, writeBenchmarkDoc } from './lib/report';
 import { sampleRss } from './lib/rss';
 import {
   ACTIVITY_TASK_OPS,
@@ -44,7 +44,7 @@ import {
   sumOps,
   WORKFLOW_TASK_OPS,
 } from './lib/server-metrics';
-import { appendBenchmarkDoc, markdownTable, round, writeResults } from './lib/stats';
+import { markdownTable, round, writeResults } from './lib/stats';
 import { startWorkerProcess, type WorkerChild } from './lib/worker-handle';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -54,7 +54,7 @@ const TRIVIAL_QUEUE = 'bench-trivial';
 const CAMPAIGN = 'bench';
 /** The server's default `limit.blobSize.error` (2 MiB; Temporal Cloud's limit is the same order). */
 const DEFAULT_BLOB_LIMIT = 2 * 1024 * 1024;
-/** Trivial workflows in flight during the bound: two levels, the better one is the bound (TEMPORAL_NOTES §6). */
+/** Trivial workflows in flight during the bound: two levels, the better one is the bound (the rate depends on the load in flight). */
 const TRIVIAL_CONCURRENCY = [16, 64];
 /** Longest wait for one campaign run's history (read for its timer time). */
 const HISTORY_FETCH_MS = 60_000;
@@ -502,7 +502,7 @@ async function main(): Promise<void> {
       ],
     );
     const command = `npm run bench:campaign${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-    const section = `## campaign — ${new Date().toISOString()}
+    const section = `### ${units} tenants in ${names.length} namespaces — ${new Date().toISOString()}
 
 ${await headerLine(command)}
 
@@ -522,14 +522,14 @@ ${table}
 ${costTable}
 `;
     process.stdout.write(`\n${table}\n\n${costTable}\n\n${JSON.stringify(results)}\n`);
-    if (write) {
-      const doc = appendBenchmarkDoc(ROOT, section);
-      // A campaign that never started measured nothing: its section says why, and the figures of the
-      // last campaign that ran stay in the JSON.
-      // The issue's default size owns campaign.json; another size (the 10,000-tenant run) gets its
-      // own file, so one does not overwrite the other.
-      const file = notStarted ? undefined : writeResults(ROOT, resultsName(shape), results);
-      log(`wrote ${path.relative(ROOT, doc)}${file ? ` and ${path.relative(ROOT, file)}` : ' (not the JSON: nothing was measured)'}`);
+    // A campaign that never started measured nothing: the page and the JSON keep the last campaign that ran.
+    if (write && notStarted) log('nothing was measured: docs/benchmarks.md and bench/results are left as they are');
+    else if (write) {
+      // The default size owns campaign.json and its section; another size (the 10,000-tenant run) gets its
+      // own file and section, so one does not overwrite the other.
+      const doc = writeBenchmarkDoc(ROOT, resultsName(shape), section);
+      const file = writeResults(ROOT, resultsName(shape), results);
+      log(`wrote ${path.relative(ROOT, doc)} and ${path.relative(ROOT, file)}`);
     }
     if (outcome.error) throw new Error(outcome.error);
   } finally {

@@ -8,8 +8,8 @@
  * - latency and CPU per start: open loop at half the direct knee, alternating routed/direct blocks;
  * - the same while the unit is moving (50%: placement claims and cross-cluster checks), for reference;
  * - route decision time (in-memory lookup + hash), and propagation of a route change to N clients.
- * Prints a table, appends it to docs/benchmarks.md and writes bench/results/routing.json.
- * Targets (from the issue) are reported beside the figures, never asserted.
+ * Prints a table, replaces its section of docs/benchmarks.md and writes bench/results/routing.json.
+ * Targets are reported beside the figures, never asserted.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,7 +22,8 @@ import type { Route } from '../src/routing/types';
 import { LocalStack } from '../src/stack/stack';
 import { closedLoop, openLoop } from './lib/load';
 import type { BlockResult } from './lib/load';
-import { appendBenchmarkDoc, machineInfo, markdownTable, percentile, round, summarize, writeResults } from './lib/stats';
+import { writeBenchmarkDoc } from './lib/report';
+import { machineInfo, markdownTable, percentile, round, summarize, writeResults } from './lib/stats';
 
 const ROOT = path.resolve(__dirname, '..');
 const NS = 'default';
@@ -75,9 +76,10 @@ async function main(): Promise<void> {
   );
   process.stdout.write(`\n${both}\n${JSON.stringify(results)}\n`);
   if (WRITE) {
-    const doc = appendBenchmarkDoc(
+    const doc = writeBenchmarkDoc(
       ROOT,
-      [...runs.map((r) => r.section), ...(runs.length > 1 ? [`### routing — both kinds of source server\n\n${both}\n`] : [])].join('\n'),
+      'routing',
+      [...runs.map((r) => r.section), ...(runs.length > 1 ? [`### Both kinds of source server\n\n${both}\n`] : [])].join('\n'),
     );
     const json = writeResults(ROOT, 'routing', results);
     log(`wrote ${path.relative(ROOT, doc)} and ${path.relative(ROOT, json)}`);
@@ -285,7 +287,7 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     );
     const kneeTable = markdownTable(['in flight', 'direct starts/s', 'routed starts/s'], kneeRows);
     const m = machineInfo();
-    const section = `## routing — ${SERVER_LABEL[server]} — ${new Date().toISOString()}
+    const section = `### ${SERVER_LABEL[server]} — ${new Date().toISOString()}
 
 Command: \`npm run bench:routing${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` · machine: ${m.nproc} cores (${m.cpu}), ${m.memory} · Node ${m.node}, Temporal SDK ${m.temporalSdk}, ioredis ${m.ioredis}, Redis ${m.redis}, source: ${SERVER_LABEL[server]}, target: dev server (temporal CLI 1.5.1), from the local stack · load average at the end: ${m.loadavg}
 

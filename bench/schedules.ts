@@ -12,7 +12,7 @@
  * 4. double-active: every schedule described on both clusters after the switch;
  * 5. lost fires: the schedules firing every second are switched among the others; every nominal time
  *    of a window around the switch is looked up by its run's workflow ID on both clusters.
- * Prints a table, appends it to docs/benchmarks.md and writes bench/results/schedules.json. Targets
+ * Prints a table, replaces its section of docs/benchmarks.md and writes bench/results/schedules.json. Targets
  * are reported beside the figures, never asserted.
  */
 import * as fs from 'node:fs';
@@ -38,9 +38,9 @@ import { LocalStack } from '../src/stack/stack';
 import { parseFlags, runBench, usageOf, type FlagSpec } from './lib/args';
 import { cpuMark, cpuSince, type CpuMark } from './lib/cpu';
 import { firstError, mapPool, progressLogger } from './lib/pool';
-import { headerLine } from './lib/report';
+import { headerLine, writeBenchmarkDoc } from './lib/report';
 import { addCounts, byOperation, diffCounts, scrapeRequests, sumOps, type RequestCounts } from './lib/server-metrics';
-import { appendBenchmarkDoc, markdownTable, round, writeResults } from './lib/stats';
+import { markdownTable, round, writeResults } from './lib/stats';
 
 const ROOT = path.resolve(__dirname, '..');
 const NS = 'schedbench';
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   // Top-level keys describe the largest size; per-size keys carry every size.
   const big = results[results.length - 1]!;
   const moveSeconds = (r: SizeResult) => r.copySeconds + r.switchSeconds;
-  // The bound as the issue defines it: the plain SDK's create and pause RPCs. They return once the
+  // The bound the target is defined over: the plain SDK's create and pause RPCs. They return once the
   // server has recorded a signal, before the schedule acts on it; the time until the servers have
   // applied them is reported beside it (`…Applied`), not used for the ratio.
   const boundSeconds = (r: SizeResult) => r.boundCreateSeconds + r.boundPauseSeconds;
@@ -295,7 +295,7 @@ async function main(): Promise<void> {
   );
 
   const command = `npm run bench:schedules${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  const section = `## schedules — ${new Date().toISOString()}
+  const section = `### ${sizes.join(' and ')} schedules — ${new Date().toISOString()}
 
 ${await headerLine(command)}
 
@@ -307,8 +307,8 @@ the server has recorded a signal for the schedule's scheduler workflow, before t
 (a schedule "paused" this way still fires until then), whereas cutover's switch waits until its pauses
 have taken effect. So the bound is then also timed until the servers have applied it — every one of those
 workflows with no task pending and the paused ones showing paused, read from their memo as cutover reads —
-and *to applied* is the ratio on that time. It is reported, not used for the ratio: the issue defines the
-bound by the RPCs. **Cutover**: \`copySchedules\` (list by ID prefix,
+and *to applied* is the ratio on that time. It is reported, not used for the ratio: the target is defined
+over the RPCs. **Cutover**: \`copySchedules\` (list by ID prefix,
 raw describe of the source, raw create paused; the target is described only when it already has the schedule)
 then \`switchSchedule\` per schedule (read the old side, describe the new one, pause, wait until paused and idle,
 compare-and-set the \`ScheduleFence\` in Redis, fencing pause, conditional unpause with that describe's conflict
@@ -351,7 +351,7 @@ ${cpuTable}
 `;
   process.stdout.write(`\n${table}\n\n${detailTable}\n\n${opsTable}\n\n${stepTable}\n\n${cpuTable}\n\n${JSON.stringify(json)}\n`);
   if (write) {
-    const doc = appendBenchmarkDoc(ROOT, section);
+    const doc = writeBenchmarkDoc(ROOT, 'schedules', section);
     const file = writeResults(ROOT, 'schedules', json);
     log(`wrote ${path.relative(ROOT, doc)} and ${path.relative(ROOT, file)}`);
   }

@@ -175,7 +175,7 @@ function osUser(): string {
   }
 }
 
-/** Loads the plan the way DESIGN.md says (`--plan`, `$CUTOVER_PLAN`, `./cutover.yaml`, the dev stack's). */
+/** Loads the plan from `--plan`, else `$CUTOVER_PLAN`, else `./cutover.yaml`, else the dev stack's. */
 function planFor(flag: string | undefined): Plan {
   return loadPlan(resolvePlanPath(flag));
 }

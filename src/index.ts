@@ -1,5 +1,5 @@
 /**
- * The `cutover` package's main export (DESIGN.md "Application API"): what application teams use
+ * The `cutover` package's main export (docs/design.md, "Application API"): what application teams use
  * while they move — the multi-cluster `RoutedClient` and `DualWorkers` — plus the plan loader and the
  * operators' functions the CLI is built on, for scripts that drive a migration themselves.
  */

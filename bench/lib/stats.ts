@@ -59,16 +59,6 @@ export function markdownTable(header: string[], rows: (string | number)[][]): st
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-/** Appends a section to docs/benchmarks.md (created with a title when absent). */
-export function appendBenchmarkDoc(root: string, section: string): string {
-  const file = path.join(root, 'docs', 'benchmarks.md');
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  if (!fs.existsSync(file))
-    fs.writeFileSync(file, '# Benchmarks\n\nEach section is appended by `npm run bench:<name>`; figures are measured, never copied.\n');
-  fs.appendFileSync(file, `\n${section.trim()}\n`);
-  return file;
-}
-
 /** Writes bench/results/<name>.json (flat keys). */
 export function writeResults(root: string, name: string, results: Record<string, number | string>): string {
   const file = path.join(root, 'bench', 'results', `${name}.json`);

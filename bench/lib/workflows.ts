@@ -1,6 +1,6 @@
 /**
  * Workflows the benchmarks run beside cutover's own (a workflow module: every export is a workflow
- * type, nothing else — STYLE example 1).
+ * type, so nothing else is exported).
  */
 import { proxyActivities } from '@temporalio/workflow';
 

@@ -1,7 +1,7 @@
 /**
  * The campaign's activities on the control cluster: start (or resume) the entity workflows of a
  * batch, read their status, and send them commands. Built by a factory over the control cluster's
- * client (STYLE example 8). Entity workflows are started as independent workflows, not children:
+ * client, so tests pass their own. Entity workflows are started as independent workflows, not children:
  * they outlive a campaign that is paused, cancelled or continued-as-new.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';

@@ -1,7 +1,7 @@
 /**
  * Activities that observe and change the two clusters for one unit: preflight, provision, probes,
  * open counts (drain), straggler termination and reconcile. Built by a factory that takes the
- * clusters' connections (STYLE example 8); every activity is idempotent on retry.
+ * clusters' connections (activities never build clients); every activity is idempotent on retry.
  */
 import { ApplicationFailure, Client, isGrpcServiceError, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
 import type { ConnectionLike } from '@temporalio/client';

@@ -1,6 +1,6 @@
 /**
- * The gate activity: one measurement of one gate for one step (STYLE example 7). Built by a factory
- * that takes its dependencies (STYLE example 8): the target cluster's connection (visibility),
+ * The gate activity: one measurement of one gate for one step, returned rather than thrown. Built by a
+ * factory that takes its dependencies: the target cluster's connection (visibility),
  * an HTTP fetch for Prometheus, and the cluster and schedule activities that run probes and
  * reconcile. It returns a measurement; a provider that is down is an `error` measurement, never a
  * thrown error, so the campaign's `consecutiveErrorLimit` sees it.

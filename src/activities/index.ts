@@ -1,5 +1,5 @@
 /**
- * The entity workflows' activities, composed once from their dependencies (STYLE example 8).
+ * The entity workflows' activities, composed once from their dependencies (one factory per dependency).
  * The worker builds `ActivityDeps` from the plan; tests build them from the test stack.
  */
 import type { Client } from '@temporalio/client';

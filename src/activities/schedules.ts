@@ -1,8 +1,8 @@
 /**
- * Activities that move a unit's schedules (DESIGN.md guarantee 4) with the schedules library
+ * Activities that move a unit's schedules (never active on both clusters) with the schedules library
  * (src/schedules): copy them to the target paused, switch each one to one side exactly once behind
  * its fenced owner record (with the gap backfilled by policy), and reconcile them. Built by a factory
- * that takes both clusters' connections and the fence (STYLE example 8).
+ * that takes both clusters' connections and the fence.
  *
  * Idempotent on retry: the switch decides per schedule from its owner record and both sides' states
  * (`decideScheduleSwitch`, pure), so a retry skips what is done and finishes what a crashed attempt

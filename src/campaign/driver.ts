@@ -1,5 +1,5 @@
 /**
- * The campaign's pure decisions (STYLE example 6): how to move each unit of a step towards the
+ * The campaign's pure decisions: how to move each unit of a step towards the
  * step's goal by commands to its entity workflow, and when a baking step's gates are due, passed or
  * failed. No Temporal imports, no clock: `now` is an argument. Table-tested in
  * test/unit/campaign-driver.test.ts.
@@ -14,7 +14,7 @@ import type { TimedMeasurement } from '../gates/types';
 import type { UnitStatus } from '../domain/migration';
 import type { CampaignStep, GateSpec } from './types';
 
-/** Phases of a unit in forward order (mirrors DESIGN.md "A unit's life"). */
+/** Phases of a unit in forward order (docs/design.md, "A unit's life"). */
 const FORWARD = ['pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed'];
 
 /** What the campaign knows of a unit (from its entity's `status` query). */

@@ -24,16 +24,14 @@ export const ENTITY_BAKE_UNDER_CAMPAIGN_MS = 365 * 24 * 3_600_000;
 /**
  * How often the campaign polls its moving units by default. A poll is one describe per moving unit (the
  * view is in its memo) and one timer; the campaign spends most of a step waiting for the batch's last
- * unit, so a shorter poll moves it on sooner: 3,000 tenants took 745 s polling every 2 s and 703 s every
- * 1 s, with the same tasks per unit (docs/benchmarks.md, campaign section).
+ * unit, so a shorter poll moves it on sooner, with the same tasks per unit.
  */
 export const DEFAULT_CAMPAIGN_POLL_MS = 1_000;
 /**
  * History caps of the runs a campaign drives. A run that is not in the worker's workflow cache (evicted
  * when the cache is full, taken by another worker, or after the clock guard failed a task) is replayed
  * from its first event before its next task, so runs that continue as new early stay cheap to bring
- * back. The caps were set when the worker had no cache and replayed every task (docs/benchmarks.md,
- * campaign section).
+ * back.
  */
 export const DEFAULT_ENTITY_MAX_HISTORY_UNDER_CAMPAIGN = 60;
 export const DEFAULT_CAMPAIGN_MAX_HISTORY = 400;

@@ -1,5 +1,5 @@
 /**
- * Where commands other than `validate` and `start` find the plan (DESIGN.md "CLI"): `--plan`, else
+ * Where commands other than `validate` and `start` find the plan (docs/design.md, "CLI"): `--plan`, else
  * `$CUTOVER_PLAN`, else `./cutover.yaml`, else the plan of the stack `cutover dev up` started here.
  */
 import * as fs from 'node:fs';

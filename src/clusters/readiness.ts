@@ -1,5 +1,5 @@
 /**
- * Our own readiness loop (not `createLocal`'s hard 5 s window, TEMPORAL_NOTES §0.2): connect, then
+ * Our own readiness loop (not `createLocal`'s fixed 5 s window, too short on a loaded machine): connect, then
  * describe every namespace the caller needs, until all answer or the deadline passes.
  */
 import { Connection } from '@temporalio/client';

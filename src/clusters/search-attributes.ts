@@ -1,6 +1,6 @@
 /**
  * Idempotent search-attribute registration: addSearchAttributes fails with ALREADY_EXISTS if any
- * name exists (TEMPORAL_NOTES §3), so list first and add only what is missing.
+ * name exists, so list first and add only what is missing.
  */
 import type { ConnectionLike } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';

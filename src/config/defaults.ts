@@ -1,5 +1,5 @@
 /**
- * Every default of the plan file, in one place (STYLE.md example 10). Durations are milliseconds,
+ * Every default of the plan file, in one place, as a named constant. Durations are milliseconds,
  * which is what the validated `Plan` carries.
  */
 

@@ -1,4 +1,4 @@
-/** The plan file: schema, loading, validation (DESIGN.md "Plan file"). */
+/** The plan file: schema, loading, validation (docs/design.md, "Plan file"). */
 export * from './types';
 export * from './defaults';
 export { DURATION_FORMS, formatDuration, parseDuration } from './duration';

@@ -81,7 +81,7 @@ function name(what: string, example: string) {
   });
 }
 
-/** A record key that must be a valid name; the issue points at the key. */
+/** A record key that must be a valid name; the problem is reported at the key. */
 function keyName(what: string, example: string) {
   return z.string().superRefine((value, ctx) => {
     if (!NAME_RE.test(value) || value.length > NAME_MAX) {

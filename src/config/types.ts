@@ -1,5 +1,5 @@
 /**
- * The validated plan (DESIGN.md "Plan file"). Durations are milliseconds; every default is filled in,
+ * The validated plan (docs/design.md, "Plan file"). Durations are milliseconds; every default is filled in,
  * so consumers never re-apply defaults. A `Plan` is plain JSON and validates again unchanged, so it
  * can travel as workflow input or be handed back to `loadPlan`.
  */

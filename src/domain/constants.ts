@@ -16,7 +16,7 @@ export const TENANT_MIGRATION_WORKFLOW_TYPE = 'tenantMigration';
 /** Memo key under which an entity publishes its `UnitView` (without unit and workflow ID) whenever it changes: the campaign reads it with a describe instead of a query, which an uncached worker answers by replaying the run. */
 export const UNIT_VIEW_MEMO = 'cutoverView';
 
-/** Phases of a unit, in forward order (DESIGN.md "A unit's life"). */
+/** Phases of a unit, in forward order (docs/design.md, "A unit's life"). */
 export const FORWARD_PHASES = [
   'pending',
   'preflight',
@@ -32,7 +32,7 @@ export const FORWARD_PHASES = [
 /** Every phase a unit can be in. */
 export const PHASES = [...FORWARD_PHASES, 'rolling-back', 'rolled-back', 'failed'] as const;
 
-/** Failure types the entity activities throw as non-retryable (STYLE example 11): the same strings go in `nonRetryableErrorTypes`. */
+/** Failure types the entity activities throw as non-retryable: the same strings go in `nonRetryableErrorTypes`. */
 export const NON_RETRYABLE_TYPES = [
   'NamespaceNotFound',
   'NamespaceNotCreatable',

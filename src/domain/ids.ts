@@ -1,5 +1,5 @@
 /**
- * The one place workflow IDs and unit names are built and parsed (DESIGN.md "Workflow IDs").
+ * The one place workflow IDs and unit names are built and parsed (docs/design.md, "Workflow IDs").
  * Pure: imported by workflows, activities and scripts alike.
  */
 

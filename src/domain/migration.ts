@@ -9,7 +9,7 @@ import type { TenantFilter } from './selectors';
 
 export type { TenantFilter } from './selectors';
 
-/** A unit's phase (DESIGN.md "A unit's life"). */
+/** A unit's phase (docs/design.md, "A unit's life"). */
 export type Phase = (typeof PHASES)[number];
 /** A phase of the forward path. */
 export type ForwardPhase = (typeof FORWARD_PHASES)[number];
@@ -65,7 +65,7 @@ export interface UnitMigrationInput {
   schedules?: ScheduleSettings;
 }
 
-/** How a unit's schedules move (DESIGN.md guarantee 4). */
+/** How a unit's schedules move (each one active on exactly one cluster). */
 export interface ScheduleSettings {
   /** `gap`: fires that fell between the pause on one cluster and the unpause on the other are backfilled; `none`: they are only reported. */
   backfill: 'gap' | 'none';
@@ -195,7 +195,7 @@ export interface ScheduleMigrationState {
   back?: { startedAt: string; done?: ScheduleSwitchResult };
 }
 
-/** A gate measurement (STYLE example 7). */
+/** A gate measurement: gates return one instead of throwing. */
 export interface GateMeasurement {
   result: 'successful' | 'failed' | 'inconclusive' | 'error';
   value?: number;
@@ -319,7 +319,7 @@ export interface MigrationState {
   runs: number;
 }
 
-/** The `status` query's answer (DESIGN.md contract, plus details). */
+/** The `status` query's answer (docs/design.md, "Status query and memo"). */
 export interface UnitStatus {
   id: string;
   kind: 'namespace' | 'tenant';

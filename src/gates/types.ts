@@ -1,5 +1,5 @@
 /**
- * Gates as measurements (STYLE example 7): a provider returns a measurement instead of throwing;
+ * Gates as measurements: a provider returns a measurement instead of throwing;
  * the policy (`policy.ts`) applies the gate's limits. Pure types, safe in the workflow sandbox.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Routing records in Redis (DESIGN.md "Routing record").
+ * Routing records in Redis (docs/design.md, "Routing records and other keys in Redis").
  *
  * Layout: `${keyPrefix}route:${unit}` holds the record as JSON; every change is published on
  * `${keyPrefix}routes` (the full record, or `{ unit, deleted: true }`). The epoch check and the write

@@ -1,5 +1,5 @@
 /**
- * The routing record contract (DESIGN.md "Routing record"): one record per unit in Redis, under the
+ * The routing record contract (docs/design.md): one record per unit in Redis, under the
  * plan's key prefix. Pure types, shared by the routing library, the entity workflows' activities,
  * the schedules switch and the CLI.
  */

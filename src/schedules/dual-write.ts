@@ -1,5 +1,5 @@
 /**
- * Dual-write of schedules during a move (issue 6, item 2), for the multi-cluster client: a schedule
+ * Dual-write of schedules during a move, for the multi-cluster client: a schedule
  * created or updated while a unit moves exists on both clusters — active on the routed side, paused
  * on the other — so the switch later finds a faithful copy to unpause.
  */

@@ -1,5 +1,5 @@
 /**
- * The fenced owner record of one schedule (DESIGN.md guarantee 4): which side may have it active,
+ * The fenced owner record of one schedule (never active on both clusters): which side may have it active,
  * with an epoch that grows on every change. Writers compare-and-set on the epoch in one Lua script,
  * so of two racing switchers exactly one wins, and the loser unpauses nothing.
  */

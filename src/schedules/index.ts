@@ -1,5 +1,5 @@
 /**
- * Schedules during a move (issue 6): copy paused and byte-faithful, semantic diff, dual-write,
+ * Schedules during a move: copy paused and byte-faithful, semantic diff, dual-write,
  * switch exactly once behind a fenced owner record, gap backfill, reconcile, rollback (the same
  * switch in reverse). Every function takes its clients as parameters.
  */

@@ -1,5 +1,5 @@
 /**
- * Raw schedule RPCs (TEMPORAL_NOTES §3): describe → create keeps payloads, memo and headers byte
+ * Raw schedule RPCs (the SDK's converters bypassed): describe → create keeps payloads, memo and headers byte
  * for byte, and gives the conflict token the switch needs for its conditional unpause.
  */
 import { randomUUID } from 'node:crypto';
@@ -211,7 +211,7 @@ const noPeek = new WeakMap<object, Set<string>>();
 /**
  * The schedule's state from its scheduler workflow's memo: one DescribeWorkflowExecution, which the
  * server answers from its mutable state. A DescribeSchedule also runs a query on the namespace's
- * scheduler worker, and those queries are what bounds a busy switch (docs/benchmarks.md). Returns
+ * scheduler worker, and those queries are what bounds a busy switch. Returns
  * undefined when the schedule does not exist, and null when this server does not expose the memo
  * (another implementation, or access refused): then use `describeRaw`.
  */

@@ -1,5 +1,5 @@
 /**
- * Reconcile for schedules (issue 6, item 5): each schedule active on exactly one cluster, the two
+ * Reconcile for schedules: each schedule active on exactly one cluster, the two
  * copies equal in meaning, the owner record naming the active side, and — over a window of runs —
  * no nominal time run on both clusters and none run on neither.
  */

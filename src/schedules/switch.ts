@@ -1,5 +1,5 @@
 /**
- * Switching one schedule to the other cluster exactly once (DESIGN.md guarantee 4):
+ * Switching one schedule to the other cluster exactly once (never active on both):
  *
  *   pause the old side → verify paused, nothing running → CAS the owner record (epoch + 1)
  *   → pause the old side again (fencing) → conditional unpause of the new side → backfill the gap
@@ -407,7 +407,7 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
 }
 
 /**
- * Rollback (issue 6, item 6): the same protocol in reverse — the schedule goes back to the source.
+ * Rollback: the same protocol in reverse — the schedule goes back to the source.
  * `expectedEpoch` is the epoch the rollback was decided on (usually that of the forward switch).
  */
 export async function rollbackSchedule(

@@ -1,5 +1,5 @@
 /**
- * Shared shapes of the schedules module (issue 6): endpoints, selectors, reports. Pure types.
+ * Shared shapes of the schedules module: endpoints, selectors, reports. Pure types.
  */
 import type { Client } from '@temporalio/client';
 import type { Side } from '../domain/migration';

@@ -37,7 +37,7 @@ export interface StackOptions {
   prometheus?: 'always' | 'if-installed' | 'never';
 }
 
-/** `Name=Type` of every search attribute the stack pre-registers (DESIGN.md's plus TenantId). */
+/** `Name=Type` of every search attribute the stack pre-registers (cutover's own plus TenantId). */
 export const STACK_SEARCH_ATTRIBUTE_TYPES: Record<string, 'Keyword'> = Object.fromEntries(
   STACK_SEARCH_ATTRIBUTES.map((k) => [k.name, 'Keyword' as const]),
 );

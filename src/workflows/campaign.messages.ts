@@ -1,5 +1,5 @@
 /**
- * Operator messages of the `campaign` workflow (DESIGN.md contracts): `advance` (skip the rest of
+ * Operator messages of the `campaign` workflow (docs/design.md, "Signals"): `advance` (skip the rest of
  * the current bake), `pause`, `resume` (also releases a hold), `rollback` (the current ring's
  * units), `approve` (two-person approval, bound to ring, step and epoch) and the `status` query.
  * Export names equal the wire names.

@@ -1,4 +1,4 @@
-// Every function exported here is a startable workflow type (STYLE example 1): nothing else goes here.
+// Every function exported here is a startable workflow type: nothing else goes here.
 export { namespaceMigration } from './namespace-migration';
 export { tenantMigration } from './tenant-migration';
 export { cutoverProbe } from './probe';

@@ -1,5 +1,5 @@
 /**
- * A tiny FIFO mutex for workflow code (STYLE example 5): operator commands and the main loop's
+ * A tiny FIFO mutex for workflow code: operator commands and the main loop's
  * steps take it, so a command lands between steps, never in the middle of one. Hand-written
  * because it must be deterministic and sandbox-safe: plain promises, no timers.
  */

@@ -1,5 +1,5 @@
 /**
- * The entity workflows' pure planner (STYLE example 6): `(input, state, observations, now) → action`.
+ * The entity workflows' pure planner: `(input, state, observations, now) → action`.
  * No Temporal imports, no clock, no I/O: the workflow observes (activities), asks `decide` what to
  * do next, and acts (activities, timers). Table-tested in test/unit/planner.test.ts.
  */
@@ -285,7 +285,7 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       if (schedulesToReconcile(state, obs)) return { type: 'step', step: { kind: 'reconcile-schedules' } };
       if (reconcileClean(obs)) {
         const leave = boundary(input, state, 'completed', 'reconcile clean');
-        // Source workers may stop only once the unit is final (DESIGN: completed): until then a
+        // Source workers may stop only once the unit is final (completed): until then a
         // rollback needs them.
         if (leave.type === 'transition' && !state.route.sourceWorkersMayStop) {
           return {

@@ -1,6 +1,6 @@
 /**
  * Operator messages of the entity workflows (namespaceMigration, tenantMigration): five signals
- * with `{ actor, reason?, commandId }` and the `status` query (DESIGN.md contracts). Export names
+ * with `{ actor, reason?, commandId }` and the `status` query (docs/design.md, "Signals"). Export names
  * equal the wire names; nobody types these names as strings.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';

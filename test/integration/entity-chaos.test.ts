@@ -3,7 +3,7 @@ import { STALE_CLOCK_MESSAGE } from '../../src/workflows/clock-guard';
 import type { Phase } from '../../src/domain/migration';
 import { closeShared, Rig } from './entity.fixture';
 
-// DESIGN guarantee 6: killing the cutover worker (SIGKILL) in the middle of any phase never corrupts
+// Durability: killing the cutover worker (SIGKILL) in the middle of any phase never corrupts
 // the migration; it carries on when a worker comes back. The unit is walked in manual mode so each
 // phase is entered on purpose, and the worker is killed right as the phase's work begins.
 const PHASES: Phase[] = ['preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling'];

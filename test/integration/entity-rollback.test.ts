@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Phase } from '../../src/domain/migration';
 import { closeShared, driveTo, Rig } from './entity.fixture';
 
-// Rollback from every phase before `completed` (DESIGN guarantee 5): the unit is walked forward in
+// Rollback from every phase before `completed`: the unit is walked forward in
 // manual mode to the phase with its workload running, rolled back, and must end `rolled-back` with the
 // route on the source, a clean reconcile, and every accepted start run exactly once.
 const PHASES: Phase[] = ['pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling'];

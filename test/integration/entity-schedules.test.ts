@@ -1,5 +1,5 @@
 /**
- * The entity workflows move a unit's schedules (DESIGN.md guarantee 4) on the real test stack: a
+ * The entity workflows move a unit's schedules (never active on both clusters) on the real test stack: a
  * tenant with a schedule firing every second is moved end to end, and rolled back after its
  * schedules switched. Every fire is counted on both clusters by its nominal time: none may run on
  * both, none may be lost (the switch gaps are backfilled).

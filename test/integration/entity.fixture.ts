@@ -34,7 +34,7 @@ import type { ClusterEndpoint } from '../../src/stack/types';
 import { SELF_HOSTED_NAME, testStack, uniqueId } from '../harness';
 import { childReady } from '../harness/wait';
 
-/** The control namespace (on the target cluster, DESIGN's default control cluster). */
+/** The control namespace (on the target cluster, the default control cluster). */
 export const CONTROL_NAMESPACE = 'cutover';
 
 /** Bundles and connections shared by every rig of a suite (entity and campaign tests alike). */
