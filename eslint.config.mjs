@@ -51,7 +51,7 @@ const layerZones = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.cache/**', '.cutover/**', 'bench/results/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['node_modules/**', 'dist/**', '.cache/**', '.cutover/**', 'bench/results/**', '**/*.js', '**/*.mjs'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

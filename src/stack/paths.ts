@@ -1,7 +1,18 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** The repository root (this file lives in src/stack). */
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+/**
+ * The package root: the repository, or the installed package. Found by its package.json because the
+ * compiled copy of this file sits one folder deeper (dist/src/stack) than the source.
+ */
+export const PROJECT_ROOT = packageRoot(__dirname);
+
+function packageRoot(from: string): string {
+  for (let dir = from; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+  }
+  return path.resolve(from, '..', '..');
+}
 
 /** Project cache for built binaries (gitignored); `CUTOVER_CACHE_DIR` moves it. */
 export function cacheDir(): string {

@@ -13,6 +13,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { STACK_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { databasePair, dropDatabasePair, ensurePostgres, migrateDatabasePair, pgFromEnv } from './postgres';
+import { PROJECT_ROOT } from './paths';
 import { isListening } from './ports';
 import { commandLine, spawnLogged } from './processes';
 import type { DatabasePair, PgConnection } from './postgres';
@@ -146,7 +147,8 @@ export class PortInUseError extends Error {
   }
 }
 
-const TEMPLATE_DIR = path.join(__dirname, 'templates');
+// From the package root: the compiled code in dist/ reads the same templates as the sources.
+const TEMPLATE_DIR = path.join(PROJECT_ROOT, 'src', 'stack', 'templates');
 const SERVER_TEMPLATE = path.join(TEMPLATE_DIR, 'postgres-server.yaml');
 const DYNAMIC_CONFIG_TEMPLATE = path.join(TEMPLATE_DIR, 'postgres-dynamicconfig.yaml');
 const RETENTION = '24h';
