@@ -420,8 +420,18 @@ export class Rig {
         lastErr = err; // the worker may be restarting
       }
       if (Date.now() > deadline) {
+        const seen = last && {
+          phase: last.phase,
+          waitingFor: last.waitingFor,
+          route: last.route,
+          failure: last.failure,
+          counts: last.counts,
+          rejected: last.rejected,
+          reconcile: last.reconcile,
+        };
         throw new Error(
-          `timed out waiting for ${what}; last status: ${JSON.stringify(last && { phase: last.phase, waitingFor: last.waitingFor, route: last.route, failure: last.failure, counts: last.counts, rejected: last.rejected, reconcile: last.reconcile })} ${lastErr ? describeError(lastErr) : ''}${await this.lastTaskFailure()}`,
+          `timed out waiting for ${what}; last status: ${JSON.stringify(seen)} ` +
+            `${lastErr ? describeError(lastErr) : ''}${await this.lastTaskFailure()}`,
         );
       }
       await delay(100);

@@ -152,7 +152,7 @@ describe('tenants whose IDs contain the separator', function () {
     }
   });
 
-  it("a start on the source after the route went to the target: the unit's reconcile reports it misrouted and does not complete", async () => {
+  it("a start on the source after the route went to the target: the unit's reconcile finds it misrouted; no completion", async () => {
     const r = await make({ tenant: 't-blue', input: { advanceMode: 'manual' } });
     await r.start();
     await driveTo(r, 'draining', 90_000);
