@@ -20,6 +20,7 @@ import { planUnitNames, resolveTarget, type CockpitTarget } from '../src/cockpit
 import { openControl, uiBaseUrl, type ControlClient } from '../src/cockpit/control';
 import { checkCommandInput, sendCommand } from '../src/cockpit/commands';
 import { formatReconcile, reconcileUnit } from '../src/cockpit/reconcile';
+import { reconcileRouteOf } from '../src/activities/routing';
 import { renderStatus } from '../src/cockpit/render';
 import { dryRun } from '../src/cockpit/start';
 import { sendCampaignCommand, startCampaignFromPlan } from '../src/cockpit/campaign';
@@ -329,7 +330,8 @@ program
   .addOption(planOption())
   .option('--json', 'print the report as one JSON document')
   .description(
-    'list duplicates and stranded runs of a unit on both clusters, and schedules active on both or on the wrong side (reads only); exit 1 when not clean',
+    'list duplicate, stranded and misrouted runs of a unit on both clusters, and schedules active on both or on the wrong side ' +
+      '(reads only); exit 1 when not clean',
   )
   .addHelpText('after', '\nExample:\n  npx cutover reconcile namespace/payments --json')
   .action(async (unit: string, opts: { plan?: string; json?: boolean }) => {
@@ -375,6 +377,7 @@ program
         target: await open(plan.target),
         fence: new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix }),
         ...(expected ? { expectedScheduleSide: expected } : {}),
+        ...(record ? { route: reconcileRouteOf(record, plan.redis.clientStaleness) } : {}),
       });
       process.stdout.write(
         opts.json ? `${JSON.stringify({ unit: target.name, ...report }, null, 2)}\n` : `${formatReconcile(target.name, report)}\n`,

@@ -84,6 +84,7 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
       routing,
       scheduleFence: new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix }),
       control: new Client({ connection: conns[plan.control.cluster]!, namespace: controlNs }),
+      clientStalenessMs: plan.redis.clientStaleness,
     });
 
     const code = await workflowBundle();

@@ -6,8 +6,20 @@
 import { ApplicationFailure, Client, isGrpcServiceError, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
 import type { ConnectionLike } from '@temporalio/client';
 import { heartbeat } from '@temporalio/activity';
+import { DEFAULT_CLIENT_STALENESS_MS } from '../config/defaults';
+import { sideFor } from '../routing/hash';
 import { PROBE_TASK_QUEUE, PROBE_WORKFLOW_TYPE } from '../domain/constants';
-import type { Side, CountResult, PreflightResult, Problem, ProbeResult, ProvisionResult, ReconcileResult } from '../domain/migration';
+import type {
+  Side,
+  CountResult,
+  MisroutedRun,
+  PreflightResult,
+  Problem,
+  ProbeResult,
+  ProvisionResult,
+  ReconcileResult,
+  ReconcileRoute,
+} from '../domain/migration';
 import { openQuery, startedSinceQuery, type UnitScope } from '../clusters/queries';
 
 /** One cluster as the activities see it. `kind` decides what may be provisioned (never on cloud). */
@@ -99,6 +111,16 @@ async function untilServed(codes: number[], op: () => Promise<unknown>): Promise
     beat();
     await sleep(wait);
   }
+}
+
+/** The side a client start of `workflowId` belongs on under `route` (undefined under `hold`: no verdict). */
+export function routedSide(route: ReconcileRoute, workflowId: string): Side | undefined {
+  if (route.kind === 'side') return route.side;
+  if (route.kind === 'percent') {
+    const side = sideFor({ kind: 'percent', basisPoints: Math.round((route.percent ?? 0) * 100) }, workflowId);
+    return side === 'hold' ? undefined : side;
+  }
+  return undefined;
 }
 
 /** Arguments shared by the per-unit activities. */
@@ -205,6 +227,66 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     await dep(side).connection.workflowService.countWorkflowExecutions({ namespace, query });
   }
 
+  /**
+   * Why a run is not a client's start (undefined when it is one): a continued-as-new, retried or cron
+   * run follows its first run, a child runs where its parent runs, and a schedule's fires are checked
+   * with the schedules. Read from the run's first event.
+   */
+  async function notAClientStart(side: Side, namespace: string, workflowId: string, runId: string): Promise<string | undefined> {
+    const res = await dep(side).connection.workflowService.getWorkflowExecutionHistory({
+      namespace,
+      execution: { workflowId, runId },
+      maximumPageSize: 1,
+    });
+    const started = res.history?.events?.[0]?.workflowExecutionStartedEventAttributes;
+    if (!started) return 'no start event';
+    if (started.continuedExecutionRunId) return 'continues an earlier run';
+    if (started.parentWorkflowExecution?.workflowId) return 'a child workflow';
+    if (started.searchAttributes?.indexedFields?.TemporalScheduledById) return 'started by a schedule';
+    return undefined;
+  }
+
+  /**
+   * Client starts on the side `route` did not give, since its change plus the grace (the clients'
+   * staleness bound: until then a client may still route by the previous record). Open or closed: a
+   * closed one still says some client ignores the route.
+   */
+  async function misroutedRuns(args: UnitArgs, route: ReconcileRoute): Promise<MisroutedRun[]> {
+    const changed = Date.parse(route.changedAt);
+    if (!Number.isFinite(changed)) {
+      throw ApplicationFailure.create({
+        type: 'InvalidInput',
+        nonRetryable: true,
+        message: `route.changedAt: "${route.changedAt}" is not an ISO time; pass the routing record's changedAt`,
+      });
+    }
+    if (route.kind === 'hold') return [];
+    const since = new Date(changed + (route.graceMs ?? DEFAULT_CLIENT_STALENESS_MS)).toISOString();
+    // Under a side route only the other side can hold a misrouted start; under a percentage, either.
+    const sides: Side[] = route.kind === 'side' ? [route.side === 'source' ? 'target' : 'source'] : ['source', 'target'];
+    const ns = { source: args.sourceNamespace, target: args.targetNamespace } as const;
+    const out: MisroutedRun[] = [];
+    for (const side of sides) {
+      let listed = 0;
+      for await (const wf of clientFor(side, ns[side]).workflow.list({ query: startedSinceQuery(args, since), pageSize: 100 })) {
+        if (++listed > LIST_LIMIT) break;
+        const belongs = routedSide(route, wf.workflowId);
+        if (belongs === undefined || belongs === side) continue;
+        beat();
+        if (await notAClientStart(side, ns[side], wf.workflowId, wf.runId)) continue;
+        const startedAt = wf.startTime.toISOString();
+        out.push({
+          workflowId: wf.workflowId,
+          runId: wf.runId,
+          side,
+          startedAt,
+          why: `started on the ${side} at ${startedAt}; the route has sent it to the ${belongs} since ${route.changedAt}`,
+        });
+      }
+    }
+    return out;
+  }
+
   /** Whether `workflowId`'s latest run is open, from describe (strongly consistent, unlike visibility). */
   async function isRunning(side: Side, namespace: string, workflowId: string): Promise<boolean> {
     try {
@@ -257,7 +339,8 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
           if (!targetPollers[q]) {
             const hint = tgt
               ? 'start the application with DualWorkers so the target side polls'
-              : 'the target namespace does not exist yet, so nothing can poll it: create it (or move with drain-and-switch, which provisions it), then start DualWorkers';
+              : 'the target namespace does not exist yet, so nothing can poll it: create it (or move with drain-and-switch, ' +
+                'which provisions it), then start DualWorkers';
             problems.push({
               field: `taskQueues.${q}`,
               message: `no workflow pollers on ${deps.target.name}/${args.targetNamespace}`,
@@ -390,7 +473,9 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       const share = args.count ? succeeded / args.count : 1;
       const slow = args.maxP99Ms !== undefined && p99Ms !== undefined && p99Ms > args.maxP99Ms;
       const result = share >= args.minSuccess && !slow ? 'successful' : 'failed';
-      const message = `${succeeded}/${args.count} probes succeeded${p99Ms !== undefined ? `, p99 ${p99Ms} ms` : ''}${slow ? ` (over ${args.maxP99Ms} ms)` : ''}`;
+      const message =
+        `${succeeded}/${args.count} probes succeeded` +
+        `${p99Ms !== undefined ? `, p99 ${p99Ms} ms` : ''}${slow ? ` (over ${args.maxP99Ms} ms)` : ''}`;
       return { result, value: share, message, started: args.count, succeeded, p99Ms };
     },
 
@@ -434,10 +519,11 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     },
 
     /**
-     * Duplicates (an ID open on both clusters, or run on both since the move began) and stranded runs
-     * (open on the side that was drained, or open on a task queue with no pollers).
+     * Duplicates (an ID open on both clusters, or run on both since the move began), stranded runs
+     * (open on the side that was drained, or open on a task queue with no pollers) and, given the
+     * route, misrouted runs (a client's start on the side the route did not give).
      */
-    async reconcile(args: UnitArgs & { since?: string; drainedSide?: Side }): Promise<ReconcileResult> {
+    async reconcile(args: UnitArgs & { since?: string; drainedSide?: Side; route?: ReconcileRoute }): Promise<ReconcileResult> {
       const ns = { source: args.sourceNamespace, target: args.targetNamespace } as const;
       const read = async () => {
         const open = {
@@ -479,14 +565,17 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
           if (why && (await isRunning(side, ns[side], workflowId))) stranded.push({ workflowId, side, why });
         }
       }
+      // After the second pass: every start acknowledged before the first one is visible by now.
+      const misrouted = args.route ? await misroutedRuns(args, args.route) : undefined;
       const open = second.open;
       const duplicates = [...dup].sort();
       return {
-        clean: duplicates.length === 0 && stranded.length === 0,
+        clean: duplicates.length === 0 && stranded.length === 0 && (misrouted?.length ?? 0) === 0,
         sourceOpen: open.source.length,
         targetOpen: open.target.length,
         duplicates,
         stranded,
+        ...(misrouted ? { misrouted } : {}),
         at: now().toISOString(),
       };
     },

@@ -12,7 +12,7 @@ import { judgeReconcile } from '../gates/reconcile';
 import { judgeSynthetic } from '../gates/synthetic';
 import { measureTemporal } from '../gates/temporal';
 import type { Measurement } from '../gates/types';
-import type { ProbeResult, ReconcileResult, ScheduleReconcileResult, TenantFilter } from '../domain/migration';
+import type { ProbeResult, ReconcileResult, ReconcileRoute, ScheduleReconcileResult, TenantFilter } from '../domain/migration';
 
 /** Where the unit's workflows live, for the providers that look at them. */
 export interface GateUnitScope {
@@ -59,7 +59,10 @@ export interface GateActivityDeps {
     taskQueues: string[];
     tenant?: TenantFilter;
     since?: string;
+    route?: ReconcileRoute;
   }) => Promise<ReconcileResult>;
+  /** A unit's route as reconcile judges starts by (its routing record); with it the reconcile gate counts misrouted runs. */
+  routeOf?: (unit: string) => Promise<ReconcileRoute | undefined>;
   /** The schedule activities' `reconcileSchedules` (reconcile gate: schedules active on both clusters). */
   reconcileSchedules?: (args: {
     unit: string;
@@ -144,12 +147,14 @@ export function createGateActivities(deps: GateActivityDeps) {
           if (!recSchedules) return { result: 'error', message: 'reconcile gate: this worker has no schedule reconcile' };
           return perUnit(args, async (u) => {
             try {
+              const route = await deps.routeOf?.(u.unit);
               const r = await rec({
                 sourceNamespace: u.sourceNamespace,
                 targetNamespace: u.targetNamespace,
                 taskQueues: u.taskQueues,
                 ...(u.tenant ? { tenant: u.tenant } : {}),
                 ...(args.moveStartedAt ? { since: args.moveStartedAt } : {}),
+                ...(route ? { route } : {}),
               });
               const s = await recSchedules({
                 unit: u.unit,
@@ -161,6 +166,7 @@ export function createGateActivities(deps: GateActivityDeps) {
                 duplicates: r.duplicates.length,
                 stranded: r.stranded.length,
                 schedulesDoubleActive: s.doubleActive,
+                ...(r.misrouted ? { misrouted: r.misrouted.length } : {}),
               });
             } catch (err) {
               return { result: 'error', message: `reconcile failed to run: ${(err as Error).message}` };

@@ -8,7 +8,7 @@ import type { ScheduleFence } from '../schedules';
 import { createCampaignActivities } from './campaign';
 import { createClusterActivities, type ClusterDep } from './cluster';
 import { createGateActivities } from './gates';
-import { createRoutingActivities, type RoutingRecords } from './routing';
+import { createRoutingActivities, reconcileRouteOf, type RoutingRecords } from './routing';
 import { createScheduleActivities } from './schedules';
 
 export type { ClusterDep } from './cluster';
@@ -47,6 +47,8 @@ export interface CutoverActivityDeps extends ActivityDeps {
   control: Client;
   /** HTTP fetch for the Prometheus gate (default: the global fetch). */
   fetch?: FetchLike;
+  /** The plan's redis.clientStaleness: the reconcile gate judges starts by the route only this long after it changed. */
+  clientStalenessMs?: number;
 }
 
 /** Every activity of the cutover task queue: entity, gate and campaign activities, composed once. */
@@ -59,6 +61,10 @@ export function createCutoverActivities(deps: CutoverActivityDeps) {
       runProbes: entity.runProbes,
       reconcile: entity.reconcile,
       reconcileSchedules: entity.reconcileSchedules,
+      routeOf: async (unit) => {
+        const record = await deps.routing.get(unit);
+        return record ? reconcileRouteOf(record, deps.clientStalenessMs) : undefined;
+      },
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     }),
     ...createCampaignActivities({ control: deps.control }),

@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CasResult, Route, RouteChange, RoutingRecord } from '../routing/types';
-import type { RouteTarget, RouteView } from '../domain/migration';
+import type { ReconcileRoute, RouteTarget, RouteView } from '../domain/migration';
 
 /** The part of `RoutingStore` the activities use. */
 export interface RoutingRecords {
@@ -30,6 +30,12 @@ export function toView(record: RoutingRecord): RouteView {
     case 'percent':
       return { kind: 'percent', percent: record.route.basisPoints / 100, ...base };
   }
+}
+
+/** The route reconcile judges starts by: the record's route, when it changed, and the clients' staleness bound. */
+export function reconcileRouteOf(record: RoutingRecord, graceMs?: number): ReconcileRoute {
+  const { kind, side, percent } = toView(record);
+  return { kind, side, percent, changedAt: record.changedAt, ...(graceMs !== undefined ? { graceMs } : {}) };
 }
 
 /** The workflow's route target → the record's route (percent → basis points). */
@@ -96,7 +102,9 @@ export function createRoutingActivities(deps: RoutingActivityDeps) {
       throw ApplicationFailure.create({
         type: 'RouteConflict',
         nonRetryable: true,
-        message: `routing record of ${args.unit}: expected epoch ${args.expectedEpoch}, found ${cur ? cur.epoch : 'no record'}; another writer changed it — inspect with \`cutover status\``,
+        message:
+          `routing record of ${args.unit}: expected epoch ${args.expectedEpoch}, found ${cur ? cur.epoch : 'no record'}; ` +
+          'another writer changed it — inspect with `cutover status`',
         details: [cur ?? null],
       });
     },

@@ -7,6 +7,7 @@
  * from its name and ring when it is needed. Pure (no Temporal, no config, no clock): the campaign
  * workflow and its activities both call it.
  */
+import { expandTenantPrefix } from '../domain/tenant-prefix';
 import type { TenantSelector } from '../config/types';
 import { NAMESPACE_MIGRATION_WORKFLOW_TYPE, TENANT_MIGRATION_WORKFLOW_TYPE } from '../domain/constants';
 import { parseUnitName, unitWorkflowId, type UnitRef } from '../domain/ids';
@@ -31,14 +32,20 @@ export function groupKey(ring: string, ref: UnitRef): string {
   return `${ring}|${ref.kind}|${ref.namespace}`;
 }
 
-/** A tenant's filter from its namespace's selector (`{tenant}` in a prefix is the tenant ID). */
+/**
+ * A tenant's filter from its namespace's selector (`{tenant}` in a prefix is the tenant ID). The
+ * prefix is what the visibility queries (drain, reconcile, gates) and the schedules select by.
+ */
 export function tenantFilterOf(selector: TenantSelector, tenant: string): TenantFilter {
   return 'searchAttribute' in selector
     ? { searchAttribute: selector.searchAttribute, value: tenant }
-    : { workflowIdPrefix: selector.workflowIdPrefix.split('{tenant}').join(tenant) };
+    : { workflowIdPrefix: expandTenantPrefix(selector.workflowIdPrefix, tenant) };
 }
 
-/** A unit's entity workflow ID (an override, else the contract's `cutover/<unit>`), without rebuilding its input. The name must parse (`unitProblem`). */
+/**
+ * A unit's entity workflow ID (an override, else the contract's `cutover/<unit>`), without rebuilding
+ * its input. The name must parse (`unitProblem`).
+ */
 export function unitWorkflowIdOf(entities: CampaignEntities, name: string): string {
   return entities.workflowIds?.[name] ?? unitWorkflowId(parseUnitName(name)!);
 }

@@ -22,6 +22,7 @@ export function unitQuery(scope: UnitScope, ...more: string[]): string {
   const parts: string[] = [];
   if (scope.taskQueues.length > 0) parts.push(`(${scope.taskQueues.map((q) => `TaskQueue = ${literal(q)}`).join(' OR ')})`);
   if (scope.tenant) {
+    // The prefix is expanded by `expandTenantPrefix`; it is exact because the plan refuses overlapping tenant prefixes.
     if ('workflowIdPrefix' in scope.tenant) parts.push(`WorkflowId STARTS_WITH ${literal(scope.tenant.workflowIdPrefix)}`);
     else parts.push(`${scope.tenant.searchAttribute} = ${literal(scope.tenant.value)}`);
   }

@@ -7,6 +7,7 @@
 import { parseUnitName } from '../domain/ids';
 import { DEFAULT_GATE_COUNT, DEFAULT_GATE_FAILURE_LIMIT } from './defaults';
 import type { PathSegment, RawIssue } from './issues';
+import { ambiguousTenants, TENANT_PLACEHOLDER } from '../domain/tenant-prefix';
 
 type Obj = Record<string, unknown>;
 
@@ -121,6 +122,7 @@ export function crossCheck(raw: unknown): RawIssue[] {
       }
     }
     checkUnique(asArr(tenants?.ids), ['namespaces', ns, 'tenants', 'ids'], 'tenant id', report);
+    checkTenantPrefixes(asStr(selector?.workflowIdPrefix), asArr(tenants?.ids), ['namespaces', ns, 'tenants', 'ids'], report);
   }
 
   // Gates: exactly one provider, thresholds that can be met, limits below the count.
@@ -275,4 +277,29 @@ function checkUnique(
     if (seen.has(value)) report([...path, i], `${what} "${value}" is listed twice`, 'list it once');
     seen.add(value);
   });
+}
+
+/**
+ * Refuses tenants whose workflow-ID prefixes overlap (`acme` and `acme-corp` under `"{tenant}-"`):
+ * routing would still pick the longest match, but a prefix query for the shorter one (its schedules,
+ * the drain's and reconcile's `WorkflowId STARTS_WITH`) would also pick the longer one's runs.
+ */
+function checkTenantPrefixes(
+  pattern: string | undefined,
+  ids: unknown[] | undefined,
+  path: PathSegment[],
+  report: (path: PathSegment[], message: string, hint: string) => void,
+): void {
+  if (pattern === undefined || !pattern.includes(TENANT_PLACEHOLDER) || !ids) return;
+  const tenants = ids.filter((id): id is string => typeof id === 'string');
+  for (const pair of ambiguousTenants(pattern, tenants)) {
+    report(
+      [...path, ids.indexOf(pair.longer)],
+      `tenants "${pair.shorter}" and "${pair.longer}" overlap under workflowIdPrefix "${pattern}": ` +
+        `every ID of ${pair.longer} ("${pair.longerPrefix}…") also starts with ${pair.shorter}'s prefix "${pair.shorterPrefix}", ` +
+        `so ${pair.shorter}'s schedules and run counts would take in ${pair.longer}'s`,
+      `select tenants by searchAttribute, or put a character tenant IDs cannot contain right after {tenant} ` +
+        `(e.g. "{tenant}/"), or rename one of the two so that neither prefix starts the other`,
+    );
+  }
 }

@@ -67,7 +67,10 @@ export interface UnitMigrationInput {
 
 /** How a unit's schedules move (each one active on exactly one cluster). */
 export interface ScheduleSettings {
-  /** `gap`: fires that fell between the pause on one cluster and the unpause on the other are backfilled; `none`: they are only reported. */
+  /**
+   * `gap`: fires that fell between the pause on one cluster and the unpause on the other are
+   * backfilled; `none`: they are only reported.
+   */
   backfill: 'gap' | 'none';
 }
 
@@ -189,7 +192,10 @@ export interface ScheduleReconcileResult {
 export interface ScheduleMigrationState {
   /** The paused copy to the target (provisioned). */
   copy?: ScheduleCopyResult;
-  /** The switch to the target (cutover). `startedAt` is set before the step runs: a rollback after a crash mid-switch still switches back. */
+  /**
+   * The switch to the target (cutover). `startedAt` is set before the step runs: a rollback after a
+   * crash mid-switch still switches back.
+   */
   forward?: { startedAt: string; done?: ScheduleSwitchResult };
   /** The switch back to the source (rolling-back). */
   back?: { startedAt: string; done?: ScheduleSwitchResult };
@@ -218,14 +224,40 @@ export interface CountResult {
   at: number;
 }
 
-/** Duplicates and stranded runs of a unit. */
+/** Duplicates, stranded and misrouted runs of a unit. */
 export interface ReconcileResult {
   clean: boolean;
   sourceOpen: number;
   targetOpen: number;
   duplicates: string[];
   stranded: { workflowId: string; side: Side; why: string }[];
+  /**
+   * Runs a client started (open or closed) on the side the route did not give, after the route's
+   * last change plus the clients' staleness bound. Absent when reconcile was not given the route.
+   */
+  misrouted?: MisroutedRun[];
   at: string;
+}
+
+/** A run started on the wrong side of its unit's route. */
+export interface MisroutedRun {
+  workflowId: string;
+  runId: string;
+  side: Side;
+  startedAt: string;
+  why: string;
+}
+
+/** The unit's route as reconcile judges starts by it: where it sends starts, and since when. */
+export interface ReconcileRoute {
+  kind: 'side' | 'hold' | 'percent';
+  side?: Side;
+  /** Share on the target in percent (kind 'percent'). */
+  percent?: number;
+  /** When the route last changed (ISO; the routing record's `changedAt`). */
+  changedAt: string;
+  /** How long after the change a start may still follow the previous route (plan redis.clientStaleness; default its default). */
+  graceMs?: number;
 }
 
 /** Drain bookkeeping for one side (forward: source; rollback: target). */

@@ -97,6 +97,7 @@ export interface RoutedClientParts extends RoutedClientTuning {
   /** Informational: the target namespace (defaults to `namespace`). */
   targetNamespace?: string;
   tenantSelector?: TenantSelector;
+  /** The plan's tenant IDs; required with a `workflowIdPrefix` selector (an ID goes to the longest listed prefix it starts with). */
   tenants?: readonly string[];
 }
 
@@ -440,7 +441,8 @@ export class RoutedClient {
     if (opts.stalenessMs !== undefined && opts.stalenessMs > plan.redis.clientStaleness) {
       throw new RoutingInputError(
         'stalenessMs',
-        `${opts.stalenessMs} ms is longer than the plan's redis.clientStaleness (${plan.redis.clientStaleness} ms); leave it out, or raise redis.clientStaleness in the plan`,
+        `${opts.stalenessMs} ms is longer than the plan's redis.clientStaleness (${plan.redis.clientStaleness} ms); ` +
+          'leave it out, or raise redis.clientStaleness in the plan',
       );
     }
     const srcCluster = plan.clusters[plan.source];

@@ -363,6 +363,6 @@ function parsePlacement(json: string): PlacementRecord | undefined {
 
 function validateUnit(unit: string): void {
   if (typeof unit !== 'string' || !/^(namespace\/[^/]+|tenant\/[^/]+\/[^/]+)$/.test(unit)) {
-    throw new RoutingInputError('unit', "use 'namespace/<ns>' or 'tenant/<ns>/<tenant>' (see unitName in src/workflows/ids.ts)");
+    throw new RoutingInputError('unit', "use 'namespace/<ns>' or 'tenant/<ns>/<tenant>' (see unitName in src/domain/ids.ts)");
   }
 }

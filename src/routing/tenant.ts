@@ -4,6 +4,7 @@
  */
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { SearchAttributePair, SearchAttributes } from '@temporalio/common';
+import { TENANT_PLACEHOLDER, TenantPrefixIndex } from '../domain/tenant-prefix';
 import { unitName } from '../domain/ids';
 import { RoutingInputError } from './errors';
 
@@ -20,12 +21,15 @@ export interface TenantSource {
   searchAttributes?: SearchAttributes;
 }
 
-/** Resolves the unit of a start from the selector and the known tenant IDs. */
+/**
+ * Resolves the unit of a start from the selector and the known tenant IDs. A workflow-ID prefix
+ * selector needs the tenant list: a tenant ID may contain the prefix's separator (`t-red` under
+ * `"{tenant}-"`), so the tenant is the listed one with the longest prefix the ID starts with.
+ */
 export class UnitResolver {
   private readonly namespaceUnit: string;
   private readonly tenants: ReadonlySet<string> | undefined;
-  private readonly prefixHead: string | undefined;
-  private readonly prefixTail: string | undefined;
+  private readonly prefixes: TenantPrefixIndex | undefined;
   private readonly attribute: string | undefined;
 
   constructor(
@@ -37,10 +41,16 @@ export class UnitResolver {
     this.tenants = tenants && tenants.length > 0 ? new Set(tenants) : undefined;
     if (selector && 'workflowIdPrefix' in selector) {
       const p = selector.workflowIdPrefix;
-      const at = typeof p === 'string' ? p.indexOf('{tenant}') : -1;
-      if (at < 0) throw new RoutingInputError('tenantSelector.workflowIdPrefix', 'must contain "{tenant}", e.g. "{tenant}-"');
-      this.prefixHead = p.slice(0, at);
-      this.prefixTail = p.slice(at + '{tenant}'.length);
+      if (typeof p !== 'string' || !p.includes(TENANT_PLACEHOLDER)) {
+        throw new RoutingInputError('tenantSelector.workflowIdPrefix', 'must contain "{tenant}", e.g. "{tenant}-"');
+      }
+      if (!this.tenants) {
+        throw new RoutingInputError(
+          'tenants',
+          "list the tenant IDs (the plan's namespaces.<ns>.tenants.ids): a workflow ID is matched against the listed tenants' prefixes",
+        );
+      }
+      this.prefixes = new TenantPrefixIndex(p, [...this.tenants]);
     } else if (selector && 'searchAttribute' in selector) {
       if (typeof selector.searchAttribute !== 'string' || selector.searchAttribute === '') {
         throw new RoutingInputError('tenantSelector.searchAttribute', 'name a Keyword search attribute, e.g. TenantId');
@@ -57,9 +67,10 @@ export class UnitResolver {
       }
       return src.tenant;
     }
+    // Only listed tenants have a prefix in the index: anything else is routed with its namespace.
+    if (this.prefixes) return typeof src.workflowId === 'string' ? this.prefixes.tenantOf(src.workflowId) : undefined;
     let t: string | undefined;
-    if (this.prefixHead !== undefined) t = this.fromPrefix(src.workflowId);
-    else if (this.attribute !== undefined) t = this.fromAttributes(src);
+    if (this.attribute !== undefined) t = this.fromAttributes(src);
     if (t === undefined || t === '') return undefined;
     // A tenant outside the plan's list is routed with its namespace.
     if (this.tenants && !this.tenants.has(t)) return undefined;
@@ -77,16 +88,6 @@ export class UnitResolver {
     const units = [this.namespaceUnit];
     for (const t of this.tenants ?? []) units.push(unitName({ kind: 'tenant', namespace: this.namespace, tenant: t }));
     return units;
-  }
-
-  private fromPrefix(workflowId: string): string | undefined {
-    const head = this.prefixHead as string;
-    const tail = this.prefixTail as string;
-    if (!workflowId.startsWith(head)) return undefined;
-    const rest = workflowId.slice(head.length);
-    if (tail === '') return rest;
-    const end = rest.indexOf(tail);
-    return end <= 0 ? undefined : rest.slice(0, end);
   }
 
   private fromAttributes(src: TenantSource): string | undefined {

@@ -3,6 +3,7 @@
  * schedule created a moment ago may be missing from a list; the `ids` selector skips the list.
  */
 import type { temporal } from '@temporalio/proto';
+import { expandTenantPrefix, TENANT_PLACEHOLDER } from '../domain/tenant-prefix';
 import { ScheduleInputError } from './errors';
 import type { ScheduleEndpoint, ScheduleSelector } from './types';
 
@@ -18,10 +19,11 @@ export function selectorForUnit(tenant?: { selector: TenantSelector; id: string 
   if (!tenant) return { kind: 'namespace' };
   const sel = tenant.selector;
   if ('workflowIdPrefix' in sel) {
-    if (!sel.workflowIdPrefix.includes('{tenant}')) {
+    if (!sel.workflowIdPrefix.includes(TENANT_PLACEHOLDER)) {
       throw new ScheduleInputError('tenants.selector.workflowIdPrefix', 'must contain "{tenant}", e.g. "{tenant}-"');
     }
-    return { kind: 'idPrefix', prefix: sel.workflowIdPrefix.split('{tenant}').join(tenant.id) };
+    // Exact only because the plan refuses tenants whose prefixes overlap (`acme-` would also pick `acme-corp-…`).
+    return { kind: 'idPrefix', prefix: expandTenantPrefix(sel.workflowIdPrefix, tenant.id) };
   }
   return { kind: 'searchAttribute', name: sel.searchAttribute, value: tenant.id };
 }

@@ -315,7 +315,7 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
 /** What a reconcile that is not clean found, for the wait reason. */
 function notCleanWhat(obs: Observations): string {
   const s = obs.schedules;
-  const runs = obs.reconcile && !obs.reconcile.clean ? 'duplicates or stranded runs' : '';
+  const runs = obs.reconcile && !obs.reconcile.clean ? 'duplicate, stranded or misrouted runs' : '';
   const scheds = s && !(s.clean && s.doubleActive === 0) ? `schedules out of place (${s.doubleActive} active on both clusters)` : '';
   return [runs, scheds].filter(Boolean).join(' and ') || 'problems';
 }

@@ -482,15 +482,25 @@ export async function runUnitMigration(
       }
       case 'reconcile': {
         const drainedSide = state.phase === 'rolling-back' ? (state.moveStartedAt ? 'target' : undefined) : 'source';
-        const r = await acts.reconcile.executeWithOptions({ summary: `reconcile ${unit}: duplicates and stranded runs on both clusters` }, [
-          {
-            ...scope,
-            sourceNamespace: input.sourceNamespace,
-            targetNamespace: input.targetNamespace,
-            since: state.moveStartedAt,
-            drainedSide,
-          },
-        ]);
+        // Starts are judged against the route this unit last set (none before it set one).
+        const { kind, side, percent } = state.route;
+        const route =
+          state.route.epoch > 0 && state.routeChangedAt !== undefined
+            ? { kind, side, percent, changedAt: new Date(state.routeChangedAt).toISOString(), graceMs: input.clientStalenessMs }
+            : undefined;
+        const r = await acts.reconcile.executeWithOptions(
+          { summary: `reconcile ${unit}: duplicates, stranded and misrouted runs on both clusters` },
+          [
+            {
+              ...scope,
+              sourceNamespace: input.sourceNamespace,
+              targetNamespace: input.targetNamespace,
+              since: state.moveStartedAt,
+              drainedSide,
+              route,
+            },
+          ],
+        );
         state.obs.reconcile = r;
         state.counts = {
           ...state.counts,
@@ -499,12 +509,13 @@ export async function runUnitMigration(
           duplicates: r.duplicates.length,
           stranded: r.stranded.length,
         };
+        const misrouted = r.misrouted?.length ?? 0;
         state.gates.push({
           name: 'reconcile',
           result: r.clean ? 'successful' : 'failed',
-          value: r.duplicates.length + r.stranded.length,
+          value: r.duplicates.length + r.stranded.length + misrouted,
           at: nowIso(),
-          message: `${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded`,
+          message: `${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded, ${misrouted} misrouted`,
         });
         return;
       }

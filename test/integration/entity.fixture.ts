@@ -145,6 +145,12 @@ export interface RigOptions {
    * every second.
    */
   schedules?: number;
+  /** The tenant's ID (default: a fresh one from the rig's tag). */
+  tenant?: string;
+  /** Every tenant of the namespace, as the routed client lists them (default: only the rig's). */
+  tenants?: string[];
+  /** What the workload's IDs carry between the unit's prefix and their number (default: nothing). */
+  jobPrefix?: string;
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -184,7 +190,7 @@ export class Rig {
   constructor(private readonly opts: RigOptions) {
     const s = testStack();
     const ns = opts.namespace ?? (opts.kind === 'tenant' ? 'detections' : 'payments');
-    const tenant = this.tag.replace(/^ent-/, 't');
+    const tenant = opts.tenant ?? this.tag.replace(/^ent-/, 't');
     this.idPrefix = opts.kind === 'tenant' ? `${tenant}-` : `${this.tag}-job-`;
     this.input = {
       unit: opts.kind === 'tenant' ? { kind: 'tenant', namespace: ns, tenant } : { kind: 'namespace', namespace: ns },
@@ -258,7 +264,10 @@ export class Rig {
       namespace: ns,
       targetNamespace: this.input.targetNamespace,
       ...(this.opts.kind === 'tenant'
-        ? { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants: [(this.input.unit as { tenant: string }).tenant] }
+        ? {
+            tenantSelector: { workflowIdPrefix: '{tenant}-' },
+            tenants: this.opts.tenants ?? [(this.input.unit as { tenant: string }).tenant],
+          }
         : {}),
       holdTimeoutMs: 30_000,
       refreshMs: 250,
@@ -411,8 +420,18 @@ export class Rig {
         lastErr = err; // the worker may be restarting
       }
       if (Date.now() > deadline) {
+        const seen = last && {
+          phase: last.phase,
+          waitingFor: last.waitingFor,
+          route: last.route,
+          failure: last.failure,
+          counts: last.counts,
+          rejected: last.rejected,
+          reconcile: last.reconcile,
+        };
         throw new Error(
-          `timed out waiting for ${what}; last status: ${JSON.stringify(last && { phase: last.phase, waitingFor: last.waitingFor, route: last.route, failure: last.failure, counts: last.counts, rejected: last.rejected, reconcile: last.reconcile })} ${lastErr ? describeError(lastErr) : ''}${await this.lastTaskFailure()}`,
+          `timed out waiting for ${what}; last status: ${JSON.stringify(seen)} ` +
+            `${lastErr ? describeError(lastErr) : ''}${await this.lastTaskFailure()}`,
         );
       }
       await delay(100);
@@ -460,7 +479,7 @@ export class Rig {
     const w = { stop: false, done: Promise.resolve() };
     w.done = (async () => {
       while (!w.stop) {
-        const id = `${this.idPrefix}${++this.seq}`;
+        const id = `${this.idPrefix}${this.opts.jobPrefix ?? ''}${++this.seq}`;
         try {
           await this.routed!.workflow.start(entityAppJob, { taskQueue: this.appQueue, workflowId: id, args: [this.opts.jobMs ?? 300] });
           this.accepted.push(id);
@@ -471,6 +490,21 @@ export class Rig {
       }
     })();
     this.workload = w;
+  }
+
+  /** How many workload starts have begun: a start numbered above this begins after the call. */
+  startsSoFar(): number {
+    return this.seq;
+  }
+
+  /** The routed client's decision for a workflow ID: its unit, side and the epoch it decides under. */
+  routeOf(workflowId: string): ReturnType<RoutedClient['routeOf']> {
+    return this.routed!.routeOf({ workflowId });
+  }
+
+  /** Starts one application job through the routed client (IDs outside the workload). */
+  async startJob(workflowId: string, ms = 50): Promise<void> {
+    await this.routed!.workflow.start(entityAppJob, { taskQueue: this.appQueue, workflowId, args: [ms] });
   }
 
   async stopWorkload(): Promise<void> {

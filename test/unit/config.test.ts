@@ -334,6 +334,16 @@ const INVALID: [string, (p: Raw) => void, string[]][] = [
   ],
   ['tenant id listed twice', (p) => p.namespaces.detections.tenants.ids.push('acme'), ['namespaces.detections.tenants.ids[3]']],
   [
+    "a tenant's workflow-ID prefix starting another's",
+    (p) => {
+      p.namespaces.detections.tenants = {
+        selector: { workflowIdPrefix: '{tenant}-' },
+        ids: ['acme-corp', 'internal-e2e', 'acme', 'globex'],
+      };
+    },
+    ['namespaces.detections.tenants.ids[0]'],
+  ],
+  [
     'empty tenant id in the list',
     (p) => (p.namespaces.detections.tenants.ids[0] = ''),
     ['namespaces.detections.tenants.ids[0]', 'rings[1].units[0]'],
@@ -390,6 +400,43 @@ const INVALID: [string, (p: Raw) => void, string[]][] = [
   ['misspelt schedules key', (p) => (p.namespaces.payments.schedules = { backfil: 'gap' }), ['namespaces.payments.schedules.backfil']],
   ['schedules not a mapping', (p) => (p.namespaces.payments.schedules = 'gap'), ['namespaces.payments.schedules']],
 ];
+
+describe('config: tenants whose workflow-ID prefixes overlap', () => {
+  const withTenants = (selector: unknown, ids: string[]): Raw => {
+    const raw = example();
+    raw.namespaces.detections.tenants = { selector, ids };
+    return raw;
+  };
+
+  it('refuses them, naming the path, both tenants and the fix', () => {
+    const [issue, ...more] = issuesOf(withTenants({ workflowIdPrefix: '{tenant}-' }, ['internal-e2e', 'acme', 'globex', 'acme-corp']));
+    assert.deepEqual(more, []);
+    assert.equal(issue!.path, 'namespaces.detections.tenants.ids[3]');
+    assert.match(issue!.message, /tenants "acme" and "acme-corp" overlap under workflowIdPrefix "\{tenant\}-"/);
+    assert.match(issue!.message, /also starts with acme's prefix "acme-"/);
+    assert.match(issue!.hint, /searchAttribute/);
+    assert.match(issue!.hint, /"\{tenant\}\/"/);
+    assert.match(formatIssues([issue!]), /namespaces\.detections\.tenants\.ids\[3\]: .* — fix: /);
+  });
+
+  it('reports every overlapping pair, a tenant with the separator against a shorter one too', () => {
+    const issues = issuesOf(
+      withTenants({ workflowIdPrefix: 'job/{tenant}-' }, ['internal-e2e', 'acme', 'globex', 'acme-corp', 'acme-corp-eu']),
+    );
+    const pairs = issues.map((i) => /tenants "([^"]+)" and "([^"]+)"/.exec(i.message)!.slice(1).join(' < ')).sort();
+    assert.deepEqual(pairs, ['acme < acme-corp', 'acme < acme-corp-eu', 'acme-corp < acme-corp-eu']);
+  });
+
+  it('accepts the same tenants where their prefixes cannot overlap', () => {
+    const ids = ['internal-e2e', 'acme', 'globex', 'acme-corp', 't-red', 't-blue', 't'];
+    for (const selector of [{ searchAttribute: 'TenantId' }, { workflowIdPrefix: '{tenant}/' }, { workflowIdPrefix: 'scan/{tenant}/x-' }]) {
+      const result = validatePlan(withTenants(selector, ids));
+      assert.ok(result.ok, `${JSON.stringify(selector)}: ${result.ok ? '' : formatIssues(result.issues)}`);
+    }
+    const separator = validatePlan(withTenants({ workflowIdPrefix: '{tenant}-' }, ['internal-e2e', 'acme', 'globex', 't-red', 't-blue']));
+    assert.ok(separator.ok, 'tenant IDs with the separator are fine while no prefix starts another');
+  });
+});
 
 describe('config: invalid plans report the exact path', () => {
   it(`has at least 30 cases (${INVALID.length})`, () => assert.ok(INVALID.length >= 30));
@@ -536,7 +583,8 @@ describe('config: reading files and text', () => {
     ];
     assert.equal(
       formatIssues(issues, 'examples/bad.yaml'),
-      'examples/bad.yaml:12:5  rings[2].units[0]: unknown unit "tenant/x/y" — fix: declare it\nexamples/bad.yaml  name: missing — fix: add it',
+      'examples/bad.yaml:12:5  rings[2].units[0]: unknown unit "tenant/x/y" — fix: declare it\n' +
+        'examples/bad.yaml  name: missing — fix: add it',
     );
     assert.equal(formatIssues(issues.slice(1)), 'name: missing — fix: add it');
   });

@@ -254,4 +254,13 @@ describe('reconcile provider', () => {
     assert.equal(judgeReconcile(limits, { duplicates: 0, stranded: 2, schedulesDoubleActive: 0 }).result, 'failed'));
   it('a schedule active on both clusters fails', () =>
     assert.equal(judgeReconcile(limits, { duplicates: 0, stranded: 0, schedulesDoubleActive: 1 }).result, 'failed'));
+  it('a misrouted run fails whatever the limits, and is counted in the value and message', () => {
+    const m = judgeReconcile({ maxDuplicates: 5, maxStranded: 5 }, { duplicates: 0, stranded: 0, schedulesDoubleActive: 0, misrouted: 2 });
+    assert.equal(m.result, 'failed');
+    assert.equal(m.value, 2);
+    assert.match(m.message, /2 misrouted.*every start must follow the route/);
+    const clean = judgeReconcile(limits, { duplicates: 0, stranded: 0, schedulesDoubleActive: 0, misrouted: 0 });
+    assert.equal(clean.result, 'successful');
+    assert.match(clean.message, /0 misrouted/);
+  });
 });

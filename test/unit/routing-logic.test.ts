@@ -30,9 +30,30 @@ describe('routing logic (no servers)', () => {
     });
 
     it('supports a prefix with a fixed head', () => {
-      const r = new UnitResolver('detections', { workflowIdPrefix: 'scan/{tenant}/' }, undefined);
+      const r = new UnitResolver('detections', { workflowIdPrefix: 'scan/{tenant}/' }, ['acme']);
       assert.equal(r.unitOf({ workflowId: 'scan/acme/42' }), 'tenant/detections/acme');
       assert.equal(r.unitOf({ workflowId: 'other/acme/42' }), 'namespace/detections');
+    });
+
+    it('routes tenants whose IDs contain the separator by the longest listed prefix', () => {
+      const r = new UnitResolver('alerts', { workflowIdPrefix: '{tenant}-' }, ['t-red', 't-blue', 't']);
+      assert.equal(r.unitOf({ workflowId: 't-red-live-1' }), 'tenant/alerts/t-red');
+      assert.equal(r.unitOf({ workflowId: 't-blue-7' }), 'tenant/alerts/t-blue');
+      assert.equal(r.unitOf({ workflowId: 't-green-1' }), 'tenant/alerts/t');
+      assert.equal(r.unitOf({ workflowId: 't-red' }), 'tenant/alerts/t');
+      assert.equal(r.unitOf({ workflowId: 'red-1' }), 'namespace/alerts');
+      const noShort = new UnitResolver('alerts', { workflowIdPrefix: '{tenant}-' }, ['t-red', 't-blue']);
+      assert.equal(noShort.unitOf({ workflowId: 't-green-1' }), 'namespace/alerts');
+      assert.equal(noShort.unitOf({ workflowId: 't-red-live-1' }), 'tenant/alerts/t-red');
+    });
+
+    it('needs the tenant list for a workflow-ID prefix selector, naming the field', () => {
+      for (const tenants of [undefined, []]) {
+        assert.throws(
+          () => new UnitResolver('alerts', { workflowIdPrefix: '{tenant}-' }, tenants),
+          (e: unknown) => e instanceof RoutingInputError && e.field === 'tenants' && /tenants\.ids/.test(e.message),
+        );
+      }
     });
 
     it('takes the tenant from the TenantId search attribute (typed pairs, TypedSearchAttributes, legacy record)', () => {
