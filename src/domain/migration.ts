@@ -67,7 +67,10 @@ export interface UnitMigrationInput {
 
 /** How a unit's schedules move (DESIGN.md guarantee 4). */
 export interface ScheduleSettings {
-  /** `gap`: fires that fell between the pause on one cluster and the unpause on the other are backfilled; `none`: they are only reported. */
+  /**
+   * `gap`: fires that fell between the pause on one cluster and the unpause on the other are backfilled;
+   * `none`: they are only reported.
+   */
   backfill: 'gap' | 'none';
 }
 
@@ -189,7 +192,10 @@ export interface ScheduleReconcileResult {
 export interface ScheduleMigrationState {
   /** The paused copy to the target (provisioned). */
   copy?: ScheduleCopyResult;
-  /** The switch to the target (cutover). `startedAt` is set before the step runs: a rollback after a crash mid-switch still switches back. */
+  /**
+   * The switch to the target (cutover). `startedAt` is set before the step runs: a rollback after a crash
+   * mid-switch still switches back.
+   */
   forward?: { startedAt: string; done?: ScheduleSwitchResult };
   /** The switch back to the source (rolling-back). */
   back?: { startedAt: string; done?: ScheduleSwitchResult };
@@ -253,7 +259,8 @@ export interface CommandRecord {
   command: CommandName;
   actor: string;
   reason?: string;
-  commandId: string;
+  /** Absent only on a safe command (pause, rollback) sent without one. */
+  commandId?: string;
   /** `advance` only: keep advancing through phase boundaries up to this phase (see `MigrationState.advanceUntil`). */
   until?: ForwardPhase;
 }
