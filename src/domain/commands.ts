@@ -86,6 +86,11 @@ export function parseCommandPayload(name: string, payload: unknown, opts: { idOp
   };
 }
 
+/** The history line of a no-op, e.g. `no-op: rollback by oncall: emergency (already rolling back or rolled back)`. */
+export function noOpLine(name: string, c: ParsedCommand, why: string): string {
+  return `no-op: ${name} by ${c.actor}${c.reason ? `: ${c.reason}` : ''} (${why})`;
+}
+
 /** Where a unit or a campaign stands, as far as the safe commands care. */
 export interface SafeStanding {
   /** Who paused it, when it is paused. */

@@ -3,7 +3,8 @@
  * commands applied or refused, phase changes, and the planner's bookkeeping actions. The workflow calls
  * these and adds only what talks to Temporal (search attributes, logs, timers, activities).
  */
-import { MAX_REMEMBERED_COMMANDS, FORWARD_PHASES } from '../domain/constants';
+import { noOpLine } from '../domain/commands';
+import { FORWARD_PHASES, MAX_REMEMBERED_COMMANDS } from '../domain/constants';
 import type { CommandName, MigrationState, Observations, Phase, UnitMigrationInput } from '../domain/migration';
 import { advanceCovers, checkCommand, type Action } from './planner';
 import { evidenceOf } from './unit-view';
@@ -52,10 +53,8 @@ export function applyCommand(
     return { outcome: 'rejected', reason: verdict.reason };
   }
   const rec = verdict.record;
-  const said = `${name} by ${rec.actor}${rec.reason ? `: ${rec.reason}` : ''}`;
-  const evidence = rec.commandId ? { commandId: rec.commandId } : undefined;
   if (verdict.verdict === 'no-op') {
-    note(state, at, `no-op: ${said} (${verdict.why})`, rec.actor, { ...evidence, noOp: true });
+    note(state, at, noOpLine(name, rec, verdict.why), rec.actor, { noOp: true });
     return { outcome: 'no-op' };
   }
   switch (name) {
@@ -63,7 +62,8 @@ export function applyCommand(
       state.advance = rec;
       // A standing advance only when `until` lies ahead; otherwise this is a plain advance.
       if (rec.until && FORWARD_PHASES.indexOf(rec.until) > (FORWARD_PHASES as readonly string[]).indexOf(state.phase)) {
-        state.advanceUntil = { phase: rec.until, actor: rec.actor, commandId: rec.commandId! };
+        // Only pause and rollback may come without an ID: an advance always carries one.
+        state.advanceUntil = { phase: rec.until, actor: rec.actor, commandId: rec.commandId ?? '' };
       }
       break;
     case 'pause':
@@ -79,7 +79,8 @@ export function applyCommand(
       if (state.approval) state.approval.approvedBy = rec.actor;
       break;
   }
-  note(state, at, said, rec.actor, evidence);
+  const said = `${name} by ${rec.actor}${rec.reason ? `: ${rec.reason}` : ''}`;
+  note(state, at, said, rec.actor, rec.commandId ? { commandId: rec.commandId } : undefined);
   return { outcome: 'applied' };
 }
 
