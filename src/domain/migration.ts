@@ -285,7 +285,8 @@ export interface CommandRecord {
   command: CommandName;
   actor: string;
   reason?: string;
-  commandId: string;
+  /** Absent only on a safe command (pause, rollback) sent without one. */
+  commandId?: string;
   /** `advance` only: keep advancing through phase boundaries up to this phase (see `MigrationState.advanceUntil`). */
   until?: ForwardPhase;
 }

@@ -3,7 +3,7 @@
  * campaign, the CLI and tests call `unitStartOptions` and pass the result to `client.workflow.start`.
  */
 import { unitName, unitWorkflowId } from './ids';
-import type { Problem, UnitMigrationInput } from './migration';
+import type { Phase, Problem, UnitMigrationInput } from './migration';
 import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing, CutoverUnit } from './search-attributes';
 
 /** Every problem with an input, each naming the field and the fix (empty when valid). */
@@ -88,12 +88,17 @@ export function unitStartOptions(input: UnitMigrationInput, taskQueue: string) {
     ]
       .filter(Boolean)
       .join('\n'),
-    typedSearchAttributes: [
-      { key: CutoverKind, value: input.unit.kind },
-      { key: CutoverUnit, value: unit },
-      { key: CutoverPhase, value: 'pending' },
-      ...(input.campaign ? [{ key: CutoverCampaign, value: input.campaign }] : []),
-      ...(input.ring ? [{ key: CutoverRing, value: input.ring }] : []),
-    ],
+    typedSearchAttributes: unitSearchAttributes(input, 'pending'),
   };
+}
+
+/** The search attributes of a unit's entity workflow, in `phase`: what the Temporal UI filters on. */
+export function unitSearchAttributes(input: UnitMigrationInput, phase: Phase) {
+  return [
+    { key: CutoverKind, value: input.unit.kind },
+    { key: CutoverUnit, value: unitName(input.unit) },
+    { key: CutoverPhase, value: phase },
+    ...(input.campaign ? [{ key: CutoverCampaign, value: input.campaign }] : []),
+    ...(input.ring ? [{ key: CutoverRing, value: input.ring }] : []),
+  ];
 }

@@ -1,8 +1,9 @@
 /**
- * The entity workflows' pure planner: `(input, state, observations, now) → action`.
- * No Temporal imports, no clock, no I/O: the workflow observes (activities), asks `decide` what to
- * do next, and acts (activities, timers). Table-tested in test/unit/planner.test.ts.
+ * The entity workflows' pure planner: `(input, state, observations, now) → action`, and the rules of
+ * operator commands. No Temporal imports, no clock, no I/O: the workflow observes (activities), asks
+ * `decide` what to do next, and acts (activities, timers). Table-tested in test/unit/planner.test.ts.
  */
+import { isSafeCommand, parseCommandPayload, safeCommandNoOp } from '../domain/commands';
 import { FORWARD_PHASES } from '../domain/constants';
 import type {
   Side,
@@ -99,7 +100,10 @@ export function forecastDrain(samples: { at: number; open: number }[], window = 
   return Math.round(last.at + last.open / -slope);
 }
 
-/** True when the unit's reconcile found nothing: no duplicate or stranded run, and no schedule active on both clusters (or otherwise out of place). */
+/**
+ * True when the unit's reconcile found nothing: no duplicate or stranded run, and no schedule active on both
+ * clusters (or otherwise out of place).
+ */
 export function reconcileClean(obs: Observations): boolean {
   if (!obs.reconcile?.clean) return false;
   const s = obs.schedules;
@@ -143,7 +147,9 @@ export function staleClientsWait(input: UnitMigrationInput, state: MigrationStat
     type: 'wait',
     for: 'timer',
     until,
-    reason: `the ${side} reads empty; waiting until routed clients with a stale route have failed closed (redis.clientStaleness ${input.clientStalenessMs} ms after the last route change)`,
+    reason:
+      `the ${side} reads empty; waiting until routed clients with a stale route have failed closed ` +
+      `(redis.clientStaleness ${input.clientStalenessMs} ms after the last route change)`,
   };
 }
 
@@ -285,8 +291,7 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       if (schedulesToReconcile(state, obs)) return { type: 'step', step: { kind: 'reconcile-schedules' } };
       if (reconcileClean(obs)) {
         const leave = boundary(input, state, 'completed', 'reconcile clean');
-        // Source workers may stop only once the unit is final (completed): until then a
-        // rollback needs them.
+        // Source workers may stop only once the unit is final (completed): until then a rollback needs them.
         if (leave.type === 'transition' && !state.route.sourceWorkersMayStop) {
           return {
             type: 'step',
@@ -396,33 +401,32 @@ export function decide(input: UnitMigrationInput, state: MigrationState, obs: Ob
 // records the verdict.
 
 /** Result of checking a command against the state. */
-export type CommandVerdict = { ok: true; record: CommandRecord } | { ok: false; reason: string; record?: Partial<CommandRecord> };
+export type CommandVerdict =
+  | { verdict: 'apply'; record: CommandRecord }
+  /** A safe command without an ID that would change nothing: recorded in the history, not as a refusal. */
+  | { verdict: 'no-op'; record: CommandRecord; why: string }
+  | { verdict: 'reject'; reason: string; record?: Partial<CommandRecord> };
 
-/** Validates an operator command's payload and whether it is allowed in the current state. */
-export function checkCommand(command: CommandName, payload: unknown, state: MigrationState): CommandVerdict {
-  if (typeof payload !== 'object' || payload === null) {
-    return { ok: false, reason: 'payload: expected an object { actor, reason?, commandId }; send one as the signal argument' };
-  }
+/** A rollback is pending, under way, failed midway (waiting for an advance to retry), or done. */
+function rollbackUnderWay(state: MigrationState): boolean {
+  return !!state.rollback || state.phase === 'rolling-back' || state.phase === 'rolled-back';
+}
+
+/**
+ * Validates an operator command's payload and whether it is allowed in the current state. `idOptional`:
+ * a safe command (pause, rollback) may come without a `commandId`; it is then deduped by what it is.
+ */
+export function checkCommand(
+  command: CommandName,
+  payload: unknown,
+  state: MigrationState,
+  opts: { idOptional: boolean } = { idOptional: false },
+): CommandVerdict {
+  const parsed = parseCommandPayload(command, payload, { idOptional: opts.idOptional && isSafeCommand(command) });
+  if (!parsed.ok) return { verdict: 'reject', reason: parsed.reason, record: { command, ...parsed.seen } };
   const p = payload as Record<string, unknown>;
-  const partial: Partial<CommandRecord> = {
-    command,
-    actor: typeof p.actor === 'string' ? p.actor : undefined,
-    commandId: typeof p.commandId === 'string' ? p.commandId : undefined,
-    reason: typeof p.reason === 'string' ? p.reason : undefined,
-  };
-  if (typeof p.actor !== 'string' || p.actor.trim() === '') {
-    return {
-      ok: false,
-      reason: 'actor: required non-empty string; say who sends the command (the CLI uses --actor or the OS user)',
-      record: partial,
-    };
-  }
-  if (typeof p.commandId !== 'string' || p.commandId.trim() === '') {
-    return { ok: false, reason: 'commandId: required non-empty string; send a unique ID per command (a retry reuses it)', record: partial };
-  }
-  if (p.reason !== undefined && typeof p.reason !== 'string') {
-    return { ok: false, reason: 'reason: must be a string when given', record: partial };
-  }
+  const { actor, commandId, reason } = parsed.command;
+  const partial: Partial<CommandRecord> = { command, actor, commandId, reason };
   if (
     p.until !== undefined &&
     (command !== 'advance' || typeof p.until !== 'string' || !(FORWARD_PHASES as readonly string[]).includes(p.until))
@@ -431,17 +435,23 @@ export function checkCommand(command: CommandName, payload: unknown, state: Migr
       command !== 'advance'
         ? `only advance takes until; leave it out of ${command}`
         : `must be a forward phase (${FORWARD_PHASES.join(', ')})`;
-    return { ok: false, reason: `until: ${why}`, record: partial };
+    return { verdict: 'reject', reason: `until: ${why}`, record: partial };
   }
   const until = p.until as ForwardPhase | undefined;
   const record: CommandRecord = {
     command,
-    actor: p.actor,
-    commandId: p.commandId,
-    ...(typeof p.reason === 'string' ? { reason: p.reason } : {}),
+    actor,
+    ...(commandId !== undefined ? { commandId } : {}),
+    ...(reason !== undefined ? { reason } : {}),
     ...(until ? { until } : {}),
   };
-  const reject = (reason: string): CommandVerdict => ({ ok: false, reason, record });
+  const reject = (why: string): CommandVerdict => ({ verdict: 'reject', reason: why, record });
+  const needsReason = command === 'rollback' && (!record.reason || record.reason.trim() === '');
+  if (commandId === undefined) {
+    if (needsReason) return reject('reason: required for rollback; say why, e.g. {"actor":"<you>","reason":"errors up"}');
+    const why = safeCommandNoOp(command, { pausedBy: state.paused?.actor, rollingBack: rollbackUnderWay(state) });
+    if (why) return { verdict: 'no-op', record, why };
+  }
   const { phase } = state;
   if (TERMINAL_PHASES.includes(phase)) return reject(`phase ${phase} is final; ${command} is not allowed`);
   switch (command) {
@@ -451,19 +461,19 @@ export function checkCommand(command: CommandName, payload: unknown, state: Migr
       if (phase === 'rolling-back' && !(state.obs.reconcile && !reconcileClean(state.obs))) {
         return reject('rollback in progress; advance is not allowed');
       }
-      return { ok: true, record };
+      return { verdict: 'apply', record };
     case 'pause':
       if (state.paused) return reject(`already paused by ${state.paused.actor}`);
-      return { ok: true, record };
+      return { verdict: 'apply', record };
     case 'resume':
       if (!state.paused) return reject('unit is not paused');
-      return { ok: true, record };
+      return { verdict: 'apply', record };
     case 'rollback':
       if (phase === 'rolling-back') return reject('rollback already in progress');
-      if (!record.reason || record.reason.trim() === '') return reject('reason: required for rollback; say why (--reason "…")');
-      return { ok: true, record };
+      if (needsReason) return reject('reason: required for rollback; say why (--reason "…")');
+      return { verdict: 'apply', record };
     case 'approve':
       if (!state.approval || state.approval.approvedBy) return reject('nothing awaits approval');
-      return { ok: true, record };
+      return { verdict: 'apply', record };
   }
 }

@@ -1,12 +1,16 @@
 /**
  * Operator messages of the entity workflows (namespaceMigration, tenantMigration): five signals
- * with `{ actor, reason?, commandId }` and the `status` query (docs/design.md, "Signals"). Export names
- * equal the wire names; nobody types these names as strings.
+ * with `{ actor, reason?, commandId? }` and the `status` query. Export names equal the wire names;
+ * nobody types these names as strings.
+ *
+ * From the Temporal UI or the plain CLI, an emergency needs no ID:
+ *   temporal workflow signal --namespace cutover --workflow-id cutover/tenant/<ns>/<tenant> \
+ *     --name rollback --input '{"actor":"<you>","reason":"<why>"}'
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ForwardPhase, UnitStatus } from '../domain/migration';
 
-/** Payload of every operator command. `commandId` makes a retried command a no-op. */
+/** Payload of `advance`, `resume` and `approve`. `commandId` makes a retried command a no-op. */
 export interface OperatorCommand {
   actor: string;
   reason?: string;
@@ -15,14 +19,25 @@ export interface OperatorCommand {
   until?: ForwardPhase;
 }
 
+/**
+ * Payload of `pause` and `rollback`, the safe directions. Without a `commandId` a repeat is deduped by what
+ * it is: a second pause of a paused unit, or a second rollback of one rolling back, is a recorded no-op.
+ */
+export interface SafeOperatorCommand {
+  actor: string;
+  /** Required for `rollback`. */
+  reason?: string;
+  commandId?: string;
+}
+
 /** Move on: leave a finished phase (manual mode), skip the current bake, retry a failed step, or re-run a held gate. */
 export const advance = defineSignal<[OperatorCommand]>('advance');
 /** Raise the paused flag: nothing changes until `resume`. */
-export const pause = defineSignal<[OperatorCommand]>('pause');
+export const pause = defineSignal<[SafeOperatorCommand]>('pause');
 /** Lower the paused flag. */
 export const resume = defineSignal<[OperatorCommand]>('resume');
 /** Roll back to the source (reason required). */
-export const rollback = defineSignal<[OperatorCommand]>('rollback');
+export const rollback = defineSignal<[SafeOperatorCommand]>('rollback');
 /** Approve what the unit waits for (e.g. terminating stragglers). */
 export const approve = defineSignal<[OperatorCommand]>('approve');
 

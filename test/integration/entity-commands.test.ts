@@ -1,7 +1,25 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { unitViewOf } from '../../src/campaign/driver';
 import { UNIT_VIEW_MEMO } from '../../src/domain/constants';
-import { closeShared, driveTo, Rig } from './entity.fixture';
+import type { UnitStatus } from '../../src/domain/migration';
+import { resolveTemporalCli } from '../../src/stack/temporal-cli';
+import { testStack } from '../harness';
+import { CONTROL_NAMESPACE, closeShared, driveTo, Rig } from './entity.fixture';
+
+/**
+ * Sends a signal as an operator does from a shell: the plain `temporal` CLI against the control cluster,
+ * with a JSON payload and no command ID unless the payload has one.
+ */
+async function cliSignal(r: Rig, name: string, input: Record<string, unknown>): Promise<void> {
+  const args = ['workflow', 'signal', '--address', testStack().target.address, '--namespace', CONTROL_NAMESPACE];
+  args.push('--workflow-id', r.workflowId, '--name', name, '--input', JSON.stringify(input));
+  await promisify(execFile)(await resolveTemporalCli(), args, { timeout: 30_000 });
+}
+
+/** The history lines that record a command as a no-op. */
+const noOps = (s: UnitStatus) => s.history.filter((h) => h.reason?.startsWith('no-op: '));
 
 describe('entity workflows: operator commands and long life', function () {
   this.timeout(90_000);
@@ -76,7 +94,7 @@ describe('entity workflows: operator commands and long life', function () {
     assert.equal(moved.history.filter((h) => h.reason?.startsWith('pause')).length, 1);
   });
 
-  it('one advance with until carries a manual unit over every phase boundary up to that phase, and no further; a bad until is refused', async () => {
+  it('one advance with until carries a manual unit up to that phase and no further; a bad until is refused', async () => {
     const r = (rig = await new Rig({ kind: 'tenant', input: { advanceMode: 'manual' } }).setUp());
     await r.start();
     await r.waitFor((s) => s.waitingFor?.includes('send advance') === true, 'pending waiting for advance');
@@ -127,6 +145,64 @@ describe('entity workflows: operator commands and long life', function () {
       ['pending', 'preflight', 'provisioned', 'shadow', 'canary', 'cutover', 'draining', 'reconciling', 'completed'],
     );
     assert.ok(done.history.some((h) => h.reason === 'pause by tester: marker'));
+    const w = await r.settleWorkload();
+    assert.deepEqual(w.lost, []);
+    assert.deepEqual(w.duplicated, []);
+  });
+
+  it('an emergency rollback sent with the plain temporal CLI as {actor, reason} rolls the unit back to the source', async () => {
+    // A bake far longer than the test: without the rollback the unit would sit in canary.
+    const r = (rig = await new Rig({ kind: 'tenant', input: { bakeMs: 600_000 } }).setUp());
+    r.startWorkload();
+    await r.start();
+    await r.waitFor((s) => s.phase === 'canary' && s.route.percent !== undefined, 'first canary step');
+    await cliSignal(r, 'rollback', { actor: 'oncall', reason: 'emergency' });
+    const done = await r.waitPhase('rolled-back', 60_000);
+    assert.deepEqual(done.rejected, []);
+    assert.equal(done.route.side, 'source');
+    assert.equal(done.route.sourceWorkersMayStop, false);
+    assert.ok(done.history.some((h) => h.phase === 'rolling-back' && h.actor === 'oncall' && h.reason === 'emergency'));
+    assert.ok(done.history.some((h) => h.actor === 'oncall' && h.reason === 'rollback by oncall: emergency'));
+    const w = await r.settleWorkload();
+    assert.deepEqual(w.lost, []);
+    assert.deepEqual(w.duplicated, []);
+  });
+
+  it('pause and rollback from the CLI need no commandId and repeat as recorded no-ops; advance without one is refused', async () => {
+    const r = (rig = await new Rig({ kind: 'tenant', input: { advanceMode: 'manual' } }).setUp());
+    r.startWorkload();
+    await r.start();
+    await driveTo(r, 'canary');
+    await cliSignal(r, 'pause', { actor: 'oncall', reason: 'looking' });
+    const paused = await r.waitFor((s) => s.paused, 'the pause');
+    assert.equal(paused.pausedBy?.actor, 'oncall');
+    assert.deepEqual(paused.rejected, []);
+
+    await cliSignal(r, 'pause', { actor: 'oncall', reason: 'looking' });
+    const again = await r.waitFor((s) => noOps(s).length === 1, 'the repeated pause recorded as a no-op');
+    assert.equal(noOps(again)[0]!.reason, 'no-op: pause by oncall: looking (already paused by oncall)');
+    assert.deepEqual(again.rejected, []);
+    assert.equal(again.pausedBy?.at, paused.pausedBy?.at, 'still the first pause');
+
+    await cliSignal(r, 'advance', { actor: 'oncall' });
+    const refused = await r.waitFor((s) => s.rejected.length === 1, 'advance without a commandId refused');
+    assert.equal(refused.rejected[0]!.command, 'advance');
+    assert.equal(refused.rejected[0]!.actor, 'oncall');
+    assert.match(refused.rejected[0]!.reason, /^commandId: required .*only pause and rollback may leave it out/);
+    assert.equal(refused.phase, 'canary');
+
+    // A rollback overrides the pause (the unit enters rolling-back), then waits for resume.
+    await cliSignal(r, 'rollback', { actor: 'oncall', reason: 'emergency' });
+    await r.waitFor((s) => s.phase === 'rolling-back' && s.waitingOn === 'resume', 'rolling back, held by the pause');
+    await cliSignal(r, 'rollback', { actor: 'oncall', reason: 'emergency' });
+    const twice = await r.waitFor((s) => noOps(s).length === 2, 'the repeated rollback recorded as a no-op');
+    assert.equal(noOps(twice)[1]!.reason, 'no-op: rollback by oncall: emergency (already rolling back or rolled back)');
+    assert.equal(twice.rejected.length, 1, 'a no-op is not a refusal');
+
+    await r.command('resume', { actor: 'oncall' });
+    const done = await r.waitPhase('rolled-back', 60_000);
+    assert.equal(done.route.side, 'source');
+    assert.equal(done.history.filter((h) => h.phase === 'rolling-back' && h.reason === 'emergency').length, 1, 'rolled back once');
     const w = await r.settleWorkload();
     assert.deepEqual(w.lost, []);
     assert.deepEqual(w.duplicated, []);

@@ -74,6 +74,23 @@ async function main(): Promise<void> {
       await r.waitPhase('rolled-back');
       await save(r, 'tenant-migration-rollback-from-draining-with-schedule');
     });
+    // Pause and rollback as an operator sends them from the UI, without command IDs, each twice, then a
+    // resume. Code that refused them (recorded as `pre-idless-…`) ends with a rollback that has an ID.
+    await run(new Rig({ kind: 'tenant', input: { advanceMode: 'manual' } }), async (r) => {
+      r.startWorkload();
+      await r.start();
+      await driveTo(r, 'canary');
+      await r.rawSignal('pause', { actor: 'oncall', reason: 'looking' });
+      await r.rawSignal('pause', { actor: 'oncall', reason: 'looking' });
+      await r.rawSignal('rollback', { actor: 'oncall', reason: 'emergency' });
+      const s = await r.waitFor((x) => x.phase === 'rolling-back' || x.rejected.length >= 3, 'the rollback taken or refused');
+      await r.rawSignal('rollback', { actor: 'oncall', reason: 'emergency' });
+      await r.command('resume', { actor: 'oncall' });
+      if (s.phase !== 'rolling-back') await r.command('rollback', { reason: 'drill' });
+      await r.waitPhase('rolled-back');
+      await r.settleWorkload();
+      await save(r, 'tenant-migration-idless-safe-commands');
+    });
     // A namespace that continued as new (tiny history cap): its first run and its last.
     await run(new Rig({ kind: 'namespace', input: { maxHistoryEvents: 60 } }), async (r) => {
       r.startWorkload();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { checkCommand, decide, forecastDrain, nextPhase, phasesFor, type Action } from '../../src/workflows/planner';
+import { checkCommand, decide, forecastDrain, nextPhase, phasesFor, type Action, type CommandVerdict } from '../../src/workflows/planner';
+import { applyCommand } from '../../src/workflows/unit-state';
 import { initialState, type MigrationState, type Observations, type UnitMigrationInput } from '../../src/domain/migration';
 
 const NOW = 1_000_000;
@@ -292,7 +293,9 @@ const cases: Case[] = [
     want: { type: 'transition', to: 'reconciling' } as Action,
   },
   {
-    name: 'drained, but a client cut off from Redis may still route by the old route: wait out redis.clientStaleness after the route change',
+    name:
+      'drained, but a client cut off from Redis may still route by the old route: ' +
+      'wait out redis.clientStaleness after the route change',
     input: { clientStalenessMs: 30_000 },
     state: { phase: 'draining', route: onTarget, drain: drainAt(0), routeChangedAt: NOW - 10_000 },
     want: { type: 'wait', for: 'timer', until: NOW + 20_000 } as Action,
@@ -770,49 +773,173 @@ describe('planner: forecastDrain', () => {
 
 describe('planner: checkCommand', () => {
   const cmd = (over: Record<string, unknown> = {}) => ({ actor: 'alice', commandId: 'c9', ...over });
+  const paused: Partial<MigrationState> = { paused: { actor: 'b', at: 'x' } };
+  const awaiting: Partial<MigrationState> = { phase: 'draining', approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 1 } };
+  const rolledBy = { command: 'rollback' as const, actor: 'oncall', reason: 'emergency', from: 'canary' as const, at: 'x' };
   const table: {
     name: string;
     command: Parameters<typeof checkCommand>[0];
     payload: unknown;
     state: Partial<MigrationState>;
-    ok: boolean;
+    /** Safe commands may come without a commandId (default: the code before they could). */
+    idOptional?: boolean;
+    want: CommandVerdict['verdict'];
     field?: RegExp;
   }[] = [
-    { name: 'advance ok', command: 'advance', payload: cmd(), state: { phase: 'canary' }, ok: true },
-    { name: 'not an object', command: 'advance', payload: 'go', state: {}, ok: false, field: /^payload:/ },
-    { name: 'missing actor', command: 'pause', payload: { commandId: 'x' }, state: {}, ok: false, field: /^actor:/ },
-    { name: 'blank actor', command: 'pause', payload: { actor: ' ', commandId: 'x' }, state: {}, ok: false, field: /^actor:/ },
-    { name: 'missing commandId', command: 'pause', payload: { actor: 'a' }, state: {}, ok: false, field: /^commandId:/ },
-    { name: 'reason not a string', command: 'pause', payload: cmd({ reason: 3 }), state: {}, ok: false, field: /^reason:/ },
-    { name: 'advance while paused', command: 'advance', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: false },
+    { name: 'advance ok', command: 'advance', payload: cmd(), state: { phase: 'canary' }, want: 'apply' },
+    { name: 'not an object', command: 'advance', payload: 'go', state: {}, want: 'reject', field: /^payload:/ },
+    { name: 'missing actor', command: 'pause', payload: { commandId: 'x' }, state: {}, want: 'reject', field: /^actor:/ },
+    { name: 'blank actor', command: 'pause', payload: { actor: ' ', commandId: 'x' }, state: {}, want: 'reject', field: /^actor:/ },
+    { name: 'advance without a commandId', command: 'advance', payload: { actor: 'a' }, state: {}, want: 'reject', field: /^commandId:/ },
+    { name: 'resume without a commandId', command: 'resume', payload: { actor: 'a' }, state: paused, want: 'reject', field: /^commandId:/ },
+    {
+      name: 'approve without a commandId',
+      command: 'approve',
+      payload: { actor: 'a' },
+      state: awaiting,
+      want: 'reject',
+      field: /^commandId:/,
+    },
+    {
+      name: 'pause without a commandId, on code that refuses it',
+      command: 'pause',
+      payload: { actor: 'a' },
+      state: {},
+      idOptional: false,
+      want: 'reject',
+      field: /^commandId:/,
+    },
+    { name: 'pause without a commandId', command: 'pause', payload: { actor: 'a' }, state: {}, idOptional: true, want: 'apply' },
+    {
+      name: 'pause with a blank commandId',
+      command: 'pause',
+      payload: { actor: 'a', commandId: ' ' },
+      state: {},
+      idOptional: true,
+      want: 'apply',
+    },
+    {
+      name: 'pause with a commandId that is not a string',
+      command: 'pause',
+      payload: { actor: 'a', commandId: 7 },
+      state: {},
+      idOptional: true,
+      want: 'reject',
+      field: /^commandId: must be a string/,
+    },
+    {
+      name: 'pause without a commandId still needs an actor',
+      command: 'pause',
+      payload: {},
+      state: {},
+      idOptional: true,
+      want: 'reject',
+      field: /^actor:/,
+    },
+    {
+      name: 'a second pause without a commandId',
+      command: 'pause',
+      payload: { actor: 'a' },
+      state: paused,
+      idOptional: true,
+      want: 'no-op',
+    },
+    {
+      name: 'pause without a commandId after completed',
+      command: 'pause',
+      payload: { actor: 'a' },
+      state: { phase: 'completed' },
+      idOptional: true,
+      want: 'reject',
+    },
+    {
+      name: 'rollback without a commandId',
+      command: 'rollback',
+      payload: { actor: 'oncall', reason: 'emergency' },
+      state: { phase: 'canary' },
+      idOptional: true,
+      want: 'apply',
+    },
+    {
+      name: 'rollback without a commandId still needs a reason',
+      command: 'rollback',
+      payload: { actor: 'oncall' },
+      state: { phase: 'rolling-back' },
+      idOptional: true,
+      want: 'reject',
+      field: /^reason:/,
+    },
+    {
+      name: 'a second rollback without a commandId while rolling back',
+      command: 'rollback',
+      payload: { actor: 'oncall', reason: 'emergency' },
+      state: { phase: 'rolling-back', rollback: rolledBy },
+      idOptional: true,
+      want: 'no-op',
+    },
+    {
+      name: 'a second rollback without a commandId before the first took effect',
+      command: 'rollback',
+      payload: { actor: 'oncall', reason: 'emergency' },
+      state: { phase: 'canary', rollback: rolledBy },
+      idOptional: true,
+      want: 'no-op',
+    },
+    {
+      name: 'rollback without a commandId after rolled-back',
+      command: 'rollback',
+      payload: { actor: 'oncall', reason: 'emergency' },
+      state: { phase: 'rolled-back', rollback: rolledBy },
+      idOptional: true,
+      want: 'no-op',
+    },
+    {
+      name: 'rollback without a commandId after completed',
+      command: 'rollback',
+      payload: { actor: 'oncall', reason: 'emergency' },
+      state: { phase: 'completed' },
+      idOptional: true,
+      want: 'reject',
+      field: /final/,
+    },
+    {
+      name: 'a second rollback with a new commandId while rolling back is refused as before',
+      command: 'rollback',
+      payload: cmd({ reason: 'x' }),
+      state: { phase: 'rolling-back', rollback: rolledBy },
+      idOptional: true,
+      want: 'reject',
+    },
+    { name: 'reason not a string', command: 'pause', payload: cmd({ reason: 3 }), state: {}, want: 'reject', field: /^reason:/ },
+    { name: 'advance while paused', command: 'advance', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, want: 'reject' },
     {
       name: 'advance twice',
       command: 'advance',
       payload: cmd(),
       state: { advance: { command: 'advance', actor: 'a', commandId: 'c1' } },
-      ok: false,
+      want: 'reject',
     },
-    { name: 'advance during rollback', command: 'advance', payload: cmd(), state: { phase: 'rolling-back' }, ok: false },
+    { name: 'advance during rollback', command: 'advance', payload: cmd(), state: { phase: 'rolling-back' }, want: 'reject' },
     {
       name: 'advance during rollback when the schedules are not clean (reconcile again)',
       command: 'advance',
       payload: cmd(),
       state: { phase: 'rolling-back', obs: { reconcile: clean, schedules: schedDoubleActive } },
-      ok: true,
+      want: 'apply',
     },
     {
       name: 'advance until a forward phase',
       command: 'advance',
       payload: cmd({ until: 'completed' }),
       state: { phase: 'cutover' },
-      ok: true,
+      want: 'apply',
     },
     {
       name: 'advance until a phase that is not forward',
       command: 'advance',
       payload: cmd({ until: 'rolled-back' }),
       state: { phase: 'cutover' },
-      ok: false,
+      want: 'reject',
       field: /^until: must be a forward phase/,
     },
     {
@@ -820,7 +947,7 @@ describe('planner: checkCommand', () => {
       command: 'advance',
       payload: cmd({ until: 7 }),
       state: { phase: 'cutover' },
-      ok: false,
+      want: 'reject',
       field: /^until:/,
     },
     {
@@ -828,36 +955,99 @@ describe('planner: checkCommand', () => {
       command: 'pause',
       payload: cmd({ until: 'completed' }),
       state: { phase: 'cutover' },
-      ok: false,
+      want: 'reject',
       field: /^until: only advance takes until/,
     },
-    { name: 'pause twice', command: 'pause', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: false },
-    { name: 'resume when not paused', command: 'resume', payload: cmd(), state: {}, ok: false },
-    { name: 'resume when paused', command: 'resume', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, ok: true },
-    { name: 'rollback needs a reason', command: 'rollback', payload: cmd(), state: { phase: 'canary' }, ok: false, field: /^reason:/ },
-    { name: 'rollback with a reason', command: 'rollback', payload: cmd({ reason: 'errors up' }), state: { phase: 'canary' }, ok: true },
+    { name: 'pause twice', command: 'pause', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, want: 'reject' },
+    { name: 'resume when not paused', command: 'resume', payload: cmd(), state: {}, want: 'reject' },
+    { name: 'resume when paused', command: 'resume', payload: cmd(), state: { paused: { actor: 'b', at: 'x' } }, want: 'apply' },
+    { name: 'rollback needs a reason', command: 'rollback', payload: cmd(), state: { phase: 'canary' }, want: 'reject', field: /^reason:/ },
+    {
+      name: 'rollback with a reason',
+      command: 'rollback',
+      payload: cmd({ reason: 'errors up' }),
+      state: { phase: 'canary' },
+      want: 'apply',
+    },
     {
       name: 'rollback while rolling back',
       command: 'rollback',
       payload: cmd({ reason: 'x' }),
       state: { phase: 'rolling-back' },
-      ok: false,
+      want: 'reject',
     },
-    { name: 'anything after completed', command: 'pause', payload: cmd(), state: { phase: 'completed' }, ok: false },
-    { name: 'approve with nothing pending', command: 'approve', payload: cmd(), state: { phase: 'draining' }, ok: false },
+    { name: 'anything after completed', command: 'pause', payload: cmd(), state: { phase: 'completed' }, want: 'reject' },
+    { name: 'approve with nothing pending', command: 'approve', payload: cmd(), state: { phase: 'draining' }, want: 'reject' },
     {
       name: 'approve a pending request',
       command: 'approve',
       payload: cmd(),
       state: { phase: 'draining', approval: { kind: 'terminate-stragglers', requestedAt: 'x', count: 1 } },
-      ok: true,
+      want: 'apply',
     },
   ];
   for (const c of table) {
     it(c.name, () => {
-      const v = checkCommand(c.command, c.payload, state(c.state));
-      assert.equal(v.ok, c.ok, JSON.stringify(v));
-      if (!v.ok && c.field) assert.match(v.reason, c.field);
+      const v = checkCommand(c.command, c.payload, state(c.state), { idOptional: c.idOptional ?? false });
+      assert.equal(v.verdict, c.want, JSON.stringify(v));
+      if (c.field) assert.match(v.verdict === 'reject' ? v.reason : '', c.field);
     });
   }
+});
+
+describe('entity state: applyCommand', () => {
+  const at = '2030-01-01T00:00:00.000Z';
+  const safe = { idOptional: true };
+
+  it('records a refusal in rejected, with the field, and changes nothing else', () => {
+    const s = state({ phase: 'canary' });
+    const out = applyCommand(s, 'advance', { actor: 'oncall' }, at, safe);
+    assert.equal(out.outcome, 'rejected');
+    assert.equal(s.rejected.length, 1);
+    assert.match(s.rejected[0]!.reason, /^commandId: required non-empty string for advance; .*only pause and rollback may leave it out/);
+    assert.equal(s.rejected[0]!.actor, 'oncall');
+    assert.equal(s.history.length, 0);
+    assert.equal(s.advance, undefined);
+  });
+
+  it('applies a rollback without a commandId; its repeat is a no-op in the history, not a refusal', () => {
+    const s = state({ phase: 'canary' });
+    const payload = { actor: 'oncall', reason: 'emergency' };
+    assert.equal(applyCommand(s, 'rollback', payload, at, safe).outcome, 'applied');
+    assert.equal(s.rollback?.actor, 'oncall');
+    assert.equal(s.rollback?.commandId, undefined);
+    assert.equal(decide(input(), s, s.obs, NOW).type, 'transition');
+    assert.equal(applyCommand(s, 'rollback', payload, at, safe).outcome, 'no-op');
+    assert.deepEqual(s.rejected, []);
+    assert.deepEqual(
+      s.history.map((h) => h.reason),
+      ['rollback by oncall: emergency', 'no-op: rollback by oncall: emergency (already rolling back or rolled back)'],
+    );
+    assert.deepEqual(s.seenCommandIds, []);
+  });
+
+  it('a second pause without a commandId is a no-op naming who paused', () => {
+    const s = state({ phase: 'shadow' });
+    assert.equal(applyCommand(s, 'pause', { actor: 'alice' }, at, safe).outcome, 'applied');
+    assert.equal(applyCommand(s, 'pause', { actor: 'bob', reason: 'me too' }, at, safe).outcome, 'no-op');
+    assert.equal(s.paused?.actor, 'alice');
+    assert.match(s.history[1]!.reason!, /^no-op: pause by bob: me too \(already paused by alice\)$/);
+  });
+
+  it('keeps the commandId idempotency: a seen ID is a silent repeat, a new ID for a paused unit is refused', () => {
+    const s = state({ phase: 'shadow' });
+    assert.equal(applyCommand(s, 'pause', { actor: 'alice', commandId: 'p1' }, at, safe).outcome, 'applied');
+    assert.equal(applyCommand(s, 'pause', { actor: 'alice', commandId: 'p1' }, at, safe).outcome, 'repeat');
+    assert.equal(applyCommand(s, 'pause', { actor: 'alice', commandId: 'p2' }, at, safe).outcome, 'rejected');
+    assert.deepEqual(s.seenCommandIds, ['p1', 'p2']);
+    assert.equal(s.history.length, 1);
+    assert.deepEqual(s.history[0]!.evidence, { commandId: 'p1' });
+  });
+
+  it('on code that refuses ID-less commands (replay of an older run), a rollback without one is refused', () => {
+    const s = state({ phase: 'canary' });
+    const out = applyCommand(s, 'rollback', { actor: 'oncall', reason: 'emergency' }, at, { idOptional: false });
+    assert.equal(out.outcome, 'rejected');
+    assert.equal(s.rollback, undefined);
+  });
 });

@@ -1,0 +1,167 @@
+/**
+ * What an entity workflow shows of itself, computed from its state (pure: no Temporal imports, no clock):
+ * the `status` query's answer, the Temporal UI's current details, the view a campaign reads from the memo,
+ * and the evidence each phase change carries.
+ */
+import { unitViewOf, type UnitView } from '../campaign/driver';
+import type { MigrationState, Phase, RouteView, UnitMigrationInput, UnitStatus } from '../domain/migration';
+import { reconcileClean, type Action } from './planner';
+
+/** One unit's run as the views and the act code read it. */
+export interface UnitRun {
+  readonly kind: 'namespace' | 'tenant';
+  readonly input: UnitMigrationInput;
+  /** Carried whole through continue-as-new; mutated by the handlers and the act code. */
+  readonly state: MigrationState;
+  /** The unit's name (`tenant/<ns>/<tenant>`). */
+  readonly unit: string;
+  readonly workflowId: string;
+  /** What the main loop waits for, while it waits. */
+  wait?: Extract<Action, { type: 'wait' }>;
+}
+
+/** The `status` query's answer. */
+export function unitStatus(run: UnitRun): UnitStatus {
+  const { state, input } = run;
+  const r = state.route;
+  const last = state.drain?.samples[state.drain.samples.length - 1];
+  return {
+    id: run.workflowId,
+    kind: run.kind,
+    unit: run.unit,
+    phase: state.phase,
+    paused: !!state.paused,
+    pausedBy: state.paused,
+    ...(state.advanceUntil ? { advanceUntil: state.advanceUntil.phase } : {}),
+    route: {
+      ...(r.kind === 'side' ? { side: r.side } : r.kind === 'percent' ? { percent: r.percent } : { hold: true }),
+      epoch: r.epoch,
+      sourceWorkersMayStop: r.sourceWorkersMayStop,
+    },
+    strategy: input.strategy,
+    waitingFor: run.wait?.reason,
+    ...(run.wait?.for ? { waitingOn: run.wait.for } : {}),
+    history: state.history,
+    gates: state.gates,
+    counts: state.counts,
+    rejected: state.rejected,
+    failure: state.failure,
+    approval: state.approval,
+    drain: state.drain && {
+      side: state.drain.side,
+      deadlineAt: new Date(state.drain.deadlineAt).toISOString(),
+      lastOpen: last?.open,
+      forecastAt: state.drain.forecastAt !== undefined ? new Date(state.drain.forecastAt).toISOString() : undefined,
+    },
+    stragglers: state.stragglers,
+    compensations: state.compensations,
+    reconcile: state.obs.reconcile && {
+      ...state.obs.reconcile,
+      clean: reconcileClean(state.obs),
+      ...(state.obs.schedules ? { schedules: state.obs.schedules } : {}),
+    },
+    ...(state.schedules ? { schedules: state.schedules } : {}),
+    continuedAsNew: state.runs,
+  };
+}
+
+/** The view a campaign reads from the unit's memo (by describe: a query would make an uncached worker replay the run). */
+export function memoView(status: UnitStatus): Omit<UnitView, 'unit' | 'workflowId'> {
+  const { unit: _unit, workflowId: _id, ...view } = unitViewOf(status.unit, status.id, status);
+  return view;
+}
+
+/** Where new starts go, in words. */
+export function routeText(r: RouteView): string {
+  const where = r.kind === 'side' ? `all on the ${r.side}` : r.kind === 'percent' ? `${r.percent}% on the target` : 'new starts held';
+  return `${where} (epoch ${r.epoch}${r.sourceWorkersMayStop ? ', source workers may stop' : ''})`;
+}
+
+/** The Temporal UI's current details: where the unit stands, why, what comes next and how to steer it. */
+export function detailsText(run: UnitRun): string {
+  const { state } = run;
+  const c = state.counts;
+  const gate = state.gates[state.gates.length - 1];
+  const paused = state.paused ? ` — paused by ${state.paused.actor}${state.paused.reason ? ` (${state.paused.reason})` : ''}` : '';
+  const lastRejected = state.rejected[state.rejected.length - 1];
+  return [
+    `**phase** ${state.phase}${paused}`,
+    `**route** ${routeText(state.route)}`,
+    `**open** source ${c.sourceOpen} · target ${c.targetOpen} · **duplicates** ${c.duplicates} · **stranded** ${c.stranded}` +
+      (state.schedules ? ` · **schedules active on both** ${c.schedulesDoubleActive ?? 0}` : ''),
+    gate ? `**last gate** ${gate.name}: ${gate.result}${gate.message ? ` — ${gate.message}` : ''}` : '',
+    run.wait ? `**waiting for** ${run.wait.reason}` : '',
+    state.failure ? `**failed** in ${state.failure.phase} (${state.failure.type}): ${state.failure.message}` : '',
+    lastRejected ? `**last rejected** ${lastRejected.command}: ${lastRejected.reason}` : '',
+    ...operatorHints(run),
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
+
+/** Why the unit stands where it is, what comes next, and how to steer it (for a person reading the UI). */
+function operatorHints(run: UnitRun): string[] {
+  const { state, unit } = run;
+  const last = state.history[state.history.length - 1];
+  const final = state.phase === 'completed' || state.phase === 'rolled-back';
+  const out = [last ? `**why** ${last.reason ?? ''}${last.actor ? ` (${last.actor}, ${last.at})` : ''}` : ''];
+  if (final) return [...out, `**next** nothing: ${state.phase} is final`];
+  out.push(`**next** ${run.wait?.reason ?? `working on ${state.phase}`}`);
+  if (state.phase !== 'rolling-back') {
+    out.push(`**roll back** \`cutover rollback ${unit} --reason "…"\`, or the signal \`rollback\` with {"actor":"<you>","reason":"…"}`);
+  }
+  out.push(
+    state.paused
+      ? `**resume** \`cutover resume ${unit}\``
+      : `**pause** \`cutover pause ${unit}\`, or the signal \`pause\` with {"actor":"<you>","reason":"…"}`,
+  );
+  return out;
+}
+
+/** What a phase change records as evidence of the phase it leaves. */
+export function evidenceOf(state: MigrationState, from: Phase): Record<string, unknown> | undefined {
+  const o = state.obs;
+  switch (from) {
+    case 'preflight':
+      return (
+        o.preflight && {
+          sourceOpen: o.preflight.sourceOpen,
+          targetPollers: o.preflight.targetPollers,
+          missingSearchAttributes: o.preflight.missingSearchAttributes,
+        }
+      );
+    case 'provisioned':
+      return (
+        o.provision && {
+          namespaceCreated: o.provision.namespaceCreated,
+          searchAttributesAdded: o.provision.searchAttributesAdded,
+          routeEpoch: state.route.epoch,
+          ...(state.schedules?.copy ? { schedulesCopied: state.schedules.copy.selected } : {}),
+        }
+      );
+    case 'shadow':
+      return o.probe && { probe: o.probe.result, succeeded: o.probe.succeeded, p99Ms: o.probe.p99Ms };
+    case 'canary':
+      return { route: routeText(state.route) };
+    case 'cutover': {
+      const done = state.schedules?.forward?.done;
+      return {
+        route: routeText(state.route),
+        ...(done ? { schedulesSwitched: done.switched, backfilledFires: done.backfilledFires } : {}),
+      };
+    }
+    case 'draining':
+      return { samples: state.drain?.samples.slice(-3), stragglers: state.stragglers.length };
+    case 'reconciling':
+    case 'rolling-back':
+      return (
+        o.reconcile && {
+          duplicates: o.reconcile.duplicates.length,
+          stranded: o.reconcile.stranded.length,
+          ...(o.schedules ? { schedulesDoubleActive: o.schedules.doubleActive, schedulesClean: o.schedules.clean } : {}),
+        }
+      );
+    default:
+      return undefined;
+  }
+}
