@@ -86,10 +86,13 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     setHandler(messages[name], (p: unknown) => mutex.runExclusive(() => onCommand(name, p)));
   setHandler(messages.status, () => campaignStatus(ctx, state, workflowInfo().historyLength));
 
-  const refreshDetails = () => setCurrentDetails(campaignDetails(ctx, state, waitingFor));
-  const upsert = (changed: readonly ChangedAttribute[]) => {
+  // Declarations, not arrows: a signal buffered before the handlers were set runs inside setHandler.
+  function refreshDetails(): void {
+    setCurrentDetails(campaignDetails(ctx, state, waitingFor));
+  }
+  function upsert(changed: readonly ChangedAttribute[]): void {
     for (const k of changed) upsertSearchAttributes(campaignSearchAttributes(ctx, state, [k]));
-  };
+  }
 
   /** Waits until a command arrives or `ms` pass (forever when undefined). */
   async function waitCommand(reason: string, ms?: number): Promise<void> {
