@@ -1,0 +1,86 @@
+/**
+ * The campaign's operator commands, checked: payload validation and policy as pure functions that
+ * return a verdict (accept, or refuse with a reason and a machine-readable code). No Temporal
+ * imports, no clock: `now` is an argument. The workflow's handlers record the verdict
+ * (./state.ts `recordCommand`). Table-tested in test/unit/campaign-planner.test.ts.
+ */
+import { approve as applyApprove, parseApprove, type ApprovalRequest } from '../approvals/two-person';
+import { isFinished } from './planner';
+import type { CampaignCommand, CampaignState } from './types';
+
+/** The campaign's operator commands (the signals' wire names). */
+export type CampaignCommandName = CampaignCommand['command'];
+
+/** Refusal codes besides the approval's own (`self-approval`, `expired`, …). */
+export type CommandRefusalCode = 'invalid-input' | 'not-allowed';
+
+/** What to do with a received command. */
+export type CommandVerdict =
+  /** Its command ID was seen before: a retried send, a no-op. */
+  | { kind: 'repeat' }
+  /** Refused: recorded in `rejected` (with its command ID, so a resend is a no-op too). */
+  | { kind: 'refuse'; command: CampaignCommandName; commandId?: string; actor?: string; reason: string; code: string }
+  /** Accepted; for `approve`, `approval` is the request with this approval added. */
+  | { kind: 'accept'; command: CampaignCommand; approval?: ApprovalRequest };
+
+type Refusal = Extract<CommandVerdict, { kind: 'refuse' }>;
+
+/** Checks the payload every command shares: `{ actor, commandId, reason? }`. */
+function checkPayload(name: CampaignCommandName, state: CampaignState, payload: unknown): CommandVerdict {
+  const p = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
+  const ids = {
+    ...(typeof p.commandId === 'string' && p.commandId ? { commandId: p.commandId } : {}),
+    ...(typeof p.actor === 'string' && p.actor ? { actor: p.actor } : {}),
+  };
+  if (ids.commandId && state.seenCommandIds.includes(ids.commandId)) return { kind: 'repeat' };
+  const bad = (reason: string): Refusal => ({ kind: 'refuse', command: name, ...ids, reason, code: 'invalid-input' });
+  if (typeof payload !== 'object' || payload === null) return bad('payload: expected { actor, commandId, reason? }; send an object');
+  if (typeof p.actor !== 'string' || p.actor.trim() === '') return bad('actor: required non-empty string; say who sends the command');
+  if (typeof p.commandId !== 'string' || p.commandId.trim() === '')
+    return bad('commandId: required non-empty string; send a unique ID per command');
+  if (p.reason !== undefined && typeof p.reason !== 'string') return bad('reason: must be a string when given');
+  const command = {
+    command: name,
+    actor: p.actor.trim(),
+    commandId: p.commandId,
+    ...(typeof p.reason === 'string' ? { reason: p.reason } : {}),
+  };
+  return { kind: 'accept', command };
+}
+
+function refuse(c: CampaignCommand, reason: string, code: string): Refusal {
+  return { kind: 'refuse', command: c.command, commandId: c.commandId, actor: c.actor, reason, code };
+}
+
+/** Checks `advance`, `pause`, `resume` or `rollback` against the campaign's state. */
+export function checkCommand(name: Exclude<CampaignCommandName, 'approve'>, state: CampaignState, payload: unknown): CommandVerdict {
+  const v = checkPayload(name, state, payload);
+  if (v.kind !== 'accept') return v;
+  const c = v.command;
+  if (isFinished(state)) return refuse(c, `campaign is ${state.phase}; ${name} is not allowed`, 'not-allowed');
+  switch (name) {
+    case 'advance':
+      if (!state.bake) return refuse(c, 'advance skips the current bake, and no step is baking', 'not-allowed');
+      if (state.advance) return refuse(c, 'an advance is already pending', 'not-allowed');
+      return v;
+    case 'pause':
+      return state.paused ? refuse(c, `already paused by ${state.paused.actor}`, 'not-allowed') : v;
+    case 'resume':
+      return state.paused || state.hold ? v : refuse(c, 'campaign is neither paused nor held', 'not-allowed');
+    case 'rollback':
+      if (state.rollback || state.phase === 'rolling-back') return refuse(c, 'rollback already in progress', 'not-allowed');
+      if (!c.reason || c.reason.trim() === '') return refuse(c, 'reason: required for rollback; say why (--reason "…")', 'invalid-input');
+      return v;
+  }
+}
+
+/** Checks an `approve` at `now`: its payload, its binding (ring, step, epoch) and the two-person rules. */
+export function checkApprove(state: CampaignState, payload: unknown, now: number): CommandVerdict {
+  const v = checkPayload('approve', state, payload);
+  if (v.kind !== 'accept') return v;
+  const parsed = parseApprove(payload);
+  if (!parsed.ok) return refuse(v.command, `${parsed.field}: ${parsed.message}; ${parsed.hint}`, parsed.refusal);
+  const out = applyApprove(state.approval, parsed.command, now);
+  if (!out.ok) return refuse(v.command, `${out.field}: ${out.message}; ${out.hint}`, out.refusal);
+  return { kind: 'accept', command: v.command, approval: out.request };
+}
