@@ -5,6 +5,7 @@
  * (./state.ts `recordCommand`). Table-tested in test/unit/campaign-planner.test.ts.
  */
 import { approve as applyApprove, parseApprove, type ApprovalRequest } from '../approvals/two-person';
+import { noOpLine, safeCommandNoOp } from '../domain/commands';
 import { isFinished } from './planner';
 import type { CampaignCommand, CampaignState } from './types';
 
@@ -18,6 +19,8 @@ export type CommandRefusalCode = 'invalid-input' | 'not-allowed';
 export type CommandVerdict =
   /** Its command ID was seen before: a retried send, a no-op. */
   | { kind: 'repeat' }
+  /** A pause or rollback sent without a command ID that is already in effect: recorded as a no-op line. */
+  | { kind: 'no-op'; command: CampaignCommand; line: string }
   /** Refused: recorded in `rejected` (with its command ID, so a resend is a no-op too). */
   | { kind: 'refuse'; command: CampaignCommandName; commandId?: string; actor?: string; reason: string; code: string }
   /** Accepted; for `approve`, `approval` is the request with this approval added. */
@@ -25,8 +28,11 @@ export type CommandVerdict =
 
 type Refusal = Extract<CommandVerdict, { kind: 'refuse' }>;
 
-/** Checks the payload every command shares: `{ actor, commandId, reason? }`. */
-function checkPayload(name: CampaignCommandName, state: CampaignState, payload: unknown): CommandVerdict {
+/**
+ * Checks the payload every command shares: `{ actor, commandId, reason? }`. With `idOptional` (a pause or
+ * rollback sent without an ID, on code that accepts it) the command ID may be left out.
+ */
+function checkPayload(name: CampaignCommandName, state: CampaignState, payload: unknown, idOptional = false): CommandVerdict {
   const p = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
   const ids = {
     ...(typeof p.commandId === 'string' && p.commandId ? { commandId: p.commandId } : {}),
@@ -36,13 +42,13 @@ function checkPayload(name: CampaignCommandName, state: CampaignState, payload: 
   const bad = (reason: string): Refusal => ({ kind: 'refuse', command: name, ...ids, reason, code: 'invalid-input' });
   if (typeof payload !== 'object' || payload === null) return bad('payload: expected { actor, commandId, reason? }; send an object');
   if (typeof p.actor !== 'string' || p.actor.trim() === '') return bad('actor: required non-empty string; say who sends the command');
-  if (typeof p.commandId !== 'string' || p.commandId.trim() === '')
-    return bad('commandId: required non-empty string; send a unique ID per command');
+  const hasId = typeof p.commandId === 'string' && p.commandId.trim() !== '';
+  if (!hasId && !idOptional) return bad('commandId: required non-empty string; send a unique ID per command');
   if (p.reason !== undefined && typeof p.reason !== 'string') return bad('reason: must be a string when given');
   const command = {
     command: name,
     actor: p.actor.trim(),
-    commandId: p.commandId,
+    ...(hasId ? { commandId: p.commandId as string } : {}),
     ...(typeof p.reason === 'string' ? { reason: p.reason } : {}),
   };
   return { kind: 'accept', command };
@@ -52,11 +58,25 @@ function refuse(c: CampaignCommand, reason: string, code: string): Refusal {
   return { kind: 'refuse', command: c.command, commandId: c.commandId, actor: c.actor, reason, code };
 }
 
-/** Checks `advance`, `pause`, `resume` or `rollback` against the campaign's state. */
-export function checkCommand(name: Exclude<CampaignCommandName, 'approve'>, state: CampaignState, payload: unknown): CommandVerdict {
-  const v = checkPayload(name, state, payload);
+/**
+ * Checks `advance`, `pause`, `resume` or `rollback` against the campaign's state. `idOptional`: a pause or
+ * rollback may come without a command ID (from the Temporal UI, in an emergency); it is then deduplicated by
+ * what it is, and a second one while the first is in effect is a no-op.
+ */
+export function checkCommand(
+  name: Exclude<CampaignCommandName, 'approve'>,
+  state: CampaignState,
+  payload: unknown,
+  idOptional = false,
+): CommandVerdict {
+  const v = checkPayload(name, state, payload, idOptional);
   if (v.kind !== 'accept') return v;
   const c = v.command;
+  if (!c.commandId && (name === 'pause' || name === 'rollback')) {
+    const rollingBack = !!state.rollback || state.phase === 'rolling-back' || state.phase === 'rolled-back';
+    const why = safeCommandNoOp(name, { pausedBy: state.paused?.actor, rollingBack });
+    if (why) return { kind: 'no-op', command: c, line: noOpLine(name, c, why) };
+  }
   if (isFinished(state)) return refuse(c, `campaign is ${state.phase}; ${name} is not allowed`, 'not-allowed');
   switch (name) {
     case 'advance':

@@ -85,6 +85,7 @@ export function recordCommand(c: CampaignContext, state: CampaignState, v: Exclu
   }
   const cmd = v.command;
   const by = { actor: cmd.actor, ...(cmd.reason ? { reason: cmd.reason } : {}) };
+  if (v.kind === 'no-op') return note(c, state, { event: v.line, ...by, evidence: { noOp: true } }, now);
   switch (cmd.command) {
     case 'approve': {
       const a = v.approval!;

@@ -125,7 +125,8 @@ export interface CampaignCommand {
   command: 'advance' | 'pause' | 'resume' | 'rollback' | 'approve';
   actor: string;
   reason?: string;
-  commandId: string;
+  /** Absent only on a pause or rollback sent without one (deduplicated by what it is). */
+  commandId?: string;
 }
 
 /** One line of the campaign's story. */

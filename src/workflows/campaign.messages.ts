@@ -22,14 +22,17 @@ export interface CampaignApprovePayload extends CampaignCommandPayload {
   campaign?: string;
 }
 
+/** Payload of pause and rollback: the safe directions need no `commandId` (a repeat is a recorded no-op). */
+export type CampaignSafeCommandPayload = Omit<CampaignCommandPayload, 'commandId'> & { commandId?: string };
+
 /** Skip the rest of the current bake (recorded with who and why). */
 export const advance = defineSignal<[CampaignCommandPayload]>('advance');
 /** Stop before the next action until `resume`. */
-export const pause = defineSignal<[CampaignCommandPayload]>('pause');
+export const pause = defineSignal<[CampaignSafeCommandPayload]>('pause');
 /** Lower the paused flag, or release a hold (inconclusive gate, gate failure on hold, expired approval). */
 export const resume = defineSignal<[CampaignCommandPayload]>('resume');
 /** Roll back the current ring's units (reason required). */
-export const rollback = defineSignal<[CampaignCommandPayload]>('rollback');
+export const rollback = defineSignal<[CampaignSafeCommandPayload]>('rollback');
 /** One approver's approval of the pending two-person request. */
 export const approve = defineSignal<[CampaignApprovePayload]>('approve');
 

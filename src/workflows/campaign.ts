@@ -15,6 +15,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -24,6 +25,7 @@ import {
 import type { CampaignActivities } from '../activities/campaign';
 import type { GateActivities } from '../activities/gates';
 import { checkApprove, checkCommand, type CampaignCommandName } from '../campaign/commands';
+import { isIdlessSafeCommand } from '../domain/commands';
 import { campaignContext, decideCampaign, type CampaignAction, type CampaignObservations } from '../campaign/planner';
 import {
   applyAction,
@@ -75,10 +77,13 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   // Message handlers: check (pure), then record the verdict in the state.
   function onCommand(name: CampaignCommandName, payload: unknown): void {
     const now = Date.now();
-    const verdict = name === 'approve' ? checkApprove(state, payload, now) : checkCommand(name, state, payload);
+    // Runs that refused a pause or rollback without a command ID keep refusing it on replay.
+    const idOptional = isIdlessSafeCommand(name, payload) && patched('campaign-idless-safe-commands');
+    const verdict = name === 'approve' ? checkApprove(state, payload, now) : checkCommand(name, state, payload, idOptional);
     if (verdict.kind === 'repeat') return;
     recordCommand(ctx, state, verdict, now);
     if (verdict.kind === 'refuse') return log.info('campaign command rejected', { command: name, reason: verdict.reason });
+    if (verdict.kind === 'no-op') return refreshDetails();
     commands++;
     refreshDetails();
   }
