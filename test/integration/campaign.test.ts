@@ -263,30 +263,30 @@ class Rig {
 
   /** Polls the campaign's status until `pred` holds (bounded). */
   async waitFor(pred: (s: CampaignStatus) => boolean, what: string, timeoutMs = 90_000): Promise<CampaignStatus> {
-    const deadline = Date.now() + timeoutMs;
     let last: CampaignStatus | undefined;
-    let lastErr: unknown;
-    for (;;) {
-      try {
+    return await waitUntil(
+      what,
+      async () => {
         last = await this.status();
-        if (pred(last)) return last;
-      } catch (err) {
-        lastErr = err;
-      }
-      if (Date.now() > deadline) {
-        const brief = last && {
-          phase: last.phase,
-          hold: last.hold,
-          step: last.step && { n: last.step.n, kind: last.step.kind },
-          gates: last.gates,
-          rejected: last.rejected,
-          history: last.history.slice(-5),
-          units: last.rings.flatMap((r) => r.units),
-        };
-        throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(brief)} ${lastErr ? String(lastErr) : ''}`);
-      }
-      await delay(150);
-    }
+        return pred(last) && last;
+      },
+      {
+        timeoutMs,
+        everyMs: 150,
+        detail: () => {
+          const brief = last && {
+            phase: last.phase,
+            hold: last.hold,
+            step: last.step && { n: last.step.n, kind: last.step.kind },
+            gates: last.gates,
+            rejected: last.rejected,
+            history: last.history.slice(-5),
+            units: last.rings.flatMap((r) => r.units),
+          };
+          return `last: ${JSON.stringify(brief)}`;
+        },
+      },
+    );
   }
 
   async signal(name: 'advance' | 'pause' | 'resume' | 'rollback', actor = 'operator', reason?: string): Promise<void> {
@@ -399,12 +399,32 @@ async function spawnCutoverWorker(o: {
       const target = await Connection.connect({ address: o.target.address });
       const native = await NativeConnection.connect({ address: o.target.address });
       const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2 });
-      const entity = acts.createActivities({ source: { name: o.source.name, connection: source, kind: 'dev' }, target: { name: o.target.name, connection: target, kind: 'dev' }, routing: new RoutingStore({ redis, keyPrefix: o.keyPrefix }), scheduleFence: new ScheduleFence({ redis, keyPrefix: o.keyPrefix }) });
+      const entity = acts.createActivities({
+        source: { name: o.source.name, connection: source, kind: 'dev' },
+        target: { name: o.target.name, connection: target, kind: 'dev' },
+        routing: new RoutingStore({ redis, keyPrefix: o.keyPrefix }),
+        scheduleFence: new ScheduleFence({ redis, keyPrefix: o.keyPrefix }),
+      });
       const activities = { ...entity,
-        ...acts.createGateActivities({ target: { connection: target }, runProbes: entity.runProbes, reconcile: entity.reconcile, reconcileSchedules: entity.reconcileSchedules }),
-        ...acts.createCampaignActivities({ control: new Client({ connection: target, namespace: ${JSON.stringify(CONTROL_NAMESPACE)} }) }) };
+        ...acts.createGateActivities({
+          target: { connection: target },
+          runProbes: entity.runProbes,
+          reconcile: entity.reconcile,
+          reconcileSchedules: entity.reconcileSchedules,
+        }),
+        ...acts.createCampaignActivities({
+          control: new Client({ connection: target, namespace: ${JSON.stringify(CONTROL_NAMESPACE)} }),
+        }),
+      };
       const { CONTROL_BUNDLE_OPTIONS: b } = require(${JSON.stringify(path.join(root, 'src/worker-options'))});
-      const worker = await Worker.create({ connection: native, namespace: ${JSON.stringify(CONTROL_NAMESPACE)}, taskQueue: o.taskQueue, workflowsPath: b.workflowsPath, interceptors: { workflowModules: b.workflowInterceptorModules }, activities });
+      const worker = await Worker.create({
+        connection: native,
+        namespace: ${JSON.stringify(CONTROL_NAMESPACE)},
+        taskQueue: o.taskQueue,
+        workflowsPath: b.workflowsPath,
+        interceptors: { workflowModules: b.workflowInterceptorModules },
+        activities,
+      });
       const run = worker.run();
       process.stdout.write('READY\\n');
       await run;
@@ -428,7 +448,7 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
 
   after(closeShared);
 
-  it('runs three rings over two namespaces and three tenants to completion; self-approval refused, two distinct approvers accepted', async () => {
+  it('three rings over two namespaces and three tenants complete; self-approval refused, two approvers accepted', async () => {
     rig = await new Rig({
       gates: (r) => ({
         probe: { synthetic: { workflows: 2, minSuccess: 1, maxP99: '10s' }, ...fast },
@@ -500,7 +520,7 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     assert.ok(rig.accepted.length > 0);
   });
 
-  it('a gate failing because application runs fail on the target rolls the ring back at once; no new start lands on the target afterwards', async () => {
+  it("a gate failing on the target's failed runs rolls the ring back at once; no later start lands there", async () => {
     rig = await new Rig({
       gates: () => ({ failures: { temporal: { maxFailed: 0 }, interval: '500ms', count: 3, failureLimit: 0, consecutiveErrorLimit: 2 } }),
       rings: [{ name: 'ring0', units: ['A'], gates: ['failures'] }],
