@@ -14,7 +14,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { connectCluster } from '../src/clusters/connect';
 import { Redis } from 'ioredis';
 import { RoutedClient } from '../src/routing/client';
 import { RoutingStore } from '../src/routing/store';
@@ -100,9 +101,9 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
   });
   const closers: (() => Promise<unknown>)[] = [];
   try {
-    const srcConn = await Connection.connect({ address: stack.cluster('legacy').endpoint.address });
+    const srcConn = await connectCluster('legacy', stack.cluster('legacy').endpoint);
     closers.push(() => srcConn.close());
-    const dstConn = await Connection.connect({ address: stack.cluster('cloud').endpoint.address });
+    const dstConn = await connectCluster('cloud', stack.cluster('cloud').endpoint);
     closers.push(() => dstConn.close());
     const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: 1 });
     closers.push(async () => redis.disconnect());
@@ -287,9 +288,13 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     );
     const kneeTable = markdownTable(['in flight', 'direct starts/s', 'routed starts/s'], kneeRows);
     const m = machineInfo();
+    const args = process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : '';
+    const versions = `Node ${m.node}, Temporal SDK ${m.temporalSdk}, ioredis ${m.ioredis}, Redis ${m.redis}`;
+    const clusters = `source: ${SERVER_LABEL[server]}, target: dev server (temporal CLI 1.5.1), from the local stack`;
+    const machine = `${m.nproc} cores (${m.cpu}), ${m.memory}`;
     const section = `### ${SERVER_LABEL[server]} — ${new Date().toISOString()}
 
-Command: \`npm run bench:routing${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` · machine: ${m.nproc} cores (${m.cpu}), ${m.memory} · Node ${m.node}, Temporal SDK ${m.temporalSdk}, ioredis ${m.ioredis}, Redis ${m.redis}, source: ${SERVER_LABEL[server]}, target: dev server (temporal CLI 1.5.1), from the local stack · load average at the end: ${m.loadavg}
+Command: \`npm run bench:routing${args}\` · machine: ${machine} · ${versions}, ${clusters} · load average at the end: ${m.loadavg}
 
 Routed vs direct client on the same (source) cluster, unit settled on the source (epoch 1), starts only
 (no worker), open loop at ${rate} starts/s = half the direct knee, ${LAT_ROUNDS} rounds of alternating ${LAT_BLOCK_MS / 1000} s blocks

@@ -26,7 +26,7 @@ import { dryRun } from '../src/cockpit/start';
 import { sendCampaignCommand, startCampaignFromPlan } from '../src/cockpit/campaign';
 import { getStatus } from '../src/cockpit/status';
 import { watchStatus } from '../src/cockpit/watch';
-import { ClusterCredentialsError, connectCluster } from '../src/clusters/connect';
+import { ClusterConnectError, ClusterCredentialsError, connectCluster } from '../src/clusters/connect';
 import { renderRunbook } from '../src/runbook';
 import { cliVersion, resolveTemporalCli, TemporalCliNotFoundError } from '../src/stack/temporal-cli';
 import { resolveTemporalServer, TEMPORAL_SERVER_VERSION, TemporalServerBinaryError } from '../src/stack/temporal-server-binary';
@@ -71,7 +71,8 @@ function fail(err: unknown): never {
     err instanceof CommandUnconfirmedError ||
     err instanceof NotStartedError ||
     err instanceof ControlUnavailableError ||
-    err instanceof ClusterCredentialsError;
+    err instanceof ClusterCredentialsError ||
+    err instanceof ClusterConnectError;
   process.stderr.write(`error: ${known ? (err as Error).message : ((err as Error)?.stack ?? String(err))}\n`);
   process.exit(EXIT_FAILED);
 }
@@ -109,7 +110,8 @@ dev
     const state = await devUp({ plan, ui: opts.ui, onProgress: progress });
     const lines = state.clusters.map((c) => `  ${c.name.padEnd(12)} ${c.address.padEnd(18)} ${c.uiUrl ? `UI ${c.uiUrl}` : '(headless)'}`);
     process.stdout.write(
-      `local stack up in ${((Date.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  ${'redis'.padEnd(12)} ${state.redis.url}\n` +
+      `local stack up in ${((Date.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n` +
+        `  ${'redis'.padEnd(12)} ${state.redis.url}\n` +
         (state.prometheus ? `  ${'prometheus'.padEnd(12)} ${state.prometheus.url}\n` : '') +
         `plan:  ${state.planPath}\nstate: ${state.runDir}/state.json\nstop it with: npx cutover dev down\n`,
     );
@@ -118,7 +120,8 @@ dev
   .command('build')
   .option('--no-server', 'only the Temporal CLI (dev server), not temporal-server for self-hosted clusters')
   .description(
-    'find or build the Temporal CLI (dev server) and temporal-server + temporal-sql-tool (self-hosted clusters) into the project cache, showing progress',
+    'find or build the Temporal CLI (dev server) and temporal-server + temporal-sql-tool (self-hosted clusters) ' +
+      'into the project cache, showing progress',
   )
   .action(async (opts: { server: boolean }) => {
     const bin = await resolveTemporalCli(progress);
@@ -176,7 +179,7 @@ function osUser(): string {
   }
 }
 
-/** Loads the plan from `--plan`, else `$CUTOVER_PLAN`, else `./cutover.yaml`, else the dev stack's. */
+/** Finds the plan: `--plan`, `$CUTOVER_PLAN`, `./cutover.yaml`, else the dev stack's. */
 function planFor(flag: string | undefined): Plan {
   return loadPlan(resolvePlanPath(flag));
 }
@@ -277,13 +280,15 @@ for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as cons
     .option('--timeout <seconds>', 'how long to wait for the workflow to confirm', '10')
     .option('--json', "print the confirmed command and the unit's status as one JSON document")
     .description(
-      `${COMMAND_HELP[name]}; to the campaign: ${CAMPAIGN_HELP[name]}. Waits until the workflow confirms it, or prints why it refused (exit 1)`,
+      `${COMMAND_HELP[name]}; to the campaign: ${CAMPAIGN_HELP[name]}. ` +
+        'Waits until the workflow confirms it, or prints why it refused (exit 1)',
     );
   if (name === 'rollback') cmd.requiredOption('--reason <text>', "why (recorded in the unit's history)");
   else cmd.option('--reason <text>', "why (recorded in the unit's history)");
   cmd.addHelpText(
     'after',
-    `\nExamples:\n  npx cutover ${name} tenant/detections/acme${name === 'rollback' ? ' --reason "error rate above the gate"' : ''}\n  npx cutover ${name} legacy-to-cloud --plan cutover.yaml${name === 'rollback' ? ' --reason "drill"' : ''}   (the campaign)`,
+    `\nExamples:\n  npx cutover ${name} tenant/detections/acme${name === 'rollback' ? ' --reason "error rate above the gate"' : ''}\n` +
+      `  npx cutover ${name} legacy-to-cloud --plan cutover.yaml${name === 'rollback' ? ' --reason "drill"' : ''}   (the campaign)`,
   );
   cmd.action(
     async (unit: string, opts: { plan?: string; actor?: string; commandId?: string; timeout: string; json?: boolean; reason?: string }) => {
@@ -305,7 +310,8 @@ for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as cons
           const a = out.status.approval;
           const approvals = name === 'approve' && a ? `; approvals ${a.approvals.length} of ${a.required}` : '';
           process.stdout.write(
-            `${name} campaign ${target.name}: applied (by ${out.actor}, command ${out.commandId}); campaign ${out.status.phase}${out.status.paused ? ', paused' : ''}${approvals}\n`,
+            `${name} campaign ${target.name}: applied (by ${out.actor}, command ${out.commandId}); ` +
+              `campaign ${out.status.phase}${out.status.paused ? ', paused' : ''}${approvals}\n`,
           );
         }
         return;
@@ -318,7 +324,8 @@ for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as cons
       if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       else
         process.stdout.write(
-          `${name} ${target.name}: applied (by ${out.actor}, command ${out.commandId}); phase ${out.status.phase}${out.status.paused ? ', paused' : ''}\n`,
+          `${name} ${target.name}: applied (by ${out.actor}, command ${out.commandId}); ` +
+            `phase ${out.status.phase}${out.status.paused ? ', paused' : ''}\n`,
         );
     },
   );
@@ -342,16 +349,9 @@ program
     const conns: { close(): Promise<void> }[] = [];
     try {
       const open = async (name: string) => {
-        try {
-          const c = await connectCluster(name, plan.clusters[name]!);
-          conns.push(c);
-          return c;
-        } catch (err) {
-          throw new ControlUnavailableError(
-            `cannot reach cluster ${name} at ${plan.clusters[name]!.address}: ${(err as Error).message} — fix: start it or correct clusters.${name}.address`,
-            { cause: err },
-          );
-        }
+        const c = await connectCluster(name, plan.clusters[name]!);
+        conns.push(c);
+        return c;
       };
       // Schedules are checked against their owner records in the plan's Redis; the route says where they belong.
       const redis = new Redis(plan.redis.url, {
@@ -398,7 +398,8 @@ program
   .description('start the campaign workflow of the plan (or attach to the running one: its ID is stable); it walks the rings')
   .addHelpText(
     'after',
-    '\nExamples:\n  npx cutover start examples/plan.yaml --dry-run\n  npx cutover start cutover.yaml --drill\n  npx cutover start cutover.yaml',
+    '\nExamples:\n  npx cutover start examples/plan.yaml --dry-run\n  npx cutover start cutover.yaml --drill\n' +
+      '  npx cutover start cutover.yaml',
   )
   .action(async (file: string, opts: { dryRun?: boolean; drill?: boolean; actor?: string; json?: boolean }) => {
     const plan = loadPlan(file);
@@ -417,7 +418,8 @@ program
     }
     const what = result.drill ? 'drill' : 'campaign';
     process.stdout.write(
-      `${what} ${result.plan}: ${result.started ? 'started' : 'already running (attached)'} — ${result.units} unit(s), ${result.steps} step(s)\n` +
+      `${what} ${result.plan}: ${result.started ? 'started' : 'already running (attached)'} — ` +
+        `${result.units} unit(s), ${result.steps} step(s)\n` +
         `  workflow ${result.workflowId}\n` +
         `watch it:   npx cutover status --watch --plan ${file}\n` +
         `pause it:   npx cutover pause ${result.plan} --plan ${file}\n` +
@@ -447,7 +449,8 @@ program
   .option('--self-hosted', 'run `legacy` as temporal-server on PostgreSQL (4 shards), as examples/plan.yaml says')
   .option('--rate <starts-per-second>', 'application load through the multi-cluster client')
   .description(
-    'the whole story on a local stack: clusters, Redis, Prometheus, the cutover worker, a sample application under load, and the example campaign, live',
+    'the whole story on a local stack: clusters, Redis, Prometheus, the cutover worker, a sample application under load, ' +
+      'and the example campaign, live',
   )
   .addHelpText('after', '\nExamples:\n  npm run demo\n  npm run demo -- --quick\n  npm run demo -- --self-hosted')
   .action(async (opts: { quick?: boolean; ui: boolean; selfHosted?: boolean; rate?: string }) => {

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as path from 'node:path';
+import { childReady } from '../../test/harness/wait';
 import type { WorkerProcessConfig } from './worker-process';
 
 /** A running worker process. */
@@ -23,25 +24,12 @@ export async function startWorkerProcess(cfg: WorkerProcessConfig, log: (line: s
   child.stderr!.on('data', (b: Buffer) => {
     for (const line of b.toString().split('\n')) if (line.trim()) log(`[worker ${cfg.mode}] ${line}`);
   });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the ${cfg.mode} worker process did not print READY within 60 s`));
-    }, 60_000);
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('READY')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the ${cfg.mode} worker process exited during start-up (${code ?? signal})`));
-    });
-  });
-  child.removeAllListeners('exit');
+  try {
+    await childReady(child, `the ${cfg.mode} worker process`);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
   return {
     pid: child.pid!,
     metricsUrl: `http://${cfg.metricsAddress}/metrics`,

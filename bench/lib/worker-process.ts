@@ -8,10 +8,11 @@
  *   (the benchmark's plan has no synthetic gate).
  * - `trivial`: `benchTrivial` (one activity) on its own task queue: the server-bound workload.
  */
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { createCutoverActivities } from '../../src/activities';
+import { connectCluster, connectNativeCluster } from '../../src/clusters/connect';
 import { RoutingStore } from '../../src/routing/store';
 import { ScheduleFence } from '../../src/schedules';
 
@@ -42,14 +43,14 @@ async function main(): Promise<void> {
     telemetryOptions: { metrics: { prometheus: { bindAddress: cfg.metricsAddress } } },
   });
   const closers: (() => Promise<unknown> | void)[] = [];
-  const native = await NativeConnection.connect({ address: cfg.address });
+  const native = await connectNativeCluster('control', { address: cfg.address });
   closers.push(() => native.close());
   let activities: object;
   if (cfg.mode === 'cutover') {
     if (!cfg.source || !cfg.target || !cfg.redisUrl || cfg.keyPrefix === undefined)
       throw new Error('cutover mode needs source, target, redisUrl and keyPrefix');
-    const source = await Connection.connect({ address: cfg.source.address });
-    const target = await Connection.connect({ address: cfg.target.address });
+    const source = await connectCluster(cfg.source.name, cfg.source);
+    const target = await connectCluster(cfg.target.name, cfg.target);
     closers.push(
       () => source.close(),
       () => target.close(),

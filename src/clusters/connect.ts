@@ -1,30 +1,67 @@
 /**
  * Connections to the clusters of a plan, with their credentials (mTLS files or an API key read
- * from the environment variable the plan names — never the key itself).
+ * from the environment variable the plan names — never the key itself). The one place that builds
+ * SDK connection options: the worker, the CLI, the multi-cluster client, dual workers and the
+ * benchmarks all connect through here.
  */
 import * as fs from 'node:fs';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { ClusterConfig } from '../config/types';
-import { CLIENT_CHANNEL_ARGS } from './channel';
 
+/**
+ * gRPC channel settings for client connections. The SDK means to let a client receive messages up to
+ * 128 MiB, but sets grpc-js's option under a name grpc-js does not read (`max_receive_message_length`,
+ * without the `grpc.` prefix), so a client keeps gRPC's 4 MiB default, and a history page larger than
+ * that (a campaign at 10,000 tenants) fails with RESOURCE_EXHAUSTED. Workers connect through the SDK's
+ * core, which has its own limit.
+ */
+const CLIENT_CHANNEL_ARGS = { 'grpc.max_receive_message_length': 128 * 1024 * 1024 } as const;
+
+/** A plan cluster's credentials cannot be read: names the field and the fix. */
 export class ClusterCredentialsError extends Error {
-  override name = 'ClusterCredentialsError';
+  override readonly name = 'ClusterCredentialsError';
+  constructor(
+    readonly cluster: string,
+    readonly field: string,
+    hint: string,
+  ) {
+    super(`clusters.${cluster}.${field}: ${hint}`);
+  }
 }
 
-type CommonOptions = Pick<ConnectionOptions, 'address' | 'tls' | 'apiKey'> & Pick<NativeConnectionOptions, 'address' | 'tls' | 'apiKey'>;
+/** A plan cluster did not answer the connection. */
+export class ClusterConnectError extends Error {
+  override readonly name = 'ClusterConnectError';
+  constructor(
+    readonly cluster: string,
+    readonly address: string,
+    options: { cause: unknown },
+  ) {
+    super(
+      `cannot reach cluster ${cluster} at ${address}: ${(options.cause as Error)?.message ?? String(options.cause)} — ` +
+        `fix: start it or correct clusters.${cluster}.address in the plan`,
+      options,
+    );
+  }
+}
 
-/** Connection options for a plan cluster; throws naming the missing file or variable. */
-export function connectionOptions(name: string, cluster: ClusterConfig): CommonOptions {
+/** What both `Connection` and `NativeConnection` accept. */
+export type ClusterConnectionOptions = Pick<ConnectionOptions, 'address' | 'tls' | 'apiKey'> &
+  Pick<NativeConnectionOptions, 'address' | 'tls' | 'apiKey'>;
+
+/** Connection options of a plan cluster; throws {@link ClusterCredentialsError} naming the missing file or variable. */
+export function connectionOptions(name: string, cluster: ClusterConfig): ClusterConnectionOptions {
+  // Read the files here, once, at start-up: the plan only names them.
   const read = (field: string, file: string | undefined) => {
     if (!file) return undefined;
     try {
       return fs.readFileSync(file);
     } catch (err) {
-      throw new ClusterCredentialsError(`clusters.${name}.tls.${field}: cannot read ${file} (${(err as Error).message}); fix the path`);
+      throw new ClusterCredentialsError(name, `tls.${field}`, `cannot read ${file} (${(err as Error).message}); fix the path`);
     }
   };
-  const opts: CommonOptions = { address: cluster.address };
+  const opts: ClusterConnectionOptions = { address: cluster.address };
   if (cluster.tls) {
     const crt = read('clientCertPath', cluster.tls.clientCertPath);
     const key = read('clientKeyPath', cluster.tls.clientKeyPath);
@@ -38,7 +75,9 @@ export function connectionOptions(name: string, cluster: ClusterConfig): CommonO
     const apiKey = process.env[cluster.apiKeyEnv];
     if (!apiKey)
       throw new ClusterCredentialsError(
-        `clusters.${name}.apiKeyEnv: environment variable ${cluster.apiKeyEnv} is not set; export it with the cluster's API key`,
+        name,
+        'apiKeyEnv',
+        `environment variable ${cluster.apiKeyEnv} is not set; export it with the cluster's API key`,
       );
     opts.apiKey = apiKey;
     // API keys are only accepted over TLS (Temporal Cloud); default to system roots.
@@ -47,14 +86,24 @@ export function connectionOptions(name: string, cluster: ClusterConfig): CommonO
   return opts;
 }
 
-/** A client-side connection to a plan cluster. */
-export function connectCluster(name: string, cluster: ClusterConfig): Promise<Connection> {
-  return Connection.connect({ ...connectionOptions(name, cluster), connectTimeout: '10s', channelArgs: CLIENT_CHANNEL_ARGS });
+/** A client-side connection to a plan cluster (receiving messages up to 128 MiB). */
+export async function connectCluster(name: string, cluster: ClusterConfig): Promise<Connection> {
+  const options = connectionOptions(name, cluster);
+  try {
+    return await Connection.connect({ ...options, connectTimeout: '10s', channelArgs: CLIENT_CHANNEL_ARGS });
+  } catch (err) {
+    throw new ClusterConnectError(name, cluster.address, { cause: err });
+  }
 }
 
 /** A worker-side connection to a plan cluster. */
-export function connectNativeCluster(name: string, cluster: ClusterConfig): Promise<NativeConnection> {
-  return NativeConnection.connect(connectionOptions(name, cluster));
+export async function connectNativeCluster(name: string, cluster: ClusterConfig): Promise<NativeConnection> {
+  const options = connectionOptions(name, cluster);
+  try {
+    return await NativeConnection.connect(options);
+  } catch (err) {
+    throw new ClusterConnectError(name, cluster.address, { cause: err });
+  }
 }
 
 /** The namespace name on a cluster (Temporal Cloud appends `.<account>`). */

@@ -23,12 +23,10 @@ export async function openControl(plan: Plan): Promise<ControlClient> {
   try {
     connection = await connectCluster(plan.control.cluster, cluster);
   } catch (err) {
-    throw new ControlUnavailableError(
-      `cannot reach the control cluster ${plan.control.cluster} at ${cluster.address}: ${(err as Error).message} — ` +
-        'fix: start it (`cutover dev up` for the local stack) or correct clusters.' +
-        `${plan.control.cluster}.address in the plan`,
-      { cause: err },
-    );
+    // connectCluster's errors name the cluster and the fix.
+    throw new ControlUnavailableError(`control cluster: ${(err as Error).message} (\`cutover dev up\` starts the local stack)`, {
+      cause: err,
+    });
   }
   const conn = connection;
   return { client: new Client({ connection: conn, namespace }), namespace, close: () => conn.close() };

@@ -17,18 +17,14 @@
  * updates, cancels and terminates go to it; otherwise both clusters are described (and cached).
  */
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
 import {
   Client,
-  Connection,
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
-  isGrpcServiceError,
 } from '@temporalio/client';
 import type {
-  ConnectionOptions,
   ScheduleDescription,
   ScheduleHandle,
   ScheduleOptions,
@@ -42,15 +38,16 @@ import type { Workflow, WorkflowResultType, WithWorkflowArgs } from '@temporalio
 import { Redis } from 'ioredis';
 import { RouteHeldTimeoutError, RoutingInputError } from './errors';
 import { sideFor } from './hash';
+import { planNamespace } from './plan-namespace';
 import { RouteTable, withTimeout } from './route-table';
 import { RoutingStore } from './store';
 import type { PlacementRecord } from './store';
 import { UnitResolver } from './tenant';
 import type { TenantSelector } from './tenant';
 import type { RoutingRecord, Side } from './types';
-import { CLIENT_CHANNEL_ARGS } from '../clusters/channel';
-import { loadPlan } from '../config';
-import type { ClusterConfig, Plan } from '../config';
+import { connectCluster } from '../clusters/connect';
+import { grpcCode, GrpcStatus } from '../clusters/grpc';
+import type { Plan } from '../config';
 import { DEFAULT_CLIENT_STALENESS_MS } from '../config/defaults';
 
 /** Defaults, named in one place. */
@@ -143,13 +140,8 @@ export function isSettled(record: RoutingRecord | undefined): boolean {
 
 /** True when a start failed in a way that leaves its outcome unknown (it may have happened). */
 function isUnknownOutcome(err: unknown): boolean {
-  let e: unknown = err;
-  for (let i = 0; i < 5 && e instanceof Error; i++) {
-    if (isGrpcServiceError(e))
-      return e.code === 4 /* DEADLINE_EXCEEDED */ || e.code === 14 /* UNAVAILABLE */ || e.code === 1; /* CANCELLED */
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
+  const code = grpcCode(err);
+  return code === GrpcStatus.DEADLINE_EXCEEDED || code === GrpcStatus.UNAVAILABLE || code === GrpcStatus.CANCELLED;
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -430,13 +422,7 @@ export class RoutedClient {
 
   /** Connects to the plan's source and target clusters and Redis; `close()` releases all of it. */
   static async connect(opts: RoutedClientConnectOptions): Promise<RoutedClient> {
-    const plan = loadPlan(opts.plan);
-    const ns = plan.namespaces[opts.namespace];
-    if (!ns)
-      throw new RoutingInputError(
-        'namespace',
-        `not in the plan's namespaces (known: ${Object.keys(plan.namespaces).join(', ') || 'none'})`,
-      );
+    const { plan, config: ns, sides } = planNamespace(opts.plan, opts.namespace);
     // cutover's drains wait the plan's bound after a route change; a client keeping stale routes longer could start work on a drained side.
     if (opts.stalenessMs !== undefined && opts.stalenessMs > plan.redis.clientStaleness) {
       throw new RoutingInputError(
@@ -445,27 +431,22 @@ export class RoutedClient {
           'leave it out, or raise redis.clientStaleness in the plan',
       );
     }
-    const srcCluster = plan.clusters[plan.source];
-    const dstCluster = plan.clusters[plan.target];
-    if (!srcCluster || !dstCluster) throw new RoutingInputError('source', "the plan's source and target must name entries of clusters");
     const cleanups: (() => Promise<void>)[] = [];
     try {
-      const srcConn = await Connection.connect({ ...connectionOptions(srcCluster), channelArgs: CLIENT_CHANNEL_ARGS });
+      const srcConn = await connectCluster(sides.source.name, sides.source.cluster);
       cleanups.push(() => srcConn.close());
-      const dstConn = await Connection.connect({ ...connectionOptions(dstCluster), channelArgs: CLIENT_CHANNEL_ARGS });
+      const dstConn = await connectCluster(sides.target.name, sides.target.cluster);
       cleanups.push(() => dstConn.close());
       const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 1, lazyConnect: false });
       redis.on('error', () => undefined); // outages surface as staleness and typed errors
       cleanups.push(async () => void redis.disconnect());
-      const sourceNs = `${opts.namespace}${srcCluster.namespaceSuffix ?? ''}`;
-      const targetNs = `${ns.target ?? opts.namespace}${dstCluster.namespaceSuffix ?? ''}`;
       const client = await RoutedClient.create({
         ...opts,
-        source: new Client({ connection: srcConn, namespace: sourceNs, identity: opts.identity }),
-        target: new Client({ connection: dstConn, namespace: targetNs, identity: opts.identity }),
+        source: new Client({ connection: srcConn, namespace: sides.source.namespace, identity: opts.identity }),
+        target: new Client({ connection: dstConn, namespace: sides.target.namespace, identity: opts.identity }),
         store: { redis, keyPrefix: plan.redis.keyPrefix },
         namespace: opts.namespace,
-        targetNamespace: targetNs,
+        targetNamespace: sides.target.namespace,
         tenantSelector: ns.tenants?.selector,
         tenants: ns.tenants?.ids,
         holdTimeoutMs: opts.holdTimeoutMs ?? plan.defaults.holdTimeout,
@@ -766,35 +747,4 @@ export class RoutedClient {
     }
     return new RoutedScheduleHandle(this, options.scheduleId);
   }
-}
-
-/** What both `Connection` and `NativeConnection` accept. */
-export interface ClusterConnectionOptions {
-  address: string;
-  tls?: ConnectionOptions['tls'];
-  apiKey?: string;
-}
-
-/** Connection options of a plan cluster (address, mTLS files, API key from the environment). */
-export function connectionOptions(cluster: ClusterConfig): ClusterConnectionOptions {
-  const opts: ClusterConnectionOptions = { address: cluster.address };
-  const tls = cluster.tls;
-  if (tls) {
-    // Read the files here, once, at start-up: the plan only names them.
-    opts.tls = {
-      serverNameOverride: tls.serverNameOverride,
-      serverRootCACertificate: tls.serverRootCACertPath ? fs.readFileSync(tls.serverRootCACertPath) : undefined,
-      clientCertPair:
-        tls.clientCertPath && tls.clientKeyPath
-          ? { crt: fs.readFileSync(tls.clientCertPath), key: fs.readFileSync(tls.clientKeyPath) }
-          : undefined,
-    };
-  }
-  if (cluster.apiKeyEnv) {
-    const key = process.env[cluster.apiKeyEnv];
-    if (!key) throw new RoutingInputError('apiKeyEnv', `set the environment variable ${cluster.apiKeyEnv}`);
-    opts.apiKey = key;
-    opts.tls = opts.tls ?? true;
-  }
-  return opts;
 }

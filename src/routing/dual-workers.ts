@@ -4,13 +4,13 @@
  * (`sourceWorkersMayStop` on the namespace unit and on every listed tenant) — never on a guess: while
  * Redis is unreachable both keep running.
  */
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { type NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
 import { Redis } from 'ioredis';
-import { loadPlan } from '../config';
+import { connectNativeCluster } from '../clusters/connect';
 import type { Plan } from '../config';
-import { connectionOptions } from './client';
 import { RoutingInputError } from './errors';
+import { planNamespace } from './plan-namespace';
 import { RouteTable } from './route-table';
 import { RoutingStore } from './store';
 import { UnitResolver } from './tenant';
@@ -83,21 +83,12 @@ export class DualWorkers {
 
   /** Workers from a plan: connects to its source and target clusters and Redis; `shutdown()` releases them. */
   static async create(opts: DualWorkersOptions): Promise<DualWorkers> {
-    const plan = loadPlan(opts.plan);
-    const ns = plan.namespaces[opts.namespace];
-    if (!ns)
-      throw new RoutingInputError(
-        'namespace',
-        `not in the plan's namespaces (known: ${Object.keys(plan.namespaces).join(', ') || 'none'})`,
-      );
-    const src = plan.clusters[plan.source];
-    const dst = plan.clusters[plan.target];
-    if (!src || !dst) throw new RoutingInputError('source', "the plan's source and target must name entries of clusters");
+    const { plan, config: ns, sides } = planNamespace(opts.plan, opts.namespace);
     const cleanups: (() => Promise<void>)[] = [];
     try {
-      const sourceConnection = await NativeConnection.connect(connectionOptions(src));
+      const sourceConnection = await connectNativeCluster(sides.source.name, sides.source.cluster);
       cleanups.push(() => sourceConnection.close());
-      const targetConnection = await NativeConnection.connect(connectionOptions(dst));
+      const targetConnection = await connectNativeCluster(sides.target.name, sides.target.cluster);
       cleanups.push(() => targetConnection.close());
       const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 1 });
       redis.on('error', () => undefined);
@@ -108,8 +99,8 @@ export class DualWorkers {
         ...code,
         sourceConnection,
         targetConnection,
-        sourceNamespace: `${opts.namespace}${src.namespaceSuffix ?? ''}`,
-        targetNamespace: `${ns.target ?? opts.namespace}${dst.namespaceSuffix ?? ''}`,
+        sourceNamespace: sides.source.namespace,
+        targetNamespace: sides.target.namespace,
         store: { redis, keyPrefix: plan.redis.keyPrefix },
         units: new UnitResolver(opts.namespace, ns.tenants?.selector, ns.tenants?.ids).knownUnits(),
         taskQueue: opts.taskQueue,

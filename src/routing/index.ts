@@ -19,3 +19,4 @@ export type { DualWorkersOptions, DualWorkersParts, SharedWorkerOptions } from '
 export { UnitResolver } from './tenant';
 export type { TenantSelector } from './tenant';
 export { RouteHeldTimeoutError, RoutingError, RoutingInputError, RoutingRecordInvalidError, RoutingUnavailableError } from './errors';
+export { ClusterConnectError, ClusterCredentialsError } from '../clusters/connect';

@@ -55,7 +55,7 @@ export async function copyOne(
         destination: { schedule: { spec: s.spec, action: s.action, policies: s.policies, state }, conflictToken },
       };
     } catch (err) {
-      // Already there (an earlier copy, another copier, or the dual-write): compare below.
+      // Already there (an earlier copy, another copier, or the multi-cluster client's standby copy): compare below.
       if (!isAlreadyExists(err)) throw err;
     }
     const existing = await describeRaw(to, scheduleId);

@@ -13,7 +13,8 @@ export class StaleScheduleEpochError extends Error {
     readonly current: ScheduleOwnerRecord | undefined,
   ) {
     super(
-      `schedule ${scheduleId}: expectedEpoch ${expectedEpoch} is stale (current epoch ${current?.epoch ?? 0}, owner ${current?.owner ?? 'none'}); read the owner record again and decide anew`,
+      `schedule ${scheduleId}: expectedEpoch ${expectedEpoch} is stale (current epoch ${current?.epoch ?? 0}, ` +
+        `owner ${current?.owner ?? 'none'}); read the owner record again and decide anew`,
     );
   }
 }
@@ -27,7 +28,8 @@ export class ScheduleSwitchSupersededError extends Error {
     readonly current: ScheduleOwnerRecord | undefined,
   ) {
     super(
-      `schedule ${scheduleId}: the switch won epoch ${wonEpoch} but the owner record moved to epoch ${current?.epoch ?? 0}; nothing was unpaused`,
+      `schedule ${scheduleId}: the switch won epoch ${wonEpoch} but the owner record moved to epoch ${current?.epoch ?? 0}; ` +
+        'nothing was unpaused',
     );
   }
 }
@@ -40,7 +42,8 @@ export class ScheduleActionsRunningError extends Error {
     readonly running: string[],
   ) {
     super(
-      `schedule ${scheduleId}: ${running.length} action(s) still running (${running.slice(0, 3).join(', ')}); it stays paused on both sides — retry the switch later or raise runningActionTimeoutMs`,
+      `schedule ${scheduleId}: ${running.length} action(s) still running (${running.slice(0, 3).join(', ')}); ` +
+        'it stays paused on both sides — retry the switch later or raise runningActionTimeoutMs',
     );
   }
 }
@@ -50,7 +53,8 @@ export class ScheduleUnpauseConflictError extends Error {
   override readonly name = 'ScheduleUnpauseConflictError';
   constructor(readonly scheduleId: string) {
     super(
-      `schedule ${scheduleId}: the conditional unpause was not applied (a concurrent change moved the conflict token); it stays paused — retry the switch`,
+      `schedule ${scheduleId}: the conditional unpause was not applied (a concurrent change moved the conflict token); ` +
+        'it stays paused — retry the switch',
     );
   }
 }
@@ -63,14 +67,6 @@ export class ScheduleMissingError extends Error {
     readonly namespace: string,
   ) {
     super(`schedule ${scheduleId} does not exist in namespace ${namespace}; copy it there first (copySchedules)`);
-  }
-}
-
-/** Thrown by the `crashAfter` test hook: the switch stops right after the named step. */
-export class InjectedCrashError extends Error {
-  override readonly name = 'InjectedCrashError';
-  constructor(readonly step: string) {
-    super(`injected crash after step ${step}`);
   }
 }
 

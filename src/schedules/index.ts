@@ -1,7 +1,8 @@
 /**
- * Schedules during a move: copy paused and byte-faithful, semantic diff, dual-write,
- * switch exactly once behind a fenced owner record, gap backfill, reconcile, rollback (the same
- * switch in reverse). Every function takes its clients as parameters.
+ * Schedules during a move: copy paused and byte-faithful, semantic diff, switch exactly once behind a
+ * fenced owner record, gap backfill, reconcile, rollback (the same switch in reverse). Every function
+ * takes its clients as parameters. (The multi-cluster client keeps a paused standby copy of the
+ * schedules an application creates while it moves: `RoutedClient.schedule`.)
  */
 export * from './types';
 export * from './errors';
@@ -18,8 +19,6 @@ export { switchSchedule, rollbackSchedule, SWITCH_STEPS, DEFAULT_MIGRATED_CATCHU
 export type { SwitchScheduleInput, SwitchReport, SwitchStep } from './switch';
 export { reconcileSchedules } from './reconcile';
 export type { ReconcileSchedulesInput, ScheduleReconcileItem, ScheduleReconcileReport, ScheduleProblem } from './reconcile';
-export { createOnBoth, updateOnBoth, deleteOnBoth } from './dual-write';
-export type { DualWriteInput } from './dual-write';
 export { listScheduledRuns, duplicateFires, lostFires } from './runs';
 export type { ScheduledRun } from './runs';
 export { scheduledRunId, nominalFromRunId, gapTimes, backfillRanges, firstOwnTime } from './gap';

@@ -1,11 +1,12 @@
 /**
- * Raw schedule RPCs (the SDK's converters bypassed): describe → create keeps payloads, memo and headers byte
+ * Raw schedule RPCs: describe → create keeps payloads, memo and headers byte
  * for byte, and gives the conflict token the switch needs for its conditional unpause.
  */
 import { randomUUID } from 'node:crypto';
 import { isGrpcServiceError } from '@temporalio/client';
 import { msNumberToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
+import { GrpcStatus } from '../clusters/grpc';
 import type { ScheduleEndpoint } from './types';
 
 export type RawDescribe = temporal.api.workflowservice.v1.IDescribeScheduleResponse;
@@ -24,20 +25,13 @@ export function msProto(ms: number): ReturnType<typeof msNumberToTs> {
   return msNumberToTs(ms);
 }
 
-// gRPC status codes (grpc-js is only a transitive dependency, so the numbers live here).
-const GRPC_NOT_FOUND = 5;
-const GRPC_ALREADY_EXISTS = 6;
-const GRPC_INVALID_ARGUMENT = 3;
-const GRPC_PERMISSION_DENIED = 7;
-const GRPC_UNIMPLEMENTED = 12;
-
 function isNotFound(err: unknown): boolean {
-  return isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND;
+  return isGrpcServiceError(err) && err.code === GrpcStatus.NOT_FOUND;
 }
 
 /** True when the error is gRPC ALREADY_EXISTS. */
 export function isAlreadyExists(err: unknown): boolean {
-  return isGrpcServiceError(err) && err.code === GRPC_ALREADY_EXISTS;
+  return isGrpcServiceError(err) && err.code === GrpcStatus.ALREADY_EXISTS;
 }
 
 /** Raw describe; undefined when the schedule does not exist. */
@@ -227,7 +221,7 @@ export async function peekRaw(ep: ScheduleEndpoint, scheduleId: string): Promise
     if (isNotFound(err)) return undefined;
     if (
       isGrpcServiceError(err) &&
-      (err.code === GRPC_PERMISSION_DENIED || err.code === GRPC_INVALID_ARGUMENT || err.code === GRPC_UNIMPLEMENTED)
+      (err.code === GrpcStatus.PERMISSION_DENIED || err.code === GrpcStatus.INVALID_ARGUMENT || err.code === GrpcStatus.UNIMPLEMENTED)
     )
       return unpeekable(ep);
     throw err;

@@ -1,5 +1,5 @@
 /**
- * Switching one schedule to the other cluster exactly once (never active on both):
+ * Switching one schedule to the other cluster exactly once (never active on both clusters):
  *
  *   pause the old side → verify paused, nothing running → CAS the owner record (epoch + 1)
  *   → pause the old side again (fencing) → conditional unpause of the new side → backfill the gap
@@ -12,7 +12,6 @@
  */
 import { temporal } from '@temporalio/proto';
 import {
-  InjectedCrashError,
   ScheduleActionsRunningError,
   ScheduleInputError,
   ScheduleMissingError,
@@ -39,11 +38,14 @@ import {
 import type { RawDescribe, ScheduleState } from './raw';
 import type { ScheduleEndpoint, Side, SidedEndpoint } from './types';
 
-/** The steps of the protocol, in order (`crashAfter` stops right after one of them). */
+/** The steps of the protocol, in order (`onStep` is called after each). */
 export const SWITCH_STEPS = ['pause', 'verify-paused', 'cas', 'fence-pause', 'unpause', 'backfill', 'verify'] as const;
 export type SwitchStep = (typeof SWITCH_STEPS)[number];
 
-/** Catch-up window set on a schedule when it becomes active on its new side: a cluster that comes back after an outage must not replay actions the other side already took. */
+/**
+ * Catch-up window set on a schedule when it becomes active on its new side: a cluster that comes back
+ * after an outage must not replay actions the other side already took.
+ */
 export const DEFAULT_MIGRATED_CATCHUP_WINDOW_MS = 60_000;
 /** The server's floor for the catch-up window. */
 export const MIN_CATCHUP_WINDOW_MS = 10_000;
@@ -80,11 +82,10 @@ export interface SwitchScheduleInput {
    * switch retries from a describe, as with any stale description.
    */
   toKnown?: RawDescribe;
-  /** Test hook (fault injection): throw `InjectedCrashError` right after this step. */
-  crashAfter?: SwitchStep;
   /**
    * Called after each step (an activity heartbeats here, so a long switch shows where it is). A
-   * returned promise is awaited before the next step (tests act on the clusters at a chosen step).
+   * returned promise is awaited before the next step; an error thrown here stops the switch right
+   * after that step, as a crash would, and a re-run with the same `switchId` finishes it.
    */
   onStep?: (step: SwitchStep) => void | Promise<void>;
 }
@@ -108,7 +109,8 @@ export interface SwitchReport {
 const GAP_NOTE = /gap-from (\S+)/;
 
 function pauseNote(switchId: string, from: Side, actor: string, gapFromMs: number | undefined): string {
-  return `cutover switch ${switchId}: paused on ${from} by ${actor}; gap-from ${gapFromMs === undefined ? 'none' : new Date(gapFromMs).toISOString()}`;
+  const gapFrom = gapFromMs === undefined ? 'none' : new Date(gapFromMs).toISOString();
+  return `cutover switch ${switchId}: paused on ${from} by ${actor}; gap-from ${gapFrom}`;
 }
 
 /** The gap start an earlier attempt wrote into the pause note, if the note is cutover's. */
@@ -243,10 +245,6 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
   const ns = fenceNamespace(from, to);
   const switchId = input.switchId ?? `${to.side}@${expectedEpoch}`;
   const identity = `cutover:${actor}`;
-  const crash = async (step: SwitchStep) => {
-    await input.onStep?.(step);
-    if (input.crashAfter === step) throw new InjectedCrashError(step);
-  };
 
   const rec = await fence.read(ns, id);
   const epochNow = rec?.epoch ?? 0;
@@ -273,7 +271,7 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
     const gapFromMs = sFrom.paused ? gapFromNote(sFrom.notes) : sFrom.futureActionTimes[0];
     const pause = () => pauseRaw(from, id, pauseNote(switchId, from.side, actor, gapFromMs), identity);
     if (!sFrom.paused) await pause();
-    await crash('pause');
+    await input.onStep?.('pause');
     try {
       await waitPausedAndIdle(from, id, input.runningActionTimeoutMs ?? DEFAULT_RUNNING_ACTION_TIMEOUT_MS, fence, ns, expectedEpoch, pause);
     } catch (err) {
@@ -282,7 +280,7 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
         await restore(from, id, err.current, fence, ns, identity);
       throw err;
     }
-    await crash('verify-paused');
+    await input.onStep?.('verify-paused');
     const cas = await fence.compareAndSet(ns, id, expectedEpoch, { owner: to.side, actor, switchId, gapFromMs });
     if (!cas.ok) {
       // Lost the race. If this run paused the side the winning record names as owner, give it
@@ -292,7 +290,7 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
       throw new StaleScheduleEpochError(id, expectedEpoch, cas.current);
     }
     won = cas.record;
-    await crash('cas');
+    await input.onStep?.('cas');
   } else if (rec && epochNow === expectedEpoch + 1 && rec.owner === to.side && rec.switchId === switchId) {
     won = rec;
     resumed = true;
@@ -303,7 +301,7 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
   // Fencing pause: any unpause of the old side prepared by an overtaken switcher holds a conflict
   // token from before this pause, so the server ignores it.
   await pauseRaw(from, id, pauseNote(switchId, from.side, actor, won.gapFromMs), identity);
-  await crash('fence-pause');
+  await input.onStep?.('fence-pause');
   // The final check of the old side: its state once the server has processed the fencing pause. It
   // waits on the old side's scheduler, so it runs while the new side is unpaused (awaited at the end).
   const oldSideCheck = observeSchedule(from, id, { checkRunning: false, afterSignal: true });
@@ -349,7 +347,7 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
     }
     if (attempt >= UNPAUSE_ATTEMPTS) throw new ScheduleUnpauseConflictError(id);
   }
-  await crash('unpause');
+  await input.onStep?.('unpause');
 
   const gap: SwitchReport['gap'] = { fromMs: won.gapFromMs, missed: [], backfilled: [] };
   const actionWorkflowId = dTo.schedule?.action?.startWorkflow?.workflowId ?? '';
@@ -396,13 +394,13 @@ export async function switchSchedule(input: SwitchScheduleInput): Promise<Switch
       );
     }
   }
-  await crash('backfill');
+  await input.onStep?.('backfill');
 
   // The new side was checked by the read that showed it active; the old side by the read started
   // after the fencing pause.
   const [vf, owner] = await Promise.all([oldSideCheck, fence.read(ns, id)]);
   const verified = { fromPaused: vf.paused, toActive: !sTo.paused, ownerEpoch: owner?.epoch };
-  await crash('verify');
+  await input.onStep?.('verify');
   return { scheduleId: id, from: from.side, to: to.side, switchId, epoch: won.epoch, resumed, gap, catchupWindowMs, verified };
 }
 

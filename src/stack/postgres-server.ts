@@ -2,20 +2,19 @@
 // worker in one process) on its own pair of PostgreSQL databases, with several history shards. It
 // behaves like the clusters users actually move off: no namespace until someone creates it, visibility
 // that lags writes, and services, shards and a server configuration that are real.
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { Connection, isGrpcServiceError } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
+import { grpcCode, GrpcStatus } from '../clusters/grpc';
 import { STACK_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { databasePair, dropDatabasePair, ensurePostgres, migrateDatabasePair, pgFromEnv } from './postgres';
 import { PROJECT_ROOT } from './paths';
-import { isListening } from './ports';
-import { commandLine, spawnLogged } from './processes';
+import { freePorts, isListening, isPortFree, PortInUseError } from './ports';
+import { commandLine, isAlive, killGroup, spawnLogged, waitForExit, type SpawnedProcess } from './processes';
 import type { DatabasePair, PgConnection } from './postgres';
 import { resolveTemporalServer } from './temporal-server-binary';
 import type { TemporalServerBinaries } from './temporal-server-binary';
@@ -136,30 +135,12 @@ export class PostgresServerStartError extends Error {
   }
 }
 
-/** A port the server needs is taken by another process. */
-export class PortInUseError extends Error {
-  constructor(
-    readonly port: number,
-    readonly field: string,
-  ) {
-    super(`${field}: port ${port} on 127.0.0.1 is already in use; stop what holds it or choose another port`);
-    this.name = 'PortInUseError';
-  }
-}
-
 // From the package root: the compiled code in dist/ reads the same templates as the sources.
 const TEMPLATE_DIR = path.join(PROJECT_ROOT, 'src', 'stack', 'templates');
 const SERVER_TEMPLATE = path.join(TEMPLATE_DIR, 'postgres-server.yaml');
 const DYNAMIC_CONFIG_TEMPLATE = path.join(TEMPLATE_DIR, 'postgres-dynamicconfig.yaml');
 const RETENTION = '24h';
 const EXIT_WAIT_MS = 15_000;
-
-// gRPC status codes (numeric, as the SDK's GrpcServiceError carries them).
-const GRPC_NOT_FOUND = 5;
-const GRPC_ALREADY_EXISTS = 6;
-const GRPC_DEADLINE_EXCEEDED = 4;
-const GRPC_UNAVAILABLE = 14;
-const GRPC_INTERNAL = 13;
 
 /**
  * Replaces every `{{NAME}}` in `template` with the JSON form of `values[NAME]` (a quoted string or a
@@ -214,90 +195,10 @@ export function renderDynamicConfig(template: string, extra: Record<string, unkn
  */
 export const SERVICE_PORT_RANGE = { min: 20000, max: 32767 } as const;
 
-/**
- * Takes `count` distinct free ports on 127.0.0.1 from `range` (each bound to check it is free, then
- * released), avoiding `avoid`.
- */
-export async function freePorts(
-  count: number,
-  avoid: number[] = [],
-  range: { min: number; max: number } = SERVICE_PORT_RANGE,
-): Promise<number[]> {
-  const taken = new Set(avoid);
-  const ports: number[] = [];
-  const servers: net.Server[] = [];
-  const span = range.max - range.min + 1;
-  let candidate = range.min + Math.floor(Math.random() * span);
-  try {
-    // Keep every chosen socket open until all are chosen, so no port is handed out twice.
-    for (let tried = 0; ports.length < count; tried++) {
-      if (tried >= span) throw new PortInUseError(range.min, `ports (no ${count} free ports in ${range.min}-${range.max})`);
-      candidate = candidate >= range.max ? range.min : candidate + 1;
-      if (taken.has(candidate)) continue;
-      const server = net.createServer();
-      const port = candidate;
-      const ok = await new Promise<boolean>((resolve) => {
-        server.once('error', () => resolve(false));
-        server.listen(port, '127.0.0.1', () => resolve(true));
-      });
-      if (ok) {
-        servers.push(server);
-        taken.add(port);
-        ports.push(port);
-      }
-    }
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  }
-  return ports;
-}
-
-/** True when nothing listens on 127.0.0.1:`port` (we could bind it). */
-export function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie (exited, not yet reaped by a parent that is not us) still answers kill(0).
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    // The server was spawned as the leader of its own process group: signal the whole group.
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function grpcCode(err: unknown): number | undefined {
-  if (isGrpcServiceError(err)) return err.code;
-  const cause = (err as { cause?: unknown } | undefined)?.cause;
-  if (isGrpcServiceError(cause)) return cause.code;
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
+/** Thrown by a step of the start-up that is not ready yet: retried like an unavailable server. */
+class NotReadyYet extends Error {}
 
 /** A self-hosted temporal-server on PostgreSQL that the local stack can start, kill and restart. */
 export class PostgresTemporalServer implements ClusterProcess {
@@ -312,8 +213,7 @@ export class PostgresTemporalServer implements ClusterProcess {
     onProgress?: ProgressFn;
   };
   private servicePorts: ServicePorts | undefined;
-  private child: ChildProcess | undefined;
-  private childExit: Promise<void> | undefined;
+  private spawned: SpawnedProcess | undefined;
   private adoptedPid: number | undefined;
 
   constructor(options: PostgresTemporalServerOptions) {
@@ -380,8 +280,9 @@ export class PostgresTemporalServer implements ClusterProcess {
   }
 
   get pid(): number | undefined {
-    if (this.child) {
-      return this.child.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
+    const child = this.spawned?.child;
+    if (child) {
+      return child.exitCode === null && child.signalCode === null ? child.pid : undefined;
     }
     // An adopted PID (from a state file) counts only while it is still our server: PIDs get reused.
     if (this.adoptedPid === undefined || !isAlive(this.adoptedPid)) return undefined;
@@ -396,7 +297,7 @@ export class PostgresTemporalServer implements ClusterProcess {
     const startedAt = Date.now();
     // Ports first: a taken port fails before any database is touched.
     if (!this.servicePorts) {
-      const picked = await freePorts(PORT_KEYS.length, [this.opts.port]);
+      const picked = await freePorts(PORT_KEYS.length, SERVICE_PORT_RANGE, [this.opts.port]);
       this.servicePorts = Object.fromEntries(PORT_KEYS.map((k, i) => [k, picked[i]])) as unknown as ServicePorts;
     }
     await this.assertPortsFree();
@@ -423,10 +324,9 @@ export class PostgresTemporalServer implements ClusterProcess {
         'waiting for the frontend port',
         deadline,
         async () => {
-          if (!(await isListening('127.0.0.1', this.opts.port, 200)))
-            throw Object.assign(new Error('not listening yet'), { code: GRPC_UNAVAILABLE });
+          if (!(await isListening('127.0.0.1', this.opts.port, 200))) throw new NotReadyYet('not listening yet');
         },
-        [GRPC_UNAVAILABLE],
+        [GrpcStatus.UNAVAILABLE],
       );
     } catch (err) {
       await this.kill();
@@ -441,7 +341,7 @@ export class PostgresTemporalServer implements ClusterProcess {
         'reading the cluster info',
         deadline,
         () => connection.withDeadline(Math.min(Date.now() + 5_000, deadline), () => connection.workflowService.getClusterInfo({})),
-        [GRPC_UNAVAILABLE, GRPC_DEADLINE_EXCEEDED],
+        [GrpcStatus.UNAVAILABLE, GrpcStatus.DEADLINE_EXCEEDED],
       );
       if (historyShardCount !== this.opts.shards) {
         onProgress?.(
@@ -469,7 +369,7 @@ export class PostgresTemporalServer implements ClusterProcess {
   async kill(): Promise<void> {
     const pid = this.pid;
     if (pid === undefined) return;
-    signalGroup(pid, 'SIGKILL');
+    killGroup(pid, 'SIGKILL');
     await this.waitExit(pid, EXIT_WAIT_MS);
   }
 
@@ -477,7 +377,7 @@ export class PostgresTemporalServer implements ClusterProcess {
   async stop(): Promise<void> {
     const pid = this.pid;
     if (pid === undefined) return;
-    signalGroup(pid, 'SIGTERM');
+    killGroup(pid, 'SIGTERM');
     try {
       await this.waitExit(pid, this.opts.stopGraceMs);
     } catch {
@@ -557,7 +457,7 @@ export class PostgresTemporalServer implements ClusterProcess {
   private spawnServer(): void {
     // Its own process group (kill() takes the whole server); tracked and killed when this process exits
     // unless `detached` (for `dev up`, which returns while the server keeps running).
-    const spawned = spawnLogged(
+    this.spawned = spawnLogged(
       this.opts.binaries.server,
       ['--root', this.opts.runDir, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start'],
       {
@@ -567,32 +467,16 @@ export class PostgresTemporalServer implements ClusterProcess {
         detached: this.opts.detached,
       },
     );
-    this.child = spawned.child;
     this.adoptedPid = undefined;
-    this.childExit = spawned.exited.then(() => undefined);
   }
 
   private exited(): boolean {
-    return this.child !== undefined && (this.child.exitCode !== null || this.child.signalCode !== null || this.child.pid === undefined);
+    const child = this.spawned?.child;
+    return child !== undefined && (child.exitCode !== null || child.signalCode !== null || child.pid === undefined);
   }
 
   private async waitExit(pid: number, timeoutMs: number): Promise<void> {
-    if (this.child && this.child.pid === pid && this.childExit) {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), timeoutMs);
-      });
-      const done = await Promise.race([this.childExit.then(() => false), timedOut]);
-      clearTimeout(timer);
-      if (!done) return;
-    } else {
-      const deadline = Date.now() + timeoutMs;
-      while (isAlive(pid)) {
-        if (Date.now() > deadline) break;
-        await delay(50);
-      }
-      if (!isAlive(pid)) return;
-    }
+    if (await waitForExit(this.spawned?.pid === pid ? this.spawned : pid, timeoutMs)) return;
     throw new PostgresServerStartError(`${this.opts.name}: temporal-server (pid ${pid}) did not exit within ${timeoutMs} ms`);
   }
 
@@ -620,11 +504,12 @@ export class PostgresTemporalServer implements ClusterProcess {
   private async retrying<T>(what: string, deadline: number, op: () => Promise<T>, retryOn: number[]): Promise<T> {
     let wait = 50;
     for (;;) {
-      if (this.exited()) throw this.failure(`exited (${this.child?.signalCode ?? `code ${this.child?.exitCode}`}) while ${what}`);
+      const child = this.spawned?.child;
+      if (this.exited()) throw this.failure(`exited (${child?.signalCode ?? `code ${child?.exitCode}`}) while ${what}`);
       try {
         return await op();
       } catch (err) {
-        const code = grpcCode(err);
+        const code = err instanceof NotReadyYet ? GrpcStatus.UNAVAILABLE : grpcCode(err);
         // Anything that is not a transient gRPC status (bad options, refused requests) fails at once.
         const retryable = code !== undefined && retryOn.includes(code);
         if (!retryable) throw err;
@@ -641,12 +526,12 @@ export class PostgresTemporalServer implements ClusterProcess {
       deadline,
       // A short deadline per attempt, so a call to a server that is not listening yet fails fast.
       () => connection.withDeadline(Math.min(Date.now() + 2_000, deadline), () => connection.workflowService.getSystemInfo({})),
-      [GRPC_UNAVAILABLE, GRPC_DEADLINE_EXCEEDED],
+      [GrpcStatus.UNAVAILABLE, GrpcStatus.DEADLINE_EXCEEDED],
     );
   }
 
   private async ensureNamespaces(connection: Connection, deadline: number): Promise<void> {
-    const transient = [GRPC_UNAVAILABLE, GRPC_DEADLINE_EXCEEDED, GRPC_INTERNAL];
+    const transient = [GrpcStatus.UNAVAILABLE, GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.INTERNAL];
     const ws = connection.workflowService;
     const ops = connection.operatorService;
     const withDeadline = <T>(fn: () => Promise<T>) => connection.withDeadline(Math.min(Date.now() + 5_000, deadline), fn);
@@ -660,11 +545,11 @@ export class PostgresTemporalServer implements ClusterProcess {
           try {
             await withDeadline(() => ws.describeNamespace({ namespace }));
           } catch (err) {
-            if (grpcCode(err) !== GRPC_NOT_FOUND) throw err;
+            if (grpcCode(err) !== GrpcStatus.NOT_FOUND) throw err;
             try {
               await withDeadline(() => ws.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs(RETENTION) }));
             } catch (regErr) {
-              if (grpcCode(regErr) !== GRPC_ALREADY_EXISTS) throw regErr;
+              if (grpcCode(regErr) !== GrpcStatus.ALREADY_EXISTS) throw regErr;
             }
           }
         },
@@ -678,7 +563,7 @@ export class PostgresTemporalServer implements ClusterProcess {
         `waiting for namespace ${namespace} to be usable`,
         deadline,
         () => withDeadline(() => ws.countWorkflowExecutions({ namespace, query: '' })),
-        [...transient, GRPC_NOT_FOUND],
+        [...transient, GrpcStatus.NOT_FOUND],
       );
     }
     for (const namespace of this.opts.namespaces) {
@@ -697,7 +582,8 @@ export class PostgresTemporalServer implements ClusterProcess {
             } else if (have !== want) {
               throw new PostgresServerOptionsError(
                 `searchAttributes.${attr.name}`,
-                `already exists in namespace ${namespace} with type ${IndexedValueType[have]}, not ${attr.type}; use that type or another name`,
+                `already exists in namespace ${namespace} with type ${IndexedValueType[have]}, not ${attr.type}; ` +
+                  'use that type or another name',
               );
             }
           }
@@ -706,12 +592,12 @@ export class PostgresTemporalServer implements ClusterProcess {
             await withDeadline(() => ops.addSearchAttributes({ namespace, searchAttributes: missing }));
           } catch (err) {
             // Added by someone else meanwhile: the next round lists it.
-            if (grpcCode(err) !== GRPC_ALREADY_EXISTS) throw err;
-            throw Object.assign(new Error('search attributes changed concurrently'), { code: GRPC_UNAVAILABLE });
+            if (grpcCode(err) !== GrpcStatus.ALREADY_EXISTS) throw err;
+            throw new NotReadyYet('search attributes changed concurrently');
           }
         },
         // NOT_FOUND: the namespace is created but the frontend's cache does not know it yet.
-        [...transient, GRPC_NOT_FOUND],
+        [...transient, GrpcStatus.NOT_FOUND],
       );
     }
   }
@@ -746,7 +632,7 @@ export async function postgresClusterFactory(
 ): Promise<PostgresTemporalServer> {
   const runDir = path.resolve(ctx.runDir, spec.name);
   const binaries = await resolveTemporalServer({ onProgress: ctx.onProgress });
-  const port = spec.port ?? (await freePorts(1))[0]!;
+  const port = spec.port ?? (await freePorts(1, SERVICE_PORT_RANGE))[0]!;
   const hash = createHash('sha256').update(runDir).digest('hex').slice(0, 8);
   return new PostgresTemporalServer({
     name: spec.name,

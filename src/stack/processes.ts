@@ -55,13 +55,18 @@ export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void
   }
 }
 
-/** True while a process with that PID exists. */
+/** True while a process with that PID runs (a zombie, exited but not yet reaped by its parent, does not). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): kill(0) is all there is
   }
 }
 
@@ -127,6 +132,19 @@ export async function waitForPidExit(pid: number, timeoutMs: number): Promise<bo
     await new Promise((r) => setTimeout(r, 50));
   }
   return !isAlive(pid);
+}
+
+/**
+ * Waits up to `timeoutMs` until the process is gone: a child spawned here by its exit event (so its
+ * `exitCode` is set once this resolves), any other by its PID. True when it is gone.
+ */
+export async function waitForExit(proc: SpawnedProcess | number, timeoutMs: number): Promise<boolean> {
+  if (typeof proc === 'number') return waitForPidExit(proc, timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  const gone = await Promise.race([proc.exited.then(() => true), timedOut]);
+  clearTimeout(timer);
+  return gone;
 }
 
 /** SIGTERM the group, then SIGKILL after `graceMs`; resolves once the process is gone. */

@@ -15,7 +15,6 @@ export async function settledOps(metricsUrl: string, namespace: string, ops: rea
       const n = sumOps(await scrapeRequests(metricsUrl), namespace, ops);
       return n === last ? n : ((last = n), undefined);
     },
-    30_000,
-    1_500,
+    { timeoutMs: 30_000, everyMs: 1_500 },
   );
 }

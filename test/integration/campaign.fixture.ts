@@ -25,7 +25,7 @@ import type { UnitStatus } from '../../src/domain/migration';
 import * as umsg from '../../src/workflows/unit-migration.messages';
 import { entityAppJob } from '../workflows/entity-app';
 import { testStack, uniqueId } from '../harness';
-import { childReady } from '../harness/wait';
+import { childReady, until } from '../harness/wait';
 import { sharedRig, type Shared } from './entity.fixture';
 
 export const CONTROL_NAMESPACE = 'cutover';
@@ -267,30 +267,30 @@ export class Rig {
 
   /** Polls the campaign's status until `pred` holds (bounded). */
   async waitFor(pred: (s: CampaignStatus) => boolean, what: string, timeoutMs = 90_000): Promise<CampaignStatus> {
-    const deadline = Date.now() + timeoutMs;
     let last: CampaignStatus | undefined;
-    let lastErr: unknown;
-    for (;;) {
-      try {
+    return await until(
+      what,
+      async () => {
         last = await this.status();
-        if (pred(last)) return last;
-      } catch (err) {
-        lastErr = err;
-      }
-      if (Date.now() > deadline) {
-        const brief = last && {
-          phase: last.phase,
-          hold: last.hold,
-          step: last.step && { n: last.step.n, kind: last.step.kind },
-          gates: last.gates,
-          rejected: last.rejected,
-          history: last.history.slice(-5),
-          units: last.rings.flatMap((r) => r.units),
-        };
-        throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(brief)} ${lastErr ? String(lastErr) : ''}`);
-      }
-      await delay(150);
-    }
+        return pred(last) && last;
+      },
+      {
+        timeoutMs,
+        everyMs: 150,
+        detail: () => {
+          const brief = last && {
+            phase: last.phase,
+            hold: last.hold,
+            step: last.step && { n: last.step.n, kind: last.step.kind },
+            gates: last.gates,
+            rejected: last.rejected,
+            history: last.history.slice(-5),
+            units: last.rings.flatMap((r) => r.units),
+          };
+          return `last: ${JSON.stringify(brief)}`;
+        },
+      },
+    );
   }
 
   async signal(name: 'advance' | 'pause' | 'resume' | 'rollback', actor = 'operator', reason?: string): Promise<void> {

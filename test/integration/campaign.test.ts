@@ -22,7 +22,7 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
 
   after(closeShared);
 
-  it('runs three rings over two namespaces and three tenants to completion; self-approval refused, two distinct approvers accepted', async () => {
+  it('three rings over two namespaces and three tenants complete; self-approval refused, two approvers accepted', async () => {
     rig = await new Rig({
       gates: (r) => ({
         probe: { synthetic: { workflows: 2, minSuccess: 1, maxP99: '10s' }, ...fast },
@@ -94,7 +94,7 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
     assert.ok(rig.accepted.length > 0);
   });
 
-  it('a gate failing because application runs fail on the target rolls the ring back at once; no new start lands on the target afterwards', async () => {
+  it("a gate failing on the target's failed runs rolls the ring back at once; no later start lands there", async () => {
     rig = await new Rig({
       gates: () => ({ failures: { temporal: { maxFailed: 0 }, interval: '500ms', count: 3, failureLimit: 0, consecutiveErrorLimit: 2 } }),
       rings: [{ name: 'ring0', units: ['A'], gates: ['failures'] }],

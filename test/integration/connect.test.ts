@@ -1,12 +1,14 @@
 /**
- * cutover's client connections against a real dev server: they receive a history page larger than
- * gRPC's 4 MiB default, which a connection made with the SDK's defaults does not (see
- * src/clusters/channel.ts). A campaign run at 10,000 tenants has such a page.
+ * cutover's cluster connections against a real dev server: a client receives a history page larger
+ * than gRPC's 4 MiB default, which a connection made with the SDK's defaults does not (see
+ * src/clusters/connect.ts; a campaign run at 10,000 tenants has such a page), and a cluster that does
+ * not answer is an error naming it.
  */
 import * as assert from 'node:assert/strict';
 import { Client, Connection } from '@temporalio/client';
 import { testStack, uniqueId } from '../harness';
-import { connectCluster } from '../../src/clusters/connect';
+import { ClusterConnectError, connectCluster, connectNativeCluster } from '../../src/clusters/connect';
+import { freePort } from '../../src/stack/ports';
 
 const NS = 'payments';
 /** Three signals of 1.5 MB: ~4.5 MB of history in one page, over 4 MiB, each payload under the 2 MB blob limit. */
@@ -57,5 +59,17 @@ describe('cluster connections (real dev server)', function () {
     } finally {
       await handle.terminate('test done').catch(() => undefined);
     }
+  });
+
+  it('a cluster that does not answer is an error naming it, its address and the fix', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    await assert.rejects(
+      connectNativeCluster('legacy', { address }),
+      (e: unknown) =>
+        e instanceof ClusterConnectError &&
+        e.cluster === 'legacy' &&
+        e.message.startsWith(`cannot reach cluster legacy at ${address}: `) &&
+        e.message.includes('correct clusters.legacy.address'),
+    );
   });
 });

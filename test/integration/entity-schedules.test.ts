@@ -1,5 +1,5 @@
 /**
- * The entity workflows move a unit's schedules (never active on both clusters) on the real test stack: a
+ * The entity workflows move a unit's schedules (exactly once) on the real test stack: a
  * tenant with a schedule firing every second is moved end to end, and rolled back after its
  * schedules switched. Every fire is counted on both clusters by its nominal time: none may run on
  * both, none may be lost (the switch gaps are backfilled).
@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { duplicateFires, listScheduledRuns, lostFires, type ScheduledRun } from '../../src/schedules';
 import { matchingTimes } from '../../src/schedules/raw';
 import type { UnitStatus } from '../../src/domain/migration';
-import { eventually, pausedOnSides } from '../workflows/schedule-test-kit';
+import { until } from '../harness/wait';
+import { pausedOnSides } from '../workflows/schedule-test-kit';
 import { closeShared, driveTo, Rig, type RigOptions } from './entity.fixture';
 
 /** Runs of the schedule on both clusters over (sinceMs, untilMs], and the nominal times that should have run. */
@@ -26,7 +27,7 @@ async function firesOf(r: Rig, scheduleId: string, sinceMs: number, untilMs: num
 async function settledFires(r: Rig, scheduleId: string, sinceMs: number, untilMs: number) {
   let last: Awaited<ReturnType<typeof firesOf>> | undefined;
   try {
-    await eventually(
+    await until(
       'every fire of the window to be visible',
       async () => {
         last = await firesOf(r, scheduleId, sinceMs, untilMs);
@@ -96,10 +97,7 @@ describe('entity workflows: schedules move with the unit', function () {
     assert.equal(draining.schedules?.forward?.done?.switched, 1, 'switched in cutover, before draining');
     assert.deepEqual(await pausedOnSides(r.scheduleSides(), id), { source: true, target: false });
     // Let the target take a fire or two of its own before going back.
-    const firedOnTarget = await eventually('a fire on the target', async () =>
-      (await firesOf(r, id, since, Date.now())).target.length > 0 ? true : undefined,
-    );
-    assert.ok(firedOnTarget);
+    await until('a fire on the target', async () => (await firesOf(r, id, since, Date.now())).target.length > 0);
 
     await r.command('rollback', { reason: 'drill: schedules back' });
     const back: UnitStatus = await r.waitPhase('rolled-back', 40_000);
@@ -119,9 +117,7 @@ describe('entity workflows: schedules move with the unit', function () {
     assert.equal(back.reconcile?.clean, true, JSON.stringify(back.reconcile));
 
     // The source fires again on its own after the rollback.
-    await eventually('a fire on the source after the rollback', async () =>
-      (await firesOf(r, id, rolledBackAt, Date.now())).source.length > 0 ? true : undefined,
-    );
+    await until('a fire on the source after the rollback', async () => (await firesOf(r, id, rolledBackAt, Date.now())).source.length > 0);
     const f = await settledFires(r, id, since, Date.now() - 1000);
     assert.deepEqual(f.duplicates, [], 'no nominal time ran on both clusters');
     assert.deepEqual(

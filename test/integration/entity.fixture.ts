@@ -29,10 +29,10 @@ import type { CommandName } from '../../src/domain/migration';
 import { unitStartOptions } from '../../src/domain/unit-input';
 import * as msgs from '../../src/workflows/unit-migration.messages';
 import { entityAppJob } from '../workflows/entity-app';
-import { createRawSchedule, deleteOnSides, dur, eventually, jsonPayload } from '../workflows/schedule-test-kit';
+import { createRawSchedule, deleteOnSides, dur, jsonPayload } from '../workflows/schedule-test-kit';
 import type { ClusterEndpoint } from '../../src/stack/types';
 import { SELF_HOSTED_NAME, testStack, uniqueId } from '../harness';
-import { childReady } from '../harness/wait';
+import { childReady, until } from '../harness/wait';
 
 /** The control namespace (on the target cluster, the default control cluster). */
 export const CONTROL_NAMESPACE = 'cutover';
@@ -304,7 +304,7 @@ export class Rig {
       });
       this.scheduleIds.push(id);
     }
-    await eventually("the source to list the unit's schedules", async () => {
+    await until("the source to list the unit's schedules", async () => {
       const listed = await listSelected(source, { kind: 'idPrefix', prefix: this.idPrefix });
       return this.scheduleIds.every((id) => listed.includes(id)) ? true : undefined;
     });
@@ -409,33 +409,29 @@ export class Rig {
 
   /** Polls the status query until `pred` holds (bounded); returns that status. */
   async waitFor(pred: (s: UnitStatus) => boolean, what: string, timeoutMs = 40_000): Promise<UnitStatus> {
-    const deadline = Date.now() + timeoutMs;
     let last: UnitStatus | undefined;
-    let lastErr: unknown;
-    for (;;) {
-      try {
+    return await until(
+      what,
+      async () => {
         last = await this.status();
-        if (pred(last)) return last;
-      } catch (err) {
-        lastErr = err; // the worker may be restarting
-      }
-      if (Date.now() > deadline) {
-        const seen = last && {
-          phase: last.phase,
-          waitingFor: last.waitingFor,
-          route: last.route,
-          failure: last.failure,
-          counts: last.counts,
-          rejected: last.rejected,
-          reconcile: last.reconcile,
-        };
-        throw new Error(
-          `timed out waiting for ${what}; last status: ${JSON.stringify(seen)} ` +
-            `${lastErr ? describeError(lastErr) : ''}${await this.lastTaskFailure()}`,
-        );
-      }
-      await delay(100);
-    }
+        return pred(last) && last;
+      },
+      {
+        timeoutMs,
+        detail: async () => {
+          const brief = last && {
+            phase: last.phase,
+            waitingFor: last.waitingFor,
+            route: last.route,
+            failure: last.failure,
+            counts: last.counts,
+            rejected: last.rejected,
+            reconcile: last.reconcile,
+          };
+          return `last status: ${JSON.stringify(brief)}${await this.lastTaskFailure()}`;
+        },
+      },
+    );
   }
 
   /** The last workflow task failure in the unit's history, for a timeout's message ('' when none). */
@@ -533,8 +529,7 @@ export class Rig {
         throw err;
       }
     };
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    const count = async () => {
       const lost: string[] = [];
       const duplicated: string[] = [];
       const open: string[] = [];
@@ -548,8 +543,21 @@ export class Rig {
         if (t) onTarget++;
         if (s === 'RUNNING' || t === 'RUNNING') open.push(id);
       }
-      if (open.length === 0 || Date.now() > deadline) return { lost, duplicated, open, onSource, onTarget };
-      await delay(250);
+      return { lost, duplicated, open, onSource, onTarget };
+    };
+    let last: Awaited<ReturnType<typeof count>> | undefined;
+    try {
+      return await until(
+        'the workload to settle',
+        async () => {
+          last = await count();
+          return last.open.length === 0 && last;
+        },
+        { timeoutMs, everyMs: 250 },
+      );
+    } catch {
+      // Runs still open at the bound: the caller asserts on them.
+      return last ?? (await count());
     }
   }
 
@@ -584,23 +592,19 @@ export class Rig {
  * `canary`, has routed its first step). Returns the status seen there.
  */
 export async function driveTo(r: Rig, phase: UnitStatus['phase'], timeoutMs = 40_000): Promise<UnitStatus> {
-  const deadline = Date.now() + timeoutMs;
   let advancedIn: string | undefined;
-  for (;;) {
-    const s = await r.status();
-    if (s.phase === phase && (phase !== 'canary' || s.route.percent !== undefined)) return s;
-    if (s.waitingFor?.includes('send advance') && advancedIn !== s.phase) {
-      advancedIn = s.phase;
-      await r.command('advance');
-    }
-    if (Date.now() > deadline) throw new Error(`did not reach ${phase}; at ${s.phase} waiting for ${s.waitingFor}`);
-    await delay(50);
-  }
-}
-
-/** An error with its causes (the SDK wraps the server's reason in `cause`). */
-function describeError(err: unknown): string {
-  const parts: string[] = [];
-  for (let e: unknown = err; e && parts.length < 5; e = (e as { cause?: unknown }).cause) parts.push(String(e));
-  return parts.join(' ← ');
+  let last: UnitStatus | undefined;
+  return await until(
+    `phase ${phase}`,
+    async () => {
+      const s = (last = await r.status());
+      if (s.phase === phase && (phase !== 'canary' || s.route.percent !== undefined)) return s;
+      if (s.waitingFor?.includes('send advance') && advancedIn !== s.phase) {
+        advancedIn = s.phase;
+        await r.command('advance');
+      }
+      return undefined;
+    },
+    { timeoutMs, everyMs: 50, detail: () => `at ${last?.phase} waiting for ${last?.waitingFor}` },
+  );
 }

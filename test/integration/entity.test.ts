@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { until } from '../harness/wait';
 import { closeShared, Rig, type RigOptions } from './entity.fixture';
 
 describe('entity workflows: a unit moved end to end', function () {
@@ -66,13 +67,16 @@ describe('entity workflows: a unit moved end to end', function () {
       );
     }
     const query = `CutoverUnit = "${done.unit}" AND CutoverPhase = "completed" AND CutoverKind = "tenant"`;
-    const deadline = Date.now() + 10_000;
-    let found = 0;
-    while (found === 0 && Date.now() < deadline) {
-      for await (const w of r.controlClient().workflow.list({ query })) if (w.workflowId === d.workflowId) found++;
-      if (found === 0) await new Promise((res) => setTimeout(res, 250));
-    }
-    assert.equal(found, 1, `findable with ${query}`);
+    const found = await until(
+      `the unit findable with ${query}`,
+      async () => {
+        let n = 0;
+        for await (const w of r.controlClient().workflow.list({ query })) if (w.workflowId === d.workflowId) n++;
+        return n > 0 && n;
+      },
+      { timeoutMs: 10_000, everyMs: 250 },
+    );
+    assert.equal(found, 1, `findable once with ${query}`);
   });
 
   it('moves a namespace with drain-and-switch → completed; held starts released, no start lost', async () => {

@@ -13,18 +13,19 @@ import { measurePrometheus } from '../../src/gates/prometheus';
 import type { Measurement } from '../../src/gates/types';
 import { entityAppJob } from '../workflows/entity-app';
 import { testStack, uniqueId } from '../harness';
+import { until } from '../harness/wait';
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Measures until `want` or the deadline (Prometheus scrapes every second; visibility lags ~1 s). */
+/** Measures until the result is `want`, bounded (Prometheus scrapes every second; visibility lags ~1 s). */
 async function measureUntil(measure: () => Promise<Measurement>, want: Measurement['result'], timeoutMs = 20_000): Promise<Measurement> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Measurement;
-  for (;;) {
-    last = await measure();
-    if (last.result === want || Date.now() > deadline) return last;
-    await delay(250);
-  }
+  let last: Measurement | undefined;
+  return await until(
+    `a ${want} measurement`,
+    async () => {
+      last = await measure();
+      return last.result === want && last;
+    },
+    { timeoutMs, everyMs: 250, detail: () => `last measurement: ${JSON.stringify(last)}` },
+  );
 }
 
 /** A tiny application metrics endpoint: one counter per test, labelled with the test's own ID. */

@@ -3,7 +3,7 @@
 // resolver (about 95 s cold on 2 cores), as CI does on its clean clone.
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, ServiceError } from '@temporalio/client';
@@ -11,15 +11,13 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@te
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import {
-  PortInUseError,
   PostgresServerOptionsError,
   PostgresServerStartError,
   PostgresTemporalServer,
-  freePorts,
-  isPortFree,
   postgresClusterFactory,
   renderDynamicConfig,
   renderTemplate,
+  SERVICE_PORT_RANGE,
 } from '../../src/stack/postgres-server';
 import type { PostgresTemporalServerOptions } from '../../src/stack/postgres-server';
 import {
@@ -31,43 +29,18 @@ import {
   parsePgUrl,
   pgFromEnv,
 } from '../../src/stack/postgres';
+import { freePorts, isPortFree, PortInUseError } from '../../src/stack/ports';
+import { isAlive } from '../../src/stack/processes';
 import { TemporalServerBinaryError, resolveTemporalServer } from '../../src/stack/temporal-server-binary';
 import type { TemporalServerBinaries } from '../../src/stack/temporal-server-binary';
+import { until } from '../harness/wait';
 import { trivial } from '../workflows/stack-workflows';
 
 const NAMESPACE = 'pg-apps';
 const SHARDS = 4;
 const log = (line: string) => process.stderr.write(`    [postgres] ${line}\n`);
 
-/** True while the process runs. A zombie (dead, not yet reaped by its parent — here, this test process) counts as gone. */
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 const uid = () => randomBytes(4).toString('hex');
-
-/** Polls `probe` with backoff until it returns a value, up to `timeoutMs` (visibility lags writes). */
-async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let wait = 100;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() + wait > deadline) assert.fail(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, wait));
-    wait = Math.min(wait * 2, 1_000);
-  }
-}
 
 describe('self-hosted cluster: temporal-server on PostgreSQL', function () {
   this.timeout(60_000);
@@ -81,7 +54,7 @@ describe('self-hosted cluster: temporal-server on PostgreSQL', function () {
   /** A server on fresh databases of its own; always stopped and dropped in after(). */
   async function newServer(extra: Partial<PostgresTemporalServerOptions> = {}): Promise<PostgresTemporalServer> {
     const runDir = await fs.mkdtemp(path.join(os.tmpdir(), 'cutover-pg-'));
-    const [port] = await freePorts(1);
+    const [port] = await freePorts(1, SERVICE_PORT_RANGE);
     const server = new PostgresTemporalServer({
       name: 'legacy',
       port: port!,
@@ -196,7 +169,7 @@ describe('self-hosted cluster: temporal-server on PostgreSQL', function () {
       const pid = server.pid;
       assert.ok(pid !== undefined);
       await server.kill();
-      assert.equal(processExists(pid), false, 'the server process is gone after kill()');
+      assert.equal(isAlive(pid), false, 'the server process is gone after kill()');
       assert.equal(server.pid, undefined);
       assert.equal(await isPortFree(Number(server.endpoint.address.split(':')[1])), true, 'nothing listens on the frontend port');
 
@@ -214,12 +187,16 @@ describe('self-hosted cluster: temporal-server on PostgreSQL', function () {
       const connection = await Connection.connect({ address: server.endpoint.address });
       try {
         const client = new Client({ connection, namespace: NAMESPACE });
-        const status = await eventually('the run listed as completed', 30_000, async () => {
-          for await (const wf of client.workflow.list({ query: `TenantId = '${tenant}'` })) {
-            if (wf.workflowId === workflowId && wf.status.name === 'COMPLETED') return wf.status.name;
-          }
-          return undefined;
-        });
+        const status = await until(
+          'the run listed as completed',
+          async () => {
+            for await (const wf of client.workflow.list({ query: `TenantId = '${tenant}'` })) {
+              if (wf.workflowId === workflowId && wf.status.name === 'COMPLETED') return wf.status.name;
+            }
+            return undefined;
+          },
+          30_000,
+        );
         assert.equal(status, 'COMPLETED');
         const count = await client.workflow.count(`TenantId = '${tenant}'`);
         assert.equal(count.count, 1);
@@ -236,7 +213,7 @@ describe('self-hosted cluster: temporal-server on PostgreSQL', function () {
     });
   });
 
-  it('stop() and dropDatabases() from another process (adopting PID, ports, databases) leave no process and no database', async function () {
+  it('stop() and dropDatabases() from another process (adopting PID, ports, databases) leave nothing behind', async function () {
     const server = await newServer({ namespaces: ['default'] });
     await server.start();
     const state = server.state;
@@ -258,7 +235,7 @@ describe('self-hosted cluster: temporal-server on PostgreSQL', function () {
     assert.equal(adopter.pid, state.pid);
     assert.equal(adopter.endpoint.metricsUrl, server.endpoint.metricsUrl);
     await adopter.stop();
-    assert.equal(processExists(state.pid), false);
+    assert.equal(isAlive(state.pid), false);
     // The object that spawned it (same process here) learns of the exit once the child is reaped.
     await server.stop();
     assert.equal(server.pid, undefined);
@@ -380,7 +357,7 @@ describe('self-hosted cluster: input and environment errors (no temporal-server)
   });
 
   it('reports an unreachable PostgreSQL as PostgresUnavailableError', async function () {
-    const [port] = await freePorts(1);
+    const [port] = await freePorts(1, SERVICE_PORT_RANGE);
     await assert.rejects(ensurePostgres(parsePgUrl(`postgres://postgres@127.0.0.1:${port}/postgres`)), PostgresUnavailableError);
   });
 

@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import { testStack, uniqueId } from '../harness';
+import { until } from '../harness/wait';
 import { RoutedClient } from '../../src/routing/client';
 import { RoutingUnavailableError } from '../../src/routing/errors';
 import { sideFor } from '../../src/routing/hash';
@@ -94,8 +95,10 @@ describe('routing while Redis is down (real clusters and Redis)', function () {
       redisDown = true;
       killedAt = Date.now();
       // Wait until the client fails closed (bounded), then some more.
-      const deadline = Date.now() + stalenessMs + 10_000;
-      while (unavailable.length < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await until('starts to fail closed once the routes are stale', () => unavailable.length >= 10, {
+        timeoutMs: stalenessMs + 10_000,
+        everyMs: 50,
+      });
       const startedWhileDown = [...acked.keys()].length;
       assert.ok(unavailable.length >= 10, 'starts fail closed once the routes are stale');
       // The bound runs from the last successful refresh, which came at most one refresh period (plus

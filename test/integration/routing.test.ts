@@ -12,7 +12,10 @@ import {
 } from '@temporalio/client';
 import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
 import { Redis } from 'ioredis';
+import { loadPlan } from '../../src/config';
+import { diffSchedules } from '../../src/schedules/diff';
 import { testStack, uniqueId } from '../harness';
+import { until } from '../harness/wait';
 import { DualWorkers } from '../../src/routing/dual-workers';
 import { RouteHeldTimeoutError, RoutingInputError } from '../../src/routing/errors';
 import { sideFor } from '../../src/routing/hash';
@@ -26,16 +29,6 @@ import { add, bump, finish, routedCounter, routedNoop, total } from '../workflow
 const NS = 'payments';
 const UNIT = `namespace/${NS}`;
 const SIDES = ['source', 'target'] as const;
-
-/** Polls `cond` every 20 ms until it holds; fails after `ms`. */
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Runs `fn` over `items` with at most `n` in flight. */
 async function pool<T>(items: readonly T[], n: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
@@ -196,13 +189,13 @@ describe('routing (real clusters and Redis)', function () {
         ['namespace/payments', 'tenant/payments/acme'],
       );
 
-      await waitFor('4 published changes', () => events.filter((e) => e.unit === UNIT).length >= 4);
+      await until('4 published changes', () => events.filter((e) => e.unit === UNIT).length >= 4);
       const epochs = events.filter((e) => e.unit === UNIT).map((e) => ('record' in e ? e.record.epoch : 0));
       assert.deepEqual(epochs, [1, 2, 3, 4]);
 
       assert.equal(await store.delete(UNIT), true);
       assert.equal(await store.get(UNIT), undefined);
-      await waitFor('the deletion message', () => events.some((e) => 'deleted' in e && e.unit === UNIT));
+      await until('the deletion message', () => events.some((e) => 'deleted' in e && e.unit === UNIT));
       await assert.rejects(
         store.compareAndSet('payments', 0, { route: { kind: 'hold' }, actor: 'x' }),
         (e: unknown) => e instanceof RoutingInputError && e.field === 'unit',
@@ -322,11 +315,11 @@ describe('routing (real clusters and Redis)', function () {
       await sdk.source.workflow.start(routedCounter, { taskQueue, workflowId: id('legacy'), args: [100] });
       await client.workflow.start(routedCounter, { taskQueue, workflowId: id('s'), args: [0] });
       await set(store, { kind: 'percent', basisPoints: 5_000 });
-      await waitFor('the client to see 50%', () => client.routes.lookup(UNIT)?.route.kind === 'percent');
+      await until('the client to see 50%', () => client.routes.lookup(UNIT)?.route.kind === 'percent');
       const pctIds = Array.from({ length: 8 }, (_, i) => id(`p${i}`));
       for (const w of pctIds) await client.workflow.start(routedCounter, { taskQueue, workflowId: w, args: [0] });
       await set(store, { kind: 'side', side: 'target' });
-      await waitFor('the client to see target', () => client.routes.lookup(UNIT)?.route.kind === 'side');
+      await until('the client to see target', () => client.routes.lookup(UNIT)?.route.kind === 'side');
       await client.workflow.start(routedCounter, { taskQueue, workflowId: id('t'), args: [0] });
       await set(store, { kind: 'side', side: 'source' }); // and back again (rollback)
 
@@ -347,7 +340,7 @@ describe('routing (real clusters and Redis)', function () {
       await first.signal(finish);
       assert.equal(await first.result(), 3);
       await other.workflow.getHandle(id('t')).cancel();
-      await waitFor('the cancel', async () => (await where(id('t'))).target === 'CANCELLED');
+      await until('the cancel', async () => (await where(id('t'))).target === 'CANCELLED');
       for (const w of all.slice(2, -1)) await client.workflow.getHandle(w).terminate('done');
       await other.workflow.getHandle(id('legacy')).terminate('done');
       assert.equal((await where(id('legacy'))).source, 'TERMINATED');
@@ -361,7 +354,7 @@ describe('routing (real clusters and Redis)', function () {
       const w = `${taskQueue}-x`;
       const h = await client.workflow.start(routedCounter, { taskQueue, workflowId: w, args: [0] });
       await set(store, { kind: 'side', side: 'target' });
-      await waitFor(
+      await until(
         'the client to see target',
         () => client.routes.lookup(UNIT)?.route.kind === 'side' && client.routes.lookup(UNIT)?.epoch === 2,
       );
@@ -407,7 +400,7 @@ describe('routing (real clusters and Redis)', function () {
       const taskQueue = uniqueId('rt-hold');
       await dualWorkers(store, taskQueue);
       const client = await routedClient(store, { holdTimeoutMs: 30_000 });
-      await waitFor('the client to see hold', () => client.routes.lookup(UNIT)?.route.kind === 'hold');
+      await until('the client to see hold', () => client.routes.lookup(UNIT)?.route.kind === 'hold');
       const ids = Array.from({ length: 20 }, (_, i) => `${taskQueue}-${i}`);
       let settled = 0;
       const results = Promise.all(
@@ -444,7 +437,7 @@ describe('routing (real clusters and Redis)', function () {
       const client = await routedClient(store, { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants: ['acme', 'globex'] });
       await store.ensure('tenant/payments/acme', { route: { kind: 'side', side: 'target' }, actor: 'test' });
       await store.ensure(UNIT, { route: { kind: 'percent', basisPoints: 5_000 }, actor: 'test' });
-      await waitFor(
+      await until(
         'the client to see both',
         () => client.routes.lookup('tenant/payments/acme') !== undefined && client.routes.lookup(UNIT) !== undefined,
       );
@@ -480,15 +473,15 @@ describe('routing (real clusters and Redis)', function () {
         changedAt: new Date().toISOString(),
       };
       await redis.set(store.routeKey(UNIT), JSON.stringify(silent));
-      await waitFor('the refresh to pick up the silent change', () => client.routes.lookup(UNIT)?.epoch === 2, 3_000);
+      await until('the refresh to pick up the silent change', () => client.routes.lookup(UNIT)?.epoch === 2, 3_000);
       // Kill the subscriber connections, change the route at once (its message may be lost), converge.
       await redis.client('KILL', 'TYPE', 'pubsub');
       await set(store, { kind: 'percent', basisPoints: 1_234 });
-      await waitFor('convergence after the dropped subscription', () => client.routes.lookup(UNIT)?.epoch === 3, 3_000);
+      await until('convergence after the dropped subscription', () => client.routes.lookup(UNIT)?.epoch === 3, 3_000);
       // The subscription comes back: a published change arrives without waiting for the timer.
       const quick = await routedClient(store, { refreshMs: 60_000 });
       await set(store, { kind: 'side', side: 'source' });
-      await waitFor('the pushed change', () => quick.routes.lookup(UNIT)?.epoch === 4, 3_000);
+      await until('the pushed change', () => quick.routes.lookup(UNIT)?.epoch === 4, 3_000);
     });
 
     it('creates schedules active on the routed side and paused on the other, and updates both', async () => {
@@ -506,6 +499,7 @@ describe('routing (real clusters and Redis)', function () {
       const [src, dst] = await Promise.all(SIDES.map((side) => sdk[side].schedule.getHandle(scheduleId).describe()));
       assert.equal(dst?.state.paused, false, 'active on the routed side');
       assert.equal(src?.state.paused, true, 'paused copy on the other side');
+      assert.deepEqual(diffSchedules(src!, dst!), [], 'the standby copy means the same as the active one');
       assert.equal(await h.activeSide(), 'target');
       await h.update((prev) => ({ ...prev, spec: { intervals: [{ every: '2h' }] } }));
       const [src2, dst2] = await Promise.all(SIDES.map((side) => sdk[side].schedule.getHandle(scheduleId).describe()));
@@ -513,6 +507,7 @@ describe('routing (real clusters and Redis)', function () {
       assert.equal(src2?.spec.intervals?.[0]?.every, 7_200_000);
       assert.equal(dst2?.state.paused, false);
       assert.equal(src2?.state.paused, true, 'the standby copy stays paused through updates');
+      assert.deepEqual(diffSchedules(src2!, dst2!), []);
     });
 
     it('runs dual workers and stops the source worker when the record says the source may stop', async () => {
@@ -521,15 +516,52 @@ describe('routing (real clusters and Redis)', function () {
       const taskQueue = uniqueId('rt-dual');
       const workers = await dualWorkers(store, taskQueue);
       const client = await routedClient(store);
-      await waitFor('both workers running', () => workers.runningSides().length === 2);
+      await until('both workers running', () => workers.runningSides().length === 2);
       assert.equal(await client.workflow.execute(routedNoop, { taskQueue, workflowId: `${taskQueue}-s`, args: ['s'] }), 's');
       await set(store, { kind: 'side', side: 'target' });
-      await waitFor('the client to see target', () => client.routes.lookup(UNIT)?.epoch === 2);
+      await until('the client to see target', () => client.routes.lookup(UNIT)?.epoch === 2);
       assert.equal(await client.workflow.execute(routedNoop, { taskQueue, workflowId: `${taskQueue}-t`, args: ['t'] }), 't');
       assert.deepEqual(workers.runningSides(), ['source', 'target'], 'the source keeps running until told');
       await set(store, { kind: 'side', side: 'target' }, true);
-      await waitFor('the source worker to stop', () => workers.runningSides().join() === 'target');
+      await until('the source worker to stop', () => workers.runningSides().join() === 'target');
       assert.equal(await client.workflow.execute(routedNoop, { taskQueue, workflowId: `${taskQueue}-u`, args: ['u'] }), 'u');
+    });
+
+    it('connects from a plan (RoutedClient.connect, DualWorkers.create) and names a namespace the plan lacks', async () => {
+      const s = testStack();
+      const keyPrefix = `${uniqueId('rt-plan')}:`;
+      cleanups.push(async () => {
+        const keys = await redis.keys(`${keyPrefix}*`);
+        if (keys.length > 0) await redis.del(...keys);
+      });
+      const plan = loadPlan({
+        name: 'rt-plan',
+        clusters: { legacy: { address: s.source.address }, cloud: { address: s.target.address } },
+        source: 'legacy',
+        target: 'cloud',
+        redis: { url: s.redisUrl, keyPrefix },
+        namespaces: { [NS]: { strategy: 'drain-and-switch' } },
+        rings: [{ name: 'r', units: [UNIT] }],
+      });
+      await assert.rejects(
+        RoutedClient.connect({ plan, namespace: 'billing' }),
+        (e: unknown) => e instanceof RoutingInputError && e.field === 'namespace' && e.message.includes(NS),
+      );
+      const store = new RoutingStore({ redis, keyPrefix });
+      await store.ensure(UNIT, { route: { kind: 'side', side: 'target' }, actor: 'test' });
+      const taskQueue = uniqueId('rt-plan-q');
+      const workers = await DualWorkers.create({ plan, namespace: NS, taskQueue, workflowBundle, refreshMs: 200 });
+      const running = workers.run();
+      cleanups.push(async () => {
+        await workers.shutdown();
+        await running;
+      });
+      const client = await RoutedClient.connect({ plan, namespace: NS });
+      cleanups.push(() => client.close());
+      await until('the client to see the route', () => client.routes.lookup(UNIT)?.epoch === 1);
+      const workflowId = `${taskQueue}-1`;
+      assert.equal(await client.workflow.execute(routedNoop, { taskQueue, workflowId, args: ['p'] }), 'p');
+      assert.deepEqual(await where(workflowId), { target: 'COMPLETED' });
     });
   });
 });

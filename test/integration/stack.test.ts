@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import Redis from 'ioredis';
 import { testStack, uniqueId, type Side } from '../harness';
+import { until } from '../harness/wait';
 import { trivial } from '../workflows/stack-workflows';
 
 const workflowsPath = require.resolve('../workflows/stack-workflows');
@@ -100,14 +101,17 @@ describe('test stack (real dev servers and Redis)', function () {
 describe('test stack: Prometheus', function () {
   it('scrapes both clusters (a real Prometheus, queried over its HTTP API)', async function () {
     const s = testStack();
-    const deadline = Date.now() + 30_000;
-    let up: { metric: { cluster: string }; value: [number, string] }[] = [];
-    while (Date.now() < deadline) {
-      const r = await fetch(`${s.prometheusUrl}/api/v1/query?query=${encodeURIComponent('up{job="temporal"}')}`);
-      up = ((await r.json()) as { data: { result: typeof up } }).data.result;
-      if (up.length === 2 && up.every((u) => u.value[1] === '1')) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    type Up = { metric: { cluster: string }; value: [number, string] }[];
+    let last: Up = [];
+    const up = await until(
+      'Prometheus to see both clusters up',
+      async () => {
+        const r = await fetch(`${s.prometheusUrl}/api/v1/query?query=${encodeURIComponent('up{job="temporal"}')}`);
+        last = ((await r.json()) as { data: { result: Up } }).data.result;
+        return last.length === 2 && last.every((u) => u.value[1] === '1') && last;
+      },
+      { timeoutMs: 30_000, everyMs: 250, detail: () => JSON.stringify(last) },
+    );
     assert.deepEqual(up.map((u) => u.metric.cluster).sort(), [s.source.name, s.target.name].sort());
     assert.ok(
       up.every((u) => u.value[1] === '1'),

@@ -89,12 +89,23 @@ describe('campaign driver: moving a unit towards a step goal', () => {
   for (const c of cases) it(c.name, () => assert.equal(nextMove(c.goal, c.view, 'k').kind, c.want));
 
   it('an advance command ID changes only when the unit moved (a resend is a no-op in the entity)', () => {
-    const a = nextMove({ kind: 'cutover' }, v({ phase: 'preflight', waitingFor: 'x', historyLength: 3 }), 'k');
-    const b = nextMove({ kind: 'cutover' }, v({ phase: 'preflight', waitingFor: 'x', historyLength: 3 }), 'k');
-    const c = nextMove({ kind: 'cutover' }, v({ phase: 'provisioned', waitingFor: 'x', historyLength: 4 }), 'k');
-    assert.ok(a.kind === 'advance' && b.kind === 'advance' && c.kind === 'advance');
-    assert.equal(a.commandId, b.commandId);
-    assert.notEqual(a.commandId, c.commandId);
+    const id = (view: UnitView, key = 'k') => {
+      const m = nextMove({ kind: 'cutover' }, view, key);
+      assert.equal(m.kind, 'advance');
+      return m.kind === 'advance' ? m.commandId : '';
+    };
+    const a = id(v({ phase: 'preflight', waitingFor: 'x', historyLength: 3 }));
+    // The same position of the unit, seen again with other details (a resend after a lost answer): the same ID.
+    assert.equal(id(v({ phase: 'preflight', waitingFor: 'still x', route: { side: 'source', epoch: 2 }, historyLength: 3 })), a);
+    // The unit moved: in history, or to another phase; and another unit: a new ID each.
+    const moved = [
+      id(v({ phase: 'preflight', waitingFor: 'x', historyLength: 4 })),
+      id(v({ phase: 'provisioned', waitingFor: 'x', historyLength: 3 })),
+      id(v({ unit: 'tenant/d/globex', phase: 'preflight', waitingFor: 'x', historyLength: 3 })),
+    ];
+    assert.equal(new Set([a, ...moved]).size, 4, JSON.stringify([a, ...moved]));
+    // Scoped by the caller's key (one campaign run's commands never collide with another's).
+    assert.notEqual(id(v({ phase: 'preflight', waitingFor: 'x', historyLength: 3 }), 'k2'), a);
   });
 
   it('an advance carries the phase the step wants (one command per step); a canary percentage carries none', () => {
@@ -110,8 +121,14 @@ describe('campaign driver: moving a unit towards a step goal', () => {
     assert.equal(until({ kind: 'percent', percent: 50 }, waiting('shadow')), undefined);
   });
 
-  it('sends no second advance to a unit already advancing to the goal that only waits on a timer; one held for an operator gets it (a retry)', () => {
-    const onTimer = v({ phase: 'draining', waitingFor: 'stale clients', waitingOn: 'timer', advanceUntil: 'completed', historyLength: 9 });
+  it('sends no second advance to a unit advancing to the goal on a timer; one held for an operator gets it (a retry)', () => {
+    const onTimer = v({
+      phase: 'draining',
+      waitingFor: 'stale clients',
+      waitingOn: 'timer',
+      advanceUntil: 'completed',
+      historyLength: 9,
+    });
     assert.equal(nextMove({ kind: 'completed' }, onTimer, 'k').kind, 'wait');
     const held = v({
       phase: 'reconciling',

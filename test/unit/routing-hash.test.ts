@@ -80,9 +80,25 @@ describe('routing hash', () => {
     );
   });
 
-  it('is stable: the same ID lands on the same side for a given percentage, every call', () => {
+  it('sends an ID to the target exactly when its bucket is below the percentage (pinned buckets)', () => {
+    // Buckets of the golden vectors above: order-1 → 6732, acme-42 → 5961, 🚀-launch → 738.
+    for (const [id, bucket] of [
+      ['order-1', 6732],
+      ['acme-42', 5961],
+      ['🚀-launch', 738],
+    ] as const) {
+      assert.equal(sideFor(percent(bucket), id), 'source', `${id} at ${bucket} bp`);
+      assert.equal(sideFor(percent(bucket + 1), id), 'target', `${id} at ${bucket + 1} bp`);
+    }
+  });
+
+  it('routes by the bucket of the reference hash, for any ID and percentage (property)', () => {
     fc.assert(
-      fc.property(fc.string(), fc.integer({ min: 0, max: BUCKETS }), (id, bp) => sideFor(percent(bp), id) === sideFor(percent(bp), id)),
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.integer({ min: 1, max: BUCKETS - 1 }), (id, bp) => {
+        const want = referenceHash(id) % BUCKETS < bp ? 'target' : 'source';
+        return sideFor(percent(bp), id) === want;
+      }),
+      { numRuns: 2000 },
     );
   });
 

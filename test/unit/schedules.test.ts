@@ -147,8 +147,12 @@ describe('schedules: semantic diff', () => {
   });
 
   it('accepts an SDK ScheduleDescription through its raw field', () => {
-    const raw = sched();
-    assert.deepEqual(diffSchedules({ raw } as unknown as DiffInput, raw), []);
+    const described = (d: DiffInput) => ({ raw: d }) as unknown as DiffInput;
+    assert.deepEqual(diffSchedules(described(sched()), sched()), []);
+    assert.deepEqual(
+      diffSchedules(described(sched({ input: [{ a: 1 }] })), sched({ input: [{ a: 2 }] })).map((x) => x.path),
+      ['action.input'],
+    );
   });
 });
 

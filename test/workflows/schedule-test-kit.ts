@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { msNumberToTs } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
 import { describeRaw, deleteRaw } from '../../src/schedules';
-import type { SidedEndpoint } from '../../src/schedules';
+import type { SidedEndpoint, SwitchStep } from '../../src/schedules';
 
 export interface Sides {
   source: SidedEndpoint;
@@ -104,18 +104,20 @@ export async function deleteOnSides(sides: { source: SidedEndpoint; target: Side
   );
 }
 
-/** Polls `fn` with a bounded backoff until it returns a defined value; throws at the deadline. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 50;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 1000);
+/** Thrown from a switch's `onStep` to stop it right after a step, as a crash of the switcher there would. */
+export class SimulatedCrash extends Error {
+  override readonly name = 'SimulatedCrash';
+  constructor(readonly step: SwitchStep) {
+    super(`simulated crash after step ${step}`);
   }
 }
+
+/** An `onStep` observer that crashes the switch right after `step`. */
+export const crashAfter =
+  (step: SwitchStep) =>
+  (done: SwitchStep): void => {
+    if (done === step) throw new SimulatedCrash(step);
+  };
 
 /** A protobuf Duration/Timestamp of `ms` milliseconds. */
 export const dur = (ms: number) => msNumberToTs(ms);
