@@ -180,11 +180,14 @@ async function main(): Promise<void> {
   const inputBytes = Buffer.byteLength(JSON.stringify(probeInput));
   const blobLimitRaised = inputBytes > DEFAULT_BLOB_LIMIT;
   log(
-    `${shape.tenants} tenants in ${shape.namespaces} namespaces: plan validated in ${round(planLoadMs, 0)} ms, campaign input ${(inputBytes / 2 ** 20).toFixed(2)} MiB built in ${round(inputBuildMs, 0)} ms`,
+    `${shape.tenants} tenants in ${shape.namespaces} namespaces: plan validated in ${round(planLoadMs, 0)} ms, ` +
+      `campaign input ${(inputBytes / 2 ** 20).toFixed(2)} MiB built in ${round(inputBuildMs, 0)} ms`,
   );
   if (blobLimitRaised) {
     log(
-      `the campaign input is over the server's default payload limit (${DEFAULT_BLOB_LIMIT / 2 ** 20} MiB): on a default server the campaign cannot start. Raising limit.blobSize.error on the benchmark's servers to measure the orchestration anyway.`,
+      `the campaign input is over the server's default payload limit (${DEFAULT_BLOB_LIMIT / 2 ** 20} MiB): ` +
+        `on a default server the campaign cannot start. ` +
+        `Raising limit.blobSize.error on the benchmark's servers to measure the orchestration anyway.`,
     );
   }
 
@@ -256,7 +259,8 @@ async function main(): Promise<void> {
     const namespaceReadySeconds = (performance.now() - t) / 1000;
     if (firstError(usable)) throw new Error(`namespaces never became usable: ${firstError(usable)}`);
     log(
-      `namespaces: ${names.length} × 2 clusters registered in ${round(namespaceRegisterSeconds, 1)} s, all usable after ${round(namespaceReadySeconds, 1)} s`,
+      `namespaces: ${names.length} × 2 clusters registered in ${round(namespaceRegisterSeconds, 1)} s, ` +
+        `all usable after ${round(namespaceReadySeconds, 1)} s`,
     );
 
     // Bundles, once, as files for the worker processes.
@@ -297,7 +301,8 @@ async function main(): Promise<void> {
           const tasks = sumOps(ops, CONTROL_NS, WORKFLOW_TASK_OPS) + sumOps(ops, CONTROL_NS, ACTIVITY_TASK_OPS);
           const res = { workflowsPerSec: r.completed / seconds, tasksPerSec: tasks / seconds, completed: r.completed, seconds, inFlight };
           log(
-            `bound (${label}): ${round(res.workflowsPerSec, 1)} trivial workflows/s = ${round(res.tasksPerSec, 1)} workflow + activity tasks/s (${inFlight} in flight, ${round(seconds, 1)} s)`,
+            `bound (${label}): ${round(res.workflowsPerSec, 1)} trivial workflows/s = ` +
+              `${round(res.tasksPerSec, 1)} workflow + activity tasks/s (${inFlight} in flight, ${round(seconds, 1)} s)`,
           );
           if (!best || res.tasksPerSec > best.tasksPerSec) best = res;
         }
@@ -445,12 +450,14 @@ async function main(): Promise<void> {
         ['… counting query tasks too', results.serverBoundRatioWithQueries as number, ''],
         [
           'bound: trivial workflows/s before / after (best in-flight level)',
-          `${round(boundBefore.workflowsPerSec, 1)} (${boundBefore.inFlight}) / ${round(boundAfter.workflowsPerSec, 1)} (${boundAfter.inFlight})`,
+          `${round(boundBefore.workflowsPerSec, 1)} (${boundBefore.inFlight}) / ` +
+            `${round(boundAfter.workflowsPerSec, 1)} (${boundAfter.inFlight})`,
           '',
         ],
         [
           'campaign waiting on its timers (poll interval, gate interval) / poll rounds',
-          `${results.campaignTimerSeconds} s${history.historyFetchError ? ' (runs whose history could be fetched)' : ''} of ${results.seconds} s / ${results.unitViewsRounds} unitViews`,
+          `${results.campaignTimerSeconds} s${history.historyFetchError ? ' (runs whose history could be fetched)' : ''} ` +
+            `of ${results.seconds} s / ${results.unitViewsRounds} unitViews`,
           '',
         ],
         [
@@ -467,12 +474,14 @@ async function main(): Promise<void> {
         ['cutover worker max RSS (MiB)', results.maxRssMiB as number, mark(Number(results.maxRssMiB), '<=', 1024)],
         [
           'max history events (any campaign/entity run)',
-          `${history.maxHistoryEvents} (campaign ${history.campaignMaxHistoryEvents}; runs: campaign ${history.campaignRuns}, entities ${history.entityRuns})`,
+          `${history.maxHistoryEvents} (campaign ${history.campaignMaxHistoryEvents}; ` +
+            `runs: campaign ${history.campaignRuns}, entities ${history.entityRuns})`,
           mark(history.maxHistoryEvents, '<=', 10_000),
         ],
         [
           'largest history (bytes)',
-          `${round(history.maxHistoryBytes / 2 ** 20, 2)} MiB${history.historyFetchError ? ` — could not be fetched: ${history.historyFetchError}` : ''}`,
+          `${round(history.maxHistoryBytes / 2 ** 20, 2)} MiB` +
+            `${history.historyFetchError ? ` — could not be fetched: ${history.historyFetchError}` : ''}`,
           '',
         ],
         [
@@ -502,7 +511,8 @@ async function main(): Promise<void> {
       ],
     );
     const command = `npm run bench:campaign${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-    const section = `### ${units} tenants in ${names.length} namespaces — ${new Date().toISOString()}
+    const section =
+      `### ${units} tenants in ${names.length} namespaces — ${new Date().toISOString()}
 
 ${await headerLine(command)}
 
@@ -510,8 +520,10 @@ A campaign of ${units} tenants in ${names.length} namespaces (three rings: 1 %, 
 batches of ${shape.batchSize}; strategy drain-and-switch; zero bake; one gate, Prometheus \`vector(0) <= 0\`, every 100 ms,
 count 1; the campaign polls its units every ${shape.pollMs} ms) through the real \`campaign\` and
 \`tenantMigration\` workflows and the activities of \`createCutoverActivities\`, on a fresh local stack, the
-cutover worker (control task queue, the product's worker: the SDK's workflow cache, the clock guard) in its own process. The bound: the same control
-server completing \`benchTrivial\` (one activity) with ${TRIVIAL_CONCURRENCY.join(' and ')} in flight, ${boundMs / 1000} s each, from a worker
+cutover worker (control task queue, the product's worker: the SDK's workflow cache, the clock guard) ` +
+      `in its own process. The bound: the same control
+server completing \`benchTrivial\` (one activity) with ${TRIVIAL_CONCURRENCY.join(' and ')} in flight, ` +
+      `${boundMs / 1000} s each, from a worker
 process of the same kind, before and after the campaign; the best rate is the bound. The gate's Prometheus
 scrapes nothing (so its load is not in the measurement). Tasks are the
 control server's \`service_requests\` counters (RespondWorkflowTaskCompleted/Failed, RespondActivityTask*,
@@ -569,14 +581,17 @@ async function watchCampaign(
     ]).catch(() => [NaN, NaN, NaN]);
     const d = await handle.describe().catch(() => undefined);
     log(
-      `${Math.round((Date.now() - t0) / 1000)} s: ${finished}/${units} units completed, ${open} entity runs open; campaign run ${runs}, history ${d?.historyLength ?? '?'} events`,
+      `${Math.round((Date.now() - t0) / 1000)} s: ${finished}/${units} units completed, ${open} entity runs open; ` +
+        `campaign run ${runs}, history ${d?.historyLength ?? '?'} events`,
     );
     const key = `${finished}/${runs}/${d?.historyLength}`;
     if (key !== progress.key) progress = { key, at: Date.now() };
     else if (Date.now() - progress.at > STALL_MS) {
       const pending = d?.raw.pendingActivities?.[0];
       const why = pending
-        ? `activity ${pending.activityType?.name ?? '?'} attempt ${pending.attempt}: ${pending.lastFailure?.message ?? 'no failure recorded'}${pending.lastFailure?.cause?.message ? ` (${pending.lastFailure.cause.message})` : ''}`
+        ? `activity ${pending.activityType?.name ?? '?'} attempt ${pending.attempt}: ` +
+          `${pending.lastFailure?.message ?? 'no failure recorded'}` +
+          `${pending.lastFailure?.cause?.message ? ` (${pending.lastFailure.cause.message})` : ''}`
         : 'no pending activity';
       await handle.terminate('bench: stalled').catch(() => undefined);
       return { error: `the campaign stalled: no unit completed and no history event for ${STALL_MS / 1000} s; ${why}; terminated` };
@@ -584,7 +599,9 @@ async function watchCampaign(
     if (runs > MAX_CAMPAIGN_RUNS) {
       await handle.terminate('bench: continue-as-new storm').catch(() => undefined);
       return {
-        error: `the campaign continued-as-new ${runs} times without finishing (a run per loop turn: its input and state outgrow the history-size suggestion); terminated`,
+        error:
+          `the campaign continued-as-new ${runs} times without finishing ` +
+          `(a run per loop turn: its input and state outgrow the history-size suggestion); terminated`,
       };
     }
     if (Date.now() - t0 > timeoutMs) {
@@ -641,12 +658,15 @@ async function historyStats(control: Client): Promise<{
         const t0 = Date.now();
         campaignTimerMs += await control.withDeadline(Date.now() + HISTORY_FETCH_MS, () => timerMs(control, wf.workflowId, wf.runId));
         log(
-          `history of campaign run ${campaignRuns} (${((wf.historySize ?? 0) / 2 ** 20).toFixed(1)} MiB, ${len} events) read in ${Date.now() - t0} ms`,
+          `history of campaign run ${campaignRuns} (${((wf.historySize ?? 0) / 2 ** 20).toFixed(1)} MiB, ${len} events) ` +
+            `read in ${Date.now() - t0} ms`,
         );
       } catch (err) {
         // A history the client cannot fetch is itself a finding: keep going. (At 10,000 tenants a run's
         // 4.4 MiB page failed gRPC's 4 MiB default before this connection set CLIENT_CHANNEL_ARGS.)
-        historyFetchError ??= `${wf.workflowId} run ${wf.runId} (${((wf.historySize ?? 0) / 2 ** 20).toFixed(1)} MiB): ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+        historyFetchError ??=
+          `${wf.workflowId} run ${wf.runId} (${((wf.historySize ?? 0) / 2 ** 20).toFixed(1)} MiB): ` +
+          `${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
       }
     } else {
       entityRuns++;

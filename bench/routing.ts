@@ -287,9 +287,14 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     );
     const kneeTable = markdownTable(['in flight', 'direct starts/s', 'routed starts/s'], kneeRows);
     const m = machineInfo();
-    const section = `### ${SERVER_LABEL[server]} — ${new Date().toISOString()}
+    const command = `npm run bench:routing${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+    const section =
+      `### ${SERVER_LABEL[server]} — ${new Date().toISOString()}
 
-Command: \`npm run bench:routing${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` · machine: ${m.nproc} cores (${m.cpu}), ${m.memory} · Node ${m.node}, Temporal SDK ${m.temporalSdk}, ioredis ${m.ioredis}, Redis ${m.redis}, source: ${SERVER_LABEL[server]}, target: dev server (temporal CLI 1.5.1), from the local stack · load average at the end: ${m.loadavg}
+Command: \`${command}\` · machine: ${m.nproc} cores (${m.cpu}), ${m.memory} · ` +
+      `Node ${m.node}, Temporal SDK ${m.temporalSdk}, ioredis ${m.ioredis}, Redis ${m.redis}, ` +
+      `source: ${SERVER_LABEL[server]}, target: dev server (temporal CLI 1.5.1), from the local stack · ` +
+      `load average at the end: ${m.loadavg}
 
 Routed vs direct client on the same (source) cluster, unit settled on the source (epoch 1), starts only
 (no worker), open loop at ${rate} starts/s = half the direct knee, ${LAT_ROUNDS} rounds of alternating ${LAT_BLOCK_MS / 1000} s blocks

@@ -65,7 +65,9 @@ const FLAGS: Record<string, FlagSpec> = {
   'scheduler-pollers': {
     kind: 'int',
     min: 1,
-    help: "workflow-task pollers of both servers' per-namespace (scheduler) workers, through worker.perNamespaceWorkerOptions (default: the server's own, the SDK's 2)",
+    help:
+      "workflow-task pollers of both servers' per-namespace (scheduler) workers, through worker.perNamespaceWorkerOptions " +
+      "(default: the server's own, the SDK's 2)",
   },
   'no-write': { kind: 'boolean', help: 'print only: do not touch docs/benchmarks.md or bench/results' },
 };
@@ -203,9 +205,11 @@ async function main(): Promise<void> {
       `${r.copied} / ${r.switched}`,
       `${round(r.copySeconds, 1)} + ${round(r.switchSeconds, 1)} = ${round(moveSeconds(r), 1)}`,
       round(r.n / moveSeconds(r), 1),
-      `${round(r.boundCreateSeconds, 1)} + ${round(r.boundPauseSeconds, 1)} = ${round(boundSeconds(r), 1)} (applied after ${round(appliedSeconds(r), 1)})`,
+      `${round(r.boundCreateSeconds, 1)} + ${round(r.boundPauseSeconds, 1)} = ${round(boundSeconds(r), 1)} ` +
+        `(applied after ${round(appliedSeconds(r), 1)})`,
       round(r.n / boundSeconds(r), 1),
-      `${round(boundSeconds(r) / moveSeconds(r))} (${mark(boundSeconds(r) / moveSeconds(r), '>=', 0.8)}); to applied: ${round(appliedSeconds(r) / moveSeconds(r))}`,
+      `${round(boundSeconds(r) / moveSeconds(r))} (${mark(boundSeconds(r) / moveSeconds(r), '>=', 0.8)}); ` +
+        `to applied: ${round(appliedSeconds(r) / moveSeconds(r))}`,
       `${r.doubleActive} (${mark(r.doubleActive, '<=', 0)})`,
       `${r.lostFires} of ${r.firesExpected} (${mark(r.lostFires, '<=', 0)})`,
       r.doubleFires,
@@ -295,12 +299,18 @@ async function main(): Promise<void> {
   );
 
   const command = `npm run bench:schedules${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const servers =
+    schedulerPollers === undefined
+      ? "the dev server's own configuration (the scheduler worker's 2 workflow-task pollers)"
+      : `\`worker.perNamespaceWorkerOptions\` = \`{ MaxConcurrentWorkflowTaskPollers: ${schedulerPollers} }\` on both ` +
+        "(the scheduler worker's pollers; the server's default is the SDK's 2)";
+  const firing = results.map((r) => r.firing).join(' / ');
   const section = `### ${sizes.join(' and ')} schedules — ${new Date().toISOString()}
 
 ${await headerLine(command)}
 
 Each size runs on a fresh local stack (two dev servers, Redis), one namespace, ${concurrency} operations in flight
-for the bound and for cutover alike. Servers: ${schedulerPollers === undefined ? "the dev server's own configuration (the scheduler worker's 2 workflow-task pollers)" : `\`worker.perNamespaceWorkerOptions\` = \`{ MaxConcurrentWorkflowTaskPollers: ${schedulerPollers} }\` on both (the scheduler worker's pollers; the server's default is the SDK's 2)`}. **Bound**: the same servers through the plain SDK client — N
+for the bound and for cutover alike. Servers: ${servers}. **Bound**: the same servers through the plain SDK client — N
 \`schedule.create\` on the target, then N \`handle.pause()\` on the source (the least a hand-made move does:
 no copy of encoded payloads, no fence, no verification), timed over the RPCs. Such an RPC returns once
 the server has recorded a signal for the schedule's scheduler workflow, before that workflow acts on it
@@ -317,7 +327,7 @@ new side is not described — read back that it took (the check of the new side)
 *read* is a \`DescribeWorkflowExecution\` of the schedule's scheduler workflow, whose memo holds pause state,
 notes and action times, once no workflow task is pending; a *describe* is a \`DescribeSchedule\`, which also
 queries the server's scheduler worker. \`serverBoundRatio\` = bound seconds / cutover seconds. **doubleActive**: after
-the switch, every schedule described on both clusters; active (unpaused) on both counts. **lostFires**: ${results.map((r) => r.firing).join(' / ')}
+the switch, every schedule described on both clusters; active (unpaused) on both counts. **lostFires**: ${firing}
 of the schedules fire every second (overlap ALLOW_ALL, so no fire is skipped for overlap) and are spread evenly
 through the switch order; every nominal time from ${WINDOW_MARGIN_MS / 1000} s before the first switch (but not before the
 bound's pauses were undone) to
@@ -511,7 +521,8 @@ async function runSize(
     const boundCpu = cpuSince(cpu0, serverPids);
     const boundOps = diffCounts(await scrapeBoth(), before);
     log(
-      `bound: ${round(boundCreateSeconds, 1)} s create + ${round(boundPauseSeconds, 1)} s pause + ${round(boundApplySeconds, 1)} s until applied; undoing it (untimed)`,
+      `bound: ${round(boundCreateSeconds, 1)} s create + ${round(boundPauseSeconds, 1)} s pause + ` +
+        `${round(boundApplySeconds, 1)} s until applied; undoing it (untimed)`,
     );
     await mapPool(ids, concurrency, (id) => source.client.schedule.getHandle(id).unpause('bench: bound undone'));
     // Let the server work off the undo before anything else is timed (its backlog would slow what follows).

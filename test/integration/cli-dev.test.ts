@@ -51,7 +51,8 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
     fs.rmSync(cwd, { recursive: true, force: true });
   });
 
-  it('dev up prints two clusters with UI URLs and a Redis URL; the temporal CLI answers on each; dev down leaves nothing', async function () {
+  const upAndDown = 'dev up prints two clusters with UI URLs and a Redis URL; the temporal CLI answers on each; dev down leaves nothing';
+  it(upAndDown, async function () {
     const up = cutover(['dev', 'up'], cwd);
     assert.equal(up.status, 0, up.stderr);
     const state = readState(cwd);
@@ -83,7 +84,9 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
     assert.ok(!fs.existsSync(path.join(cwd, '.cutover', 'stack')));
   });
 
-  it("dev up --plan brings up exactly the plan's clusters and namespaces; worker --plan connects and polls; Ctrl-C stops it", async function () {
+  const upWithPlan =
+    "dev up --plan brings up exactly the plan's clusters and namespaces; worker --plan connects and polls; Ctrl-C stops it";
+  it(upWithPlan, async function () {
     const [p1, p2, redisPort, metrics] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const plan = {
       name: 'other-ports',

@@ -128,7 +128,10 @@ describe('entity workflows: moving off a self-hosted source (temporal-server on 
     });
   }
 
-  it('completes after the self-hosted source is SIGKILLed mid-canary and restarted on its databases; no acknowledged start lost or duplicated', async () => {
+  const sourceKilled =
+    'completes after the self-hosted source is SIGKILLed mid-canary and restarted on its databases; ' +
+    'no acknowledged start lost or duplicated';
+  it(sourceKilled, async () => {
     // Bakes long enough that the outage falls inside the canary, with runs open on both clusters.
     const r = await make({ kind: 'tenant', jobMs: 800, input: { bakeMs: 4_000 } });
     const source = await testStack().selfHosted();
@@ -236,7 +239,9 @@ describe('cluster activities against a self-hosted cluster: visibility lag and n
     }
   });
 
-  it('preflight accepts a target namespace that does not exist yet; provision creates it with the search attributes, usable at once', async () => {
+  const provisionNew =
+    'preflight accepts a target namespace that does not exist yet; provision creates it with the search attributes, usable at once';
+  it(provisionNew, async () => {
     const c = conns!;
     // The self-hosted cluster as the target this time: it has only the namespaces someone created.
     const acts = createClusterActivities({
