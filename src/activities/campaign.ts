@@ -77,7 +77,8 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
           try {
             const handle = client.workflow.getHandle(workflowId);
             const memo = (await handle.describe()).memo?.[UNIT_VIEW_MEMO];
-            // The memo is written with the run's workflow tasks; a run that has not written it yet (just started, or recorded before it existed) is queried.
+            // The memo is written with the run's workflow tasks; a run that has not written it yet
+            // (just started, or recorded before it existed) is queried.
             out[i] = isViewMemo(memo)
               ? { ...memo, unit, workflowId }
               : unitViewOf(unit, workflowId, await handle.query(unitMessages.status));

@@ -62,7 +62,8 @@ export async function startCampaignFromPlan(client: Client, plan: Plan, opts: Ca
         'start',
         r.workflowId,
         `a ${running.drill ? 'drill' : 'real campaign'} of plan "${plan.name}" is running (${running.phase}); ` +
-          `wait until it ends (\`cutover status\`), or roll it back (\`cutover rollback ${plan.name} --reason …\`), then start ${drill ? 'the drill' : 'the campaign'} again`,
+          `wait until it ends (\`cutover status\`), or roll it back (\`cutover rollback ${plan.name} --reason …\`), ` +
+          `then start ${drill ? 'the drill' : 'the campaign'} again`,
       );
     }
   }

@@ -94,7 +94,8 @@ export async function sendCommand(client: Client, input: CommandInput): Promise<
     throw new CommandRejectedError(
       command,
       target.workflowId,
-      `the workflow is ${description.status.name.toLowerCase()}; nothing takes commands any more — start it again with \`cutover start <plan>\` if it must move again`,
+      `the workflow is ${description.status.name.toLowerCase()}; nothing takes commands any more — ` +
+        'start it again with `cutover start <plan>` if it must move again',
     );
   }
   const payload = { actor: input.actor, commandId, ...(input.reason ? { reason: input.reason } : {}) };

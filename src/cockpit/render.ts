@@ -82,7 +82,8 @@ export function campaignLines(view: CockpitStatus, now: Date): string[] {
   const step = c.step;
   const bake = step?.bakeUntil ? ` · bake ${shortDuration(Math.max(0, Date.parse(step.bakeUntil) - now.getTime()))} left` : '';
   const where = step
-    ? `step ${step.n}/${c.stepsTotal} ${step.ring} batch ${step.batch}/${step.batches} ${step.kind}${step.percent !== undefined ? ` ${step.percent}%` : ''}${bake}`
+    ? `step ${step.n}/${c.stepsTotal} ${step.ring} batch ${step.batch}/${step.batches} ${step.kind}` +
+      `${step.percent !== undefined ? ` ${step.percent}%` : ''}${bake}`
     : `${c.stepsTotal} steps`;
   out.push(`campaign${c.drill ? ' (drill)' : ''} ${c.phase}${c.paused ? ' (paused)' : ''} · ${where}`);
   if (c.gates.length > 0)
@@ -91,7 +92,8 @@ export function campaignLines(view: CockpitStatus, now: Date): string[] {
   if (a && a.approvals.length < a.required && !a.consumedAt) {
     const left = a.expiresAt - now.getTime();
     out.push(
-      `  APPROVAL PENDING ${a.binding.ring} step ${a.binding.step}: ${a.approvals.length} of ${a.required}${left > 0 ? `, expires in ${shortDuration(left)}` : ', expired'} — cutover approve ${c.name}`,
+      `  APPROVAL PENDING ${a.binding.ring} step ${a.binding.step}: ${a.approvals.length} of ${a.required}` +
+        `${left > 0 ? `, expires in ${shortDuration(left)}` : ', expired'} — cutover approve ${c.name}`,
     );
   }
   if (c.hold) out.push(`  HELD: ${c.hold.reason} — cutover resume ${c.name}, or cutover rollback ${c.name} --reason …`);

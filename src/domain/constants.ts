@@ -13,7 +13,10 @@ export const PROBE_WORKFLOW_TYPE = 'cutoverProbe';
 export const NAMESPACE_MIGRATION_WORKFLOW_TYPE = 'namespaceMigration';
 export const TENANT_MIGRATION_WORKFLOW_TYPE = 'tenantMigration';
 
-/** Memo key under which an entity publishes its `UnitView` (without unit and workflow ID) whenever it changes: the campaign reads it with a describe instead of a query, which an uncached worker answers by replaying the run. */
+/**
+ * Memo key under which an entity publishes its `UnitView` (without unit and workflow ID) whenever it changes: the campaign
+ * reads it with a describe instead of a query, which an uncached worker answers by replaying the run.
+ */
 export const UNIT_VIEW_MEMO = 'cutoverView';
 
 /** Phases of a unit, in forward order (docs/design.md, "A unit's life"). */

@@ -65,13 +65,20 @@ export function renderRunbook(plan: Plan, opts: RunbookOptions = {}): string {
   const p = (flag = true) => (flag ? ` --plan ${planPath}` : '');
   const out: string[] = [];
   out.push(`# Runbook: ${plan.name}`, '');
+  const stragglers =
+    plan.defaults.stragglers === 'wait' ? 'waited for' : plan.defaults.stragglers === 'report' ? 'reported' : 'terminated (with approval)';
   out.push(
-    `Move **${cp.unitCount} unit(s)** from **${plan.source}** (${plan.clusters[plan.source]!.address}) to **${plan.target}** (${plan.clusters[plan.target]!.address}) ` +
-      `in **${cp.rings.length} ring(s)**, **${cp.steps.length} steps**${cp.drill ? ' — a **drill**: every batch is rolled back after its cutover bake' : ''}. ` +
-      `cutover's workflows run on **${plan.control.cluster}**, namespace \`${plan.control.namespace}\`, task queue \`${plan.control.taskQueue}\`; routing records live in Redis under \`${plan.redis.keyPrefix}\`.`,
+    `Move **${cp.unitCount} unit(s)** from **${plan.source}** (${plan.clusters[plan.source]!.address}) ` +
+      `to **${plan.target}** (${plan.clusters[plan.target]!.address}) ` +
+      `in **${cp.rings.length} ring(s)**, **${cp.steps.length} steps**` +
+      `${cp.drill ? ' — a **drill**: every batch is rolled back after its cutover bake' : ''}. ` +
+      `cutover's workflows run on **${plan.control.cluster}**, namespace \`${plan.control.namespace}\`, ` +
+      `task queue \`${plan.control.taskQueue}\`; routing records live in Redis under \`${plan.redis.keyPrefix}\`.`,
     '',
-    `Plan file: \`${planPath}\`. Minimum total duration: **${formatDuration(cp.minTotalDurationMs)}** (bakes and gate windows; drains, probes and approvals add to it). ` +
-      `On a failed gate: **${plan.defaults.onGateFailure}**. Drain deadline: **${formatDuration(plan.defaults.drainDeadline)}**, then stragglers are **${plan.defaults.stragglers === 'wait' ? 'waited for' : plan.defaults.stragglers === 'report' ? 'reported' : 'terminated (with approval)'}**.`,
+    `Plan file: \`${planPath}\`. Minimum total duration: **${formatDuration(cp.minTotalDurationMs)}** ` +
+      `(bakes and gate windows; drains, probes and approvals add to it). ` +
+      `On a failed gate: **${plan.defaults.onGateFailure}**. ` +
+      `Drain deadline: **${formatDuration(plan.defaults.drainDeadline)}**, then stragglers are **${stragglers}**.`,
     '',
   );
   out.push('## Before the cutover', '');
@@ -133,7 +140,8 @@ export function renderRunbook(plan: Plan, opts: RunbookOptions = {}): string {
   for (const ring of cp.rings) {
     out.push(`## Ring \`${ring.name}\``, '');
     out.push(
-      `Units: ${ring.units.map((u) => `\`${u}\``).join(', ')} — ${ring.batches} batch(es) of up to ${ring.batchSize}; bake ${formatDuration(ring.bakeMs)}; gates: ${ring.gates.length ? ring.gates.map((g) => `\`${g}\``).join(', ') : 'none'}` +
+      `Units: ${ring.units.map((u) => `\`${u}\``).join(', ')} — ${ring.batches} batch(es) of up to ${ring.batchSize}; ` +
+        `bake ${formatDuration(ring.bakeMs)}; gates: ${ring.gates.length ? ring.gates.map((g) => `\`${g}\``).join(', ') : 'none'}` +
         `${ring.approval ? '; **two-person approval** before each batch' : ''}.`,
       '',
     );
@@ -161,7 +169,8 @@ export function renderRunbook(plan: Plan, opts: RunbookOptions = {}): string {
   }
   out.push('## Abort: roll everything back', '');
   out.push(
-    'Roll back every unit that has started, latest ring first. Each command is confirmed by its workflow (exit 0) or refused with the reason (exit 1).',
+    'Roll back every unit that has started, latest ring first. ' +
+      'Each command is confirmed by its workflow (exit 0) or refused with the reason (exit 1).',
     '',
     '```sh',
   );

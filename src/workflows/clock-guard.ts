@@ -33,7 +33,9 @@ export const interceptors: WorkflowInterceptorsFactory = () => {
           if (ms !== undefined && len > length) {
             if (!a.isReplaying && ms <= at) {
               throw new Error(
-                `${STALE_CLOCK_MESSAGE}: task at history length ${len} carries ${new Date(ms).toISOString()}, not later than ${new Date(at).toISOString()} of length ${length}; failing the task so it is replayed from history`,
+                `${STALE_CLOCK_MESSAGE}: task at history length ${len} carries ${new Date(ms).toISOString()}, ` +
+                  `not later than ${new Date(at).toISOString()} of length ${length}; ` +
+                  'failing the task so it is replayed from history',
               );
             }
             length = len;

@@ -11,7 +11,10 @@ const EXAMPLE = path.join(__dirname, '../../examples/plan.yaml');
 /** The server's default `limit.blobSize.error`: a larger workflow input is refused. */
 const DEFAULT_BLOB_LIMIT = 2 * 1024 * 1024;
 
-/** A plan of `tenants` tenants over `namespaces` namespaces (half by search attribute, half by prefix), three rings, a synthetic gate in the first. */
+/**
+ * A plan of `tenants` tenants over `namespaces` namespaces (half by search attribute, half by prefix), three rings,
+ * a synthetic gate in the first.
+ */
 function bigPlan(namespaces: number, tenants: number): Plan {
   const ns = (i: number) => `ns-${i}`;
   const ids: string[][] = Array.from({ length: namespaces }, () => []);

@@ -274,7 +274,8 @@ describe('cockpit (unit)', () => {
       assert.match(
         lines[0]!,
         new RegExp(
-          `^campaign held \\(paused\\) · step ${step.n}/${dry.steps.length} ring1-internal batch 1/1 canary ${step.percent}% · bake 12s left$`,
+          `^campaign held \\(paused\\) · step ${step.n}/${dry.steps.length} ring1-internal batch 1/1 ` +
+            `canary ${step.percent}% · bake 12s left$`,
         ),
       );
       assert.equal(lines[1], '  gates: errors measuring 0.123');
