@@ -1,7 +1,7 @@
 /**
  * `npm run demo`: the whole story on the local stack. Two clusters (`legacy`, the source, and `cloud`,
  * the target) with their UIs, Redis and Prometheus; the cutover worker; the sample application of
- * examples/app (payments, and detections with three tenants) under a steady load through the
+ * ./app (payments, and detections with three tenants) under a steady load through the
  * multi-cluster client, with dual workers and a schedule per unit; then the example campaign of
  * examples/plan.yaml with short bakes, shown live; at the end the placement check and reconcile summary.
  *
@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
+import { bundleWorkflowCode, Runtime } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
 import { sendCampaignCommand, startCampaignFromPlan, queryCampaign } from '../cockpit/campaign';
 import { reconcileUnit } from '../cockpit/reconcile';
@@ -37,7 +37,9 @@ import type { ReconcileResult, ScheduleReconcileResult } from '../workflows/migr
 import { ScheduleFence } from '../schedules/fence';
 import { Redis } from 'ioredis';
 import { SteadyLoad, verifyPlacements, type LoadStart, type PlacementReport } from './load';
-import * as appActivities from '../../examples/app/activities';
+import { campaignStoryLine, createSdkLog, withoutLinksTo } from './story';
+import { planCampaign } from '../campaign/plan';
+import * as appActivities from './app/activities';
 
 /** Options of `runDemo`. */
 export interface DemoOptions {
@@ -73,6 +75,7 @@ export interface DemoResult {
   refused: number;
   reconcile: Record<string, Pick<ReconcileResult, 'clean' | 'duplicates' | 'stranded'> & { schedules?: ScheduleReconcileResult }>;
   problems: string[];
+  /** What stays up to explore until Ctrl-C (none in quick mode: everything stops at once); UI pages only with the UI on. */
   links: { name: string; url: string }[];
 }
 
@@ -155,8 +158,15 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     cleanups.length = 0;
   };
+  // The run directory goes when the demo succeeds or is interrupted; after a failure it stays, with the logs.
+  let keepRunDir = true;
 
   try {
+    // The SDK's own log (worker lifecycle, retried activities, warnings) goes to a file, not into the story.
+    const sdkLogFile = path.join(runDir, 'sdk.log');
+    const sdkLog = createSdkLog(sdkLogFile, (l) => say(`[sdk] error: ${l} (details in ${sdkLogFile})`));
+    cleanups.push(async () => sdkLog.close());
+
     // 1. The stack, on the example plan's clusters.
     const ports = [await freePort(), await freePort()];
     await writeDemoPlan(planFile, { quick, selfHosted, ports });
@@ -175,11 +185,22 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     say(`redis          ${stack.redisUrl}`);
     say(`prometheus     ${stack.prometheus!.url}`);
     say(`plan           ${planFile}`);
+    say(`logs           ${runDir} (sdk.log and the stack's; kept only if the demo fails)`);
     if (opts.signal?.aborted) throw new Error('interrupted');
 
-    // 2. The cutover worker, with its metrics scraped by the stack's Prometheus.
+    // 2. The cutover worker, with its metrics scraped by the stack's Prometheus. The demo installs the SDK
+    // runtime itself so that core's log is forwarded to the file too, and Ctrl-C stops things in its order.
     const metricsAddress = `127.0.0.1:${await freePort()}`;
-    const worker = await createCutoverWorker({ plan, metricsAddress, logLevel: 'WARN', onProgress: (l) => say(`[worker] ${l}`) });
+    Runtime.install({
+      logger: sdkLog.logger,
+      shutdownSignals: [],
+      telemetryOptions: {
+        logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
+        metrics: { prometheus: { bindAddress: metricsAddress } },
+      },
+    });
+    say(`[worker] metrics: http://${metricsAddress}/metrics`);
+    const worker = await createCutoverWorker({ plan, onProgress: (l) => say(`[worker] ${l}`) });
     const workerRun = worker.run();
     cleanups.push(async () => {
       worker.shutdown();
@@ -201,8 +222,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const activities = { ...appActivities };
     // One bundle for every worker of the application (bundling is the slow part of a worker's start).
     const workflowBundle = await bundleWorkflowCode({
-      workflowsPath: require.resolve('../../examples/app/workflows'),
-      logger: new DefaultLogger('WARN'),
+      workflowsPath: require.resolve('./app/workflows'),
+      logger: sdkLog.logger,
     });
     const routed: Record<string, RoutedClient> = {};
     for (const [ns, cfg] of Object.entries(plan.namespaces)) {
@@ -290,8 +311,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       actor: DEMO_ACTOR,
       ...(quick ? { pollMs: 1_000, drainPollMs: 1_000 } : {}),
     });
-    say(`[campaign] ${start.workflowId} started by ${DEMO_ACTOR}: ${start.units} units, ${start.steps} steps`);
-    const uiBase = stack.clusters.cloud?.endpoint.uiUrl ?? 'http://127.0.0.1:8233';
+    const steps = planCampaign(plan).steps;
+    say(`[campaign] workflow ${start.workflowId}: ${start.units} units in ${plan.rings.length} rings, ${start.steps} steps`);
+    // Links to the control cluster's UI only when it runs one.
+    const uiBase = stack.clusters[plan.control.cluster]?.endpoint.uiUrl;
     const handle = controlClient.workflow.getHandle(start.workflowId);
     const deadline = Date.now() + (opts.timeoutMs ?? (selfHosted ? 20 : 10) * 60_000);
     let told = 0;
@@ -303,15 +326,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       if (c) {
         phase = c.phase;
         // The story: every new line of the campaign's history.
-        for (const h of c.history.slice(told))
-          say(`[campaign] ${h.step ? `step ${h.step}: ` : ''}${h.event}${h.reason ? ` — ${h.reason}` : ''}`);
+        for (const h of c.history.slice(told)) say(`[campaign] ${campaignStoryLine(h, steps)}`);
         told = c.history.length;
         const a = c.approval;
         const key = a ? `${a.binding.ring}/${a.binding.step}/${a.binding.epoch}` : '';
         if (a && a.approvals.length < a.required && !approved.has(key)) {
           // Two people approve; the demo plays them (the requester, demo-operator, may not approve).
           approved.add(key);
-          say(`[campaign] ${a.binding.ring} asks for a two-person approval; approving as ${APPROVERS.join(' and ')}`);
+          say(`[demo] playing the two approvers of ${a.binding.ring}: ${APPROVERS.join(' and ')} (the requester may not approve)`);
           for (const actor of APPROVERS)
             await sendCampaignCommand(controlClient, {
               target: { kind: 'campaign', name: plan.name, workflowId: start.workflowId },
@@ -327,8 +349,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         }
       }
       if (live) {
-        const view = await getStatus(controlClient, plan, { namespace: plan.control.namespace, uiBase }).catch(() => undefined);
-        if (view) opts.out.write(`\x1b[H\x1b[J${renderStatus(view, { now: new Date() })}\n`);
+        const view = await getStatus(controlClient, plan, { namespace: plan.control.namespace, uiBase: uiBase ?? NO_UI }).catch(
+          () => undefined,
+        );
+        if (view) opts.out.write(`\x1b[H\x1b[J${withoutLinksTo(renderStatus(view, { now: new Date() }), NO_UI)}\n`);
       }
       if (Date.now() > deadline) {
         say(`[campaign] still ${phase} after ${Math.round((Date.now() - started) / 1000)} s: giving up`);
@@ -342,8 +366,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     await load.stop(30_000);
     loadStopped = true;
     say(
-      `[app] load stopped: ${load.accepted.length} starts acknowledged, ${load.retried} retried after a typed refusal, ${load.failed} refused for good`,
+      `[app] load stopped: ${load.accepted.length} starts acknowledged, ${load.retried} retried after a typed refusal, ` +
+        `${load.failed} refused for good`,
     );
+    say('[check] waiting for the last runs to finish, then looking up every acknowledged start on both clusters');
     const sdk: Record<string, { source: Client; target: Client }> = {};
     const conns = {
       source: await Connection.connect({ address: plan.clusters[plan.source]!.address }),
@@ -363,6 +389,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 2 });
     cleanups.push(async () => void redis.disconnect());
     const fence = new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix });
+    say(`[check] placements: ${placements.onSource} on the source, ${placements.onTarget} on the target; reconciling every unit`);
     const reconcile: DemoResult['reconcile'] = {};
     const side = phase === 'completed' ? 'target' : 'source';
     for (const unit of planUnitNames(plan)) {
@@ -388,15 +415,21 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       problems.push(`${placements.duplicated.length} start(s) on both clusters: ${placements.duplicated.slice(0, 5).join(', ')}`);
     for (const [u, r] of Object.entries(reconcile))
       if (!r.clean) problems.push(`${u}: reconcile not clean (${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded)`);
-    const links = [
-      { name: 'campaign', url: workflowUrl(uiBase, plan.control.namespace, start.workflowId) },
-      {
-        name: 'all cutover workflows',
-        url: `${uiBase}/namespaces/${plan.control.namespace}/workflows?query=${encodeURIComponent('CutoverKind IS NOT NULL')}`,
-      },
-      ...Object.entries(stack.clusters).flatMap(([n, c]) => (c.endpoint.uiUrl ? [{ name: `${n} UI`, url: c.endpoint.uiUrl }] : [])),
-      { name: 'prometheus', url: `${stack.prometheus!.url}/graph?g0.expr=${encodeURIComponent('cutover_units')}` },
-    ];
+    const links = quick
+      ? []
+      : [
+          ...(uiBase
+            ? [
+                { name: 'campaign', url: workflowUrl(uiBase, plan.control.namespace, start.workflowId) },
+                {
+                  name: 'all cutover workflows',
+                  url: `${uiBase}/namespaces/${plan.control.namespace}/workflows?query=${encodeURIComponent('CutoverKind IS NOT NULL')}`,
+                },
+              ]
+            : []),
+          ...Object.entries(stack.clusters).flatMap(([n, c]) => (c.endpoint.uiUrl ? [{ name: `${n} UI`, url: c.endpoint.uiUrl }] : [])),
+          { name: 'prometheus', url: `${stack.prometheus!.url}/graph?g0.expr=${encodeURIComponent('cutover_units')}` },
+        ];
     const result: DemoResult = {
       ok: problems.length === 0,
       campaignPhase: phase,
@@ -407,14 +440,22 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       problems,
       links,
     };
+    keepRunDir = !result.ok;
     await opts.beforeTeardown?.(result);
     return result;
+  } catch (err) {
+    if (opts.signal?.aborted) keepRunDir = false;
+    throw err;
   } finally {
     say('stopping everything the demo started…');
     await cleanup();
-    fs.rmSync(runDir, { recursive: true, force: true });
+    if (keepRunDir) say(`kept ${runDir} for a look: the SDK's log and the stack's logs`);
+    else fs.rmSync(runDir, { recursive: true, force: true });
   }
 }
+
+/** The UI base given to the live view when no UI runs; its links are dropped from the view. */
+const NO_UI = 'http://no-ui.invalid';
 
 /** Waits (bounded) until no on-demand application run is open on either cluster (scheduled reports keep firing). */
 async function waitForOpen(

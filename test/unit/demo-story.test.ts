@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { planCampaign } from '../../src/campaign/plan';
+import { loadPlan } from '../../src/config';
+import { campaignStoryLine, createSdkLog, formatSdkLogEntry, withoutLinksTo } from '../../src/demo/story';
+
+const EXAMPLE = path.join(__dirname, '../../examples/plan.yaml');
+
+describe('demo story lines', () => {
+  const steps = planCampaign(loadPlan(EXAMPLE)).steps;
+  const at = '2026-01-01T00:00:00.000Z';
+
+  it('prefixes a step once, with its ring and units, when the note already names the step', () => {
+    assert.equal(
+      campaignStoryLine({ at, step: 3, event: 'step 3: canary 50% reached; baking 1000 ms' }, steps),
+      'step 3/22, ring0-synthetic (namespace/payments): canary 50% reached; baking 1000 ms',
+    );
+    assert.equal(
+      campaignStoryLine({ at, step: 4, event: 'step 4 passed its bake and gates' }, steps),
+      'step 4/22, ring0-synthetic (namespace/payments): passed its bake and gates',
+    );
+  });
+
+  it('says what a finished prepare or complete step did', () => {
+    assert.equal(
+      campaignStoryLine({ at, step: 6, event: 'step 6 (prepare) done' }, steps),
+      'step 6/22, ring1-internal (tenant/detections/internal-e2e): prepared (preflight, provision, shadow)',
+    );
+    assert.equal(
+      campaignStoryLine({ at, step: 5, event: 'step 5 (complete) done' }, steps),
+      'step 5/22, ring0-synthetic (namespace/payments): completed (drained, reconciled)',
+    );
+  });
+
+  it('keeps notes that do not name the step, and their reasons without a second step prefix', () => {
+    assert.equal(
+      campaignStoryLine({ at, step: 11, event: 'approved by alice (1 of 2)', reason: 'gates green' }, steps),
+      'step 11/22, ring2-customers (tenant/detections/acme): approved by alice (1 of 2) — gates green',
+    );
+    assert.equal(
+      campaignStoryLine(
+        { at, step: 2, event: 'gate failure: rolling back the ring', reason: 'step 2 (canary): probe: p99 3s > 2s' },
+        steps,
+      ),
+      'step 2/22, ring0-synthetic (namespace/payments): gate failure: rolling back the ring — probe: p99 3s > 2s',
+    );
+  });
+
+  it('gives campaign-wide events no step, and an unknown step its number only', () => {
+    assert.equal(
+      campaignStoryLine({ at, step: 1, event: 'campaign started by demo-operator' }, steps),
+      'campaign started by demo-operator',
+    );
+    assert.equal(campaignStoryLine({ at, event: 'campaign completed' }, steps), 'campaign completed');
+    assert.equal(campaignStoryLine({ at, step: 99, event: 'step 99: canary 10% reached' }, steps), 'step 99: canary 10% reached');
+  });
+
+  it('drops the lines that link to a UI that is not running', () => {
+    const text =
+      'unit a\n  http://no-ui.invalid/namespaces/x/workflows/a\ncampaign: http://no-ui.invalid/y\nprometheus http://127.0.0.1:9090';
+    assert.equal(withoutLinksTo(text, 'http://no-ui.invalid'), 'unit a\nprometheus http://127.0.0.1:9090');
+  });
+});
+
+describe('demo SDK log', () => {
+  it('writes SDK entries to the file and only errors to the story, one line each', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cutover-sdk-log-'));
+    try {
+      const file = path.join(dir, 'sdk.log');
+      const errors: string[] = [];
+      const log = createSdkLog(file, (l) => errors.push(l));
+      log.logger.debug('below the level');
+      log.logger.warn('No activities registered, not polling for activity tasks', { taskQueue: 'cutover-probe' });
+      log.logger.error('Worker failed\n    at stack frame', { taskQueue: 'payments' });
+      log.close();
+      log.logger.error('after close');
+      const text = fs.readFileSync(file, 'utf8');
+      assert.match(text, /\[WARN\] No activities registered, not polling for activity tasks \{ taskQueue: 'cutover-probe' \}\n/);
+      assert.match(text, /\[ERROR\] Worker failed/);
+      assert.doesNotMatch(text, /below the level|after close/);
+      assert.deepEqual(errors, ['Worker failed', 'after close']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('formats an entry with its time and level', () => {
+    const line = formatSdkLogEntry({ level: 'INFO', message: 'Worker state changed', timestampNanos: 1_767_225_600_000_000_000n });
+    assert.equal(line, '2026-01-01T00:00:00.000Z [INFO] Worker state changed\n');
+  });
+});
