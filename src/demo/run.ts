@@ -33,11 +33,11 @@ import { LocalStack } from '../stack/stack';
 import type { ProgressFn } from '../stack/types';
 import { createCutoverWorker } from '../worker';
 import { parseUnitName } from '../workflows/ids';
-import type { ReconcileResult, ScheduleReconcileResult } from '../workflows/migration-types';
+import type { ClusterSide, ReconcileResult, ScheduleReconcileResult } from '../workflows/migration-types';
 import { ScheduleFence } from '../schedules/fence';
 import { Redis } from 'ioredis';
 import { SteadyLoad, verifyPlacements, type LoadStart, type PlacementReport } from './load';
-import { campaignStoryLine, createSdkLog, withoutLinksTo } from './story';
+import { campaignQuietLine, campaignStoryLine, createSdkLog, withoutLinksTo } from './story';
 import { planCampaign } from '../campaign/plan';
 import * as appActivities from './app/activities';
 
@@ -81,6 +81,8 @@ export interface DemoResult {
 
 const TENANT_ID = defineSearchAttributeKey('TenantId', SearchAttributeType.KEYWORD);
 const DEMO_ACTOR = 'demo-operator';
+/** How long the campaign's story may stay quiet before the demo says what the campaign waits on (and again after as long). */
+const QUIET_MS = 30_000;
 /** The two approvers of the ring that asks for a two-person approval (neither is the requester). */
 const APPROVERS = ['alice', 'bob'];
 
@@ -267,7 +269,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       } as Parameters<RoutedClient['schedule']['create']>[0]);
     }
     say(
-      `[app] schedules: payments-report and ${tenants.map((t) => `${t}-report`).join(', ')} every ${every} (active on the routed side, paused copy on the other)`,
+      `[app] schedules: payments-report and ${tenants.map((t) => `${t}-report`).join(', ')} every ${every} ` +
+        '(active on the routed side, paused copy on the other)',
     );
     const rate = opts.rate ?? (quick ? 5 : 20);
     const load = new SteadyLoad({
@@ -316,18 +319,29 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     // Links to the control cluster's UI only when it runs one.
     const uiBase = stack.clusters[plan.control.cluster]?.endpoint.uiUrl;
     const handle = controlClient.workflow.getHandle(start.workflowId);
-    const deadline = Date.now() + (opts.timeoutMs ?? (selfHosted ? 20 : 10) * 60_000);
+    const limitMs = opts.timeoutMs ?? (selfHosted ? 20 : 10) * 60_000;
+    const deadline = Date.now() + limitMs;
     let told = 0;
+    let lastNews = Date.now();
+    let lastSaid = lastNews;
     let phase = 'running';
+    // Each unit's last phase as the campaign saw it: a campaign that did not finish is judged unit by unit.
+    const unitPhases = new Map<string, string | undefined>();
     const approved = new Set<string>();
     const live = !quick && opts.out.isTTY === true;
     while (!opts.signal?.aborted) {
       const c = await queryCampaign(controlClient, handle, 5_000).catch(() => undefined);
       if (c) {
         phase = c.phase;
+        for (const r of c.rings) for (const u of r.units) unitPhases.set(u.unit, u.phase);
         // The story: every new line of the campaign's history.
         for (const h of c.history.slice(told)) say(`[campaign] ${campaignStoryLine(h, steps)}`);
+        if (c.history.length > told) lastNews = lastSaid = Date.now();
         told = c.history.length;
+        if (Date.now() - lastSaid >= QUIET_MS && c.phase !== 'completed' && c.phase !== 'rolled-back') {
+          say(`[campaign] ${campaignQuietLine(c, Math.round((Date.now() - lastNews) / 1000))}`);
+          lastSaid = Date.now();
+        }
         const a = c.approval;
         const key = a ? `${a.binding.ring}/${a.binding.step}/${a.binding.epoch}` : '';
         if (a && a.approvals.length < a.required && !approved.has(key)) {
@@ -355,7 +369,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         if (view) opts.out.write(`\x1b[H\x1b[J${withoutLinksTo(renderStatus(view, { now: new Date() }), NO_UI)}\n`);
       }
       if (Date.now() > deadline) {
-        say(`[campaign] still ${phase} after ${Math.round((Date.now() - started) / 1000)} s: giving up`);
+        say(`[campaign] still ${phase} after the demo's limit of ${Math.round(limitMs / 60_000)} min: giving up, checking what ran so far`);
         break;
       }
       await sleep(1_000, opts.signal);
@@ -391,14 +405,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const fence = new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix });
     say(`[check] placements: ${placements.onSource} on the source, ${placements.onTarget} on the target; reconciling every unit`);
     const reconcile: DemoResult['reconcile'] = {};
-    const side = phase === 'completed' ? 'target' : 'source';
     for (const unit of planUnitNames(plan)) {
       const r = await reconcileUnit(plan, parseUnitName(unit)!, {
         source: conns.source,
         target: conns.target,
-        ...(phase === 'completed' ? { drainedSide: 'source' as const } : {}),
         fence,
-        expectedScheduleSide: side,
+        ...settledSides(phase === 'completed' ? 'completed' : unitPhases.get(unit)),
       });
       reconcile[unit] = {
         clean: r.clean,
@@ -408,13 +420,19 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       };
     }
     const problems: string[] = [];
-    if (phase !== 'completed') problems.push(`campaign ended ${phase}, not completed`);
+    if (phase !== 'completed') problems.push(`campaign not completed (${phase === 'rolled-back' ? 'rolled back' : `still ${phase}`})`);
     if (placements.lost.length)
       problems.push(`${placements.lost.length} acknowledged start(s) on neither cluster: ${placements.lost.slice(0, 5).join(', ')}`);
     if (placements.duplicated.length)
       problems.push(`${placements.duplicated.length} start(s) on both clusters: ${placements.duplicated.slice(0, 5).join(', ')}`);
     for (const [u, r] of Object.entries(reconcile))
-      if (!r.clean) problems.push(`${u}: reconcile not clean (${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded)`);
+      if (!r.clean) {
+        const sc = r.schedules && r.schedules.doubleActive + r.schedules.wrongSide > 0;
+        problems.push(
+          `${u}: reconcile not clean (${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded` +
+            `${sc ? `, ${r.schedules!.doubleActive + r.schedules!.wrongSide} schedule(s) active on both or the wrong side` : ''})`,
+        );
+      }
     const links = quick
       ? []
       : [
@@ -454,6 +472,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   }
 }
 
+/**
+ * Where a unit's runs and schedules belong once it stopped in `phase`: moved (source drained, schedules on
+ * the target), not started or rolled back (schedules on the source), or mid-move (only "on one cluster").
+ */
+function settledSides(phase: string | undefined): { drainedSide?: ClusterSide; expectedScheduleSide?: ClusterSide } {
+  if (phase === 'completed') return { drainedSide: 'source', expectedScheduleSide: 'target' };
+  if (phase === undefined || phase === 'pending' || phase === 'rolled-back') return { expectedScheduleSide: 'source' };
+  return {};
+}
+
 /** The UI base given to the live view when no UI runs; its links are dropped from the view. */
 const NO_UI = 'http://no-ui.invalid';
 
@@ -486,14 +514,19 @@ export function formatDemoResult(r: DemoResult): string {
   const stranded = Object.values(r.reconcile).reduce((n, x) => n + x.stranded.length, 0);
   const lines = [
     '',
-    `campaign ${r.campaignPhase} in ${r.seconds} s`,
+    r.campaignPhase === 'completed' || r.campaignPhase === 'rolled-back'
+      ? `campaign ${r.campaignPhase} in ${r.seconds} s`
+      : `campaign still ${r.campaignPhase} when the demo stopped after ${r.seconds} s`,
     `starts acknowledged ${r.placements.total}: ${r.placements.onSource} ran on the source, ${r.placements.onTarget} on the target`,
-    `lost ${r.placements.lost.length} · duplicated ${r.placements.duplicated.length + dup} · stranded ${stranded}${r.refused ? ` · refused for good ${r.refused}` : ''}`,
+    `lost ${r.placements.lost.length} · duplicated ${r.placements.duplicated.length + dup} · stranded ${stranded}` +
+      (r.refused ? ` · refused for good ${r.refused}` : ''),
     ...Object.entries(r.reconcile).map(([u, x]) => {
       const sc = x.schedules
-        ? `; schedules ${x.schedules.schedules}: ${x.schedules.doubleActive} active on both, ${x.schedules.wrongSide} on the wrong side${x.schedules.runsChecked ? `, ${x.schedules.duplicateFires} fired twice` : ''}`
+        ? `; schedules ${x.schedules.schedules}: ${x.schedules.doubleActive} active on both, ${x.schedules.wrongSide} on the wrong side` +
+          (x.schedules.runsChecked ? `, ${x.schedules.duplicateFires} fired twice` : '')
         : '';
-      return `  reconcile ${u.padEnd(32)} ${x.clean ? 'clean' : `NOT CLEAN (${x.duplicates.length} duplicate(s), ${x.stranded.length} stranded)`}${sc}`;
+      const verdict = x.clean ? 'clean' : `NOT CLEAN (${x.duplicates.length} duplicate(s), ${x.stranded.length} stranded)`;
+      return `  reconcile ${u.padEnd(32)} ${verdict}${sc}`;
     }),
     ...(r.problems.length
       ? ['problems:', ...r.problems.map((p) => `  - ${p}`)]

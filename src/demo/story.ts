@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { inspect } from 'node:util';
 import { DefaultLogger, type LogEntry } from '@temporalio/worker';
-import type { CampaignHistoryEntry, CampaignStep, StepKind } from '../campaign/types';
+import type { CampaignHistoryEntry, CampaignStatus, CampaignStep, StepKind } from '../campaign/types';
 
 /**
  * One campaign history entry as a story line: `step 2/18, ring0-synthetic (namespace/payments): canary 50% reached`.
@@ -18,6 +18,21 @@ export function campaignStoryLine(h: CampaignHistoryEntry, steps: readonly Campa
   const where = step ? `step ${h.step}/${steps.length}, ${step.ring} (${step.units.join(', ')})` : `step ${h.step}`;
   const reason = h.reason ? ` — ${withoutStepPrefix(h.reason, h.step)}` : '';
   return `${where}: ${withoutStepPrefix(h.event, h.step)}${reason}`;
+}
+
+/**
+ * What a campaign that has said nothing new for `quietSec` is waiting on: its phase and step, this bake's
+ * measurements and gate verdicts, and what the step's units wait for (a long bake then reads as waiting, not hung).
+ */
+export function campaignQuietLine(c: CampaignStatus, quietSec: number): string {
+  const step = c.step;
+  const parts = [`${c.phase}${step ? ` at step ${step.n}/${c.stepsTotal}` : ''}, nothing new for ${quietSec} s`];
+  if (c.phase === 'baking') parts.push(`${c.measurements.length} gate measurement(s) this bake`);
+  const gates = step ? c.gates.filter((g) => step.gates.includes(g.name)) : [];
+  if (gates.length) parts.push(`gates ${gates.map((g) => `${g.name} ${g.status}`).join(', ')}`);
+  for (const u of c.rings.flatMap((r) => r.units))
+    if (step?.units.includes(u.unit) && u.waitingFor) parts.push(`${u.unit} waits for ${u.waitingFor}`);
+  return parts.join('; ');
 }
 
 /** What a finished step of each kind did, in words; other kinds read `<kind> done`. */

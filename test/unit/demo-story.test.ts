@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { planCampaign } from '../../src/campaign/plan';
 import { loadPlan } from '../../src/config';
-import { campaignStoryLine, createSdkLog, formatSdkLogEntry, withoutLinksTo } from '../../src/demo/story';
+import type { CampaignStatus } from '../../src/campaign/types';
+import { campaignQuietLine, campaignStoryLine, createSdkLog, formatSdkLogEntry, withoutLinksTo } from '../../src/demo/story';
 
 const EXAMPLE = path.join(__dirname, '../../examples/plan.yaml');
 
@@ -55,6 +56,35 @@ describe('demo story lines', () => {
     );
     assert.equal(campaignStoryLine({ at, event: 'campaign completed' }, steps), 'campaign completed');
     assert.equal(campaignStoryLine({ at, step: 99, event: 'step 99: canary 10% reached' }, steps), 'step 99: canary 10% reached');
+  });
+
+  it("says what a quiet campaign waits on: its step, the bake so far, the step's gates and units", () => {
+    const step = steps[14]!;
+    const status = {
+      phase: 'baking',
+      step,
+      stepsTotal: steps.length,
+      measurements: [{}, {}, {}],
+      gates: [
+        { name: 'errors', status: 'passing', reason: '', at },
+        { name: 'probe', status: 'failed', reason: 'old ring', at },
+      ],
+      rings: [
+        {
+          name: step.ring,
+          status: 'active',
+          units: [
+            { unit: 'tenant/detections/acme', workflowId: 'a', phase: 'cutover', waitingFor: 'the bake (campaign)' },
+            { unit: 'tenant/detections/globex', workflowId: 'g', phase: 'pending', waitingFor: 'start' },
+          ],
+        },
+      ],
+    } as unknown as CampaignStatus;
+    assert.equal(
+      campaignQuietLine(status, 95),
+      'baking at step 15/22, nothing new for 95 s; 3 gate measurement(s) this bake; gates errors passing; ' +
+        'tenant/detections/acme waits for the bake (campaign)',
+    );
   });
 
   it('drops the lines that link to a UI that is not running', () => {
