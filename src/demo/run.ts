@@ -335,7 +335,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         phase = c.phase;
         for (const r of c.rings) for (const u of r.units) unitPhases.set(u.unit, u.phase);
         // The story: every new line of the campaign's history.
-        for (const h of c.history.slice(told)) say(`[campaign] ${campaignStoryLine(h, steps)}`);
+        for (let i = told; i < c.history.length; i++) say(`[campaign] ${campaignStoryLine(c.history[i]!, steps, c.history[i - 1])}`);
         if (c.history.length > told) lastNews = lastSaid = Date.now();
         told = c.history.length;
         if (Date.now() - lastSaid >= QUIET_MS && c.phase !== 'completed' && c.phase !== 'rolled-back') {
@@ -467,7 +467,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   } finally {
     say('stopping everything the demo started…');
     await cleanup();
-    if (keepRunDir) say(`kept ${runDir} for a look: the SDK's log and the stack's logs`);
+    if (keepRunDir) say(`kept ${runDir} for a look: sdk.log, the stack's logs and the clusters' data`);
     else fs.rmSync(runDir, { recursive: true, force: true });
   }
 }
@@ -515,7 +515,7 @@ export function formatDemoResult(r: DemoResult): string {
   const lines = [
     '',
     r.campaignPhase === 'completed' || r.campaignPhase === 'rolled-back'
-      ? `campaign ${r.campaignPhase} in ${r.seconds} s`
+      ? `campaign ${r.campaignPhase.replace('-', ' ')} in ${r.seconds} s`
       : `campaign still ${r.campaignPhase} when the demo stopped after ${r.seconds} s`,
     `starts acknowledged ${r.placements.total}: ${r.placements.onSource} ran on the source, ${r.placements.onTarget} on the target`,
     `lost ${r.placements.lost.length} · duplicated ${r.placements.duplicated.length + dup} · stranded ${stranded}` +

@@ -49,6 +49,26 @@ describe('demo story lines', () => {
     );
   });
 
+  it('does not repeat the reason the previous entry gave (a gate failure, then the rollback it causes)', () => {
+    const failed = { at, step: 7, event: 'gate probe failed', reason: 'p99 16230 ms: p99 above maxP99 5000 ms' };
+    const rollingBack = {
+      at,
+      step: 7,
+      event: 'gate failure: rolling back the ring',
+      reason: 'gate probe failed: p99 16230 ms: p99 above maxP99 5000 ms',
+    };
+    const units = { at, step: 7, event: 'rolling back ring1-internal: tenant/detections/internal-e2e', reason: rollingBack.reason };
+    const where = 'step 7/22, ring1-internal (tenant/detections/internal-e2e)';
+    assert.equal(campaignStoryLine(failed, steps, undefined), `${where}: gate probe failed — p99 16230 ms: p99 above maxP99 5000 ms`);
+    assert.equal(campaignStoryLine(rollingBack, steps, failed), `${where}: gate failure: rolling back the ring`);
+    assert.equal(campaignStoryLine(units, steps, rollingBack), `${where}: rolling back ring1-internal: tenant/detections/internal-e2e`);
+    assert.equal(campaignStoryLine(units, steps, failed), `${where}: rolling back ring1-internal: tenant/detections/internal-e2e`);
+    assert.equal(
+      campaignStoryLine({ ...units, reason: 'operator: bad deploy' }, steps, failed),
+      `${where}: rolling back ring1-internal: tenant/detections/internal-e2e — operator: bad deploy`,
+    );
+  });
+
   it('gives campaign-wide events no step, and an unknown step its number only', () => {
     assert.equal(
       campaignStoryLine({ at, step: 1, event: 'campaign started by demo-operator' }, steps),
