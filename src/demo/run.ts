@@ -81,6 +81,8 @@ export interface DemoResult {
 
 const TENANT_ID = defineSearchAttributeKey('TenantId', SearchAttributeType.KEYWORD);
 const DEMO_ACTOR = 'demo-operator';
+/** Lines of the story the live view shows under the status. */
+const STORY_TAIL = 10;
 /** How long the campaign's story may stay quiet before the demo says what the campaign waits on (and again after as long). */
 const QUIET_MS = 30_000;
 /** The two approvers of the ring that asks for a two-person approval (neither is the requester). */
@@ -146,7 +148,14 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = Date.now();
   const elapsed = () => `+${Math.round((Date.now() - started) / 1000)}s`.padStart(5);
-  const say = (line: string) => opts.onLine(`${elapsed()} ${line}`);
+  // The live view redraws the screen every second: it shows the story's last lines under the status.
+  const tail: string[] = [];
+  const say = (line: string) => {
+    const told = `${elapsed()} ${line}`;
+    tail.push(told);
+    if (tail.length > STORY_TAIL) tail.shift();
+    opts.onLine(told);
+  };
   const quick = opts.quick;
   const ui = opts.ui ?? !quick;
   const selfHosted = opts.selfHosted ?? false;
@@ -366,7 +375,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         const view = await getStatus(controlClient, plan, { namespace: plan.control.namespace, uiBase: uiBase ?? NO_UI }).catch(
           () => undefined,
         );
-        if (view) opts.out.write(`\x1b[H\x1b[J${withoutLinksTo(renderStatus(view, { now: new Date() }), NO_UI)}\n`);
+        if (view) opts.out.write(`\x1b[H\x1b[J${withoutLinksTo(renderStatus(view, { now: new Date() }), NO_UI)}\n\n${tail.join('\n')}\n`);
       }
       if (Date.now() > deadline) {
         say(`[campaign] still ${phase} after the demo's limit of ${Math.round(limitMs / 60_000)} min: giving up, checking what ran so far`);
