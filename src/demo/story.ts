@@ -22,18 +22,24 @@ export function campaignStoryLine(h: CampaignHistoryEntry, steps: readonly Campa
   return `${where}: ${withoutStepPrefix(h.event, h.step)}${why ? ` — ${withoutStepPrefix(why, h.step)}` : ''}`;
 }
 
+/** Unit phases that are not a move in progress. */
+const SETTLED = new Set(['pending', 'completed', 'rolled-back']);
+
 /**
  * What a campaign that has said nothing new for `quietSec` is waiting on: its phase and step, this bake's
- * measurements and gate verdicts, and what the step's units wait for (a long bake then reads as waiting, not hung).
+ * measurements and gate verdicts, and the units on the move (a long bake or rollback then reads as waiting, not hung).
  */
 export function campaignQuietLine(c: CampaignStatus, quietSec: number): string {
   const step = c.step;
   const parts = [`${c.phase}${step ? ` at step ${step.n}/${c.stepsTotal}` : ''}, nothing new for ${quietSec} s`];
-  if (c.phase === 'baking') parts.push(`${c.measurements.length} gate measurement(s) this bake`);
-  const gates = step ? c.gates.filter((g) => step.gates.includes(g.name)) : [];
-  if (gates.length) parts.push(`gates ${gates.map((g) => `${g.name} ${g.status}`).join(', ')}`);
+  if (c.phase === 'baking') {
+    parts.push(`${c.measurements.length} gate measurement(s) this bake`);
+    const gates = step ? c.gates.filter((g) => step.gates.includes(g.name)) : [];
+    if (gates.length) parts.push(`gates ${gates.map((g) => `${g.name} ${g.status}`).join(', ')}`);
+  }
+  // The units on the move (neither waiting their turn nor settled), and what each waits for.
   for (const u of c.rings.flatMap((r) => r.units))
-    if (step?.units.includes(u.unit) && u.waitingFor) parts.push(`${u.unit} waits for ${u.waitingFor}`);
+    if (u.phase && !SETTLED.has(u.phase)) parts.push(`${u.unit} ${u.phase}${u.waitingFor ? ` — ${u.waitingFor}` : ''}`);
   return parts.join('; ');
 }
 
@@ -62,7 +68,7 @@ export function withoutLinksTo(text: string, base: string): string {
     .join('\n');
 }
 
-/** A log line of the SDK log file: time, level, message and metadata on one line. */
+/** An entry of the SDK log file: time, level, message and metadata (an error's stack keeps its lines). */
 export function formatSdkLogEntry(e: LogEntry): string {
   const at = new Date(Number(e.timestampNanos / 1_000_000n)).toISOString();
   const meta = e.meta && Object.keys(e.meta).length ? ` ${inspect(e.meta, { breakLength: Infinity, depth: 4 })}` : '';

@@ -94,7 +94,12 @@ describe('demo story lines', () => {
           name: step.ring,
           status: 'active',
           units: [
-            { unit: 'tenant/detections/acme', workflowId: 'a', phase: 'cutover', waitingFor: 'the bake (campaign)' },
+            {
+              unit: 'tenant/detections/acme',
+              workflowId: 'a',
+              phase: 'cutover',
+              waitingFor: 'cutover done; send advance to move to draining',
+            },
             { unit: 'tenant/detections/globex', workflowId: 'g', phase: 'pending', waitingFor: 'start' },
           ],
         },
@@ -103,8 +108,23 @@ describe('demo story lines', () => {
     assert.equal(
       campaignQuietLine(status, 95),
       'baking at step 15/22, nothing new for 95 s; 3 gate measurement(s) this bake; gates errors passing; ' +
-        'tenant/detections/acme waits for the bake (campaign)',
+        'tenant/detections/acme cutover — cutover done; send advance to move to draining',
     );
+  });
+
+  it('names the units still rolling back when a rollback is quiet', () => {
+    const status = {
+      phase: 'rolling-back',
+      step: steps[2],
+      stepsTotal: steps.length,
+      measurements: [],
+      gates: [{ name: 'probe', status: 'failed', reason: 'p99', at }],
+      rings: [
+        { name: 'ring0-synthetic', status: 'active', units: [{ unit: 'namespace/payments', workflowId: 'p', phase: 'rolling-back' }] },
+        { name: 'ring1-internal', status: 'pending', units: [{ unit: 'tenant/detections/internal-e2e', workflowId: 'i' }] },
+      ],
+    } as unknown as CampaignStatus;
+    assert.equal(campaignQuietLine(status, 30), 'rolling-back at step 3/22, nothing new for 30 s; namespace/payments rolling-back');
   });
 
   it('drops the lines that link to a UI that is not running', () => {
