@@ -1,12 +1,15 @@
 /**
  * `npm run demo`: the whole story on the local stack. Two clusters (`legacy`, the source, and `cloud`,
- * the target) with their UIs, Redis and Prometheus; the cutover worker; the sample application of
+ * the target) with their UIs, Redis and Prometheus; the cutover worker; the sample application in
  * ./app (payments, and detections with three tenants) under a steady load through the
  * multi-cluster client, with dual workers and a schedule per unit; then the example campaign of
  * examples/plan.yaml with short bakes, shown live; at the end the placement check and reconcile summary.
  *
  * `--quick`: the same story with minimal bakes and no UI; the result says whether the campaign
  * completed with nothing lost, duplicated or stranded (the CLI exits 0 only then).
+ *
+ * The terminal gets the story; the SDK's own log goes to sdk.log in the run directory, which is removed
+ * at the end unless the demo failed.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
