@@ -11,10 +11,13 @@ import type { CampaignHistoryEntry, CampaignStatus, CampaignStep, StepKind } fro
  * One campaign history entry as a story line: `step 2/18, ring0-synthetic (namespace/payments): canary 50% reached`.
  * The entry's step is the prefix; the campaign's own notes often name the step too, so a leading
  * `step N` in the event is dropped rather than repeated. Campaign-wide events carry no step. A reason
- * the previous entry already gave (a gate failure, then the rollback it causes) is not given again.
+ * the previous entry already gave (a gate failure, then the rollback it causes) is not given again,
+ * unless the entry is an operator's command.
  */
 export function campaignStoryLine(h: CampaignHistoryEntry, steps: readonly CampaignStep[], previous?: CampaignHistoryEntry): string {
-  const repeated = h.reason && previous?.reason && (h.reason.endsWith(previous.reason) || previous.reason.endsWith(h.reason));
+  // An operator's command (it carries its ID) keeps its reason: two approvers may well give the same one.
+  const command = (h.evidence as { commandId?: unknown } | undefined)?.commandId !== undefined;
+  const repeated = !command && h.reason && previous?.reason && (h.reason.endsWith(previous.reason) || previous.reason.endsWith(h.reason));
   const why = h.reason && !repeated ? h.reason : undefined;
   if (h.step === undefined || /^campaign\b/.test(h.event)) return `${h.event}${why ? ` — ${why}` : ''}`;
   const step = steps.find((s) => s.n === h.step);

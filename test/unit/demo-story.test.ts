@@ -69,6 +69,15 @@ describe('demo story lines', () => {
     );
   });
 
+  it('keeps the reason of each operator command, even when the previous one gave the same', () => {
+    const alice = { at, step: 11, event: 'approved by alice (1 of 2)', reason: 'gates green', evidence: { commandId: 'a1' } };
+    const bob = { at, step: 11, event: 'approved by bob (2 of 2)', reason: 'gates green', evidence: { commandId: 'b1' } };
+    assert.equal(
+      campaignStoryLine(bob, steps, alice),
+      'step 11/22, ring2-customers (tenant/detections/acme): approved by bob (2 of 2) — gates green',
+    );
+  });
+
   it('gives campaign-wide events no step, and an unknown step its number only', () => {
     assert.equal(
       campaignStoryLine({ at, step: 1, event: 'campaign started by demo-operator' }, steps),
