@@ -69,7 +69,7 @@ export default tseslint.config(
   {
     // Workflow code runs in a deterministic sandbox: no I/O, no clients, no config loading, and
     // activities only as types (the worker supplies the implementations).
-    files: ['src/workflows/**/*.ts'],
+    files: ['src/workflows/**/*.ts', 'src/demo/app/workflows.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -481,7 +481,7 @@ program
       beforeTeardown: async (r) => {
         process.stdout.write(formatDemoResult(r));
         if (quick || stop.signal.aborted) return;
-        process.stdout.write('\nThe stack stays up so you can explore the UIs. Ctrl-C stops everything.\n');
+        process.stdout.write('\nThe stack stays up so you can explore it through the links above. Ctrl-C stops everything.\n');
         await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
       },
     });

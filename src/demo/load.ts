@@ -1,6 +1,6 @@
 /**
  * A steady, open-loop application load through the multi-cluster client, and the check that every
- * acknowledged start runs on exactly one cluster (no lost start, no duplicate).
+ * acknowledged start runs on exactly one cluster: none lost, none duplicated.
  */
 import type { Client } from '@temporalio/client';
 import type { RoutedClient, RoutedStartOptions } from '../routing';

@@ -1,12 +1,15 @@
 /**
  * `npm run demo`: the whole story on the local stack. Two clusters (`legacy`, the source, and `cloud`,
- * the target) with their UIs, Redis and Prometheus; the cutover worker; the sample application of
- * examples/app (payments, and detections with three tenants) under a steady load through the
+ * the target) with their UIs, Redis and Prometheus; the cutover worker; the sample application in
+ * ./app (payments, and detections with three tenants) under a steady load through the
  * multi-cluster client, with dual workers and a schedule per unit; then the example campaign of
  * examples/plan.yaml with short bakes, shown live; at the end the placement check and reconcile summary.
  *
  * `--quick`: the same story with minimal bakes and no UI; the result says whether the campaign
  * completed with nothing lost, duplicated or stranded (the CLI exits 0 only then).
+ *
+ * The terminal gets the story; the SDK's own log goes to sdk.log in the run directory, which is removed
+ * at the end unless the demo failed.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -14,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
+import { bundleWorkflowCode, Runtime } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
 import { sendCampaignCommand, startCampaignFromPlan, queryCampaign } from '../cockpit/campaign';
 import { reconcileUnit } from '../cockpit/reconcile';
@@ -33,11 +36,13 @@ import { LocalStack } from '../stack/stack';
 import type { ProgressFn } from '../stack/types';
 import { createCutoverWorker } from '../worker';
 import { parseUnitName } from '../domain/ids';
-import type { ReconcileResult, ScheduleReconcileResult } from '../domain/migration';
+import type { Side, ReconcileResult, ScheduleReconcileResult } from '../domain/migration';
 import { ScheduleFence } from '../schedules/fence';
 import { Redis } from 'ioredis';
 import { SteadyLoad, verifyPlacements, type LoadStart, type PlacementReport } from './load';
-import * as appActivities from '../../examples/app/activities';
+import { campaignQuietLine, campaignStoryLine, createSdkLog, withoutLinksTo } from './story';
+import { planCampaign } from '../campaign/plan';
+import * as appActivities from './app/activities';
 
 /** Options of `runDemo`. */
 export interface DemoOptions {
@@ -73,11 +78,16 @@ export interface DemoResult {
   refused: number;
   reconcile: Record<string, Pick<ReconcileResult, 'clean' | 'duplicates' | 'stranded'> & { schedules?: ScheduleReconcileResult }>;
   problems: string[];
+  /** What stays up to explore until Ctrl-C (none in quick mode: everything stops at once); UI pages only with the UI on. */
   links: { name: string; url: string }[];
 }
 
 const TENANT_ID = defineSearchAttributeKey('TenantId', SearchAttributeType.KEYWORD);
 const DEMO_ACTOR = 'demo-operator';
+/** Lines of the story the live view shows under the status. */
+const STORY_TAIL = 10;
+/** How long the campaign's story may stay quiet before the demo says what the campaign waits on (and again after as long). */
+const QUIET_MS = 30_000;
 /** The two approvers of the ring that asks for a two-person approval (neither is the requester). */
 const APPROVERS = ['alice', 'bob'];
 
@@ -141,7 +151,14 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = Date.now();
   const elapsed = () => `+${Math.round((Date.now() - started) / 1000)}s`.padStart(5);
-  const say = (line: string) => opts.onLine(`${elapsed()} ${line}`);
+  // The live view redraws the screen every second: it shows the story's last lines under the status.
+  const tail: string[] = [];
+  const say = (line: string) => {
+    const told = `${elapsed()} ${line}`;
+    tail.push(told);
+    if (tail.length > STORY_TAIL) tail.shift();
+    opts.onLine(told);
+  };
   const quick = opts.quick;
   const ui = opts.ui ?? !quick;
   const selfHosted = opts.selfHosted ?? false;
@@ -155,8 +172,15 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     cleanups.length = 0;
   };
+  // The run directory goes when the demo succeeds or is interrupted; after a failure it stays, with the logs.
+  let keepRunDir = true;
 
   try {
+    // The SDK's own log (worker lifecycle, retried activities, warnings) goes to a file, not into the story.
+    const sdkLogFile = path.join(runDir, 'sdk.log');
+    const sdkLog = createSdkLog(sdkLogFile, (l) => say(`[sdk] error: ${l} (details in ${sdkLogFile})`));
+    cleanups.push(async () => sdkLog.close());
+
     // 1. The stack, on the example plan's clusters.
     const ports = [await freePort(), await freePort()];
     await writeDemoPlan(planFile, { quick, selfHosted, ports });
@@ -175,11 +199,22 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     say(`redis          ${stack.redisUrl}`);
     say(`prometheus     ${stack.prometheus!.url}`);
     say(`plan           ${planFile}`);
+    say(`logs           ${runDir} (sdk.log and the stack's; kept only if the demo fails)`);
     if (opts.signal?.aborted) throw new Error('interrupted');
 
-    // 2. The cutover worker, with its metrics scraped by the stack's Prometheus.
+    // 2. The cutover worker, with its metrics scraped by the stack's Prometheus. The demo installs the SDK
+    // runtime itself so that core's log is forwarded to the file too, and Ctrl-C stops things in its order.
     const metricsAddress = `127.0.0.1:${await freePort()}`;
-    const worker = await createCutoverWorker({ plan, metricsAddress, logLevel: 'WARN', onProgress: (l) => say(`[worker] ${l}`) });
+    Runtime.install({
+      logger: sdkLog.logger,
+      shutdownSignals: [],
+      telemetryOptions: {
+        logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
+        metrics: { prometheus: { bindAddress: metricsAddress } },
+      },
+    });
+    say(`[worker] metrics: http://${metricsAddress}/metrics`);
+    const worker = await createCutoverWorker({ plan, onProgress: (l) => say(`[worker] ${l}`) });
     const workerRun = worker.run();
     cleanups.push(async () => {
       worker.shutdown();
@@ -201,8 +236,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const activities = { ...appActivities };
     // One bundle for every worker of the application (bundling is the slow part of a worker's start).
     const workflowBundle = await bundleWorkflowCode({
-      workflowsPath: require.resolve('../../examples/app/workflows'),
-      logger: new DefaultLogger('WARN'),
+      workflowsPath: require.resolve('./app/workflows'),
+      logger: sdkLog.logger,
     });
     const routed: Record<string, RoutedClient> = {};
     for (const [ns, cfg] of Object.entries(plan.namespaces)) {
@@ -246,7 +281,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       } as Parameters<RoutedClient['schedule']['create']>[0]);
     }
     say(
-      `[app] schedules: payments-report and ${tenants.map((t) => `${t}-report`).join(', ')} every ${every} (active on the routed side, paused copy on the other)`,
+      `[app] schedules: payments-report and ${tenants.map((t) => `${t}-report`).join(', ')} every ${every} ` +
+        '(active on the routed side, paused copy on the other)',
     );
     const rate = opts.rate ?? (quick ? 5 : 20);
     const load = new SteadyLoad({
@@ -290,28 +326,40 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       actor: DEMO_ACTOR,
       ...(quick ? { pollMs: 1_000, drainPollMs: 1_000 } : {}),
     });
-    say(`[campaign] ${start.workflowId} started by ${DEMO_ACTOR}: ${start.units} units, ${start.steps} steps`);
-    const uiBase = stack.clusters.cloud?.endpoint.uiUrl ?? 'http://127.0.0.1:8233';
+    const steps = planCampaign(plan).steps;
+    say(`[campaign] workflow ${start.workflowId}: ${start.units} units in ${plan.rings.length} rings, ${start.steps} steps`);
+    // Links to the control cluster's UI only when it runs one.
+    const uiBase = stack.clusters[plan.control.cluster]?.endpoint.uiUrl;
     const handle = controlClient.workflow.getHandle(start.workflowId);
-    const deadline = Date.now() + (opts.timeoutMs ?? (selfHosted ? 20 : 10) * 60_000);
+    const limitMs = opts.timeoutMs ?? (selfHosted ? 20 : 10) * 60_000;
+    const deadline = Date.now() + limitMs;
     let told = 0;
+    let lastNews = Date.now();
+    let lastSaid = lastNews;
     let phase = 'running';
+    // Each unit's last phase as the campaign saw it: a campaign that did not finish is judged unit by unit.
+    const unitPhases = new Map<string, string | undefined>();
     const approved = new Set<string>();
     const live = !quick && opts.out.isTTY === true;
     while (!opts.signal?.aborted) {
       const c = await queryCampaign(controlClient, handle, 5_000).catch(() => undefined);
       if (c) {
         phase = c.phase;
+        for (const r of c.rings) for (const u of r.units) unitPhases.set(u.unit, u.phase);
         // The story: every new line of the campaign's history.
-        for (const h of c.history.slice(told))
-          say(`[campaign] ${h.step ? `step ${h.step}: ` : ''}${h.event}${h.reason ? ` — ${h.reason}` : ''}`);
+        for (let i = told; i < c.history.length; i++) say(`[campaign] ${campaignStoryLine(c.history[i]!, steps, c.history[i - 1])}`);
+        if (c.history.length > told) lastNews = lastSaid = Date.now();
         told = c.history.length;
+        if (Date.now() - lastSaid >= QUIET_MS && c.phase !== 'completed' && c.phase !== 'rolled-back') {
+          say(`[campaign] ${campaignQuietLine(c, Math.round((Date.now() - lastNews) / 1000))}`);
+          lastSaid = Date.now();
+        }
         const a = c.approval;
         const key = a ? `${a.binding.ring}/${a.binding.step}/${a.binding.epoch}` : '';
         if (a && a.approvals.length < a.required && !approved.has(key)) {
           // Two people approve; the demo plays them (the requester, demo-operator, may not approve).
           approved.add(key);
-          say(`[campaign] ${a.binding.ring} asks for a two-person approval; approving as ${APPROVERS.join(' and ')}`);
+          say(`[demo] playing the two approvers of ${a.binding.ring}: ${APPROVERS.join(' and ')} (the requester may not approve)`);
           for (const actor of APPROVERS)
             await sendCampaignCommand(controlClient, {
               target: { kind: 'campaign', name: plan.name, workflowId: start.workflowId },
@@ -327,11 +375,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         }
       }
       if (live) {
-        const view = await getStatus(controlClient, plan, { namespace: plan.control.namespace, uiBase }).catch(() => undefined);
-        if (view) opts.out.write(`\x1b[H\x1b[J${renderStatus(view, { now: new Date() })}\n`);
+        const view = await getStatus(controlClient, plan, { namespace: plan.control.namespace, uiBase: uiBase ?? NO_UI }).catch(
+          () => undefined,
+        );
+        if (view) opts.out.write(`\x1b[H\x1b[J${withoutLinksTo(renderStatus(view, { now: new Date() }), NO_UI)}\n\n${tail.join('\n')}\n`);
       }
       if (Date.now() > deadline) {
-        say(`[campaign] still ${phase} after ${Math.round((Date.now() - started) / 1000)} s: giving up`);
+        say(`[campaign] still ${phase} after the demo's limit of ${Math.round(limitMs / 60_000)} min: giving up, checking what ran so far`);
         break;
       }
       await sleep(1_000, opts.signal);
@@ -342,8 +392,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     await load.stop(30_000);
     loadStopped = true;
     say(
-      `[app] load stopped: ${load.accepted.length} starts acknowledged, ${load.retried} retried after a typed refusal, ${load.failed} refused for good`,
+      `[app] load stopped: ${load.accepted.length} starts acknowledged, ${load.retried} retried after a typed refusal, ` +
+        `${load.failed} refused for good`,
     );
+    say('[check] waiting for the last runs to finish, then looking up every acknowledged start on both clusters');
     const sdk: Record<string, { source: Client; target: Client }> = {};
     const conns = {
       source: await Connection.connect({ address: plan.clusters[plan.source]!.address }),
@@ -363,15 +415,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 2 });
     cleanups.push(async () => void redis.disconnect());
     const fence = new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix });
+    say(`[check] placements: ${placements.onSource} on the source, ${placements.onTarget} on the target; reconciling every unit`);
     const reconcile: DemoResult['reconcile'] = {};
-    const side = phase === 'completed' ? 'target' : 'source';
     for (const unit of planUnitNames(plan)) {
       const r = await reconcileUnit(plan, parseUnitName(unit)!, {
         source: conns.source,
         target: conns.target,
-        ...(phase === 'completed' ? { drainedSide: 'source' as const } : {}),
         fence,
-        expectedScheduleSide: side,
+        ...settledSides(phase === 'completed' ? 'completed' : unitPhases.get(unit)),
       });
       reconcile[unit] = {
         clean: r.clean,
@@ -381,22 +432,34 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       };
     }
     const problems: string[] = [];
-    if (phase !== 'completed') problems.push(`campaign ended ${phase}, not completed`);
+    if (phase !== 'completed') problems.push(`campaign not completed (${phase === 'rolled-back' ? 'rolled back' : `still ${phase}`})`);
     if (placements.lost.length)
       problems.push(`${placements.lost.length} acknowledged start(s) on neither cluster: ${placements.lost.slice(0, 5).join(', ')}`);
     if (placements.duplicated.length)
       problems.push(`${placements.duplicated.length} start(s) on both clusters: ${placements.duplicated.slice(0, 5).join(', ')}`);
     for (const [u, r] of Object.entries(reconcile))
-      if (!r.clean) problems.push(`${u}: reconcile not clean (${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded)`);
-    const links = [
-      { name: 'campaign', url: workflowUrl(uiBase, plan.control.namespace, start.workflowId) },
-      {
-        name: 'all cutover workflows',
-        url: `${uiBase}/namespaces/${plan.control.namespace}/workflows?query=${encodeURIComponent('CutoverKind IS NOT NULL')}`,
-      },
-      ...Object.entries(stack.clusters).flatMap(([n, c]) => (c.endpoint.uiUrl ? [{ name: `${n} UI`, url: c.endpoint.uiUrl }] : [])),
-      { name: 'prometheus', url: `${stack.prometheus!.url}/graph?g0.expr=${encodeURIComponent('cutover_units')}` },
-    ];
+      if (!r.clean) {
+        const sc = r.schedules && r.schedules.doubleActive + r.schedules.wrongSide > 0;
+        problems.push(
+          `${u}: reconcile not clean (${r.duplicates.length} duplicate(s), ${r.stranded.length} stranded` +
+            `${sc ? `, ${r.schedules!.doubleActive + r.schedules!.wrongSide} schedule(s) active on both or the wrong side` : ''})`,
+        );
+      }
+    const links = quick
+      ? []
+      : [
+          ...(uiBase
+            ? [
+                { name: 'campaign', url: workflowUrl(uiBase, plan.control.namespace, start.workflowId) },
+                {
+                  name: 'all cutover workflows',
+                  url: `${uiBase}/namespaces/${plan.control.namespace}/workflows?query=${encodeURIComponent('CutoverKind IS NOT NULL')}`,
+                },
+              ]
+            : []),
+          ...Object.entries(stack.clusters).flatMap(([n, c]) => (c.endpoint.uiUrl ? [{ name: `${n} UI`, url: c.endpoint.uiUrl }] : [])),
+          { name: 'prometheus', url: `${stack.prometheus!.url}/graph?g0.expr=${encodeURIComponent('cutover_units')}` },
+        ];
     const result: DemoResult = {
       ok: problems.length === 0,
       campaignPhase: phase,
@@ -407,14 +470,32 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       problems,
       links,
     };
+    keepRunDir = !result.ok;
     await opts.beforeTeardown?.(result);
     return result;
+  } catch (err) {
+    if (opts.signal?.aborted) keepRunDir = false;
+    throw err;
   } finally {
     say('stopping everything the demo started…');
     await cleanup();
-    fs.rmSync(runDir, { recursive: true, force: true });
+    if (keepRunDir) say(`kept ${runDir} for a look: sdk.log, the stack's logs and the clusters' data`);
+    else fs.rmSync(runDir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Where a unit's runs and schedules belong once it stopped in `phase`: moved (source drained, schedules on
+ * the target), not started or rolled back (schedules on the source), or mid-move (only "on one cluster").
+ */
+function settledSides(phase: string | undefined): { drainedSide?: Side; expectedScheduleSide?: Side } {
+  if (phase === 'completed') return { drainedSide: 'source', expectedScheduleSide: 'target' };
+  if (phase === undefined || phase === 'pending' || phase === 'rolled-back') return { expectedScheduleSide: 'source' };
+  return {};
+}
+
+/** The UI base given to the live view when no UI runs; its links are dropped from the view. */
+const NO_UI = 'http://no-ui.invalid';
 
 /** Waits (bounded) until no on-demand application run is open on either cluster (scheduled reports keep firing). */
 async function waitForOpen(
@@ -445,14 +526,19 @@ export function formatDemoResult(r: DemoResult): string {
   const stranded = Object.values(r.reconcile).reduce((n, x) => n + x.stranded.length, 0);
   const lines = [
     '',
-    `campaign ${r.campaignPhase} in ${r.seconds} s`,
+    r.campaignPhase === 'completed' || r.campaignPhase === 'rolled-back'
+      ? `campaign ${r.campaignPhase.replace('-', ' ')} in ${r.seconds} s`
+      : `campaign still ${r.campaignPhase} when the demo stopped after ${r.seconds} s`,
     `starts acknowledged ${r.placements.total}: ${r.placements.onSource} ran on the source, ${r.placements.onTarget} on the target`,
-    `lost ${r.placements.lost.length} · duplicated ${r.placements.duplicated.length + dup} · stranded ${stranded}${r.refused ? ` · refused for good ${r.refused}` : ''}`,
+    `lost ${r.placements.lost.length} · duplicated ${r.placements.duplicated.length + dup} · stranded ${stranded}` +
+      (r.refused ? ` · refused for good ${r.refused}` : ''),
     ...Object.entries(r.reconcile).map(([u, x]) => {
       const sc = x.schedules
-        ? `; schedules ${x.schedules.schedules}: ${x.schedules.doubleActive} active on both, ${x.schedules.wrongSide} on the wrong side${x.schedules.runsChecked ? `, ${x.schedules.duplicateFires} fired twice` : ''}`
+        ? `; schedules ${x.schedules.schedules}: ${x.schedules.doubleActive} active on both, ${x.schedules.wrongSide} on the wrong side` +
+          (x.schedules.runsChecked ? `, ${x.schedules.duplicateFires} fired twice` : '')
         : '';
-      return `  reconcile ${u.padEnd(32)} ${x.clean ? 'clean' : `NOT CLEAN (${x.duplicates.length} duplicate(s), ${x.stranded.length} stranded)`}${sc}`;
+      const verdict = x.clean ? 'clean' : `NOT CLEAN (${x.duplicates.length} duplicate(s), ${x.stranded.length} stranded)`;
+      return `  reconcile ${u.padEnd(32)} ${verdict}${sc}`;
     }),
     ...(r.problems.length
       ? ['problems:', ...r.problems.map((p) => `  - ${p}`)]

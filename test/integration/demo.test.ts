@@ -2,7 +2,8 @@
  * The README's first command in its short form: `npm run demo -- --quick` as a child process, on a
  * stack of its own (two dev servers, Redis, Prometheus), the cutover worker, the sample application
  * under load and the example campaign. It must exit 0 — campaign completed, nothing lost, duplicated
- * or stranded — print that summary, and leave no process and no run directory behind.
+ * or stranded — print that summary, tell its story without SDK log lines, doubled step prefixes or
+ * links to a UI that is off, and leave no process and no run directory behind.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -54,6 +55,15 @@ describe('demo: npm run demo -- --quick', function () {
       assert.match(stderr, /approved by alice \(1 of 2\)/);
       assert.match(stderr, /approved by bob \(2 of 2\)/);
       assert.match(stderr, /campaign completed/);
+      // The story reads cleanly. The SDK's own log (e.g. a worker without activities) goes to a file, not here.
+      const output = `${stderr}\n${stdout}`;
+      assert.doesNotMatch(output, /No activities registered|^\S+ \[(TRACE|DEBUG|INFO|WARN|ERROR)\] /m, tail);
+      // Each story line names its step once (no `step 2: step 2: canary 50% reached`).
+      assert.doesNotMatch(output, /^.*\bstep (\d+)\b.*\bstep \1\b.*$/m, tail);
+      assert.match(stderr, /step \d+\/\d+, ring0-synthetic \(namespace\/payments\): canary 50% reached/, tail);
+      // --quick runs no UI, and stops everything at the end: no link to a UI page, nor to anything stopped.
+      assert.doesNotMatch(output, /\/namespaces\/|\bUI\b/, tail);
+      assert.doesNotMatch(stdout, /https?:\/\//, tail);
       // Everything it started is gone, and so is its run directory.
       const runDir = path.join(cwd, '.cutover');
       assert.deepEqual(processesUnder(runDir), []);
