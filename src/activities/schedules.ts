@@ -178,15 +178,18 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
       );
       const conflicts = r.items.filter((i) => i.outcome === 'conflict');
       if (conflicts.length > 0) {
+        const ids = conflicts
+          .map((c) => c.scheduleId)
+          .slice(0, MAX_LISTED)
+          .join(', ');
+        const paths = [...new Set(conflicts.flatMap((c) => (c.diffs ?? []).map((d) => d.path)))].join(', ');
         throw ApplicationFailure.create({
           type: 'ScheduleConflict',
           nonRetryable: true,
-          message: `schedules of ${args.unit}: ${conflicts
-            .map((c) => c.scheduleId)
-            .slice(0, MAX_LISTED)
-            .join(
-              ', ',
-            )} already exist on ${deps.target.name}/${args.targetNamespace}, active and different (${[...new Set(conflicts.flatMap((c) => (c.diffs ?? []).map((d) => d.path)))].join(', ')}); cutover never overwrites an active schedule — pause or delete the target's copy, then advance to retry`,
+          message:
+            `schedules of ${args.unit}: ${ids} already exist on ${deps.target.name}/${args.targetNamespace}, ` +
+            `active and different (${paths}); cutover never overwrites an active schedule — ` +
+            "pause or delete the target's copy, then advance to retry",
           details: [conflicts.slice(0, MAX_LISTED)],
         });
       }
@@ -255,7 +258,10 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
                   throw ApplicationFailure.create({
                     type: 'ScheduleConflict',
                     nonRetryable: true,
-                    message: `schedule ${id} of ${args.unit} is active on ${deps.target.name}/${args.targetNamespace} and differs from the source (${(item.diffs ?? []).map((x) => x.path).join(', ')}); pause or delete the target's copy, then advance to retry`,
+                    message:
+                      `schedule ${id} of ${args.unit} is active on ${deps.target.name}/${args.targetNamespace} ` +
+                      `and differs from the source (${(item.diffs ?? []).map((x) => x.path).join(', ')}); ` +
+                      "pause or delete the target's copy, then advance to retry",
                   });
                 }
               }

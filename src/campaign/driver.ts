@@ -96,7 +96,10 @@ export function goalOf(step: CampaignStep): UnitGoal | undefined {
 /** The phases a campaign's advance may run to unattended. */
 type AdvanceUntil = 'shadow' | 'cutover' | 'completed';
 
-/** The phase a goal's advance may run to unattended; a canary percentage has none (each percentage is its own step, baked by the campaign). */
+/**
+ * The phase a goal's advance may run to unattended; a canary percentage has none (each percentage is its
+ * own step, baked by the campaign).
+ */
 function untilOf(goal: UnitGoal): AdvanceUntil | undefined {
   return goal.kind === 'prepared' ? 'shadow' : goal.kind === 'cutover' || goal.kind === 'completed' ? goal.kind : undefined;
 }

@@ -107,7 +107,9 @@ export async function startCampaign(
       args: [input],
       // A running campaign is attached to (AlreadyStarted below); a closed one may be followed by a new run.
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      staticSummary: `Campaign ${input.plan.name}${input.plan.drill ? ' (drill)' : ''}: ${input.plan.unitCount} unit(s), ${input.plan.rings.length} ring(s), ${input.plan.steps.length} steps`,
+      staticSummary:
+        `Campaign ${input.plan.name}${input.plan.drill ? ' (drill)' : ''}: ${input.plan.unitCount} unit(s), ` +
+        `${input.plan.rings.length} ring(s), ${input.plan.steps.length} steps`,
       typedSearchAttributes: [
         { key: CutoverKind, value: 'campaign' },
         { key: CutoverCampaign, value: input.plan.name },

@@ -185,7 +185,10 @@ function table(rows: string[][]): string {
 /** The dry run as text: a header, one line per step, the gates, and the minimum total duration. */
 export function formatDryRun(cp: CampaignPlan): string {
   // Hand-padded columns: the table is plain text with no colours or borders, so no library is needed.
-  const head = `${cp.drill ? 'Drill' : 'Campaign'} ${cp.name} (${cp.workflowId}): ${cp.source} → ${cp.target}, ${cp.unitCount} unit(s) in ${cp.rings.length} ring(s), ${cp.steps.length} steps${cp.drill ? ' — every batch is rolled back after its cutover bake' : ''}`;
+  const head =
+    `${cp.drill ? 'Drill' : 'Campaign'} ${cp.name} (${cp.workflowId}): ${cp.source} → ${cp.target}, ` +
+    `${cp.unitCount} unit(s) in ${cp.rings.length} ring(s), ${cp.steps.length} steps` +
+    `${cp.drill ? ' — every batch is rolled back after its cutover bake' : ''}`;
   const rows = [['#', 'ring', 'batch', 'step', 'units', 'bake', 'gates', 'min']];
   for (const s of cp.steps) {
     rows.push([
@@ -218,7 +221,8 @@ export function formatDryRun(cp: CampaignPlan): string {
     '',
     Object.keys(cp.gates).length > 0 ? table(gateRows) : 'No gates.',
     '',
-    `On gate failure: ${cp.onGateFailure}. Minimum total duration: ${humanDuration(cp.minTotalDurationMs)} (bakes and gate windows; drains, probes and approvals add to it).`,
+    `On gate failure: ${cp.onGateFailure}. Minimum total duration: ${humanDuration(cp.minTotalDurationMs)} ` +
+      '(bakes and gate windows; drains, probes and approvals add to it).',
     'Dry run: nothing was started or changed.',
   ].join('\n');
 }

@@ -38,7 +38,8 @@ export class RoutingUnavailableError extends RoutingError {
     options?: { cause?: unknown },
   ) {
     super(
-      `routes for ${unit} are unavailable (last refreshed ${staleForMs} ms ago); failing closed, nothing was started — check Redis and retry`,
+      `routes for ${unit} are unavailable (last refreshed ${staleForMs} ms ago); ` +
+        'failing closed, nothing was started — check Redis and retry',
       options,
     );
   }

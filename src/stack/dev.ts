@@ -38,7 +38,8 @@ export function planClusterSpecs(plan: Plan): StackClusterSpec[] {
     const { host, port } = splitAddress(cluster.address);
     if (!['127.0.0.1', 'localhost'].includes(host)) {
       throw new DevStackError(
-        `clusters.${name}.address: ${cluster.address} is not local; \`cutover dev up\` runs clusters on 127.0.0.1 only — use a 127.0.0.1:<port> address in a local plan`,
+        `clusters.${name}.address: ${cluster.address} is not local; ` +
+          '`cutover dev up` runs clusters on 127.0.0.1 only — use a 127.0.0.1:<port> address in a local plan',
       );
     }
     const namespaces = new Set(['default']);

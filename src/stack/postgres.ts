@@ -182,7 +182,8 @@ export async function psql(pg: PgConnection, sql: string, database = pg.database
       database === pg.database
     ) {
       throw new PostgresUnavailableError(
-        `PostgreSQL at ${pg.displayUrl} refused the connection (${firstLines(stderr)}). Fix: set PG_URL with a user, password and database that may connect (e.g. ${DEFAULT_PG_URL}).`,
+        `PostgreSQL at ${pg.displayUrl} refused the connection (${firstLines(stderr)}). ` +
+          `Fix: set PG_URL with a user, password and database that may connect (e.g. ${DEFAULT_PG_URL}).`,
         { cause: err },
       );
     }

@@ -58,7 +58,8 @@ export class RedisServer {
   async start(): Promise<void> {
     if (spawnSync('redis-server', ['--version']).status !== 0) {
       throw new RedisUnavailableError(
-        'redis-server is not installed: install it (`apt-get install -y redis-server`) or set REDIS_URL=redis://host:port to use a running Redis',
+        'redis-server is not installed: install it (`apt-get install -y redis-server`) ' +
+          'or set REDIS_URL=redis://host:port to use a running Redis',
       );
     }
     fs.mkdirSync(this.opts.runDir, { recursive: true });

@@ -206,7 +206,8 @@ async function resolveSchemaDir(env: NodeJS.ProcessEnv, onProgress?: ProgressFn)
   if (fromEnv) {
     if (!(await check(fromEnv))) {
       throw new TemporalServerBinaryError(
-        `TEMPORAL_SCHEMA_DIR=${fromEnv} has no temporal/versioned and visibility/versioned. Fix: point it at ${MODULE}@v${TEMPORAL_SERVER_VERSION}/schema/postgresql/v12, or unset it.`,
+        `TEMPORAL_SCHEMA_DIR=${fromEnv} has no temporal/versioned and visibility/versioned. ` +
+          `Fix: point it at ${MODULE}@v${TEMPORAL_SERVER_VERSION}/schema/postgresql/v12, or unset it.`,
       );
     }
     return fromEnv;
@@ -220,7 +221,8 @@ async function resolveSchemaDir(env: NodeJS.ProcessEnv, onProgress?: ProgressFn)
     await goOutput(['mod', 'download', `${MODULE}@v${TEMPORAL_SERVER_VERSION}`], 10 * 60_000);
   } catch (err) {
     throw new TemporalServerBinaryError(
-      `go mod download ${MODULE}@v${TEMPORAL_SERVER_VERSION} failed: ${((err as { stderr?: string }).stderr ?? '').trim().split('\n').slice(-3).join(' | ')}. ${FIXES}`,
+      `go mod download ${MODULE}@v${TEMPORAL_SERVER_VERSION} failed: ` +
+        `${((err as { stderr?: string }).stderr ?? '').trim().split('\n').slice(-3).join(' | ')}. ${FIXES}`,
       { cause: err },
     );
   }

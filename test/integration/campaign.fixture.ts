@@ -403,12 +403,32 @@ async function spawnCutoverWorker(o: {
       const target = await Connection.connect({ address: o.target.address });
       const native = await NativeConnection.connect({ address: o.target.address });
       const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2 });
-      const entity = acts.createActivities({ source: { name: o.source.name, connection: source, kind: 'dev' }, target: { name: o.target.name, connection: target, kind: 'dev' }, routing: new RoutingStore({ redis, keyPrefix: o.keyPrefix }), scheduleFence: new ScheduleFence({ redis, keyPrefix: o.keyPrefix }) });
+      const entity = acts.createActivities({
+        source: { name: o.source.name, connection: source, kind: 'dev' },
+        target: { name: o.target.name, connection: target, kind: 'dev' },
+        routing: new RoutingStore({ redis, keyPrefix: o.keyPrefix }),
+        scheduleFence: new ScheduleFence({ redis, keyPrefix: o.keyPrefix }),
+      });
       const activities = { ...entity,
-        ...acts.createGateActivities({ target: { connection: target }, runProbes: entity.runProbes, reconcile: entity.reconcile, reconcileSchedules: entity.reconcileSchedules }),
-        ...acts.createCampaignActivities({ control: new Client({ connection: target, namespace: ${JSON.stringify(CONTROL_NAMESPACE)} }) }) };
+        ...acts.createGateActivities({
+          target: { connection: target },
+          runProbes: entity.runProbes,
+          reconcile: entity.reconcile,
+          reconcileSchedules: entity.reconcileSchedules,
+        }),
+        ...acts.createCampaignActivities({
+          control: new Client({ connection: target, namespace: ${JSON.stringify(CONTROL_NAMESPACE)} }),
+        }),
+      };
       const { CONTROL_BUNDLE_OPTIONS: b } = require(${JSON.stringify(path.join(root, 'src/worker-options'))});
-      const worker = await Worker.create({ connection: native, namespace: ${JSON.stringify(CONTROL_NAMESPACE)}, taskQueue: o.taskQueue, workflowsPath: b.workflowsPath, interceptors: { workflowModules: b.workflowInterceptorModules }, activities });
+      const worker = await Worker.create({
+        connection: native,
+        namespace: ${JSON.stringify(CONTROL_NAMESPACE)},
+        taskQueue: o.taskQueue,
+        workflowsPath: b.workflowsPath,
+        interceptors: { workflowModules: b.workflowInterceptorModules },
+        activities,
+      });
       const run = worker.run();
       process.stdout.write('READY\\n');
       await run;
