@@ -395,7 +395,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         url: `${uiBase}/namespaces/${plan.control.namespace}/workflows?query=${encodeURIComponent('CutoverKind IS NOT NULL')}`,
       },
       ...Object.entries(stack.clusters).flatMap(([n, c]) => (c.endpoint.uiUrl ? [{ name: `${n} UI`, url: c.endpoint.uiUrl }] : [])),
-      { name: 'prometheus', url: `${stack.prometheus!.url}/graph?g0.expr=${encodeURIComponent('cutover_units')}` },
+      ...(stack.prometheus!.hasUi
+        ? [{ name: 'prometheus', url: `${stack.prometheus!.url}/graph?g0.expr=${encodeURIComponent('cutover_units')}` }]
+        : []),
     ];
     const result: DemoResult = {
       ok: problems.length === 0,
