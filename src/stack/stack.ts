@@ -128,7 +128,9 @@ export class LocalStack {
         redisUrl = redis.url;
       }
       const wantProm = opts.prometheus ?? 'never';
-      if (wantProm === 'always' || (wantProm === 'if-installed' && prometheusInstalled())) {
+      const runProm = wantProm === 'always' || (wantProm === 'if-installed' && prometheusInstalled());
+      if (wantProm === 'if-installed' && !runProm) progress('no prometheus at hand, so none runs (`npx cutover dev build` builds one)');
+      if (runProm) {
         prometheus = new PrometheusServer({
           runDir: opts.runDir,
           detached: opts.detached,
