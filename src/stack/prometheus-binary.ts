@@ -25,8 +25,8 @@ export type PrometheusTool = 'prometheus' | 'promtool';
 /** The variable that names each tool's path. */
 export const PROMETHEUS_ENV: Record<PrometheusTool, string> = { prometheus: 'PROMETHEUS_BIN', promtool: 'PROMTOOL_BIN' };
 
-/** For the progress line (cold Go caches, 2 idle cores); promtool mostly reuses the build cache prometheus leaves. */
-const TYPICAL_SECONDS: Record<PrometheusTool, number> = { prometheus: 420, promtool: 60 };
+/** For the progress line (cold Go caches, 2 busy cores); promtool mostly reuses the build cache prometheus leaves. */
+const TYPICAL_SECONDS: Record<PrometheusTool, number> = { prometheus: 650, promtool: 60 };
 
 export class PrometheusUnavailableError extends Error {
   override name = 'PrometheusUnavailableError';
