@@ -9,6 +9,8 @@ import { loadPlan, PlanError, formatIssues, validatePlanFile, type Plan } from '
 import { PlanNotFoundError, resolvePlanPath } from '../src/cli/plan-path';
 import { devDown, devUp, DevStackError, readDevState } from '../src/stack/dev';
 import { RedisUnavailableError } from '../src/stack/redis';
+import { PostgresUnavailableError } from '../src/stack/postgres';
+import { prometheusVersion, PrometheusUnavailableError, resolvePrometheusTool } from '../src/stack/prometheus-binary';
 import {
   CockpitInputError,
   CommandRejectedError,
@@ -67,6 +69,8 @@ function fail(err: unknown): never {
     err instanceof TemporalCliNotFoundError ||
     err instanceof TemporalServerBinaryError ||
     err instanceof RedisUnavailableError ||
+    err instanceof PrometheusUnavailableError ||
+    err instanceof PostgresUnavailableError ||
     err instanceof CommandRejectedError ||
     err instanceof CommandUnconfirmedError ||
     err instanceof NotStartedError ||
@@ -118,14 +122,18 @@ dev
   });
 dev
   .command('build')
-  .option('--no-server', 'only the Temporal CLI (dev server), not temporal-server for self-hosted clusters')
+  .option('--no-server', 'only the Temporal CLI (dev server) and Prometheus, not temporal-server for self-hosted clusters')
   .description(
-    'find or build the Temporal CLI (dev server) and temporal-server + temporal-sql-tool (self-hosted clusters) ' +
-      'into the project cache, showing progress',
+    'find or build the Temporal CLI (dev server), prometheus + promtool, and temporal-server + temporal-sql-tool ' +
+      '(self-hosted clusters) into the project cache, showing progress',
   )
   .action(async (opts: { server: boolean }) => {
     const bin = await resolveTemporalCli(progress);
     process.stdout.write(`temporal ${cliVersion(bin)} at ${bin}\n`);
+    for (const tool of ['prometheus', 'promtool'] as const) {
+      const found = await resolvePrometheusTool(tool, { onProgress: progress });
+      process.stdout.write(`${tool} ${prometheusVersion(found)} at ${found}\n`);
+    }
     if (!opts.server) return;
     const server = await resolveTemporalServer({ onProgress: progress });
     process.stdout.write(`temporal-server ${TEMPORAL_SERVER_VERSION} at ${server.server}\ntemporal-sql-tool at ${server.sqlTool}\n`);

@@ -90,6 +90,8 @@ const STORY_TAIL = 10;
 const QUIET_MS = 30_000;
 /** The two approvers of the ring that asks for a two-person approval (neither is the requester). */
 const APPROVERS = ['alice', 'bob'];
+/** The `app` label of the demo application's scrape target. */
+const DEMO_APP = 'demo-app';
 
 /** The example plan, rewritten for this run: local addresses, this stack's Redis and Prometheus, short bakes. */
 async function writeDemoPlan(
@@ -106,7 +108,8 @@ async function writeDemoPlan(
   doc.setIn(['redis', 'clientStaleness'], opts.quick ? '2s' : '5s');
   doc.setIn(['gates', 'errors', 'prometheus', 'url'], opts.prometheusUrl ?? 'http://127.0.0.1:9090');
   // The demo application exports `service_errors` (starts refused for good); Prometheus scrapes it every second.
-  doc.setIn(['gates', 'errors', 'prometheus', 'query'], 'sum(rate(service_errors[30s]))');
+  // Only its series: the Temporal servers export a `service_errors` counter of their own.
+  doc.setIn(['gates', 'errors', 'prometheus', 'query'], `sum(rate(service_errors{app="${DEMO_APP}"}[30s]))`);
   // Gates read visibility and start probes on the clusters the application uses: every 2 s is enough.
   for (const gate of ['errors', 'probe', 'clean']) doc.setIn(['gates', gate, 'interval'], opts.quick ? '2s' : '5s');
   doc.setIn(['gates', 'errors', 'count'], opts.quick ? 2 : 3);
@@ -313,7 +316,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     });
     const app = await startAppMetrics(() => load.failed);
     cleanups.push(() => app.close());
-    await stack.prometheus!.addScrapeTarget({ address: app.address, name: 'demo-app' });
+    await stack.prometheus!.addScrapeTarget({ address: app.address, name: DEMO_APP });
     load.start();
     let loadStopped = false;
     cleanups.push(async () => {
@@ -458,7 +461,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
               ]
             : []),
           ...Object.entries(stack.clusters).flatMap(([n, c]) => (c.endpoint.uiUrl ? [{ name: `${n} UI`, url: c.endpoint.uiUrl }] : [])),
-          { name: 'prometheus', url: `${stack.prometheus!.url}/graph?g0.expr=${encodeURIComponent('cutover_units')}` },
+          ...(stack.prometheus!.hasUi
+            ? [{ name: 'prometheus', url: `${stack.prometheus!.url}/graph?g0.expr=${encodeURIComponent('cutover_units')}` }]
+            : []),
         ];
     const result: DemoResult = {
       ok: problems.length === 0,

@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import type { ProgressFn } from './types';
 
 /** The Go toolchain's version (`1.26.8`), or undefined when `go` is not on PATH. */
-export function goVersion(): string | undefined {
-  const r = spawnSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' });
+export function goVersion(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const r = spawnSync('go', ['env', 'GOVERSION'], { encoding: 'utf8', env });
   if (r.status !== 0) return undefined;
   return r.stdout.trim().replace(/^go/, '');
 }
@@ -36,6 +36,8 @@ export interface GoInstallOptions {
   /** Typical duration, for the progress line ("typically ~150 s cold"). */
   typicalSeconds: number;
   onProgress: ProgressFn;
+  /** Environment of the build (its PATH finds `go`); default `process.env`. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Runs `go install` into a temporary GOBIN and moves the binary to `dest`. */
@@ -49,7 +51,7 @@ export async function goInstall(opts: GoInstallOptions): Promise<void> {
   let packages = 0;
   let lastLine = '';
   const child = spawn('go', args, {
-    env: { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOBIN: gobin },
+    env: { ...(opts.env ?? process.env), GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOBIN: gobin },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const onData = (buf: Buffer) => {

@@ -23,3 +23,19 @@ export function cacheDir(): string {
 export function devStackDir(cwd = process.cwd()): string {
   return path.join(cwd, '.cutover', 'stack');
 }
+
+/** The first executable `name` in the directories of `pathVar` (a PATH value), or undefined. */
+export function onPath(name: string, pathVar = process.env.PATH ?? ''): string | undefined {
+  for (const dir of pathVar.split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      if (!fs.statSync(p).isFile()) continue;
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}

@@ -1,22 +1,21 @@
 /**
- * A real Prometheus (Debian's package) for the local stack: scrapes every cluster's metrics endpoint
- * each second, plus application/worker targets registered at run time (config rewritten and
- * hot-reloaded through the lifecycle endpoint, so a new target is scraped within seconds).
+ * A real Prometheus (found or built by prometheus-binary.ts) for the local stack: scrapes every
+ * cluster's metrics endpoint each second, plus application/worker targets registered at run time
+ * (config rewritten and hot-reloaded through the lifecycle endpoint, so a new target is scraped within seconds).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from './ports';
+import { findPrometheusTool, PrometheusUnavailableError, resolvePrometheusTool } from './prometheus-binary';
 import { killGroup, spawnLogged, stopProcess, tail, type SpawnedProcess } from './processes';
+import type { ProgressFn } from './types';
 
-export class PrometheusUnavailableError extends Error {
-  override name = 'PrometheusUnavailableError';
-}
+export { PrometheusUnavailableError };
 
-/** True when a `prometheus` binary is installed. */
+/** True when a `prometheus` is at hand without building one (environment path, PATH or the project cache). */
 export function prometheusInstalled(): boolean {
-  return spawnSync('prometheus', ['--version']).status === 0;
+  return findPrometheusTool('prometheus') !== undefined;
 }
 
 export interface ScrapeTarget {
@@ -33,7 +32,9 @@ export class PrometheusServer {
   readonly logFile: string;
   private readonly configFile: string;
 
-  constructor(private readonly opts: { runDir: string; clusters: ScrapeTarget[]; port?: number; detached?: boolean }) {
+  constructor(
+    private readonly opts: { runDir: string; clusters: ScrapeTarget[]; port?: number; detached?: boolean; onProgress?: ProgressFn },
+  ) {
     this.logFile = path.join(opts.runDir, 'prometheus.log');
     this.configFile = path.join(opts.runDir, 'prometheus.yml');
   }
@@ -41,6 +42,9 @@ export class PrometheusServer {
   get pid(): number | undefined {
     return this.proc?.pid;
   }
+
+  /** Whether this Prometheus serves its web UI (a build from the Go module has no UI assets, only the API). */
+  hasUi = false;
 
   get url(): string {
     if (!this.port) throw new Error('prometheus has not been started');
@@ -62,16 +66,12 @@ export class PrometheusServer {
   }
 
   async start(): Promise<void> {
-    if (!prometheusInstalled()) {
-      throw new PrometheusUnavailableError(
-        'prometheus is not installed: `apt-get install -y --no-install-recommends prometheus` (.ci/run does this)',
-      );
-    }
+    const bin = await resolvePrometheusTool('prometheus', { onProgress: this.opts.onProgress });
     fs.mkdirSync(this.opts.runDir, { recursive: true });
     this.port ??= this.opts.port ?? (await freePort());
     this.writeConfig();
     const proc = spawnLogged(
-      'prometheus',
+      bin,
       [
         `--config.file=${this.configFile}`,
         `--storage.tsdb.path=${path.join(this.opts.runDir, 'prometheus-data')}`,
@@ -88,7 +88,10 @@ export class PrometheusServer {
     while (Date.now() < deadline) {
       if (exited) throw new PrometheusUnavailableError(`prometheus exited during start-up:\n${tail(this.logFile)}`);
       try {
-        if ((await fetch(`${this.url}/-/ready`)).ok) return;
+        if ((await fetch(`${this.url}/-/ready`)).ok) {
+          this.hasUi = (await fetch(`${this.url}/graph`).catch(() => undefined))?.ok ?? false;
+          return;
+        }
       } catch {
         /* not listening yet */
       }

@@ -57,9 +57,12 @@ export class RedisServer {
 
   async start(): Promise<void> {
     if (spawnSync('redis-server', ['--version']).status !== 0) {
+      // Unlike the Temporal and Prometheus binaries, Redis has no Go module to build from: name the fixes.
       throw new RedisUnavailableError(
-        'redis-server is not installed: install it (`apt-get install -y redis-server`) ' +
-          'or set REDIS_URL=redis://host:port to use a running Redis',
+        'redis-server is not on PATH (cutover cannot build it). Fix one of: install Redis ' +
+          '(Debian/Ubuntu, as root: apt-get install -y redis-server; macOS: brew install redis), ' +
+          'put a redis-server on PATH, or set REDIS_URL=redis://host:port to use a Redis that is already running ' +
+          '(the tests that kill and restart Redis need a redis-server of their own)',
       );
     }
     fs.mkdirSync(this.opts.runDir, { recursive: true });

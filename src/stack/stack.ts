@@ -8,6 +8,7 @@ import { DevServer } from './dev-server';
 import { isListening, splitAddress } from './ports';
 import { postgresClusterFactory } from './postgres-server';
 import { PrometheusServer, prometheusInstalled } from './prometheus';
+import { resolvePrometheusTool } from './prometheus-binary';
 import { RedisServer, RedisUnavailableError, waitForRedis } from './redis';
 import { resolveTemporalCli } from './temporal-cli';
 import type { ClusterEndpoint, ClusterProcess, ProgressFn } from './types';
@@ -33,7 +34,10 @@ export interface StackOptions {
   onProgress?: ProgressFn;
   /** Extra dynamic config for every dev server. */
   dynamicConfig?: Record<string, unknown>;
-  /** Run a Prometheus scraping every cluster: always (fails when not installed), or only when installed. */
+  /**
+   * Run a Prometheus scraping every cluster: always (built into the project cache when none is at hand),
+   * only when one is at hand without building, or never.
+   */
   prometheus?: 'always' | 'if-installed' | 'never';
 }
 
@@ -81,8 +85,9 @@ export class LocalStack {
     let prometheus: PrometheusServer | undefined;
     try {
       const clusters: Record<string, ClusterProcess> = {};
-      // Resolve the CLI once up front so a first-time build reports progress before anything starts.
+      // Resolve the binaries up front so a first-time build reports progress before anything starts.
       if (opts.clusters.some((c) => (c.local?.server ?? 'dev') === 'dev')) await resolveTemporalCli(progress);
+      if (opts.prometheus === 'always') await resolvePrometheusTool('prometheus', { onProgress: progress });
       const ctx = {
         runDir: opts.runDir,
         ui: opts.ui ?? false,
@@ -123,10 +128,13 @@ export class LocalStack {
         redisUrl = redis.url;
       }
       const wantProm = opts.prometheus ?? 'never';
-      if (wantProm === 'always' || (wantProm === 'if-installed' && prometheusInstalled())) {
+      const runProm = wantProm === 'always' || (wantProm === 'if-installed' && prometheusInstalled());
+      if (wantProm === 'if-installed' && !runProm) progress('no prometheus at hand, so none runs (`npx cutover dev build` builds one)');
+      if (runProm) {
         prometheus = new PrometheusServer({
           runDir: opts.runDir,
           detached: opts.detached,
+          onProgress: progress,
           clusters: Object.values(clusters).map((c) => ({ name: c.endpoint.name, address: new URL(c.endpoint.metricsUrl).host })),
         });
         progress('starting prometheus…');

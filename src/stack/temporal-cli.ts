@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cacheDir } from './paths';
+import { cacheDir, onPath } from './paths';
 import { compareVersions, goInstall, goVersion } from './go-build';
 import type { ProgressFn } from './types';
 
@@ -24,19 +24,6 @@ export function cliVersion(bin: string): string | undefined {
   const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) return undefined;
   return /version (\d+\.\d+\.\d+)/.exec(r.stdout)?.[1];
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const p = path.join(dir, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
 }
 
 /** Resolves (and if needed builds) the temporal CLI; returns its absolute path. */

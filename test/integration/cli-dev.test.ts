@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { listDatabases, pgFromEnv } from '../../src/stack/postgres';
 import { isAlive } from '../../src/stack/processes';
 import { freePort } from '../../src/stack/ports';
 import { resolveTemporalCli } from '../../src/stack/temporal-cli';
@@ -171,20 +172,13 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
     } finally {
       await conn.close();
     }
-    const dbs = () =>
-      spawnSync(
-        'psql',
-        ['-h', '127.0.0.1', '-U', 'postgres', '-Atc', `SELECT datname FROM pg_database WHERE datname LIKE '${legacy.dbPrefix}%'`],
-        { encoding: 'utf8' },
-      )
-        .stdout.trim()
-        .split('\n')
-        .filter(Boolean);
-    assert.equal(dbs().length, 2);
+    // The stack's own psql helper: it honours PG_URL and names the fix when psql is missing.
+    const dbs = () => listDatabases(pgFromEnv(), legacy.dbPrefix!);
+    assert.equal((await dbs()).length, 2);
     const down = cutover(['dev', 'down'], cwd);
     assert.equal(down.status, 0, down.stderr);
     assert.ok(state.clusters.every((c) => !isAlive(c.pid)));
-    assert.deepEqual(dbs(), []);
+    assert.deepEqual(await dbs(), []);
   });
 
   it('validate exits 0 on the example plan and 2 naming each bad path of a broken one', function () {

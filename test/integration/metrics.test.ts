@@ -14,6 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { unitInputFromPlan } from '../../src/campaign/unit-input';
 import { loadPlan, type Plan } from '../../src/config';
 import { METRIC } from '../../src/metrics';
+import { resolvePrometheusTool } from '../../src/stack/prometheus-binary';
 import { parseUnitName, unitWorkflowId } from '../../src/domain/ids';
 import * as messages from '../../src/workflows/unit-migration.messages';
 import { unitStartOptions } from '../../src/domain/unit-input';
@@ -59,10 +60,17 @@ function parseExposition(text: string): { name: string; labels: Record<string, s
 }
 
 describe('metrics: alert rules and dashboard', () => {
+  let promtool: string;
+  before(async function () {
+    // The first run on a bare machine builds promtool into the project cache (minutes, with progress).
+    this.timeout(30 * 60_000);
+    promtool = await resolvePrometheusTool('promtool', { onProgress: (line) => process.stderr.write(`[promtool] ${line}\n`) });
+  });
+
   it('promtool accepts the alert rules and their unit tests pass', async () => {
-    const check = await run('promtool', ['check', 'rules', ALERTS]);
+    const check = await run(promtool, ['check', 'rules', ALERTS]);
     assert.equal(check.code, 0, check.stdout + check.stderr);
-    const test = await run('promtool', ['test', 'rules', ALERT_TESTS]);
+    const test = await run(promtool, ['test', 'rules', ALERT_TESTS]);
     assert.equal(test.code, 0, test.stdout + test.stderr);
   });
 
@@ -74,7 +82,7 @@ describe('metrics: alert rules and dashboard', () => {
         bad,
         fs.readFileSync(ALERTS, 'utf8').replace('max by (unit) (cutover_duplicates) > 0', 'max by (unit) (cutover_duplicates > 0'),
       );
-      const check = await run('promtool', ['check', 'rules', bad]);
+      const check = await run(promtool, ['check', 'rules', bad]);
       assert.notEqual(check.code, 0);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -27,8 +27,9 @@ Runtime.install({
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
-    // The first run on a fresh machine may build the temporal CLI (minutes, with progress on stderr).
-    this.timeout(15 * 60_000);
+    // The first run on a fresh machine may build the temporal CLI and Prometheus (minutes each on a busy
+    // machine, with progress on stderr); the bound only catches a hung build.
+    this.timeout(45 * 60_000);
     await startTestStack();
   },
   async afterAll(this: Mocha.Context) {
