@@ -123,6 +123,18 @@ export interface UnitArgs extends UnitScope {
   targetNamespace: string;
 }
 
+/** Arguments of `runProbes` (the gate activity calls it too). */
+export interface RunProbesArgs {
+  namespace: string;
+  count: number;
+  /** Probe workflow IDs are `<idPrefix>-<i>`, so a retried activity finds the same probes. */
+  idPrefix: string;
+  taskQueue?: string;
+  timeoutMs?: number;
+  minSuccess: number;
+  maxP99Ms?: number;
+}
+
 /** Builds the cluster activities over the given connections. */
 export function createClusterActivities(deps: ClusterActivityDeps) {
   const now = deps.now ?? (() => new Date());
@@ -422,15 +434,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     },
 
     /** Runs `count` probe workflows on the target and measures success and latency (a gate: returns, never throws for a failed probe). */
-    async runProbes(args: {
-      namespace: string;
-      count: number;
-      idPrefix: string;
-      taskQueue?: string;
-      timeoutMs?: number;
-      minSuccess: number;
-      maxP99Ms?: number;
-    }): Promise<ProbeResult> {
+    async runProbes(args: RunProbesArgs): Promise<ProbeResult> {
       const client = clientFor('target', args.namespace);
       const timeoutMs = args.timeoutMs ?? 30_000;
       const taskQueue = args.taskQueue ?? PROBE_TASK_QUEUE;
