@@ -6,6 +6,7 @@
 import { ApplicationFailure, Client, isGrpcServiceError, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
 import type { ConnectionLike } from '@temporalio/client';
 import { heartbeat } from '@temporalio/activity';
+import { temporal } from '@temporalio/proto';
 import { DEFAULT_CLIENT_STALENESS_MS } from '../config/defaults';
 import { sideFor } from '../routing/hash';
 import { PROBE_TASK_QUEUE, PROBE_WORKFLOW_TYPE } from '../domain/constants';
@@ -21,6 +22,7 @@ import type {
   ReconcileRoute,
 } from '../domain/migration';
 import { openQuery, startedSinceQuery, type UnitScope } from '../clusters/queries';
+import { GrpcStatus } from '../clusters/grpc';
 
 /** One cluster as the activities see it. `kind` decides what may be provisioned (never on cloud). */
 export interface ClusterDep {
@@ -63,14 +65,6 @@ export interface ClusterActivityDeps {
  */
 export const SEARCH_ATTRIBUTE_TTL_MS = 10 * 60_000;
 
-// gRPC status codes (grpc.status) that the activities tell apart.
-const INVALID_ARGUMENT = 3;
-const NOT_FOUND = 5;
-const ALREADY_EXISTS = 6;
-const UNAVAILABLE = 14;
-// temporal.api.enums.v1 values used on raw requests.
-const TASK_QUEUE_KIND_NORMAL = 1;
-const TASK_QUEUE_TYPE_WORKFLOW = 1;
 /** How many IDs a count or reconcile lists at most (visibility is rate limited; reports stay short). */
 const LIST_LIMIT = 200;
 const SAMPLE_IDS = 25;
@@ -129,6 +123,18 @@ export interface UnitArgs extends UnitScope {
   targetNamespace: string;
 }
 
+/** Arguments of `runProbes` (the gate activity calls it too). */
+export interface RunProbesArgs {
+  namespace: string;
+  count: number;
+  /** Probe workflow IDs are `<idPrefix>-<i>`, so a retried activity finds the same probes. */
+  idPrefix: string;
+  taskQueue?: string;
+  timeoutMs?: number;
+  minSuccess: number;
+  maxP99Ms?: number;
+}
+
 /** Builds the cluster activities over the given connections. */
 export function createClusterActivities(deps: ClusterActivityDeps) {
   const now = deps.now ?? (() => new Date());
@@ -149,7 +155,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     try {
       return await dep(side).connection.workflowService.describeNamespace({ namespace });
     } catch (err) {
-      if (isCode(err, NOT_FOUND)) return undefined;
+      if (isCode(err, GrpcStatus.NOT_FOUND)) return undefined;
       throw err;
     }
   }
@@ -203,8 +209,8 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
   async function pollers(side: Side, namespace: string, taskQueue: string): Promise<number> {
     const res = await dep(side).connection.workflowService.describeTaskQueue({
       namespace,
-      taskQueue: { name: taskQueue, kind: TASK_QUEUE_KIND_NORMAL },
-      taskQueueType: TASK_QUEUE_TYPE_WORKFLOW,
+      taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     });
     return res.pollers?.length ?? 0;
   }
@@ -388,12 +394,12 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
           });
           namespaceCreated = true;
         } catch (err) {
-          if (!isCode(err, ALREADY_EXISTS)) throw err; // a retry after a lost response: already done
+          if (!isCode(err, GrpcStatus.ALREADY_EXISTS)) throw err; // a retry after a lost response: already done
         }
       }
       // A new namespace serves requests once the frontends' namespace caches refreshed (seconds on a
       // self-hosted cluster). Checked every time, so a provision retried after creating it still waits.
-      await untilServed([NOT_FOUND, UNAVAILABLE], () => rawCount('target', args.targetNamespace, ''));
+      await untilServed([GrpcStatus.NOT_FOUND, GrpcStatus.UNAVAILABLE], () => rawCount('target', args.targetNamespace, ''));
       const { want, missing: added } = await attributeParity(args.sourceNamespace, args.targetNamespace);
       if (added.length > 0) {
         const add = Object.fromEntries(added.map((k) => [k, want[k]!]));
@@ -401,7 +407,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
           await dep('target').connection.operatorService.addSearchAttributes({ namespace: args.targetNamespace, searchAttributes: add });
           attributeListings.delete(`target/${args.targetNamespace}`); // the next preflight sees the attributes added
         } catch (err) {
-          if (!isCode(err, ALREADY_EXISTS)) {
+          if (!isCode(err, GrpcStatus.ALREADY_EXISTS)) {
             if (isGrpcServiceError(err) && /cannot have more than/i.test(err.details ?? '')) {
               throw ApplicationFailure.create({
                 type: 'SearchAttributeLimit',
@@ -419,7 +425,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       // query naming each is the test — all of them, not only those added now, so a retry still waits.
       const names = Object.keys(want).sort();
       if (names.length > 0) {
-        await untilServed([INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE], () =>
+        await untilServed([GrpcStatus.INVALID_ARGUMENT, GrpcStatus.NOT_FOUND, GrpcStatus.UNAVAILABLE], () =>
           rawCount('target', args.targetNamespace, names.map((k) => `${k} IS NULL`).join(' AND ')),
         );
       }
@@ -428,15 +434,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     },
 
     /** Runs `count` probe workflows on the target and measures success and latency (a gate: returns, never throws for a failed probe). */
-    async runProbes(args: {
-      namespace: string;
-      count: number;
-      idPrefix: string;
-      taskQueue?: string;
-      timeoutMs?: number;
-      minSuccess: number;
-      maxP99Ms?: number;
-    }): Promise<ProbeResult> {
+    async runProbes(args: RunProbesArgs): Promise<ProbeResult> {
       const client = clientFor('target', args.namespace);
       const timeoutMs = args.timeoutMs ?? 30_000;
       const taskQueue = args.taskQueue ?? PROBE_TASK_QUEUE;

@@ -12,6 +12,7 @@ import { judgeReconcile } from '../gates/reconcile';
 import { judgeSynthetic } from '../gates/synthetic';
 import { measureTemporal } from '../gates/temporal';
 import type { Measurement } from '../gates/types';
+import type { RunProbesArgs } from './cluster';
 import type { ProbeResult, ReconcileResult, ReconcileRoute, ScheduleReconcileResult, TenantFilter } from '../domain/migration';
 
 /** Where the unit's workflows live, for the providers that look at them. */
@@ -43,15 +44,7 @@ export interface GateActivityDeps {
   target: { connection: ConnectionLike };
   fetch?: FetchLike;
   /** The cluster activities' `runProbes` (synthetic gate). */
-  runProbes?: (args: {
-    namespace: string;
-    count: number;
-    idPrefix: string;
-    taskQueue?: string;
-    timeoutMs?: number;
-    minSuccess: number;
-    maxP99Ms?: number;
-  }) => Promise<ProbeResult>;
+  runProbes?: (args: RunProbesArgs) => Promise<ProbeResult>;
   /** The cluster activities' `reconcile` (reconcile gate). */
   reconcile?: (args: {
     sourceNamespace: string;

@@ -159,35 +159,35 @@ export function approve(request: ApprovalRequest | undefined, command: ApproveCo
       `the approval for ${b.ring} step ${b.step} was already used`,
       'an approval is single-use; wait for the next request',
     );
-  if (command.campaign !== undefined && command.campaign !== b.campaign) {
-    return refuse(
-      'wrong-binding',
-      'campaign',
-      `approval names campaign ${command.campaign}, the request is for ${b.campaign}`,
-      'approve the campaign that asks',
-    );
-  }
-  if (command.ring !== b.ring)
-    return refuse(
-      'wrong-binding',
-      'ring',
-      `approval names ring ${command.ring}, the request is for ${b.ring}`,
-      'copy ring from the status query',
-    );
-  if (command.step !== b.step)
-    return refuse(
-      'wrong-binding',
-      'step',
-      `approval names step ${command.step}, the request is for step ${b.step}`,
-      'copy step from the status query',
-    );
-  if (command.epoch !== b.epoch)
-    return refuse(
-      'wrong-binding',
-      'epoch',
-      `approval names epoch ${command.epoch}, the campaign is at epoch ${b.epoch}`,
-      'the campaign changed since you looked: read status again',
-    );
+  // The binding in the order it is checked; the campaign only when the command names one.
+  const binding: { field: keyof ApprovalBinding; differs: boolean; message: string; hint: string }[] = [
+    {
+      field: 'campaign',
+      differs: command.campaign !== undefined && command.campaign !== b.campaign,
+      message: `approval names campaign ${command.campaign}, the request is for ${b.campaign}`,
+      hint: 'approve the campaign that asks',
+    },
+    {
+      field: 'ring',
+      differs: command.ring !== b.ring,
+      message: `approval names ring ${command.ring}, the request is for ${b.ring}`,
+      hint: 'copy ring from the status query',
+    },
+    {
+      field: 'step',
+      differs: command.step !== b.step,
+      message: `approval names step ${command.step}, the request is for step ${b.step}`,
+      hint: 'copy step from the status query',
+    },
+    {
+      field: 'epoch',
+      differs: command.epoch !== b.epoch,
+      message: `approval names epoch ${command.epoch}, the campaign is at epoch ${b.epoch}`,
+      hint: 'the campaign changed since you looked: read status again',
+    },
+  ];
+  const wrong = binding.find((c) => c.differs);
+  if (wrong) return refuse('wrong-binding', wrong.field, wrong.message, wrong.hint);
   if (now >= request.expiresAt)
     return refuse(
       'expired',

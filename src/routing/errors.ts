@@ -8,18 +8,30 @@ export class RoutingError extends Error {
   readonly retryable: boolean = false;
 }
 
+/** A start refused before anything was started, so the same call may succeed if retried later. */
+export abstract class NothingStartedError extends RoutingError {
+  override readonly retryable = true;
+  constructor(
+    readonly unit: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /**
  * A start waited for a `hold` route to resolve (drain-and-switch) longer than the configured bound.
  * Nothing was started: retry the start later.
  */
-export class RouteHeldTimeoutError extends RoutingError {
+export class RouteHeldTimeoutError extends NothingStartedError {
   override readonly name = 'RouteHeldTimeoutError';
-  override readonly retryable = true;
   constructor(
-    readonly unit: string,
+    unit: string,
     readonly waitedMs: number,
   ) {
     super(
+      unit,
       `starts of ${unit} are held (drain-and-switch) and the route did not resolve within ${waitedMs} ms; nothing was started, retry later`,
     );
   }
@@ -29,15 +41,15 @@ export class RouteHeldTimeoutError extends RoutingError {
  * Routes are unknown or too stale to use (Redis unreachable for longer than the staleness bound).
  * The client fails closed rather than guess a side. Nothing was started: retry later.
  */
-export class RoutingUnavailableError extends RoutingError {
+export class RoutingUnavailableError extends NothingStartedError {
   override readonly name = 'RoutingUnavailableError';
-  override readonly retryable = true;
   constructor(
-    readonly unit: string,
+    unit: string,
     readonly staleForMs: number,
     options?: { cause?: unknown },
   ) {
     super(
+      unit,
       `routes for ${unit} are unavailable (last refreshed ${staleForMs} ms ago); ` +
         'failing closed, nothing was started — check Redis and retry',
       options,

@@ -67,6 +67,14 @@ const placementSchema = z.object({
   pending: z.boolean().optional(),
 });
 
+// The end of the scripts that write a route: store `rec` at KEYS[1], announce it on the channel
+// ARGV[channelArg] and return {1, json}.
+const writeAndPublish = (channelArg: number): string => `local s = cjson.encode(rec)
+redis.call('SET', KEYS[1], s)
+redis.call('PUBLISH', ARGV[${channelArg}], s)
+return {1, s}
+`;
+
 // CAS: KEYS[1] route key; ARGV[1] expected epoch (0 = absent); ARGV[2] record JSON without epoch;
 // ARGV[3] channel. Returns {1, newJson} or {0, currentJson|nil}. An omitted sourceWorkersMayStop
 // keeps the current value.
@@ -81,11 +89,7 @@ rec.epoch = curEpoch + 1
 if rec.sourceWorkersMayStop == nil then
   if old and old.sourceWorkersMayStop == true then rec.sourceWorkersMayStop = true else rec.sourceWorkersMayStop = false end
 end
-local s = cjson.encode(rec)
-redis.call('SET', KEYS[1], s)
-redis.call('PUBLISH', ARGV[3], s)
-return {1, s}
-`;
+${writeAndPublish(3)}`;
 
 // Ensure: create at epoch 1 when absent, else return the existing record.
 const ENSURE_SCRIPT = `
@@ -94,11 +98,7 @@ if cur then return {0, cur} end
 local rec = cjson.decode(ARGV[1])
 rec.epoch = 1
 if rec.sourceWorkersMayStop == nil then rec.sourceWorkersMayStop = false end
-local s = cjson.encode(rec)
-redis.call('SET', KEYS[1], s)
-redis.call('PUBLISH', ARGV[2], s)
-return {1, s}
-`;
+${writeAndPublish(2)}`;
 
 const DELETE_SCRIPT = `
 local n = redis.call('DEL', KEYS[1])

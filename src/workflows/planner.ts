@@ -132,6 +132,11 @@ function boundary(input: UnitMigrationInput, state: MigrationState, to: Phase, r
   return { type: 'transition', to, reason };
 }
 
+/** A route change step; source workers keep running unless `sourceWorkersMayStop` (only once the unit is final). */
+function setRoute(route: RouteTarget, reason: string, sourceWorkersMayStop = false): Action {
+  return { type: 'step', step: { kind: 'set-route', route, sourceWorkersMayStop, reason } };
+}
+
 type DrainOutcome = { done: true; stragglers: boolean } | { done: false; action: Action };
 
 /**
@@ -228,7 +233,7 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       if (i < steps.length) {
         const want: RouteTarget = { kind: 'percent', percent: steps[i]! };
         if (!routeIs(state.route, want)) {
-          return { type: 'step', step: { kind: 'set-route', route: want, sourceWorkersMayStop: false, reason: `canary ${steps[i]}%` } };
+          return setRoute(want, `canary ${steps[i]}%`);
         }
         const until = state.canary.bakeUntil;
         if (until === undefined) return { type: 'start-bake', until: now + input.bakeMs };
@@ -243,7 +248,7 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       const reached = routeIs(state.route, want) || routeIs(state.route, { kind: 'side', side: 'target' });
       if (!reached) {
         const reason = want.kind === 'hold' ? 'cutover: hold new starts while the source drains' : 'cutover: all new starts to the target';
-        return { type: 'step', step: { kind: 'set-route', route: want, sourceWorkersMayStop: false, reason } };
+        return setRoute(want, reason);
       }
       // After the route: new starts already go to the target when the schedules' fires do too.
       if (state.schedules && !state.schedules.forward?.done) return { type: 'step', step: { kind: 'switch-schedules', to: 'target' } };
@@ -257,15 +262,7 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       if (state.route.kind === 'hold') {
         const holdEnd = d.startedAt + input.holdTimeoutMs;
         if (now >= holdEnd) {
-          return {
-            type: 'step',
-            step: {
-              kind: 'set-route',
-              route: target,
-              sourceWorkersMayStop: false,
-              reason: 'hold timeout: release held starts to the target',
-            },
-          };
+          return setRoute(target, 'hold timeout: release held starts to the target');
         }
         wakeBy = holdEnd;
       }
@@ -274,15 +271,7 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       const stale = staleClientsWait(input, state, now, 'source');
       if (stale) return stale;
       if (!routeIs(state.route, target)) {
-        return {
-          type: 'step',
-          step: {
-            kind: 'set-route',
-            route: target,
-            sourceWorkersMayStop: false,
-            reason: 'source drained: release held starts to the target',
-          },
-        };
+        return setRoute(target, 'source drained: release held starts to the target');
       }
       return boundary(input, state, 'reconciling', tick.stragglers ? 'drain deadline passed with stragglers (reported)' : 'source drained');
     }
@@ -293,15 +282,7 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
         const leave = boundary(input, state, 'completed', 'reconcile clean');
         // Source workers may stop only once the unit is final (completed): until then a rollback needs them.
         if (leave.type === 'transition' && !state.route.sourceWorkersMayStop) {
-          return {
-            type: 'step',
-            step: {
-              kind: 'set-route',
-              route: { kind: 'side', side: 'target' },
-              sourceWorkersMayStop: true,
-              reason: 'reconcile clean: route final, source workers may stop',
-            },
-          };
+          return setRoute({ kind: 'side', side: 'target' }, 'reconcile clean: route final, source workers may stop', true);
         }
         return leave;
       }
@@ -334,10 +315,7 @@ function rollingBack(input: UnitMigrationInput, state: MigrationState, obs: Obse
   if (state.schedules?.forward && !state.schedules.back?.done) return { type: 'step', step: { kind: 'switch-schedules', to: 'source' } };
   const source: RouteTarget = { kind: 'side', side: 'source' };
   if (state.route.epoch > 0 && (!routeIs(state.route, source) || state.route.sourceWorkersMayStop)) {
-    return {
-      type: 'step',
-      step: { kind: 'set-route', route: source, sourceWorkersMayStop: false, reason: `rollback: ${state.rollback?.reason ?? ''}`.trim() },
-    };
+    return setRoute(source, `rollback: ${state.rollback?.reason ?? ''}`.trim());
   }
   if (state.moveStartedAt) {
     const d = state.drain;
