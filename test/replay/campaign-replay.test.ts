@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from '@temporalio/worker';
-import { CONTROL_BUNDLE_OPTIONS } from '../../src/worker-options';
+import { assertReplays, historyFiles, loadHistory } from './replay-kit';
 
 // Stored histories of the campaign workflow (recorded by record-campaign-histories.ts from real runs)
 // must replay on the current workflow code: a change that breaks determinism fails here, not in a
@@ -19,11 +17,8 @@ type History = {
 
 describe('campaign workflow: replay of stored histories', function () {
   this.timeout(180_000);
-  const files = fs
-    .readdirSync(DIR)
-    .filter((f) => f.endsWith('.json'))
-    .sort();
-  const load = (f: string) => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as History;
+  const files = historyFiles(DIR);
+  const load = (f: string) => loadHistory<History>(DIR, f);
 
   it('has stored campaign histories that cover approvals, rollbacks, pause and resume, a drill and continue-as-new', () => {
     const histories = files.map(load);
@@ -36,18 +31,6 @@ describe('campaign workflow: replay of stored histories', function () {
   });
 
   it('replays every stored history without a nondeterminism error', async () => {
-    const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: load(f) as unknown }));
-    const results: { id: string; error?: unknown }[] = [];
-    for await (const r of Worker.runReplayHistories(
-      {
-        workflowsPath: CONTROL_BUNDLE_OPTIONS.workflowsPath,
-        interceptors: { workflowModules: CONTROL_BUNDLE_OPTIONS.workflowInterceptorModules },
-      },
-      histories,
-    )) {
-      results.push({ id: r.workflowId, error: r.error });
-    }
-    assert.equal(results.length, files.length);
-    for (const r of results) assert.equal(r.error, undefined, `${r.id}: ${String(r.error)}`);
+    await assertReplays(DIR, files);
   });
 });
