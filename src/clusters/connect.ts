@@ -220,7 +220,7 @@ const SERVER_NAME =
 const NOT_TLS =
   /wrong version number|packet length too long|unknown protocol|http request|InvalidContentType|CorruptMessage|record overflow/i;
 const PLAINTEXT_TO_TLS = new RegExp(
-  'server preface|Connection dropped|ECONNRESET|socket hang up|Protocol error|frame of type|GOAWAY|connection reset|' +
+  'server preface|Connection dropped|ECONNRESET|socket hang up|Protocol error|frame of type|GOAWAY|connection ?reset|' +
     'BrokenPipe|h2 protocol error|http2 error',
   'i',
 );
