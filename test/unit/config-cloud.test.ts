@@ -77,6 +77,14 @@ describe('config: cluster kind', () => {
     assert.match(issue!.hint, /self-hosted, cloud/);
   });
 
+  it('examples/cloud.yaml, a plan aimed at real Temporal Cloud, validates with a cloud target and no secret in it', () => {
+    const plan = loadPlan(path.resolve(__dirname, '../../examples/cloud.yaml'));
+    assert.equal(plan.clusters[plan.target]!.kind, 'cloud');
+    assert.match(plan.clusters[plan.target]!.address, /\.tmprl\.cloud:7233$/);
+    assert.ok(plan.clusters[plan.target]!.apiKeyEnv);
+    assert.equal(plan.clusters[plan.source]!.kind, 'self-hosted');
+  });
+
   it('a validated plan carries the kind and validates again unchanged', () => {
     const raw = example();
     raw.clusters.cloud = { address: 'payments.a1b2c.tmprl.cloud:7233', apiKeyFile: '/etc/cutover/cloud.key' };
