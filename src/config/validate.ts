@@ -55,8 +55,9 @@ const FIELD_HINTS: Record<string, string> = {
   'clusters.*.namespaceSuffix': 'write the suffix appended to namespace names on this cluster, e.g. ".a1b2c"',
   'clusters.*.tls': 'write a mapping { clientCertPath, clientKeyPath, serverRootCACertPath, serverNameOverride }',
   'clusters.*.apiKeyEnv': 'name the environment variable that holds the API key, e.g. CLOUD_API_KEY',
-  'clusters.*.local': 'write { server: dev } or { server: postgres, shards: 4 }',
-  'clusters.*.local.server': 'write dev or postgres',
+  'clusters.*.local': 'write { server: dev }, { server: postgres, shards: 4 } or { server: cloud, auth: api-key }',
+  'clusters.*.local.server': 'write dev, postgres or cloud',
+  'clusters.*.local.auth': 'write mtls or api-key (only with server: cloud)',
   source: 'name the cluster the work runs on today, e.g. source: legacy',
   target: 'name the cluster the work moves to, e.g. target: cloud',
   control: 'write { cluster: cloud, namespace: cutover, taskQueue: cutover } (each optional)',
@@ -186,7 +187,11 @@ function toCluster(cluster: PlanFile['clusters'][string]): ClusterConfig {
       : undefined,
     apiKeyEnv: cluster.apiKeyEnv,
     local: local
-      ? { server, shards: local.shards ?? (server === 'postgres' ? D.DEFAULT_POSTGRES_SHARDS : D.DEV_SERVER_SHARDS) }
+      ? compact({
+          server,
+          shards: local.shards ?? (server === 'postgres' ? D.DEFAULT_POSTGRES_SHARDS : D.DEV_SERVER_SHARDS),
+          auth: server === 'cloud' ? (local.auth ?? D.DEFAULT_LOCAL_CLOUD_AUTH) : undefined,
+        })
       : undefined,
   });
 }
