@@ -245,8 +245,10 @@ export class CloudServer implements ClusterProcess {
 
   private async ensureJwks(): Promise<void> {
     if (this.opts.auth !== 'api-key') return;
-    // Mint the admin key before the server loads the JWKS, so the server's first load knows it.
+    // The admin key and cutover's key exist before the server first loads the JWKS: a key minted later
+    // is known only after the next refresh (a minute for `dev up`).
     await this.adminToken();
+    await this.cutoverApiKey();
     if (this.opts.jwks === 'in-process') {
       if (this.jwksInProcess) return;
       const jwks = new JwksServer(this.keyRing.file, this.jwksPort);
