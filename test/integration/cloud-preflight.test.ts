@@ -81,14 +81,21 @@ describe('Cloud-shaped target: preflight and provision only verify, and print th
 
   it('a missing target namespace: preflight fails with `tcld namespace create`, carrying the source attributes', async () => {
     const ghost = `${uniqueId('ghost')}${CLOUD_SUFFIX}`;
-    const r = await activities().preflight({ sourceNamespace: 'payments', targetNamespace: ghost, taskQueues: ['payments'], requirePollers: false });
+    const r = await activities().preflight({
+      sourceNamespace: 'payments',
+      targetNamespace: ghost,
+      taskQueues: ['payments'],
+      requirePollers: false,
+    });
     assert.equal(r.ok, false);
     assert.deepEqual(r.clusterKinds, { source: 'self-hosted', target: 'cloud' });
     const problem = r.problems.find((p) => p.field === 'targetNamespace');
     assert.ok(problem, JSON.stringify(r.problems));
     assert.match(
       problem.message,
-      new RegExp(`tcld namespace create --namespace ${ghost.replace(/\./g, '\\.')} --region <region> --retention-days \\d+ --auth-method api_key`),
+      new RegExp(
+        `tcld namespace create --namespace ${ghost.replace(/\./g, '\\.')} --region <region> --retention-days \\d+ --auth-method api_key`,
+      ),
     );
     assert.match(problem.message, /--search-attribute "TenantId=Keyword"/);
     assert.match(problem.message, /--search-attribute "CutoverUnit=Keyword"/);
@@ -117,12 +124,17 @@ describe('Cloud-shaped target: preflight and provision only verify, and print th
     const ghost = `${uniqueId('ghost')}${CLOUD_SUFFIX}`;
     await assert.rejects(
       activities().provision({ sourceNamespace: 'payments', targetNamespace: ghost }),
-      (e: unknown) => e instanceof ApplicationFailure && e.type === 'NamespaceNotCreatable' && e.message.includes(`tcld namespace create --namespace ${ghost}`),
+      (e: unknown) =>
+        e instanceof ApplicationFailure &&
+        e.type === 'NamespaceNotCreatable' &&
+        e.message.includes(`tcld namespace create --namespace ${ghost}`),
     );
     await assert.rejects(
       activities().provision({ sourceNamespace: 'default', targetNamespace: `default${CLOUD_SUFFIX}` }),
       (e: unknown) =>
-        e instanceof ApplicationFailure && e.type === 'SearchAttributesMissing' && e.message.includes('tcld namespace search-attributes add'),
+        e instanceof ApplicationFailure &&
+        e.type === 'SearchAttributesMissing' &&
+        e.message.includes('tcld namespace search-attributes add'),
     );
   });
 
