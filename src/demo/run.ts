@@ -1,9 +1,10 @@
 /**
- * `npm run demo`: the whole story on the local stack. Two clusters (`legacy`, the source, and `cloud`,
- * the target) with their UIs, Redis and Prometheus; the cutover worker; the sample application in
+ * `npm run demo`: the whole story on the local stack. Two clusters (`legacy`, a self-hosted source, and
+ * `cloud`, a Cloud-shaped target: TLS only, API keys, namespaces with the account suffix, no operator API
+ * for cutover's key), Redis and Prometheus; the cutover worker; the sample application in
  * ./app (payments, and detections with three tenants) under a steady load through the
  * multi-cluster client, with dual workers and a schedule per unit; then the example campaign of
- * examples/plan.yaml with short bakes, shown live; at the end the placement check and reconcile summary.
+ * examples/cloud-plan.yaml with short bakes, shown live; at the end the placement check and reconcile summary.
  *
  * `--quick`: the same story with minimal bakes and no UI; the result says whether the campaign
  * completed with nothing lost, duplicated or stranded (the CLI exits 0 only then).
@@ -15,7 +16,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
+import { Client, ScheduleOverlapPolicy } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { bundleWorkflowCode, Runtime } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
@@ -24,11 +25,12 @@ import { reconcileUnit } from '../cockpit/reconcile';
 import { renderStatus } from '../cockpit/render';
 import { getStatus } from '../cockpit/status';
 import { planUnitNames } from '../cockpit/target';
-import { workflowUrl } from '../cockpit/control';
-import { namespaceOn } from '../clusters/connect';
+import { openControl, workflowUrl } from '../cockpit/control';
+import { connectCluster, namespaceOn } from '../clusters/connect';
 import { loadPlan, type Plan } from '../config';
 import { startCutoverMetrics } from '../metrics';
 import { DualWorkers, RoutedClient } from '../routing';
+import { CloudServer } from '../stack/cloud-server';
 import { planClusterSpecs } from '../stack/dev';
 import { PROJECT_ROOT } from '../stack/paths';
 import { freePort } from '../stack/ports';
@@ -38,7 +40,7 @@ import { createCutoverWorker } from '../worker';
 import { parseUnitName } from '../domain/ids';
 import type { Side, ReconcileResult, ScheduleReconcileResult } from '../domain/migration';
 import { ScheduleFence } from '../schedules/fence';
-import { Redis } from 'ioredis';
+import { connectRedis } from '../routing/connect-redis';
 import { SteadyLoad, verifyPlacements, type LoadStart, type PlacementReport } from './load';
 import { campaignQuietLine, campaignStoryLine, createSdkLog, withoutLinksTo } from './story';
 import { planCampaign } from '../campaign/plan';
@@ -93,15 +95,20 @@ const APPROVERS = ['alice', 'bob'];
 /** The `app` label of the demo application's scrape target. */
 const DEMO_APP = 'demo-app';
 
-/** The example plan, rewritten for this run: local addresses, this stack's Redis and Prometheus, short bakes. */
+/**
+ * The example plan to a Cloud-shaped target, rewritten for this run: local addresses, this stack's CA,
+ * Redis and Prometheus, short bakes.
+ */
 async function writeDemoPlan(
   file: string,
-  opts: { quick: boolean; selfHosted: boolean; redisUrl?: string; prometheusUrl?: string; ports: number[] },
+  opts: { quick: boolean; selfHosted: boolean; redisUrl?: string; prometheusUrl?: string; caPath?: string; ports: number[] },
 ): Promise<void> {
-  const doc = parseDocument(fs.readFileSync(path.join(PROJECT_ROOT, 'examples', 'plan.yaml'), 'utf8'));
+  const doc = parseDocument(fs.readFileSync(path.join(PROJECT_ROOT, 'examples', 'cloud-plan.yaml'), 'utf8'));
   doc.setIn(['clusters', 'legacy', 'address'], `127.0.0.1:${opts.ports[0]}`);
   doc.setIn(['clusters', 'cloud', 'address'], `127.0.0.1:${opts.ports[1]}`);
   if (!opts.selfHosted) doc.deleteIn(['clusters', 'legacy', 'local']);
+  // The CA the stack minted for the Cloud-shaped cluster (its API key goes in the environment, never in the plan).
+  if (opts.caPath) doc.setIn(['clusters', 'cloud', 'tls', 'serverRootCACertPath'], opts.caPath);
   doc.setIn(['redis', 'url'], opts.redisUrl ?? 'redis://127.0.0.1:6379');
   doc.setIn(['redis', 'keyPrefix'], `cutover-demo-${Date.now()}:`);
   // The application's routed clients take their staleness bound from here, and each drain waits it out.
@@ -120,7 +127,7 @@ async function writeDemoPlan(
   doc.setIn(['defaults', 'bake'], opts.quick ? '1s' : '15s');
   doc.setIn(['defaults', 'percentSteps'], opts.quick ? [50] : [10, 50]);
   doc.setIn(['defaults', 'drainDeadline'], opts.quick ? '1m' : '3m');
-  fs.writeFileSync(file, `# Written by \`npm run demo\` from examples/plan.yaml for this run's stack.\n${doc.toString()}`);
+  fs.writeFileSync(file, `# Written by \`npm run demo\` from examples/cloud-plan.yaml for this run's stack.\n${doc.toString()}`);
 }
 
 /** A counter the application exports for the demo's Prometheus gate. */
@@ -195,10 +202,27 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       onProgress: (l) => say(`[stack] ${l}`),
     });
     cleanups.push(() => stack.stop({ dropData: true }));
-    await writeDemoPlan(planFile, { quick, selfHosted, ports, redisUrl: stack.redisUrl, prometheusUrl: stack.prometheus!.url });
+    const cloud = stack.cluster('cloud');
+    if (!(cloud instanceof CloudServer)) throw new Error('the demo plan must run `cloud` as a Cloud-shaped cluster (local.server: cloud)');
+    await writeDemoPlan(planFile, {
+      quick,
+      selfHosted,
+      ports,
+      redisUrl: stack.redisUrl,
+      prometheusUrl: stack.prometheus!.url,
+      caPath: cloud.pki.ca.certPath,
+    });
     const plan: Plan = loadPlan(planFile);
-    for (const [name, c] of Object.entries(stack.clusters))
-      say(`cluster ${name.padEnd(7)} ${c.endpoint.address}${c.endpoint.uiUrl ? `   UI ${c.endpoint.uiUrl}` : ''}`);
+    // As a user would `export` it (\`cutover dev env\` prints the line): every connection reads the key from there.
+    const apiKeyEnv = plan.clusters.cloud!.apiKeyEnv!;
+    process.env[apiKeyEnv] = await cloud.cutoverApiKey();
+    for (const [name, c] of Object.entries(stack.clusters)) {
+      const shape =
+        c instanceof CloudServer
+          ? `   Cloud-shaped: TLS, API key in $${apiKeyEnv}, namespaces *${plan.clusters[name]!.namespaceSuffix ?? ''}`
+          : '';
+      say(`cluster ${name.padEnd(7)} ${c.endpoint.address}${c.endpoint.uiUrl ? `   UI ${c.endpoint.uiUrl}` : ''}${shape}`);
+    }
     say(`redis          ${stack.redisUrl}`);
     say(`prometheus     ${stack.prometheus!.url}`);
     say(`plan           ${planFile}`);
@@ -223,9 +247,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       worker.shutdown();
       await workerRun;
     });
-    const control = await Connection.connect({ address: plan.clusters[plan.control.cluster]!.address });
+    // Through the same connection path as the CLI: TLS with the stack's CA, the API key from the environment.
+    const control = await openControl(plan);
     cleanups.push(() => control.close());
-    const controlClient = new Client({ connection: control, namespace: plan.control.namespace });
+    const controlClient = control.client;
     const metrics = startCutoverMetrics({
       client: controlClient,
       units: planUnitNames(plan),
@@ -378,9 +403,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         }
       }
       if (live) {
-        const view = await getStatus(controlClient, plan, { namespace: plan.control.namespace, uiBase: uiBase ?? NO_UI }).catch(
-          () => undefined,
-        );
+        const view = await getStatus(controlClient, plan, { namespace: control.namespace, uiBase: uiBase ?? NO_UI }).catch(() => undefined);
         if (view) opts.out.write(`\x1b[H\x1b[J${withoutLinksTo(renderStatus(view, { now: new Date() }), NO_UI)}\n\n${tail.join('\n')}\n`);
       }
       if (Date.now() > deadline) {
@@ -401,8 +424,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     say('[check] waiting for the last runs to finish, then looking up every acknowledged start on both clusters');
     const sdk: Record<string, { source: Client; target: Client }> = {};
     const conns = {
-      source: await Connection.connect({ address: plan.clusters[plan.source]!.address }),
-      target: await Connection.connect({ address: plan.clusters[plan.target]!.address }),
+      source: await connectCluster(plan.source, plan.clusters[plan.source]!),
+      target: await connectCluster(plan.target, plan.clusters[plan.target]!),
     };
     cleanups.push(() => conns.source.close());
     cleanups.push(() => conns.target.close());
@@ -415,7 +438,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     // Let the last acknowledged runs finish on whichever side they were routed to before judging.
     await waitForOpen(sdk, quick ? 60_000 : 120_000, say, opts.signal);
     const placements = await verifyPlacements(load.accepted, sdk);
-    const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 2 });
+    const redis = await connectRedis(plan.redis, { maxRetriesPerRequest: 2 });
     cleanups.push(async () => void redis.disconnect());
     const fence = new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix });
     say(`[check] placements: ${placements.onSource} on the source, ${placements.onTarget} on the target; reconciling every unit`);
@@ -453,10 +476,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       : [
           ...(uiBase
             ? [
-                { name: 'campaign', url: workflowUrl(uiBase, plan.control.namespace, start.workflowId) },
+                { name: 'campaign', url: workflowUrl(uiBase, control.namespace, start.workflowId) },
                 {
                   name: 'all cutover workflows',
-                  url: `${uiBase}/namespaces/${plan.control.namespace}/workflows?query=${encodeURIComponent('CutoverKind IS NOT NULL')}`,
+                  url: `${uiBase}/namespaces/${control.namespace}/workflows?query=${encodeURIComponent('CutoverKind IS NOT NULL')}`,
                 },
               ]
             : []),

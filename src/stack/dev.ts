@@ -58,12 +58,11 @@ export function cloudCredentialsDir(cwd = process.cwd()): string {
 const isCloudShaped = (cluster: ClusterConfig | undefined) => cluster?.local?.server === 'cloud';
 
 /**
- * The control namespace as its cluster names it: on a Cloud-shaped cluster every namespace carries the
- * account suffix (as on Temporal Cloud), the control namespace too.
+ * The control namespace as its cluster names it: with the cluster's `namespaceSuffix` (Cloud's account
+ * suffix), as for every other namespace there — the same name the worker and the cockpit use.
  */
 export function controlNamespaceOn(plan: Plan): string {
-  const cluster = plan.clusters[plan.control.cluster];
-  return cluster && isCloudShaped(cluster) ? namespaceOn(cluster, plan.control.namespace) : plan.control.namespace;
+  return namespaceOn(plan.clusters[plan.control.cluster]!, plan.control.namespace);
 }
 
 /**
