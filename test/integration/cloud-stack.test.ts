@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError, type ConnectionOptions } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
 import { grpcCode, GrpcStatus } from '../../src/clusters/grpc';
 import type { DevState } from '../../src/stack/dev';
@@ -149,6 +150,33 @@ describe('Cloud-shaped cluster with API keys', function () {
         await conn.workflowService.describeNamespace({ namespace: `${ns}${CLOUD_SUFFIX}` });
       }
     });
+  });
+
+  it('a worker (NativeConnection) with the key runs a workflow to completion', async function () {
+    const apiKey = process.env[CLOUD_API_KEY_ENV]!;
+    const tls = { serverRootCACertificate: fs.readFileSync(cloud.caPath) };
+    const native = await NativeConnection.connect({ address: cloud.endpoint, tls, apiKey });
+    try {
+      const taskQueue = uniqueId('cloud-worker');
+      const worker = await Worker.create({
+        connection: native,
+        namespace: PAYMENTS,
+        taskQueue,
+        workflowsPath: require.resolve('../workflows/stack-workflows'),
+      });
+      const result = await withConnection(connect(cloud, { apiKey }), (conn) =>
+        worker.runUntil(
+          new Client({ connection: conn, namespace: PAYMENTS }).workflow.execute('trivial', {
+            taskQueue,
+            workflowId: uniqueId('cloud-wf'),
+            args: ['cloud'],
+          }),
+        ),
+      );
+      assert.equal(result, 'hello cloud');
+    } finally {
+      await native.close();
+    }
   });
 
   it('refuses a call without a key', async function () {
