@@ -239,6 +239,22 @@ describe('Cloud-shaped cluster with API keys', function () {
     });
   });
 
+  it('keeps its internal-frontend (which skips authorization) to holders of the internal certificate', async function () {
+    const describeThere = (opts: Partial<ConnectionOptions>) =>
+      withConnection(connect(cloud, { address: cloud.internalEndpoint, connectTimeout: '3s', ...opts }), (conn) =>
+        conn.workflowService.describeNamespace({ namespace: PAYMENTS }),
+      );
+    // Its certificate is not the public CA's, and it wants a client certificate of the internal CA.
+    await assert.rejects(describeThere({ apiKey: writeKey }));
+    await assert.rejects(describeThere({ tls: undefined }));
+    const dir = path.dirname(cloud.caPath);
+    const internalCa = fs.readFileSync(path.join(dir, 'internal-ca.pem'));
+    await assert.rejects(describeThere({ tls: { serverRootCACertificate: internalCa }, apiKey: writeKey }));
+    // The server's own certificate gets in, with no key at all: the door is real, and the certificate is its only lock.
+    const own = { crt: fs.readFileSync(path.join(dir, 'internal.pem')), key: fs.readFileSync(path.join(dir, 'internal.key')) };
+    await describeThere({ tls: { serverRootCACertificate: internalCa, clientCertPair: own } });
+  });
+
   it('listens on loopback only', function () {
     assertLoopbackOnly(cloud.pids());
   });
