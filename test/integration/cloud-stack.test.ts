@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError, type ConnectionOptions } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
 import { grpcCode, GrpcStatus } from '../../src/clusters/grpc';
 import type { DevState } from '../../src/stack/dev';
@@ -151,6 +152,33 @@ describe('Cloud-shaped cluster with API keys', function () {
     });
   });
 
+  it('a worker (NativeConnection) with the key runs a workflow to completion', async function () {
+    const apiKey = process.env[CLOUD_API_KEY_ENV]!;
+    const tls = { serverRootCACertificate: fs.readFileSync(cloud.caPath) };
+    const native = await NativeConnection.connect({ address: cloud.endpoint, tls, apiKey });
+    try {
+      const taskQueue = uniqueId('cloud-worker');
+      const worker = await Worker.create({
+        connection: native,
+        namespace: PAYMENTS,
+        taskQueue,
+        workflowsPath: require.resolve('../workflows/stack-workflows'),
+      });
+      const result = await withConnection(connect(cloud, { apiKey }), (conn) =>
+        worker.runUntil(
+          new Client({ connection: conn, namespace: PAYMENTS }).workflow.execute('trivial', {
+            taskQueue,
+            workflowId: uniqueId('cloud-wf'),
+            args: ['cloud'],
+          }),
+        ),
+      );
+      assert.equal(result, 'hello cloud');
+    } finally {
+      await native.close();
+    }
+  });
+
   it('refuses a call without a key', async function () {
     await withConnection(connect(cloud), (conn) =>
       rejectsWith(GrpcStatus.PERMISSION_DENIED, conn.workflowService.describeNamespace({ namespace: PAYMENTS })),
@@ -209,6 +237,22 @@ describe('Cloud-shaped cluster with API keys', function () {
       const listed = await conn.operatorService.listSearchAttributes({ namespace: PAYMENTS });
       assert.ok(listed.customAttributes?.TenantId !== undefined);
     });
+  });
+
+  it('keeps its internal-frontend (which skips authorization) to holders of the internal certificate', async function () {
+    const describeThere = (opts: Partial<ConnectionOptions>) =>
+      withConnection(connect(cloud, { address: cloud.internalEndpoint, connectTimeout: '3s', ...opts }), (conn) =>
+        conn.workflowService.describeNamespace({ namespace: PAYMENTS }),
+      );
+    // Its certificate is not the public CA's, and it wants a client certificate of the internal CA.
+    await assert.rejects(describeThere({ apiKey: writeKey }));
+    await assert.rejects(describeThere({ tls: undefined }));
+    const dir = path.dirname(cloud.caPath);
+    const internalCa = fs.readFileSync(path.join(dir, 'internal-ca.pem'));
+    await assert.rejects(describeThere({ tls: { serverRootCACertificate: internalCa }, apiKey: writeKey }));
+    // The server's own certificate gets in, with no key at all: the door is real, and the certificate is its only lock.
+    const own = { crt: fs.readFileSync(path.join(dir, 'internal.pem')), key: fs.readFileSync(path.join(dir, 'internal.key')) };
+    await describeThere({ tls: { serverRootCACertificate: internalCa, clientCertPair: own } });
   });
 
   it('listens on loopback only', function () {
@@ -378,7 +422,41 @@ describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator pat
       pids.filter((p) => isAlive(p)),
       [],
     );
-    // The credentials stay, so the plan's CA file keeps matching at the next dev up.
+    // The credentials stay: the next dev up accepts the plan's CA file and hands out the same key.
     assert.ok(fs.existsSync(path.join(cwd, '.cutover', 'cloud', 'cloud', 'ca.pem')));
+    const again = cutover(['dev', 'up', '--plan', planPath, '--no-ui']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(cutover(['dev', 'env', '--plan', planPath]).stdout, env.stdout);
+  });
+
+  it('dev up with auth: mtls writes the CA, the client certificate and its key (0600); the temporal CLI connects with them', function () {
+    const doc = parseDocument(fs.readFileSync(planPath, 'utf8'));
+    doc.setIn(['clusters', 'cloud', 'local', 'auth'], 'mtls');
+    doc.deleteIn(['clusters', 'cloud', 'apiKeyEnv']);
+    doc.setIn(
+      ['clusters', 'cloud', 'tls'],
+      doc.createNode({ serverRootCACertPath: 'certs/ca.pem', clientCertPath: 'certs/client.pem', clientKeyPath: 'certs/client.key' }),
+    );
+    fs.writeFileSync(planPath, doc.toString());
+    const up = cutover(['dev', 'up', '--plan', planPath, '--no-ui']);
+    assert.equal(up.status, 0, up.stderr);
+    const certs = path.join(cwd, 'certs');
+    assert.equal(fs.statSync(path.join(certs, 'client.key')).mode & 0o777, 0o600);
+    const state = JSON.parse(fs.readFileSync(path.join(cwd, '.cutover', 'stack', 'state.json'), 'utf8')) as DevState;
+    const address = state.clusters.find((c) => c.name === 'cloud')!.address;
+    const q = (s: string) => `'${s}'`;
+    const base = `${q(temporalCli)} operator namespace describe --namespace ${PAYMENTS} --address ${address} --tls-ca-path ${q(
+      path.join(certs, 'ca.pem'),
+    )}`;
+    const withCert = bash(
+      `${base} --tls-cert-path ${q(path.join(certs, 'client.pem'))} --tls-key-path ${q(path.join(certs, 'client.key'))}`,
+    );
+    assert.equal(withCert.status, 0, withCert.stderr);
+    const noCert = bash(base);
+    assert.notEqual(noCert.status, 0);
+    // No cluster with API keys: nothing to export.
+    const env = cutover(['dev', 'env', '--plan', planPath]);
+    assert.equal(env.status, 0, env.stderr);
+    assert.equal(env.stdout, '');
   });
 });
