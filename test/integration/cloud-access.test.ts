@@ -107,6 +107,28 @@ function keyEnv(value: string): string {
   return name;
 }
 
+/**
+ * Waits until the server has loaded every key minted so far: it learns new keys (their `kid`) only when
+ * it re-reads the JWKS, so a key used at once is refused as unknown, whatever else is wrong with it. A
+ * probe key minted now works once a refresh happened after every earlier mint.
+ */
+async function keysLoaded(c: CloudShapedCluster): Promise<void> {
+  const probe = await c.mintApiKey({ namespaces: [PAYMENTS] });
+  const env = keyEnv(probe.token);
+  await until(
+    'the server to load the newly minted keys',
+    async () => {
+      try {
+        await (await connectCluster('cloud', c.clusterConfig({ apiKeyEnv: env }))).close();
+        return true;
+      } catch {
+        return undefined;
+      }
+    },
+    { timeoutMs: 20 * CLOUD_JWKS_REFRESH_MS + 30_000, everyMs: CLOUD_JWKS_REFRESH_MS / 2 },
+  );
+}
+
 function cli(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { cwd, env, timeout: 90_000 }, (err, stdout, stderr) => {
@@ -165,12 +187,14 @@ describe('Cloud-shaped access: errors that name the cluster, what failed and the
 
     it('an expired, an unknown and a revoked key: credentials-refused, naming the variable', async () => {
       const expired = await c.mintApiKey({ namespaces: [PAYMENTS], expiresInMs: -60_000 });
+      const revoked = await c.mintApiKey({ namespaces: [PAYMENTS] });
+      // Known to the server, so the refusals below are for expiry and revocation, not for a key it has not loaded yet.
+      await keysLoaded(c);
       const e = await refused('client', c.clusterConfig({ apiKeyEnv: keyEnv(expired.token) }), 'credentials-refused');
       assert.match(e.message, /\$CUTOVER_TEST_KEY_/);
       await refused('worker', c.clusterConfig({ apiKeyEnv: keyEnv(expired.token) }), 'credentials-refused');
       await refused('client', c.clusterConfig({ apiKeyEnv: keyEnv(unknownKey()) }), 'credentials-refused');
 
-      const revoked = await c.mintApiKey({ namespaces: [PAYMENTS] });
       const env = keyEnv(revoked.token);
       const conn = await connectCluster('cloud', c.clusterConfig({ apiKeyEnv: env }), { namespaces: [PAYMENTS] });
       await conn.close();
@@ -193,6 +217,7 @@ describe('Cloud-shaped access: errors that name the cluster, what failed and the
 
     it('a key for another namespace: permission-denied, naming the namespace', async () => {
       const other = await c.mintApiKey({ namespaces: [`detections${CLOUD_SUFFIX}`] });
+      await keysLoaded(c);
       for (const via of ['client', 'worker'] as const) {
         const e = await refused(via, c.clusterConfig({ apiKeyEnv: keyEnv(other.token) }), 'permission-denied');
         assert.equal(e.namespace, PAYMENTS);
@@ -219,6 +244,8 @@ describe('Cloud-shaped access: errors that name the cluster, what failed and the
 
       it('RoutedClient.connect, DualWorkers.create and the cutover worker refuse with the same errors', async () => {
         const other = await c.mintApiKey({ namespaces: [`detections${CLOUD_SUFFIX}`] });
+        const expired = await c.mintApiKey({ namespaces: [`cutover${CLOUD_SUFFIX}`, PAYMENTS], expiresInMs: -60_000 });
+        await keysLoaded(c);
         const plan = loadPlan(planFor(c.clusterConfig({ apiKeyEnv: keyEnv(other.token) })));
         await assert.rejects(
           RoutedClient.connect({ plan, namespace: 'payments' }),
@@ -228,7 +255,6 @@ describe('Cloud-shaped access: errors that name the cluster, what failed and the
           DualWorkers.create({ plan, namespace: 'payments', taskQueue: uniqueId('cloud-access-q'), workflowBundle: { code: '' } }),
           (e: unknown) => e instanceof ClusterConnectError && e.failure === 'permission-denied' && e.namespace === PAYMENTS,
         );
-        const expired = await c.mintApiKey({ namespaces: [`cutover${CLOUD_SUFFIX}`, PAYMENTS], expiresInMs: -60_000 });
         const workerPlan = loadPlan(planFor(c.clusterConfig({ apiKeyEnv: keyEnv(expired.token) }), 'cloud'));
         await assert.rejects(
           createCutoverWorker({ plan: workerPlan }),
@@ -247,6 +273,7 @@ describe('Cloud-shaped access: errors that name the cluster, what failed and the
 
         const other = await c.mintApiKey({ namespaces: [PAYMENTS] });
         secrets.push(other.token);
+        await keysLoaded(c);
         fs.writeFileSync(file, stringify(planFor(c.clusterConfig({ apiKeyEnv: 'CUTOVER_TEST_KEY_FOR_CLI' }), 'cloud')));
         const denied = await cli(['status', '--plan', file, '--json'], { ...base, CUTOVER_TEST_KEY_FOR_CLI: other.token }, dir);
         assert.equal(denied.code, 1, denied.stderr);
