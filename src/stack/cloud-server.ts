@@ -7,8 +7,8 @@
  * - `api-key`: JWT API keys checked by the server's default claim mapper and authorizer against a JWKS
  *   the stack serves, with per-namespace permissions; namespace create and search-attribute add need
  *   the stack's own admin key, as Cloud keeps them in its control plane.
- * The store is SQLite in memory: a restart comes back empty and start-up creates the namespaces and
- * search attributes again (as Cloud's control plane would have them). Credentials (certificates, the
+ * The store is a SQLite file, kept across a restart (start-up creates any namespace or search attribute
+ * still missing, as Cloud's control plane would have them). Credentials (certificates, the
  * key ring, cutover's API key) live in `credentialsDir` and survive the server, so clients configured
  * once keep working. Everything listens on 127.0.0.1 only.
  */
@@ -21,7 +21,7 @@ import { ensureClusterPki, type ClusterPki } from './pki';
 import { freePort } from './ports';
 import { isAlive, stopProcess, type SpawnedProcess } from './processes';
 import { SDK_TYPE_NAMES } from './postgres-server';
-import { SqliteMemoryStore, TemporalServer, type FrontDoor, type SearchAttributeTypeName } from './temporal-server';
+import { SqliteFileStore, TemporalServer, type FrontDoor, type SearchAttributeTypeName } from './temporal-server';
 import type { ClusterEndpoint, ClusterProcess, ProgressFn } from './types';
 
 /** How clients authenticate to the Cloud-shaped cluster. */
@@ -105,7 +105,7 @@ export class CloudServer implements ClusterProcess {
       namespaces: opts.namespaces,
       searchAttributes: opts.searchAttributes ?? STACK_SEARCH_ATTRIBUTES.map((k) => ({ name: k.name, type: SDK_TYPE_NAMES[k.type] })),
       serverBinary: opts.serverBinary,
-      store: new SqliteMemoryStore(),
+      store: new SqliteFileStore(path.join(opts.runDir, 'temporal.sqlite')),
       frontDoor,
       kind: 'cloud',
       onProgress: opts.onProgress,
@@ -177,7 +177,7 @@ export class CloudServer implements ClusterProcess {
     this.jwksInProcess = undefined;
   }
 
-  /** Comes back empty (in-memory store) and creates the namespaces and search attributes again. */
+  /** Starts again on the same store and credentials; resolves when ready. */
   async restart(): Promise<void> {
     await this.server.stop();
     await this.start();

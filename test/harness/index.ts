@@ -79,7 +79,7 @@ export interface CloudShapedCluster {
   pids(): number[];
   /** SIGKILL the server. */
   kill(): Promise<void>;
-  /** Start it again: it comes back empty (SQLite in memory) and the namespaces and search attributes are created again. */
+  /** Start it again on the same store (a SQLite file) and credentials; resolves when every namespace is usable. */
   restart(): Promise<void>;
 }
 

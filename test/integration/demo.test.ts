@@ -1,6 +1,7 @@
 /**
  * The README's first command in its short form: `npm run demo -- --quick` as a child process, on a
- * stack of its own (two dev servers, Redis, Prometheus), the cutover worker, the sample application
+ * stack of its own (a dev server as the self-hosted source, a Cloud-shaped target with TLS and API keys,
+ * Redis, Prometheus), the cutover worker, the sample application
  * under load and the example campaign. It must exit 0 — campaign completed, nothing lost, duplicated
  * or stranded — print that summary, tell its story without SDK log lines, doubled step prefixes or
  * links to a UI that is off, and leave no process and no run directory behind.
@@ -51,6 +52,14 @@ describe('demo: npm run demo -- --quick', function () {
       for (const unit of ['namespace/payments', 'tenant/detections/internal-e2e', 'tenant/detections/acme', 'tenant/detections/globex']) {
         assert.match(stdout, new RegExp(`reconcile ${unit.replace(/\//g, '\\/')}\\s+clean`), tail);
       }
+      // The target was Cloud-shaped (TLS, API key, suffixed namespaces), and no key was ever printed (a JWT starts `eyJ`).
+      assert.match(
+        stderr,
+        /cluster cloud +127\.0\.0\.1:\d+ +Cloud-shaped: TLS, API key in \$CUTOVER_CLOUD_API_KEY, namespaces \*\.acct1/,
+        tail,
+      );
+      assert.match(stderr, /polling cloud\/cutover\.acct1 task queue cutover/, tail);
+      assert.doesNotMatch(`${stdout}\n${stderr}`, /eyJ[\w-]{8,}\.[\w-]{8,}/, 'an API key (JWT) in the output');
       // The story was told: the two-person approvals of ring2 and the campaign's end.
       assert.match(stderr, /approved by alice \(1 of 2\)/);
       assert.match(stderr, /approved by bob \(2 of 2\)/);
