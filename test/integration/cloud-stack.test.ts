@@ -332,15 +332,21 @@ describe('Cloud-shaped cluster with mTLS', function () {
 });
 
 describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator path)', function () {
-  this.timeout(300_000);
+  // Each `cutover` call is a fresh node process; on a busy 2-core machine a dev up takes a minute or more.
+  this.timeout(600_000);
   let cwd: string;
   let planPath: string;
   let temporalCli: string;
 
   const cutover = (args: string[]): SpawnSyncReturns<string> =>
     spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 240_000 });
-  const bash = (script: string): SpawnSyncReturns<string> =>
-    spawnSync('bash', ['-c', script], { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, CUTOVER_CLOUD_API_KEY: '' } });
+  const bash = (script: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> =>
+    spawnSync('bash', ['-c', script], {
+      cwd,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, CUTOVER_CLOUD_API_KEY: '', ...env },
+    });
 
   before(async function () {
     temporalCli = await resolveTemporalCli();
@@ -402,14 +408,16 @@ describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator pat
     );
     assert.equal(describe.status, 0, describe.stderr);
     assert.match(describe.stdout, new RegExp(PAYMENTS.replace('.', '\\.')));
-    // The control namespace is suffixed too, and cutover's key may use it.
-    const control = bash(`${evalEnv} && ${q(temporalCli)} operator namespace describe --namespace cutover${CLOUD_SUFFIX} ${withKey}`);
+    // The control namespace is suffixed too, and cutover's key may use it. (The same key as exported above,
+    // passed on directly: each `dev env` is a node process that costs seconds on a busy machine.)
+    const exported = { CUTOVER_CLOUD_API_KEY: /^export CUTOVER_CLOUD_API_KEY='(.*)'$/m.exec(env.stdout)![1]! };
+    const control = bash(`${q(temporalCli)} operator namespace describe --namespace cutover${CLOUD_SUFFIX} ${withKey}`, exported);
     assert.equal(control.status, 0, control.stderr);
 
     const noKey = bash(`${q(temporalCli)} operator namespace describe --namespace ${PAYMENTS} ${tls}`);
     assert.notEqual(noKey.status, 0);
     assert.match(noKey.stderr, /unauthorized/i);
-    const create = bash(`${evalEnv} && ${q(temporalCli)} operator namespace create --namespace other${CLOUD_SUFFIX} ${withKey}`);
+    const create = bash(`${q(temporalCli)} operator namespace create --namespace other${CLOUD_SUFFIX} ${withKey}`, exported);
     assert.notEqual(create.status, 0);
     assert.match(create.stderr, /unauthorized/i);
 
