@@ -96,7 +96,8 @@ export class SqliteFileStore implements TemporalServerStore {
       connectAddr: 'localhost',
       connectProtocol: 'tcp',
       // `setup`: the server creates the schema, and finds it in place after a restart.
-      connectAttributes: { mode: 'rwc', setup: 'true', journal_mode: 'wal', synchronous: '2' },
+      // WAL with synchronous NORMAL: no fsync per commit (a local stack may lose its last writes on power loss only).
+      connectAttributes: { mode: 'rwc', setup: 'true', journal_mode: 'wal', synchronous: '1' },
       maxConns: 1,
       maxIdleConns: 1,
     };
@@ -352,13 +353,14 @@ export class TemporalServer implements ClusterProcess {
     const door = this.opts.frontDoor;
     const address = this.endpoint.address;
     if (door.kind === 'open') return { address };
-    const serverRootCACertificate = await fs.readFile(door.tls.caCertPath);
-    if (door.kind === 'tls') return { address, tls: { serverRootCACertificate } };
+    // The certificate names localhost too: Node warns when the TLS server name is an IP address.
+    const tls = { serverRootCACertificate: await fs.readFile(door.tls.caCertPath), serverNameOverride: 'localhost' };
+    if (door.kind === 'tls') return { address, tls };
     if (door.kind === 'mtls') {
       const [crt, key] = await Promise.all([fs.readFile(door.client.certPath), fs.readFile(door.client.keyPath)]);
-      return { address, tls: { serverRootCACertificate, clientCertPair: { crt, key } } };
+      return { address, tls: { ...tls, clientCertPair: { crt, key } } };
     }
-    return { address, tls: { serverRootCACertificate }, apiKey: await door.adminToken() };
+    return { address, tls, apiKey: await door.adminToken() };
   }
 
   /** Prepares the store, renders the config, spawns the server and waits until every namespace is usable. */
