@@ -28,12 +28,13 @@ import { dryRun } from '../src/cockpit/start';
 import { sendCampaignCommand, startCampaignFromPlan } from '../src/cockpit/campaign';
 import { getStatus } from '../src/cockpit/status';
 import { watchStatus } from '../src/cockpit/watch';
-import { ClusterConnectError, ClusterCredentialsError, connectCluster } from '../src/clusters/connect';
+import { ClusterConnectError, ClusterCredentialsError, connectCluster, credentialSource, namespaceOn } from '../src/clusters/connect';
+import { CloudSetupError } from '../src/clusters/cloud-setup';
+import { connectRedis, RedisAccessError, RedisCredentialsError } from '../src/routing/connect-redis';
 import { renderRunbook } from '../src/runbook';
 import { cliVersion, resolveTemporalCli, TemporalCliNotFoundError } from '../src/stack/temporal-cli';
 import { resolveTemporalServer, TEMPORAL_SERVER_VERSION, TemporalServerBinaryError } from '../src/stack/temporal-server-binary';
 import { Runtime } from '@temporalio/worker';
-import { Redis } from 'ioredis';
 import { RoutingStore } from '../src/routing/store';
 import { ScheduleFence } from '../src/schedules/fence';
 import { startCutoverMetrics } from '../src/metrics';
@@ -64,6 +65,11 @@ function fail(err: unknown): never {
     process.stderr.write(`error: ${err.message}\nnothing was sent or changed.\n`);
     process.exit(EXIT_BAD_INPUT);
   }
+  // Credentials the plan names but that cannot be read (unset variable, missing file) are bad input.
+  if (err instanceof ClusterCredentialsError || err instanceof RedisCredentialsError) {
+    process.stderr.write(`error: ${err.message}\nnothing was started or changed.\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
   const known =
     err instanceof DevStackError ||
     err instanceof TemporalCliNotFoundError ||
@@ -75,8 +81,9 @@ function fail(err: unknown): never {
     err instanceof CommandUnconfirmedError ||
     err instanceof NotStartedError ||
     err instanceof ControlUnavailableError ||
-    err instanceof ClusterCredentialsError ||
-    err instanceof ClusterConnectError;
+    err instanceof ClusterConnectError ||
+    err instanceof CloudSetupError ||
+    err instanceof RedisAccessError;
   process.stderr.write(`error: ${known ? (err as Error).message : ((err as Error)?.stack ?? String(err))}\n`);
   process.exit(EXIT_FAILED);
 }
@@ -96,8 +103,14 @@ program
     if (!r.ok) fail(new PlanError(r.issues, file));
     const plan = r.plan!;
     const units = plan.rings.reduce((n, ring) => n + ring.units.length, 0);
+    // Each cluster's kind and where its credentials come from (never the secret itself).
+    const width = Math.max(...Object.keys(plan.clusters).map((n) => n.length));
+    const clusters = Object.entries(plan.clusters).map(
+      ([name, c]) => `  ${name.padEnd(width)}  ${c.kind.padEnd(11)}  ${c.address}  ${credentialSource(c)}`,
+    );
     process.stdout.write(
-      `${file}: ok — plan "${plan.name}", ${plan.source} → ${plan.target}, ${plan.rings.length} ring(s), ${units} unit(s)\n`,
+      `${file}: ok — plan "${plan.name}", ${plan.source} → ${plan.target}, ${plan.rings.length} ring(s), ${units} unit(s)\n` +
+        `${clusters.join('\n')}\n`,
     );
   });
 
@@ -356,32 +369,21 @@ program
       throw new CockpitInputError('<unit>', `"${unit}" is the campaign; reconcile checks one unit`, 'name a unit, e.g. namespace/<ns>');
     const conns: { close(): Promise<void> }[] = [];
     try {
-      const open = async (name: string) => {
-        const c = await connectCluster(name, plan.clusters[name]!);
+      // The source namespace is described at connect (refused credentials fail there, by name); the
+      // target's may not exist yet, which reconcile reports itself.
+      const open = async (name: string, namespace?: string) => {
+        const c = await connectCluster(name, plan.clusters[name]!, { namespaces: namespace !== undefined ? [namespace] : [] });
         conns.push(c);
         return c;
       };
       // Schedules are checked against their owner records in the plan's Redis; the route says where they belong.
-      const redis = new Redis(plan.redis.url, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 1,
-        connectTimeout: 3_000,
-        retryStrategy: () => null,
-      });
+      const redis = await connectRedis(plan.redis, { maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
       redis.on('error', () => undefined);
       conns.push({ close: async () => void redis.disconnect() });
-      try {
-        await redis.connect();
-      } catch (err) {
-        throw new ControlUnavailableError(
-          `cannot reach Redis at ${plan.redis.url}: ${(err as Error).message} — fix: start it or correct redis.url in the plan`,
-          { cause: err },
-        );
-      }
       const record = await new RoutingStore({ redis, keyPrefix: plan.redis.keyPrefix }).get(target.name);
       const expected = record?.route.kind === 'side' ? record.route.side : undefined;
       const report = await reconcileUnit(plan, target.ref, {
-        source: await open(plan.source),
+        source: await open(plan.source, namespaceOn(plan.clusters[plan.source]!, target.ref.namespace)),
         target: await open(plan.target),
         fence: new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix }),
         ...(expected ? { expectedScheduleSide: expected } : {}),

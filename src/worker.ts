@@ -1,7 +1,8 @@
 /**
  * The cutover worker (`npx cutover worker`): loads the plan, installs the SDK runtime with a
  * Prometheus endpoint, connects to every cluster of the plan, registers cutover's search attributes
- * on the control namespace (list first, add only what is missing), and runs:
+ * on the control namespace (list first, add only what is missing; on a `cloud` control cluster only
+ * verified, with the `tcld` commands for what is missing), and runs:
  *   - the cutover task queue on the control cluster (entity and campaign workflows; entity, gate and
  *     campaign activities);
  *   - the synthetic probe task queue in each target namespace on the target cluster.
@@ -9,10 +10,11 @@
  */
 import { Client, type Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
-import Redis from 'ioredis';
 import { createCutoverActivities } from './activities';
-import { connectCluster, connectNativeCluster, namespaceOn } from './clusters/connect';
+import { cloudAuthOf, verifyCloudNamespace } from './clusters/cloud-setup';
+import { checkNamespaceAccess, connectCluster, connectNativeCluster, namespaceOn, withNamespaceAccess } from './clusters/connect';
 import { ensureSearchAttributes } from './clusters/search-attributes';
+import { connectRedis } from './routing/connect-redis';
 import type { Plan } from './config/types';
 import { RoutingStore } from './routing/store';
 import { ScheduleFence } from './schedules';
@@ -60,31 +62,43 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
   const opened: { close(): Promise<unknown> | void }[] = [];
   try {
     const conns: Record<string, Connection> = {};
+    const control = plan.clusters[plan.control.cluster]!;
+    const controlNs = namespaceOn(control, plan.control.namespace);
     for (const [name, cluster] of Object.entries(plan.clusters)) {
       conns[name] = await connectCluster(name, cluster);
       opened.push(conns[name]);
-      progress(`connected to cluster ${name} at ${cluster.address}`);
+      progress(`connected to cluster ${name} at ${cluster.address} (${cluster.kind})`);
     }
-    const control = plan.clusters[plan.control.cluster]!;
-    const controlNs = namespaceOn(control, plan.control.namespace);
-    const added = await ensureSearchAttributes(
-      conns[plan.control.cluster]!,
-      controlNs,
-      Object.fromEntries(CUTOVER_SEARCH_ATTRIBUTES.map((k) => [k.name, 'Keyword' as const])),
-    );
-    if (added.length) progress(`registered search attributes on ${controlNs}: ${added.join(', ')}`);
+    const wanted = Object.fromEntries(CUTOVER_SEARCH_ATTRIBUTES.map((k) => [k.name, 'Keyword' as const]));
+    if (control.kind === 'cloud') {
+      // Cloud has no operator API for its customers: the namespace and attributes are created with tcld.
+      // Describing the namespace first also makes a key without access to it fail here, by name.
+      await withNamespaceAccess(plan.control.cluster, control, controlNs, () =>
+        verifyCloudNamespace(conns[plan.control.cluster]!, plan.control.cluster, controlNs, wanted, { auth: cloudAuthOf(control) }),
+      );
+    } else {
+      await checkNamespaceAccess(conns[plan.control.cluster]!, plan.control.cluster, control, controlNs);
+      const added = await ensureSearchAttributes(conns[plan.control.cluster]!, controlNs, wanted);
+      if (added.length) progress(`registered search attributes on ${controlNs}: ${added.join(', ')}`);
+    }
 
-    const redis = new Redis(plan.redis.url, { lazyConnect: false });
+    const clusterDep = (name: string) => {
+      const cluster = plan.clusters[name]!;
+      return { name, connection: conns[name]!, kind: cluster.kind, cloudAuth: cloudAuthOf(cluster) };
+    };
+    const redis = await connectRedis(plan.redis);
     redis.on('error', (err) => progress(`redis: ${err.message}`));
     opened.push({ close: () => redis.disconnect() });
     const routing = new RoutingStore({ redis, keyPrefix: plan.redis.keyPrefix });
     const activities = createCutoverActivities({
-      source: { name: plan.source, connection: conns[plan.source]! },
-      target: { name: plan.target, connection: conns[plan.target]! },
+      source: clusterDep(plan.source),
+      target: clusterDep(plan.target),
       routing,
       scheduleFence: new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix }),
       control: new Client({ connection: conns[plan.control.cluster]!, namespace: controlNs }),
       clientStalenessMs: plan.redis.clientStaleness,
+      // The worker is where secrets are read: activities get a lookup, never the environment itself.
+      secret: (envName) => process.env[envName],
     });
 
     const code = await workflowBundle();

@@ -23,6 +23,7 @@ import type {
 } from '../domain/migration';
 import { openQuery, startedSinceQuery, type UnitScope } from '../clusters/queries';
 import { GrpcStatus } from '../clusters/grpc';
+import { type CloudAuth, tcldNamespaceCreate, tcldSearchAttributesAdd, tcldType } from '../clusters/cloud-setup';
 
 /** One cluster as the activities see it. `kind` decides what may be provisioned (never on cloud). */
 export interface ClusterDep {
@@ -30,6 +31,8 @@ export interface ClusterDep {
   connection: ConnectionLike;
   /** Default 'self-hosted' (namespaces and search attributes may be created). */
   kind?: 'dev' | 'self-hosted' | 'cloud';
+  /** On a cloud cluster, how its namespaces authenticate (the `--auth-method` of the printed tcld commands; default api-key). */
+  cloudAuth?: CloudAuth;
   /** Bound on this cluster's visibility lag, in ms (default by kind: {@link VISIBILITY_SETTLE_MS}). */
   visibilitySettleMs?: number;
 }
@@ -303,6 +306,13 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     }
   }
 
+  /** The source's retention in days, for the tcld command that creates the target namespace. */
+  const retentionDays = (src: Awaited<ReturnType<typeof describeNamespace>>): number | undefined => {
+    const seconds = src?.config?.workflowExecutionRetentionTtl?.seconds;
+    return seconds != null ? Number(seconds) / 86_400 : undefined;
+  };
+  const spec = (want: Record<string, number>, names: string[]) => Object.fromEntries(names.map((k) => [k, tcldType(want[k])]));
+
   return {
     /** Both clusters reachable; namespaces and search attributes in parity; pollers on the target; open count. */
     async preflight(args: UnitArgs & { requirePollers: boolean }): Promise<PreflightResult> {
@@ -318,23 +328,30 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
         });
       }
       const tgt = await describeNamespace('target', args.targetNamespace);
-      if (!tgt && deps.target.kind === 'cloud') {
+      const cloud = deps.target.kind === 'cloud';
+      let missing: string[] = [];
+      let want: Record<string, number> = {};
+      if (src) ({ want, missing } = await attributeParity(args.sourceNamespace, tgt ? args.targetNamespace : undefined));
+      // Cloud has no operator API for its customers: what is missing there is created with tcld, by its admins.
+      if (!tgt && cloud) {
+        const command = tcldNamespaceCreate(args.targetNamespace, {
+          attributes: spec(want, Object.keys(want)),
+          retentionDays: retentionDays(src),
+          auth: deps.target.cloudAuth,
+        });
         problems.push({
           field: 'targetNamespace',
-          message: `namespace ${args.targetNamespace} not found on ${deps.target.name} (cloud)`,
-          hint: 'create it in Temporal Cloud first, or fix namespaces.<ns>.target',
+          message: `namespace ${args.targetNamespace} not found on ${deps.target.name} (kind cloud); create it with: ${command}`,
+          hint: `cutover does not create namespaces on Temporal Cloud: run ${command}, or fix namespaces.<ns>.target`,
         });
       }
-      let missing: string[] = [];
-      if (src) {
-        ({ missing } = await attributeParity(args.sourceNamespace, tgt ? args.targetNamespace : undefined));
-        if (missing.length > 0 && deps.target.kind === 'cloud') {
-          problems.push({
-            field: 'searchAttributes',
-            message: `missing on the target: ${missing.join(', ')}`,
-            hint: 'add them to the cloud namespace first',
-          });
-        }
+      if (tgt && missing.length > 0 && cloud) {
+        const command = tcldSearchAttributesAdd(args.targetNamespace, spec(want, missing));
+        problems.push({
+          field: 'searchAttributes',
+          message: `missing on ${deps.target.name}/${args.targetNamespace} (kind cloud): ${missing.join(', ')}; add them with: ${command}`,
+          hint: `cutover does not add search attributes on Temporal Cloud: run ${command}`,
+        });
       }
       const targetPollers: Record<string, number> = {};
       if (tgt) {
@@ -363,6 +380,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
         missingSearchAttributes: missing,
         targetPollers,
         sourceOpen,
+        clusterKinds: { source: deps.source.kind ?? 'self-hosted', target: deps.target.kind ?? 'self-hosted' },
         at: now().toISOString(),
       };
     },
@@ -380,10 +398,18 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       const retention = src.config?.workflowExecutionRetentionTtl ?? undefined;
       if (!(await describeNamespace('target', args.targetNamespace))) {
         if (deps.target.kind === 'cloud') {
+          const { want } = await attributeParity(args.sourceNamespace, undefined);
+          const command = tcldNamespaceCreate(args.targetNamespace, {
+            attributes: spec(want, Object.keys(want)),
+            retentionDays: retentionDays(src),
+            auth: deps.target.cloudAuth,
+          });
           throw ApplicationFailure.create({
             type: 'NamespaceNotCreatable',
             nonRetryable: true,
-            message: `targetNamespace: ${args.targetNamespace} does not exist on cloud cluster ${deps.target.name}; create it there first`,
+            message:
+              `targetNamespace: ${args.targetNamespace} does not exist on cloud cluster ${deps.target.name}; ` +
+              `create it with: ${command}`,
           });
         }
         try {
@@ -401,6 +427,17 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       // self-hosted cluster). Checked every time, so a provision retried after creating it still waits.
       await untilServed([GrpcStatus.NOT_FOUND, GrpcStatus.UNAVAILABLE], () => rawCount('target', args.targetNamespace, ''));
       const { want, missing: added } = await attributeParity(args.sourceNamespace, args.targetNamespace);
+      if (added.length > 0 && deps.target.kind === 'cloud') {
+        // Provision only verifies on Cloud: no operator API call, ever.
+        const command = tcldSearchAttributesAdd(args.targetNamespace, spec(want, added));
+        throw ApplicationFailure.create({
+          type: 'SearchAttributesMissing',
+          nonRetryable: true,
+          message:
+            `searchAttributes: ${added.join(', ')} missing on cloud cluster ${deps.target.name}/${args.targetNamespace}; ` +
+            `add them with: ${command}`,
+        });
+      }
       if (added.length > 0) {
         const add = Object.fromEntries(added.map((k) => [k, want[k]!]));
         try {

@@ -43,6 +43,8 @@ export interface MeasureGateArgs {
 export interface GateActivityDeps {
   target: { connection: ConnectionLike };
   fetch?: FetchLike;
+  /** Looks up a secret by the environment variable the plan names (a Prometheus gate's `tokenEnv`); the worker passes its environment. */
+  secret?: (envName: string) => string | undefined;
   /** The cluster activities' `runProbes` (synthetic gate). */
   runProbes?: (args: RunProbesArgs) => Promise<ProbeResult>;
   /** The cluster activities' `reconcile` (reconcile gate). */
@@ -97,8 +99,19 @@ export function createGateActivities(deps: GateActivityDeps) {
     async measureGate(args: MeasureGateArgs): Promise<Measurement> {
       const g = args.gate;
       switch (g.kind) {
-        case 'prometheus':
-          return measurePrometheus(g.prometheus, deps.fetch);
+        case 'prometheus': {
+          const { tokenEnv, ...query } = g.prometheus;
+          if (tokenEnv === undefined) return measurePrometheus(query, deps.fetch);
+          const token = deps.secret?.(tokenEnv);
+          // An unset token is an error measurement (the gate's error limit decides), never an unauthenticated query.
+          if (!token) {
+            return {
+              result: 'error',
+              message: `prometheus.tokenEnv: environment variable ${tokenEnv} is not set on the worker; export it with the bearer token`,
+            };
+          }
+          return measurePrometheus({ ...query, bearerToken: token }, deps.fetch);
+        }
         case 'temporal':
           return perUnit(args, (u) =>
             measureTemporal(

@@ -47,6 +47,8 @@ export interface CutoverActivityDeps extends ActivityDeps {
   control: Client;
   /** HTTP fetch for the Prometheus gate (default: the global fetch). */
   fetch?: FetchLike;
+  /** Secrets by environment variable name (Prometheus gates' `tokenEnv`); the worker passes its environment. */
+  secret?: (envName: string) => string | undefined;
   /** The plan's redis.clientStaleness: the reconcile gate judges starts by the route only this long after it changed. */
   clientStalenessMs?: number;
 }
@@ -66,6 +68,7 @@ export function createCutoverActivities(deps: CutoverActivityDeps) {
         return record ? reconcileRouteOf(record, deps.clientStalenessMs) : undefined;
       },
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      ...(deps.secret ? { secret: deps.secret } : {}),
     }),
     ...createCampaignActivities({ control: deps.control }),
   };

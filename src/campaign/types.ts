@@ -16,7 +16,7 @@ export type GateSpec = {
   /** One line for humans: `sum(rate(…)) <= 0.5`. */
   summary: string;
 } & (
-  | { kind: 'prometheus'; prometheus: { url: string; query: string; max?: number; min?: number } }
+  | { kind: 'prometheus'; prometheus: { url: string; query: string; tokenEnv?: string; max?: number; min?: number } }
   | { kind: 'temporal'; temporal: { maxFailed?: number; maxFailureRatio?: number } }
   | { kind: 'synthetic'; synthetic: { workflows: number; minSuccess: number; maxP99: number } }
   | { kind: 'reconcile'; reconcile: { maxDuplicates: number; maxStranded: number } }

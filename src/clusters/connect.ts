@@ -1,13 +1,15 @@
 /**
- * Connections to the clusters of a plan, with their credentials (mTLS files or an API key read
- * from the environment variable the plan names — never the key itself). The one place that builds
- * SDK connection options: the worker, the CLI, the multi-cluster client, dual workers and the
- * benchmarks all connect through here.
+ * Connections to the clusters of a plan, with their credentials (mTLS files, or an API key read from the
+ * environment variable or file the plan names — never the key itself). The one place that builds SDK
+ * connection options: the worker, the CLI, the multi-cluster client, dual workers and the benchmarks all
+ * connect through here, and every failure comes out as a {@link ClusterConnectError} that says what failed
+ * and the fix, with no secret in it.
  */
 import * as fs from 'node:fs';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { ClusterConfig } from '../config/types';
+import { grpcCode, GrpcStatus } from './grpc';
 
 /**
  * gRPC channel settings for client connections. The SDK means to let a client receive messages up to
@@ -18,31 +20,55 @@ import type { ClusterConfig } from '../config/types';
  */
 const CLIENT_CHANNEL_ARGS = { 'grpc.max_receive_message_length': 128 * 1024 * 1024 } as const;
 
-/** A plan cluster's credentials cannot be read: names the field and the fix. */
-export class ClusterCredentialsError extends Error {
-  override readonly name = 'ClusterCredentialsError';
-  constructor(
-    readonly cluster: string,
-    readonly field: string,
-    hint: string,
-  ) {
-    super(`clusters.${cluster}.${field}: ${hint}`);
-  }
-}
+/** What a connection needs of a plan cluster (its kind and local settings play no part). */
+export type ClusterAccess = Pick<ClusterConfig, 'address' | 'namespaceSuffix' | 'tls' | 'apiKeyEnv' | 'apiKeyFile'>;
 
-/** A plan cluster did not answer the connection. */
+/** What went wrong when cutover connected to a cluster or used a namespace there. */
+export type ConnectFailure =
+  | 'unreachable'
+  | 'server-not-tls'
+  | 'tls-required'
+  | 'unknown-ca'
+  | 'server-name'
+  | 'tls-handshake'
+  | 'client-certificate-required'
+  | 'client-certificate-refused'
+  | 'credentials-missing'
+  | 'credentials-refused'
+  | 'permission-denied'
+  | 'namespace-not-found'
+  | 'unclassified';
+
+/** When the failure happened: opening the connection, or the first use of a namespace. */
+export type ConnectPhase = 'connect' | 'namespace';
+
+/** A plan cluster could not be connected to, or refused cutover: names the cluster, what failed and the fix. */
 export class ClusterConnectError extends Error {
-  override readonly name = 'ClusterConnectError';
+  override readonly name: string = 'ClusterConnectError';
   constructor(
     readonly cluster: string,
     readonly address: string,
-    options: { cause: unknown },
+    readonly failure: ConnectFailure,
+    message: string,
+    options?: { cause?: unknown; namespace?: string },
   ) {
-    super(
-      `cannot reach cluster ${cluster} at ${address}: ${(options.cause as Error)?.message ?? String(options.cause)} — ` +
-        `fix: start it or correct clusters.${cluster}.address in the plan`,
-      options,
-    );
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    if (options?.namespace !== undefined) this.namespace = options.namespace;
+  }
+  /** The namespace the failure is about, when it is about one. */
+  readonly namespace?: string;
+}
+
+/** A plan cluster's credentials cannot be read (unset variable, unreadable file): bad input, names the field and the fix. */
+export class ClusterCredentialsError extends ClusterConnectError {
+  override readonly name = 'ClusterCredentialsError';
+  constructor(
+    cluster: string,
+    readonly field: string,
+    hint: string,
+    address = '',
+  ) {
+    super(cluster, address, 'credentials-missing', `clusters.${cluster}.${field}: ${hint}`);
   }
 }
 
@@ -50,15 +76,63 @@ export class ClusterConnectError extends Error {
 export type ClusterConnectionOptions = Pick<ConnectionOptions, 'address' | 'tls' | 'apiKey'> &
   Pick<NativeConnectionOptions, 'address' | 'tls' | 'apiKey'>;
 
+/** How a cluster's connection authenticates, for humans: never the secret, only where it comes from. */
+export function credentialSource(cluster: ClusterAccess): string {
+  const parts: string[] = [];
+  if (cluster.apiKeyEnv) parts.push(`api key from $${cluster.apiKeyEnv}`);
+  if (cluster.apiKeyFile) parts.push(`api key from file ${cluster.apiKeyFile}`);
+  if (cluster.tls?.clientCertPath) parts.push(`mTLS client certificate ${cluster.tls.clientCertPath}`);
+  const tls = cluster.tls !== undefined || parts.length > 0;
+  if (parts.length === 0) return tls ? 'TLS, no client credentials' : 'no credentials (plaintext)';
+  return parts.join(', ');
+}
+
+/** Reads the API key the plan names (environment variable or file); throws {@link ClusterCredentialsError}. */
+function readApiKey(name: string, cluster: ClusterAccess): string | undefined {
+  if (cluster.apiKeyEnv) {
+    const apiKey = process.env[cluster.apiKeyEnv]?.trim();
+    if (!apiKey) {
+      throw new ClusterCredentialsError(
+        name,
+        'apiKeyEnv',
+        `environment variable ${cluster.apiKeyEnv} is not set; export it with the cluster's API key`,
+        cluster.address,
+      );
+    }
+    return apiKey;
+  }
+  if (cluster.apiKeyFile) {
+    let text: string;
+    try {
+      text = fs.readFileSync(cluster.apiKeyFile, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      throw new ClusterCredentialsError(name, 'apiKeyFile', `cannot read ${cluster.apiKeyFile} (${code}); fix the path`, cluster.address);
+    }
+    const apiKey = text.trim();
+    if (!apiKey) {
+      throw new ClusterCredentialsError(
+        name,
+        'apiKeyFile',
+        `${cluster.apiKeyFile} is empty; write the cluster's API key into it`,
+        cluster.address,
+      );
+    }
+    return apiKey;
+  }
+  return undefined;
+}
+
 /** Connection options of a plan cluster; throws {@link ClusterCredentialsError} naming the missing file or variable. */
-export function connectionOptions(name: string, cluster: ClusterConfig): ClusterConnectionOptions {
+export function connectionOptions(name: string, cluster: ClusterAccess): ClusterConnectionOptions {
   // Read the files here, once, at start-up: the plan only names them.
   const read = (field: string, file: string | undefined) => {
     if (!file) return undefined;
     try {
       return fs.readFileSync(file);
     } catch (err) {
-      throw new ClusterCredentialsError(name, `tls.${field}`, `cannot read ${file} (${(err as Error).message}); fix the path`);
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new ClusterCredentialsError(name, `tls.${field}`, `cannot read ${file} (${code}); fix the path`, cluster.address);
     }
   };
   const opts: ClusterConnectionOptions = { address: cluster.address };
@@ -71,14 +145,8 @@ export function connectionOptions(name: string, cluster: ClusterConfig): Cluster
       clientCertPair: crt && key ? { crt, key } : undefined,
     };
   }
-  if (cluster.apiKeyEnv) {
-    const apiKey = process.env[cluster.apiKeyEnv];
-    if (!apiKey)
-      throw new ClusterCredentialsError(
-        name,
-        'apiKeyEnv',
-        `environment variable ${cluster.apiKeyEnv} is not set; export it with the cluster's API key`,
-      );
+  const apiKey = readApiKey(name, cluster);
+  if (apiKey !== undefined) {
     opts.apiKey = apiKey;
     // API keys are only accepted over TLS (Temporal Cloud); default to system roots.
     opts.tls ??= true;
@@ -86,27 +154,312 @@ export function connectionOptions(name: string, cluster: ClusterConfig): Cluster
   return opts;
 }
 
-/** A client-side connection to a plan cluster (receiving messages up to 128 MiB). */
-export async function connectCluster(name: string, cluster: ClusterConfig): Promise<Connection> {
-  const options = connectionOptions(name, cluster);
+// ── Explaining failures ─────────────────────────────────────────────────────────────────────────
+
+const JWT_RE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+const BEARER_RE = /(bearer\s+)[^\s"',;]+/gi;
+const PEM_KEY_RE = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g;
+
+/** `text` with every bearer token, JWT, private key and given secret blanked out. */
+export function redactSecrets(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let out = text;
+  for (const secret of secrets) {
+    // Short strings would blank ordinary words; keys are long.
+    if (secret && secret.length >= 8) out = out.split(secret).join('***');
+  }
+  return out.replace(PEM_KEY_RE, '***').replace(JWT_RE, '***').replace(BEARER_RE, '$1***');
+}
+
+/** Every message and gRPC detail along `err`'s cause chain, joined: what classification reads. */
+function causeText(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; depth < 6 && e; depth++) {
+    const x = e as { message?: unknown; details?: unknown; code?: unknown };
+    if (typeof x.message === 'string') parts.push(x.message);
+    if (typeof x.details === 'string' && x.details !== x.message) parts.push(x.details);
+    if (typeof x.code === 'string') parts.push(x.code);
+    if (typeof e === 'string') parts.push(e);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return parts.join(' | ');
+}
+
+/** The innermost message of `err`, redacted and shortened: a detail for humans, never the whole story. */
+function detailOf(err: unknown, secrets: readonly (string | undefined)[]): string {
+  let e: unknown = err;
+  let last = '';
+  for (let depth = 0; depth < 6 && e; depth++) {
+    const x = e as { message?: unknown; details?: unknown };
+    const m = typeof x.details === 'string' && x.details ? x.details : typeof x.message === 'string' ? x.message : '';
+    if (m) last = m;
+    e = (e as { cause?: unknown }).cause;
+  }
+  // A gRPC message starts with the bare status ("7 PERMISSION_DENIED: …"): the headline says what it means.
+  const text = redactSecrets(last || String(err), secrets)
+    .replace(/^\d+ [A-Z_]+: /, '')
+    .trim();
+  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
+}
+
+// What the TLS stacks (Node's for clients, rustls for workers) and the server say, by failure.
+const CERT_REQUIRED = /certificate required|alert number 116|CERTIFICATE_REQUIRED|peer did not return a certificate/i;
+const CERT_REFUSED = new RegExp(
+  'bad certificate|alert number 42|unknown ca alert|alert number 48|certificate unknown|alert number 46|' +
+    'certificate revoked|expired certificate alert',
+  'i',
+);
+const UNKNOWN_CA = new RegExp(
+  'self[- ]signed certificate|unable to get local issuer|unable to verify|certificate verify failed|' +
+    'UNABLE_TO_GET_ISSUER|SELF_SIGNED|UnknownIssuer',
+  'i',
+);
+const SERVER_NAME =
+  /does not match certificate|altnames|ERR_TLS_CERT_ALTNAME|NotValidForName|hostname mismatch|certificate is not valid for/i;
+const NOT_TLS =
+  /wrong version number|packet length too long|unknown protocol|http request|InvalidContentType|CorruptMessage|record overflow/i;
+const PLAINTEXT_TO_TLS = new RegExp(
+  'server preface|Connection dropped|ECONNRESET|socket hang up|Protocol error|frame of type|GOAWAY|connection reset|' +
+    'BrokenPipe|h2 protocol error|http2 error',
+  'i',
+);
+const OTHER_TLS = /certificate has expired|CERT_HAS_EXPIRED|certificate is not yet valid|\bSSL\b|\bTLS\b|handshake|alert/i;
+const REFUSED = /Request unauthorized|unauthenticated/i;
+const UNREACHABLE = new RegExp(
+  'ECONNREFUSED|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|connection refused|deadline|timed out|Failed to connect|' +
+    'No connection established|dns error|tcp connect error',
+  'i',
+);
+
+/** What the caller knows when explaining a failure. */
+export interface ExplainContext {
+  phase: ConnectPhase;
+  /** The namespace (as the cluster names it) the failing call used. */
+  namespace?: string;
+  /** Secret values to blank out of the detail (the API key the connection used). */
+  secrets?: readonly (string | undefined)[];
+}
+
+/**
+ * Turns an SDK / gRPC / TLS error from connecting to (or first using) a plan cluster into a
+ * {@link ClusterConnectError}: the cluster, what failed, and the fix. Never a bare gRPC status, and no
+ * bearer token or key text from the underlying messages.
+ */
+export function explainClusterError(name: string, cluster: ClusterAccess, err: unknown, ctx: ExplainContext): ClusterConnectError {
+  if (err instanceof ClusterConnectError) return err;
+  const text = causeText(err);
+  const code = grpcCode(err);
+  const secrets = ctx.secrets ?? [];
+  const hasKey = Boolean(cluster.apiKeyEnv || cluster.apiKeyFile);
+  const hasCert = Boolean(cluster.tls?.clientCertPath);
+  const usesTls = cluster.tls !== undefined || hasKey;
+  const where = `cluster ${name} at ${cluster.address}`;
+  const field = (f: string) => `clusters.${name}.${f}`;
+  const keyField = cluster.apiKeyEnv ? `$${cluster.apiKeyEnv} (${field('apiKeyEnv')})` : `the file ${field('apiKeyFile')} names`;
+  const ns = ctx.namespace;
+  const make = (failure: ConnectFailure, what: string, fix: string, withDetail = false) =>
+    new ClusterConnectError(name, cluster.address, failure, `${what}${withDetail ? ` (${detailOf(err, secrets)})` : ''} — fix: ${fix}`, {
+      cause: err,
+      ...(ns !== undefined ? { namespace: ns } : {}),
+    });
+
+  // TLS first: its failures reach the SDK as UNAVAILABLE, like a cluster that is down.
+  if (CERT_REQUIRED.test(text)) {
+    return hasCert
+      ? make(
+          'client-certificate-refused',
+          `${where} refused cutover's client certificate`,
+          `use a client certificate signed by a CA the cluster trusts in ${field('tls.clientCertPath')} and ${field('tls.clientKeyPath')}`,
+        )
+      : make(
+          'client-certificate-required',
+          `${where} requires a client certificate (mTLS), and the plan gives none`,
+          `set ${field('tls.clientCertPath')} and ${field('tls.clientKeyPath')} to the client certificate and its key`,
+        );
+  }
+  if (CERT_REFUSED.test(text)) {
+    return make(
+      'client-certificate-refused',
+      `${where} refused cutover's client certificate`,
+      `use a valid client certificate signed by a CA the cluster trusts in ${field('tls.clientCertPath')} and ` +
+        `${field('tls.clientKeyPath')}`,
+    );
+  }
+  if (UNKNOWN_CA.test(text)) {
+    return make(
+      'unknown-ca',
+      `${where}: the server's certificate is not signed by a CA cutover trusts`,
+      `set ${field('tls.serverRootCACertPath')} to the CA certificate that signed the server's certificate`,
+    );
+  }
+  if (SERVER_NAME.test(text)) {
+    return make(
+      'server-name',
+      `${where}: the server's certificate is not valid for the name cutover connected to`,
+      `set ${field('tls.serverNameOverride')} to a name the certificate holds, or connect by that name in ${field('address')}`,
+    );
+  }
+  if (usesTls && NOT_TLS.test(text)) {
+    return make(
+      'server-not-tls',
+      `${where} does not speak TLS, but cutover connects to it with TLS`,
+      `remove ${field('tls')}${hasKey ? ' and the API key (keys are only sent over TLS)' : ''}, ` +
+        `or point ${field('address')} at the cluster's TLS endpoint`,
+    );
+  }
+  if (!usesTls && PLAINTEXT_TO_TLS.test(text)) {
+    return make(
+      'tls-required',
+      `${where} expects TLS, and the plan connects to it in plaintext`,
+      `add ${field('tls')} with serverRootCACertPath (the cluster's CA), or an API key (${field('apiKeyEnv')}), which turns TLS on`,
+    );
+  }
+  if (OTHER_TLS.test(text) && code !== GrpcStatus.PERMISSION_DENIED) {
+    return make(
+      'tls-handshake',
+      `${where}: the TLS handshake failed`,
+      `check ${field('tls')} (CA, client certificate and key, server name) against the cluster's TLS settings`,
+      true,
+    );
+  }
+  if (code === GrpcStatus.PERMISSION_DENIED || code === 16 /* UNAUTHENTICATED */ || REFUSED.test(text)) {
+    if (!hasKey && !hasCert) {
+      return make(
+        'credentials-missing',
+        `${where} refused a call${ns ? ` on namespace ${ns}` : ''} made without credentials`,
+        `give the cluster an API key (${field('apiKeyEnv')} or ${field('apiKeyFile')}) ` +
+          `or an mTLS client certificate (${field('tls.clientCertPath')})`,
+      );
+    }
+    if (ctx.phase === 'connect' && hasKey) {
+      // The connection's first call (GetSystemInfo) is open to any caller the server can identify: a
+      // refusal there means the key itself was not accepted, not a missing permission.
+      return make(
+        'credentials-refused',
+        `${where} refused the API key from ${keyField} (unknown, expired or revoked)`,
+        `put a valid API key for this cluster in ${keyField}`,
+      );
+    }
+    return make(
+      'permission-denied',
+      `${where}: the ${hasKey ? 'API key' : 'client certificate'} lacks permission on namespace ${ns ?? '(unknown)'}`,
+      hasKey
+        ? `give the key from ${keyField} access to namespace ${ns ?? '(the namespace)'}, or use a key that has it`
+        : `grant the certificate's identity access to namespace ${ns ?? '(the namespace)'}`,
+    );
+  }
+  if (code === GrpcStatus.NOT_FOUND && ns !== undefined) {
+    return make(
+      'namespace-not-found',
+      `${where}: namespace ${ns} does not exist`,
+      `create namespace ${ns} on ${name}, or correct the namespace (and ${field('namespaceSuffix')}) in the plan`,
+    );
+  }
+  if (code === GrpcStatus.UNAVAILABLE || code === GrpcStatus.DEADLINE_EXCEEDED || UNREACHABLE.test(text)) {
+    return new ClusterConnectError(
+      name,
+      cluster.address,
+      'unreachable',
+      `cannot reach cluster ${name} at ${cluster.address}: ${detailOf(err, secrets)} — ` +
+        `fix: start it or correct ${field('address')} in the plan`,
+      { cause: err, ...(ns !== undefined ? { namespace: ns } : {}) },
+    );
+  }
+  return make(
+    'unclassified',
+    `${where}: ${ctx.phase === 'connect' ? 'the connection failed' : `a call on namespace ${ns ?? '(unknown)'} failed`}`,
+    `check ${field('address')} and the cluster's credentials in the plan`,
+    true,
+  );
+}
+
+// ── Connecting ──────────────────────────────────────────────────────────────────────────────────
+
+/** What a connection is checked for before it is handed out. */
+export interface ConnectOptions {
+  /**
+   * Namespaces (as the cluster names them) the caller will use: each is described right away, so a key
+   * without permission, or a missing namespace, fails here with its own error rather than later.
+   */
+  namespaces?: readonly string[];
+}
+
+/** Anything with a workflow service to describe a namespace on. */
+interface HasWorkflowService {
+  workflowService: { describeNamespace(req: { namespace: string }): Promise<unknown> };
+}
+
+/**
+ * Describes `namespace` on an open connection: a cheap call that proves the credentials may use it.
+ * Throws the {@link ClusterConnectError} that explains a refusal (`permission-denied`, `namespace-not-found`…).
+ */
+export async function checkNamespaceAccess(
+  conn: HasWorkflowService,
+  name: string,
+  cluster: ClusterAccess,
+  namespace: string,
+): Promise<void> {
   try {
-    return await Connection.connect({ ...options, connectTimeout: '10s', channelArgs: CLIENT_CHANNEL_ARGS });
+    await conn.workflowService.describeNamespace({ namespace });
   } catch (err) {
-    throw new ClusterConnectError(name, cluster.address, { cause: err });
+    throw explainClusterError(name, cluster, err, { phase: 'namespace', namespace });
   }
 }
 
-/** A worker-side connection to a plan cluster. */
-export async function connectNativeCluster(name: string, cluster: ClusterConfig): Promise<NativeConnection> {
-  const options = connectionOptions(name, cluster);
+/**
+ * Runs `fn` (a first use of a namespace on an open connection) and explains its failure the way
+ * {@link checkNamespaceAccess} does; for callers whose first call is not a describe.
+ */
+export async function withNamespaceAccess<T>(name: string, cluster: ClusterAccess, namespace: string, fn: () => Promise<T>): Promise<T> {
   try {
-    return await NativeConnection.connect(options);
+    return await fn();
   } catch (err) {
-    throw new ClusterConnectError(name, cluster.address, { cause: err });
+    // Errors that already explain themselves (a CloudSetupError with its tcld commands…) pass through.
+    if (grpcCode(err) === undefined && !(err instanceof Error && /ServiceError|TransportError/.test(err.name))) throw err;
+    throw explainClusterError(name, cluster, err, { phase: 'namespace', namespace });
   }
+}
+
+/**
+ * A client-side connection to a plan cluster (receiving messages up to 128 MiB). Its first call
+ * (GetSystemInfo) proves the server and the credentials; `namespaces` are then described.
+ */
+export async function connectCluster(name: string, cluster: ClusterAccess, opts: ConnectOptions = {}): Promise<Connection> {
+  const options = connectionOptions(name, cluster);
+  let conn: Connection;
+  try {
+    conn = await Connection.connect({ ...options, connectTimeout: '10s', channelArgs: CLIENT_CHANNEL_ARGS });
+  } catch (err) {
+    throw explainClusterError(name, cluster, err, { phase: 'connect', secrets: [options.apiKey] });
+  }
+  try {
+    for (const namespace of opts.namespaces ?? []) await checkNamespaceAccess(conn, name, cluster, namespace);
+  } catch (err) {
+    await conn.close().catch(() => undefined);
+    throw err;
+  }
+  return conn;
+}
+
+/** A worker-side connection to a plan cluster, checked like {@link connectCluster}. */
+export async function connectNativeCluster(name: string, cluster: ClusterAccess, opts: ConnectOptions = {}): Promise<NativeConnection> {
+  const options = connectionOptions(name, cluster);
+  let conn: NativeConnection;
+  try {
+    conn = await NativeConnection.connect(options);
+  } catch (err) {
+    throw explainClusterError(name, cluster, err, { phase: 'connect', secrets: [options.apiKey] });
+  }
+  try {
+    for (const namespace of opts.namespaces ?? []) await checkNamespaceAccess(conn, name, cluster, namespace);
+  } catch (err) {
+    await conn.close().catch(() => undefined);
+    throw err;
+  }
+  return conn;
 }
 
 /** The namespace name on a cluster (Temporal Cloud appends `.<account>`). */
-export function namespaceOn(cluster: ClusterConfig, namespace: string): string {
+export function namespaceOn(cluster: ClusterAccess, namespace: string): string {
   return cluster.namespaceSuffix ? `${namespace}${cluster.namespaceSuffix}` : namespace;
 }

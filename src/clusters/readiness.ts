@@ -3,10 +3,13 @@
  * describe every namespace the caller needs, until all answer or the deadline passes.
  */
 import { Connection } from '@temporalio/client';
+import { type ClusterAccess, connectionOptions } from './connect';
 
 export interface WaitReadyOptions {
   address: string;
   namespaces: string[];
+  /** The cluster's credentials (TLS, API key), built into options like every other connection; default: plaintext. */
+  cluster?: ClusterAccess;
   timeoutMs?: number;
   /** Called between attempts; throw from it to abort (e.g. the server process died). */
   check?: () => void;
@@ -21,7 +24,8 @@ export async function waitForCluster(opts: WaitReadyOptions): Promise<void> {
     opts.check?.();
     let conn: Connection | undefined;
     try {
-      conn = await Connection.connect({ address: opts.address, connectTimeout: '2s' });
+      const options = connectionOptions('local', opts.cluster ?? { address: opts.address });
+      conn = await Connection.connect({ ...options, address: opts.address, connectTimeout: '2s' });
       for (const namespace of opts.namespaces) {
         await conn.workflowService.describeNamespace({ namespace });
       }

@@ -3,7 +3,8 @@
  * Temporal UI of that cluster lives (for the links in `status`).
  */
 import { Client } from '@temporalio/client';
-import { connectCluster, namespaceOn } from '../clusters/connect';
+import { ClusterConnectError, connectCluster, namespaceOn } from '../clusters/connect';
+import { isCloudAddress } from '../config/defaults';
 import type { Plan } from '../config/types';
 import { ControlUnavailableError } from './errors';
 
@@ -21,8 +22,11 @@ export async function openControl(plan: Plan): Promise<ControlClient> {
   const namespace = namespaceOn(cluster, plan.control.namespace);
   let connection;
   try {
-    connection = await connectCluster(plan.control.cluster, cluster);
+    // The control namespace is described at connect: a key without access to it fails here, by name.
+    connection = await connectCluster(plan.control.cluster, cluster, { namespaces: [namespace] });
   } catch (err) {
+    // Refused credentials are the operator's to fix, not an outage: they keep their own error (and exit code).
+    if (err instanceof ClusterConnectError && err.failure !== 'unreachable') throw err;
     // connectCluster's errors name the cluster and the fix.
     throw new ControlUnavailableError(`control cluster: ${(err as Error).message} (\`cutover dev up\` starts the local stack)`, {
       cause: err,
@@ -43,7 +47,8 @@ export function uiBaseUrl(plan: Plan, opts: { env?: NodeJS.ProcessEnv; localUis?
   const cluster = plan.clusters[plan.control.cluster]!;
   const local = opts.localUis?.find((c) => c.address === cluster.address && c.uiUrl);
   if (local?.uiUrl) return local.uiUrl.replace(/\/+$/, '');
-  if (cluster.apiKeyEnv || cluster.address.endsWith('.tmprl.cloud:7233')) return 'https://cloud.temporal.io';
+  // A Cloud-shaped local cluster has keys too, but its UI is the local one (or the dev server's default).
+  if (isCloudAddress(cluster.address)) return 'https://cloud.temporal.io';
   const m = /^(.*):(\d+)$/.exec(cluster.address);
   if (!m) return `http://${cluster.address}`;
   return `http://${m[1]}:${Number(m[2]) + 1000}`;

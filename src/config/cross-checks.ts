@@ -5,7 +5,7 @@
  * (zod skips refinements of an object as soon as one of its fields fails).
  */
 import { parseUnitName } from '../domain/ids';
-import { DEFAULT_GATE_COUNT, DEFAULT_GATE_FAILURE_LIMIT } from './defaults';
+import { addressHost, DEFAULT_GATE_COUNT, DEFAULT_GATE_FAILURE_LIMIT, isCloudAddress } from './defaults';
 import type { PathSegment, RawIssue } from './issues';
 import { ambiguousTenants, TENANT_PLACEHOLDER } from '../domain/tenant-prefix';
 
@@ -74,6 +74,14 @@ export function crossCheck(raw: unknown): RawIssue[] {
         `set clusters.${name}.tls.${missing}, or drop the other one for server-only TLS`,
       );
     }
+    if (has(c, 'apiKeyEnv') && has(c, 'apiKeyFile')) {
+      report(
+        ['clusters', name, 'apiKeyFile'],
+        'apiKeyEnv and apiKeyFile are both set: the key must come from one place',
+        `keep one: apiKeyEnv (an environment variable) or apiKeyFile (a file), and remove the other from clusters.${name}`,
+      );
+    }
+    checkClusterKind(name, c, report);
     const local = asObj(c?.local);
     const shards = asNum(local?.shards);
     if (local && (local.server ?? 'dev') === 'dev' && shards !== undefined && shards !== 1) {
@@ -83,6 +91,17 @@ export function crossCheck(raw: unknown): RawIssue[] {
         'remove shards, or set server: postgres for a multi-shard cluster',
       );
     }
+  }
+
+  // Redis: a CA file only means something for a TLS connection.
+  const redis = asObj(plan.redis);
+  const redisUrl = asStr(redis?.url);
+  if (has(redis, 'caPath') && !redisUrl?.startsWith('rediss://')) {
+    report(
+      ['redis', 'caPath'],
+      `caPath is only used for TLS, and ${redisUrl === undefined ? 'the default redis.url' : 'redis.url'} is not a rediss:// URL`,
+      'write redis.url as rediss://host:port to connect over TLS, or remove caPath',
+    );
   }
 
   // Namespaces: distinct target names, task queues for dual workers, well-formed tenants.
@@ -262,6 +281,37 @@ export function crossCheck(raw: unknown): RawIssue[] {
     checkUnique(ringGates, ['rings', r, 'gates'], 'gate', report);
   });
   return issues;
+}
+
+/**
+ * A cluster's kind must agree with where it is: a Temporal Cloud address is `cloud` (Cloud has no operator
+ * API: creating namespaces there would fail mid-campaign), and a local dev or PostgreSQL server is not.
+ */
+function checkClusterKind(name: string, c: Obj | undefined, report: (path: PathSegment[], message: string, hint: string) => void): void {
+  const kind = asStr(c?.kind);
+  const address = asStr(c?.address);
+  const server = asStr(asObj(c?.local)?.server);
+  if (kind === 'self-hosted' && address !== undefined && isCloudAddress(address)) {
+    report(
+      ['clusters', name, 'kind'],
+      `kind is self-hosted, but ${addressHost(address)} is a Temporal Cloud address`,
+      `set clusters.${name}.kind: cloud (or remove kind), or correct clusters.${name}.address`,
+    );
+  }
+  if (kind === 'cloud' && server !== undefined && server !== 'cloud') {
+    report(
+      ['clusters', name, 'kind'],
+      `kind is cloud, but local.server ${server} runs a self-hosted server that cutover provisions itself`,
+      `set clusters.${name}.local.server: cloud for a Cloud-shaped local cluster, or set kind: self-hosted (or remove kind)`,
+    );
+  }
+  if (kind === 'self-hosted' && server === 'cloud') {
+    report(
+      ['clusters', name, 'kind'],
+      'kind is self-hosted, but local.server cloud runs a Cloud-shaped cluster (no operator API)',
+      `set clusters.${name}.kind: cloud (or remove kind), or pick local.server dev or postgres`,
+    );
+  }
 }
 
 /** Reports the second and later occurrences of a string in a list. */

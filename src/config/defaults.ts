@@ -51,3 +51,23 @@ export const DEFAULT_GATE_CONSECUTIVE_ERROR_LIMIT = 4;
 export const DEFAULT_RECONCILE_MAX_DUPLICATES = 0;
 /** Reconcile gate: stranded runs tolerated. */
 export const DEFAULT_RECONCILE_MAX_STRANDED = 0;
+
+/** Hosts of Temporal Cloud's frontends (namespace endpoints and the regional API-key endpoints). */
+export const CLOUD_HOST_SUFFIXES: readonly string[] = ['.tmprl.cloud', '.api.temporal.io'];
+
+/** The host of a `host:port` address, lower case, without IPv6 brackets. */
+export function addressHost(address: string): string {
+  const m = /^(.*):\d+$/.exec(address);
+  return (m ? m[1]! : address).replace(/^\[|\]$/g, '').toLowerCase();
+}
+
+/** Whether an address is one of Temporal Cloud's. */
+export function isCloudAddress(address: string): boolean {
+  const host = addressHost(address);
+  return CLOUD_HOST_SUFFIXES.some((suffix) => host.endsWith(suffix));
+}
+
+/** A cluster's kind when the plan gives none: `cloud` for a Cloud address or a Cloud-shaped local server. */
+export function defaultClusterKind(address: string, localServer: string | undefined): 'self-hosted' | 'cloud' {
+  return isCloudAddress(address) || localServer === 'cloud' ? 'cloud' : 'self-hosted';
+}

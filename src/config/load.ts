@@ -1,5 +1,6 @@
 /** Reading plans from text and files: YAML or JSON (JSON is YAML), with line and column on every issue. */
 import { readFileSync } from 'node:fs';
+import * as nodePath from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { FILE_PATH, type PathSegment, PlanError, type RawIssue } from './issues';
@@ -39,8 +40,34 @@ function locate(doc: Document, counter: LineCounter, path: readonly PathSegment[
   return { line, column: col };
 }
 
-/** Validates plan text (YAML or JSON); never throws. */
-export function validatePlanText(text: string): PlanValidation {
+/**
+ * The plan with its relative file paths (`tls.*Path`, `apiKeyFile`, `redis.caPath`) made absolute against
+ * the directory of `planFile`, so a plan means the same files whatever the current directory. Absolute
+ * paths are kept, so a resolved plan resolves to itself.
+ */
+export function resolvePlanPaths(plan: Plan, planFile: string): Plan {
+  const base = nodePath.dirname(nodePath.resolve(planFile));
+  const abs = (p: string | undefined) => (p === undefined ? undefined : nodePath.resolve(base, p));
+  const clusters = Object.fromEntries(
+    Object.entries(plan.clusters).map(([name, c]) => {
+      const out = { ...c };
+      if (c.tls) {
+        const tls = { ...c.tls };
+        for (const key of ['clientCertPath', 'clientKeyPath', 'serverRootCACertPath'] as const) {
+          if (tls[key] !== undefined) tls[key] = abs(tls[key]);
+        }
+        out.tls = tls;
+      }
+      if (c.apiKeyFile !== undefined) out.apiKeyFile = abs(c.apiKeyFile);
+      return [name, out];
+    }),
+  );
+  const redis = plan.redis.caPath !== undefined ? { ...plan.redis, caPath: abs(plan.redis.caPath) } : plan.redis;
+  return { ...plan, clusters, redis };
+}
+
+/** Validates plan text (YAML or JSON); never throws. With `filename`, relative paths resolve against its directory. */
+export function validatePlanText(text: string, filename?: string): PlanValidation {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, logLevel: 'error' });
   if (doc.errors.length) {
@@ -75,7 +102,7 @@ export function validatePlanText(text: string): PlanValidation {
     };
   }
   const { plan, issues } = checkPlan(value);
-  if (plan) return { ok: true, plan };
+  if (plan) return { ok: true, plan: filename !== undefined ? resolvePlanPaths(plan, filename) : plan };
   const located = issues.map((issue: RawIssue): PlanIssue => toPlanIssue(issue, locate(doc, counter, issue.path, issue.atKey === true)));
   located.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || (a.column ?? 0) - (b.column ?? 0));
   return { ok: false, issues: located };
@@ -83,7 +110,7 @@ export function validatePlanText(text: string): PlanValidation {
 
 /** Parses and validates plan text; throws `PlanError` with every problem. */
 export function parsePlan(text: string, filename?: string): Plan {
-  const result = validatePlanText(text);
+  const result = validatePlanText(text, filename);
   if (!result.ok) throw new PlanError(result.issues, filename);
   return result.plan;
 }
@@ -123,6 +150,6 @@ export async function validatePlanFile(path: string): Promise<{ ok: boolean; pla
   } catch (err) {
     return { ok: false, issues: [unreadable(path, err)] };
   }
-  const result = validatePlanText(text);
+  const result = validatePlanText(text, path);
   return result.ok ? { ok: true, plan: result.plan, issues: [] } : { ok: false, issues: result.issues };
 }

@@ -150,27 +150,59 @@ const address = z.string().superRefine((value, ctx) => {
   }
 });
 
-function url(protocols: string[], example: string) {
+/** Whether a URL carries a password (`redis://:secret@host`, `https://user:secret@host`). */
+export function urlHasPassword(value: string): boolean {
+  try {
+    return new URL(value).password !== '';
+  } catch {
+    // Not a URL at all: judge by the shape, so a malformed one with a secret in it is never echoed either.
+    return /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(value);
+  }
+}
+
+/** A URL without its user info, for messages (a password written into the URL is never echoed). */
+export function redactUrl(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+}
+
+/**
+ * A URL of one of `protocols`. A password in it is refused: it would end up in logs, status output and
+ * workflow histories, so it comes from the environment variable named by `secretField` instead.
+ */
+function url(protocols: string[], example: string, secretField?: string) {
   return z.string().superRefine((value, ctx) => {
+    if (secretField && urlHasPassword(value)) {
+      fail(
+        ctx,
+        `the URL ${redactUrl(value)} has a password in it`,
+        `remove the password from the URL and set ${secretField} to the name of an environment variable that holds it`,
+      );
+      return;
+    }
     let ok = false;
     try {
       ok = protocols.includes(new URL(value).protocol);
     } catch {
       ok = false;
     }
-    if (!ok) fail(ctx, `"${value}" is not a ${protocols.map((p) => p.slice(0, -1)).join('/')} URL`, `write a URL such as ${example}`);
+    if (!ok) {
+      fail(ctx, `"${redactUrl(value)}" is not a ${protocols.map((p) => p.slice(0, -1)).join('/')} URL`, `write a URL such as ${example}`);
+    }
   });
 }
 
-const envName = z.string().superRefine((value, ctx) => {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
-    fail(
-      ctx,
-      `"${value}" is not an environment variable name`,
-      'name the variable that holds the key, e.g. CLOUD_API_KEY (never the key itself)',
-    );
-  }
-});
+/** The name of an environment variable that holds a secret (never the secret itself: it is not echoed). */
+function envName(what: string, example: string) {
+  return z.string().superRefine((value, ctx) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
+      fail(
+        ctx,
+        'not an environment variable name (the value is not shown: it may be a secret)',
+        `name the environment variable that holds the ${what}, e.g. ${example} (never the ${what} itself)`,
+      );
+    }
+  });
+}
 
 const searchAttributeName = z.string().superRefine((value, ctx) => {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
@@ -206,7 +238,9 @@ const clusterSchema = strictObject({
   address,
   namespaceSuffix: text.optional(),
   tls: tlsSchema.optional(),
-  apiKeyEnv: envName.optional(),
+  kind: z.enum(['self-hosted', 'cloud']).optional(),
+  apiKeyEnv: envName('API key', 'CLOUD_API_KEY').optional(),
+  apiKeyFile: text.optional(),
   local: localSchema.optional(),
 });
 
@@ -241,7 +275,8 @@ const namespaceSchema = strictObject({
 });
 
 const prometheusSchema = strictObject({
-  url: url(['http:', 'https:'], 'http://127.0.0.1:9090'),
+  url: url(['http:', 'https:'], 'http://127.0.0.1:9090', 'tokenEnv'),
+  tokenEnv: envName('bearer token', 'PROMETHEUS_TOKEN').optional(),
   query: text,
   max: finite.optional(),
   min: finite.optional(),
@@ -310,7 +345,9 @@ export const planFileSchema = strictObject({
     taskQueue: text.optional(),
   }).optional(),
   redis: strictObject({
-    url: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').optional(),
+    url: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379', 'redis.passwordEnv').optional(),
+    passwordEnv: envName('Redis password', 'REDIS_PASSWORD').optional(),
+    caPath: text.optional(),
     keyPrefix: text.optional(),
     clientStaleness: duration(true).optional(),
   }).optional(),

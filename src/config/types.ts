@@ -7,7 +7,10 @@
 /** A duration in milliseconds. */
 export type DurationMs = number;
 
-/** mTLS / TLS settings of a cluster connection. Paths are read by whoever connects, not by validation. */
+/**
+ * mTLS / TLS settings of a cluster connection. Paths are read by whoever connects, not by validation; a
+ * plan loaded from a file has them resolved against the file's directory.
+ */
 export interface TlsConfig {
   clientCertPath?: string;
   clientKeyPath?: string;
@@ -25,15 +28,26 @@ export interface LocalClusterConfig {
   shards: number;
 }
 
+/**
+ * What a cluster lets cutover do. `cloud` (Temporal Cloud, or a local cluster shaped like it): no operator
+ * API, so namespaces and search attributes are only verified, and `tcld` commands are printed for what is
+ * missing. `self-hosted`: cutover may create them.
+ */
+export type ClusterKind = 'self-hosted' | 'cloud';
+
 /** A Temporal frontend endpoint and its credentials. */
 export interface ClusterConfig {
   /** `host:port` of the frontend. */
   address: string;
+  /** Always filled in: `cloud` for a `*.tmprl.cloud` / `*.api.temporal.io` address or `local.server: cloud`. */
+  kind: ClusterKind;
   /** Appended to every namespace name on this cluster (Temporal Cloud's `.<account>`). */
   namespaceSuffix?: string;
   tls?: TlsConfig;
   /** Name of the environment variable that holds the API key (never the key itself). */
   apiKeyEnv?: string;
+  /** A file holding the API key (exclusive with `apiKeyEnv`); read at connect time, never logged. */
+  apiKeyFile?: string;
   local?: LocalClusterConfig;
 }
 
@@ -54,6 +68,10 @@ export interface RedisConfig {
    * client with a stale route can still start work on the side being drained.
    */
   clientStaleness: DurationMs;
+  /** Name of the environment variable holding the Redis password (a password in `url` is refused). */
+  passwordEnv?: string;
+  /** CA certificate that signed the Redis server's certificate (only with a `rediss://` URL). */
+  caPath?: string;
 }
 
 /** How a namespace is moved. */
@@ -94,6 +112,8 @@ export interface SchedulesConfig {
 export interface PrometheusGate {
   url: string;
   query: string;
+  /** Name of the environment variable holding a bearer token, sent as `Authorization: Bearer …`. */
+  tokenEnv?: string;
   /** Passes when the value is ≤ max. */
   max?: number;
   /** Passes when the value is ≥ min. */

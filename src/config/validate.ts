@@ -54,13 +54,20 @@ const FIELD_HINTS: Record<string, string> = {
   'clusters.*.address': 'set host:port of the cluster frontend, e.g. address: 127.0.0.1:7233',
   'clusters.*.namespaceSuffix': 'write the suffix appended to namespace names on this cluster, e.g. ".a1b2c"',
   'clusters.*.tls': 'write a mapping { clientCertPath, clientKeyPath, serverRootCACertPath, serverNameOverride }',
+  'clusters.*.kind': 'write self-hosted or cloud (cloud: namespaces and search attributes are only verified, never created)',
   'clusters.*.apiKeyEnv': 'name the environment variable that holds the API key, e.g. CLOUD_API_KEY',
+  'clusters.*.apiKeyFile': 'write the path of a file holding the API key (relative to the plan file), e.g. secrets/cloud.key',
+  'redis.passwordEnv': 'name the environment variable that holds the Redis password, e.g. REDIS_PASSWORD',
+  'redis.caPath': 'write the path of the CA certificate of the rediss:// server (relative to the plan file)',
+  'gates.*.prometheus.tokenEnv': 'name the environment variable that holds the bearer token, e.g. PROMETHEUS_TOKEN',
   'clusters.*.local': 'write { server: dev } or { server: postgres, shards: 4 }',
   'clusters.*.local.server': 'write dev or postgres',
   source: 'name the cluster the work runs on today, e.g. source: legacy',
   target: 'name the cluster the work moves to, e.g. target: cloud',
   control: 'write { cluster: cloud, namespace: cutover, taskQueue: cutover } (each optional)',
-  redis: 'write { url: redis://127.0.0.1:6379, keyPrefix: "cutover:", clientStaleness: 30s } (each optional)',
+  redis:
+    'write { url: redis://127.0.0.1:6379, keyPrefix: "cutover:", clientStaleness: 30s, passwordEnv: REDIS_PASSWORD, caPath: ca.pem } ' +
+    '(each optional)',
   namespaces: 'declare the namespaces to move, e.g. namespaces: { payments: { strategy: dual-workers, taskQueues: [payments] } }',
   'namespaces.*': 'write { strategy: dual-workers, taskQueues: [<queue>] }',
   'namespaces.*.strategy': 'set strategy: dual-workers or strategy: drain-and-switch',
@@ -175,6 +182,7 @@ function toCluster(cluster: PlanFile['clusters'][string]): ClusterConfig {
   const server = local?.server ?? D.DEFAULT_LOCAL_SERVER;
   return compact({
     address: cluster.address,
+    kind: cluster.kind ?? D.defaultClusterKind(cluster.address, local?.server),
     namespaceSuffix: cluster.namespaceSuffix,
     tls: cluster.tls
       ? compact({
@@ -185,6 +193,7 @@ function toCluster(cluster: PlanFile['clusters'][string]): ClusterConfig {
         })
       : undefined,
     apiKeyEnv: cluster.apiKeyEnv,
+    apiKeyFile: cluster.apiKeyFile,
     local: local
       ? { server, shards: local.shards ?? (server === 'postgres' ? D.DEFAULT_POSTGRES_SHARDS : D.DEV_SERVER_SHARDS) }
       : undefined,
@@ -212,8 +221,8 @@ function toGate(gate: NonNullable<PlanFile['gates']>[string]): GateConfig {
   };
   // Exactly one provider is present: the cross-checks reject the plan otherwise.
   if (gate.prometheus) {
-    const { url, query, max, min } = gate.prometheus;
-    return { prometheus: compact({ url, query, max, min }), ...limits };
+    const { url, query, tokenEnv, max, min } = gate.prometheus;
+    return { prometheus: compact({ url, query, tokenEnv, max, min }), ...limits };
   }
   if (gate.temporal)
     return { temporal: compact({ maxFailed: gate.temporal.maxFailed, maxFailureRatio: gate.temporal.maxFailureRatio }), ...limits };
@@ -259,11 +268,13 @@ function toPlan(file: PlanFile): Plan {
       namespace: file.control?.namespace ?? D.DEFAULT_CONTROL_NAMESPACE,
       taskQueue: file.control?.taskQueue ?? D.DEFAULT_CONTROL_TASK_QUEUE,
     },
-    redis: {
+    redis: compact({
       url: file.redis?.url ?? D.DEFAULT_REDIS_URL,
       keyPrefix: file.redis?.keyPrefix ?? D.DEFAULT_REDIS_KEY_PREFIX,
       clientStaleness: file.redis?.clientStaleness ?? D.DEFAULT_CLIENT_STALENESS_MS,
-    },
+      passwordEnv: file.redis?.passwordEnv,
+      caPath: file.redis?.caPath,
+    }),
     namespaces: mapValues(file.namespaces, toNamespace),
     gates: mapValues(file.gates ?? {}, (_key, gate) => toGate(gate)),
     defaults: {

@@ -117,6 +117,8 @@ export interface PreflightResult {
   /** Pollers per target task queue. */
   targetPollers: Record<string, number>;
   sourceOpen: number;
+  /** Each side's cluster kind (cloud: namespaces and search attributes only verified). Absent in older histories. */
+  clusterKinds?: { source: 'dev' | 'self-hosted' | 'cloud'; target: 'dev' | 'self-hosted' | 'cloud' };
   at: string;
 }
 

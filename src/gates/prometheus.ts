@@ -21,6 +21,8 @@ export interface PrometheusMeasureInput {
   time?: number;
   /** Per-request timeout (default 10s). */
   timeoutMs?: number;
+  /** Sent as `Authorization: Bearer …`; never part of a message. */
+  bearerToken?: string;
 }
 
 /** The HTTP function used (global `fetch` by default; injectable for dependency injection). */
@@ -67,6 +69,11 @@ export function extractValue(
   return { kind: 'bad', why: `result type ${String(data.resultType)} is not a number; write a query returning one series or a scalar` };
 }
 
+/** A message with the token blanked out (an HTTP library may echo request headers in its errors). */
+function redactToken(message: string, token: string | undefined): string {
+  return token ? message.split(token).join('***') : message;
+}
+
 /** Runs the query and judges the answer. */
 export async function measurePrometheus(input: PrometheusMeasureInput, fetchFn: FetchLike = fetch): Promise<Measurement> {
   const thresholds = [...(input.thresholds ?? []), ...boundsToThresholds(input)];
@@ -81,12 +88,25 @@ export async function measurePrometheus(input: PrometheusMeasureInput, fetchFn: 
   try {
     const res = await fetchFn(url.toString(), {
       signal: AbortSignal.timeout(input.timeoutMs ?? 10_000),
-      headers: { accept: 'application/json' },
+      headers: { accept: 'application/json', ...(input.bearerToken ? { authorization: `Bearer ${input.bearerToken}` } : {}) },
     });
     status = res.status;
     text = await res.text();
   } catch (err) {
-    return { result: 'error', message: `prometheus at ${input.url} unreachable: ${(err as Error).message}` };
+    return {
+      result: 'error',
+      message: `prometheus at ${input.url} unreachable: ${redactToken((err as Error).message, input.bearerToken)}`,
+    };
+  }
+  if (status === 401 || status === 403) {
+    return {
+      result: 'error',
+      message:
+        `prometheus at ${input.url} refused the query (HTTP ${status}) — fix: ` +
+        (input.bearerToken
+          ? "put a valid bearer token in the gate's tokenEnv variable"
+          : "set the gate's prometheus.tokenEnv to a variable holding a bearer token"),
+    };
   }
   let body: PromResponse;
   try {

@@ -35,10 +35,10 @@ import type {
   GetWorkflowHandleOptions,
 } from '@temporalio/client';
 import type { Workflow, WorkflowResultType, WithWorkflowArgs } from '@temporalio/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RouteHeldTimeoutError, RoutingInputError } from './errors';
 import { sideFor } from './hash';
-import { planNamespace } from './plan-namespace';
+import { checkPlanNamespace, planNamespace } from './plan-namespace';
 import { RouteTable, withTimeout } from './route-table';
 import { RoutingStore } from './store';
 import type { PlacementRecord } from './store';
@@ -46,6 +46,7 @@ import { UnitResolver } from './tenant';
 import type { TenantSelector } from './tenant';
 import type { RoutingRecord, Side } from './types';
 import { connectCluster } from '../clusters/connect';
+import { connectRedis } from './connect-redis';
 import { grpcCode, GrpcStatus } from '../clusters/grpc';
 import type { Plan } from '../config';
 import { DEFAULT_CLIENT_STALENESS_MS } from '../config/defaults';
@@ -433,11 +434,13 @@ export class RoutedClient {
     }
     const cleanups: (() => Promise<void>)[] = [];
     try {
-      const srcConn = await connectCluster(sides.source.name, sides.source.cluster);
+      // Both namespaces are described now, so a key without permission fails here with its own error.
+      const srcConn = await connectCluster(sides.source.name, sides.source.cluster, { namespaces: [sides.source.namespace] });
       cleanups.push(() => srcConn.close());
       const dstConn = await connectCluster(sides.target.name, sides.target.cluster);
       cleanups.push(() => dstConn.close());
-      const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 1, lazyConnect: false });
+      await checkPlanNamespace(dstConn, sides.target);
+      const redis = await connectRedis(plan.redis, { maxRetriesPerRequest: 1 });
       redis.on('error', () => undefined); // outages surface as staleness and typed errors
       cleanups.push(async () => void redis.disconnect());
       const client = await RoutedClient.create({

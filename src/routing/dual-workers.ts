@@ -6,11 +6,12 @@
  */
 import { type NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connectNativeCluster } from '../clusters/connect';
+import { connectRedis } from './connect-redis';
 import type { Plan } from '../config';
 import { RoutingInputError } from './errors';
-import { planNamespace } from './plan-namespace';
+import { checkPlanNamespace, planNamespace } from './plan-namespace';
 import { RouteTable } from './route-table';
 import { RoutingStore } from './store';
 import { UnitResolver } from './tenant';
@@ -86,11 +87,15 @@ export class DualWorkers {
     const { plan, config: ns, sides } = planNamespace(opts.plan, opts.namespace);
     const cleanups: (() => Promise<void>)[] = [];
     try {
-      const sourceConnection = await connectNativeCluster(sides.source.name, sides.source.cluster);
+      const sourceConnection = await connectNativeCluster(sides.source.name, sides.source.cluster, {
+        namespaces: [sides.source.namespace],
+      });
       cleanups.push(() => sourceConnection.close());
       const targetConnection = await connectNativeCluster(sides.target.name, sides.target.cluster);
       cleanups.push(() => targetConnection.close());
-      const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 1 });
+      await checkPlanNamespace(targetConnection, sides.target);
+      // Redis down at start-up is an outage the workers ride out (as later); refused credentials are not.
+      const redis = await connectRedis(plan.redis, { maxRetriesPerRequest: 1 }, { tolerateUnreachable: true });
       redis.on('error', () => undefined);
       cleanups.push(async () => void redis.disconnect());
       const code: WorkflowCode =

@@ -1,5 +1,5 @@
 /** One namespace of a plan as the routing library connects to it: its config and its clusters and names on both sides. */
-import { namespaceOn } from '../clusters/connect';
+import { checkNamespaceAccess, ClusterConnectError, namespaceOn } from '../clusters/connect';
 import { loadPlan } from '../config';
 import type { ClusterConfig, NamespaceConfig, Plan } from '../config';
 import { RoutingInputError } from './errors';
@@ -36,4 +36,21 @@ export function planNamespace(planOrPath: string | Plan, namespace: string): Pla
       target: { name: plan.target, cluster: target, namespace: namespaceOn(target, config.target ?? namespace) },
     },
   };
+}
+
+/**
+ * Describes a side's namespace on its open connection, so credentials without access fail at connect with
+ * their own error. A target namespace that does not exist yet is fine: a drain-and-switch provisions it.
+ */
+export async function checkPlanNamespace(
+  conn: Parameters<typeof checkNamespaceAccess>[0],
+  side: PlanSide,
+  opts: { mayBeMissing?: boolean } = { mayBeMissing: true },
+): Promise<void> {
+  try {
+    await checkNamespaceAccess(conn, side.name, side.cluster, side.namespace);
+  } catch (err) {
+    if (opts.mayBeMissing && err instanceof ClusterConnectError && err.failure === 'namespace-not-found') return;
+    throw err;
+  }
 }

@@ -72,7 +72,7 @@ describe('config: the example plan', () => {
     assert.equal(result.ok, true);
     const plan = result.plan!;
     assert.equal(plan.name, 'legacy-to-cloud');
-    assert.deepEqual(plan.clusters.legacy, { address: '127.0.0.1:7233', local: { server: 'postgres', shards: 4 } });
+    assert.deepEqual(plan.clusters.legacy, { address: '127.0.0.1:7233', kind: 'self-hosted', local: { server: 'postgres', shards: 4 } });
     assert.deepEqual(plan.control, { cluster: 'cloud', namespace: 'cutover', taskQueue: 'cutover' });
     assert.equal(plan.namespaces.detections.target, 'detections');
     assert.deepEqual(plan.namespaces.detections.tenants, {
@@ -156,7 +156,7 @@ describe('config: defaults', () => {
     });
     assert.deepEqual(plan.gates, {});
     assert.deepEqual(plan.rings, [{ name: 'ring0', units: ['namespace/payments'], gates: [], batchSize: 1 }]);
-    assert.deepEqual(plan.clusters.legacy, { address: '127.0.0.1:7233' });
+    assert.deepEqual(plan.clusters.legacy, { address: '127.0.0.1:7233', kind: 'self-hosted' });
     assert.deepEqual(plan.namespaces.payments.schedules, { backfill: DEFAULT_SCHEDULE_BACKFILL });
   });
 
@@ -209,7 +209,7 @@ describe('config: defaults', () => {
     nulls.clusters.cloud.apiKeyEnv = null;
     nulls.defaults = null;
     const withNulls = mustPass(nulls);
-    assert.deepEqual(withNulls.clusters.cloud, { address: '127.0.0.1:7234' });
+    assert.deepEqual(withNulls.clusters.cloud, { address: '127.0.0.1:7234', kind: 'self-hosted' });
     assert.equal(withNulls.defaults.bake, DEFAULT_BAKE_MS);
 
     const missing = example();
@@ -229,7 +229,8 @@ describe('config: defaults', () => {
     };
     raw.clusters.backup = { address: '[::1]:7235', tls: { serverRootCACertPath: '/tls/ca.pem' } };
     raw.control = { cluster: 'backup' };
-    raw.redis.url = 'rediss://user:pw@redis.internal:6380/2';
+    raw.redis.url = 'rediss://redis.internal:6380/2';
+    raw.redis.passwordEnv = 'REDIS_PASSWORD';
     raw.namespaces.payments = { target: 'payments-v2', strategy: 'drain-and-switch', schedules: { backfill: 'none' } };
     raw.namespaces.detections.tenants.selector = { workflowIdPrefix: '{tenant}-' };
     raw.gates.errors.prometheus = { url: 'https://prom.internal/api', query: 'up', min: 1 };
