@@ -105,8 +105,9 @@ program
     const units = plan.rings.reduce((n, ring) => n + ring.units.length, 0);
     // Each cluster's kind and where its credentials come from (never the secret itself).
     const width = Math.max(...Object.keys(plan.clusters).map((n) => n.length));
+    const addressWidth = Math.max(...Object.values(plan.clusters).map((c) => c.address.length));
     const clusters = Object.entries(plan.clusters).map(
-      ([name, c]) => `  ${name.padEnd(width)}  ${c.kind.padEnd(11)}  ${c.address}  ${credentialSource(c)}`,
+      ([name, c]) => `  ${name.padEnd(width)}  ${c.kind.padEnd(11)}  ${c.address.padEnd(addressWidth)}  ${credentialSource(c)}`,
     );
     process.stdout.write(
       `${file}: ok — plan "${plan.name}", ${plan.source} → ${plan.target}, ${plan.rings.length} ring(s), ${units} unit(s)\n` +

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { ClusterConfig } from '../config/types';
+import { diagnoseTransport, type TransportVerdict } from './diagnose';
 import { grpcCode, GrpcStatus } from './grpc';
 
 /**
@@ -219,11 +220,12 @@ const SERVER_NAME =
 const NOT_TLS =
   /wrong version number|packet length too long|unknown protocol|http request|InvalidContentType|CorruptMessage|record overflow/i;
 const PLAINTEXT_TO_TLS = new RegExp(
-  'server preface|Connection dropped|ECONNRESET|socket hang up|Protocol error|frame of type|GOAWAY|connection reset|' +
+  'server preface|Connection dropped|ECONNRESET|socket hang up|Protocol error|frame of type|GOAWAY|connection ?reset|' +
     'BrokenPipe|h2 protocol error|http2 error',
   'i',
 );
 const OTHER_TLS = /certificate has expired|CERT_HAS_EXPIRED|certificate is not yet valid|\bSSL\b|\bTLS\b|handshake|alert/i;
+const UNAUTHENTICATED = 16;
 const REFUSED = /Request unauthorized|unauthenticated/i;
 const UNREACHABLE = new RegExp(
   'ECONNREFUSED|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|connection refused|deadline|timed out|Failed to connect|' +
@@ -238,6 +240,36 @@ export interface ExplainContext {
   namespace?: string;
   /** Secret values to blank out of the detail (the API key the connection used). */
   secrets?: readonly (string | undefined)[];
+  /** What a TLS handshake of our own showed ({@link diagnoseTransport}), when the SDK's error says too little. */
+  transport?: TransportVerdict;
+}
+
+/** Which failure an error shows; `transport` (what a handshake of our own showed) wins over the SDK's vaguer words. */
+export function classifyClusterError(cluster: ClusterAccess, err: unknown, ctx: ExplainContext): ConnectFailure {
+  if (ctx.transport) return ctx.transport.failure;
+  const text = causeText(err);
+  const code = grpcCode(err);
+  const hasKey = Boolean(cluster.apiKeyEnv || cluster.apiKeyFile);
+  const hasCert = Boolean(cluster.tls?.clientCertPath);
+  const usesTls = cluster.tls !== undefined || hasKey;
+  // TLS first: its failures reach the SDK as UNAVAILABLE, like a cluster that is down.
+  if (CERT_REQUIRED.test(text)) return hasCert ? 'client-certificate-refused' : 'client-certificate-required';
+  if (CERT_REFUSED.test(text)) return 'client-certificate-refused';
+  if (UNKNOWN_CA.test(text)) return 'unknown-ca';
+  if (SERVER_NAME.test(text)) return 'server-name';
+  if (usesTls && NOT_TLS.test(text)) return 'server-not-tls';
+  if (!usesTls && PLAINTEXT_TO_TLS.test(text)) return 'tls-required';
+  if (code !== GrpcStatus.PERMISSION_DENIED && code !== UNAUTHENTICATED && OTHER_TLS.test(text)) return 'tls-handshake';
+  if (code === GrpcStatus.PERMISSION_DENIED || code === UNAUTHENTICATED || REFUSED.test(text)) {
+    if (!hasKey && !hasCert) return 'credentials-missing';
+    // The connection's first call (GetSystemInfo) is open to any caller the server can identify: a
+    // refusal there means the key itself was not accepted, not a missing permission.
+    if (ctx.phase === 'connect' && hasKey) return 'credentials-refused';
+    return 'permission-denied';
+  }
+  if (code === GrpcStatus.NOT_FOUND && ctx.namespace !== undefined) return 'namespace-not-found';
+  if (code === GrpcStatus.UNAVAILABLE || code === GrpcStatus.DEADLINE_EXCEEDED || UNREACHABLE.test(text)) return 'unreachable';
+  return 'unclassified';
 }
 
 /**
@@ -247,133 +279,98 @@ export interface ExplainContext {
  */
 export function explainClusterError(name: string, cluster: ClusterAccess, err: unknown, ctx: ExplainContext): ClusterConnectError {
   if (err instanceof ClusterConnectError) return err;
-  const text = causeText(err);
-  const code = grpcCode(err);
+  const failure = classifyClusterError(cluster, err, ctx);
   const secrets = ctx.secrets ?? [];
   const hasKey = Boolean(cluster.apiKeyEnv || cluster.apiKeyFile);
-  const hasCert = Boolean(cluster.tls?.clientCertPath);
-  const usesTls = cluster.tls !== undefined || hasKey;
   const where = `cluster ${name} at ${cluster.address}`;
   const field = (f: string) => `clusters.${name}.${f}`;
   const keyField = cluster.apiKeyEnv ? `$${cluster.apiKeyEnv} (${field('apiKeyEnv')})` : `the file ${field('apiKeyFile')} names`;
   const ns = ctx.namespace;
-  const make = (failure: ConnectFailure, what: string, fix: string, withDetail = false) =>
-    new ClusterConnectError(name, cluster.address, failure, `${what}${withDetail ? ` (${detailOf(err, secrets)})` : ''} — fix: ${fix}`, {
-      cause: err,
-      ...(ns !== undefined ? { namespace: ns } : {}),
-    });
-
-  // TLS first: its failures reach the SDK as UNAVAILABLE, like a cluster that is down.
-  if (CERT_REQUIRED.test(text)) {
-    return hasCert
-      ? make(
-          'client-certificate-refused',
-          `${where} refused cutover's client certificate`,
-          `use a client certificate signed by a CA the cluster trusts in ${field('tls.clientCertPath')} and ${field('tls.clientKeyPath')}`,
-        )
-      : make(
-          'client-certificate-required',
-          `${where} requires a client certificate (mTLS), and the plan gives none`,
-          `set ${field('tls.clientCertPath')} and ${field('tls.clientKeyPath')} to the client certificate and its key`,
-        );
-  }
-  if (CERT_REFUSED.test(text)) {
-    return make(
-      'client-certificate-refused',
-      `${where} refused cutover's client certificate`,
-      `use a valid client certificate signed by a CA the cluster trusts in ${field('tls.clientCertPath')} and ` +
-        `${field('tls.clientKeyPath')}`,
-    );
-  }
-  if (UNKNOWN_CA.test(text)) {
-    return make(
-      'unknown-ca',
-      `${where}: the server's certificate is not signed by a CA cutover trusts`,
-      `set ${field('tls.serverRootCACertPath')} to the CA certificate that signed the server's certificate`,
-    );
-  }
-  if (SERVER_NAME.test(text)) {
-    return make(
-      'server-name',
-      `${where}: the server's certificate is not valid for the name cutover connected to`,
-      `set ${field('tls.serverNameOverride')} to a name the certificate holds, or connect by that name in ${field('address')}`,
-    );
-  }
-  if (usesTls && NOT_TLS.test(text)) {
-    return make(
-      'server-not-tls',
+  const certFields = `${field('tls.clientCertPath')} and ${field('tls.clientKeyPath')}`;
+  const detail = () => (ctx.transport ? redactSecrets(ctx.transport.detail, secrets) : detailOf(err, secrets));
+  const explained: Record<ConnectFailure, () => [what: string, fix: string]> = {
+    unreachable: () => [
+      `cannot reach cluster ${name} at ${cluster.address}: ${detail()}`,
+      `start it or correct ${field('address')} in the plan`,
+    ],
+    'server-not-tls': () => [
       `${where} does not speak TLS, but cutover connects to it with TLS`,
       `remove ${field('tls')}${hasKey ? ' and the API key (keys are only sent over TLS)' : ''}, ` +
         `or point ${field('address')} at the cluster's TLS endpoint`,
-    );
-  }
-  if (!usesTls && PLAINTEXT_TO_TLS.test(text)) {
-    return make(
-      'tls-required',
+    ],
+    'tls-required': () => [
       `${where} expects TLS, and the plan connects to it in plaintext`,
       `add ${field('tls')} with serverRootCACertPath (the cluster's CA), or an API key (${field('apiKeyEnv')}), which turns TLS on`,
-    );
-  }
-  if (OTHER_TLS.test(text) && code !== GrpcStatus.PERMISSION_DENIED) {
-    return make(
-      'tls-handshake',
-      `${where}: the TLS handshake failed`,
+    ],
+    'unknown-ca': () => [
+      `${where}: the server's certificate is not signed by a CA cutover trusts`,
+      `set ${field('tls.serverRootCACertPath')} to the CA certificate that signed the server's certificate`,
+    ],
+    'server-name': () => [
+      `${where}: the server's certificate is not valid for the name cutover connected to`,
+      `set ${field('tls.serverNameOverride')} to a name the certificate holds, or connect by that name in ${field('address')}`,
+    ],
+    'tls-handshake': () => [
+      `${where}: the TLS handshake failed (${detail()})`,
       `check ${field('tls')} (CA, client certificate and key, server name) against the cluster's TLS settings`,
-      true,
-    );
-  }
-  if (code === GrpcStatus.PERMISSION_DENIED || code === 16 /* UNAUTHENTICATED */ || REFUSED.test(text)) {
-    if (!hasKey && !hasCert) {
-      return make(
-        'credentials-missing',
-        `${where} refused a call${ns ? ` on namespace ${ns}` : ''} made without credentials`,
-        `give the cluster an API key (${field('apiKeyEnv')} or ${field('apiKeyFile')}) ` +
-          `or an mTLS client certificate (${field('tls.clientCertPath')})`,
-      );
-    }
-    if (ctx.phase === 'connect' && hasKey) {
-      // The connection's first call (GetSystemInfo) is open to any caller the server can identify: a
-      // refusal there means the key itself was not accepted, not a missing permission.
-      return make(
-        'credentials-refused',
-        `${where} refused the API key from ${keyField} (unknown, expired or revoked)`,
-        `put a valid API key for this cluster in ${keyField}`,
-      );
-    }
-    return make(
-      'permission-denied',
+    ],
+    'client-certificate-required': () => [
+      `${where} requires a client certificate (mTLS), and the plan gives none`,
+      `set ${certFields} to the client certificate and its key`,
+    ],
+    'client-certificate-refused': () => [
+      `${where} refused cutover's client certificate`,
+      `use a valid client certificate signed by a CA the cluster trusts in ${certFields}`,
+    ],
+    'credentials-missing': () => [
+      `${where} refused a call${ns ? ` on namespace ${ns}` : ''} made without credentials`,
+      `give the cluster an API key (${field('apiKeyEnv')} or ${field('apiKeyFile')}) ` +
+        `or an mTLS client certificate (${field('tls.clientCertPath')})`,
+    ],
+    'credentials-refused': () => [
+      `${where} refused the API key from ${keyField} (unknown, expired or revoked)`,
+      `put a valid API key for this cluster in ${keyField}`,
+    ],
+    'permission-denied': () => [
       `${where}: the ${hasKey ? 'API key' : 'client certificate'} lacks permission on namespace ${ns ?? '(unknown)'}`,
       hasKey
         ? `give the key from ${keyField} access to namespace ${ns ?? '(the namespace)'}, or use a key that has it`
         : `grant the certificate's identity access to namespace ${ns ?? '(the namespace)'}`,
-    );
-  }
-  if (code === GrpcStatus.NOT_FOUND && ns !== undefined) {
-    return make(
-      'namespace-not-found',
-      `${where}: namespace ${ns} does not exist`,
-      `create namespace ${ns} on ${name}, or correct the namespace (and ${field('namespaceSuffix')}) in the plan`,
-    );
-  }
-  if (code === GrpcStatus.UNAVAILABLE || code === GrpcStatus.DEADLINE_EXCEEDED || UNREACHABLE.test(text)) {
-    return new ClusterConnectError(
-      name,
-      cluster.address,
-      'unreachable',
-      `cannot reach cluster ${name} at ${cluster.address}: ${detailOf(err, secrets)} — ` +
-        `fix: start it or correct ${field('address')} in the plan`,
-      { cause: err, ...(ns !== undefined ? { namespace: ns } : {}) },
-    );
-  }
-  return make(
-    'unclassified',
-    `${where}: ${ctx.phase === 'connect' ? 'the connection failed' : `a call on namespace ${ns ?? '(unknown)'} failed`}`,
-    `check ${field('address')} and the cluster's credentials in the plan`,
-    true,
-  );
+    ],
+    'namespace-not-found': () => [
+      `${where}: namespace ${ns ?? '(unknown)'} does not exist`,
+      `create namespace ${ns ?? '(the namespace)'} on ${name}, or correct the namespace (and ${field('namespaceSuffix')}) in the plan`,
+    ],
+    unclassified: () => [
+      `${where}: ${ctx.phase === 'connect' ? 'the connection failed' : `a call on namespace ${ns ?? '(unknown)'} failed`} (${detail()})`,
+      `check ${field('address')} and the cluster's credentials in the plan`,
+    ],
+  };
+  const [what, fix] = explained[failure]();
+  return new ClusterConnectError(name, cluster.address, failure, `${what} — fix: ${fix}`, {
+    cause: err,
+    ...(ns !== undefined ? { namespace: ns } : {}),
+  });
 }
 
 // ── Connecting ──────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Explains a failed connect. When the SDK gives no gRPC status (its client says only "Failed to connect
+ * before the deadline" for every TLS problem), a handshake of our own says what went wrong.
+ */
+async function explainConnectFailure(
+  name: string,
+  cluster: ClusterAccess,
+  options: ClusterConnectionOptions,
+  err: unknown,
+): Promise<ClusterConnectError> {
+  const transport =
+    grpcCode(err) === undefined || grpcCode(err) === GrpcStatus.UNAVAILABLE
+      ? await diagnoseTransport(options).catch(() => undefined)
+      : undefined;
+  return explainClusterError(name, cluster, err, { phase: 'connect', secrets: [options.apiKey], ...(transport ? { transport } : {}) });
+}
 
 /** What a connection is checked for before it is handed out. */
 export interface ConnectOptions {
@@ -430,7 +427,7 @@ export async function connectCluster(name: string, cluster: ClusterAccess, opts:
   try {
     conn = await Connection.connect({ ...options, connectTimeout: '10s', channelArgs: CLIENT_CHANNEL_ARGS });
   } catch (err) {
-    throw explainClusterError(name, cluster, err, { phase: 'connect', secrets: [options.apiKey] });
+    throw await explainConnectFailure(name, cluster, options, err);
   }
   try {
     for (const namespace of opts.namespaces ?? []) await checkNamespaceAccess(conn, name, cluster, namespace);
@@ -448,7 +445,7 @@ export async function connectNativeCluster(name: string, cluster: ClusterAccess,
   try {
     conn = await NativeConnection.connect(options);
   } catch (err) {
-    throw explainClusterError(name, cluster, err, { phase: 'connect', secrets: [options.apiKey] });
+    throw await explainConnectFailure(name, cluster, options, err);
   }
   try {
     for (const namespace of opts.namespaces ?? []) await checkNamespaceAccess(conn, name, cluster, namespace);

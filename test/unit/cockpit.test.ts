@@ -321,7 +321,10 @@ describe('cockpit (unit)', () => {
         'http://127.0.0.1:9999',
       );
       assert.equal(uiBaseUrl(plan, { env: {} }), 'http://127.0.0.1:8234');
-      const cloud: Plan = { ...plan, clusters: { ...plan.clusters, cloud: { address: 'acct.a1b2c.tmprl.cloud:7233', kind: 'cloud', apiKeyEnv: 'KEY' } } };
+      const cloud: Plan = {
+        ...plan,
+        clusters: { ...plan.clusters, cloud: { address: 'acct.a1b2c.tmprl.cloud:7233', kind: 'cloud', apiKeyEnv: 'KEY' } },
+      };
       assert.equal(uiBaseUrl(cloud, { env: {} }), 'https://cloud.temporal.io');
     });
   });
