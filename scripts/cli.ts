@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { loadPlan, PlanError, formatIssues, validatePlanFile, type Plan } from '../src/config';
 import { PlanNotFoundError, resolvePlanPath } from '../src/cli/plan-path';
-import { devDown, devUp, DevStackError, readDevState } from '../src/stack/dev';
+import { devDown, devEnv, DevInputError, devUp, DevStackError, readDevState } from '../src/stack/dev';
+import { JwksServer } from '../src/stack/jwks-server';
 import { RedisUnavailableError } from '../src/stack/redis';
 import { PostgresUnavailableError } from '../src/stack/postgres';
 import { prometheusVersion, PrometheusUnavailableError, resolvePrometheusTool } from '../src/stack/prometheus-binary';
@@ -61,6 +62,10 @@ function fail(err: unknown): never {
     process.stderr.write(`error: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }
+  if (err instanceof DevInputError) {
+    process.stderr.write(`error: ${err.message}\nnothing was started or changed.\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
   if (err instanceof CockpitInputError) {
     process.stderr.write(`error: ${err.message}\nnothing was sent or changed.\n`);
     process.exit(EXIT_BAD_INPUT);
@@ -95,10 +100,16 @@ const program = new Command('cutover')
 
 program
   .command('validate')
-  .argument('<plan>', 'plan file (YAML or JSON)')
+  .argument('[plan]', 'plan file (YAML or JSON)')
+  .option('--plan <file>', 'the plan file, as the other commands take it')
   .description('check a plan; prints every problem with its path and fix (exit 2), or a summary (exit 0)')
-  .addHelpText('after', '\nExample:\n  npx cutover validate examples/plan.yaml')
-  .action(async (file: string) => {
+  .addHelpText('after', '\nExamples:\n  npx cutover validate examples/plan.yaml\n  npx cutover validate --plan examples/cloud-plan.yaml')
+  .action(async (arg: string | undefined, opts: { plan?: string }) => {
+    if (arg && opts.plan && arg !== opts.plan) {
+      throw new CockpitInputError('--plan', `two plans given (${arg} and ${opts.plan})`, 'give the plan once');
+    }
+    const file = arg ?? opts.plan;
+    if (!file) throw new CockpitInputError('plan', 'no plan given', 'pass the plan file, e.g. npx cutover validate examples/plan.yaml');
     const r = await validatePlanFile(file);
     if (!r.ok) fail(new PlanError(r.issues, file));
     const plan = r.plan!;
@@ -126,12 +137,18 @@ dev
     const plan = opts.plan ? { path: opts.plan, plan: loadPlan(opts.plan) } : undefined;
     const started = Date.now();
     const state = await devUp({ plan, ui: opts.ui, onProgress: progress });
-    const lines = state.clusters.map((c) => `  ${c.name.padEnd(12)} ${c.address.padEnd(18)} ${c.uiUrl ? `UI ${c.uiUrl}` : '(headless)'}`);
+    const lines = state.clusters.map((c) => {
+      const what = c.cloud ? `Cloud-shaped: TLS + ${c.cloud.auth}` : c.uiUrl ? `UI ${c.uiUrl}` : '(headless)';
+      return `  ${c.name.padEnd(12)} ${c.address.padEnd(18)} ${what}`;
+    });
+    const apiKeys = state.clusters.some((c) => c.cloud?.auth === 'api-key' && c.cloud.apiKeyEnv);
     process.stdout.write(
       `local stack up in ${((Date.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n` +
         `  ${'redis'.padEnd(12)} ${state.redis.url}\n` +
         (state.prometheus ? `  ${'prometheus'.padEnd(12)} ${state.prometheus.url}\n` : '') +
-        `plan:  ${state.planPath}\nstate: ${state.runDir}/state.json\nstop it with: npx cutover dev down\n`,
+        `plan:  ${state.planPath}\nstate: ${state.runDir}/state.json\n` +
+        (apiKeys ? `API keys: eval "$(npx cutover dev env --plan ${opts.plan})"\n` : '') +
+        'stop it with: npx cutover dev down\n',
     );
   });
 dev
@@ -151,6 +168,36 @@ dev
     if (!opts.server) return;
     const server = await resolveTemporalServer({ onProgress: progress });
     process.stdout.write(`temporal-server ${TEMPORAL_SERVER_VERSION} at ${server.server}\ntemporal-sql-tool at ${server.sqlTool}\n`);
+  });
+dev
+  .command('env')
+  .option('--plan <file>', 'the plan `dev up` was given (default: whatever stack is up here)')
+  .description('print `export <apiKeyEnv>=<key>` for each Cloud-shaped cluster with API keys of the stack up here')
+  .addHelpText(
+    'after',
+    '\nOnly the export lines go to stdout, so the output can be evaluated:\n' +
+      '  eval "$(npx cutover dev env --plan examples/cloud-plan.yaml)"',
+  )
+  .action((opts: { plan?: string }) => {
+    const lines = devEnv({ planPath: opts.plan });
+    process.stdout.write(lines.map((l) => `${l}\n`).join(''));
+  });
+// Started by `dev up` for each Cloud-shaped cluster with API keys; not for people.
+dev
+  .command('jwks', { hidden: true })
+  .requiredOption('--keys <file>', 'key-ring file of the cluster')
+  .requiredOption('--port <port>', 'port on 127.0.0.1')
+  .description('serve the JWKS of a Cloud-shaped cluster on 127.0.0.1 until stopped')
+  .action(async (opts: { keys: string; port: string }) => {
+    const port = Number(opts.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new DevInputError('--port', `${opts.port} is not a TCP port`);
+    const server = new JwksServer(opts.keys, port);
+    await server.start();
+    progress(`JWKS of ${opts.keys} on ${server.url}`);
+    await new Promise<void>((resolve) => {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+    });
+    await server.stop();
   });
 dev
   .command('down')

@@ -91,6 +91,20 @@ export function crossCheck(raw: unknown): RawIssue[] {
         'remove shards, or set server: postgres for a multi-shard cluster',
       );
     }
+    if (local && local.server === 'cloud' && shards !== undefined && shards !== 1) {
+      report(
+        ['clusters', name, 'local', 'shards'],
+        `the Cloud-shaped local cluster runs exactly 1 history shard, not ${shards}`,
+        'remove shards (a Cloud namespace is not sharded by you)',
+      );
+    }
+    if (local && has(local, 'auth') && local.server !== 'cloud') {
+      report(
+        ['clusters', name, 'local', 'auth'],
+        `auth applies only to a Cloud-shaped local cluster, not to server: ${asStr(local.server) ?? 'dev'}`,
+        'remove auth, or set server: cloud',
+      );
+    }
   }
 
   // Redis: a CA file only means something for a TLS connection.

@@ -38,6 +38,8 @@ export const DEFAULT_LOCAL_SERVER = 'dev' as const;
 export const DEFAULT_POSTGRES_SHARDS = 4;
 /** The dev server always runs a single history shard. */
 export const DEV_SERVER_SHARDS = 1;
+/** How clients authenticate to a Cloud-shaped local cluster when `local.auth` gives nothing. */
+export const DEFAULT_LOCAL_CLOUD_AUTH = 'api-key' as const;
 
 /** Time between two measurements of a gate: 15s. */
 export const DEFAULT_GATE_INTERVAL_MS = 15_000;

@@ -230,8 +230,9 @@ const tlsSchema = strictObject({
 });
 
 const localSchema = strictObject({
-  server: z.enum(['dev', 'postgres']).optional(),
+  server: z.enum(['dev', 'postgres', 'cloud']).optional(),
   shards: integer(1, 16384).optional(),
+  auth: z.enum(['mtls', 'api-key']).optional(),
 });
 
 const clusterSchema = strictObject({

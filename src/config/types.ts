@@ -19,13 +19,18 @@ export interface TlsConfig {
 }
 
 /** Kind of local server `cutover dev up` runs for a cluster. */
-export type LocalServerKind = 'dev' | 'postgres';
+export type LocalServerKind = 'dev' | 'postgres' | 'cloud';
+
+/** How clients authenticate to a Cloud-shaped local cluster (`local.server: cloud`). */
+export type LocalAuthKind = 'mtls' | 'api-key';
 
 /** How `cutover dev up` runs a cluster locally. */
 export interface LocalClusterConfig {
   server: LocalServerKind;
-  /** History shards: 1 for the dev server, default 4 for postgres. */
+  /** History shards: 1 for the dev server and the Cloud-shaped cluster, default 4 for postgres. */
   shards: number;
+  /** Only with `server: cloud` (default `api-key` there). */
+  auth?: LocalAuthKind;
 }
 
 /**

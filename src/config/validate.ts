@@ -60,8 +60,9 @@ const FIELD_HINTS: Record<string, string> = {
   'redis.passwordEnv': 'name the environment variable that holds the Redis password, e.g. REDIS_PASSWORD',
   'redis.caPath': 'write the path of the CA certificate of the rediss:// server (relative to the plan file)',
   'gates.*.prometheus.tokenEnv': 'name the environment variable that holds the bearer token, e.g. PROMETHEUS_TOKEN',
-  'clusters.*.local': 'write { server: dev } or { server: postgres, shards: 4 }',
-  'clusters.*.local.server': 'write dev or postgres',
+  'clusters.*.local': 'write { server: dev }, { server: postgres, shards: 4 } or { server: cloud, auth: api-key }',
+  'clusters.*.local.server': 'write dev, postgres or cloud',
+  'clusters.*.local.auth': 'write mtls or api-key (only with server: cloud)',
   source: 'name the cluster the work runs on today, e.g. source: legacy',
   target: 'name the cluster the work moves to, e.g. target: cloud',
   control: 'write { cluster: cloud, namespace: cutover, taskQueue: cutover } (each optional)',
@@ -195,7 +196,11 @@ function toCluster(cluster: PlanFile['clusters'][string]): ClusterConfig {
     apiKeyEnv: cluster.apiKeyEnv,
     apiKeyFile: cluster.apiKeyFile,
     local: local
-      ? { server, shards: local.shards ?? (server === 'postgres' ? D.DEFAULT_POSTGRES_SHARDS : D.DEV_SERVER_SHARDS) }
+      ? compact({
+          server,
+          shards: local.shards ?? (server === 'postgres' ? D.DEFAULT_POSTGRES_SHARDS : D.DEV_SERVER_SHARDS),
+          auth: server === 'cloud' ? (local.auth ?? D.DEFAULT_LOCAL_CLOUD_AUTH) : undefined,
+        })
       : undefined,
   });
 }

@@ -5,9 +5,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
-import type { Plan } from '../config/types';
+import type { ClusterConfig, Plan } from '../config/types';
 import { namespaceOn } from '../clusters/connect';
+import type { CloudServer } from './cloud-server';
 import { devStackDir, PROJECT_ROOT } from './paths';
+import { ensureClusterPki } from './pki';
 import { databasePair, dropDatabasePair, pgFromEnv } from './postgres';
 import { commandLine, isAlive, killGroup, waitForPidExit } from './processes';
 import { splitAddress } from './ports';
@@ -23,7 +25,12 @@ export interface DevState {
   startedAt: string;
   /** The plan the stack serves: the one given to `dev up`, or one it generated for its own clusters. */
   planPath: string;
-  clusters: (ClusterEndpoint & { pid: number; dbPrefix?: string })[];
+  clusters: (ClusterEndpoint & {
+    pid: number;
+    dbPrefix?: string;
+    /** A Cloud-shaped cluster: how clients authenticate, where its credentials are, its JWKS server. */
+    cloud?: { auth: 'mtls' | 'api-key'; credentialsDir: string; apiKeyEnv?: string; jwksPid?: number };
+  })[];
   redis: { url: string; pid?: number };
   prometheus?: { url: string; pid: number };
 }
@@ -32,7 +39,37 @@ export class DevStackError extends Error {
   override name = 'DevStackError';
 }
 
-/** Namespaces each cluster of a plan needs: default, the control namespace, and the units' namespaces. */
+/** Bad input to a `dev` command (exit 2): `field` names what to fix; nothing was started or changed. */
+export class DevInputError extends Error {
+  override name = 'DevInputError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+/** Where `dev up` keeps the credentials of Cloud-shaped clusters: `./.cutover/cloud/<cluster>/`, kept by `dev down`. */
+export function cloudCredentialsDir(cwd = process.cwd()): string {
+  return path.join(cwd, '.cutover', 'cloud');
+}
+
+const isCloudShaped = (cluster: ClusterConfig | undefined) => cluster?.local?.server === 'cloud';
+
+/**
+ * The control namespace as its cluster names it: on a Cloud-shaped cluster every namespace carries the
+ * account suffix (as on Temporal Cloud), the control namespace too.
+ */
+export function controlNamespaceOn(plan: Plan): string {
+  const cluster = plan.clusters[plan.control.cluster];
+  return cluster && isCloudShaped(cluster) ? namespaceOn(cluster, plan.control.namespace) : plan.control.namespace;
+}
+
+/**
+ * Namespaces each cluster of a plan needs: default, the control namespace, and the units' namespaces.
+ * A Cloud-shaped cluster gets no `default` (Cloud has none) and suffixed names throughout.
+ */
 export function planClusterSpecs(plan: Plan): StackClusterSpec[] {
   return Object.entries(plan.clusters).map(([name, cluster]) => {
     const { host, port } = splitAddress(cluster.address);
@@ -42,8 +79,8 @@ export function planClusterSpecs(plan: Plan): StackClusterSpec[] {
           '`cutover dev up` runs clusters on 127.0.0.1 only — use a 127.0.0.1:<port> address in a local plan',
       );
     }
-    const namespaces = new Set(['default']);
-    if (plan.control.cluster === name) namespaces.add(plan.control.namespace);
+    const namespaces = new Set(isCloudShaped(cluster) ? [] : ['default']);
+    if (plan.control.cluster === name) namespaces.add(controlNamespaceOn(plan));
     for (const [ns, cfg] of Object.entries(plan.namespaces)) {
       if (plan.source === name) namespaces.add(namespaceOn(cluster, ns));
       if (plan.target === name) namespaces.add(namespaceOn(cluster, cfg.target));
@@ -86,12 +123,68 @@ export interface DevUpOptions {
   onProgress?: ProgressFn;
 }
 
+/** A credential file the plan names for a Cloud-shaped cluster, and the stack's file it must equal. */
+interface PlanCredentialFile {
+  field: string;
+  planFile: string;
+  source: string;
+  secret: boolean;
+}
+
+/**
+ * The files the plan names (`tls.*Path`, relative to the plan file's directory) for its Cloud-shaped
+ * clusters, each paired with the stack's copy. Mints the stack's certificates on first use. Throws
+ * DevInputError, before anything is written or started, when an existing file differs from the stack's.
+ */
+async function planCredentialFiles(planPath: string, plan: Plan, credentialsDir: string): Promise<PlanCredentialFile[]> {
+  const files: PlanCredentialFile[] = [];
+  const planDir = path.dirname(path.resolve(planPath));
+  for (const [name, cluster] of Object.entries(plan.clusters)) {
+    if (!isCloudShaped(cluster)) continue;
+    const pki = await ensureClusterPki(path.join(credentialsDir, name));
+    const mtls = cluster.local?.auth === 'mtls';
+    const wanted: [keyof NonNullable<ClusterConfig['tls']>, string, boolean][] = [
+      ['serverRootCACertPath', pki.ca.certPath, false],
+      ...(mtls
+        ? ([
+            ['clientCertPath', pki.client.certPath, false],
+            ['clientKeyPath', pki.client.keyPath, true],
+          ] as [keyof NonNullable<ClusterConfig['tls']>, string, boolean][])
+        : []),
+    ];
+    for (const [key, source, secret] of wanted) {
+      const named = cluster.tls?.[key];
+      if (!named) continue;
+      const field = `clusters.${name}.tls.${key}`;
+      const planFile = path.resolve(planDir, named);
+      if (fs.existsSync(planFile) && !fs.readFileSync(planFile).equals(fs.readFileSync(source))) {
+        throw new DevInputError(
+          field,
+          `${planFile} exists and is not this stack's ${secret ? 'key' : 'certificate'} (${source}); ` +
+            'remove that file so `dev up` writes it, or point the field at a new path',
+        );
+      }
+      files.push({ field, planFile, source, secret });
+    }
+  }
+  return files;
+}
+
 /** Starts the local stack in the background and records it; throws DevStackError if one is up. */
 export async function devUp(opts: DevUpOptions): Promise<DevState> {
   const dir = devStackDir(opts.cwd);
   const previous = readDevState(opts.cwd);
   if (previous && anyAlive(previous)) {
     throw new DevStackError(`a local stack is already up (state in ${path.join(dir, STATE_FILE)}); run \`cutover dev down\` first`);
+  }
+  const credentialsDir = cloudCredentialsDir(opts.cwd);
+  const credentialFiles = opts.plan ? await planCredentialFiles(opts.plan.path, opts.plan.plan, credentialsDir) : [];
+  for (const f of credentialFiles) {
+    if (fs.existsSync(f.planFile)) continue;
+    fs.mkdirSync(path.dirname(f.planFile), { recursive: true });
+    fs.copyFileSync(f.source, f.planFile);
+    fs.chmodSync(f.planFile, f.secret ? 0o600 : 0o644);
+    opts.onProgress?.(`wrote ${f.field} → ${f.planFile}`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -103,7 +196,21 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
     detached: true,
     prometheus: 'if-installed',
     onProgress: opts.onProgress,
+    credentialsDir,
+    jwksRefreshInterval: '1m',
   });
+  const cloudInfo = async (name: string, proc: unknown): Promise<DevState['clusters'][number]['cloud']> => {
+    if (!opts.plan || !isCloudShaped(opts.plan.plan.clusters[name])) return undefined;
+    const server = proc as CloudServer;
+    // Minted (or reused) now, so `dev env` only reads a file.
+    if (server.auth === 'api-key') await server.cutoverApiKey();
+    return {
+      auth: server.auth,
+      credentialsDir: path.join(credentialsDir, name),
+      apiKeyEnv: opts.plan.plan.clusters[name]?.apiKeyEnv,
+      jwksPid: server.jwksPid,
+    };
+  };
   let planPath = opts.plan ? path.resolve(opts.plan.path) : path.join(dir, 'plan.yaml');
   if (!opts.plan) writeGeneratedPlan(planPath, stack.endpoints(), stack.redisUrl);
   planPath = path.resolve(planPath);
@@ -112,7 +219,14 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
     runDir: dir,
     startedAt: new Date().toISOString(),
     planPath,
-    clusters: Object.values(stack.clusters).map((c) => ({ ...c.endpoint, pid: c.pid!, dbPrefix: c.cleanupInfo?.dbPrefix })),
+    clusters: await Promise.all(
+      Object.entries(stack.clusters).map(async ([name, c]) => ({
+        ...c.endpoint,
+        pid: c.pid!,
+        dbPrefix: c.cleanupInfo?.dbPrefix,
+        cloud: await cloudInfo(name, c),
+      })),
+    ),
     redis: { url: stack.redisUrl, pid: stack.redis?.pid },
     prometheus: stack.prometheus ? { url: stack.prometheus.url, pid: stack.prometheus.pid! } : undefined,
   };
@@ -121,7 +235,7 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
 }
 
 /** Binaries `dev up` may have started: `dev down` never signals a PID running anything else. */
-const OURS = /temporal|redis-server|prometheus/;
+const OURS = /temporal|redis-server|prometheus|cutover\.js dev jwks/;
 
 /**
  * Stops everything the recorded `dev up` started, drops the databases of PostgreSQL-backed clusters
@@ -136,6 +250,9 @@ export async function devDown(
   if (!state) return { stopped, dropped };
   const procs = [
     ...state.clusters.map((c) => ({ label: `cluster ${c.name} (pid ${c.pid})`, pid: c.pid })),
+    ...state.clusters.flatMap((c) =>
+      c.cloud?.jwksPid ? [{ label: `JWKS of cluster ${c.name} (pid ${c.cloud.jwksPid})`, pid: c.cloud.jwksPid }] : [],
+    ),
     ...(state.redis.pid ? [{ label: `redis (pid ${state.redis.pid})`, pid: state.redis.pid }] : []),
     ...(state.prometheus ? [{ label: `prometheus (pid ${state.prometheus.pid})`, pid: state.prometheus.pid }] : []),
   ];
@@ -163,4 +280,34 @@ export async function devDown(
   }
   fs.rmSync(state.runDir, { recursive: true, force: true });
   return { stopped, dropped };
+}
+
+/**
+ * `dev env`: one `export <apiKeyEnv>=<token>` line per Cloud-shaped cluster with API keys of the stack
+ * `dev up` started here (for `planPath`, when given). DevInputError when no such stack is up.
+ */
+export function devEnv(opts: { cwd?: string; planPath?: string } = {}): string[] {
+  const state = readDevState(opts.cwd);
+  if (!state || !anyAlive(state)) {
+    throw new DevInputError('--plan', 'no local stack is up here; run `cutover dev up --plan <file>` first');
+  }
+  if (opts.planPath && path.resolve(opts.planPath) !== state.planPath) {
+    throw new DevInputError(
+      '--plan',
+      `the local stack here serves ${state.planPath}, not ${path.resolve(opts.planPath)}; ` +
+        'pass that plan, or run `cutover dev down` and `cutover dev up --plan <file>`',
+    );
+  }
+  const lines: string[] = [];
+  for (const c of state.clusters) {
+    if (c.cloud?.auth !== 'api-key' || !c.cloud.apiKeyEnv) continue;
+    const stored = JSON.parse(fs.readFileSync(path.join(c.cloud.credentialsDir, 'api-key.json'), 'utf8')) as { token: string };
+    lines.push(`export ${c.cloud.apiKeyEnv}=${shellQuote(stored.token)}`);
+  }
+  return lines;
+}
+
+/** A single-quoted shell word (a JWT has no quote, but nothing printed for `eval` goes unquoted). */
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
 }

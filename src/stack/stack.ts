@@ -4,21 +4,25 @@
  */
 import * as fs from 'node:fs';
 import { STACK_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import * as path from 'node:path';
+import { CloudServer } from './cloud-server';
 import { DevServer } from './dev-server';
-import { isListening, splitAddress } from './ports';
+import { freePort, isListening, splitAddress } from './ports';
 import { postgresClusterFactory } from './postgres-server';
 import { PrometheusServer, prometheusInstalled } from './prometheus';
 import { resolvePrometheusTool } from './prometheus-binary';
 import { RedisServer, RedisUnavailableError, waitForRedis } from './redis';
 import { resolveTemporalCli } from './temporal-cli';
+import { resolveTemporalServer } from './temporal-server-binary';
 import type { ClusterEndpoint, ClusterProcess, ProgressFn } from './types';
 
 /** One cluster to run: its name, gRPC port (free when omitted), namespaces, and kind. */
 export interface StackClusterSpec {
   name: string;
   port?: number;
+  /** The namespaces to create, as the cluster names them (suffixed on a Cloud-shaped cluster). */
   namespaces: string[];
-  local?: { server: 'dev' | 'postgres'; shards: number };
+  local?: { server: 'dev' | 'postgres' | 'cloud'; shards: number; auth?: 'mtls' | 'api-key' };
 }
 
 export interface StackOptions {
@@ -39,6 +43,13 @@ export interface StackOptions {
    * only when one is at hand without building, or never.
    */
   prometheus?: 'always' | 'if-installed' | 'never';
+  /**
+   * Certificates and API keys of Cloud-shaped clusters, one folder per cluster; kept by `stop()` so
+   * clients configured once keep working. Default `<runDir>/credentials`.
+   */
+  credentialsDir?: string;
+  /** How often Cloud-shaped clusters re-read their JWKS (how soon a revoked key is refused). Default `1m`. */
+  jwksRefreshInterval?: string;
 }
 
 /** `Name=Type` of every search attribute the stack pre-registers (cutover's own plus TenantId). */
@@ -46,12 +57,20 @@ export const STACK_SEARCH_ATTRIBUTE_TYPES: Record<string, 'Keyword'> = Object.fr
   STACK_SEARCH_ATTRIBUTES.map((k) => [k.name, 'Keyword' as const]),
 );
 
-/** Creates the process for a cluster spec: a dev server, or a temporal-server on PostgreSQL. */
+/** Creates the process for a cluster spec: a dev server, a temporal-server on PostgreSQL, or a Cloud-shaped one. */
 type ClusterFactory = (
   spec: StackClusterSpec,
-  ctx: { runDir: string; ui: boolean; detached: boolean; onProgress: ProgressFn; dynamicConfig?: Record<string, unknown> },
+  ctx: {
+    runDir: string;
+    ui: boolean;
+    detached: boolean;
+    onProgress: ProgressFn;
+    dynamicConfig?: Record<string, unknown>;
+    credentialsDir: string;
+    jwksRefreshInterval?: string;
+  },
 ) => Promise<ClusterProcess>;
-const factories: Record<'dev' | 'postgres', ClusterFactory> = {
+const factories: Record<'dev' | 'postgres' | 'cloud', ClusterFactory> = {
   dev: async (spec, ctx) =>
     new DevServer({
       name: spec.name,
@@ -65,6 +84,22 @@ const factories: Record<'dev' | 'postgres', ClusterFactory> = {
       dynamicConfig: ctx.dynamicConfig,
     }),
   postgres: (spec, ctx) => postgresClusterFactory(spec, ctx),
+  cloud: async (spec, ctx) =>
+    CloudServer.create({
+      name: spec.name,
+      port: spec.port ?? (await freePort()),
+      runDir: path.join(ctx.runDir, spec.name),
+      credentialsDir: path.join(ctx.credentialsDir, spec.name),
+      auth: spec.local?.auth ?? 'api-key',
+      namespaces: spec.namespaces,
+      serverBinary: (await resolveTemporalServer({ onProgress: ctx.onProgress })).server,
+      jwksRefreshInterval: ctx.jwksRefreshInterval,
+      // Its own process whenever the stack is detached (`dev up`): the JWKS must outlive this command.
+      jwks: ctx.detached ? 'process' : 'in-process',
+      detached: ctx.detached,
+      onProgress: ctx.onProgress,
+      dynamicConfig: ctx.dynamicConfig,
+    }),
 };
 
 export class LocalStack {
@@ -94,6 +129,8 @@ export class LocalStack {
         detached: opts.detached ?? false,
         onProgress: progress,
         dynamicConfig: opts.dynamicConfig,
+        credentialsDir: opts.credentialsDir ?? path.join(opts.runDir, 'credentials'),
+        jwksRefreshInterval: opts.jwksRefreshInterval,
       };
       // Sequential on purpose: on 2 cores parallel boots only contend, and each takes ~0.2 s.
       for (const spec of opts.clusters) {

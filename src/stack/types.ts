@@ -8,7 +8,7 @@ export interface ClusterEndpoint {
   metricsUrl: string;
   /** Web UI, when it runs one. */
   uiUrl?: string;
-  kind: 'dev' | 'postgres';
+  kind: 'dev' | 'postgres' | 'cloud';
 }
 
 /**

@@ -3,13 +3,20 @@
  * `cloud` as the target — and a Redis of its own), started by the root hooks, plus helpers to kill
  * and restart a cluster or Redis for chaos tests. Each test takes its own IDs with `uniqueId`.
  * Suites that need a self-hosted source ask for `testStack().selfHosted()`: a third cluster, a
- * temporal-server on PostgreSQL, started on first use (most runs never pay for it).
+ * temporal-server on PostgreSQL, started on first use (most runs never pay for it). Suites that cross a
+ * secured boundary ask for `testStack().cloudShaped('mtls' | 'api-key')`: a Cloud-shaped cluster (TLS,
+ * client certificates or API keys, suffixed namespaces), also started on first use, one per auth mode.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { ClusterConfig } from '../../src/config/types';
+import type { ApiKeyRole } from '../../src/stack/api-keys';
+import { CloudServer, type CloudAuth } from '../../src/stack/cloud-server';
 import { postgresClusterFactory, type PostgresTemporalServer } from '../../src/stack/postgres-server';
+import { freePort } from '../../src/stack/ports';
+import { resolveTemporalServer } from '../../src/stack/temporal-server-binary';
 import { LocalStack } from '../../src/stack/stack';
 import type { ClusterEndpoint } from '../../src/stack/types';
 
@@ -29,6 +36,48 @@ export interface SelfHostedCluster {
   /** SIGKILL the whole temporal-server. */
   kill(): Promise<void>;
   /** Start it again on the same databases and ports; resolves when every namespace is usable. */
+  restart(): Promise<void>;
+}
+
+/** Account suffix of every namespace on the Cloud-shaped clusters (`payments.acct1`). */
+export const CLOUD_SUFFIX = '.acct1';
+/**
+ * The variable the harness sets, on the first `cloudShaped('api-key')`, to a key with write permission on
+ * every suffixed test namespace (what `clusterConfig()` names as `apiKeyEnv`).
+ */
+export const CLOUD_API_KEY_ENV = 'CUTOVER_TEST_CLOUD_API_KEY';
+/** How often the Cloud-shaped test clusters re-read the JWKS: a revoked key is refused within about this. */
+export const CLOUD_JWKS_REFRESH_MS = 1000;
+
+/** A Cloud-shaped cluster of the test stack (docs/design.md, "Cloud-shaped local cluster"). */
+export interface CloudShapedCluster {
+  /** `host:port`; TLS only. */
+  endpoint: string;
+  auth: CloudAuth;
+  namespaceSuffix: typeof CLOUD_SUFFIX;
+  /** The CA that signed the server's certificate (and, for mTLS, the client certificate). */
+  caPath: string;
+  /** mTLS only: a client certificate the server accepts, and its key. */
+  clientCertPath?: string;
+  clientKeyPath?: string;
+  /** The server's Prometheus endpoint (its request counters show which APIs were called). */
+  metricsUrl: string;
+  /** The plan's view of this cluster: address, suffix, TLS files, and (api-key) `apiKeyEnv: CLOUD_API_KEY_ENV`. */
+  clusterConfig(extra?: Partial<ClusterConfig>): ClusterConfig;
+  /** api-key only: a key with `<ns>:<role>` (default write) on each namespace; negative `expiresInMs` mints an expired one. */
+  mintApiKey(opts: {
+    namespaces: string[];
+    role?: ApiKeyRole;
+    expiresInMs?: number;
+    subject?: string;
+  }): Promise<{ token: string; kid: string }>;
+  /** api-key only: removes the key's JWK; the server refuses it within about `CLOUD_JWKS_REFRESH_MS`. */
+  revokeApiKey(kid: string): Promise<void>;
+  /** PIDs of the server (and nothing else: the JWKS runs inside the test process). */
+  pids(): number[];
+  /** SIGKILL the server. */
+  kill(): Promise<void>;
+  /** Start it again: it comes back empty (SQLite in memory) and the namespaces and search attributes are created again. */
   restart(): Promise<void>;
 }
 
@@ -53,11 +102,17 @@ export interface TestStack {
    * the first call and shared by every later one; its databases are dropped by `stopTestStack`.
    */
   selfHosted(): Promise<SelfHostedCluster>;
+  /**
+   * A Cloud-shaped cluster with `TEST_NAMESPACES` suffixed `CLOUD_SUFFIX` and the test search attributes,
+   * started on the first call for that auth mode and shared afterwards; stopped by `stopTestStack`.
+   */
+  cloudShaped(auth: CloudAuth): Promise<CloudShapedCluster>;
 }
 
 let stack: LocalStack | undefined;
 let current: TestStack | undefined;
 let selfHostedServer: Promise<PostgresTemporalServer> | undefined;
+const cloudServers: Partial<Record<CloudAuth, Promise<CloudServer>>> = {};
 
 const NAMES: Record<Side, string> = { source: 'legacy', target: 'cloud' };
 
@@ -96,6 +151,7 @@ export async function startTestStack(): Promise<TestStack> {
       const server = await (selfHostedServer ??= startSelfHosted(runDir));
       return { endpoint: server.endpoint, kill: () => server.kill(), restart: () => server.restart() };
     },
+    cloudShaped: async (auth) => cloudView(await (cloudServers[auth] ??= startCloudShaped(runDir, auth))),
   };
   return current;
 }
@@ -122,6 +178,63 @@ async function startSelfHosted(runDir: string): Promise<PostgresTemporalServer> 
   }
 }
 
+async function startCloudShaped(runDir: string, auth: CloudAuth): Promise<CloudServer> {
+  const progress = (line: string) => process.stderr.write(`[stack] ${line}\n`);
+  const name = `cloud-${auth}`;
+  try {
+    const binaries = await resolveTemporalServer({ onProgress: progress });
+    const server = await CloudServer.create({
+      name,
+      port: await freePort(),
+      runDir: path.join(runDir, name),
+      credentialsDir: path.join(runDir, `${name}-credentials`),
+      auth,
+      namespaces: TEST_NAMESPACES.map((ns) => `${ns}${CLOUD_SUFFIX}`),
+      serverBinary: binaries.server,
+      jwks: 'in-process',
+      jwksRefreshInterval: `${CLOUD_JWKS_REFRESH_MS}ms`,
+      onProgress: progress,
+    });
+    progress(`starting cluster ${name} (Cloud-shaped, ${auth})…`);
+    await server.start();
+    if (auth === 'api-key') process.env[CLOUD_API_KEY_ENV] = await server.cutoverApiKey();
+    return server;
+  } catch (err) {
+    delete cloudServers[auth]; // a later suite may try again
+    throw err;
+  }
+}
+
+function cloudView(server: CloudServer): CloudShapedCluster {
+  const mtls = server.auth === 'mtls';
+  const tls = {
+    serverRootCACertPath: server.pki.ca.certPath,
+    ...(mtls ? { clientCertPath: server.pki.client.certPath, clientKeyPath: server.pki.client.keyPath } : {}),
+  };
+  return {
+    endpoint: server.endpoint.address,
+    auth: server.auth,
+    namespaceSuffix: CLOUD_SUFFIX,
+    caPath: server.pki.ca.certPath,
+    clientCertPath: mtls ? server.pki.client.certPath : undefined,
+    clientKeyPath: mtls ? server.pki.client.keyPath : undefined,
+    clusterConfig: (extra = {}) => ({
+      address: server.endpoint.address,
+      namespaceSuffix: CLOUD_SUFFIX,
+      tls,
+      ...(mtls ? {} : { apiKeyEnv: CLOUD_API_KEY_ENV }),
+      ...extra,
+      kind: extra.kind ?? 'cloud',
+    }),
+    metricsUrl: server.endpoint.metricsUrl,
+    mintApiKey: (opts) => server.mintApiKey(opts),
+    revokeApiKey: (kid) => server.revokeApiKey(kid),
+    pids: () => server.pids(),
+    kill: () => server.kill(),
+    restart: () => server.restart(),
+  };
+}
+
 /** Stops everything the harness started and removes its run directory. */
 export async function stopTestStack(): Promise<void> {
   const s = stack;
@@ -130,7 +243,13 @@ export async function stopTestStack(): Promise<void> {
   current = undefined;
   const selfHosted = selfHostedServer;
   selfHostedServer = undefined;
-  await Promise.all([s?.stop({ dropData: true }), selfHosted?.then((server) => server.dropDatabases()).catch(() => undefined)]);
+  const clouds = Object.values(cloudServers);
+  for (const auth of Object.keys(cloudServers) as CloudAuth[]) delete cloudServers[auth];
+  await Promise.all([
+    s?.stop({ dropData: true }),
+    selfHosted?.then((server) => server.dropDatabases()).catch(() => undefined),
+    ...clouds.map((c) => c.then((server) => server.stop()).catch(() => undefined)),
+  ]);
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 }
 

@@ -223,7 +223,7 @@ describe('the packed package in an empty project, from plain node', function () 
     const manifest = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as Record<string, unknown>;
     assert.equal(manifest.private, undefined);
     const files = ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/scripts/cli.js', 'bin/cutover.js', 'examples/plan.yaml'];
-    for (const file of [...files, 'src/stack/templates/postgres-server.yaml', 'src/stack/templates/postgres-dynamicconfig.yaml'])
+    for (const file of [...files, 'src/stack/templates/temporal-server.yaml', 'src/stack/templates/temporal-server-dynamicconfig.yaml'])
       assert.ok(fs.existsSync(path.join(pkgDir, file)), `the package ships ${file}`);
     // The CLI reads the example plan and the server templates from the package root, one folder above dist/.
     const root = ok(
