@@ -182,8 +182,8 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
   for (const f of credentialFiles) {
     if (fs.existsSync(f.planFile)) continue;
     fs.mkdirSync(path.dirname(f.planFile), { recursive: true });
-    fs.copyFileSync(f.source, f.planFile);
-    fs.chmodSync(f.planFile, f.secret ? 0o600 : 0o644);
+    // Created with its mode: a private key is never readable by others, not even for a moment.
+    fs.writeFileSync(f.planFile, fs.readFileSync(f.source), { mode: f.secret ? 0o600 : 0o644, flag: 'wx' });
     opts.onProgress?.(`wrote ${f.field} → ${f.planFile}`);
   }
   fs.rmSync(dir, { recursive: true, force: true });

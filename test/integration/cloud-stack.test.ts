@@ -378,7 +378,41 @@ describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator pat
       pids.filter((p) => isAlive(p)),
       [],
     );
-    // The credentials stay, so the plan's CA file keeps matching at the next dev up.
+    // The credentials stay: the next dev up accepts the plan's CA file and hands out the same key.
     assert.ok(fs.existsSync(path.join(cwd, '.cutover', 'cloud', 'cloud', 'ca.pem')));
+    const again = cutover(['dev', 'up', '--plan', planPath, '--no-ui']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(cutover(['dev', 'env', '--plan', planPath]).stdout, env.stdout);
+  });
+
+  it('dev up with auth: mtls writes the CA, the client certificate and its key (0600); the temporal CLI connects with them', function () {
+    const doc = parseDocument(fs.readFileSync(planPath, 'utf8'));
+    doc.setIn(['clusters', 'cloud', 'local', 'auth'], 'mtls');
+    doc.deleteIn(['clusters', 'cloud', 'apiKeyEnv']);
+    doc.setIn(
+      ['clusters', 'cloud', 'tls'],
+      doc.createNode({ serverRootCACertPath: 'certs/ca.pem', clientCertPath: 'certs/client.pem', clientKeyPath: 'certs/client.key' }),
+    );
+    fs.writeFileSync(planPath, doc.toString());
+    const up = cutover(['dev', 'up', '--plan', planPath, '--no-ui']);
+    assert.equal(up.status, 0, up.stderr);
+    const certs = path.join(cwd, 'certs');
+    assert.equal(fs.statSync(path.join(certs, 'client.key')).mode & 0o777, 0o600);
+    const state = JSON.parse(fs.readFileSync(path.join(cwd, '.cutover', 'stack', 'state.json'), 'utf8')) as DevState;
+    const address = state.clusters.find((c) => c.name === 'cloud')!.address;
+    const q = (s: string) => `'${s}'`;
+    const base = `${q(temporalCli)} operator namespace describe --namespace ${PAYMENTS} --address ${address} --tls-ca-path ${q(
+      path.join(certs, 'ca.pem'),
+    )}`;
+    const withCert = bash(
+      `${base} --tls-cert-path ${q(path.join(certs, 'client.pem'))} --tls-key-path ${q(path.join(certs, 'client.key'))}`,
+    );
+    assert.equal(withCert.status, 0, withCert.stderr);
+    const noCert = bash(base);
+    assert.notEqual(noCert.status, 0);
+    // No cluster with API keys: nothing to export.
+    const env = cutover(['dev', 'env', '--plan', planPath]);
+    assert.equal(env.status, 0, env.stderr);
+    assert.equal(env.stdout, '');
   });
 });
