@@ -65,17 +65,17 @@ export class Secrets {
     body.forEach((line, i) => this.items.push({ label: `${label} line ${i + 1}`, needle: line }));
   }
 
-  get count(): number {
-    return this.items.length;
-  }
-
   /** Labels of the secrets found in `text`. */
   foundIn(text: string): string[] {
     return [...new Set(this.items.filter((s) => text.includes(s.needle)).map((s) => s.label))];
   }
 }
 
-/** Everything the suite logged: this process's stderr (where the SDK runtime's logger writes), progress lines, child output, errors. */
+/**
+ * Everything the suite logged: this process's stderr as Node writes it (the SDK runtime's logger of the
+ * root hooks), progress lines, child processes' output, errors. The SDK core's own lines in this process
+ * go straight to file descriptor 2 and are not seen here; the CLI worker child's are (its whole output).
+ */
 export class LogTap {
   private readonly parts: string[] = [];
   private original?: typeof process.stderr.write;
@@ -241,9 +241,22 @@ export class Unit {
       {
         timeoutMs,
         everyMs: 200,
-        detail: () => `last status: ${JSON.stringify(last && brief(last))}`,
+        detail: async () => `last status: ${JSON.stringify(last && brief(last))}; ${await this.pendingActivities()}`,
       },
     );
+  }
+
+  /** The unit's pending activities and their last failures (for a timeout's message). */
+  private async pendingActivities(): Promise<string> {
+    try {
+      const d = await this.control.workflow.getHandle(this.workflowId).describe();
+      const pending = (d.raw.pendingActivities ?? []).map(
+        (a) => `${a.activityType?.name} attempt ${a.attempt}: ${a.lastFailure?.message ?? 'no failure'}`,
+      );
+      return `pending activities: ${pending.join('; ') || 'none'}`;
+    } catch (err) {
+      return `describe failed: ${(err as Error).message}`;
+    }
   }
 
   waitPhase(phase: UnitStatus['phase'], timeoutMs?: number): Promise<UnitStatus> {
@@ -251,9 +264,9 @@ export class Unit {
   }
 
   /** An operator command, confirmed by the workflow (the CLI's `sendCommand`). */
-  async command(command: CommandName, reason?: string, actor = 'oncall'): Promise<UnitStatus> {
+  async command(command: CommandName, reason?: string, actor = 'oncall', timeoutMs = 20_000): Promise<UnitStatus> {
     const target = resolveTarget(this.plan, this.name);
-    const out = await sendCommand(this.control, { target, command, actor, ...(reason ? { reason } : {}), timeoutMs: 20_000 });
+    const out = await sendCommand(this.control, { target, command, actor, ...(reason ? { reason } : {}), timeoutMs });
     return out.status;
   }
 

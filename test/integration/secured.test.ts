@@ -13,10 +13,11 @@ import { Client, type Connection } from '@temporalio/client';
 import { ClusterConnectError, connectCluster, namespaceOn } from '../../src/clusters/connect';
 import type { Plan } from '../../src/config';
 import { listSelected, type SidedEndpoint } from '../../src/schedules';
+import { CommandUnconfirmedError } from '../../src/cockpit/errors';
 import { DualWorkers, RoutedClient } from '../../src/routing';
 import { createCutoverWorker } from '../../src/worker';
 import type { UnitStatus } from '../../src/domain/migration';
-import { CLOUD_JWKS_REFRESH_MS, CLOUD_SUFFIX, testStack, uniqueId, type CloudShapedCluster } from '../harness';
+import { CLOUD_SUFFIX, testStack, uniqueId, type CloudShapedCluster } from '../harness';
 import { until } from '../harness/wait';
 import { deleteOnSides, pausedOnSides, settledFiresOn } from '../workflows/schedule-test-kit';
 import {
@@ -145,7 +146,7 @@ function assertCleanMove(done: UnitStatus, side: 'source' | 'target') {
 }
 
 describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespaces, no operator API)', function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   this.slow(60_000);
 
   before(async function () {
@@ -161,7 +162,8 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
 
   after(async function () {
     this.timeout(120_000);
-    for (const c of cleanups.reverse()) await c().catch((err: unknown) => process.stderr.write(`secured teardown: ${String(err)}\n`));
+    for (const c of cleanups.reverse())
+      await c().catch((err: unknown) => process.stderr.write(`secured teardown: ${(err as Error).stack ?? String(err)}\n`));
     tap.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     delete process.env[APP_KEY_ENV];
@@ -178,7 +180,7 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
     let docs: { worker: PlanDoc; app: PlanDoc; ops: PlanDoc };
     let opsFile: string;
     let worker: RunningWorker;
-    let workerKid: string;
+    let workerKey: { token: string; kid: string };
     let det: App;
     let pay: App;
     let control: Client;
@@ -202,7 +204,7 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
         return key;
       };
       // One at a time: the harness's key ring is a file rewritten on each mint, and concurrent mints lose keys.
-      const workerKey = await mint('worker');
+      workerKey = await mint('worker');
       const appKey = await mint('app', suffixed('detections', 'payments'));
       const opsKey = await mint('ops');
       revoked = await mint('revoked');
@@ -210,7 +212,6 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
       // so its refusal later is for the revocation, not for a key the server never knew.
       await Promise.all([workerKey, appKey, opsKey, revoked].map((k) => untilKey(cloud, k.token, true)));
       await cloud.revokeApiKey(revoked.kid);
-      workerKid = workerKey.kid;
       fs.writeFileSync(path.join(dir, WORKER_KEY_FILE), workerKey.token, { mode: 0o600 });
       process.env[APP_KEY_ENV] = appKey.token;
       process.env[OPS_KEY_ENV] = opsKey.token;
@@ -314,7 +315,6 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
       await Promise.all([tu.start(), nu.start()]);
       const [dt, dn] = await Promise.all([tu.waitPhase('completed', 150_000), nu.waitPhase('completed', 150_000)]);
       const untilMs = Date.now() - 1000;
-      for (const d of [dt, dn]) process.stderr.write(`DIAG ${d.unit}: ${d.history.map((h) => `${h.phase}@${h.at}`).join(' ')}\n`);
 
       for (const [done, app, prefix, sides, sched] of [
         [dt, det, tenantPrefix, detSides, ids.det],
@@ -356,7 +356,7 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
       det.include(pa);
       det.include(pb);
       await Promise.all([a.start({ advanceMode: 'manual' }), b.start({ advanceMode: 'manual' })]);
-      await Promise.all([a.driveTo('canary'), b.driveTo('draining')]);
+      await Promise.all([a.driveTo('canary', 120_000), b.driveTo('draining', 120_000)]);
       await Promise.all([someOnTarget(det, pa, detSides.target.client), someOnTarget(det, pb, detSides.target.client)]);
       await Promise.all([a.command('rollback', 'drill from canary'), b.command('rollback', 'drill from draining')]);
       const [ra, rb] = await Promise.all([a.waitPhase('rolled-back', 90_000), b.waitPhase('rolled-back', 90_000)]);
@@ -388,22 +388,18 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
       det.include(prefix);
       await det.moreAccepted(prefix, 5);
       await u.start({ advanceMode: 'manual' });
-      const canary = await u.driveTo('canary');
+      const canary = await u.driveTo('canary', 120_000);
       assert.equal(canary.route.percent, 50);
       await someOnTarget(det, prefix, detSides.target.client);
       const before = await routingRecord(plans.ops, u.name);
       assert.ok(before, 'the unit has a routing record');
 
-      await cloud.revokeApiKey(workerKid);
-      // The worker cannot poll any more: it fails (its SDK worker FAILED, the error logged) instead of idling in silence.
-      const failed = () => worker.worker.workers.find((w) => w.getState() === 'FAILED');
-      await until('the cutover worker to fail on the revoked key', () => failed() !== undefined || worker.ended?.error !== undefined, {
-        timeoutMs: 20 * CLOUD_JWKS_REFRESH_MS + 60_000,
-        everyMs: 200,
-      });
-      assert.match(tap.text(), /Worker failed/, "the failure is in the worker's log");
-      const revokedAt = Date.now();
-      void worker.done.then(() => process.stderr.write(`DIAG old worker run() settled after ${Date.now() - revokedAt} ms\n`));
+      await cloud.revokeApiKey(workerKey.kid);
+      await untilKey(cloud, workerKey.token, false);
+      // An operator pauses the unit now: the worker's long polls were authorized before the revocation, so
+      // the signal's task reaches it, but nothing it does with the revoked key is accepted. The command is
+      // not confirmed (never silently dropped). (The worker's SDK core logs each refusal, straight to fd 2.)
+      await assert.rejects(u.command('pause', 'key rotation', 'oncall', 5_000), CommandUnconfirmedError);
 
       // The operator sees why: the unit's status cannot be read, and says a worker is missing.
       const env = { [OPS_KEY_ENV]: process.env[OPS_KEY_ENV] };
@@ -423,9 +419,16 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
       secrets.token('worker key (new)', fresh.token);
       await untilKey(cloud, fresh.token, true);
       fs.writeFileSync(path.join(dir, WORKER_KEY_FILE), fresh.token, { mode: 0o600 });
+      // The old worker would fail on its own once its long polls (authorized before the revocation) expire,
+      // up to a minute later: the operator replaces it now.
+      const old = worker;
+      old.worker.shutdown();
+      cleanups.push(() => old.done);
       worker = await RunningWorker.start(plans.worker, tap, 'cutover worker (new key)');
-      const back = await u.waitFor((s) => s.phase === 'canary', 'the unit to answer again, still in canary');
-      assert.equal(back.route.epoch, canary.route.epoch, 'the canary resumed where it held');
+      // The pause sent while the worker was out is applied now: the workflow kept it.
+      const back = await u.waitFor((s) => s.paused, 'the pause sent during the outage to be applied');
+      assert.deepEqual([back.phase, back.route.epoch, back.pausedBy?.actor], ['canary', canary.route.epoch, 'oncall']);
+      await u.command('resume');
       const done = await u.driveTo('completed', 120_000);
       const w = await det.settle(prefix, { source: detSides.source.client, target: detSides.target.client });
       assert.deepEqual(w.lost, [], 'no accepted start lost');
