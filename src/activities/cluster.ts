@@ -159,9 +159,16 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       return await dep(side).connection.workflowService.describeNamespace({ namespace });
     } catch (err) {
       if (isCode(err, GrpcStatus.NOT_FOUND)) return undefined;
+      // With per-namespace keys (Temporal Cloud), a namespace the key cannot see is refused whether or not
+      // it exists: on a cloud cluster that reads as "missing or not yours", which the caller reports.
+      if (deps[side].kind === 'cloud' && isCode(err, GrpcStatus.PERMISSION_DENIED)) return undefined;
       throw err;
     }
   }
+
+  /** What to say about a namespace a cloud cluster did not describe: it is missing, or the key may not see it. */
+  const notOnCloud = (side: Side, namespace: string) =>
+    `namespace ${namespace} not found on ${deps[side].name} (kind cloud), or its API key has no access to it`;
 
   const attributeTtlMs = deps.searchAttributeTtlMs ?? SEARCH_ATTRIBUTE_TTL_MS;
   /** Listings by `side/namespace`: `at` is when the listing was asked for; concurrent callers share it. */
@@ -341,8 +348,10 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
         });
         problems.push({
           field: 'targetNamespace',
-          message: `namespace ${args.targetNamespace} not found on ${deps.target.name} (kind cloud); create it with: ${command}`,
-          hint: `cutover does not create namespaces on Temporal Cloud: run ${command}, or fix namespaces.<ns>.target`,
+          message: `${notOnCloud('target', args.targetNamespace)}; create it with: ${command}`,
+          hint:
+            `cutover does not create namespaces on Temporal Cloud: run ${command}; if it exists, give the key access to it; ` +
+            'or fix namespaces.<ns>.target',
         });
       }
       if (tgt && missing.length > 0 && cloud) {
@@ -407,9 +416,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
           throw ApplicationFailure.create({
             type: 'NamespaceNotCreatable',
             nonRetryable: true,
-            message:
-              `targetNamespace: ${args.targetNamespace} does not exist on cloud cluster ${deps.target.name}; ` +
-              `create it with: ${command}`,
+            message: `targetNamespace: ${notOnCloud('target', args.targetNamespace)}; create it with: ${command}`,
           });
         }
         try {

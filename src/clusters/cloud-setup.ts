@@ -65,11 +65,14 @@ export class CloudSetupError extends Error {
     readonly missing: string[],
     /** The `tcld` commands that create what is missing, in order. */
     readonly commands: string[],
+    opts: { mayBeAccess?: boolean } = {},
   ) {
     super(
       `cluster ${cluster} (kind cloud): ` +
         (missing.includes('namespace')
-          ? `namespace ${namespace} does not exist; `
+          ? opts.mayBeAccess
+            ? `namespace ${namespace} does not exist, or the key has no access to it (if it exists, give the key access); `
+            : `namespace ${namespace} does not exist; `
           : `namespace ${namespace} lacks the search attributes ${missing.join(', ')}; `) +
         `cutover does not call Temporal Cloud's operator API — fix: create ${missing.includes('namespace') ? 'it' : 'them'} with\n` +
         commands.map((c) => `  ${c}`).join('\n'),
@@ -91,8 +94,12 @@ export async function verifyCloudNamespace(
   try {
     await connection.workflowService.describeNamespace({ namespace });
   } catch (err) {
-    if ((err as { code?: number }).code === 5 /* NOT_FOUND */) {
-      throw new CloudSetupError(cluster, namespace, ['namespace'], [tcldNamespaceCreate(namespace, { ...opts, attributes: wanted })]);
+    const code = (err as { code?: number }).code;
+    // A per-namespace key is refused on a namespace it cannot see whether or not it exists (7 PERMISSION_DENIED).
+    if (code === 5 /* NOT_FOUND */ || code === 7) {
+      throw new CloudSetupError(cluster, namespace, ['namespace'], [tcldNamespaceCreate(namespace, { ...opts, attributes: wanted })], {
+        mayBeAccess: code === 7,
+      });
     }
     throw err;
   }

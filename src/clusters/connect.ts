@@ -332,7 +332,9 @@ export function explainClusterError(name: string, cluster: ClusterAccess, err: u
       `put a valid API key for this cluster in ${keyField}`,
     ],
     'permission-denied': () => [
-      `${where}: the ${hasKey ? 'API key' : 'client certificate'} lacks permission on namespace ${ns ?? '(unknown)'}`,
+      // A per-namespace key is refused on a namespace it cannot see, existing or not: say both.
+      `${where}: the ${hasKey ? 'API key' : 'client certificate'} lacks permission on namespace ${ns ?? '(unknown)'} ` +
+        '(or the namespace does not exist)',
       hasKey
         ? `give the key from ${keyField} access to namespace ${ns ?? '(the namespace)'}, or use a key that has it`
         : `grant the certificate's identity access to namespace ${ns ?? '(the namespace)'}`,

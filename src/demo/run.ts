@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
+import { Client, ScheduleOverlapPolicy } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { bundleWorkflowCode, Runtime } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
@@ -25,7 +25,8 @@ import { renderStatus } from '../cockpit/render';
 import { getStatus } from '../cockpit/status';
 import { planUnitNames } from '../cockpit/target';
 import { workflowUrl } from '../cockpit/control';
-import { namespaceOn } from '../clusters/connect';
+import { connectCluster, namespaceOn } from '../clusters/connect';
+import { connectRedis } from '../routing/connect-redis';
 import { loadPlan, type Plan } from '../config';
 import { startCutoverMetrics } from '../metrics';
 import { DualWorkers, RoutedClient } from '../routing';
@@ -38,7 +39,6 @@ import { createCutoverWorker } from '../worker';
 import { parseUnitName } from '../domain/ids';
 import type { Side, ReconcileResult, ScheduleReconcileResult } from '../domain/migration';
 import { ScheduleFence } from '../schedules/fence';
-import { Redis } from 'ioredis';
 import { SteadyLoad, verifyPlacements, type LoadStart, type PlacementReport } from './load';
 import { campaignQuietLine, campaignStoryLine, createSdkLog, withoutLinksTo } from './story';
 import { planCampaign } from '../campaign/plan';
@@ -223,9 +223,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       worker.shutdown();
       await workerRun;
     });
-    const control = await Connection.connect({ address: plan.clusters[plan.control.cluster]!.address });
+    const controlCluster = plan.clusters[plan.control.cluster]!;
+    const control = await connectCluster(plan.control.cluster, controlCluster);
     cleanups.push(() => control.close());
-    const controlClient = new Client({ connection: control, namespace: plan.control.namespace });
+    const controlClient = new Client({ connection: control, namespace: namespaceOn(controlCluster, plan.control.namespace) });
     const metrics = startCutoverMetrics({
       client: controlClient,
       units: planUnitNames(plan),
@@ -401,8 +402,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     say('[check] waiting for the last runs to finish, then looking up every acknowledged start on both clusters');
     const sdk: Record<string, { source: Client; target: Client }> = {};
     const conns = {
-      source: await Connection.connect({ address: plan.clusters[plan.source]!.address }),
-      target: await Connection.connect({ address: plan.clusters[plan.target]!.address }),
+      source: await connectCluster(plan.source, plan.clusters[plan.source]!),
+      target: await connectCluster(plan.target, plan.clusters[plan.target]!),
     };
     cleanups.push(() => conns.source.close());
     cleanups.push(() => conns.target.close());
@@ -415,7 +416,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     // Let the last acknowledged runs finish on whichever side they were routed to before judging.
     await waitForOpen(sdk, quick ? 60_000 : 120_000, say, opts.signal);
     const placements = await verifyPlacements(load.accepted, sdk);
-    const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 2 });
+    const redis = await connectRedis(plan.redis, { maxRetriesPerRequest: 2 });
     cleanups.push(async () => void redis.disconnect());
     const fence = new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix });
     say(`[check] placements: ${placements.onSource} on the source, ${placements.onTarget} on the target; reconciling every unit`);

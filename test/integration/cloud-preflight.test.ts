@@ -161,8 +161,15 @@ describe('Cloud-shaped target: preflight and provision only verify, and print th
     );
     // The control namespace the stack created, with cutover's attributes: the worker starts and registers nothing.
     const worker = await createCutoverWorker({ plan: planOf('cutover') });
-    worker.shutdown();
-    await worker.run();
+    const running = worker.run();
+    try {
+      await until('the worker to poll the cloud control namespace', () =>
+        worker.workers.every((w) => w.getState() === 'RUNNING') ? true : undefined,
+      );
+    } finally {
+      worker.shutdown();
+      await running;
+    }
   });
 
   it('no operator API call reached the Cloud-shaped server, while the describes did', async () => {
