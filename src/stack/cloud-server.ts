@@ -126,6 +126,12 @@ export class CloudServer implements ClusterProcess {
     return this.server.endpoint;
   }
 
+  /** The internal-frontend (internode mTLS with the internal CA; no authorization behind it), once started. */
+  get internalFrontendAddress(): string | undefined {
+    const port = this.server.ports?.internalFrontendGrpc;
+    return port ? `127.0.0.1:${port}` : undefined;
+  }
+
   get auth(): CloudAuth {
     return this.opts.auth;
   }

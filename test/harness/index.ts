@@ -55,6 +55,8 @@ export interface CloudShapedCluster {
   endpoint: string;
   auth: CloudAuth;
   namespaceSuffix: typeof CLOUD_SUFFIX;
+  /** The server's internal-frontend (for tests of the front door itself: only the server's own services get in). */
+  internalEndpoint: string;
   /** The CA that signed the server's certificate (and, for mTLS, the client certificate). */
   caPath: string;
   /** mTLS only: a client certificate the server accepts, and its key. */
@@ -213,6 +215,7 @@ function cloudView(server: CloudServer): CloudShapedCluster {
   };
   return {
     endpoint: server.endpoint.address,
+    internalEndpoint: server.internalFrontendAddress!,
     auth: server.auth,
     namespaceSuffix: CLOUD_SUFFIX,
     caPath: server.pki.ca.certPath,

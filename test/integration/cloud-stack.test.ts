@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError, type ConnectionOptions } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
 import { grpcCode, GrpcStatus } from '../../src/clusters/grpc';
 import type { DevState } from '../../src/stack/dev';
@@ -151,6 +152,33 @@ describe('Cloud-shaped cluster with API keys', function () {
     });
   });
 
+  it('a worker (NativeConnection) with the key runs a workflow to completion', async function () {
+    const apiKey = process.env[CLOUD_API_KEY_ENV]!;
+    const tls = { serverRootCACertificate: fs.readFileSync(cloud.caPath) };
+    const native = await NativeConnection.connect({ address: cloud.endpoint, tls, apiKey });
+    try {
+      const taskQueue = uniqueId('cloud-worker');
+      const worker = await Worker.create({
+        connection: native,
+        namespace: PAYMENTS,
+        taskQueue,
+        workflowsPath: require.resolve('../workflows/stack-workflows'),
+      });
+      const result = await withConnection(connect(cloud, { apiKey }), (conn) =>
+        worker.runUntil(
+          new Client({ connection: conn, namespace: PAYMENTS }).workflow.execute('trivial', {
+            taskQueue,
+            workflowId: uniqueId('cloud-wf'),
+            args: ['cloud'],
+          }),
+        ),
+      );
+      assert.equal(result, 'hello cloud');
+    } finally {
+      await native.close();
+    }
+  });
+
   it('refuses a call without a key', async function () {
     await withConnection(connect(cloud), (conn) =>
       rejectsWith(GrpcStatus.PERMISSION_DENIED, conn.workflowService.describeNamespace({ namespace: PAYMENTS })),
@@ -209,6 +237,22 @@ describe('Cloud-shaped cluster with API keys', function () {
       const listed = await conn.operatorService.listSearchAttributes({ namespace: PAYMENTS });
       assert.ok(listed.customAttributes?.TenantId !== undefined);
     });
+  });
+
+  it('keeps its internal-frontend (which skips authorization) to holders of the internal certificate', async function () {
+    const describeThere = (opts: Partial<ConnectionOptions>) =>
+      withConnection(connect(cloud, { address: cloud.internalEndpoint, connectTimeout: '3s', ...opts }), (conn) =>
+        conn.workflowService.describeNamespace({ namespace: PAYMENTS }),
+      );
+    // Its certificate is not the public CA's, and it wants a client certificate of the internal CA.
+    await assert.rejects(describeThere({ apiKey: writeKey }));
+    await assert.rejects(describeThere({ tls: undefined }));
+    const dir = path.dirname(cloud.caPath);
+    const internalCa = fs.readFileSync(path.join(dir, 'internal-ca.pem'));
+    await assert.rejects(describeThere({ tls: { serverRootCACertificate: internalCa }, apiKey: writeKey }));
+    // The server's own certificate gets in, with no key at all: the door is real, and the certificate is its only lock.
+    const own = { crt: fs.readFileSync(path.join(dir, 'internal.pem')), key: fs.readFileSync(path.join(dir, 'internal.key')) };
+    await describeThere({ tls: { serverRootCACertificate: internalCa, clientCertPair: own } });
   });
 
   it('listens on loopback only', function () {
@@ -288,15 +332,21 @@ describe('Cloud-shaped cluster with mTLS', function () {
 });
 
 describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator path)', function () {
-  this.timeout(300_000);
+  // Each `cutover` call is a fresh node process; on a busy 2-core machine a dev up takes a minute or more.
+  this.timeout(600_000);
   let cwd: string;
   let planPath: string;
   let temporalCli: string;
 
   const cutover = (args: string[]): SpawnSyncReturns<string> =>
     spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 240_000 });
-  const bash = (script: string): SpawnSyncReturns<string> =>
-    spawnSync('bash', ['-c', script], { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, CUTOVER_CLOUD_API_KEY: '' } });
+  const bash = (script: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> =>
+    spawnSync('bash', ['-c', script], {
+      cwd,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, CUTOVER_CLOUD_API_KEY: '', ...env },
+    });
 
   before(async function () {
     temporalCli = await resolveTemporalCli();
@@ -358,14 +408,16 @@ describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator pat
     );
     assert.equal(describe.status, 0, describe.stderr);
     assert.match(describe.stdout, new RegExp(PAYMENTS.replace('.', '\\.')));
-    // The control namespace is suffixed too, and cutover's key may use it.
-    const control = bash(`${evalEnv} && ${q(temporalCli)} operator namespace describe --namespace cutover${CLOUD_SUFFIX} ${withKey}`);
+    // The control namespace is suffixed too, and cutover's key may use it. (The same key as exported above,
+    // passed on directly: each `dev env` is a node process that costs seconds on a busy machine.)
+    const exported = { CUTOVER_CLOUD_API_KEY: /^export CUTOVER_CLOUD_API_KEY='(.*)'$/m.exec(env.stdout)![1]! };
+    const control = bash(`${q(temporalCli)} operator namespace describe --namespace cutover${CLOUD_SUFFIX} ${withKey}`, exported);
     assert.equal(control.status, 0, control.stderr);
 
     const noKey = bash(`${q(temporalCli)} operator namespace describe --namespace ${PAYMENTS} ${tls}`);
     assert.notEqual(noKey.status, 0);
     assert.match(noKey.stderr, /unauthorized/i);
-    const create = bash(`${evalEnv} && ${q(temporalCli)} operator namespace create --namespace other${CLOUD_SUFFIX} ${withKey}`);
+    const create = bash(`${q(temporalCli)} operator namespace create --namespace other${CLOUD_SUFFIX} ${withKey}`, exported);
     assert.notEqual(create.status, 0);
     assert.match(create.stderr, /unauthorized/i);
 
