@@ -273,13 +273,14 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
         () => pay.close(),
       );
       [detSides, paySides] = await Promise.all([sidesOf(plans.ops, 'detections'), sidesOf(plans.ops, 'payments')]);
+      // Cleanups run last-pushed first: the schedules are deleted before their connections close.
       cleanups.push(
+        () => detSides.close(),
+        () => paySides.close(),
         async () => {
           await deleteOnSides(detSides, scheduleIds.det);
           await deleteOnSides(paySides, scheduleIds.pay);
         },
-        () => detSides.close(),
-        () => paySides.close(),
       );
       cleanups.push(async () => {
         for (const name of [...Object.keys(tenants).map((k) => tenantUnit(k as keyof typeof tenants)), 'namespace/payments']) {
