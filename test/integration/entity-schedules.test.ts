@@ -5,41 +5,15 @@
  * both, none may be lost (the switch gaps are backfilled).
  */
 import assert from 'node:assert/strict';
-import { duplicateFires, listScheduledRuns, lostFires, type ScheduledRun } from '../../src/schedules';
-import { matchingTimes } from '../../src/schedules/raw';
 import type { UnitStatus } from '../../src/domain/migration';
 import { until } from '../harness/wait';
-import { pausedOnSides } from '../workflows/schedule-test-kit';
+import { firesOn, pausedOnSides, settledFiresOn } from '../workflows/schedule-test-kit';
 import { closeShared, driveTo, Rig, type RigOptions } from './entity.fixture';
 
-/** Runs of the schedule on both clusters over (sinceMs, untilMs], and the nominal times that should have run. */
-async function firesOf(r: Rig, scheduleId: string, sinceMs: number, untilMs: number) {
-  const sides = r.scheduleSides();
-  const inWindow = (x: ScheduledRun) => x.nominalMs > sinceMs && x.nominalMs <= untilMs;
-  const [source, target] = await Promise.all([listScheduledRuns(sides.source, scheduleId), listScheduledRuns(sides.target, scheduleId)]);
-  const expected = await matchingTimes(sides.target, scheduleId, sinceMs, untilMs);
-  const s = source.filter(inWindow);
-  const t = target.filter(inWindow);
-  return { source: s, target: t, expected, duplicates: duplicateFires(s, t), lost: lostFires(expected, [...s, ...t]) };
-}
-
-/** Waits (bounded) until visibility shows every fire of the window (a run appears a moment after it starts), then counts. */
-async function settledFires(r: Rig, scheduleId: string, sinceMs: number, untilMs: number) {
-  let last: Awaited<ReturnType<typeof firesOf>> | undefined;
-  try {
-    await until(
-      'every fire of the window to be visible',
-      async () => {
-        last = await firesOf(r, scheduleId, sinceMs, untilMs);
-        return last.lost.length === 0 ? true : undefined;
-      },
-      15_000,
-    );
-  } catch {
-    // asserted by the caller, with the numbers
-  }
-  return last ?? (await firesOf(r, scheduleId, sinceMs, untilMs));
-}
+/** The schedule's fires on both clusters of the rig over (sinceMs, untilMs]. */
+const firesOf = (r: Rig, scheduleId: string, sinceMs: number, untilMs: number) => firesOn(r.scheduleSides(), scheduleId, sinceMs, untilMs);
+const settledFires = (r: Rig, scheduleId: string, sinceMs: number, untilMs: number) =>
+  settledFiresOn(r.scheduleSides(), scheduleId, sinceMs, untilMs);
 
 const wholeSecondAfter = (ms: number) => Math.ceil(ms / 1000) * 1000;
 

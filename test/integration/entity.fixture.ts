@@ -513,52 +513,16 @@ export class Rig {
    * Waits until every accepted job has closed, then checks where each ran: `lost` were found on
    * neither cluster, `duplicated` on both, `open` still running at the deadline.
    */
-  async settleWorkload(
-    timeoutMs = 30_000,
-  ): Promise<{ lost: string[]; duplicated: string[]; open: string[]; onSource: number; onTarget: number }> {
+  async settleWorkload(timeoutMs = 30_000): Promise<RunTally> {
     await this.stopWorkload();
-    const clients = {
-      source: new Client({ connection: this.src.conn, namespace: this.input.sourceNamespace }),
-      target: new Client({ connection: this.sh.conn.target, namespace: this.input.targetNamespace }),
-    };
-    const where = async (side: 'source' | 'target', id: string) => {
-      try {
-        return (await clients[side].workflow.getHandle(id).describe()).status.name;
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return undefined;
-        throw err;
-      }
-    };
-    const count = async () => {
-      const lost: string[] = [];
-      const duplicated: string[] = [];
-      const open: string[] = [];
-      let onSource = 0;
-      let onTarget = 0;
-      for (const id of this.accepted) {
-        const [s, t] = await Promise.all([where('source', id), where('target', id)]);
-        if (s && t) duplicated.push(id);
-        else if (!s && !t) lost.push(id);
-        if (s) onSource++;
-        if (t) onTarget++;
-        if (s === 'RUNNING' || t === 'RUNNING') open.push(id);
-      }
-      return { lost, duplicated, open, onSource, onTarget };
-    };
-    let last: Awaited<ReturnType<typeof count>> | undefined;
-    try {
-      return await until(
-        'the workload to settle',
-        async () => {
-          last = await count();
-          return last.open.length === 0 && last;
-        },
-        { timeoutMs, everyMs: 250 },
-      );
-    } catch {
-      // Runs still open at the bound: the caller asserts on them.
-      return last ?? (await count());
-    }
+    return await settleRuns(
+      {
+        source: new Client({ connection: this.src.conn, namespace: this.input.sourceNamespace }),
+        target: new Client({ connection: this.sh.conn.target, namespace: this.input.targetNamespace }),
+      },
+      this.accepted,
+      timeoutMs,
+    );
   }
 
   /** Stops everything this rig started and deletes its Redis keys. Safe after a failed test. */
@@ -607,4 +571,59 @@ export async function driveTo(r: Rig, phase: UnitStatus['phase'], timeoutMs = 40
     },
     { timeoutMs, everyMs: 50, detail: () => `at ${last?.phase} waiting for ${last?.waitingFor}` },
   );
+}
+
+/** Where a workload's accepted starts ran: see {@link settleRuns}. */
+export interface RunTally {
+  lost: string[];
+  duplicated: string[];
+  open: string[];
+  onSource: number;
+  onTarget: number;
+}
+
+/**
+ * Waits (bounded) until every ID has closed on the cluster it ran on, then says where each ran:
+ * `lost` were found on neither cluster, `duplicated` on both, `open` still running at the deadline.
+ * The clients are bound to the unit's namespace on each side.
+ */
+export async function settleRuns(
+  clients: { source: Client; target: Client },
+  ids: readonly string[],
+  timeoutMs = 30_000,
+): Promise<RunTally> {
+  const where = async (side: 'source' | 'target', id: string) => {
+    try {
+      return (await clients[side].workflow.getHandle(id).describe()).status.name;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  };
+  const count = async (): Promise<RunTally> => {
+    const t: RunTally = { lost: [], duplicated: [], open: [], onSource: 0, onTarget: 0 };
+    for (const id of ids) {
+      const [s, d] = await Promise.all([where('source', id), where('target', id)]);
+      if (s && d) t.duplicated.push(id);
+      else if (!s && !d) t.lost.push(id);
+      if (s) t.onSource++;
+      if (d) t.onTarget++;
+      if (s === 'RUNNING' || d === 'RUNNING') t.open.push(id);
+    }
+    return t;
+  };
+  let last: RunTally | undefined;
+  try {
+    return await until(
+      'the workload to settle',
+      async () => {
+        last = await count();
+        return last.open.length === 0 && last;
+      },
+      { timeoutMs, everyMs: 250 },
+    );
+  } catch {
+    // Runs still open at the bound: the caller asserts on them.
+    return last ?? (await count());
+  }
 }

@@ -6,8 +6,10 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { msNumberToTs } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
-import { describeRaw, deleteRaw } from '../../src/schedules';
+import { describeRaw, deleteRaw, duplicateFires, listScheduledRuns, lostFires, type ScheduledRun } from '../../src/schedules';
 import type { SidedEndpoint, SwitchStep } from '../../src/schedules';
+import { matchingTimes } from '../../src/schedules/raw';
+import { until } from '../harness/wait';
 
 export interface Sides {
   source: SidedEndpoint;
@@ -131,3 +133,41 @@ export const QUIET_HOURLY: temporal.api.schedule.v1.IScheduleSpec = {
   interval: [{ interval: dur(3600_000) }],
   startTime: msNumberToTs(Date.UTC(2100, 0, 1)),
 };
+
+/** A schedule's runs on both clusters over (sinceMs, untilMs], the nominal times due, and those run twice or never. */
+export async function firesOn(
+  sides: { source: SidedEndpoint; target: SidedEndpoint },
+  scheduleId: string,
+  sinceMs: number,
+  untilMs: number,
+) {
+  const inWindow = (x: ScheduledRun) => x.nominalMs > sinceMs && x.nominalMs <= untilMs;
+  const [source, target] = await Promise.all([listScheduledRuns(sides.source, scheduleId), listScheduledRuns(sides.target, scheduleId)]);
+  const expected = await matchingTimes(sides.target, scheduleId, sinceMs, untilMs);
+  const s = source.filter(inWindow);
+  const t = target.filter(inWindow);
+  return { source: s, target: t, expected, duplicates: duplicateFires(s, t), lost: lostFires(expected, [...s, ...t]) };
+}
+
+/** Waits (bounded) until visibility shows every fire of the window (a run appears a moment after it starts), then counts. */
+export async function settledFiresOn(
+  sides: { source: SidedEndpoint; target: SidedEndpoint },
+  scheduleId: string,
+  sinceMs: number,
+  untilMs: number,
+): Promise<Awaited<ReturnType<typeof firesOn>>> {
+  let last: Awaited<ReturnType<typeof firesOn>> | undefined;
+  try {
+    await until(
+      'every fire of the window to be visible',
+      async () => {
+        last = await firesOn(sides, scheduleId, sinceMs, untilMs);
+        return last.lost.length === 0 ? true : undefined;
+      },
+      15_000,
+    );
+  } catch {
+    // asserted by the caller, with the numbers
+  }
+  return last ?? (await firesOn(sides, scheduleId, sinceMs, untilMs));
+}
