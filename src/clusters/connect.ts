@@ -420,14 +420,19 @@ export async function withNamespaceAccess<T>(name: string, cluster: ClusterAcces
 }
 
 /**
- * A client-side connection to a plan cluster (receiving messages up to 128 MiB). Its first call
- * (GetSystemInfo) proves the server and the credentials; `namespaces` are then described.
+ * Opens a connection with `open`, explaining a failure, then describes `namespaces` on it (closing it
+ * when one is refused). Shared by the client-side and the worker-side connection.
  */
-export async function connectCluster(name: string, cluster: ClusterAccess, opts: ConnectOptions = {}): Promise<Connection> {
+async function openChecked<C extends Connection | NativeConnection>(
+  name: string,
+  cluster: ClusterAccess,
+  opts: ConnectOptions,
+  open: (options: ClusterConnectionOptions) => Promise<C>,
+): Promise<C> {
   const options = connectionOptions(name, cluster);
-  let conn: Connection;
+  let conn: C;
   try {
-    conn = await Connection.connect({ ...options, connectTimeout: '10s', channelArgs: CLIENT_CHANNEL_ARGS });
+    conn = await open(options);
   } catch (err) {
     throw await explainConnectFailure(name, cluster, options, err);
   }
@@ -440,22 +445,19 @@ export async function connectCluster(name: string, cluster: ClusterAccess, opts:
   return conn;
 }
 
+/**
+ * A client-side connection to a plan cluster (receiving messages up to 128 MiB). Its first call
+ * (GetSystemInfo) proves the server and the credentials; `namespaces` are then described.
+ */
+export function connectCluster(name: string, cluster: ClusterAccess, opts: ConnectOptions = {}): Promise<Connection> {
+  return openChecked(name, cluster, opts, (options) =>
+    Connection.connect({ ...options, connectTimeout: '10s', channelArgs: CLIENT_CHANNEL_ARGS }),
+  );
+}
+
 /** A worker-side connection to a plan cluster, checked like {@link connectCluster}. */
-export async function connectNativeCluster(name: string, cluster: ClusterAccess, opts: ConnectOptions = {}): Promise<NativeConnection> {
-  const options = connectionOptions(name, cluster);
-  let conn: NativeConnection;
-  try {
-    conn = await NativeConnection.connect(options);
-  } catch (err) {
-    throw await explainConnectFailure(name, cluster, options, err);
-  }
-  try {
-    for (const namespace of opts.namespaces ?? []) await checkNamespaceAccess(conn, name, cluster, namespace);
-  } catch (err) {
-    await conn.close().catch(() => undefined);
-    throw err;
-  }
-  return conn;
+export function connectNativeCluster(name: string, cluster: ClusterAccess, opts: ConnectOptions = {}): Promise<NativeConnection> {
+  return openChecked(name, cluster, opts, (options) => NativeConnection.connect(options));
 }
 
 /** The namespace name on a cluster (Temporal Cloud appends `.<account>`). */
