@@ -78,7 +78,10 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
         },
       },
       gates: {},
-      defaults: { bake: '1s', percentSteps: [50] },
+      // Hold, not roll back, when ring0's unit fails its preflight (nothing polls its task queue here): on a
+      // loaded machine the campaign can advance the unit before the test's pause lands, and a campaign that
+      // rolled itself back would close before the second start, which must attach to the running one.
+      defaults: { bake: '1s', percentSteps: [50], onGateFailure: 'hold' },
       rings: [
         { name: 'ring0', units: [unit(0)], gates: [] },
         { name: 'ring1', units: tenants.slice(1).map((t) => `tenant/detections/${t}`), gates: [] },
