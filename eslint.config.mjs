@@ -12,13 +12,14 @@ const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
 const LAYERS = {
   domain: [],
   config: ['domain'],
+  security: ['domain', 'config'],
   approvals: ['domain'],
   clusters: ['domain', 'config'],
-  routing: ['domain', 'config', 'clusters'],
-  schedules: ['domain', 'config', 'clusters', 'routing'],
+  routing: ['domain', 'config', 'clusters', 'security'],
+  schedules: ['domain', 'config', 'clusters', 'routing', 'security'],
   gates: ['domain', 'config', 'clusters'],
   campaign: ['domain', 'config', 'clusters', 'gates', 'approvals'],
-  activities: ['domain', 'config', 'clusters', 'routing', 'schedules', 'gates', 'approvals', 'campaign', 'workflows'],
+  activities: ['domain', 'config', 'clusters', 'security', 'routing', 'schedules', 'gates', 'approvals', 'campaign', 'workflows'],
   workflows: ['domain', 'approvals', 'campaign', 'gates', 'activities'],
 };
 const SRC_FOLDERS = [...Object.keys(LAYERS), 'cockpit', 'demo', 'cli', 'stack', 'metrics', 'runbook'];
@@ -71,7 +72,8 @@ export default tseslint.config(
   {
     // Workflow code runs in a deterministic sandbox: no I/O, no clients, no config loading, and
     // activities only as types (the worker supplies the implementations).
-    files: ['src/workflows/**/*.ts', 'src/demo/app/workflows.ts'],
+    // The failure converter is bundled into the sandbox too (it reaches workflows by module path).
+    files: ['src/workflows/**/*.ts', 'src/demo/app/workflows.ts', 'src/security/failure-converter.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

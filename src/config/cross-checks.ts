@@ -294,7 +294,78 @@ export function crossCheck(raw: unknown): RawIssue[] {
     });
     checkUnique(ringGates, ['rings', r, 'gates'], 'gate', report);
   });
+
+  checkCodec(asObj(plan.codec), report);
   return issues;
+}
+
+/**
+ * Payload encryption: key IDs are unique and each key has exactly one source; the current key is in the
+ * ring; the codec server authenticates one way, and JWT claims are only given with a JWKS.
+ */
+function checkCodec(codec: Obj | undefined, report: (path: PathSegment[], message: string, hint: string) => void): void {
+  if (!codec) return;
+  const ids = new Map<string, number>();
+  asArr(codec.keys)?.forEach((value, i) => {
+    const key = asObj(value);
+    if (!key) return;
+    const id = asStr(key.id);
+    if (id !== undefined) {
+      const first = ids.get(id);
+      if (first !== undefined) {
+        report(
+          ['codec', 'keys', i, 'id'],
+          `key id "${id}" is already used by codec.keys[${first}]`,
+          'give every key its own id (a payload names the key that encrypted it by this id)',
+        );
+      } else ids.set(id, i);
+    }
+    const label = id !== undefined ? `key "${id}"` : 'the key';
+    if (has(key, 'env') && has(key, 'file')) {
+      report(
+        ['codec', 'keys', i, 'file'],
+        `${label} has both env and file: the key must come from one place`,
+        `keep one: env (an environment variable) or file (a file), and remove the other from codec.keys[${i}]`,
+      );
+    } else if (!has(key, 'env') && !has(key, 'file')) {
+      report(
+        ['codec', 'keys', i],
+        `${label} names neither env nor file, so it cannot be read`,
+        'add env: <variable holding the key> or file: <file holding the key> (32 random bytes, base64)',
+      );
+    }
+  });
+  const current = asStr(codec.current);
+  if (current !== undefined && asArr(codec.keys) !== undefined && !ids.has(current)) {
+    report(
+      ['codec', 'current'],
+      `unknown key "${current}"`,
+      ids.size
+        ? `name one of the keys under codec.keys (${[...ids.keys()].join(', ')}), or add a key with id ${current}`
+        : `add a key with id ${current} under codec.keys`,
+    );
+  }
+  const server = asObj(codec.server);
+  if (!server) return;
+  if (has(server, 'tokenEnv') && has(server, 'jwksUrl')) {
+    report(
+      ['codec', 'server', 'jwksUrl'],
+      'tokenEnv and jwksUrl are both set: the codec server checks one kind of credential',
+      'keep one: tokenEnv (a shared bearer token) or jwksUrl (JWTs checked against a JWKS), and remove the other',
+    );
+  } else if (!has(server, 'tokenEnv') && !has(server, 'jwksUrl')) {
+    report(
+      ['codec', 'server'],
+      'the codec server has no authentication: anyone who can reach it could decrypt payloads',
+      'add tokenEnv: <variable holding a bearer token> or jwksUrl: <JWKS URL the JWTs are checked against>',
+    );
+  }
+  for (const claim of ['jwtAudience', 'jwtIssuer']) {
+    if (has(server, claim) && !has(server, 'jwksUrl')) {
+      report(['codec', 'server', claim], `${claim} applies only to JWTs, and jwksUrl is not set`, `remove ${claim}, or set jwksUrl`);
+    }
+  }
+  checkUnique(asArr(server.origins), ['codec', 'server', 'origins'], 'origin', report);
 }
 
 /**

@@ -54,6 +54,13 @@ export const DEFAULT_RECONCILE_MAX_DUPLICATES = 0;
 /** Reconcile gate: stranded runs tolerated. */
 export const DEFAULT_RECONCILE_MAX_STRANDED = 0;
 
+/** Where the codec server listens when neither the plan nor the command line says: loopback only. */
+export const DEFAULT_CODEC_SERVER_LISTEN = '127.0.0.1:8888';
+/** Largest request body the codec server reads: 4 MiB. */
+export const DEFAULT_CODEC_SERVER_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** CORS answers allow credentials only when the plan asks (the UI's "include credentials" setting). */
+export const DEFAULT_CODEC_SERVER_INCLUDE_CREDENTIALS = false;
+
 /** Hosts of Temporal Cloud's frontends (namespace endpoints and the regional API-key endpoints). */
 export const CLOUD_HOST_SUFFIXES: readonly string[] = ['.tmprl.cloud', '.api.temporal.io'];
 

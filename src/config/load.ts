@@ -41,9 +41,9 @@ function locate(doc: Document, counter: LineCounter, path: readonly PathSegment[
 }
 
 /**
- * The plan with its relative file paths (`tls.*Path`, `apiKeyFile`, `redis.caPath`) made absolute against
- * the directory of `planFile`, so a plan means the same files whatever the current directory. Absolute
- * paths are kept, so a resolved plan resolves to itself.
+ * The plan with its relative file paths (`tls.*Path`, `apiKeyFile`, `redis.caPath`, `codec.keys[].file`)
+ * made absolute against the directory of `planFile`, so a plan means the same files whatever the current
+ * directory. Absolute paths are kept, so a resolved plan resolves to itself.
  */
 export function resolvePlanPaths(plan: Plan, planFile: string): Plan {
   const base = nodePath.dirname(nodePath.resolve(planFile));
@@ -63,7 +63,14 @@ export function resolvePlanPaths(plan: Plan, planFile: string): Plan {
     }),
   );
   const redis = plan.redis.caPath !== undefined ? { ...plan.redis, caPath: abs(plan.redis.caPath) } : plan.redis;
-  return { ...plan, clusters, redis };
+  const resolved: Plan = { ...plan, clusters, redis };
+  if (plan.codec) {
+    resolved.codec = {
+      ...plan.codec,
+      keys: plan.codec.keys.map((key) => (key.file !== undefined ? { ...key, file: abs(key.file) } : key)),
+    };
+  }
+  return resolved;
 }
 
 /** Validates plan text (YAML or JSON); never throws. With `filename`, relative paths resolve against its directory. */

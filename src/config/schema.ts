@@ -47,13 +47,19 @@ export function suggestKey(key: string, known: readonly string[]): string | unde
 /**
  * A strict object: every unknown key is an error of its own, at the key's path, with a "did you
  * mean" hint. (zod's `.strict()` reports all unknown keys as one issue on the parent object, which
- * can neither point at the key's line nor suggest the right spelling.)
+ * can neither point at the key's line nor suggest the right spelling.) Keys in `refused` get their own
+ * message and fix (a secret written where only its location belongs).
  */
-function strictObject<T extends z.ZodRawShape>(shape: T) {
+function strictObject<T extends z.ZodRawShape>(shape: T, refused: Readonly<Record<string, { message: string; hint: string }>> = {}) {
   const known = Object.keys(shape);
   return z.object(shape).catchall(
     z.unknown().superRefine((_value, ctx) => {
       const key = String(ctx.path[ctx.path.length - 1]);
+      const special = Object.prototype.hasOwnProperty.call(refused, key) ? refused[key] : undefined;
+      if (special) {
+        fail(ctx, special.message, special.hint, true);
+        return;
+      }
       const guess = suggestKey(key, known);
       fail(
         ctx,
@@ -150,6 +156,19 @@ const address = z.string().superRefine((value, ctx) => {
   }
 });
 
+/** `host:port` a server of cutover's listens on. */
+const listenAddress = z.string().superRefine((value, ctx) => {
+  const match = HOST_PORT_RE.exec(value);
+  const port = match ? Number(match[3]) : 0;
+  if (!match || port < 1 || port > 65535) {
+    fail(
+      ctx,
+      `"${value}" is not a host:port address`,
+      'write the host:port to listen on, e.g. 127.0.0.1:8888 (0.0.0.0:8888 listens on every interface)',
+    );
+  }
+});
+
 /** Whether a URL carries a password (`redis://:secret@host`, `https://user:secret@host`). */
 export function urlHasPassword(value: string): boolean {
   try {
@@ -190,6 +209,32 @@ function url(protocols: string[], example: string, secretField?: string) {
     }
   });
 }
+
+/**
+ * A web origin as a browser sends it in its `Origin` header: `scheme://host[:port]`, lower case, without
+ * a path or a trailing slash. CORS compares origins as strings, so anything else would never match.
+ */
+const webOrigin = z.string().superRefine((value, ctx) => {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    fail(
+      ctx,
+      `"${redactUrl(value)}" is not an http(s) origin`,
+      'write the scheme, host and port of a Temporal UI, e.g. http://localhost:8233 (no wildcards: list each UI)',
+    );
+  } else if (parsed.origin !== value) {
+    fail(
+      ctx,
+      `"${redactUrl(value)}" is not an origin as a browser sends it (scheme://host[:port], lower case, no path or trailing slash)`,
+      `write ${parsed.origin}`,
+    );
+  }
+});
 
 /** The name of an environment variable that holds a secret (never the secret itself: it is not echoed). */
 function envName(what: string, example: string) {
@@ -328,6 +373,48 @@ const ringSchema = strictObject({
   bake: duration(false).optional(),
 });
 
+/** Keys under which someone would write a codec key itself: refused with their own fix. */
+const KEY_MATERIAL: Record<string, { message: string; hint: string }> = Object.fromEntries(
+  ['key', 'secret', 'value', 'material', 'base64'].map((name) => [
+    name,
+    {
+      message: `"${name}" would put key material in the plan (the value is not shown)`,
+      hint:
+        'remove it: put the key (32 random bytes, base64) in an environment variable or a file, ' +
+        'and name it with env or file, e.g. { id: 2025-01, env: CUTOVER_CODEC_KEY_2025_01 }',
+    },
+  ]),
+);
+
+const codecKeySchema = strictObject(
+  {
+    id: name('key id', '2025-01'),
+    env: envName('codec key', 'CUTOVER_CODEC_KEY_2025_01').optional(),
+    file: text.optional(),
+  },
+  KEY_MATERIAL,
+);
+
+const codecServerSchema = strictObject({
+  listen: listenAddress.optional(),
+  tokenEnv: envName('bearer token', 'CUTOVER_CODEC_TOKEN').optional(),
+  jwksUrl: url(['http:', 'https:'], 'https://login.example.com/.well-known/jwks.json').optional(),
+  jwtAudience: text.optional(),
+  jwtIssuer: text.optional(),
+  origins: z.array(webOrigin).optional(),
+  includeCredentials: z.boolean().optional(),
+  maxBodyBytes: integer(1).optional(),
+});
+
+const codecSchema = strictObject(
+  {
+    keys: z.array(codecKeySchema).min(1),
+    current: text,
+    server: codecServerSchema.optional(),
+  },
+  KEY_MATERIAL,
+);
+
 function nonEmptyRecord<V extends z.ZodTypeAny>(key: z.ZodType<string>, value: V, what: string, example: string) {
   return z.record(key, value).superRefine((record, ctx) => {
     if (Object.keys(record).length === 0) fail(ctx, `no ${what} declared`, `declare at least one, e.g. ${example}`);
@@ -361,6 +448,7 @@ export const planFileSchema = strictObject({
   gates: z.record(keyName('gate name', 'errors'), gateSchema).optional(),
   defaults: defaultsSchema.optional(),
   rings: z.array(ringSchema).min(1),
+  codec: codecSchema.optional(),
 });
 
 /** The plan file as the schema outputs it. */

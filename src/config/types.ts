@@ -195,6 +195,42 @@ export interface RingConfig {
   bake?: DurationMs;
 }
 
+/** One key of the payload codec's ring: where its material is (exactly one of `env` / `file`), never the key. */
+export interface CodecKeyConfig {
+  /** Written into every payload the key encrypts (in the clear: not a secret). */
+  id: string;
+  /** Name of the environment variable holding the key (32 random bytes, base64). */
+  env?: string;
+  /** A file holding the key; resolved against the plan file's directory. */
+  file?: string;
+}
+
+/** The codec server the Temporal UI decodes payloads through (`cutover codec-server`). */
+export interface CodecServerConfig {
+  /** `host:port` to listen on. */
+  listen: string;
+  /** Name of the environment variable holding the bearer token requests must carry (exclusive with `jwksUrl`). */
+  tokenEnv?: string;
+  /** Requests carry a JWT (RS256) checked against this JWKS (exclusive with `tokenEnv`). */
+  jwksUrl?: string;
+  jwtAudience?: string;
+  jwtIssuer?: string;
+  /** Origins of the Temporal UIs that may call it from a browser (CORS); none: no browser may. */
+  origins: string[];
+  /** Answer CORS with credentials allowed, as the UI's "include credentials" setting expects. */
+  includeCredentials: boolean;
+  /** Largest request body read; larger requests are answered 413. */
+  maxBodyBytes: number;
+}
+
+/** Payload encryption: the key ring, the key that encrypts, and the optional codec server. */
+export interface CodecConfig {
+  keys: CodecKeyConfig[];
+  /** ID of the key new payloads are encrypted with; every key of `keys` decrypts. */
+  current: string;
+  server?: CodecServerConfig;
+}
+
 /** A validated plan. */
 export interface Plan {
   name: string;
@@ -207,6 +243,8 @@ export interface Plan {
   gates: Record<string, GateConfig>;
   defaults: PlanDefaults;
   rings: RingConfig[];
+  /** Payload encryption; none: payloads are stored as the SDK's converter writes them. */
+  codec?: CodecConfig;
 }
 
 /** One problem in a plan: where (`rings[2].units[0]`), what, and how to fix it. */

@@ -5,7 +5,17 @@ import * as D from './defaults';
 import { DURATION_FORMS } from './duration';
 import { formatPath, type PathSegment, type RawIssue, show } from './issues';
 import { type IssueParams, type PlanFile, planFileSchema } from './schema';
-import type { ClusterConfig, GateConfig, NamespaceConfig, Plan, PlanIssue, PlanValidation, RingConfig, TenantsConfig } from './types';
+import type {
+  ClusterConfig,
+  CodecConfig,
+  GateConfig,
+  NamespaceConfig,
+  Plan,
+  PlanIssue,
+  PlanValidation,
+  RingConfig,
+  TenantsConfig,
+} from './types';
 
 const MAX_DEPTH = 32;
 
@@ -95,6 +105,22 @@ const FIELD_HINTS: Record<string, string> = {
   'rings[].name': 'name the ring, e.g. name: ring0-synthetic',
   'rings[].units': 'list the units of the ring, e.g. units: [namespace/payments, tenant/detections/acme]',
   'rings[].gates': 'list gate names defined under gates, e.g. gates: [probe]',
+  codec: 'write { keys: [{ id: 2025-01, env: CUTOVER_CODEC_KEY_2025_01 }], current: 2025-01 }',
+  'codec.keys': 'list the keys that may decrypt, e.g. keys: [{ id: 2025-01, env: CUTOVER_CODEC_KEY_2025_01 }]',
+  'codec.keys[]': 'write { id: 2025-01, env: CUTOVER_CODEC_KEY_2025_01 } or { id: 2025-01, file: secrets/codec-2025-01.key }',
+  'codec.keys[].id': 'name the key, e.g. id: 2025-01 (every payload it encrypts carries this id in the clear)',
+  'codec.keys[].env': 'name the environment variable that holds the key (32 random bytes, base64), e.g. CUTOVER_CODEC_KEY_2025_01',
+  'codec.keys[].file': 'write the path of a file holding the key (relative to the plan file), e.g. secrets/codec-2025-01.key',
+  'codec.current': 'name the key that encrypts new payloads, one of codec.keys, e.g. current: 2025-01',
+  'codec.server': 'write { tokenEnv: CUTOVER_CODEC_TOKEN, origins: [http://localhost:8233] } (or jwksUrl instead of tokenEnv)',
+  'codec.server.listen': 'write the host:port to listen on, e.g. listen: 127.0.0.1:8888',
+  'codec.server.tokenEnv': 'name the environment variable that holds the bearer token, e.g. CUTOVER_CODEC_TOKEN',
+  'codec.server.jwksUrl': 'set the URL of the JWKS that signs the JWTs, e.g. jwksUrl: https://login.example.com/.well-known/jwks.json',
+  'codec.server.jwtAudience': 'write the audience (aud) the JWTs must carry',
+  'codec.server.jwtIssuer': 'write the issuer (iss) the JWTs must carry',
+  'codec.server.origins': 'list the Temporal UI origins, e.g. origins: [http://localhost:8233]',
+  'codec.server.includeCredentials': 'write true or false, as the UI\'s "include credentials" setting is',
+  'codec.server.maxBodyBytes': 'write the largest request body in bytes, e.g. maxBodyBytes: 4194304',
 };
 
 const NAMED_SECTIONS = new Set(['clusters', 'namespaces', 'gates']);
@@ -256,13 +282,33 @@ function toRing(ring: PlanFile['rings'][number]): RingConfig {
   });
 }
 
+function toCodec(codec: NonNullable<PlanFile['codec']>): CodecConfig {
+  const server = codec.server;
+  return compact({
+    keys: codec.keys.map((key) => compact({ id: key.id, env: key.env, file: key.file })),
+    current: codec.current,
+    server: server
+      ? compact({
+          listen: server.listen ?? D.DEFAULT_CODEC_SERVER_LISTEN,
+          tokenEnv: server.tokenEnv,
+          jwksUrl: server.jwksUrl,
+          jwtAudience: server.jwtAudience,
+          jwtIssuer: server.jwtIssuer,
+          origins: [...(server.origins ?? [])],
+          includeCredentials: server.includeCredentials ?? D.DEFAULT_CODEC_SERVER_INCLUDE_CREDENTIALS,
+          maxBodyBytes: server.maxBodyBytes ?? D.DEFAULT_CODEC_SERVER_MAX_BODY_BYTES,
+        })
+      : undefined,
+  });
+}
+
 const mapValues = <A, B>(record: Record<string, A>, fn: (key: string, value: A) => B): Record<string, B> =>
   Object.fromEntries(Object.entries(record).map(([key, value]) => [key, fn(key, value)]));
 
 /** The schema's output with every default filled in. */
 function toPlan(file: PlanFile): Plan {
   const d = file.defaults ?? {};
-  return {
+  const plan: Plan = {
     name: file.name,
     clusters: mapValues(file.clusters, (_key, cluster) => toCluster(cluster)),
     source: file.source,
@@ -292,6 +338,8 @@ function toPlan(file: PlanFile): Plan {
     },
     rings: file.rings.map(toRing),
   };
+  if (file.codec) plan.codec = toCodec(file.codec);
+  return plan;
 }
 
 /** Validates a raw plan; issues keep their path segments (for source positions). */

@@ -31,6 +31,8 @@ describe('layering (lint)', function () {
     ['gates', "import type { Activities as _x } from '../activities';\n"],
     ['campaign', "import { getStatus as _x } from '../cockpit/status';\n"],
     ['activities', "import { Mutex as _x } from '../workflows/mutex';\n"],
+    ['security', "import type { RoutedClient as _x } from '../routing/client';\n"],
+    ['config', "import type { EncryptionCodec as _x } from '../security/codec';\n"],
   ];
   for (const [folder, source] of refused) {
     it(`refuses ${source.trim()} in src/${folder}`, async () => {
