@@ -367,10 +367,12 @@ async function explainConnectFailure(
   options: ClusterConnectionOptions,
   err: unknown,
 ): Promise<ClusterConnectError> {
+  const known = (err as { transport?: TransportVerdict } | undefined)?.transport;
   const transport =
-    grpcCode(err) === undefined || grpcCode(err) === GrpcStatus.UNAVAILABLE
+    known ??
+    (grpcCode(err) === undefined || grpcCode(err) === GrpcStatus.UNAVAILABLE
       ? await diagnoseTransport(options).catch(() => undefined)
-      : undefined;
+      : undefined);
   return explainClusterError(name, cluster, err, { phase: 'connect', secrets: [options.apiKey], ...(transport ? { transport } : {}) });
 }
 
@@ -419,6 +421,53 @@ export async function withNamespaceAccess<T>(name: string, cluster: ClusterAcces
   }
 }
 
+/** Failures a handshake proves for good: waiting out the SDK's connect deadline cannot change them. */
+const STANDING_TRANSPORT_FAILURES: ReadonlySet<ConnectFailure> = new Set<ConnectFailure>([
+  'server-not-tls',
+  'tls-required',
+  'unknown-ca',
+  'server-name',
+  'tls-handshake',
+  'client-certificate-required',
+  'client-certificate-refused',
+]);
+/** How long a connection may take before cutover checks the handshake itself (a healthy one takes milliseconds). */
+const EARLY_VERDICT_AFTER_MS = 1_000;
+
+/**
+ * The SDK reports a TLS misconfiguration only when its connect deadline (10 s) passes. When the
+ * connection is not open after a second, repeat the handshake: a verdict that stands (wrong CA, no
+ * client certificate…) rejects at once with its explanation, so an operator with a bad plan waits about a
+ * second, not ten. An unreachable server is left to the SDK, which keeps trying until its deadline (a
+ * cluster that is still starting). A connection that opens after all is closed, since nobody holds it.
+ */
+function earlyTransportVerdict<C extends Connection | NativeConnection>(
+  options: ClusterConnectionOptions,
+  opening: Promise<C>,
+): { verdict: Promise<never>; cancel: () => void } {
+  let cancelled = false;
+  let timer: NodeJS.Timeout | undefined;
+  const verdict = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      void diagnoseTransport(options)
+        .catch(() => undefined)
+        .then((v) => {
+          if (cancelled || !v || !STANDING_TRANSPORT_FAILURES.has(v.failure)) return;
+          cancelled = true;
+          opening.then((c) => c.close()).catch(() => undefined);
+          reject(Object.assign(new Error(`TLS handshake refused: ${v.detail}`), { transport: v }));
+        });
+    }, EARLY_VERDICT_AFTER_MS);
+  });
+  return {
+    verdict,
+    cancel: () => {
+      cancelled = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
 /**
  * Opens a connection with `open`, explaining a failure, then describes `namespaces` on it (closing it
  * when one is refused). Shared by the client-side and the worker-side connection.
@@ -431,10 +480,14 @@ async function openChecked<C extends Connection | NativeConnection>(
 ): Promise<C> {
   const options = connectionOptions(name, cluster);
   let conn: C;
+  const opening = open(options);
+  const early = earlyTransportVerdict(options, opening);
   try {
-    conn = await open(options);
+    conn = await Promise.race([opening, early.verdict]);
   } catch (err) {
     throw await explainConnectFailure(name, cluster, options, err);
+  } finally {
+    early.cancel();
   }
   try {
     for (const namespace of opts.namespaces ?? []) await checkNamespaceAccess(conn, name, cluster, namespace);
