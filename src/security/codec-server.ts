@@ -10,7 +10,7 @@
  * node:http rather than a web framework: two routes and a preflight, where each header matters and a
  * framework's defaults (permissive CORS, body parsers that read everything first) would have to be undone.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
@@ -58,6 +58,8 @@ export interface CodecServerOptions {
   includeCredentials: boolean;
   /** Default 4 MiB. */
   maxBodyBytes?: number;
+  /** How messages name the listen address (default `codec.server.listen`; the CLI's `--listen`). */
+  listenField?: string;
   /** One line per request, and start-up warnings. Never given tokens or payload data. */
   log?: (line: string) => void;
 }
@@ -130,7 +132,8 @@ const NAMESPACE = /^[\x21-\x7e]{1,255}$/;
  */
 export async function startCodecServer(opts: CodecServerOptions): Promise<CodecServer> {
   const log = opts.log ?? (() => undefined);
-  const { host, port } = parseListen(opts.listen ?? DEFAULT_CODEC_SERVER_LISTEN);
+  const listenField = opts.listenField ?? 'codec.server.listen';
+  const { host, port } = checkListen(opts.listen ?? DEFAULT_CODEC_SERVER_LISTEN, listenField);
   const origins = checkOrigins(opts.origins);
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_CODEC_SERVER_MAX_BODY_BYTES;
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0) {
@@ -225,7 +228,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     const onError = (err: NodeJS.ErrnoException) => {
       reject(
         err.code === 'EADDRINUSE'
-          ? new CodecServerInputError(`codec.server.listen: ${host}:${port} is already in use; choose another port (--listen host:port)`)
+          ? new CodecServerInputError(`${listenField}: ${host}:${port} is already in use; choose another port (--listen host:port)`)
           : err,
       );
     };
@@ -418,7 +421,8 @@ function authenticator(auth: CodecServerAuth | undefined, sessions?: SessionAuth
   if (auth && 'token' in auth) {
     if (typeof auth.token !== 'string' || auth.token.length < MIN_CODEC_TOKEN_LENGTH) {
       throw new CodecServerInputError(
-        `codec.server auth: the bearer token must be at least ${MIN_CODEC_TOKEN_LENGTH} characters; use a random one (openssl rand -hex 32)`,
+        `codec.server auth: the bearer token must be at least ${MIN_CODEC_TOKEN_LENGTH} characters; ` +
+          'use a random one (openssl rand -hex 32)',
       );
     }
     // Compare digests: equal lengths for timingSafeEqual, and the time taken says nothing of the token.
@@ -479,7 +483,7 @@ function sha256(text: string): Buffer {
 }
 
 /** Each origin exactly as a browser sends it: `scheme://host[:port]`, nothing after. */
-function checkOrigins(origins: string[]): Set<string> {
+export function checkOrigins(origins: string[], field = 'codec.server.origins'): Set<string> {
   const bad: string[] = [];
   for (const origin of origins) {
     let exact: string | undefined;
@@ -492,7 +496,7 @@ function checkOrigins(origins: string[]): Set<string> {
   }
   if (bad.length) {
     throw new CodecServerInputError(
-      `codec.server.origins: ${bad.map((o) => JSON.stringify(o)).join(', ')} ` +
+      `${field}: ${bad.map((o) => JSON.stringify(o)).join(', ')} ` +
         `${bad.length === 1 ? 'is not an exact origin' : 'are not exact origins'}; ` +
         'list each UI origin as scheme://host[:port] with no path or trailing slash (no wildcard: "*" would let any page decode)',
     );
@@ -500,14 +504,12 @@ function checkOrigins(origins: string[]): Set<string> {
   return new Set(origins);
 }
 
-/** `host:port` or `[v6]:port`. */
-function parseListen(listen: string): { host: string; port: number } {
+/** `host:port` or `[v6]:port` (port 0: a free one); throws CodecServerInputError naming `field` otherwise. */
+export function checkListen(listen: string, field = 'codec.server.listen'): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(listen);
   const port = match ? Number(match[3]) : NaN;
   if (!match || port > 65535) {
-    throw new CodecServerInputError(
-      `codec.server.listen: ${JSON.stringify(listen)} is not host:port; for example ${DEFAULT_CODEC_SERVER_LISTEN}`,
-    );
+    throw new CodecServerInputError(`${field}: ${JSON.stringify(listen)} is not host:port; for example ${DEFAULT_CODEC_SERVER_LISTEN}`);
   }
   return { host: (match[1] ?? match[2])!, port };
 }

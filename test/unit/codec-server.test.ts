@@ -573,7 +573,7 @@ describe('codec server', function () {
       assert.equal(json.status, 415);
     });
 
-    it('decodes for a UI origin with the session cookie and no token; refuses it without Origin, from another origin, or made up', async () => {
+    it('decodes for a UI origin with the session cookie alone; refuses it without Origin, from elsewhere, or made up', async () => {
       const base = await start({ includeCredentials: true });
       const { cookie } = await signIn(base, TOKEN);
       const withCookie = (c: string, origin?: string) => go(base, { token: null, origin, headers: { cookie: `_csrf=ui-cookie; ${c}` } });
