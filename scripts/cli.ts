@@ -154,6 +154,14 @@ dev
       `local stack up in ${((Date.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n` +
         `  ${'redis'.padEnd(12)} ${state.redis.url}\n` +
         (state.prometheus ? `  ${'prometheus'.padEnd(12)} ${state.prometheus.url}\n` : '') +
+        (state.codecServer
+          ? `  ${'codec'.padEnd(12)} ${state.codecServer.url} ` +
+            `(the UIs' codec endpoint; origins ${state.codecServer.origins.join(', ')})\n` +
+            (state.codecServer.signInUrl
+              ? `  sign in once at ${state.codecServer.signInUrl} with the token, then in each UI's Data Encoder settings ` +
+                'use the browser\'s setting with this endpoint and "include cross-origin credentials" on\n'
+              : '')
+          : '') +
         `plan:  ${state.planPath}\nstate: ${state.runDir}/state.json\n` +
         (apiKeys ? `API keys: eval "$(npx cutover dev env --plan ${opts.plan})"\n` : '') +
         'stop it with: npx cutover dev down\n',
