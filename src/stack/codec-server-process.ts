@@ -29,12 +29,15 @@ export function codecEndpointOf(settings: Pick<CodecServerConfig, 'listen'>): st
 export async function startCodecServerProcess(opts: {
   planPath: string;
   origins: string[];
+  /** `--listen`, in place of the plan's `codec.server.listen`. */
+  listen?: string;
   logFile: string;
   detached: boolean;
   timeoutMs?: number;
 }): Promise<SpawnedProcess & { url: string }> {
   const cli = path.join(PROJECT_ROOT, 'bin', 'cutover.js');
   const args = [cli, 'codec-server', '--plan', path.resolve(opts.planPath), ...opts.origins.flatMap((o) => ['--origin', o])];
+  if (opts.listen !== undefined) args.push('--listen', opts.listen);
   fs.writeFileSync(opts.logFile, '');
   const spawned = spawnLogged(process.execPath, args, {
     logFile: opts.logFile,
