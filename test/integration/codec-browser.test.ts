@@ -142,7 +142,10 @@ describe('codec server: the Temporal UI in headless Chromium', function () {
     assert.equal(signIn, 200);
     assert.match(signInText, /Signed in for 12 hours/);
     await page.waitForFunction((marker) => document.body.innerText.includes(marker), { timeout: 20_000 }, MARKER);
-    assert.ok(logOf(codec!).some((l) => /^codec-server POST "\/decode" namespace="payments" 200 /.test(l)));
+    // The server logs a request once its answer is sent, so the line may trail the page by a moment.
+    await until('the codec server to log the decode', () =>
+      logOf(codec!).some((l) => /^codec-server POST "\/decode" namespace="payments" 200 /.test(l)),
+    );
     await page.browserContext().close();
   });
 
