@@ -42,6 +42,9 @@ import { startCutoverMetrics } from '../src/metrics';
 import { formatDemoResult, runDemo } from '../src/demo/run';
 import { onInterrupt } from '../src/stack/processes';
 import { createCutoverWorker } from '../src/worker';
+import { CodecKeyError } from '../src/security/keys';
+import { CodecServerInputError } from '../src/security/codec-server';
+import { startPlanCodecServer, type PlanCodecServer } from '../src/security/plan-codec-server';
 import type { CommandName } from '../src/domain/migration';
 
 const EXIT_OK = 0;
@@ -71,7 +74,12 @@ function fail(err: unknown): never {
     process.exit(EXIT_BAD_INPUT);
   }
   // Credentials the plan names but that cannot be read (unset variable, missing file) are bad input.
-  if (err instanceof ClusterCredentialsError || err instanceof RedisCredentialsError) {
+  if (
+    err instanceof ClusterCredentialsError ||
+    err instanceof RedisCredentialsError ||
+    err instanceof CodecKeyError ||
+    err instanceof CodecServerInputError
+  ) {
     process.stderr.write(`error: ${err.message}\nnothing was started or changed.\n`);
     process.exit(EXIT_BAD_INPUT);
   }
@@ -146,6 +154,14 @@ dev
       `local stack up in ${((Date.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n` +
         `  ${'redis'.padEnd(12)} ${state.redis.url}\n` +
         (state.prometheus ? `  ${'prometheus'.padEnd(12)} ${state.prometheus.url}\n` : '') +
+        (state.codecServer
+          ? `  ${'codec'.padEnd(12)} ${state.codecServer.url} ` +
+            `(the UIs' codec endpoint; origins ${state.codecServer.origins.join(', ')})\n` +
+            (state.codecServer.signInUrl
+              ? `  sign in once at ${state.codecServer.signInUrl} with the token, then in each UI's Data Encoder settings ` +
+                'use the browser\'s setting with this endpoint and "include cross-origin credentials" on\n'
+              : '')
+          : '') +
         `plan:  ${state.planPath}\nstate: ${state.runDir}/state.json\n` +
         (apiKeys ? `API keys: eval "$(npx cutover dev env --plan ${opts.plan})"\n` : '') +
         'stop it with: npx cutover dev down\n',
@@ -545,6 +561,60 @@ program
     });
     const result = await demoDone;
     if (!result.ok) process.exitCode = EXIT_FAILED;
+  });
+
+// ── Payload encryption ──────────────────────────────────────────────────────────────────────────
+
+/** What the codec server enforces, for the operator (the token's variable, never the token). */
+function describeCodecServer(server: PlanCodecServer): string {
+  const auth =
+    server.auth.kind === 'token'
+      ? `bearer token from $${server.auth.tokenEnv}`
+      : `JWTs (RS256) checked against ${server.auth.jwksUrl}` +
+        `${server.auth.audience ? `, aud ${server.auth.audience}` : ''}${server.auth.issuer ? `, iss ${server.auth.issuer}` : ''}`;
+  const keys = server.keyIds.map((id) => (id === server.current ? `${id} (current)` : id)).join(', ');
+  return (
+    `codec server on ${server.url}\n` +
+    `  auth:        ${auth}\n` +
+    `  origins:     ${server.origins.length ? server.origins.join(', ') : '(none: no browser may call it; the CLI and curl may)'}\n` +
+    `  credentials: ${server.includeCredentials ? 'allowed (the UI\'s "include cross-origin credentials")' : 'not allowed'}\n` +
+    (server.signInUrl ? `  sign-in:     ${server.signInUrl} (browsers sign in once with the token)\n` : '') +
+    `  max body:    ${server.maxBodyBytes} bytes\n` +
+    `  keys:        ${keys}\n`
+  );
+}
+
+program
+  .command('codec-server')
+  .addOption(planOption())
+  .option('--listen <host:port>', "where to listen (default: the plan's codec.server.listen, else 127.0.0.1:8888)")
+  .option('--origin <url...>', "a Temporal UI origin allowed beside the plan's codec.server.origins (repeatable)")
+  .description(
+    "decode (and encode) payloads for the Temporal UI and the temporal CLI with the plan's codec keys, " +
+      'behind a bearer token or JWTs and CORS for the UI origins; runs until Ctrl-C',
+  )
+  .addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  export CUTOVER_CODEC_TOKEN=$(openssl rand -hex 32)\n' +
+      '  npx cutover codec-server --plan cutover.yaml\n' +
+      '  npx cutover codec-server --listen 127.0.0.1:8899 --origin http://localhost:8233\n' +
+      '  temporal workflow show -w <id> --codec-endpoint http://127.0.0.1:8888 --codec-auth "Bearer $CUTOVER_CODEC_TOKEN"',
+  )
+  .action(async (opts: { plan?: string; listen?: string; origin?: string[] }) => {
+    const plan = planFor(opts.plan);
+    const server = await startPlanCodecServer(plan, {
+      listen: opts.listen,
+      extraOrigins: opts.origin,
+      log: progress,
+      logger: { warn: (message: string) => progress(`codec: ${message}`) },
+    });
+    process.stdout.write(`${describeCodecServer(server)}UI codec endpoint: ${server.url}\nCtrl-C to stop\n`);
+    await new Promise<void>((resolve) => {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+    });
+    await server.close();
+    progress('codec server stopped');
   });
 
 async function main(): Promise<void> {

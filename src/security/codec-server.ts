@@ -15,12 +15,21 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils';
+import { DEFAULT_CODEC_SERVER_LISTEN, DEFAULT_CODEC_SERVER_MAX_BODY_BYTES } from '../config/defaults';
+import type { CodecServerConfig } from '../config/types';
+import {
+  cookieValue,
+  MAX_SIGN_IN_BYTES,
+  PAGE_HEADERS,
+  sessionCookie,
+  sessionCookieName,
+  SessionStore,
+  signedInPage,
+  signInPage,
+  WRONG_TOKEN,
+} from './codec-session';
 import { JwtVerifier, namespaceAccess, type JwtVerifierOptions } from './jwt';
 
-/** Where the codec server listens when nothing says otherwise: loopback only. */
-export const DEFAULT_CODEC_SERVER_LISTEN = '127.0.0.1:8888';
-/** Largest request body accepted: 4 MiB (the server's default payload limit is 2 MiB per payload). */
-export const DEFAULT_CODEC_SERVER_MAX_BODY_BYTES = 4 * 1024 * 1024;
 /** Shortest bearer token accepted: shorter ones can be guessed. */
 export const MIN_CODEC_TOKEN_LENGTH = 16;
 
@@ -41,25 +50,22 @@ export interface CodecServerOptions {
   auth: CodecServerAuth;
   /** UI origins (`scheme://host[:port]`) answered with CORS; a request from any other origin gets 403. */
   origins: string[];
-  /** Answer `Access-Control-Allow-Credentials: true`, as the UI's "include credentials" setting needs. */
+  /**
+   * Answer `Access-Control-Allow-Credentials: true`, as the UI's "include credentials" setting needs. With
+   * a bearer token it also opens the sign-in page (`<base>/session`): a browser signs in once with the
+   * token and then authenticates with a session cookie (codec-session.ts).
+   */
   includeCredentials: boolean;
   /** Default 4 MiB. */
   maxBodyBytes?: number;
+  /** How messages name the listen address (default `codec.server.listen`; the CLI's `--listen`). */
+  listenField?: string;
   /** One line per request, and start-up warnings. Never given tokens or payload data. */
   log?: (line: string) => void;
 }
 
-/** The plan's `codecServer` section (structurally the same as the plan type). */
-export interface CodecServerSettings {
-  listen: string;
-  tokenEnv?: string;
-  jwksUrl?: string;
-  jwtAudience?: string;
-  jwtIssuer?: string;
-  origins: string[];
-  includeCredentials: boolean;
-  maxBodyBytes: number;
-}
+/** The plan's `codec.server` section. */
+export type CodecServerSettings = CodecServerConfig;
 
 /** A running codec server. */
 export interface CodecServer {
@@ -80,28 +86,34 @@ export class CodecServerInputError extends Error {
 export function codecServerAuthFrom(settings: CodecServerSettings, env: NodeJS.ProcessEnv = process.env): CodecServerAuth {
   const { tokenEnv, jwksUrl } = settings;
   if (tokenEnv && jwksUrl) {
-    throw new CodecServerInputError('codecServer: tokenEnv and jwksUrl are both set; choose one way to authenticate requests');
+    throw new CodecServerInputError('codec.server: tokenEnv and jwksUrl are both set; choose one way to authenticate requests');
   }
   if (jwksUrl) return { jwksUrl, audience: settings.jwtAudience || undefined, issuer: settings.jwtIssuer || undefined };
   if (tokenEnv) {
     const token = env[tokenEnv];
     if (!token) {
       throw new CodecServerInputError(
-        `codecServer.tokenEnv: environment variable ${tokenEnv} is unset or empty; export a random token of at least ` +
+        `codec.server.tokenEnv: environment variable ${tokenEnv} is unset or empty; export a random token of at least ` +
           `${MIN_CODEC_TOKEN_LENGTH} characters in it (for example: export ${tokenEnv}=$(openssl rand -hex 32))`,
+      );
+    }
+    if (token.length < MIN_CODEC_TOKEN_LENGTH) {
+      throw new CodecServerInputError(
+        `codec.server.tokenEnv: the token in ${tokenEnv} is shorter than ${MIN_CODEC_TOKEN_LENGTH} characters; ` +
+          `put a random one there (for example: export ${tokenEnv}=$(openssl rand -hex 32))`,
       );
     }
     return { token };
   }
   throw new CodecServerInputError(
-    'codecServer: set tokenEnv (a bearer token read from that environment variable) or jwksUrl (JWTs checked against ' +
+    'codec.server: set tokenEnv (a bearer token read from that environment variable) or jwksUrl (JWTs checked against ' +
       'that JWKS); the codec server never runs without authentication',
   );
 }
 
-type Reply = { status: number; body?: unknown; headers?: http.OutgoingHttpHeaders; reason?: string };
+type Reply = { status: number; body?: unknown; html?: string; headers?: http.OutgoingHttpHeaders; reason?: string };
 type Authenticator = (
-  header: string | undefined,
+  headers: http.IncomingHttpHeaders,
 ) => Promise<
   { ok: true; allows: (namespace: string, op: Operation) => boolean | 'malformed' } | { ok: false; status: 401 | 503; reason: string }
 >;
@@ -120,13 +132,17 @@ const NAMESPACE = /^[\x21-\x7e]{1,255}$/;
  */
 export async function startCodecServer(opts: CodecServerOptions): Promise<CodecServer> {
   const log = opts.log ?? (() => undefined);
-  const { host, port } = parseListen(opts.listen ?? DEFAULT_CODEC_SERVER_LISTEN);
+  const listenField = opts.listenField ?? 'codec.server.listen';
+  const { host, port } = checkListen(opts.listen ?? DEFAULT_CODEC_SERVER_LISTEN, listenField);
   const origins = checkOrigins(opts.origins);
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_CODEC_SERVER_MAX_BODY_BYTES;
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0) {
-    throw new CodecServerInputError(`codecServer.maxBodyBytes: ${maxBodyBytes} is not a positive whole number of bytes`);
+    throw new CodecServerInputError(`codec.server.maxBodyBytes: ${maxBodyBytes} is not a positive whole number of bytes`);
   }
-  const authenticate = authenticator(opts.auth);
+  // Browser sessions: only for a bearer token (a JWT is the UI user's own), and only when the UI may send cookies.
+  const sessions = opts.auth && 'token' in opts.auth && opts.includeCredentials ? new SessionStore() : undefined;
+  let cookieName = '';
+  const authenticate = authenticator(opts.auth, sessions && { store: sessions, cookieName: () => cookieName });
   if (!isLoopback(host)) log(`codec-server: listening on ${host}, not loopback: anyone who can reach it and holds a credential can decode`);
 
   const server = http.createServer((req, res) => {
@@ -147,9 +163,9 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     const send = (reply: Reply) => {
       reason = reply.reason;
       if (res.headersSent) return;
-      const body = reply.body === undefined ? '' : JSON.stringify(reply.body);
+      const body = reply.html ?? (reply.body === undefined ? '' : JSON.stringify(reply.body));
       res.writeHead(reply.status, {
-        ...(body ? { 'content-type': 'application/json; charset=utf-8' } : {}),
+        ...(reply.html !== undefined ? PAGE_HEADERS : body ? { 'content-type': 'application/json; charset=utf-8' } : {}),
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
         ...corsHeaders,
@@ -157,6 +173,15 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
       });
       res.end(body);
     };
+
+    const op = path.slice(path.lastIndexOf('/') + 1);
+    // The sign-in page is the server's own page: a browser comes to it, not a UI origin.
+    if (op === 'session') {
+      void handleSignIn(req, sessions, opts.auth, cookieName).then(send, (err: unknown) => {
+        send({ status: 500, body: { error: 'internal error' }, reason: `internal error (${errorName(err)})` });
+      });
+      return;
+    }
 
     // Never answer a browser on a page we do not serve: no CORS headers, and the request goes no further.
     if (origin !== undefined && !origins.has(origin)) {
@@ -169,7 +194,6 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
       if (opts.includeCredentials) corsHeaders['access-control-allow-credentials'] = 'true';
     }
 
-    const op = path.slice(path.lastIndexOf('/') + 1);
     if (op !== 'encode' && op !== 'decode') {
       send({ status: 404, body: { error: 'not found: POST .../encode or .../decode' }, headers: { connection: 'close' } });
       return;
@@ -204,7 +228,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     const onError = (err: NodeJS.ErrnoException) => {
       reject(
         err.code === 'EADDRINUSE'
-          ? new CodecServerInputError(`codecServer.listen: ${host}:${port} is already in use; choose another port (--listen host:port)`)
+          ? new CodecServerInputError(`${listenField}: ${host}:${port} is already in use; choose another port (--listen host:port)`)
           : err,
       );
     };
@@ -215,6 +239,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     });
   });
   const address = server.address() as AddressInfo;
+  cookieName = sessionCookieName(address.port);
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${shownHost}:${address.port}`,
@@ -242,7 +267,7 @@ async function handlePost(
     reason: error,
   });
 
-  const auth = await authenticate(req.headers.authorization);
+  const auth = await authenticate(req.headers);
   if (!auth.ok) {
     return auth.status === 401
       ? early(401, auth.reason, {
@@ -345,19 +370,75 @@ function parsePayloads(text: string): Payload[] | string {
   return payloads;
 }
 
-function authenticator(auth: CodecServerAuth | undefined): Authenticator {
+/** The sign-in page (GET) and the sign-in itself (POST, a form with the token), when sessions are on. */
+async function handleSignIn(
+  req: http.IncomingMessage,
+  sessions: SessionStore | undefined,
+  auth: CodecServerAuth | undefined,
+  cookieName: string,
+): Promise<Reply> {
+  const refuse = (status: number, error: string, extra: http.OutgoingHttpHeaders = {}): Reply => ({
+    status,
+    body: { error },
+    headers: { connection: 'close', ...extra },
+    reason: error,
+  });
+  if (!sessions || !auth || !('token' in auth)) {
+    return refuse(404, 'no sign-in here: browser sessions need a bearer token (tokenEnv) and includeCredentials: true');
+  }
+  // A form posts with its page's origin, which is this server's own: a page elsewhere does not sign anyone in.
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) return refuse(403, 'sign-in from another origin');
+  if (req.method === 'GET' || req.method === 'HEAD') return { status: 200, html: signInPage() };
+  if (req.method !== 'POST') return refuse(405, 'method not allowed: GET or POST', { allow: 'GET, HEAD, POST' });
+
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') return refuse(415, 'send the sign-in form (application/x-www-form-urlencoded)');
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > MAX_SIGN_IN_BYTES) return refuse(413, `sign-in form over ${MAX_SIGN_IN_BYTES} bytes`);
+  const body = await readBody(req, MAX_SIGN_IN_BYTES);
+  if (body === 'too large') return refuse(413, `sign-in form over ${MAX_SIGN_IN_BYTES} bytes`);
+  if (body === 'aborted') return { status: 400, reason: 'client aborted the body' };
+  const token = new URLSearchParams(body).get('token') ?? '';
+  if (!timingSafeEqual(sha256(token), sha256(auth.token))) {
+    return { status: 401, html: signInPage(WRONG_TOKEN), reason: 'sign-in refused: invalid token' };
+  }
+  return {
+    status: 200,
+    html: signedInPage(),
+    headers: { 'set-cookie': sessionCookie(cookieName, sessions.create()) },
+    reason: 'signed in: session started',
+  };
+}
+
+/** With sessions: the store, and the cookie's name (known once the server listens). */
+interface SessionAuth {
+  store: SessionStore;
+  cookieName: () => string;
+}
+
+function authenticator(auth: CodecServerAuth | undefined, sessions?: SessionAuth): Authenticator {
   if (auth && 'token' in auth) {
     if (typeof auth.token !== 'string' || auth.token.length < MIN_CODEC_TOKEN_LENGTH) {
       throw new CodecServerInputError(
-        `codecServer auth: the bearer token must be at least ${MIN_CODEC_TOKEN_LENGTH} characters; use a random one (openssl rand -hex 32)`,
+        `codec.server auth: the bearer token must be at least ${MIN_CODEC_TOKEN_LENGTH} characters; ` +
+          'use a random one (openssl rand -hex 32)',
       );
     }
     // Compare digests: equal lengths for timingSafeEqual, and the time taken says nothing of the token.
     const expected = sha256(auth.token);
-    return async (header) => {
-      const token = bearer(header);
-      if (token === undefined) return { ok: false, status: 401, reason: 'no credentials' };
-      if (!timingSafeEqual(sha256(token), expected)) return { ok: false, status: 401, reason: 'invalid token' };
+    return async (headers) => {
+      const token = bearer(headers.authorization);
+      if (token !== undefined) {
+        if (!timingSafeEqual(sha256(token), expected)) return { ok: false, status: 401, reason: 'invalid token' };
+        return { ok: true, allows: () => true };
+      }
+      const session = sessions && cookieValue(headers.cookie, sessions.cookieName());
+      if (session === undefined) return { ok: false, status: 401, reason: 'no credentials' };
+      // Browsers always send Origin with these requests, and it was checked against the UI origins already.
+      if (headers.origin === undefined) return { ok: false, status: 401, reason: 'session cookie without Origin' };
+      const state = sessions!.store.check(session);
+      if (state !== 'valid') return { ok: false, status: 401, reason: state === 'expired' ? 'session expired' : 'unknown session' };
       return { ok: true, allows: () => true };
     };
   }
@@ -366,14 +447,14 @@ function authenticator(auth: CodecServerAuth | undefined): Authenticator {
     try {
       url = new URL(auth.jwksUrl);
     } catch {
-      throw new CodecServerInputError(`codecServer.jwksUrl: ${JSON.stringify(auth.jwksUrl)} is not a URL; give the JWKS's http(s) URL`);
+      throw new CodecServerInputError(`codec.server.jwksUrl: ${JSON.stringify(auth.jwksUrl)} is not a URL; give the JWKS's http(s) URL`);
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new CodecServerInputError(`codecServer.jwksUrl: must be an http(s) URL, not ${url.protocol}`);
+      throw new CodecServerInputError(`codec.server.jwksUrl: must be an http(s) URL, not ${url.protocol}`);
     }
     const verifier = new JwtVerifier(auth);
-    return async (header) => {
-      const token = bearer(header);
+    return async (headers) => {
+      const token = bearer(headers.authorization);
       if (token === undefined) return { ok: false, status: 401, reason: 'no credentials' };
       const checked = await verifier.check(token);
       if (!checked.ok) return { ok: false, status: checked.kind === 'invalid' ? 401 : 503, reason: `invalid token: ${checked.reason}` };
@@ -387,7 +468,7 @@ function authenticator(auth: CodecServerAuth | undefined): Authenticator {
     };
   }
   throw new CodecServerInputError(
-    'codecServer auth: give a bearer token ({ token }) or a JWKS URL ({ jwksUrl }); the codec server never runs without authentication',
+    'codec.server auth: give a bearer token ({ token }) or a JWKS URL ({ jwksUrl }); the codec server never runs without authentication',
   );
 }
 
@@ -402,7 +483,7 @@ function sha256(text: string): Buffer {
 }
 
 /** Each origin exactly as a browser sends it: `scheme://host[:port]`, nothing after. */
-function checkOrigins(origins: string[]): Set<string> {
+export function checkOrigins(origins: string[], field = 'codec.server.origins'): Set<string> {
   const bad: string[] = [];
   for (const origin of origins) {
     let exact: string | undefined;
@@ -415,7 +496,7 @@ function checkOrigins(origins: string[]): Set<string> {
   }
   if (bad.length) {
     throw new CodecServerInputError(
-      `codecServer.origins: ${bad.map((o) => JSON.stringify(o)).join(', ')} ` +
+      `${field}: ${bad.map((o) => JSON.stringify(o)).join(', ')} ` +
         `${bad.length === 1 ? 'is not an exact origin' : 'are not exact origins'}; ` +
         'list each UI origin as scheme://host[:port] with no path or trailing slash (no wildcard: "*" would let any page decode)',
     );
@@ -423,14 +504,12 @@ function checkOrigins(origins: string[]): Set<string> {
   return new Set(origins);
 }
 
-/** `host:port` or `[v6]:port`. */
-function parseListen(listen: string): { host: string; port: number } {
+/** `host:port` or `[v6]:port` (port 0: a free one); throws CodecServerInputError naming `field` otherwise. */
+export function checkListen(listen: string, field = 'codec.server.listen'): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(listen);
   const port = match ? Number(match[3]) : NaN;
   if (!match || port > 65535) {
-    throw new CodecServerInputError(
-      `codecServer.listen: ${JSON.stringify(listen)} is not host:port; for example ${DEFAULT_CODEC_SERVER_LISTEN}`,
-    );
+    throw new CodecServerInputError(`${field}: ${JSON.stringify(listen)} is not host:port; for example ${DEFAULT_CODEC_SERVER_LISTEN}`);
   }
   return { host: (match[1] ?? match[2])!, port };
 }

@@ -19,6 +19,8 @@ export interface DevServerOptions {
   namespaces: string[];
   searchAttributes: Record<string, string>;
   ui?: boolean;
+  /** The UI's remote codec endpoint (`--ui-codec-endpoint`): the UI decodes payloads through it. */
+  codecEndpoint?: string;
   /** Survive the process that started it (`cutover dev up`). */
   detached?: boolean;
   /** Extra `--dynamic-config-value K=JSON` entries. */
@@ -93,6 +95,7 @@ export class DevServer implements ClusterProcess {
       'warn',
     ];
     args.push(...(p.ui ? ['--ui-port', String(p.ui)] : ['--headless']));
+    if (p.ui && this.opts.codecEndpoint) args.push('--ui-codec-endpoint', this.opts.codecEndpoint);
     for (const ns of this.opts.namespaces.filter((n) => n !== 'default')) args.push('--namespace', ns);
     for (const [name, type] of Object.entries(this.opts.searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
     for (const [k, v] of Object.entries({ ...BASE_DYNAMIC_CONFIG, ...this.opts.dynamicConfig })) {

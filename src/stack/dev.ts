@@ -7,12 +7,15 @@ import * as path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ClusterConfig, Plan } from '../config/types';
 import { namespaceOn } from '../clusters/connect';
+import { checkListen, codecServerAuthFrom } from '../security/codec-server';
+import { loadCodec } from '../security/load';
+import { codecEndpointOf, startCodecServerProcess } from './codec-server-process';
 import type { CloudServer } from './cloud-server';
 import { devStackDir, PROJECT_ROOT } from './paths';
 import { ensureClusterPki } from './pki';
 import { databasePair, dropDatabasePair, pgFromEnv } from './postgres';
 import { commandLine, isAlive, killGroup, waitForPidExit } from './processes';
-import { splitAddress } from './ports';
+import { isListening, splitAddress } from './ports';
 import { LocalStack, type StackClusterSpec } from './stack';
 import type { ClusterEndpoint, ProgressFn } from './types';
 
@@ -33,6 +36,8 @@ export interface DevState {
   })[];
   redis: { url: string; pid?: number };
   prometheus?: { url: string; pid: number };
+  /** The plan's codec server (when it has `codec.server`): every dev-server UI decodes through it. */
+  codecServer?: { url: string; pid: number; origins: string[]; signInUrl?: string };
 }
 
 export class DevStackError extends Error {
@@ -101,7 +106,9 @@ export function readDevState(cwd = process.cwd()): DevState | undefined {
 }
 
 function anyAlive(state: DevState): boolean {
-  return [...state.clusters.map((c) => c.pid), state.redis.pid, state.prometheus?.pid].some((pid) => pid !== undefined && isAlive(pid));
+  return [...state.clusters.map((c) => c.pid), state.redis.pid, state.prometheus?.pid, state.codecServer?.pid].some(
+    (pid) => pid !== undefined && isAlive(pid),
+  );
 }
 
 /** Writes the example plan with this stack's addresses, so `worker`, `validate` etc. work at once. */
@@ -176,6 +183,8 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
   if (previous && anyAlive(previous)) {
     throw new DevStackError(`a local stack is already up (state in ${path.join(dir, STATE_FILE)}); run \`cutover dev down\` first`);
   }
+  const codecSettings = opts.plan?.plan.codec?.server;
+  if (codecSettings) await checkCodecServerInput(opts.plan!.plan);
   const credentialsDir = cloudCredentialsDir(opts.cwd);
   const credentialFiles = opts.plan ? await planCredentialFiles(opts.plan.path, opts.plan.plan, credentialsDir) : [];
   for (const f of credentialFiles) {
@@ -192,6 +201,7 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
     clusters: opts.plan ? planClusterSpecs(opts.plan.plan) : DEFAULT_SPECS,
     redisUrl: opts.plan?.plan.redis.url,
     ui: opts.ui ?? true,
+    codecEndpoint: codecSettings ? codecEndpointOf(codecSettings) : undefined,
     detached: true,
     prometheus: 'if-installed',
     onProgress: opts.onProgress,
@@ -210,6 +220,25 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
       jwksPid: server.jwksPid,
     };
   };
+  let codecServer: DevState['codecServer'];
+  if (codecSettings) {
+    // The UIs' origins exist only now (their ports are picked at start), so the codec server starts last.
+    const origins = Object.values(stack.endpoints()).flatMap((e) => (e.uiUrl ? [e.uiUrl] : []));
+    opts.onProgress?.('starting the codec server…');
+    try {
+      const proc = await startCodecServerProcess({
+        planPath: opts.plan!.path,
+        origins,
+        logFile: path.join(dir, 'codec-server.log'),
+        detached: true,
+      });
+      const signIn = codecSettings.tokenEnv && codecSettings.includeCredentials ? `${proc.url}/session` : undefined;
+      codecServer = { url: proc.url, pid: proc.pid, origins: [...new Set([...codecSettings.origins, ...origins])], signInUrl: signIn };
+    } catch (err) {
+      await stack.stop({ dropData: true });
+      throw new DevStackError((err as Error).message);
+    }
+  }
   let planPath = opts.plan ? path.resolve(opts.plan.path) : path.join(dir, 'plan.yaml');
   if (!opts.plan) writeGeneratedPlan(planPath, stack.endpoints(), stack.redisUrl);
   planPath = path.resolve(planPath);
@@ -228,13 +257,31 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
     ),
     redis: { url: stack.redisUrl, pid: stack.redis?.pid },
     prometheus: stack.prometheus ? { url: stack.prometheus.url, pid: stack.prometheus.pid! } : undefined,
+    codecServer,
   };
   fs.writeFileSync(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2));
   return state;
 }
 
+/**
+ * What the codec server needs, checked before anything starts (a missing key or token is bad input, and
+ * the child would only die of it later): the keys, the token, and a free listen address.
+ */
+async function checkCodecServerInput(plan: Plan): Promise<void> {
+  const settings = plan.codec!.server!;
+  loadCodec(plan.codec!);
+  codecServerAuthFrom(settings);
+  const { host, port } = checkListen(settings.listen);
+  if (port !== 0 && (await isListening(host === '0.0.0.0' ? '127.0.0.1' : host, port))) {
+    throw new DevInputError(
+      'codec.server.listen',
+      `${settings.listen} is already in use (a codec server of your own?); stop what listens there, or set another listen address`,
+    );
+  }
+}
+
 /** Binaries `dev up` may have started: `dev down` never signals a PID running anything else. */
-const OURS = /temporal|redis-server|prometheus|cutover\.js dev jwks/;
+const OURS = /temporal|redis-server|prometheus|cutover\.js dev jwks|cutover\.js codec-server/;
 
 /**
  * Stops everything the recorded `dev up` started, drops the databases of PostgreSQL-backed clusters
@@ -254,6 +301,7 @@ export async function devDown(
     ),
     ...(state.redis.pid ? [{ label: `redis (pid ${state.redis.pid})`, pid: state.redis.pid }] : []),
     ...(state.prometheus ? [{ label: `prometheus (pid ${state.prometheus.pid})`, pid: state.prometheus.pid }] : []),
+    ...(state.codecServer ? [{ label: `codec server (pid ${state.codecServer.pid})`, pid: state.codecServer.pid }] : []),
   ];
   // Gone already, or the PID was reused by something not ours: leave it alone.
   const ours = procs.filter((p) => OURS.test(commandLine(p.pid) ?? ''));

@@ -34,6 +34,8 @@ export interface StackOptions {
    */
   redisUrl?: string;
   ui?: boolean;
+  /** With `ui`: the codec endpoint every dev-server UI decodes payloads through. */
+  codecEndpoint?: string;
   detached?: boolean;
   onProgress?: ProgressFn;
   /** Extra dynamic config for every dev server. */
@@ -63,6 +65,7 @@ type ClusterFactory = (
   ctx: {
     runDir: string;
     ui: boolean;
+    codecEndpoint?: string;
     detached: boolean;
     onProgress: ProgressFn;
     dynamicConfig?: Record<string, unknown>;
@@ -80,6 +83,7 @@ const factories: Record<'dev' | 'postgres' | 'cloud', ClusterFactory> = {
       namespaces: spec.namespaces,
       searchAttributes: STACK_SEARCH_ATTRIBUTE_TYPES,
       ui: ctx.ui,
+      codecEndpoint: ctx.codecEndpoint,
       detached: ctx.detached,
       dynamicConfig: ctx.dynamicConfig,
     }),
@@ -126,6 +130,7 @@ export class LocalStack {
       const ctx = {
         runDir: opts.runDir,
         ui: opts.ui ?? false,
+        codecEndpoint: opts.codecEndpoint,
         detached: opts.detached ?? false,
         onProgress: progress,
         dynamicConfig: opts.dynamicConfig,

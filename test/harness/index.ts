@@ -14,10 +14,12 @@ import * as path from 'node:path';
 import type { ClusterConfig } from '../../src/config/types';
 import type { ApiKeyRole } from '../../src/stack/api-keys';
 import { CloudServer, type CloudAuth } from '../../src/stack/cloud-server';
+import { DevServer } from '../../src/stack/dev-server';
 import { postgresClusterFactory, type PostgresTemporalServer } from '../../src/stack/postgres-server';
 import { freePort } from '../../src/stack/ports';
 import { resolveTemporalServer } from '../../src/stack/temporal-server-binary';
-import { LocalStack } from '../../src/stack/stack';
+import { LocalStack, STACK_SEARCH_ATTRIBUTE_TYPES } from '../../src/stack/stack';
+import { resolveTemporalCli } from '../../src/stack/temporal-cli';
 import type { ClusterEndpoint } from '../../src/stack/types';
 
 /** Namespaces registered on both clusters of the test stack. */
@@ -261,6 +263,25 @@ export function testStack(): TestStack {
   if (!current)
     throw new Error('the test stack is not running: run tests through mocha with .mocharc.js (root hooks in test/setup/hooks.ts)');
   return current;
+}
+
+/**
+ * One more dev server, with its Web UI (the shared stack's run headless), for the browser tests only:
+ * `TEST_NAMESPACES`, the UI decoding through `codecEndpoint` when given. Tracked by PID like the stack's
+ * processes; the caller stops it (`stop()`), and it dies with the test process at the latest.
+ */
+export async function startUiDevServer(opts: { name: string; codecEndpoint?: string }): Promise<DevServer> {
+  const server = new DevServer({
+    name: opts.name,
+    cli: await resolveTemporalCli(),
+    runDir: path.join(testStack().runDir, opts.name),
+    namespaces: TEST_NAMESPACES,
+    searchAttributes: STACK_SEARCH_ATTRIBUTE_TYPES,
+    ui: true,
+    codecEndpoint: opts.codecEndpoint,
+  });
+  await server.start();
+  return server;
 }
 
 /** A fresh name for a task queue, workflow ID or Redis key prefix: `<prefix>-<random>`. */

@@ -22,6 +22,7 @@ import {
   type CodecServerOptions,
   type CodecServerSettings,
 } from '../../src/security/codec-server';
+import { cookieValue, MAX_SESSIONS, SESSION_TTL_MS, SessionStore } from '../../src/security/codec-session';
 
 const TOKEN = `tok-${randomBytes(16).toString('hex')}`;
 const UI = 'http://localhost:8233';
@@ -522,6 +523,107 @@ describe('codec server', function () {
           assert.ok(!text.includes(jwt) && !text.includes(jwt.split('.')[2]!), 'token leaked');
         }
       }
+    });
+  });
+
+  describe('browser sessions', () => {
+    /** Signs in through the page's form as a browser would (Origin is the server's own); the answer and the cookie. */
+    async function signIn(base: string, token: string, origin: string | null = base) {
+      const res = await fetch(`${base}/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...(origin ? { origin } : {}) },
+        body: new URLSearchParams({ token }).toString(),
+      });
+      const answer = record({ status: res.status, headers: res.headers, text: await res.text() });
+      const setCookie = res.headers.get('set-cookie');
+      return { answer, setCookie, cookie: setCookie?.split(';')[0] };
+    }
+
+    it('serves the sign-in page only with a bearer token and includeCredentials, locked against framing and scripts', async () => {
+      const base = await start({ includeCredentials: true });
+      const page = await go(base, { path: '/session', method: 'GET', token: null, ns: null });
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+      assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'.*frame-ancestors 'none'/);
+      assert.equal(page.headers.get('x-frame-options'), 'DENY');
+      assert.equal(page.headers.get('cache-control'), 'no-store');
+      assert.match(page.text, /<form method="post" action="session">/);
+
+      const without = await start({ includeCredentials: false });
+      assert.equal((await go(without, { path: '/session', method: 'GET', token: null, ns: null })).status, 404);
+      assert.equal((await signIn(without, TOKEN)).answer.status, 404);
+    });
+
+    it('signs in with the token only: a session cookie (HttpOnly, SameSite=Strict, named by port) that is not the token', async () => {
+      const base = await start({ includeCredentials: true });
+      const wrong = await signIn(base, `${TOKEN}-wrong`);
+      assert.equal(wrong.answer.status, 401);
+      assert.equal(wrong.setCookie, null);
+      const ok = await signIn(base, TOKEN);
+      assert.equal(ok.answer.status, 200);
+      const port = new URL(base).port;
+      assert.match(
+        ok.setCookie ?? '',
+        new RegExp(`^cutover-codec-session-${port}=[A-Za-z0-9_-]{43}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200$`),
+      );
+      assert.ok(!ok.setCookie!.includes(TOKEN));
+      // A page elsewhere cannot sign anyone in, and only the form's encoding is read.
+      assert.equal((await signIn(base, TOKEN, 'http://evil.test')).answer.status, 403);
+      const json = await fetch(`${base}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      assert.equal(json.status, 415);
+    });
+
+    it('decodes for a UI origin with the session cookie alone; refuses it without Origin, from elsewhere, or made up', async () => {
+      const base = await start({ includeCredentials: true });
+      const { cookie } = await signIn(base, TOKEN);
+      const withCookie = (c: string, origin?: string) => go(base, { token: null, origin, headers: { cookie: `_csrf=ui-cookie; ${c}` } });
+      const ok = await withCookie(cookie!, UI);
+      assert.equal(ok.status, 200);
+      assert.equal(ok.headers.get('access-control-allow-credentials'), 'true');
+      assert.deepEqual(
+        payloadsOf(ok).map((p) => Buffer.from(p.data, 'base64').toString()),
+        [JSON.stringify('hi')],
+      );
+      assert.equal((await withCookie(cookie!)).status, 401);
+      assert.equal((await withCookie(cookie!, 'http://evil.test')).status, 403);
+      const name = cookie!.split('=')[0]!;
+      assert.equal((await withCookie(`${name}=${'A'.repeat(43)}`, UI)).status, 401);
+      // Another codec server's session (another port's cookie) is not this one's.
+      assert.equal((await withCookie(`cutover-codec-session-1=${cookie!.split('=')[1]}`, UI)).status, 401);
+      // The bearer token still works beside sessions.
+      assert.equal((await go(base, { origin: UI })).status, 200);
+    });
+
+    it('never logs the session ID, and logs a refused sign-in', async () => {
+      const from = logs.length;
+      const base = await start({ includeCredentials: true });
+      await signIn(base, 'not-the-token-at-all');
+      const { cookie } = await signIn(base, TOKEN);
+      await go(base, { token: null, origin: UI, headers: { cookie: cookie! } });
+      const lines = logs.slice(from);
+      assert.match(lines[0]!, /^codec-server POST "\/session" namespace=- 401 \d+ms \(sign-in refused: invalid token\)$/);
+      assert.match(lines[1]!, /^codec-server POST "\/session" namespace=- 200 \d+ms \(signed in: session started\)$/);
+      assert.match(lines[2]!, /^codec-server POST "\/decode" namespace="payments" 200 /);
+      const id = cookie!.split('=')[1]!;
+      for (const line of lines) assert.ok(!line.includes(id) && !line.includes(TOKEN), line);
+    });
+
+    it('expires a session after its lifetime, and keeps at most MAX_SESSIONS', () => {
+      let now = 1_000_000;
+      const store = new SessionStore(() => now);
+      const first = store.create();
+      assert.equal(store.check(first.id), 'valid');
+      now += SESSION_TTL_MS;
+      assert.equal(store.check(first.id), 'expired');
+      assert.equal(store.check(first.id), 'unknown');
+      now = 0;
+      const oldest = store.create();
+      for (let i = 1; i < MAX_SESSIONS; i++) store.create();
+      assert.equal(store.check(oldest.id), 'valid');
+      store.create();
+      assert.equal(store.check(oldest.id), 'unknown');
+      assert.equal(cookieValue('a=1; cutover-codec-session-8888=xyz; b=2', 'cutover-codec-session-8888'), 'xyz');
+      assert.equal(cookieValue('cutover-codec-session-88880=xyz', 'cutover-codec-session-8888'), undefined);
     });
   });
 
