@@ -7,7 +7,7 @@ import { ApplicationFailure, Client, isGrpcServiceError, WorkflowIdConflictPolic
 import type { ConnectionLike } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
-import { heartbeat } from '@temporalio/activity';
+import { Context, heartbeat } from '@temporalio/activity';
 import { temporal } from '@temporalio/proto';
 import { DEFAULT_CLIENT_STALENESS_MS } from '../config/defaults';
 import { sideFor } from '../routing/hash';
@@ -85,6 +85,19 @@ function isCode(err: unknown, code: number): boolean {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Rejects with a `CancelledFailure` when the activity running this code is cancelled; never settles
+ * outside an activity. A worker that shuts down cancels its activities at once, and the server retries
+ * them (on another worker, or this one restarted).
+ */
+function whenCancelled(): Promise<never> {
+  try {
+    return Context.current().cancelled;
+  } catch {
+    return new Promise<never>(() => undefined);
+  }
+}
 
 /** Heartbeats when called from an activity; the CLI's reconcile calls the same code outside one. */
 function beat(): void {
@@ -534,7 +547,10 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       // Heartbeat while waiting, so a worker that dies mid-probe is noticed within the heartbeat timeout.
       const beat = setInterval(() => heartbeat(), 1000);
       try {
-        await Promise.all(Array.from({ length: args.count }, (_, i) => one(i)));
+        // Stop waiting when cancelled: the probes run on this process's own probe worker, which a worker
+        // shutting down stops too, so waiting would hold the shutdown until the probes time out and then
+        // report them failed. The retried activity waits for the same probes (their IDs are stable).
+        await Promise.race([Promise.all(Array.from({ length: args.count }, (_, i) => one(i))), whenCancelled()]);
       } finally {
         clearInterval(beat);
       }
