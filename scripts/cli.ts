@@ -42,7 +42,7 @@ import { startCutoverMetrics } from '../src/metrics';
 import { formatDemoResult, runDemo } from '../src/demo/run';
 import { onInterrupt } from '../src/stack/processes';
 import { createCutoverWorker } from '../src/worker';
-import { CodecKeyError } from '../src/security/keys';
+import { CodecKeyError, PayloadCodecError } from '../src/security';
 import { CodecServerInputError } from '../src/security/codec-server';
 import { startPlanCodecServer, type PlanCodecServer } from '../src/security/plan-codec-server';
 import type { CommandName } from '../src/domain/migration';
@@ -73,7 +73,8 @@ function fail(err: unknown): never {
     process.stderr.write(`error: ${err.message}\nnothing was sent or changed.\n`);
     process.exit(EXIT_BAD_INPUT);
   }
-  // Credentials the plan names but that cannot be read (unset variable, missing file) are bad input.
+  // Credentials the plan names but that cannot be read (unset variable, missing file) are bad input, and so
+  // are the payload codec's keys (the message names the field, key ID and variable or file, never the key).
   if (
     err instanceof ClusterCredentialsError ||
     err instanceof RedisCredentialsError ||
@@ -96,7 +97,9 @@ function fail(err: unknown): never {
     err instanceof ControlUnavailableError ||
     err instanceof ClusterConnectError ||
     err instanceof CloudSetupError ||
-    err instanceof RedisAccessError;
+    err instanceof RedisAccessError ||
+    // A payload sealed with a key this process lacks (or altered): the message names the key ID.
+    err instanceof PayloadCodecError;
   process.stderr.write(`error: ${known ? (err as Error).message : ((err as Error)?.stack ?? String(err))}\n`);
   process.exit(EXIT_FAILED);
 }

@@ -9,6 +9,7 @@
  * SIGINT/SIGTERM shut it down cleanly (the SDK runtime's shutdown signals).
  */
 import { Client, type Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createCutoverActivities } from './activities';
 import { cloudAuthOf, verifyCloudNamespace } from './clusters/cloud-setup';
@@ -23,6 +24,7 @@ import type { ProgressFn } from './stack/types';
 import { PROBE_TASK_QUEUE } from './domain/constants';
 import { parseUnitName } from './domain/ids';
 import { CUTOVER_SEARCH_ATTRIBUTES } from './domain/search-attributes';
+import { dataConverterFor, type EncryptionCodec, FAILURE_CONVERTER_PATH, planCodec } from './security';
 
 export interface CutoverWorkerOptions {
   plan: Plan;
@@ -31,6 +33,8 @@ export interface CutoverWorkerOptions {
   /** Level of the SDK runtime's logger when this call installs it (default INFO; the demo keeps WARN). */
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   onProgress?: ProgressFn;
+  /** The payload codec (default: the plan's `codec` section, read once per plan; none without one). */
+  codec?: EncryptionCodec;
 }
 
 /** A running cutover worker and everything it opened. */
@@ -41,10 +45,22 @@ export interface CutoverWorker {
   shutdown(): void;
 }
 
-/** The bundle is built once per process and shared by every worker (both clusters). */
-let bundle: Promise<WorkflowBundle> | undefined;
-function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ ...CONTROL_BUNDLE_OPTIONS, logger: new DefaultLogger('WARN') });
+/**
+ * The bundle is built once per process and shared by every worker (both clusters). With a codec it
+ * carries the failure converter too: the SDK loads it inside the sandbox from the bundle, and only a
+ * worker that bundles its own workflows passes the data converter's path to the bundler.
+ */
+const bundles = new Map<boolean, Promise<WorkflowBundle>>();
+function workflowBundle(encrypted: boolean): Promise<WorkflowBundle> {
+  let bundle = bundles.get(encrypted);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({
+      ...CONTROL_BUNDLE_OPTIONS,
+      ...(encrypted ? { failureConverterPath: FAILURE_CONVERTER_PATH } : {}),
+      logger: new DefaultLogger('WARN'),
+    });
+    bundles.set(encrypted, bundle);
+  }
   return bundle;
 }
 
@@ -52,6 +68,10 @@ function workflowBundle(): Promise<WorkflowBundle> {
 export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<CutoverWorker> {
   const { plan } = opts;
   const progress = opts.onProgress ?? (() => {});
+  // Keys first: a missing key is bad input, refused before anything is started or connected.
+  const codec = opts.codec ?? planCodec(plan);
+  // Every connection below carries it: the control namespace's histories and the probes' hold only ciphertext.
+  const dataConverter: DataConverter | undefined = codec && dataConverterFor(codec);
   if (opts.metricsAddress) {
     Runtime.install({
       logger: new DefaultLogger(opts.logLevel ?? 'INFO'),
@@ -69,6 +89,7 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
       opened.push(conns[name]);
       progress(`connected to cluster ${name} at ${cluster.address} (${cluster.kind})`);
     }
+    if (codec) progress(`payload codec: encrypting with key ${codec.currentKeyId}; decrypting with ${codec.keyIds.join(', ')}`);
     const wanted = Object.fromEntries(CUTOVER_SEARCH_ATTRIBUTES.map((k) => [k.name, 'Keyword' as const]));
     if (control.kind === 'cloud') {
       // Cloud has no operator API for its customers: the namespace and attributes are created with tcld.
@@ -95,13 +116,14 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
       target: clusterDep(plan.target),
       routing,
       scheduleFence: new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix }),
-      control: new Client({ connection: conns[plan.control.cluster]!, namespace: controlNs }),
+      control: new Client({ connection: conns[plan.control.cluster]!, namespace: controlNs, dataConverter }),
+      dataConverter,
       clientStalenessMs: plan.redis.clientStaleness,
       // The worker is where secrets are read: activities get a lookup, never the environment itself.
       secret: (envName) => process.env[envName],
     });
 
-    const code = await workflowBundle();
+    const code = await workflowBundle(codec !== undefined);
     const workers: Worker[] = [];
     const controlNative = await connectNativeCluster(plan.control.cluster, control);
     opened.push(controlNative);
@@ -112,6 +134,7 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
         taskQueue: plan.control.taskQueue,
         workflowBundle: code,
         activities,
+        dataConverter,
       }),
     );
     progress(`polling ${plan.control.cluster}/${controlNs} task queue ${plan.control.taskQueue}`);
@@ -131,7 +154,9 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
       }
     }
     for (const ns of probed) {
-      workers.push(await Worker.create({ connection: targetNative, namespace: ns, taskQueue: PROBE_TASK_QUEUE, workflowBundle: code }));
+      workers.push(
+        await Worker.create({ connection: targetNative, namespace: ns, taskQueue: PROBE_TASK_QUEUE, workflowBundle: code, dataConverter }),
+      );
       progress(`polling ${plan.target}/${ns} task queue ${PROBE_TASK_QUEUE} (synthetic probes)`);
     }
     return {

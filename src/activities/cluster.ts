@@ -5,7 +5,9 @@
  */
 import { ApplicationFailure, Client, isGrpcServiceError, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
 import type { ConnectionLike } from '@temporalio/client';
-import { heartbeat } from '@temporalio/activity';
+import type { DataConverter } from '@temporalio/common';
+import { optionalTsToDate } from '@temporalio/common/lib/time';
+import { Context, heartbeat } from '@temporalio/activity';
 import { temporal } from '@temporalio/proto';
 import { DEFAULT_CLIENT_STALENESS_MS } from '../config/defaults';
 import { sideFor } from '../routing/hash';
@@ -53,6 +55,8 @@ export interface ClusterActivityDeps {
   now?: () => Date;
   /** How long a namespace's listed custom search attributes are reused (default {@link SEARCH_ATTRIBUTE_TTL_MS}). */
   searchAttributeTtlMs?: number;
+  /** cutover's own data converter (the plan's codec): for the probe workflows only, which are cutover's. */
+  dataConverter?: DataConverter;
 }
 
 /**
@@ -81,6 +85,19 @@ function isCode(err: unknown, code: number): boolean {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Rejects with a `CancelledFailure` when the activity running this code is cancelled; never settles
+ * outside an activity. A worker that shuts down cancels its activities at once, and the server retries
+ * them (on another worker, or this one restarted).
+ */
+function whenCancelled(): Promise<never> {
+  try {
+    return Context.current().cancelled;
+  } catch {
+    return new Promise<never>(() => undefined);
+  }
+}
 
 /** Heartbeats when called from an activity; the CLI's reconcile calls the same code outside one. */
 function beat(): void {
@@ -141,16 +158,22 @@ export interface RunProbesArgs {
 /** Builds the cluster activities over the given connections. */
 export function createClusterActivities(deps: ClusterActivityDeps) {
   const now = deps.now ?? (() => new Date());
+  /*
+   * Two kinds of client. The application's runs are counted, listed, described and terminated through
+   * clients with no codec, and listed and described raw: their memos are the application's payloads,
+   * maybe sealed with keys cutover does not hold, and decoding them would fail for nothing cutover needs.
+   * The probes are cutover's own workflows, so they are started with cutover's data converter.
+   */
   const clients = new Map<string, Client>();
-  const clientFor = (side: Side, namespace: string): Client => {
-    const key = `${side}/${namespace}`;
+  const clientOf = (key: string, make: () => Client): Client => {
     let c = clients.get(key);
-    if (!c) {
-      c = new Client({ connection: deps[side].connection, namespace });
-      clients.set(key, c);
-    }
+    if (!c) clients.set(key, (c = make()));
     return c;
   };
+  const clientFor = (side: Side, namespace: string): Client =>
+    clientOf(`${side}/${namespace}`, () => new Client({ connection: deps[side].connection, namespace }));
+  const probeClient = (namespace: string): Client =>
+    clientOf(`probe/${namespace}`, () => new Client({ connection: deps.target.connection, namespace, dataConverter: deps.dataConverter }));
   const dep = (side: Side) => deps[side];
   const settleMs = (side: Side) => deps[side].visibilitySettleMs ?? VISIBILITY_SETTLE_MS[deps[side].kind ?? 'self-hosted'];
 
@@ -225,9 +248,26 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     return res.pollers?.length ?? 0;
   }
 
+  /** Runs matching `query`, raw: the SDK's list would decode each run's memo, which is the application's. */
+  async function* listRaw(side: Side, namespace: string, query: string) {
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const res = await dep(side).connection.workflowService.listWorkflowExecutions({ namespace, query, pageSize: 100, nextPageToken });
+      for (const info of res.executions ?? []) {
+        yield {
+          workflowId: info.execution?.workflowId ?? '',
+          runId: info.execution?.runId ?? '',
+          taskQueue: info.taskQueue ?? '',
+          startTime: optionalTsToDate(info.startTime) ?? new Date(0),
+        };
+      }
+      nextPageToken = res.nextPageToken?.length ? res.nextPageToken : undefined;
+    } while (nextPageToken);
+  }
+
   async function listIds(side: Side, namespace: string, query: string): Promise<{ workflowId: string; taskQueue: string }[]> {
     const out: { workflowId: string; taskQueue: string }[] = [];
-    for await (const wf of clientFor(side, namespace).workflow.list({ query, pageSize: 100 })) {
+    for await (const wf of listRaw(side, namespace, query)) {
       out.push({ workflowId: wf.workflowId, taskQueue: wf.taskQueue });
       if (out.length >= LIST_LIMIT) break;
     }
@@ -284,7 +324,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     const out: MisroutedRun[] = [];
     for (const side of sides) {
       let listed = 0;
-      for await (const wf of clientFor(side, ns[side]).workflow.list({ query: startedSinceQuery(args, since), pageSize: 100 })) {
+      for await (const wf of listRaw(side, ns[side], startedSinceQuery(args, since))) {
         if (++listed > LIST_LIMIT) break;
         const belongs = routedSide(route, wf.workflowId);
         if (belongs === undefined || belongs === side) continue;
@@ -303,12 +343,13 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     return out;
   }
 
-  /** Whether `workflowId`'s latest run is open, from describe (strongly consistent, unlike visibility). */
+  /** Whether `workflowId`'s latest run is open, from describe (strongly consistent, unlike visibility); raw, as `listRaw`. */
   async function isRunning(side: Side, namespace: string, workflowId: string): Promise<boolean> {
     try {
-      return (await clientFor(side, namespace).workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+      const d = await dep(side).connection.workflowService.describeWorkflowExecution({ namespace, execution: { workflowId } });
+      return d.workflowExecutionInfo?.status === temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return false;
+      if (isCode(err, GrpcStatus.NOT_FOUND)) return false;
       throw err;
     }
   }
@@ -479,7 +520,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
 
     /** Runs `count` probe workflows on the target and measures success and latency (a gate: returns, never throws for a failed probe). */
     async runProbes(args: RunProbesArgs): Promise<ProbeResult> {
-      const client = clientFor('target', args.namespace);
+      const client = probeClient(args.namespace);
       const timeoutMs = args.timeoutMs ?? 30_000;
       const taskQueue = args.taskQueue ?? PROBE_TASK_QUEUE;
       const latencies: number[] = [];
@@ -506,7 +547,10 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
       // Heartbeat while waiting, so a worker that dies mid-probe is noticed within the heartbeat timeout.
       const beat = setInterval(() => heartbeat(), 1000);
       try {
-        await Promise.all(Array.from({ length: args.count }, (_, i) => one(i)));
+        // Stop waiting when cancelled: the probes run on this process's own probe worker, which a worker
+        // shutting down stops too, so waiting would hold the shutdown until the probes time out and then
+        // report them failed. The retried activity waits for the same probes (their IDs are stable).
+        await Promise.race([Promise.all(Array.from({ length: args.count }, (_, i) => one(i))), whenCancelled()]);
       } finally {
         clearInterval(beat);
       }

@@ -6,6 +6,7 @@
  * thrown error, so the campaign's `consecutiveErrorLimit` sees it.
  */
 import { Client, type ConnectionLike } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import type { GateSpec } from '../campaign/types';
 import { measurePrometheus, type FetchLike } from '../gates/prometheus';
 import { judgeReconcile } from '../gates/reconcile';
@@ -141,6 +142,8 @@ export function createGateActivities(deps: GateActivityDeps) {
               const lat = r.p99Ms === undefined ? [] : Array.from({ length: r.succeeded }, () => r.p99Ms!);
               return judgeSynthetic(g.synthetic, { started: r.started, succeededLatenciesMs: lat, failed: r.started - r.succeeded });
             } catch (err) {
+              // A cancelled activity (its worker shutting down) is retried, not measured.
+              if (err instanceof CancelledFailure) throw err;
               return { result: 'error', message: `probes on the target failed to run: ${(err as Error).message}` };
             }
           });

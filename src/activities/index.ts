@@ -3,6 +3,7 @@
  * The worker builds `ActivityDeps` from the plan; tests build them from the test stack.
  */
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { FetchLike } from '../gates/prometheus';
 import type { ScheduleFence } from '../schedules';
 import { createCampaignActivities } from './campaign';
@@ -23,12 +24,18 @@ export interface ActivityDeps {
   scheduleFence: ScheduleFence;
   /** Clock for recorded times (tests may pin it). */
   now?: () => Date;
+  /**
+   * cutover's own data converter (the plan's codec), for the workflows cutover starts in the application's
+   * namespaces: the probes. The application's runs and schedules are only read raw, never decoded, so
+   * cutover needs none of the application's keys.
+   */
+  dataConverter?: DataConverter;
 }
 
 /** Every activity of the entity workflows. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...createClusterActivities({ source: deps.source, target: deps.target, now: deps.now }),
+    ...createClusterActivities({ source: deps.source, target: deps.target, now: deps.now, dataConverter: deps.dataConverter }),
     ...createRoutingActivities({ routing: deps.routing }),
     ...createScheduleActivities({ source: deps.source, target: deps.target, fence: deps.scheduleFence, now: deps.now }),
   };
@@ -43,7 +50,7 @@ export { createGateActivities, type GateActivities } from './gates';
 
 /** Everything the cutover worker's task queue needs: the entities' deps plus the control client. */
 export interface CutoverActivityDeps extends ActivityDeps {
-  /** A client on the control namespace (the campaign starts and steers entity workflows with it). */
+  /** A client on the control namespace (the campaign starts and steers entity workflows with it), with the plan's data converter. */
   control: Client;
   /** HTTP fetch for the Prometheus gate (default: the global fetch). */
   fetch?: FetchLike;

@@ -6,6 +6,7 @@ import { Client } from '@temporalio/client';
 import { ClusterConnectError, connectCluster, namespaceOn } from '../clusters/connect';
 import { isCloudAddress } from '../config/defaults';
 import type { Plan } from '../config/types';
+import { dataConverterFor, type EncryptionCodec, planCodec } from '../security';
 import { ControlUnavailableError } from './errors';
 
 /** A client on the control namespace, and how to close it. */
@@ -16,8 +17,14 @@ export interface ControlClient {
   close(): Promise<void>;
 }
 
-/** Connects to the plan's control cluster; throws `ControlUnavailableError` naming the fix. */
-export async function openControl(plan: Plan): Promise<ControlClient> {
+/**
+ * Connects to the plan's control cluster; throws `ControlUnavailableError` naming the fix. The client
+ * carries the plan's payload codec (or `opts.codec`): cutover's own workflows take and answer only
+ * encrypted payloads. A codec key that cannot be read is a `CodecKeyError`, before anything connects.
+ */
+export async function openControl(plan: Plan, opts: { codec?: EncryptionCodec } = {}): Promise<ControlClient> {
+  const codec = opts.codec ?? planCodec(plan);
+  const dataConverter = codec && dataConverterFor(codec);
   const cluster = plan.clusters[plan.control.cluster]!;
   const namespace = namespaceOn(cluster, plan.control.namespace);
   let connection;
@@ -33,7 +40,7 @@ export async function openControl(plan: Plan): Promise<ControlClient> {
     });
   }
   const conn = connection;
-  return { client: new Client({ connection: conn, namespace }), namespace, close: () => conn.close() };
+  return { client: new Client({ connection: conn, namespace, dataConverter }), namespace, close: () => conn.close() };
 }
 
 /**

@@ -37,6 +37,7 @@ import { freePort } from '../stack/ports';
 import { LocalStack } from '../stack/stack';
 import type { ProgressFn } from '../stack/types';
 import { createCutoverWorker } from '../worker';
+import { planDataConverter } from '../security';
 import { parseUnitName } from '../domain/ids';
 import type { Side, ReconcileResult, ScheduleReconcileResult } from '../domain/migration';
 import { ScheduleFence } from '../schedules/fence';
@@ -262,20 +263,30 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
     // 3. The application: dual workers and a routed client per namespace, one schedule per unit, steady load.
     const activities = { ...appActivities };
+    // The sample application encrypts with the plan's keys when it has a codec (a real one brings its own converter).
+    const dataConverter = planDataConverter(plan);
     // One bundle for every worker of the application (bundling is the slow part of a worker's start).
     const workflowBundle = await bundleWorkflowCode({
       workflowsPath: require.resolve('./app/workflows'),
+      ...(dataConverter?.failureConverterPath ? { failureConverterPath: dataConverter.failureConverterPath } : {}),
       logger: sdkLog.logger,
     });
     const routed: Record<string, RoutedClient> = {};
     for (const [ns, cfg] of Object.entries(plan.namespaces)) {
-      const dual = await DualWorkers.create({ plan, namespace: ns, taskQueue: cfg.taskQueues[0]!, workflowBundle, activities });
+      const dual = await DualWorkers.create({
+        plan,
+        namespace: ns,
+        taskQueue: cfg.taskQueues[0]!,
+        workflowBundle,
+        activities,
+        dataConverter,
+      });
       const run = dual.run();
       cleanups.push(async () => {
         await dual.shutdown();
         await run;
       });
-      routed[ns] = await RoutedClient.connect({ plan, namespace: ns });
+      routed[ns] = await RoutedClient.connect({ plan, namespace: ns, dataConverter });
       cleanups.push(() => routed[ns]!.close());
       say(`[app] ${ns}: workers polling ${cfg.taskQueues[0]} on both clusters; routed client ready`);
     }
@@ -431,8 +442,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     cleanups.push(() => conns.target.close());
     for (const [ns, cfg] of Object.entries(plan.namespaces)) {
       sdk[ns] = {
-        source: new Client({ connection: conns.source, namespace: namespaceOn(plan.clusters[plan.source]!, ns) }),
-        target: new Client({ connection: conns.target, namespace: namespaceOn(plan.clusters[plan.target]!, cfg.target) }),
+        source: new Client({ connection: conns.source, namespace: namespaceOn(plan.clusters[plan.source]!, ns), dataConverter }),
+        target: new Client({ connection: conns.target, namespace: namespaceOn(plan.clusters[plan.target]!, cfg.target), dataConverter }),
       };
     }
     // Let the last acknowledged runs finish on whichever side they were routed to before judging.

@@ -17,13 +17,7 @@
  * updates, cancels and terminates go to it; otherwise both clusters are described (and cached).
  */
 import { randomUUID } from 'node:crypto';
-import {
-  Client,
-  ScheduleAlreadyRunning,
-  ScheduleNotFoundError,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-} from '@temporalio/client';
+import { Client, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type {
   ScheduleDescription,
   ScheduleHandle,
@@ -34,7 +28,7 @@ import type {
   WorkflowStartOptions,
   GetWorkflowHandleOptions,
 } from '@temporalio/client';
-import type { Workflow, WorkflowResultType, WithWorkflowArgs } from '@temporalio/common';
+import type { DataConverter, Workflow, WorkflowResultType, WithWorkflowArgs } from '@temporalio/common';
 import type { Redis } from 'ioredis';
 import { RouteHeldTimeoutError, RoutingInputError } from './errors';
 import { sideFor } from './hash';
@@ -106,6 +100,12 @@ export interface RoutedClientConnectOptions extends RoutedClientTuning {
   /** The source namespace as keyed in the plan's `namespaces`. */
   namespace: string;
   identity?: string;
+  /**
+   * The application's data converter (its payload codec, failure and payload converters), used by the
+   * clients of both clusters, so a run decodes the same wherever it was routed. The plan's `codec` is
+   * cutover's own and is not applied here: pass `dataConverterFor(loadCodec(plan))` to use its keys.
+   */
+  dataConverter?: DataConverter;
 }
 
 /** Start options plus an explicit tenant (else the plan's selector decides). */
@@ -299,21 +299,13 @@ export class RoutedScheduleHandle {
   }
 
   /**
-   * Updates both copies: the active one as asked, the standby one with the same spec and action but
+   * Updates both copies: the active one as asked, then the standby one to what the active one now holds,
    * kept paused — so a later switch finds an up-to-date copy, and the two are never both active.
    */
   async update(updateFn: (previous: ScheduleDescription) => ScheduleUpdateOptions): Promise<void> {
     const active = await this.activeSide();
     await this.on(active).update(updateFn);
-    const standby = this.on(other(active));
-    try {
-      await standby.update((prev) => {
-        const next = updateFn(prev);
-        return { ...next, state: { ...next.state, paused: true, note: STANDBY_NOTE } };
-      });
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw err;
-    }
+    await this.owner.writeStandby(this.scheduleId, active, 'update');
   }
 
   /** Pauses the active copy (the standby copy is paused already). */
@@ -445,8 +437,18 @@ export class RoutedClient {
       cleanups.push(async () => void redis.disconnect());
       const client = await RoutedClient.create({
         ...opts,
-        source: new Client({ connection: srcConn, namespace: sides.source.namespace, identity: opts.identity }),
-        target: new Client({ connection: dstConn, namespace: sides.target.namespace, identity: opts.identity }),
+        source: new Client({
+          connection: srcConn,
+          namespace: sides.source.namespace,
+          identity: opts.identity,
+          dataConverter: opts.dataConverter,
+        }),
+        target: new Client({
+          connection: dstConn,
+          namespace: sides.target.namespace,
+          identity: opts.identity,
+          dataConverter: opts.dataConverter,
+        }),
         store: { redis, keyPrefix: plan.redis.keyPrefix },
         namespace: opts.namespace,
         targetNamespace: sides.target.namespace,
@@ -732,22 +734,50 @@ export class RoutedClient {
     const { tenant, ...sdkOptions } = options;
     const side = await this.scheduleSide(options.scheduleId, tenant);
     await this.clients[side].schedule.create(sdkOptions);
-    const standby = {
-      ...sdkOptions,
-      state: { ...sdkOptions.state, paused: true, note: STANDBY_NOTE, triggerImmediately: false, backfill: undefined },
-    };
-    try {
-      await this.clients[other(side)].schedule.create(standby);
-    } catch (err) {
-      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-      // A copy left from an earlier attempt: bring it in line, still paused.
-      await this.clients[other(side)].schedule.getHandle(options.scheduleId).update(() => ({
-        spec: standby.spec,
-        action: standby.action,
-        policies: standby.policies,
-        state: { paused: true, note: STANDBY_NOTE },
-      }));
-    }
+    await this.writeStandby(options.scheduleId, side, 'create');
     return new RoutedScheduleHandle(this, options.scheduleId);
+  }
+
+  /**
+   * Writes the standby copy of a schedule from the active copy as the server holds it, paused. The
+   * payloads (action input, memo) are the active copy's bytes: encoded once, so the two copies are equal
+   * byte for byte even when a codec seals each encoding with a fresh IV. `update` leaves a standby that
+   * does not exist alone. @internal
+   */
+  async writeStandby(scheduleId: string, active: Side, mode: 'create' | 'update'): Promise<void> {
+    const from = this.clients[active];
+    const to = this.clients[other(active)];
+    const d = await from.workflowService.describeSchedule({ namespace: from.options.namespace, scheduleId });
+    const s = d.schedule ?? {};
+    const schedule = {
+      spec: s.spec,
+      action: s.action,
+      policies: s.policies,
+      state: { paused: true, notes: STANDBY_NOTE, limitedActions: s.state?.limitedActions, remainingActions: s.state?.remainingActions },
+    };
+    const request = { namespace: to.options.namespace, scheduleId, identity: to.options.identity, schedule };
+    if (mode === 'create') {
+      try {
+        await to.workflowService.createSchedule({
+          ...request,
+          requestId: randomUUID(),
+          memo: d.memo,
+          searchAttributes: d.searchAttributes,
+        });
+        return;
+      } catch (err) {
+        // A copy left from an earlier attempt: bring it in line below, still paused.
+        if (grpcCode(err) !== GrpcStatus.ALREADY_EXISTS) throw err;
+      }
+    }
+    try {
+      await to.workflowService.updateSchedule({
+        ...request,
+        requestId: randomUUID(),
+        searchAttributes: d.searchAttributes ?? { indexedFields: {} },
+      });
+    } catch (err) {
+      if (grpcCode(err) !== GrpcStatus.NOT_FOUND) throw err;
+    }
   }
 }

@@ -4,6 +4,7 @@
  * (`sourceWorkersMayStop` on the namespace unit and on every listed tenant) — never on a guess: while
  * Redis is unreachable both keep running.
  */
+import type { DataConverter } from '@temporalio/common';
 import { type NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
@@ -21,10 +22,10 @@ type WorkflowCode =
   | { workflowsPath: string; workflowBundle?: never }
   | { workflowBundle: NonNullable<WorkerOptions['workflowBundle']>; workflowsPath?: never };
 
-/** Worker options passed through to both workers. */
+/** Worker options passed through to both workers (the data converter has an option of its own: it shapes the bundle too). */
 export type SharedWorkerOptions = Omit<
   WorkerOptions,
-  'connection' | 'namespace' | 'taskQueue' | 'workflowsPath' | 'workflowBundle' | 'activities'
+  'connection' | 'namespace' | 'taskQueue' | 'workflowsPath' | 'workflowBundle' | 'activities' | 'dataConverter'
 >;
 
 /** Explicit parts (tests): the caller owns the connections and the Redis connection. */
@@ -39,6 +40,12 @@ export type DualWorkersParts = WorkflowCode & {
   taskQueue: string;
   activities?: object;
   workerOptions?: SharedWorkerOptions;
+  /**
+   * The application's data converter, used by both workers. With `workflowsPath` its
+   * `payloadConverterPath` and `failureConverterPath` are bundled in; a `workflowBundle` must have been
+   * built with them (`bundleWorkflowCode({ ..., payloadConverterPath, failureConverterPath })`).
+   */
+  dataConverter?: DataConverter;
   /** Timer refresh of the records (pub/sub pushes changes at once). Default 1 s. */
   refreshMs?: number;
 };
@@ -51,6 +58,8 @@ export type DualWorkersOptions = WorkflowCode & {
   taskQueue: string;
   activities?: object;
   workerOptions?: SharedWorkerOptions;
+  /** The application's data converter, for both workers (see {@link DualWorkersParts}); the plan's `codec` is cutover's, not used here. */
+  dataConverter?: DataConverter;
   refreshMs?: number;
 };
 
@@ -111,6 +120,7 @@ export class DualWorkers {
         taskQueue: opts.taskQueue,
         activities: opts.activities,
         workerOptions: opts.workerOptions,
+        dataConverter: opts.dataConverter,
         refreshMs: opts.refreshMs,
       });
       // Workers hold the connections: close them only after both workers stopped.
@@ -127,14 +137,39 @@ export class DualWorkers {
     if (!parts.units || parts.units.length === 0)
       throw new RoutingInputError('units', 'name at least the namespace unit, e.g. namespace/<ns>');
     if (!parts.taskQueue) throw new RoutingInputError('taskQueue', "pass the application's task queue");
+    const converter = parts.dataConverter;
+    // The SDK forwards the converters' paths only when a worker bundles for itself: one shared bundle needs them here.
     const workflowBundle =
       parts.workflowsPath !== undefined
-        ? { code: (await bundleWorkflowCode({ workflowsPath: parts.workflowsPath, logger: quietLogger })).code }
+        ? {
+            code: (
+              await bundleWorkflowCode({
+                workflowsPath: parts.workflowsPath,
+                ...(converter?.payloadConverterPath ? { payloadConverterPath: converter.payloadConverterPath } : {}),
+                ...(converter?.failureConverterPath ? { failureConverterPath: converter.failureConverterPath } : {}),
+                ...(parts.workerOptions?.interceptors?.workflowModules
+                  ? { workflowInterceptorModules: parts.workerOptions.interceptors.workflowModules }
+                  : {}),
+                logger: quietLogger,
+              })
+            ).code,
+          }
         : parts.workflowBundle;
     if (!workflowBundle)
       throw new RoutingInputError('workflowsPath', 'pass workflowsPath (require.resolve of your workflows) or workflowBundle');
     const store = parts.store instanceof RoutingStore ? parts.store : new RoutingStore(parts.store);
-    const common = { ...parts.workerOptions, taskQueue: parts.taskQueue, activities: parts.activities, workflowBundle };
+    // Workflow interceptor modules bundled above: a worker given a bundle would only warn that it ignores them.
+    const interceptors = parts.workerOptions?.interceptors;
+    const bundled =
+      parts.workflowsPath !== undefined && interceptors ? { interceptors: { ...interceptors, workflowModules: undefined } } : {};
+    const common = {
+      ...parts.workerOptions,
+      ...bundled,
+      taskQueue: parts.taskQueue,
+      activities: parts.activities,
+      workflowBundle,
+      dataConverter: converter,
+    };
     const source = await Worker.create({ ...common, connection: parts.sourceConnection, namespace: parts.sourceNamespace });
     const target = await Worker.create({
       ...common,

@@ -13,4 +13,4 @@ export {
   type UsageWarning,
 } from './codec';
 export { type CodecKey, CodecKeyError, type CodecKeyProblem, generateKey, KEY_BYTES, parseKeyMaterial, readCodecKeys } from './keys';
-export { dataConverterFor, FAILURE_CONVERTER_PATH, loadCodec, type LoadCodecOptions } from './load';
+export { dataConverterFor, FAILURE_CONVERTER_PATH, loadCodec, type LoadCodecOptions, planCodec, planDataConverter } from './load';

@@ -30,6 +30,28 @@ export function loadCodec(planOrConfig: Plan | CodecConfig, options: LoadCodecOp
   return new EncryptionCodec({ keys, current: config.current, logger: options.logger, usageWarning: options.usageWarning });
 }
 
+const planCodecs = new WeakMap<Plan, EncryptionCodec | null>();
+
+/**
+ * The codec of a parsed plan's `codec` section (undefined without one), read with the process environment
+ * on first use and kept for that plan object. Every connection a process opens from one plan (the worker's,
+ * its clients', the CLI's) then shares one codec: the keys are read once and the per-key usage count covers
+ * them all. A {@link CodecKeyError} is thrown, not kept, so a fixed environment is read again.
+ */
+export function planCodec(plan: Plan): EncryptionCodec | undefined {
+  const known = planCodecs.get(plan);
+  if (known !== undefined) return known ?? undefined;
+  const codec = loadCodec(plan);
+  planCodecs.set(plan, codec ?? null);
+  return codec;
+}
+
+/** The data converter of {@link planCodec} (undefined when the plan has no `codec`: the SDK's default). */
+export function planDataConverter(plan: Plan): DataConverter | undefined {
+  const codec = planCodec(plan);
+  return codec && dataConverterFor(codec);
+}
+
 /**
  * A data converter that encrypts every payload with `codec`, failure messages and stack traces included.
  * Give it to clients and workers alike. A worker that is given a pre-built workflow bundle needs the

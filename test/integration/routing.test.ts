@@ -14,6 +14,7 @@ import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { loadPlan } from '../../src/config';
 import { diffSchedules } from '../../src/schedules/diff';
+import { dataConverterFor, EncryptionCodec, generateKey, isEncrypted, parseKeyMaterial } from '../../src/security';
 import { testStack, uniqueId } from '../harness';
 import { until } from '../harness/wait';
 import { DualWorkers } from '../../src/routing/dual-workers';
@@ -508,6 +509,50 @@ describe('routing (real clusters and Redis)', function () {
       assert.equal(dst2?.state.paused, false);
       assert.equal(src2?.state.paused, true, 'the standby copy stays paused through updates');
       assert.deepEqual(diffSchedules(src2!, dst2!), []);
+    });
+
+    it("with the application's codec, the standby copy holds the active copy's sealed bytes, through create and update", async () => {
+      const key = parseKeyMaterial(generateKey(), 'app-1', 'the test');
+      if ('message' in key) throw new Error(key.message);
+      const dataConverter = dataConverterFor(new EncryptionCodec({ keys: [{ id: 'app-1', key, source: 'the test' }], current: 'app-1' }));
+      const store = freshStore();
+      await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'test' });
+      const client = await RoutedClient.create({
+        source: new Client({ connection: conns.source, namespace: NS, dataConverter }),
+        target: new Client({ connection: conns.target, namespace: NS, dataConverter }),
+        store,
+        namespace: NS,
+      });
+      cleanups.push(() => client.close());
+      const scheduleId = uniqueId('rt-sched-codec');
+      const h = await client.schedule.create({
+        scheduleId,
+        spec: { intervals: [{ every: '1h' }] },
+        action: { type: 'startWorkflow', workflowType: routedNoop, taskQueue: uniqueId('rt-sched-tq'), args: ['sealed'] },
+        memo: { owner: 'sealed too' },
+      });
+      cleanups.push(() => h.delete());
+      // Each encoding seals with a fresh IV: copies encoded once per side would differ in every payload.
+      const sealedAlike = async () => {
+        const [src, dst] = await Promise.all(
+          SIDES.map((side) => conns[side].workflowService.describeSchedule({ namespace: NS, scheduleId })),
+        );
+        const input = [src!, dst!].map((d) => d.schedule?.action?.startWorkflow?.input?.payloads?.[0]);
+        assert.ok(input[0] && isEncrypted(input[0]), 'the action input is sealed');
+        assert.deepEqual(Buffer.from(input[1]!.data!), Buffer.from(input[0].data!));
+        assert.deepEqual(Buffer.from(dst!.memo!.fields!.owner!.data!), Buffer.from(src!.memo!.fields!.owner!.data!));
+        assert.deepEqual(diffSchedules(src!, dst!), []);
+        assert.deepEqual([src!.schedule?.state?.paused, dst!.schedule?.state?.paused], [false, true]);
+      };
+      await sealedAlike();
+      await h.update((prev) => ({ ...prev, spec: { intervals: [{ every: '2h' }] } }));
+      await sealedAlike();
+      const described = await h.describe();
+      assert.equal(
+        described.action.type === 'startWorkflow' && described.action.args?.[0],
+        'sealed',
+        'the routed client opens its own payloads',
+      );
     });
 
     it('runs dual workers and stops the source worker when the record says the source may stop', async () => {
