@@ -42,7 +42,7 @@ import { startCutoverMetrics } from '../src/metrics';
 import { formatDemoResult, runDemo } from '../src/demo/run';
 import { onInterrupt } from '../src/stack/processes';
 import { createCutoverWorker } from '../src/worker';
-import { CodecKeyError, PayloadCodecError } from '../src/security';
+import { CodecKeyError, codecKeySources, PayloadCodecError } from '../src/security';
 import { CodecServerInputError } from '../src/security/codec-server';
 import { startPlanCodecServer, type PlanCodecServer } from '../src/security/plan-codec-server';
 import type { CommandName } from '../src/domain/migration';
@@ -133,9 +133,22 @@ program
     );
     process.stdout.write(
       `${file}: ok — plan "${plan.name}", ${plan.source} → ${plan.target}, ${plan.rings.length} ring(s), ${units} unit(s)\n` +
-        `${clusters.join('\n')}\n`,
+        `${clusters.join('\n')}\n${plan.codec ? describeCodecSources(plan.codec) : ''}`,
     );
   });
+
+/** The payload codec's key sources and current key, and the codec server's credential source (never a key or token). */
+function describeCodecSources(codec: NonNullable<Plan['codec']>): string {
+  const sources = codecKeySources(codec);
+  const width = Math.max(...sources.map((k) => k.id.length));
+  const server = codec.server;
+  const auth = server?.tokenEnv ? `bearer token from $${server.tokenEnv}` : server?.jwksUrl ? `JWTs checked against ${server.jwksUrl}` : '';
+  return (
+    `codec: AES-256-GCM, current key ${codec.current}\n` +
+    sources.map((k) => `  ${k.id.padEnd(width)}  ${k.source}${k.current ? '  (current)' : ''}\n`).join('') +
+    (server ? `codec server: ${server.listen}, ${auth}\n` : '')
+  );
+}
 
 const dev = program.command('dev').description('the local stack: clusters, Redis');
 dev
@@ -152,7 +165,11 @@ dev
       const what = c.cloud ? `Cloud-shaped: TLS + ${c.cloud.auth}` : c.uiUrl ? `UI ${c.uiUrl}` : '(headless)';
       return `  ${c.name.padEnd(12)} ${c.address.padEnd(18)} ${what}`;
     });
-    const apiKeys = state.clusters.some((c) => c.cloud?.auth === 'api-key' && c.cloud.apiKeyEnv);
+    // What `dev env` exports: the API keys it minted and the codec server's token when it supplied it.
+    const exported = [
+      ...state.clusters.flatMap((c) => (c.cloud?.auth === 'api-key' && c.cloud.apiKeyEnv ? [`$${c.cloud.apiKeyEnv}`] : [])),
+      ...(state.codecServer?.tokenFile && state.codecServer.tokenEnv ? [`$${state.codecServer.tokenEnv}`] : []),
+    ];
     process.stdout.write(
       `local stack up in ${((Date.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n` +
         `  ${'redis'.padEnd(12)} ${state.redis.url}\n` +
@@ -161,12 +178,13 @@ dev
           ? `  ${'codec'.padEnd(12)} ${state.codecServer.url} ` +
             `(the UIs' codec endpoint; origins ${state.codecServer.origins.join(', ')})\n` +
             (state.codecServer.signInUrl
-              ? `  sign in once at ${state.codecServer.signInUrl} with the token, then in each UI's Data Encoder settings ` +
+              ? `  sign in once at ${state.codecServer.signInUrl} with the token ($${state.codecServer.tokenEnv}), ` +
+                "then in each UI's Data Encoder settings " +
                 'use the browser\'s setting with this endpoint and "include cross-origin credentials" on\n'
               : '')
           : '') +
         `plan:  ${state.planPath}\nstate: ${state.runDir}/state.json\n` +
-        (apiKeys ? `API keys: eval "$(npx cutover dev env --plan ${opts.plan})"\n` : '') +
+        (exported.length ? `credentials: eval "$(npx cutover dev env --plan ${opts.plan})" (exports ${exported.join(', ')})\n` : '') +
         'stop it with: npx cutover dev down\n',
     );
   });
@@ -191,7 +209,10 @@ dev
 dev
   .command('env')
   .option('--plan <file>', 'the plan `dev up` was given (default: whatever stack is up here)')
-  .description('print `export <apiKeyEnv>=<key>` for each Cloud-shaped cluster with API keys of the stack up here')
+  .description(
+    'print `export <apiKeyEnv>=<key>` for each Cloud-shaped cluster with API keys of the stack up here, and ' +
+      "`export <codec.server.tokenEnv>=<token>` when `dev up` supplied the codec server's token",
+  )
   .addHelpText(
     'after',
     '\nOnly the export lines go to stdout, so the output can be evaluated:\n' +

@@ -5,6 +5,8 @@
  * ./app (payments, and detections with three tenants) under a steady load through the
  * multi-cluster client, with dual workers and a schedule per unit; then the example campaign of
  * examples/cloud-plan.yaml with short bakes, shown live; at the end the placement check and reconcile summary.
+ * The plan's codec encrypts every payload cutover and the application write; the demo runs the plan's codec
+ * server (the UI's codec endpoint) and ends by reading histories raw to show they hold no plaintext.
  *
  * `--quick`: the same story with minimal bakes and no UI; the result says whether the campaign
  * completed with nothing lost, duplicated or stranded (the CLI exits 0 only then).
@@ -16,7 +18,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { Client, ScheduleOverlapPolicy } from '@temporalio/client';
+import { Client, type Connection, isGrpcServiceError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { bundleWorkflowCode, Runtime } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
@@ -27,6 +29,7 @@ import { getStatus } from '../cockpit/status';
 import { planUnitNames } from '../cockpit/target';
 import { openControl, workflowUrl } from '../cockpit/control';
 import { connectCluster, namespaceOn } from '../clusters/connect';
+import { GrpcStatus } from '../clusters/grpc';
 import { loadPlan, type Plan } from '../config';
 import { startCutoverMetrics } from '../metrics';
 import { DualWorkers, RoutedClient } from '../routing';
@@ -37,7 +40,10 @@ import { freePort } from '../stack/ports';
 import { LocalStack } from '../stack/stack';
 import type { ProgressFn } from '../stack/types';
 import { createCutoverWorker } from '../worker';
-import { planDataConverter } from '../security';
+import { codecKeySources, planCodec, planDataConverter } from '../security';
+import { startPlanCodecServer, type PlanCodecServer } from '../security/plan-codec-server';
+import { ensureCodecToken, writeMissingKeyFiles } from '../stack/codec-files';
+import { checkCiphertext, type CiphertextCheck } from './ciphertext';
 import { parseUnitName } from '../domain/ids';
 import type { Side, ReconcileResult, ScheduleReconcileResult } from '../domain/migration';
 import { ScheduleFence } from '../schedules/fence';
@@ -81,6 +87,8 @@ export interface DemoResult {
   refused: number;
   reconcile: Record<string, Pick<ReconcileResult, 'clean' | 'duplicates' | 'stranded'> & { schedules?: ScheduleReconcileResult }>;
   problems: string[];
+  /** Histories read raw (no codec) and searched for the plaintext of an input: none may hold it. */
+  ciphertext: (CiphertextCheck & { what: string })[];
   /** What stays up to explore until Ctrl-C (none in quick mode: everything stops at once); UI pages only with the UI on. */
   links: { name: string; url: string }[];
 }
@@ -102,7 +110,15 @@ const DEMO_APP = 'demo-app';
  */
 async function writeDemoPlan(
   file: string,
-  opts: { quick: boolean; selfHosted: boolean; redisUrl?: string; prometheusUrl?: string; caPath?: string; ports: number[] },
+  opts: {
+    quick: boolean;
+    selfHosted: boolean;
+    redisUrl?: string;
+    prometheusUrl?: string;
+    caPath?: string;
+    ports: number[];
+    codecPort: number;
+  },
 ): Promise<void> {
   const doc = parseDocument(fs.readFileSync(path.join(PROJECT_ROOT, 'examples', 'cloud-plan.yaml'), 'utf8'));
   doc.setIn(['clusters', 'legacy', 'address'], `127.0.0.1:${opts.ports[0]}`);
@@ -110,6 +126,8 @@ async function writeDemoPlan(
   if (!opts.selfHosted) doc.deleteIn(['clusters', 'legacy', 'local']);
   // The CA the stack minted for the Cloud-shaped cluster (its API key goes in the environment, never in the plan).
   if (opts.caPath) doc.setIn(['clusters', 'cloud', 'tls', 'serverRootCACertPath'], opts.caPath);
+  // The codec server on a port of this run; its key file stays relative: the demo writes it beside this plan.
+  if (doc.hasIn(['codec', 'server'])) doc.setIn(['codec', 'server', 'listen'], `127.0.0.1:${opts.codecPort}`);
   doc.setIn(['redis', 'url'], opts.redisUrl ?? 'redis://127.0.0.1:6379');
   doc.setIn(['redis', 'keyPrefix'], `cutover-demo-${Date.now()}:`);
   // The application's routed clients take their staleness bound from here, and each drain waits it out.
@@ -194,11 +212,15 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
     // 1. The stack, on the example plan's clusters.
     const ports = [await freePort(), await freePort()];
-    await writeDemoPlan(planFile, { quick, selfHosted, ports });
+    const codecPort = await freePort();
+    await writeDemoPlan(planFile, { quick, selfHosted, ports, codecPort });
+    const firstPlan = loadPlan(planFile);
     const stack = await LocalStack.start({
       runDir,
-      clusters: planClusterSpecs(loadPlan(planFile)),
+      clusters: planClusterSpecs(firstPlan),
       ui,
+      // The dev server's UI decodes through the plan's codec server, which starts once the UI's origin is known.
+      codecEndpoint: firstPlan.codec?.server ? `http://127.0.0.1:${codecPort}` : undefined,
       prometheus: 'always',
       onProgress: (l) => say(`[stack] ${l}`),
     });
@@ -212,8 +234,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       redisUrl: stack.redisUrl,
       prometheusUrl: stack.prometheus!.url,
       caPath: cloud.pki.ca.certPath,
+      codecPort,
     });
     const plan: Plan = loadPlan(planFile);
+    // The codec's key file, written beside the plan as `dev up` does (removed with the run directory).
+    for (const k of writeMissingKeyFiles(plan)) say(`[codec] wrote key ${k.id} → ${k.file} (mode 0600)`);
     // As a user would `export` it (\`cutover dev env\` prints the line): every connection reads the key from there.
     const apiKeyEnv = plan.clusters.cloud!.apiKeyEnv!;
     process.env[apiKeyEnv] = await cloud.cutoverApiKey();
@@ -228,6 +253,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     say(`prometheus     ${stack.prometheus!.url}`);
     say(`plan           ${planFile}`);
     say(`logs           ${runDir} (sdk.log and the stack's; kept only if the demo fails)`);
+    const codecServer = plan.codec?.server ? await startDemoCodecServer(plan, stack, runDir, ui, say) : undefined;
+    if (codecServer) cleanups.push(() => codecServer.close().then(() => say('[codec] codec server stopped')));
     if (opts.signal?.aborted) throw new Error('interrupted');
 
     // 2. The cutover worker, with its metrics scraped by the stack's Prometheus. The demo installs the SDK
@@ -345,7 +372,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
           workflowType: 'scanAccount',
           workflowId: `${t}-scan-${seq}`,
           taskQueue: plan.namespaces.detections!.taskQueues[0]!,
-          args: [`${t}/account-${seq % 97}`, 3],
+          args: [scanInput(t, seq), 3],
           options: { typedSearchAttributes: [{ key: TENANT_ID, value: t }] },
         };
       },
@@ -468,7 +495,38 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         ...(r.schedules ? { schedules: r.schedules } : {}),
       };
     }
+    // The codec's evidence: the campaign's input (cutover's worker and CLI encrypt) and one application run's
+    // input (the application encrypts) read raw hold no plaintext, and the codec opens them.
+    const ciphertext: DemoResult['ciphertext'] = [];
+    const codec = planCodec(plan);
+    if (codec) {
+      const campaignCheck = await checkCiphertext({
+        connection: controlClient.connection,
+        namespace: control.namespace,
+        workflowId: start.workflowId,
+        plaintext: DEMO_ACTOR,
+        codec,
+      });
+      ciphertext.push({ ...campaignCheck, what: `the campaign's input (actor "${DEMO_ACTOR}")` });
+      const scan = load.accepted.map((a) => /^(.+)-scan-(\d+)$/.exec(a.workflowId)).find((m) => m !== null);
+      if (scan) {
+        const input = scanInput(scan[1]!, Number(scan[2]));
+        const appCheck = await appCiphertext(conns, plan, scan[0], input, codec);
+        if (appCheck) ciphertext.push({ ...appCheck, what: `scanAccount's input ("${input}")` });
+      }
+      for (const c of ciphertext) {
+        say(
+          `[check] raw history of ${c.workflowId} without the codec: ${c.inRawHistory ? 'HOLDS' : 'no'} plaintext of ${c.what}; ` +
+            `${c.encrypted} payloads sealed with key ${c.keyIds.join(', ') || '(none)'}; ` +
+            (c.inDecoded ? 'the codec opens them' : 'the codec does NOT open them'),
+        );
+      }
+    }
     const problems: string[] = [];
+    for (const c of ciphertext) {
+      if (c.inRawHistory) problems.push(`the raw history of ${c.workflowId} holds the plaintext of ${c.what}`);
+      if (!c.inDecoded) problems.push(`the decoded history of ${c.workflowId} lacks ${c.what}: the check looked in the wrong place`);
+    }
     if (phase !== 'completed') problems.push(`campaign not completed (${phase === 'rolled-back' ? 'rolled back' : `still ${phase}`})`);
     if (placements.lost.length)
       problems.push(`${placements.lost.length} acknowledged start(s) on neither cluster: ${placements.lost.slice(0, 5).join(', ')}`);
@@ -495,6 +553,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
               ]
             : []),
           ...Object.entries(stack.clusters).flatMap(([n, c]) => (c.endpoint.uiUrl ? [{ name: `${n} UI`, url: c.endpoint.uiUrl }] : [])),
+          ...(codecServer?.signInUrl && ui ? [{ name: 'codec sign-in', url: codecServer.signInUrl }] : []),
           ...(stack.prometheus!.hasUi
             ? [{ name: 'prometheus', url: `${stack.prometheus!.url}/graph?g0.expr=${encodeURIComponent('cutover_units')}` }]
             : []),
@@ -507,6 +566,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       refused: load.failed,
       reconcile,
       problems,
+      ciphertext,
       links,
     };
     keepRunDir = !result.ok;
@@ -521,6 +581,70 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     if (keepRunDir) say(`kept ${runDir} for a look: sdk.log, the stack's logs and the clusters' data`);
     else fs.rmSync(runDir, { recursive: true, force: true });
   }
+}
+
+/** The first argument of the application's `scanAccount` runs: the account, in plaintext only inside the payload. */
+function scanInput(tenant: string, seq: number): string {
+  return `${tenant}/account-${seq % 97}`;
+}
+
+/**
+ * The plan's codec server, in this process, with the UIs' origins added. Its token is the run's own, kept
+ * in a file of the run directory (mode 0600) for an operator to sign in with, and never printed; its
+ * request log goes to codec-server.log there.
+ */
+async function startDemoCodecServer(plan: Plan, stack: LocalStack, runDir: string, ui: boolean, say: ProgressFn): Promise<PlanCodecServer> {
+  const settings = plan.codec!.server!;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  let tokenFile: string | undefined;
+  if (settings.tokenEnv) {
+    tokenFile = path.join(runDir, 'codec-token');
+    env[settings.tokenEnv] = ensureCodecToken(tokenFile).token;
+  }
+  const logFile = path.join(runDir, 'codec-server.log');
+  const origins = Object.values(stack.clusters).flatMap((c) => (c.endpoint.uiUrl ? [c.endpoint.uiUrl] : []));
+  const server = await startPlanCodecServer(plan, {
+    extraOrigins: origins,
+    env,
+    log: (line) => fs.appendFileSync(logFile, `${line}\n`),
+    logger: { warn: (message: string) => say(`[codec] ${message}`) },
+  });
+  const keys = codecKeySources(plan.codec!)
+    .map((k) => `${k.id}${k.current ? ' (current)' : ''} from ${k.source}`)
+    .join(', ');
+  const auth =
+    server.auth.kind === 'token' ? `bearer token in $${server.auth.tokenEnv} (file ${tokenFile})` : `JWTs from ${server.auth.jwksUrl}`;
+  say(`codec server   ${server.url}   started: ${auth}; keys ${keys}; requests logged to ${logFile}`);
+  if (ui && origins.length) {
+    say(
+      `codec          decoded payloads in the UI: sign in at ${server.signInUrl ?? `${server.url} (no sign-in page)`} with the token ` +
+        `in ${tokenFile ?? 'the JWT'}, open ${origins.join(' or ')}, and in its Data Encoder settings use the browser's setting ` +
+        `with ${server.url} and "include cross-origin credentials" on; without it the UI shows ciphertext`,
+    );
+  }
+  return server;
+}
+
+/** {@link checkCiphertext} of an application run on whichever cluster it ran (undefined when on neither). */
+async function appCiphertext(
+  conns: { source: Connection; target: Connection },
+  plan: Plan,
+  workflowId: string,
+  plaintext: string,
+  codec: NonNullable<ReturnType<typeof planCodec>>,
+): Promise<CiphertextCheck | undefined> {
+  const sides = [
+    { connection: conns.source, namespace: namespaceOn(plan.clusters[plan.source]!, 'detections') },
+    { connection: conns.target, namespace: namespaceOn(plan.clusters[plan.target]!, plan.namespaces.detections!.target) },
+  ];
+  for (const side of sides) {
+    const check = await checkCiphertext({ ...side, workflowId, plaintext, codec }).catch((err: unknown) => {
+      if (isGrpcServiceError(err) && err.code === GrpcStatus.NOT_FOUND) return undefined;
+      throw err;
+    });
+    if (check) return check;
+  }
+  return undefined;
 }
 
 /**
@@ -579,6 +703,12 @@ export function formatDemoResult(r: DemoResult): string {
       const verdict = x.clean ? 'clean' : `NOT CLEAN (${x.duplicates.length} duplicate(s), ${x.stranded.length} stranded)`;
       return `  reconcile ${u.padEnd(32)} ${verdict}${sc}`;
     }),
+    ...(r.ciphertext.length && r.ciphertext.every((c) => !c.inRawHistory && c.inDecoded)
+      ? [
+          `encrypted: raw histories read without the codec hold no plaintext of ${r.ciphertext.map((c) => c.what).join(' or ')}; ` +
+            `sealed with key ${[...new Set(r.ciphertext.flatMap((c) => c.keyIds))].join(', ')}`,
+        ]
+      : []),
     ...(r.problems.length
       ? ['problems:', ...r.problems.map((p) => `  - ${p}`)]
       : ['all guarantees held: nothing lost, nothing duplicated, nothing stranded']),

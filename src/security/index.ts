@@ -12,5 +12,14 @@ export {
   PayloadCodecError,
   type UsageWarning,
 } from './codec';
-export { type CodecKey, CodecKeyError, type CodecKeyProblem, generateKey, KEY_BYTES, parseKeyMaterial, readCodecKeys } from './keys';
+export {
+  type CodecKey,
+  CodecKeyError,
+  type CodecKeyProblem,
+  codecKeySources,
+  generateKey,
+  KEY_BYTES,
+  parseKeyMaterial,
+  readCodecKeys,
+} from './keys';
 export { dataConverterFor, FAILURE_CONVERTER_PATH, loadCodec, type LoadCodecOptions, planCodec, planDataConverter } from './load';

@@ -81,6 +81,18 @@ export function parseKeyMaterial(text: string, id: string, source: string): KeyO
   }
 }
 
+/**
+ * Where each key of the ring is read from, for an operator to check (`cutover validate`): `$VARIABLE` or
+ * `file <path>` (relative paths against `baseDir`), the way {@link CodecKey.source} says it. Reads nothing.
+ */
+export function codecKeySources(config: CodecConfig, baseDir = process.cwd()): { id: string; source: string; current: boolean }[] {
+  return config.keys.map((k) => ({
+    id: k.id,
+    source: k.env !== undefined ? `$${k.env}` : k.file !== undefined ? `file ${nodePath.resolve(baseDir, k.file)}` : '(no env or file)',
+    current: k.id === config.current,
+  }));
+}
+
 /** Where the plan's key entries and relative key files are read from. */
 export interface ReadKeysOptions {
   /** Environment to read `env` keys from (default `process.env`). */

@@ -33,6 +33,8 @@ export async function startCodecServerProcess(opts: {
   listen?: string;
   logFile: string;
   detached: boolean;
+  /** The child's environment, where its keys and token come from (default this process's). */
+  env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
 }): Promise<SpawnedProcess & { url: string }> {
   const cli = path.join(PROJECT_ROOT, 'bin', 'cutover.js');
@@ -42,7 +44,7 @@ export async function startCodecServerProcess(opts: {
   const spawned = spawnLogged(process.execPath, args, {
     logFile: opts.logFile,
     cwd: PROJECT_ROOT,
-    env: process.env,
+    env: opts.env ?? process.env,
     detached: opts.detached,
   });
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);

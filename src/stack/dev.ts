@@ -9,6 +9,7 @@ import type { ClusterConfig, Plan } from '../config/types';
 import { namespaceOn } from '../clusters/connect';
 import { checkListen, codecServerAuthFrom } from '../security/codec-server';
 import { loadCodec } from '../security/load';
+import { codecTokenFile, ensureCodecToken, writeMissingKeyFiles } from './codec-files';
 import { codecEndpointOf, startCodecServerProcess } from './codec-server-process';
 import type { CloudServer } from './cloud-server';
 import { devStackDir, PROJECT_ROOT } from './paths';
@@ -37,7 +38,15 @@ export interface DevState {
   redis: { url: string; pid?: number };
   prometheus?: { url: string; pid: number };
   /** The plan's codec server (when it has `codec.server`): every dev-server UI decodes through it. */
-  codecServer?: { url: string; pid: number; origins: string[]; signInUrl?: string };
+  codecServer?: {
+    url: string;
+    pid: number;
+    origins: string[];
+    signInUrl?: string;
+    /** The variable the token is read from, and the file `dev up` keeps it in when it supplied the token (for `dev env`). */
+    tokenEnv?: string;
+    tokenFile?: string;
+  };
 }
 
 export class DevStackError extends Error {
@@ -183,10 +192,26 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
   if (previous && anyAlive(previous)) {
     throw new DevStackError(`a local stack is already up (state in ${path.join(dir, STATE_FILE)}); run \`cutover dev down\` first`);
   }
-  const codecSettings = opts.plan?.plan.codec?.server;
-  if (codecSettings) await checkCodecServerInput(opts.plan!.plan);
   const credentialsDir = cloudCredentialsDir(opts.cwd);
   const credentialFiles = opts.plan ? await planCredentialFiles(opts.plan.path, opts.plan.plan, credentialsDir) : [];
+  const codecSettings = opts.plan?.plan.codec?.server;
+  // The codec's key files and the codec server's token, written when missing, before they are checked (after
+  // the plan's certificate files are: a refusal there leaves no new key behind).
+  const codecEnv: NodeJS.ProcessEnv = { ...process.env };
+  let tokenFile: string | undefined;
+  if (opts.plan?.plan.codec) {
+    const planDir = path.dirname(path.resolve(opts.plan.path));
+    for (const k of writeMissingKeyFiles(opts.plan.plan, planDir)) opts.onProgress?.(`wrote codec key ${k.id} → ${k.file} (mode 0600)`);
+    const tokenEnv = codecSettings?.tokenEnv;
+    // A token the caller exported is theirs to keep; otherwise the stack's own, kept in .cutover/codec/.
+    if (tokenEnv && !codecEnv[tokenEnv]?.trim()) {
+      tokenFile = codecTokenFile(opts.cwd);
+      const { token, created } = ensureCodecToken(tokenFile);
+      codecEnv[tokenEnv] = token;
+      if (created) opts.onProgress?.(`wrote the codec server's token → ${tokenFile} (mode 0600; \`cutover dev env\` exports it)`);
+    }
+  }
+  if (codecSettings) await checkCodecServerInput(opts.plan!.plan, codecEnv);
   for (const f of credentialFiles) {
     if (fs.existsSync(f.planFile)) continue;
     fs.mkdirSync(path.dirname(f.planFile), { recursive: true });
@@ -231,9 +256,17 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
         origins,
         logFile: path.join(dir, 'codec-server.log'),
         detached: true,
+        env: codecEnv,
       });
       const signIn = codecSettings.tokenEnv && codecSettings.includeCredentials ? `${proc.url}/session` : undefined;
-      codecServer = { url: proc.url, pid: proc.pid, origins: [...new Set([...codecSettings.origins, ...origins])], signInUrl: signIn };
+      codecServer = {
+        url: proc.url,
+        pid: proc.pid,
+        origins: [...new Set([...codecSettings.origins, ...origins])],
+        signInUrl: signIn,
+        tokenEnv: codecSettings.tokenEnv,
+        tokenFile,
+      };
     } catch (err) {
       await stack.stop({ dropData: true });
       throw new DevStackError((err as Error).message);
@@ -267,10 +300,10 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
  * What the codec server needs, checked before anything starts (a missing key or token is bad input, and
  * the child would only die of it later): the keys, the token, and a free listen address.
  */
-async function checkCodecServerInput(plan: Plan): Promise<void> {
+async function checkCodecServerInput(plan: Plan, env: NodeJS.ProcessEnv): Promise<void> {
   const settings = plan.codec!.server!;
-  loadCodec(plan.codec!);
-  codecServerAuthFrom(settings);
+  loadCodec(plan.codec!, { env });
+  codecServerAuthFrom(settings, env);
   const { host, port } = checkListen(settings.listen);
   if (port !== 0 && (await isListening(host === '0.0.0.0' ? '127.0.0.1' : host, port))) {
     throw new DevInputError(
@@ -331,7 +364,8 @@ export async function devDown(
 
 /**
  * `dev env`: one `export <apiKeyEnv>=<token>` line per Cloud-shaped cluster with API keys of the stack
- * `dev up` started here (for `planPath`, when given). DevInputError when no such stack is up.
+ * `dev up` started here (for `planPath`, when given), and `export <codec.server.tokenEnv>=<token>` when
+ * `dev up` supplied the codec server's token. DevInputError when no such stack is up.
  */
 export function devEnv(opts: { cwd?: string; planPath?: string } = {}): string[] {
   const state = readDevState(opts.cwd);
@@ -350,6 +384,10 @@ export function devEnv(opts: { cwd?: string; planPath?: string } = {}): string[]
     if (c.cloud?.auth !== 'api-key' || !c.cloud.apiKeyEnv) continue;
     const stored = JSON.parse(fs.readFileSync(path.join(c.cloud.credentialsDir, 'api-key.json'), 'utf8')) as { token: string };
     lines.push(`export ${c.cloud.apiKeyEnv}=${shellQuote(stored.token)}`);
+  }
+  const codec = state.codecServer;
+  if (codec?.tokenEnv && codec.tokenFile) {
+    lines.push(`export ${codec.tokenEnv}=${shellQuote(fs.readFileSync(codec.tokenFile, 'utf8').trim())}`);
   }
   return lines;
 }

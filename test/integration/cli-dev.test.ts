@@ -12,6 +12,7 @@ import { listDatabases, pgFromEnv } from '../../src/stack/postgres';
 import { isAlive } from '../../src/stack/processes';
 import { freePort } from '../../src/stack/ports';
 import { resolveTemporalCli } from '../../src/stack/temporal-cli';
+import { generateKey } from '../../src/security';
 import type { DevState } from '../../src/stack/dev';
 import { uniqueId } from '../harness';
 import { until } from '../harness/wait';
@@ -196,6 +197,30 @@ describe('cutover CLI: dev up / dev down / worker / validate', function () {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /target/);
     assert.match(r.stderr, /defaults\.percentSteps\[1\]/);
+  });
+
+  it('validate names where each codec key comes from and the current key, never the key', function () {
+    const cloud = cutover(['validate', '--plan', path.join(ROOT, 'examples', 'cloud-plan.yaml')], cwd);
+    assert.equal(cloud.status, 0, cloud.stderr);
+    assert.match(cloud.stdout, /^codec: AES-256-GCM, current key k1$/m);
+    const keyFile = path.join(ROOT, 'examples', '.cutover-keys', 'k1.key');
+    assert.ok(cloud.stdout.split('\n').includes(`  k1  file ${keyFile}  (current)`), cloud.stdout);
+    assert.match(cloud.stdout, /^codec server: 127\.0\.0\.1:8888, bearer token from \$CUTOVER_CODEC_TOKEN$/m);
+
+    // A ring in rotation: an old key from a variable that is set, the new one from a file; neither is printed.
+    const doc = fs.readFileSync(path.join(ROOT, 'examples', 'plan.yaml'), 'utf8');
+    const planPath = path.join(cwd, 'plan.yaml');
+    fs.writeFileSync(
+      planPath,
+      `${doc}\ncodec:\n  keys:\n    - { id: old, env: CUTOVER_TEST_CODEC_OLD }\n    - { id: new, file: keys/new.key }\n  current: new\n`,
+    );
+    const oldKey = generateKey();
+    const r = cutover(['validate', '--plan', planPath], cwd, { CUTOVER_TEST_CODEC_OLD: oldKey });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^codec: AES-256-GCM, current key new$/m);
+    assert.ok(r.stdout.split('\n').includes('  old  $CUTOVER_TEST_CODEC_OLD'), r.stdout);
+    assert.ok(r.stdout.split('\n').includes(`  new  file ${path.join(cwd, 'keys', 'new.key')}  (current)`), r.stdout);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes(oldKey), 'the key is never printed');
   });
 
   it('bad arguments exit 2 and start nothing', function () {

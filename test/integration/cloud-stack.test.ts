@@ -359,6 +359,7 @@ describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator pat
     doc.setIn(['clusters', 'legacy', 'local'], doc.createNode({ server: 'dev' }));
     doc.setIn(['clusters', 'cloud', 'address'], `127.0.0.1:${await freePort()}`);
     doc.setIn(['redis', 'url'], `redis://127.0.0.1:${await freePort()}`);
+    doc.setIn(['codec', 'server', 'listen'], `127.0.0.1:${await freePort()}`);
     planPath = path.join(cwd, 'plan.yaml');
     fs.writeFileSync(planPath, doc.toString());
   });
@@ -383,9 +384,10 @@ describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator pat
     assert.match(r.stderr, /clusters\.cloud\.tls\.serverRootCACertPath/);
     assert.equal(fs.existsSync(path.join(cwd, '.cutover', 'stack', 'state.json')), false);
     assert.equal(fs.readFileSync(named, 'utf8'), "not this stack's CA\n");
+    assert.equal(fs.existsSync(path.join(cwd, '.cutover-keys')), false, 'no codec key written before the refusal');
   });
 
-  it('dev up → eval "$(dev env)" → temporal CLI with --tls-ca-path and --api-key; refusals; dev down leaves no process', function () {
+  it('dev up → eval "$(dev env)" → temporal CLI with the CA and API key; codec key and token; dev down stops all', async function () {
     const up = cutover(['dev', 'up', '--plan', planPath, '--no-ui']);
     assert.equal(up.status, 0, up.stderr);
     const state = JSON.parse(fs.readFileSync(path.join(cwd, '.cutover', 'stack', 'state.json'), 'utf8')) as DevState;
@@ -395,9 +397,30 @@ describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator pat
     assert.ok(fs.existsSync(caPath), 'dev up wrote the CA file the plan names');
     assertLoopbackOnly([cloudState.pid, cloudState.cloud.jwksPid]);
 
+    // The codec key the plan names (beside it, 0600 in a 0700 directory) and the codec server's token.
+    const keyFile = path.join(cwd, '.cutover-keys', 'k1.key');
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.dirname(keyFile)).mode & 0o777, 0o700);
+    const keyText = fs.readFileSync(keyFile, 'utf8');
+    assert.equal(Buffer.from(keyText.trim(), 'base64').length, 32);
+    assert.equal(fs.statSync(path.join(cwd, '.cutover', 'codec', 'token')).mode & 0o777, 0o600);
+    assert.ok(state.codecServer && isAlive(state.codecServer.pid), 'the codec server runs');
+    assert.ok(!up.stdout.includes(keyText.trim()) && !up.stderr.includes(keyText.trim()), 'the key is never printed');
+
     const env = cutover(['dev', 'env', '--plan', planPath]);
     assert.equal(env.status, 0, env.stderr);
-    assert.match(env.stdout, /^export CUTOVER_CLOUD_API_KEY='[A-Za-z0-9_.-]+'\n$/);
+    assert.match(env.stdout, /^export CUTOVER_CLOUD_API_KEY='[A-Za-z0-9_.-]+'\nexport CUTOVER_CODEC_TOKEN='[A-Za-z0-9_-]{43}'\n$/);
+    const token = /^export CUTOVER_CODEC_TOKEN='(.*)'$/m.exec(env.stdout)![1]!;
+    assert.ok(!up.stdout.includes(token) && !up.stderr.includes(token), 'dev up never prints the token');
+    // The exported token is the one the codec server takes.
+    const decode = (bearer: string) =>
+      fetch(`${state.codecServer!.url}/decode`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearer}`, 'x-namespace': PAYMENTS, 'content-type': 'application/json' },
+        body: JSON.stringify({ payloads: [] }),
+      }).then((r) => r.status);
+    assert.equal(await decode(token), 200);
+    assert.equal(await decode(`${token}x`), 401);
 
     const q = (s: string) => `'${s}'`;
     const evalEnv = `eval "$(${q(process.execPath)} ${q(BIN)} dev env --plan ${q(planPath)})"`;
@@ -421,20 +444,25 @@ describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator pat
     assert.notEqual(create.status, 0);
     assert.match(create.stderr, /unauthorized/i);
 
-    const pids = [...state.clusters.flatMap((c) => [c.pid, c.cloud?.jwksPid]), state.redis.pid, state.prometheus?.pid].filter(
-      (p): p is number => p !== undefined,
-    );
+    const pids = [
+      ...state.clusters.flatMap((c) => [c.pid, c.cloud?.jwksPid]),
+      state.redis.pid,
+      state.prometheus?.pid,
+      state.codecServer?.pid,
+    ].filter((p): p is number => p !== undefined);
     const down = cutover(['dev', 'down']);
     assert.equal(down.status, 0, down.stderr);
     assert.deepEqual(
       pids.filter((p) => isAlive(p)),
       [],
     );
-    // The credentials stay: the next dev up accepts the plan's CA file and hands out the same key.
+    // The credentials stay: the next dev up accepts the plan's CA file and hands out the same key and token,
+    // and keeps the codec key file as it was.
     assert.ok(fs.existsSync(path.join(cwd, '.cutover', 'cloud', 'cloud', 'ca.pem')));
     const again = cutover(['dev', 'up', '--plan', planPath, '--no-ui']);
     assert.equal(again.status, 0, again.stderr);
     assert.equal(cutover(['dev', 'env', '--plan', planPath]).stdout, env.stdout);
+    assert.equal(fs.readFileSync(keyFile, 'utf8'), keyText);
   });
 
   it('dev up with auth: mtls writes the CA, the client certificate and its key (0600); the temporal CLI connects with them', function () {
@@ -462,9 +490,9 @@ describe('cutover dev up / dev env with a Cloud-shaped cluster (the operator pat
     assert.equal(withCert.status, 0, withCert.stderr);
     const noCert = bash(base);
     assert.notEqual(noCert.status, 0);
-    // No cluster with API keys: nothing to export.
+    // No cluster with API keys: only the codec server's token to export.
     const env = cutover(['dev', 'env', '--plan', planPath]);
     assert.equal(env.status, 0, env.stderr);
-    assert.equal(env.stdout, '');
+    assert.match(env.stdout, /^export CUTOVER_CODEC_TOKEN='[A-Za-z0-9_-]+'\n$/);
   });
 });

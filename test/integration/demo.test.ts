@@ -4,7 +4,9 @@
  * Redis, Prometheus), the cutover worker, the sample application
  * under load and the example campaign. It must exit 0 — campaign completed, nothing lost, duplicated
  * or stranded — print that summary, tell its story without SDK log lines, doubled step prefixes or
- * links to a UI that is off, and leave no process and no run directory behind.
+ * links to a UI that is off, and leave no process and no run directory behind. The example plan encrypts:
+ * the demo runs its codec server, shows that histories read raw hold no plaintext of an input, and never
+ * prints the codec server's token or a key.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -39,7 +41,14 @@ describe('demo: npm run demo -- --quick', function () {
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      // The token and key files are read as soon as the demo names them, while they exist (the run directory
+      // goes at the end), so the output can be searched for them.
+      const seen = new Set<string>();
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        const m = /codec server .*\(file (\S+)\); keys k1 \(current\) from file (\S+);/.exec(stderr);
+        if (m && seen.size === 0) for (const f of [m[1]!, m[2]!]) seen.add(fs.readFileSync(f, 'utf8').trim());
+      });
       const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
       const tail = `\n--- stdout\n${stdout}\n--- stderr (last 4000)\n${stderr.slice(-4000)}`;
       assert.equal(code, 0, tail);
@@ -60,6 +69,32 @@ describe('demo: npm run demo -- --quick', function () {
       );
       assert.match(stderr, /polling cloud\/cutover\.acct1 task queue cutover/, tail);
       assert.doesNotMatch(`${stdout}\n${stderr}`, /eyJ[\w-]{8,}\.[\w-]{8,}/, 'an API key (JWT) in the output');
+      // Payloads are encrypted: the codec server ran (its token in a variable, never shown), and histories read
+      // raw hold no plaintext of the campaign's input nor of an application run's, which the codec opens.
+      const codecLine = new RegExp(
+        String.raw`codec server +http://127\.0\.0\.1:\d+ +started: bearer token in \$CUTOVER_CODEC_TOKEN \(file (\S+)\); ` +
+          String.raw`keys k1 \(current\) from file (\S+);`,
+      ).exec(stderr);
+      assert.ok(codecLine, tail);
+      const sealed = String.raw`; [1-9]\d* payloads sealed with key k1; the codec opens them`;
+      const rawCheck = (id: string, input: string) =>
+        new RegExp(String.raw`\[check\] raw history of ${id} without the codec: no plaintext of ${input}${sealed}`);
+      assert.match(
+        stderr,
+        rawCheck(String.raw`cutover/campaign/legacy-to-cloud`, String.raw`the campaign's input \(actor "demo-operator"\)`),
+        tail,
+      );
+      assert.match(stderr, rawCheck(String.raw`\S+-scan-\d+`, String.raw`scanAccount's input \("\S+/account-\d+"\)`), tail);
+      assert.match(
+        stdout,
+        /^encrypted: raw histories read without the codec hold no plaintext of the campaign's input .*; sealed with key k1$/m,
+        tail,
+      );
+      assert.match(stderr, /\[codec\] codec server stopped/, tail);
+      // The demo's token and key files live in its run directory while it runs; their contents never reach the output.
+      for (const file of [codecLine[1]!, codecLine[2]!]) assert.ok(file.startsWith(path.join(cwd, '.cutover')), tail);
+      for (const secret of [...seen.values()]) assert.ok(!`${stdout}\n${stderr}`.includes(secret), 'a codec secret in the output');
+      assert.ok(seen.size >= 2, `read the token and the key while the demo ran (${seen.size})`);
       // The story was told: the two-person approvals of ring2 and the campaign's end.
       assert.match(stderr, /approved by alice \(1 of 2\)/);
       assert.match(stderr, /approved by bob \(2 of 2\)/);
