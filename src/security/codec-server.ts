@@ -259,13 +259,7 @@ async function handlePost(
   codecFor: (namespace: string) => PayloadCodec,
   noteNamespace: (ns: string) => void,
 ): Promise<Reply> {
-  // Every early answer closes the connection: the body it did not read is not drained.
-  const early = (status: number, error: string, extra: http.OutgoingHttpHeaders = {}): Reply => ({
-    status,
-    body: { error },
-    headers: { connection: 'close', ...extra },
-    reason: error,
-  });
+  const early = closingReply;
 
   const auth = await authenticate(req.headers);
   if (!auth.ok) {
@@ -377,12 +371,7 @@ async function handleSignIn(
   auth: CodecServerAuth | undefined,
   cookieName: string,
 ): Promise<Reply> {
-  const refuse = (status: number, error: string, extra: http.OutgoingHttpHeaders = {}): Reply => ({
-    status,
-    body: { error },
-    headers: { connection: 'close', ...extra },
-    reason: error,
-  });
+  const refuse = closingReply;
   if (!sessions || !auth || !('token' in auth)) {
     return refuse(404, 'no sign-in here: browser sessions need a bearer token (tokenEnv) and includeCredentials: true');
   }
@@ -520,4 +509,9 @@ function isLoopback(host: string): boolean {
 
 function errorName(err: unknown): string {
   return err instanceof Error ? err.name : typeof err;
+}
+
+/** An early answer: it closes the connection, since the body it did not read is not drained. */
+function closingReply(status: number, error: string, extra: http.OutgoingHttpHeaders = {}): Reply {
+  return { status, body: { error }, headers: { connection: 'close', ...extra }, reason: error };
 }
