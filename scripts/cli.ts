@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { loadPlan, PlanError, formatIssues, validatePlanFile, type Plan } from '../src/config';
 import { PlanNotFoundError, resolvePlanPath } from '../src/cli/plan-path';
@@ -46,6 +47,12 @@ import { CodecKeyError, codecKeySources, PayloadCodecError } from '../src/securi
 import { CodecServerInputError } from '../src/security/codec-server';
 import { startPlanCodecServer, type PlanCodecServer } from '../src/security/plan-codec-server';
 import type { CommandName } from '../src/domain/migration';
+import { newOperatorKey, OperatorKeyError, resolveKey } from '../src/operators/keys';
+import { actorFor, expiresIn } from '../src/cockpit/sign';
+import { auditReport, formatAudit } from '../src/cockpit/audit';
+import { AuditStream } from '../src/audit/stream';
+import { queryCampaign } from '../src/cockpit/campaign';
+import { queryStatus } from '../src/cockpit/commands';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -79,7 +86,8 @@ function fail(err: unknown): never {
     err instanceof ClusterCredentialsError ||
     err instanceof RedisCredentialsError ||
     err instanceof CodecKeyError ||
-    err instanceof CodecServerInputError
+    err instanceof CodecServerInputError ||
+    err instanceof OperatorKeyError
   ) {
     process.stderr.write(`error: ${err.message}\nnothing was started or changed.\n`);
     process.exit(EXIT_BAD_INPUT);
@@ -253,11 +261,13 @@ program
   .option('--plan <file>', "plan file (default: $CUTOVER_PLAN, ./cutover.yaml, or the dev stack's plan)")
   .addOption(new Option('--metrics <host:port>', 'Prometheus endpoint of the worker').default('127.0.0.1:9464'))
   .option('--metrics-interval <seconds>', "how often the cutover_* metrics are refreshed from the units' status", '5')
+  .option('--key <file>', "the worker's controller key: signs the commands campaigns send to their units (default: $CUTOVER_KEY)")
   .description('run the cutover worker in the foreground until Ctrl-C')
-  .action(async (opts: { plan?: string; metrics: string; metricsInterval: string }) => {
+  .action(async (opts: { plan?: string; metrics: string; metricsInterval: string; key?: string }) => {
     const plan = loadPlan(resolvePlanPath(opts.plan));
     const intervalMs = seconds('--metrics-interval', opts.metricsInterval, 5) * 1000;
-    const worker = await createCutoverWorker({ plan, metricsAddress: opts.metrics, onProgress: progress });
+    const signer = workerKey(plan, opts.key);
+    const worker = await createCutoverWorker({ plan, metricsAddress: opts.metrics, onProgress: progress, ...(signer ? { signer } : {}) });
     // cutover's own metrics on the same endpoint as the SDK's (the runtime is installed by now).
     const control = await openControl(plan);
     const metrics = startCutoverMetrics({
@@ -276,6 +286,37 @@ program
     }
     progress('cutover worker stopped');
   });
+
+/**
+ * The worker's key, checked against the plan: with operators listed, campaigns' commands to their units
+ * must be signed by a key with role controller (warned when missing, refused when not in the plan).
+ */
+function workerKey(plan: Plan, flag: string | undefined) {
+  const signer = resolveKey(flag);
+  const operators = plan.operators ?? {};
+  if (Object.keys(operators).length === 0) return signer;
+  if (!signer) {
+    progress(
+      'warning: the plan lists operators but the worker has no key (--key or $CUTOVER_KEY): units refuse the commands ' +
+        'campaigns send them; give the worker a key with role controller',
+    );
+    return undefined;
+  }
+  const listed = operators[signer.name];
+  if (!listed || listed.publicKey !== signer.publicKey)
+    throw new OperatorKeyError(
+      flag ? '--key' : '$CUTOVER_KEY',
+      `${signer.file} (${signer.name}) is not an operator of the plan with this key`,
+      `add operators.${signer.name}: { publicKey: ${signer.publicKey}, roles: [controller] } to the plan`,
+    );
+  if (!listed.roles.includes('controller'))
+    throw new OperatorKeyError(
+      flag ? '--key' : '$CUTOVER_KEY',
+      `${signer.name} has no role controller`,
+      `add controller to operators.${signer.name}.roles (the worker signs campaigns' commands with it)`,
+    );
+  return signer;
+}
 
 // ── The cockpit: status, operator commands, reconcile, start, runbook ────────────────────────────
 
@@ -386,6 +427,11 @@ for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as cons
     .addOption(planOption())
     .option('--actor <name>', 'who sends the command (default: the OS user)')
     .option('--command-id <id>', 'reuse to retry a command safely (default: a fresh ID)')
+    .option(
+      '--key <file>',
+      'sign the command with this operator key (default: $CUTOVER_KEY); needed for forward commands when the plan lists operators',
+    )
+    .option('--expires-in <seconds>', 'how long the signature stays valid', '600')
     .option('--timeout <seconds>', 'how long to wait for the workflow to confirm', '10')
     .option('--json', "print the confirmed command and the unit's status as one JSON document")
     .description(
@@ -400,15 +446,31 @@ for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as cons
       `  npx cutover ${name} legacy-to-cloud --plan cutover.yaml${name === 'rollback' ? ' --reason "drill"' : ''}   (the campaign)`,
   );
   cmd.action(
-    async (unit: string, opts: { plan?: string; actor?: string; commandId?: string; timeout: string; json?: boolean; reason?: string }) => {
+    async (
+      unit: string,
+      opts: {
+        plan?: string;
+        actor?: string;
+        commandId?: string;
+        timeout: string;
+        json?: boolean;
+        reason?: string;
+        key?: string;
+        expiresIn?: string;
+      },
+    ) => {
       const plan = planFor(opts.plan);
       const target: CockpitTarget = resolveTarget(plan, unit);
       const timeoutMs = seconds('--timeout', opts.timeout, 10) * 1000;
+      const signer = resolveKey(opts.key);
+      const signing = { ...(signer ? { signer } : {}), expiresInMs: expiresIn(opts.expiresIn) };
+      const actor = actorFor(signer, opts.actor, osUser());
       if (target.kind === 'campaign') {
         const base = {
           target,
           command: name,
-          actor: opts.actor ?? osUser(),
+          actor,
+          ...signing,
           timeoutMs,
           ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
           ...(opts.commandId ? { commandId: opts.commandId } : {}),
@@ -425,10 +487,10 @@ for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as cons
         }
         return;
       }
-      const input = { target, command: name, actor: opts.actor ?? osUser(), ...(opts.reason !== undefined ? { reason: opts.reason } : {}) };
+      const input = { target, command: name, actor, ...(opts.reason !== undefined ? { reason: opts.reason } : {}) };
       checkCommandInput(input);
       const out = await withControl(plan, ({ client }) =>
-        sendCommand(client, { ...input, timeoutMs, ...(opts.commandId ? { commandId: opts.commandId } : {}) }),
+        sendCommand(client, { ...input, ...signing, timeoutMs, ...(opts.commandId ? { commandId: opts.commandId } : {}) }),
       );
       if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       else
@@ -492,6 +554,11 @@ program
   .option('--dry-run', 'print every step of the campaign and its minimum duration; start nothing')
   .option('--drill', 'a rehearsal: each batch goes to cutover, bakes with its gates, and is rolled back automatically')
   .option('--actor <name>', 'who starts the campaign (default: the OS user; the requester of its approvals)')
+  .option(
+    '--key <file>',
+    "sign the start (default: $CUTOVER_KEY); required when the plan lists operators: the key is the approvals' requester",
+  )
+  .option('--expires-in <seconds>', 'how long the signature stays valid', '600')
   .option('--json', 'print the result as one JSON document')
   .description('start the campaign workflow of the plan (or attach to the running one: its ID is stable); it walks the rings')
   .addHelpText(
@@ -499,29 +566,96 @@ program
     '\nExamples:\n  npx cutover start examples/plan.yaml --dry-run\n  npx cutover start cutover.yaml --drill\n' +
       '  npx cutover start cutover.yaml',
   )
-  .action(async (file: string, opts: { dryRun?: boolean; drill?: boolean; actor?: string; json?: boolean }) => {
-    const plan = loadPlan(file);
-    if (opts.dryRun) {
-      const r = dryRun(plan, opts.drill === true);
-      process.stdout.write(opts.json ? `${JSON.stringify(r.campaign, null, 2)}\n` : `${r.text}\n`);
-      return;
+  .action(
+    async (file: string, opts: { dryRun?: boolean; drill?: boolean; actor?: string; json?: boolean; key?: string; expiresIn?: string }) => {
+      const plan = loadPlan(file);
+      if (opts.dryRun) {
+        const r = dryRun(plan, opts.drill === true);
+        process.stdout.write(opts.json ? `${JSON.stringify(r.campaign, null, 2)}\n` : `${r.text}\n`);
+        return;
+      }
+      const signer = resolveKey(opts.key);
+      const actor = actorFor(signer, opts.actor, osUser());
+      if (actor.trim() === '')
+        throw new CockpitInputError('--actor', 'empty actor', 'say who you are with --actor <name>, or leave it out to use the OS user');
+      const expiresInMs = expiresIn(opts.expiresIn);
+      const result = await withControl(plan, ({ client }) =>
+        startCampaignFromPlan(client, plan, {
+          actor,
+          drill: opts.drill === true,
+          ...(signer ? { signer } : {}),
+          ...(expiresInMs !== undefined ? { expiresInMs } : {}),
+        }),
+      );
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        return;
+      }
+      const what = result.drill ? 'drill' : 'campaign';
+      process.stdout.write(
+        `${what} ${result.plan}: ${result.started ? 'started' : 'already running (attached)'} — ` +
+          `${result.units} unit(s), ${result.steps} step(s)\n` +
+          `  workflow ${result.workflowId}\n` +
+          `watch it:   npx cutover status --watch --plan ${file}\n` +
+          `pause it:   npx cutover pause ${result.plan} --plan ${file}\n` +
+          `roll back:  npx cutover rollback ${result.plan} --plan ${file} --reason "…"\n`,
+      );
+    },
+  );
+
+program
+  .command('audit')
+  .argument('<unit>', UNIT_ARG)
+  .addOption(planOption())
+  .option('--json', 'print the records and the verdict as one JSON document')
+  .option('--verify', "check the hash chain, the workflow's head and every signature; exit 1 on any break")
+  .description(
+    "print a unit's (or a campaign's) audit log: every command accepted or refused, route change and gate verdict, " +
+      'hash-chained; from its Redis stream and the workflow',
+  )
+  .addHelpText('after', '\nExamples:\n  npx cutover audit tenant/detections/acme --verify\n  npx cutover audit legacy-to-cloud --json')
+  .action(async (unit: string, opts: { plan?: string; json?: boolean; verify?: boolean }) => {
+    const plan = planFor(opts.plan);
+    const target = resolveTarget(plan, unit);
+    const redis = await connectRedis(plan.redis, { maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
+    redis.on('error', () => undefined);
+    try {
+      // The workflow's own head and unmirrored records, when the control cluster answers; the stream alone otherwise.
+      const workflow = await withControl(plan, async ({ client }) => {
+        const handle = client.workflow.getHandle(target.workflowId);
+        const status = target.kind === 'campaign' ? await queryCampaign(client, handle) : await queryStatus(client, handle);
+        return status.audit;
+      }).catch((err: unknown) => {
+        progress(`note: the workflow did not answer (${(err as Error).message}); checking the Redis stream alone`);
+        return undefined;
+      });
+      const report = await auditReport({
+        operators: plan.operators,
+        unit: target.name,
+        workflowId: target.workflowId,
+        stream: new AuditStream({ redis, keyPrefix: plan.redis.keyPrefix }),
+        ...(workflow ? { workflow } : {}),
+      });
+      process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatAudit(report, opts.verify === true)}\n`);
+      if (opts.verify && !report.ok) process.exitCode = EXIT_FAILED;
+    } finally {
+      redis.disconnect();
     }
-    const actor = opts.actor ?? osUser();
-    if (actor.trim() === '')
-      throw new CockpitInputError('--actor', 'empty actor', 'say who you are with --actor <name>, or leave it out to use the OS user');
-    const result = await withControl(plan, ({ client }) => startCampaignFromPlan(client, plan, { actor, drill: opts.drill === true }));
-    if (opts.json) {
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      return;
-    }
-    const what = result.drill ? 'drill' : 'campaign';
+  });
+
+const keys = program.command('keys').description('operator keys: Ed25519 key pairs that sign commands');
+keys
+  .command('new')
+  .argument('<name>', "the operator's name, as the plan lists it under operators")
+  .option('--dir <dir>', 'where to write <name>.key (mode 0600) and <name>.pub', path.join(os.homedir(), '.cutover', 'keys'))
+  .description("write a new key pair and print the plan's operators entry for it")
+  .addHelpText('after', '\nExamples:\n  npx cutover keys new alice\n  npx cutover keys new worker --dir /etc/cutover')
+  .action((name: string, opts: { dir: string }) => {
+    const k = newOperatorKey({ name, dir: opts.dir });
     process.stdout.write(
-      `${what} ${result.plan}: ${result.started ? 'started' : 'already running (attached)'} — ` +
-        `${result.units} unit(s), ${result.steps} step(s)\n` +
-        `  workflow ${result.workflowId}\n` +
-        `watch it:   npx cutover status --watch --plan ${file}\n` +
-        `pause it:   npx cutover pause ${result.plan} --plan ${file}\n` +
-        `roll back:  npx cutover rollback ${result.plan} --plan ${file} --reason "…"\n`,
+      `wrote ${k.keyFile} (secret, mode 0600: keep it to yourself) and ${k.pubFile}\n` +
+        `add to the plan:\n  operators:\n    ${name}:\n      publicKey: ${k.publicKey}\n      roles: [operator, approver]\n` +
+        `sign with: --key ${k.keyFile}  (or export CUTOVER_KEY=${k.keyFile})\n`,
     );
   });
 

@@ -25,6 +25,8 @@ import { PROBE_TASK_QUEUE } from './domain/constants';
 import { parseUnitName } from './domain/ids';
 import { CUTOVER_SEARCH_ATTRIBUTES } from './domain/search-attributes';
 import { dataConverterFor, type EncryptionCodec, FAILURE_CONVERTER_PATH, planCodec } from './security';
+import { AuditStream } from './audit/stream';
+import type { OperatorSecret } from './operators/keys';
 
 export interface CutoverWorkerOptions {
   plan: Plan;
@@ -35,6 +37,8 @@ export interface CutoverWorkerOptions {
   onProgress?: ProgressFn;
   /** The payload codec (default: the plan's `codec` section, read once per plan; none without one). */
   codec?: EncryptionCodec;
+  /** The worker's controller key: signs the commands campaigns send to their units (plans with operators). */
+  signer?: OperatorSecret;
 }
 
 /** A running cutover worker and everything it opened. */
@@ -116,11 +120,13 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
       target: clusterDep(plan.target),
       routing,
       scheduleFence: new ScheduleFence({ redis, keyPrefix: plan.redis.keyPrefix }),
+      audit: new AuditStream({ redis, keyPrefix: plan.redis.keyPrefix }),
       control: new Client({ connection: conns[plan.control.cluster]!, namespace: controlNs, dataConverter }),
       dataConverter,
       clientStalenessMs: plan.redis.clientStaleness,
       // The worker is where secrets are read: activities get a lookup, never the environment itself.
       secret: (envName) => process.env[envName],
+      ...(opts.signer ? { signer: opts.signer } : {}),
     });
 
     const code = await workflowBundle(codec !== undefined);

@@ -15,6 +15,7 @@ import { createCutoverActivities } from '../../src/activities';
 import { connectCluster, connectNativeCluster } from '../../src/clusters/connect';
 import { RoutingStore } from '../../src/routing/store';
 import { ScheduleFence } from '../../src/schedules';
+import { AuditStream } from '../../src/audit/stream';
 
 /** What the parent passes in `BENCH_WORKER` (JSON). */
 export interface WorkerProcessConfig {
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
       target: { name: cfg.target.name, connection: target, kind: 'dev' },
       routing: new RoutingStore({ redis, keyPrefix: cfg.keyPrefix }),
       scheduleFence: new ScheduleFence({ redis, keyPrefix: cfg.keyPrefix }),
+      audit: new AuditStream({ redis, keyPrefix: cfg.keyPrefix }),
       control: new Client({ connection: target, namespace: cfg.namespace }),
     });
   } else {

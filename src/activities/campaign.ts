@@ -10,6 +10,7 @@ import { unitViewOf, type UnitView } from '../campaign/driver';
 import { UNIT_VIEW_MEMO } from '../domain/constants';
 import type { ForwardPhase } from '../domain/migration';
 import { unitStartOptions } from '../domain/unit-input';
+import type { OperatorSecret } from '../operators/keys';
 import * as unitMessages from '../workflows/unit-migration.messages';
 
 /** Describes in flight at once (a query, the fallback, is a workflow task on the cutover worker). */
@@ -22,14 +23,45 @@ function isViewMemo(v: unknown): v is Omit<UnitView, 'unit' | 'workflowId'> {
   return typeof o.phase === 'string' && typeof o.route === 'object' && o.route !== null;
 }
 
-/** Dependencies: a client on the control namespace. */
+/** Dependencies: a client on the control namespace, and the worker's controller key (plans with operators). */
 export interface CampaignActivityDeps {
   control: Client;
+  /** Signs the commands a campaign sends to its units; without it they go unsigned (refused by units of a plan with operators). */
+  signer?: OperatorSecret;
+  now?: () => number;
 }
+
+/** How long a campaign's signed command to a unit stays valid: long enough for a unit whose worker was down a while. */
+const CONTROLLER_SIGNATURE_TTL_MS = 12 * 3_600_000;
 
 /** Builds the campaign activities. */
 export function createCampaignActivities(deps: CampaignActivityDeps) {
   const client = deps.control;
+  const now = deps.now ?? Date.now;
+  /** A command's payload, signed by the worker's key for the campaign (bound to the unit's workflow ID, not a run). */
+  function signed(
+    campaign: string | undefined,
+    c: { workflowId: string; command: string; commandId: string; actor: string; reason?: string; until?: ForwardPhase },
+  ): unitMessages.SafeOperatorCommand {
+    const plain = {
+      actor: c.actor,
+      commandId: c.commandId,
+      ...(c.reason ? { reason: c.reason } : {}),
+      ...(c.until ? { until: c.until } : {}),
+    };
+    if (!deps.signer || campaign === undefined) return plain;
+    const issuedAt = now();
+    const args = { campaign, ...(c.reason ? { reason: c.reason } : {}), ...(c.until ? { until: c.until } : {}) };
+    const signature = deps.signer.sign({
+      command: c.command,
+      commandId: c.commandId,
+      workflowId: c.workflowId,
+      args,
+      issuedAt,
+      expiresAt: issuedAt + CONTROLLER_SIGNATURE_TTL_MS,
+    });
+    return { ...plain, signature };
+  }
   return {
     /**
      * Starts each unit's entity workflow, or attaches to it when it is running: never two runs of a
@@ -104,6 +136,8 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
      * the end) needs no command: the campaign's next look sees where it ended.
      */
     async commandUnits(args: {
+      /** The campaign sending them: its worker signs each command for this campaign (plans with operators). */
+      campaign?: string;
       commands: {
         workflowId: string;
         command: 'advance' | 'rollback';
@@ -117,12 +151,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
         args.commands.map((c) =>
           client.workflow
             .getHandle(c.workflowId)
-            .signal(unitMessages[c.command], {
-              actor: c.actor,
-              commandId: c.commandId,
-              ...(c.reason ? { reason: c.reason } : {}),
-              ...(c.until ? { until: c.until } : {}),
-            })
+            .signal(unitMessages[c.command], signed(args.campaign, c))
             .catch((err: unknown) => {
               if (!(err instanceof WorkflowNotFoundError)) throw err;
             }),

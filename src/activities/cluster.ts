@@ -265,10 +265,14 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     } while (nextPageToken);
   }
 
-  async function listIds(side: Side, namespace: string, query: string): Promise<{ workflowId: string; taskQueue: string }[]> {
-    const out: { workflowId: string; taskQueue: string }[] = [];
+  async function listIds(
+    side: Side,
+    namespace: string,
+    query: string,
+  ): Promise<{ workflowId: string; runId: string; taskQueue: string }[]> {
+    const out: { workflowId: string; runId: string; taskQueue: string }[] = [];
     for await (const wf of listRaw(side, namespace, query)) {
-      out.push({ workflowId: wf.workflowId, taskQueue: wf.taskQueue });
+      out.push({ workflowId: wf.workflowId, runId: wf.runId, taskQueue: wf.taskQueue });
       if (out.length >= LIST_LIMIT) break;
     }
     return out;
@@ -585,17 +589,29 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
           open = await count(args.side, args.namespace, q);
         }
       }
-      const sampleIds = open > 0 ? (await listIds(args.side, args.namespace, q)).slice(0, SAMPLE_IDS).map((w) => w.workflowId) : [];
-      return { side: args.side, open, sampleIds, at: now().getTime() };
+      const sample = open > 0 ? (await listIds(args.side, args.namespace, q)).slice(0, SAMPLE_IDS) : [];
+      return {
+        side: args.side,
+        open,
+        sampleIds: sample.map((w) => w.workflowId),
+        sampleRuns: sample.map((w) => ({ workflowId: w.workflowId, runId: w.runId })),
+        at: now().getTime(),
+      };
     },
 
     /** Terminates the unit's open runs on one side (stragglers, after an approval). Already-closed runs are skipped. */
-    async terminateStragglers(args: UnitScope & { side: Side; namespace: string; reason: string }): Promise<{ terminated: string[] }> {
+    async terminateStragglers(
+      args: UnitScope & { side: Side; namespace: string; reason: string; runs?: { workflowId: string; runId: string }[] },
+    ): Promise<{ terminated: string[] }> {
       const client = clientFor(args.side, args.namespace);
       const terminated: string[] = [];
-      for (const { workflowId } of await listIds(args.side, args.namespace, openQuery(args))) {
+      // With `runs`, exactly the approved runs (by run ID: a run started after the approval is never touched).
+      const targets =
+        args.runs ??
+        (await listIds(args.side, args.namespace, openQuery(args))).map(({ workflowId }) => ({ workflowId, runId: undefined }));
+      for (const { workflowId, runId } of targets) {
         try {
-          await client.workflow.getHandle(workflowId).terminate(args.reason);
+          await client.workflow.getHandle(workflowId, runId).terminate(args.reason);
           terminated.push(workflowId);
         } catch (err) {
           if (!(err instanceof WorkflowNotFoundError)) throw err;

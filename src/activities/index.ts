@@ -6,20 +6,23 @@ import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { FetchLike } from '../gates/prometheus';
 import type { ScheduleFence } from '../schedules';
+import type { OperatorSecret } from '../operators/keys';
 import { createCampaignActivities } from './campaign';
 import { createClusterActivities, type ClusterDep } from './cluster';
 import { createGateActivities } from './gates';
-import { createRoutingActivities, reconcileRouteOf, type RoutingRecords } from './routing';
+import { createRoutingActivities, reconcileRouteOf, type AuditRecords, type RoutingRecords } from './routing';
 import { createScheduleActivities } from './schedules';
 
 export type { ClusterDep } from './cluster';
-export type { RoutingRecords } from './routing';
+export type { AuditRecords, RoutingRecords } from './routing';
 
 /** Everything the activities need: both clusters' connections, the routing records and the schedules' owner records. */
 export interface ActivityDeps {
   source: ClusterDep;
   target: ClusterDep;
   routing: RoutingRecords;
+  /** The audit logs' mirror: build it on the routing records' Redis and key prefix. */
+  audit: AuditRecords;
   /** Owner records of the schedules: build it on the routing records' Redis and key prefix. */
   scheduleFence: ScheduleFence;
   /** Clock for recorded times (tests may pin it). */
@@ -36,7 +39,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createClusterActivities({ source: deps.source, target: deps.target, now: deps.now, dataConverter: deps.dataConverter }),
-    ...createRoutingActivities({ routing: deps.routing }),
+    ...createRoutingActivities({ routing: deps.routing, audit: deps.audit }),
     ...createScheduleActivities({ source: deps.source, target: deps.target, fence: deps.scheduleFence, now: deps.now }),
   };
 }
@@ -58,6 +61,8 @@ export interface CutoverActivityDeps extends ActivityDeps {
   secret?: (envName: string) => string | undefined;
   /** The plan's redis.clientStaleness: the reconcile gate judges starts by the route only this long after it changed. */
   clientStalenessMs?: number;
+  /** The worker's controller key: signs the commands campaigns send to their units (plans with operators). */
+  signer?: OperatorSecret;
 }
 
 /** Every activity of the cutover task queue: entity, gate and campaign activities, composed once. */
@@ -77,6 +82,6 @@ export function createCutoverActivities(deps: CutoverActivityDeps) {
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
       ...(deps.secret ? { secret: deps.secret } : {}),
     }),
-    ...createCampaignActivities({ control: deps.control }),
+    ...createCampaignActivities({ control: deps.control, ...(deps.signer ? { signer: deps.signer } : {}) }),
   };
 }

@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CasResult, Route, RouteChange, RoutingRecord } from '../routing/types';
 import type { ReconcileRoute, RouteTarget, RouteView } from '../domain/migration';
+import type { AuditRecord } from '../audit/chain';
 
 /** The part of `RoutingStore` the activities use. */
 export interface RoutingRecords {
@@ -14,9 +15,16 @@ export interface RoutingRecords {
   compareAndSet(unit: string, expectedEpoch: number, change: RouteChange): Promise<CasResult>;
 }
 
+/** The part of `AuditStream` the activities use. */
+export interface AuditRecords {
+  append(unit: string, records: readonly AuditRecord[]): Promise<number>;
+}
+
 /** Dependencies of the routing activities. */
 export interface RoutingActivityDeps {
   routing: RoutingRecords;
+  /** The audit logs' mirror (src/audit/stream.ts), on the routing records' Redis. */
+  audit: AuditRecords;
 }
 
 /** Routing record → the workflow's view of it. */
@@ -60,6 +68,11 @@ export function createRoutingActivities(deps: RoutingActivityDeps) {
         reason: args.reason,
       });
       return toView(rec);
+    },
+
+    /** Mirrors audit records to the unit's (or campaign's) stream; returns the last seq the stream holds. */
+    async appendAudit(args: { unit: string; records: AuditRecord[] }): Promise<number> {
+      return deps.audit.append(args.unit, args.records);
     },
 
     /** Reads the unit's record (undefined when there is none). */

@@ -13,11 +13,15 @@ export interface ApprovalBinding {
   step: number;
   /** The campaign's epoch (grows on every rollback or plan change): a stale approval is refused. */
   epoch: number;
+  /** Digest of the units the step covers (src/operators/signing.ts `digestOf`): an approval of other units is refused. */
+  units?: string;
 }
 
 /** One recorded approval. */
 export interface ApprovalRecord {
   actor: string;
+  /** The approver's public key when the approval was signed: two approvals need two keys, not two names. */
+  key?: string;
   at: number;
   commandId: string;
   reason?: string;
@@ -29,6 +33,8 @@ export interface ApprovalRecord {
 export interface ApprovalRequest {
   binding: ApprovalBinding;
   requestedBy: string;
+  /** The requester's public key (who signed the campaign's start), when signed: that key may not approve. */
+  requestedByKey?: string;
   requestedAt: number;
   expiresAt: number;
   /** Distinct approvers needed (two for `two-person`). */
@@ -42,6 +48,10 @@ export interface ApprovalRequest {
 /** An `approve` command as received (signal payload). */
 export interface ApproveCommand {
   actor: string;
+  /** The signer's public key (set by the workflow from a verified signature, never from the payload). */
+  key?: string;
+  /** The units digest the approver saw (status.approval.binding.units). */
+  units?: string;
   commandId: string;
   reason?: string;
   campaign?: string;
@@ -76,6 +86,7 @@ export class ApprovalRefusedError extends Error {
 export function requestApproval(args: {
   binding: ApprovalBinding;
   requestedBy: string;
+  requestedByKey?: string;
   now: number;
   ttlMs: number;
   evidence: Record<string, unknown>;
@@ -84,6 +95,7 @@ export function requestApproval(args: {
   return {
     binding: { ...args.binding },
     requestedBy: args.requestedBy,
+    ...(args.requestedByKey ? { requestedByKey: args.requestedByKey } : {}),
     requestedAt: args.now,
     expiresAt: args.now + args.ttlMs,
     required: args.required ?? 2,
@@ -127,6 +139,8 @@ export function parseApprove(payload: unknown): { ok: true; command: ApproveComm
   if (p.reason !== undefined && typeof p.reason !== 'string') return bad('reason', 'must be a string when given', 'drop it or send text');
   if (p.campaign !== undefined && typeof p.campaign !== 'string')
     return bad('campaign', 'must be a string when given', 'drop it or send the campaign name');
+  if (p.units !== undefined && typeof p.units !== 'string')
+    return bad('units', 'must be the digest string from status.approval.binding.units', 'copy it from the status query');
   return {
     ok: true,
     command: {
@@ -137,6 +151,7 @@ export function parseApprove(payload: unknown): { ok: true; command: ApproveComm
       epoch: p.epoch,
       ...(typeof p.reason === 'string' ? { reason: p.reason } : {}),
       ...(typeof p.campaign === 'string' ? { campaign: p.campaign } : {}),
+      ...(typeof p.units === 'string' ? { units: p.units } : {}),
     },
   };
 }
@@ -180,6 +195,13 @@ export function approve(request: ApprovalRequest | undefined, command: ApproveCo
       hint: 'copy step from the status query',
     },
     {
+      field: 'units',
+      // A signed approval must name the units (the signer saw them); an unsigned one is checked when it names them.
+      differs: b.units !== undefined && (command.units !== undefined || command.key !== undefined) && command.units !== b.units,
+      message: `approval covers other units than step ${b.step} (${(command.units ?? 'none named').slice(0, 12)}…)`,
+      hint: 'read status again and approve the units the step covers (status.approval.binding.units)',
+    },
+    {
       field: 'epoch',
       differs: command.epoch !== b.epoch,
       message: `approval names epoch ${command.epoch}, the campaign is at epoch ${b.epoch}`,
@@ -195,6 +217,23 @@ export function approve(request: ApprovalRequest | undefined, command: ApproveCo
       `the request expired at ${new Date(request.expiresAt).toISOString()}`,
       'ask for a new approval (resume the campaign)',
     );
+  if (command.key !== undefined && command.key === request.requestedByKey) {
+    return refuse(
+      'self-approval',
+      'signature',
+      `${command.actor} signs with the key that started the campaign`,
+      'a different person, with their own key, must approve',
+    );
+  }
+  if (command.key !== undefined && request.approvals.some((a) => a.key === command.key)) {
+    const first = request.approvals.find((a) => a.key === command.key)!;
+    return refuse(
+      'duplicate-approver',
+      'signature',
+      `this key already approved (as ${first.actor}); two approvals need two distinct keys`,
+      'a second person must approve with their own key',
+    );
+  }
   if (command.actor === request.requestedBy) {
     return refuse(
       'self-approval',
@@ -209,6 +248,7 @@ export function approve(request: ApprovalRequest | undefined, command: ApproveCo
   if (isGranted(request)) return { ok: true, request, granted: true };
   const record: ApprovalRecord = {
     actor: command.actor,
+    ...(command.key !== undefined ? { key: command.key } : {}),
     at: now,
     commandId: command.commandId,
     ...(command.reason !== undefined ? { reason: command.reason } : {}),

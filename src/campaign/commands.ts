@@ -5,9 +5,11 @@
  * (./state.ts `recordCommand`). Table-tested in test/unit/campaign-planner.test.ts.
  */
 import { approve as applyApprove, parseApprove, type ApprovalRequest } from '../approvals/two-person';
+import { authorize, type AuthContext, type Signer } from '../operators/policy';
 import { noOpLine, safeCommandNoOp } from '../domain/commands';
 import { isFinished } from './planner';
-import type { CampaignCommand, CampaignState } from './types';
+import { digestOf } from '../operators/signing';
+import type { CampaignCommand, CampaignInput, CampaignState } from './types';
 
 /** The campaign's operator commands (the signals' wire names). */
 export type CampaignCommandName = CampaignCommand['command'];
@@ -25,6 +27,9 @@ export type CommandVerdict =
   | { kind: 'refuse'; command: CampaignCommandName; commandId?: string; actor?: string; reason: string; code: string }
   /** Accepted; for `approve`, `approval` is the request with this approval added. */
   | { kind: 'accept'; command: CampaignCommand; approval?: ApprovalRequest };
+
+/** A verdict and, when the command was signed, who signed it (recorded in the history and the audit log). */
+export type SignedVerdict = CommandVerdict & { signer?: Signer; unsigned?: string };
 
 type Refusal = Extract<CommandVerdict, { kind: 'refuse' }>;
 
@@ -94,13 +99,60 @@ export function checkCommand(
   }
 }
 
-/** Checks an `approve` at `now`: its payload, its binding (ring, step, epoch) and the two-person rules. */
-export function checkApprove(state: CampaignState, payload: unknown, now: number): CommandVerdict {
+/**
+ * Checks an `approve` at `now`: its payload, its binding (ring, step, epoch, units) and the two-person rules.
+ * `key`: the verified signer's public key.
+ */
+export function checkApprove(state: CampaignState, payload: unknown, now: number, key?: string): CommandVerdict {
   const v = checkPayload('approve', state, payload);
   if (v.kind !== 'accept') return v;
   const parsed = parseApprove(payload);
   if (!parsed.ok) return refuse(v.command, `${parsed.field}: ${parsed.message}; ${parsed.hint}`, parsed.refusal);
-  const out = applyApprove(state.approval, parsed.command, now);
+  const out = applyApprove(state.approval, { ...parsed.command, ...(key !== undefined ? { key } : {}) }, now);
   if (!out.ok) return refuse(v.command, `${out.field}: ${out.message}; ${out.hint}`, out.refusal);
   return { kind: 'accept', command: v.command, approval: out.request };
+}
+
+/**
+ * Checks any campaign command: first its signature against the plan's operators (src/operators/policy.ts),
+ * then what it says. The signed body is the command; a signed command whose ID was seen is a replay,
+ * refused and recorded (an unsigned resend stays a silent retry).
+ */
+export function checkCampaignCommand(
+  name: CampaignCommandName,
+  state: CampaignState,
+  received: unknown,
+  opts: { now: number; idOptional: boolean; auth: AuthContext },
+): SignedVerdict {
+  const auth = authorize(name, received, opts.auth);
+  if (!auth.ok)
+    return {
+      kind: 'refuse',
+      command: name,
+      ...(auth.commandId ? { commandId: auth.commandId } : {}),
+      ...(auth.by ? { actor: auth.by } : {}),
+      reason: auth.reason,
+      code: auth.code,
+    };
+  const { payload, signer } = auth;
+  const id = (payload as { commandId?: unknown }).commandId;
+  if (signer && typeof id === 'string' && state.seenCommandIds.includes(id))
+    return {
+      kind: 'refuse',
+      command: name,
+      commandId: id,
+      actor: signer.name,
+      reason: `commandId: ${id} was already used; a signed command is taken once (sign a new one)`,
+      code: 'replayed',
+      signer,
+    };
+  const v =
+    name === 'approve' ? checkApprove(state, payload, opts.now, signer?.publicKey) : checkCommand(name, state, payload, opts.idOptional);
+  return { ...v, ...(signer ? { signer } : {}), ...(auth.unsignedNote ? { unsigned: auth.unsignedNote } : {}) };
+}
+
+/** What a signed start covers: the plan's steps and every unit's input (everything but the signature itself). */
+export function startDigest(input: CampaignInput): string {
+  const { start: _, ...rest } = input;
+  return digestOf(rest);
 }

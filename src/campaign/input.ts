@@ -13,6 +13,7 @@ import { CutoverCampaign, CutoverKind, CutoverPhase } from '../domain/search-att
 import { planCampaign } from './plan';
 import type { CampaignInput } from './types';
 import { factorEntities } from './units';
+import { operatorKeysOf } from '../operators/policy';
 
 /** Workflow type name of the campaign (the export in src/workflows/index.ts). */
 export const CAMPAIGN_WORKFLOW_TYPE = 'campaign';
@@ -90,6 +91,7 @@ export function buildCampaignInput(plan: Plan, opts: CampaignInputOptions): Camp
     approvalTtlMs: opts.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
     ...(opts.probeTaskQueue ? { probeTaskQueue: opts.probeTaskQueue } : {}),
     maxHistoryEvents: opts.maxHistoryEvents ?? DEFAULT_CAMPAIGN_MAX_HISTORY,
+    ...(plan.operators ? { operators: operatorKeysOf(plan.operators) } : {}),
   };
 }
 

@@ -7,6 +7,7 @@
  * A round observes at most once: the action that follows an observation ends the round.
  */
 import { isGranted, type ApprovalBinding } from '../approvals/two-person';
+import { digestOf } from '../operators/signing';
 import type { CampaignInput, CampaignPhase, CampaignState, CampaignStep, CampaignUnit, GateSpec } from './types';
 import { bakeDecision, goalOf, nextMove, sealingSteps, settledPhase, touchedRingUnits, type UnitGoal, type UnitView } from './driver';
 import { campaignUnit, pickEntities, unitWorkflowIdOf, type CampaignEntities } from './units';
@@ -140,7 +141,8 @@ export function decideCampaign(c: CampaignContext, state: CampaignState, obs: Ca
 
 function decideApproval(c: CampaignContext, state: CampaignState, step: CampaignStep, now: number): CampaignAction {
   const plan = c.input.plan;
-  const binding = { campaign: plan.name, ring: step.ring, step: step.n, epoch: state.epoch };
+  // Bound to the units the step covers: an approval given for one batch cannot open another.
+  const binding = { campaign: plan.name, ring: step.ring, step: step.n, epoch: state.epoch, units: digestOf(step.units) };
   const a = state.approval;
   const current =
     a && a.binding.step === step.n && a.binding.epoch === state.epoch && a.binding.ring === step.ring && a.consumedAt === undefined;

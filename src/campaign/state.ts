@@ -7,7 +7,8 @@
  */
 import { consume, isGranted, requestApproval } from '../approvals/two-person';
 import type { TimedMeasurement } from '../gates/types';
-import type { CommandVerdict } from './commands';
+import { appendAudit, type AuditEntry } from '../audit/chain';
+import type { SignedVerdict } from './commands';
 import type { UnitView } from './driver';
 import { settledPhase } from './driver';
 import type { CampaignAction, CampaignContext, Note } from './planner';
@@ -71,26 +72,56 @@ export function note(c: CampaignContext, state: CampaignState, n: Note, now: num
 }
 
 /** Records a checked command: its ID (so a resend is a no-op), then the refusal, or the command's effect and a line of history. */
-export function recordCommand(c: CampaignContext, state: CampaignState, v: Exclude<CommandVerdict, { kind: 'repeat' }>, now: number): void {
+export function recordCommand(c: CampaignContext, state: CampaignState, v: Exclude<SignedVerdict, { kind: 'repeat' }>, now: number): void {
   const commandId = v.kind === 'refuse' ? v.commandId : v.command.commandId;
   if (commandId) {
     state.seenCommandIds.push(commandId);
     if (state.seenCommandIds.length > MAX_SEEN) state.seenCommandIds.shift();
   }
+  const signer = v.signer && { name: v.signer.name, publicKey: v.signer.publicKey, body: v.signer.body, sig: v.signer.sig };
   if (v.kind === 'refuse') {
-    const { kind: _, ...r } = v;
+    const { kind: _, signer: _s, unsigned: _u, ...r } = v;
     state.rejected.push({ ...r, at: iso(now) });
     if (state.rejected.length > MAX_REJECTED) state.rejected.shift();
+    auditCampaign(
+      state,
+      {
+        kind: 'command',
+        command: v.command,
+        verdict: 'refused',
+        actor: v.actor,
+        commandId: v.commandId,
+        reason: v.reason,
+        code: v.code,
+        signer,
+      },
+      now,
+    );
     return;
   }
   const cmd = v.command;
+  auditCampaign(
+    state,
+    {
+      kind: 'command',
+      command: cmd.command,
+      verdict: v.kind === 'no-op' ? 'no-op' : 'accepted',
+      actor: cmd.actor,
+      commandId: cmd.commandId,
+      reason: cmd.reason,
+      signer,
+      unsigned: v.unsigned,
+    },
+    now,
+  );
   const by = { actor: cmd.actor, ...(cmd.reason ? { reason: cmd.reason } : {}) };
-  if (v.kind === 'no-op') return note(c, state, { event: v.line, ...by, evidence: { noOp: true } }, now);
+  const signedBy = v.signer ? { signedBy: v.signer.name, key: v.signer.publicKey } : {};
+  if (v.kind === 'no-op') return note(c, state, { event: v.line, ...by, evidence: { noOp: true, ...signedBy } }, now);
   switch (cmd.command) {
     case 'approve': {
       const a = v.approval!;
       state.approval = a;
-      const evidence = { ...a.evidence, commandId: cmd.commandId };
+      const evidence = { ...a.evidence, commandId: cmd.commandId, ...signedBy };
       return note(c, state, { event: `approved by ${cmd.actor} (${a.approvals.length} of ${a.required})`, ...by, evidence }, now);
     }
     case 'advance':
@@ -112,7 +143,12 @@ export function recordCommand(c: CampaignContext, state: CampaignState, v: Exclu
       state.rollback = { ...cmd, at: iso(now) };
       break;
   }
-  note(c, state, { event: `${cmd.command} by ${cmd.actor}`, ...by, evidence: { commandId: cmd.commandId } }, now);
+  note(c, state, { event: `${cmd.command} by ${cmd.actor}`, ...by, evidence: { commandId: cmd.commandId, ...signedBy } }, now);
+}
+
+/** Appends to the campaign's audit log, when it keeps one. */
+export function auditCampaign(state: CampaignState, entry: AuditEntry, now: number): void {
+  if (state.audit) appendAudit(state.audit, entry, iso(now));
 }
 
 /** Keeps the views read this round (an unreadable unit keeps its last one). */
@@ -124,6 +160,7 @@ export function recordViews(state: CampaignState, views: readonly UnitView[]): v
 export function recordMeasurements(state: CampaignState, taken: readonly TimedMeasurement[]): void {
   state.bake?.measurements.push(...taken);
   for (const m of taken) {
+    auditCampaign(state, { kind: 'gate', gate: m.gate, result: m.result, value: m.value, message: m.message }, m.at);
     const i = state.gates.findIndex((g) => g.name === m.gate);
     const entry = {
       name: m.gate,
@@ -183,6 +220,7 @@ export function applyAction(
       state.approval = requestApproval({
         binding: a.binding,
         requestedBy: c.input.actor,
+        ...(state.requesterKey ? { requestedByKey: state.requesterKey } : {}),
         now,
         ttlMs: c.input.approvalTtlMs,
         evidence: a.evidence,

@@ -8,6 +8,8 @@ import type { GatePolicy, TimedMeasurement } from '../gates/types';
 import type { TenantFilter, UnitMigrationInput } from '../domain/migration';
 import type { UnitView } from './driver';
 import type { CampaignEntities } from './units';
+import type { AuditLog, AuditRecord } from '../audit/chain';
+import type { OperatorKey, SignedEnvelope } from '../operators/signing';
 
 /** A gate, resolved from the plan, with its provider settings (durations in ms). */
 export type GateSpec = {
@@ -115,6 +117,10 @@ export interface CampaignInput {
   probeTaskQueue?: string;
   /** Continue-as-new past this many history events (besides the server's suggestion). */
   maxHistoryEvents?: number;
+  /** The plan's operators: listed, the start and every forward command must be signed (src/operators/policy.ts). */
+  operators?: OperatorKey[];
+  /** The start, signed by an operator (`start`, args `{ input: digest of plan and entities }`): that key is the approvals' requester. */
+  start?: SignedEnvelope;
 }
 
 /** The campaign's phase. */
@@ -172,6 +178,10 @@ export interface CampaignState {
   runs: number;
   /** Longest history seen by any run (the benchmark reports it). */
   maxHistoryLength: number;
+  /** The key that signed the start (it may not approve the campaign's steps). */
+  requesterKey?: string;
+  /** The hash-chained audit log (absent on campaigns begun before it existed). */
+  audit?: AuditLog;
 }
 
 /** The campaign's `status` query. */
@@ -196,4 +206,8 @@ export interface CampaignStatus {
   rejected: CampaignState['rejected'];
   continuedAsNew: number;
   maxHistoryLength: number;
+  /** What a signed command binds to, and whether signatures are required. */
+  signing?: { firstRunId: string; runId: string; required: boolean; requester?: string };
+  /** The audit log's head and latest records. */
+  audit?: { seq: number; head: string; mirrored: number; records: AuditRecord[] };
 }

@@ -8,6 +8,7 @@ import type { Plan } from '../config/types';
 import { namespaceOfUnit, ringOfUnit } from '../config/units';
 import { unitName, type UnitRef } from '../domain/ids';
 import type { TenantFilter, UnitMigrationInput } from '../domain/migration';
+import { operatorKeysOf } from '../operators/policy';
 
 /** How often a drain is sampled when the plan does not say. */
 export const DEFAULT_DRAIN_POLL_MS = 5_000;
@@ -68,5 +69,6 @@ export function unitInputFromPlan(
     ...(ring ? { ring: ring.name } : {}),
     ...(opts.actor ? { actor: opts.actor } : {}),
     schedules: { backfill: ns.schedules.backfill },
+    ...(plan.operators ? { operators: operatorKeysOf(plan.operators) } : {}),
   };
 }

@@ -10,7 +10,13 @@ import { buildCampaignInput, startCampaign, type CampaignInputOptions } from '..
 import type { CampaignStatus } from '../campaign/types';
 import type { Plan } from '../config/types';
 import * as messages from '../workflows/campaign.messages';
+import { startDigest } from '../campaign/commands';
+import { CutoverCampaign, CutoverKind, CutoverUnit } from '../domain/search-attributes';
+
+const CutoverUnitKey = CutoverUnit.name;
+import type { OperatorSecret } from '../operators/keys';
 import { CockpitInputError, CommandRejectedError, CommandUnconfirmedError, NotStartedError } from './errors';
+import { commandPayload, DEFAULT_COMMAND_TTL_MS } from './sign';
 import type { CockpitTarget } from './target';
 
 /** What `startCampaignFromPlan` did. */
@@ -30,6 +36,9 @@ export interface CampaignStartOptions extends Pick<CampaignInputOptions, 'pollMs
   actor: string;
   drill?: boolean;
   queryTimeoutMs?: number;
+  /** Signs the start (required when the plan lists operators): that key is the requester of the approvals. */
+  signer?: OperatorSecret;
+  expiresInMs?: number;
 }
 
 const QUERY_TIMEOUT_MS = 3_000;
@@ -48,12 +57,30 @@ export function queryCampaign(client: Client, handle: WorkflowHandle, timeoutMs 
 export async function startCampaignFromPlan(client: Client, plan: Plan, opts: CampaignStartOptions): Promise<CampaignStartResult> {
   const drill = opts.drill === true;
   const input = buildCampaignInput(plan, {
-    actor: opts.actor,
+    actor: opts.signer?.name ?? opts.actor,
     drill,
     ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
     ...(opts.approvalTtlMs !== undefined ? { approvalTtlMs: opts.approvalTtlMs } : {}),
     ...(opts.drainPollMs !== undefined ? { drainPollMs: opts.drainPollMs } : {}),
   });
+  if (plan.operators && Object.keys(plan.operators).length > 0) {
+    if (!opts.signer)
+      throw new CockpitInputError(
+        '--key',
+        'the plan lists operators, so a start must be signed',
+        'pass --key <your .key file> (or set $CUTOVER_KEY)',
+      );
+    const issuedAt = Date.now();
+    input.start = opts.signer.sign({
+      command: 'start',
+      commandId: randomUUID(),
+      workflowId: input.plan.workflowId,
+      args: { input: startDigest(input) },
+      issuedAt,
+      expiresAt: issuedAt + (opts.expiresInMs ?? DEFAULT_COMMAND_TTL_MS),
+    });
+  }
+  await refuseOwnedUnits(client, plan);
   const r = await startCampaign(client, input, { taskQueue: plan.control.taskQueue });
   if (!r.started) {
     const running = await queryCampaign(client, client.workflow.getHandle(r.workflowId), opts.queryTimeoutMs).catch(() => undefined);
@@ -87,6 +114,8 @@ export interface CampaignCommandInput {
   commandId?: string;
   timeoutMs?: number;
   pollMs?: number;
+  signer?: OperatorSecret;
+  expiresInMs?: number;
 }
 
 /** A campaign command the workflow applied, with its status right after. */
@@ -104,10 +133,34 @@ export function findCampaignCommand(
   status: CampaignStatus,
   commandId: string,
 ): { state: 'applied' } | { state: 'rejected'; reason: string } | { state: 'pending' } {
-  const rejected = status.rejected.find((r) => r.commandId === commandId);
-  if (rejected) return { state: 'rejected', reason: rejected.reason };
+  // Applied first: a resend of a signed command is refused as a replay after the first one applied.
   const applied = status.history.some((h) => (h.evidence as { commandId?: unknown } | undefined)?.commandId === commandId);
-  return applied ? { state: 'applied' } : { state: 'pending' };
+  if (applied) return { state: 'applied' };
+  const rejected = status.rejected.find((r) => r.commandId === commandId);
+  return rejected ? { state: 'rejected', reason: rejected.reason } : { state: 'pending' };
+}
+
+/**
+ * One campaign per unit: a plan that names a unit whose entity workflow another running campaign drives
+ * is refused before anything starts (the two would steer the same unit).
+ */
+export async function refuseOwnedUnits(client: Client, plan: Plan): Promise<void> {
+  const units = new Set(plan.rings.flatMap((r) => r.units));
+  const owned: string[] = [];
+  const query =
+    `${CutoverKind.name} IN ("namespace","tenant") AND ExecutionStatus = "Running" ` + `AND ${CutoverCampaign.name} != "${plan.name}"`;
+  for await (const wf of client.workflow.list({ query })) {
+    const unit = wf.searchAttributes?.[CutoverUnitKey]?.[0];
+    const campaign = wf.searchAttributes?.[CutoverCampaign.name]?.[0];
+    if (typeof unit === 'string' && typeof campaign === 'string' && units.has(unit)) owned.push(`${unit} (campaign ${String(campaign)})`);
+    if (owned.length >= 20) break;
+  }
+  if (owned.length > 0)
+    throw new CockpitInputError(
+      'rings[].units',
+      `${owned.length === 20 ? 'at least 20' : owned.length} unit(s) belong to another running campaign: ${owned.join(', ')}`,
+      'wait until that campaign ends or roll it back, or take these units out of this plan',
+    );
 }
 
 /**
@@ -138,17 +191,28 @@ export async function sendCampaignCommand(client: Client, input: CampaignCommand
     throw err;
   }
   const commandId = input.commandId ?? randomUUID();
-  const payload = { actor: input.actor.trim(), commandId, ...(input.reason ? { reason: input.reason } : {}) };
+  const args: Record<string, unknown> = { ...(input.reason ? { reason: input.reason } : {}) };
   if (command === 'approve') {
     const now = await queryCampaign(client, handle);
     const req = now.approval;
     if (!req || req.approvals.length >= req.required) {
       throw new CommandRejectedError('approve', target.workflowId, 'nothing awaits approval in the campaign; see `cutover status`');
     }
-    await handle.signal(messages.approve, { ...payload, ...req.binding });
-  } else {
-    await handle.signal(messages[command], payload);
+    // The approval binds to what the approver saw: campaign, ring, step, epoch and the units the step covers.
+    Object.assign(args, req.binding);
   }
+  const runId = (await handle.describe().catch(() => undefined))?.runId;
+  const payload = commandPayload({
+    signer: input.signer,
+    actor: input.actor.trim(),
+    command,
+    commandId,
+    workflowId: target.workflowId,
+    runId,
+    args,
+    expiresInMs: input.expiresInMs,
+  });
+  await handle.signal(messages[command] as typeof messages.approve, payload as unknown as messages.CampaignApprovePayload);
 
   const timeoutMs = input.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const started = Date.now();
@@ -164,7 +228,7 @@ export async function sendCampaignCommand(client: Client, input: CampaignCommand
     if (status) {
       const seen = findCampaignCommand(status, commandId);
       if (seen.state === 'applied')
-        return { command, workflowId: target.workflowId, commandId, actor: payload.actor, applied: true, status };
+        return { command, workflowId: target.workflowId, commandId, actor: String(payload.actor), applied: true, status };
       if (seen.state === 'rejected') throw new CommandRejectedError(command, target.workflowId, seen.reason, status.phase);
     }
     if (Date.now() - started >= timeoutMs) throw new CommandUnconfirmedError(command, target.workflowId, commandId, timeoutMs);

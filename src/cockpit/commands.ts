@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { CommandName, UnitStatus } from '../domain/migration';
 import * as messages from '../workflows/unit-migration.messages';
+import type { OperatorSecret } from '../operators/keys';
 import { CockpitInputError, CommandRejectedError, CommandUnconfirmedError, NotStartedError } from './errors';
+import { commandPayload } from './sign';
 import type { CockpitTarget } from './target';
 
 /** The operator commands, in the order the CLI lists them. */
@@ -26,6 +28,10 @@ export interface CommandInput {
   timeoutMs?: number;
   /** Poll interval of the status query (default 200 ms). */
   pollMs?: number;
+  /** Signs the command (required for forward commands when the plan lists operators). */
+  signer?: OperatorSecret;
+  /** How long the signature stays valid (default 10 minutes). */
+  expiresInMs?: number;
 }
 
 /** A command the workflow applied, with its status right after. */
@@ -65,10 +71,12 @@ export function findCommand(
   status: UnitStatus,
   commandId: string,
 ): { state: 'applied' } | { state: 'rejected'; reason: string; phase: string } | { state: 'pending' } {
+  // Applied first: a resend of a signed command is refused as a replay after the first one applied.
+  const applied = status.history.some((h) => h.evidence && (h.evidence as { commandId?: unknown }).commandId === commandId);
+  if (applied) return { state: 'applied' };
   const rejected = status.rejected.find((r) => r.commandId === commandId);
   if (rejected) return { state: 'rejected', reason: rejected.reason, phase: rejected.phase };
-  const applied = status.history.some((h) => h.evidence && (h.evidence as { commandId?: unknown }).commandId === commandId);
-  return applied ? { state: 'applied' } : { state: 'pending' };
+  return { state: 'pending' };
 }
 
 /** Queries a unit's status with a deadline, so a missing worker never hangs the cockpit. */
@@ -98,8 +106,23 @@ export async function sendCommand(client: Client, input: CommandInput): Promise<
         'start it again with `cutover start <plan>` if it must move again',
     );
   }
-  const payload = { actor: input.actor, commandId, ...(input.reason ? { reason: input.reason } : {}) };
-  await handle.signal(messages[command], payload);
+  const args: Record<string, unknown> = { ...(input.reason ? { reason: input.reason } : {}) };
+  if (command === 'approve') {
+    // An approval names exactly the runs it lets the unit terminate (the request lists them).
+    const now = await queryStatus(client, handle).catch(() => undefined);
+    if (now?.approval?.runsDigest) args.runsDigest = now.approval.runsDigest;
+  }
+  const payload = commandPayload({
+    signer: input.signer,
+    actor: input.actor,
+    command,
+    commandId,
+    workflowId: target.workflowId,
+    runId: description.runId,
+    args,
+    expiresInMs: input.expiresInMs,
+  });
+  await handle.signal(messages[command], payload as unknown as messages.OperatorCommand);
 
   const started = Date.now();
   const pollMs = input.pollMs ?? 200;
@@ -115,7 +138,8 @@ export async function sendCommand(client: Client, input: CommandInput): Promise<
     }
     if (status) {
       const seen = findCommand(status, commandId);
-      if (seen.state === 'applied') return { command, workflowId: target.workflowId, commandId, actor: input.actor, applied: true, status };
+      if (seen.state === 'applied')
+        return { command, workflowId: target.workflowId, commandId, actor: String(payload.actor), applied: true, status };
       if (seen.state === 'rejected') throw new CommandRejectedError(command, target.workflowId, seen.reason, seen.phase);
     }
     if (Date.now() - started >= timeoutMs) throw new CommandUnconfirmedError(command, target.workflowId, commandId, timeoutMs);

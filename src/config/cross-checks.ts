@@ -296,7 +296,26 @@ export function crossCheck(raw: unknown): RawIssue[] {
   });
 
   checkCodec(asObj(plan.codec), report);
+  checkOperators(asObj(plan.operators), report);
   return issues;
+}
+
+/** One key, one person: a key listed under two names would let one person give both approvals of a two-person step. */
+function checkOperators(operators: Obj | undefined, report: (path: PathSegment[], message: string, hint: string) => void): void {
+  if (!operators) return;
+  const byKey = new Map<string, string>();
+  for (const [name, value] of Object.entries(operators)) {
+    const key = asStr(asObj(value)?.publicKey);
+    if (key === undefined) continue;
+    const first = byKey.get(key);
+    if (first !== undefined)
+      report(
+        ['operators', name, 'publicKey'],
+        `the same key as operators.${first}: one key under two names would count one person twice`,
+        `give ${name} their own key (\`cutover keys new ${name}\`)`,
+      );
+    else byKey.set(key, name);
+  }
 }
 
 /**

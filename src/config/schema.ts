@@ -415,6 +415,30 @@ const codecSchema = strictObject(
   KEY_MATERIAL,
 );
 
+/** An operator's public key and roles; the secret key never goes in the plan. */
+const operatorSchema = strictObject(
+  {
+    publicKey: z.string().superRefine((value, ctx) => {
+      if (!/^ed25519:[0-9a-f]{64}$/.test(value))
+        fail(
+          ctx,
+          'not an Ed25519 public key',
+          'paste the line `cutover keys new <name>` printed (or the .pub file): ed25519:<64 hex digits>',
+        );
+    }),
+    roles: z.array(z.enum(['operator', 'approver', 'controller'])).min(1),
+  },
+  Object.fromEntries(
+    ['secretKey', 'privateKey', 'key', 'secret'].map((name) => [
+      name,
+      {
+        message: `"${name}" would put a secret key in the plan (the value is not shown)`,
+        hint: 'remove it: the plan lists only publicKey; the operator keeps the .key file and signs with --key',
+      },
+    ]),
+  ),
+);
+
 function nonEmptyRecord<V extends z.ZodTypeAny>(key: z.ZodType<string>, value: V, what: string, example: string) {
   return z.record(key, value).superRefine((record, ctx) => {
     if (Object.keys(record).length === 0) fail(ctx, `no ${what} declared`, `declare at least one, e.g. ${example}`);
@@ -449,6 +473,7 @@ export const planFileSchema = strictObject({
   defaults: defaultsSchema.optional(),
   rings: z.array(ringSchema).min(1),
   codec: codecSchema.optional(),
+  operators: z.record(keyName('operator name', 'alice'), operatorSchema).optional(),
 });
 
 /** The plan file as the schema outputs it. */

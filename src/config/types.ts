@@ -245,6 +245,17 @@ export interface Plan {
   rings: RingConfig[];
   /** Payload encryption; none: payloads are stored as the SDK's converter writes them. */
   codec?: CodecConfig;
+  /**
+   * Operators and their public keys. Listed: forward commands must be signed by a key with the right role,
+   * and two-person steps need two distinct keys. None: every command is taken on its word.
+   */
+  operators?: Record<string, OperatorConfig>;
+}
+
+/** One operator: the Ed25519 public key (`ed25519:<hex>`) and what it may sign. */
+export interface OperatorConfig {
+  publicKey: string;
+  roles: ('operator' | 'approver' | 'controller')[];
 }
 
 /** One problem in a plan: where (`rings[2].units[0]`), what, and how to fix it. */

@@ -120,10 +120,13 @@ const FIELD_HINTS: Record<string, string> = {
   'codec.server.jwtIssuer': 'write the issuer (iss) the JWTs must carry',
   'codec.server.origins': 'list the Temporal UI origins, e.g. origins: [http://localhost:8233]',
   'codec.server.includeCredentials': 'write true or false, as the UI\'s "include credentials" setting is',
+  operators: 'write { alice: { publicKey: ed25519:<hex>, roles: [operator, approver] } } (`cutover keys new alice` prints the key)',
+  'operators.*.publicKey': 'paste the public key `cutover keys new <name>` printed: ed25519:<64 hex digits>',
+  'operators.*.roles': 'list what the key may sign: operator (advance, resume, start), approver (approve), controller (the worker)',
   'codec.server.maxBodyBytes': 'write the largest request body in bytes, e.g. maxBodyBytes: 4194304',
 };
 
-const NAMED_SECTIONS = new Set(['clusters', 'namespaces', 'gates']);
+const NAMED_SECTIONS = new Set(['clusters', 'namespaces', 'gates', 'operators']);
 
 function hintKey(path: readonly PathSegment[]): string {
   let key = '';
@@ -339,6 +342,7 @@ function toPlan(file: PlanFile): Plan {
     rings: file.rings.map(toRing),
   };
   if (file.codec) plan.codec = toCodec(file.codec);
+  if (file.operators) plan.operators = mapValues(file.operators, (_name, o) => ({ publicKey: o.publicKey, roles: [...new Set(o.roles)] }));
   return plan;
 }
 

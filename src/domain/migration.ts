@@ -3,6 +3,8 @@
  * the observations activities return, and the status query's shape. Pure types and tiny helpers:
  * imported by the workflows, the planner, the activities, the CLI and tests.
  */
+import type { AuditLog, AuditRecord } from '../audit/chain';
+import type { OperatorKey } from '../operators/signing';
 import type { FORWARD_PHASES, PHASES } from './constants';
 import type { UnitRef } from './ids';
 import type { TenantFilter } from './selectors';
@@ -63,6 +65,13 @@ export interface UnitMigrationInput {
   maxHistoryEvents?: number;
   /** The unit's schedules (those its tenant selector or namespace picks). Default `{ backfill: 'gap' }`. */
   schedules?: ScheduleSettings;
+  /**
+   * The plan's operators and their public keys. Listed: forward commands must be signed (src/operators/policy.ts);
+   * absent or empty: every command is taken on its word.
+   */
+  operators?: OperatorKey[];
+  /** How long an approval to terminate stragglers stays open (ms; default one hour). */
+  approvalTtlMs?: number;
 }
 
 /** How a unit's schedules move (each one active on exactly one cluster). */
@@ -223,6 +232,8 @@ export interface CountResult {
   open: number;
   /** Up to a few dozen IDs of the open runs (for the straggler report). */
   sampleIds: string[];
+  /** The same runs with their run IDs: an approval to terminate binds to exactly these. */
+  sampleRuns?: StragglerRun[];
   at: number;
 }
 
@@ -271,7 +282,16 @@ export interface DrainState {
   /** When the open count is forecast to reach 0 (ms), if it is falling. */
   forecastAt?: number;
   stragglersTerminated?: boolean;
+  /** When the approved runs were terminated, and which: a later count with other open runs asks again. */
+  terminatedAt?: number;
+  terminatedRuns?: string[];
   deadlineReported?: boolean;
+}
+
+/** One open run by its exact run: terminating by workflow ID alone could hit a run started after the approval. */
+export interface StragglerRun {
+  workflowId: string;
+  runId: string;
 }
 
 /** A human approval the unit waits for. */
@@ -280,6 +300,12 @@ export interface ApprovalRequest {
   requestedAt: string;
   count: number;
   approvedBy?: string;
+  /** The exact runs the approval covers (absent on requests made before approvals bound runs). */
+  runs?: StragglerRun[];
+  /** Digest of `runs` (src/operators/signing.ts `digestOf`): an approve names it, so it approves exactly these runs. */
+  runsDigest?: string;
+  /** ms since the epoch: an unanswered request past this is asked again with a fresh list of runs. */
+  expiresAt?: number;
 }
 
 /** A recorded operator command. */
@@ -345,10 +371,14 @@ export interface MigrationState {
   counts: { sourceOpen: number; targetOpen: number; duplicates: number; stranded: number; schedulesDoubleActive?: number };
   /** Schedule steps (absent: this unit does not manage schedules — it began before they were managed). */
   schedules?: ScheduleMigrationState;
-  rejected: { command: string; commandId?: string; actor?: string; reason: string; phase: Phase; at: string }[];
+  rejected: { command: string; commandId?: string; actor?: string; reason: string; code?: string; phase: Phase; at: string }[];
   /** Command IDs already applied or rejected (dedupe), oldest first, bounded. */
   seenCommandIds: string[];
   stragglers: string[];
+  /** The stragglers with their run IDs (the last count's sample). */
+  stragglerRuns?: StragglerRun[];
+  /** The hash-chained audit log (absent on runs begun before it existed). */
+  audit?: AuditLog;
   /** Steps run, for idempotency keys of activities (probe IDs etc.). */
   stepSeq: number;
   runs: number;
@@ -383,6 +413,10 @@ export interface UnitStatus {
   /** The unit's schedule steps: the paused copy, the switch to the target, the switch back. */
   schedules?: ScheduleMigrationState;
   continuedAsNew: number;
+  /** What a signed command binds to: the chain's first run and the current one; whether signatures are required. */
+  signing?: { firstRunId: string; runId: string; required: boolean };
+  /** The audit log's head and latest records (the whole log: `cutover audit <unit>`). */
+  audit?: { seq: number; head: string; mirrored: number; records: AuditRecord[] };
 }
 
 /** The initial state of a unit. */

@@ -6,12 +6,15 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { CampaignStatus } from '../campaign/types';
+import type { SignedEnvelope } from '../operators/signing';
 
 /** Payload of advance, pause, resume and rollback. `commandId` makes a retried command a no-op. */
 export interface CampaignCommandPayload {
   actor: string;
   reason?: string;
   commandId: string;
+  /** With operators in the plan: the signed command (its body is the command; other fields are ignored). */
+  signature?: SignedEnvelope;
 }
 
 /** Payload of approve: what is approved, copied from `status.approval.binding`. */
@@ -20,6 +23,8 @@ export interface CampaignApprovePayload extends CampaignCommandPayload {
   step: number;
   epoch: number;
   campaign?: string;
+  /** Digest of the units the step covers (status.approval.binding.units). */
+  units?: string;
 }
 
 /** Payload of pause and rollback: the safe directions need no `commandId` (a repeat is a recorded no-op). */

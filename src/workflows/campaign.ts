@@ -17,6 +17,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -24,8 +25,12 @@ import {
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaign';
 import type { GateActivities } from '../activities/gates';
-import { checkApprove, checkCommand, type CampaignCommandName } from '../campaign/commands';
+import { checkCampaignCommand, startDigest, type CampaignCommandName } from '../campaign/commands';
 import { isIdlessSafeCommand } from '../domain/commands';
+import { AUDIT_KEPT, emptyAuditLog, unmirrored } from '../audit/chain';
+import { enforcing } from '../operators/policy';
+import { verifySigned } from '../operators/signing';
+import type { Activities } from '../activities';
 import { campaignContext, decideCampaign, type CampaignAction, type CampaignObservations } from '../campaign/planner';
 import {
   applyAction,
@@ -56,6 +61,12 @@ const measure = proxyActivities<GateActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3 },
 });
 
+// The audit log's mirror to Redis (as the entity's: a local activity, never fatal).
+const mirror = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '5 seconds',
+  retry: { initialInterval: '200 milliseconds', maximumAttempts: 3 },
+});
+
 /** A wait the main loop performs outside the mutex (so commands can land while it waits); forever without `ms`. */
 type Wait = { reason: string; ms?: number } | 'done' | void;
 
@@ -64,9 +75,16 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   const problems = inputProblems(input);
   if (problems.length > 0)
     throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: problems.join('; '), details: problems });
-  const ctx = campaignContext(input, workflowInfo().workflowId);
+  const info = workflowInfo();
+  const ctx = campaignContext(input, info.workflowId);
   const state: CampaignState = carried ?? initialCampaignState();
   if (carried) state.runs += 1;
+  else {
+    if (patched('campaign-audit')) state.audit = emptyAuditLog(info.workflowId);
+    // With operators, a campaign starts only on an operator's signature over exactly this input.
+    if (enforcing(input.operators)) state.requesterKey = verifyStart(input, info.workflowId, Date.now());
+  }
+  const runIds = [info.firstExecutionRunId, info.runId];
   const mutex = new Mutex();
   /** Bumped by every accepted command so waits wake up. */
   let commands = 0;
@@ -79,17 +97,48 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     const now = Date.now();
     // Runs that refused a pause or rollback without a command ID keep refusing it on replay.
     const idOptional = isIdlessSafeCommand(name, payload) && patched('campaign-idless-safe-commands');
-    const verdict = name === 'approve' ? checkApprove(state, payload, now) : checkCommand(name, state, payload, idOptional);
+    const verdict = checkCampaignCommand(name, state, payload, {
+      now,
+      idOptional,
+      auth: { operators: input.operators, workflowId: ctx.workflowId, runIds, now },
+    });
     if (verdict.kind === 'repeat') return;
     recordCommand(ctx, state, verdict, now);
+    // Every verdict wakes the loop: an accepted command to act on, any other to mirror its audit record.
+    commands++;
     if (verdict.kind === 'refuse') return log.info('campaign command rejected', { command: name, reason: verdict.reason });
     if (verdict.kind === 'no-op') return refreshDetails();
-    commands++;
     refreshDetails();
   }
   for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as const)
     setHandler(messages[name], (p: unknown) => mutex.runExclusive(() => onCommand(name, p)));
-  setHandler(messages.status, () => campaignStatus(ctx, state, workflowInfo().historyLength));
+  setHandler(messages.status, () => withSigning(campaignStatus(ctx, state, workflowInfo().historyLength)));
+
+  function withSigning(status: CampaignStatus): CampaignStatus {
+    const a = state.audit;
+    return {
+      ...status,
+      signing: {
+        firstRunId: runIds[0]!,
+        runId: runIds[1]!,
+        required: enforcing(input.operators),
+        ...(state.requesterKey ? { requester: state.requesterKey } : {}),
+      },
+      ...(a ? { audit: { seq: a.seq, head: a.head, mirrored: a.mirrored, records: a.records } } : {}),
+    };
+  }
+
+  /** Copies new audit records to the campaign's stream; a failure is retried next round, never fatal. */
+  async function mirrorAudit(): Promise<void> {
+    const book = state.audit;
+    if (!book || book.seq <= book.mirrored) return;
+    try {
+      const stored = await mirror.appendAudit({ unit: input.plan.name, records: unmirrored(book) });
+      book.mirrored = Math.max(book.mirrored, Math.min(stored, book.seq));
+    } catch (err) {
+      log.warn('campaign audit mirror failed; retried next round', { error: String(err), keptInState: AUDIT_KEPT });
+    }
+  }
 
   // Declarations, not arrows: a signal buffered before the handlers were set runs inside setHandler.
   function refreshDetails(): void {
@@ -141,10 +190,11 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
 
   async function moveUnits(a: Extract<CampaignAction, { type: 'move-units' }>): Promise<void> {
     if (a.start) await control.startUnits(a.start);
+    // The worker signs them with its controller key (when the plan lists operators), bound to this campaign.
     // The entity drops a repeated command ID anyway; not sending it again saves a signal and a workflow task.
     const cmds = a.commands.filter((c) => lastSent[c.unit] !== c.commandId);
     if (cmds.length === 0) return;
-    await control.commandUnits({ commands: cmds.map(({ unit: _, ...c }) => c) });
+    await control.commandUnits({ campaign: input.plan.name, commands: cmds.map(({ unit: _, ...c }) => c) });
     for (const c of cmds) lastSent[c.unit] = c.commandId;
   }
 
@@ -182,6 +232,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
       await condition(allHandlersFinished);
       await continueAsNew<typeof campaign>(input, state);
     }
+    await mirrorAudit();
     const w = await mutex.runExclusive(round);
     if (w === 'done') break;
     if (w) await waitCommand(w.reason, w.ms);
@@ -189,5 +240,27 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   }
   refreshDetails();
   await condition(allHandlersFinished);
+  await mirrorAudit();
   return campaignStatus(ctx, state, workflowInfo().historyLength);
+}
+
+/**
+ * The start's signature: an operator's, over a digest of this very input, not expired. Returns the
+ * signer's public key (the requester of the campaign's approvals); a start that fails is refused.
+ */
+function verifyStart(input: CampaignInput, workflowId: string, now: number): string {
+  const v = verifySigned({ signature: input.start }, input.operators!, {
+    command: 'start',
+    workflowId,
+    runIds: [],
+    runOptional: true,
+    now,
+    roles: ['operator'],
+  });
+  const refuse = (message: string) => {
+    throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `start refused: ${message}` });
+  };
+  if (!v.ok) return refuse(input.start ? v.reason : 'the plan lists operators; start the campaign with `cutover start --key <file>`');
+  if (v.body.args.input !== startDigest(input)) return refuse('signature: signed for another plan or input; sign the start again');
+  return v.operator.publicKey;
 }

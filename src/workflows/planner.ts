@@ -177,16 +177,31 @@ function drainTick(input: UnitMigrationInput, state: MigrationState, d: DrainSta
     case 'report':
       if (!d.deadlineReported) return { done: false, action: { type: 'report-stragglers', side: d.side } };
       return { done: true, stragglers: true };
-    case 'terminate':
-      if (d.stragglersTerminated) return poll(`stragglers terminated; waiting for the ${d.side} to show 0 open`);
-      if (!state.approval) return { done: false, action: { type: 'request-approval', count: last.open } };
-      if (!state.approval.approvedBy) {
+    case 'terminate': {
+      if (d.stragglersTerminated) {
+        // A count after the termination that still sees runs it did not cover (more than one approval's
+        // worth, or runs started since) asks for a new approval, bound to those runs.
+        const others = (state.stragglerRuns ?? []).some((r) => !(d.terminatedRuns ?? []).includes(r.runId));
+        if (!(d.terminatedAt !== undefined && last.at > d.terminatedAt && others))
+          return poll(`stragglers terminated; waiting for the ${d.side} to show 0 open`);
+        return { done: false, action: { type: 'request-approval', count: last.open } };
+      }
+      const a = state.approval;
+      if (!a || (!a.approvedBy && a.expiresAt !== undefined && now >= a.expiresAt))
+        return { done: false, action: { type: 'request-approval', count: last.open } };
+      if (!a.approvedBy) {
         return {
           done: false,
-          action: { type: 'wait', for: 'approval', reason: `approve to terminate ${last.open} straggler(s) on the ${d.side}` },
+          action: {
+            type: 'wait',
+            for: 'approval',
+            reason: `approve to terminate ${last.open} straggler(s) on the ${d.side}`,
+            ...(a.expiresAt !== undefined ? { until: a.expiresAt } : {}),
+          },
         };
       }
       return { done: false, action: { type: 'step', step: { kind: 'terminate-stragglers' } } };
+    }
   }
 }
 

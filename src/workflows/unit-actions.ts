@@ -176,7 +176,10 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
         d.samples.push({ at: now(), open: r.open });
         if (d.samples.length > MAX_SAMPLES) d.samples.shift();
         d.forecastAt = forecastDrain(d.samples);
-        if (now() >= d.deadlineAt) state.stragglers = r.sampleIds;
+        if (now() >= d.deadlineAt) {
+          state.stragglers = r.sampleIds;
+          if (r.sampleRuns) state.stragglerRuns = r.sampleRuns;
+        }
         if (r.open === 0 && state.phase === 'rolling-back') markCompensation(state, 'drain the target');
       }
       return;
@@ -193,10 +196,16 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
             side,
             namespace: ns,
             reason: `cutover: straggler of ${unit} past the drain deadline; termination approved by ${by}`,
+            // Exactly the runs the approval listed (requests made before approvals bound runs list none: all open runs).
+            ...(state.approval?.runs ? { runs: state.approval.runs } : {}),
           },
         ],
       );
-      if (state.drain) state.drain.stragglersTerminated = true;
+      if (state.drain) {
+        state.drain.stragglersTerminated = true;
+        state.drain.terminatedAt = now();
+        state.drain.terminatedRuns = (state.approval?.runs ?? []).map((x) => x.runId);
+      }
       note(state, nowIso(), `terminated ${r.terminated.length} straggler(s) on the ${side}`, by, { terminated: r.terminated });
       return;
     }

@@ -9,12 +9,19 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ForwardPhase, UnitStatus } from '../domain/migration';
+import type { SignedEnvelope } from '../operators/signing';
 
-/** Payload of `advance`, `resume` and `approve`. `commandId` makes a retried command a no-op. */
+/**
+ * Payload of `advance`, `resume` and `approve`. `commandId` makes a retried command a no-op. With operators in
+ * the plan it carries `signature`, and the signed body is the command (the other fields are then ignored).
+ */
 export interface OperatorCommand {
   actor: string;
   reason?: string;
   commandId: string;
+  signature?: SignedEnvelope;
+  /** `approve` of stragglers: the digest of the runs approved (status.approval.runsDigest). */
+  runsDigest?: string;
   /** `advance` only: keep advancing through phase boundaries up to this phase, e.g. `shadow` or `completed`. */
   until?: ForwardPhase;
 }
@@ -25,6 +32,7 @@ export interface OperatorCommand {
  */
 export interface SafeOperatorCommand {
   actor: string;
+  signature?: SignedEnvelope;
   /** Required for `rollback`. */
   reason?: string;
   commandId?: string;

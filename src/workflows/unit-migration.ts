@@ -12,6 +12,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertMemo,
@@ -25,12 +26,13 @@ import { NON_RETRYABLE_TYPES, UNIT_VIEW_MEMO } from '../domain/constants';
 import { unitName } from '../domain/ids';
 import { initialState, type CommandName, type MigrationState, type UnitMigrationInput, type UnitStatus } from '../domain/migration';
 import { unitSearchAttributes, validateUnitInput } from '../domain/unit-input';
+import { AUDIT_KEPT, emptyAuditLog, unmirrored } from '../audit/chain';
 import { Mutex } from './mutex';
 import { decide } from './planner';
 import { act, actStep, type UnitActivities } from './unit-actions';
 import * as messages from './unit-migration.messages';
-import { applyCommand } from './unit-state';
-import { detailsText, memoView, unitStatus, type UnitRun } from './unit-view';
+import { applyCommand, audit } from './unit-state';
+import { detailsText, memoView, routeText, unitStatus, type UnitRun } from './unit-view';
 
 // Observing and changing clusters and routing: retried with backoff, but bounded, so a fault that
 // outlasts ~5 minutes moves the unit to `failed` (held for an operator) instead of retrying forever.
@@ -57,12 +59,21 @@ const activities: UnitActivities = {
   schedules: proxyActivities<Activities>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '30 seconds', retry: RETRY }),
 };
 
+// The audit log's mirror to Redis: a local activity (no extra workflow task), a few quick attempts; a
+// Redis outage never holds the unit (the records stay in the state and are mirrored on a later wait).
+const mirror = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '5 seconds',
+  retry: { initialInterval: '200 milliseconds', maximumAttempts: 3 },
+});
+
 /** Units started on this code manage their schedules; runs begun before it (replayed) keep the old path. */
 const SCHEDULES_PATCH = 'entity-schedules';
 /** Runs recorded before the view memo existed replay without it. */
 const VIEW_MEMO_PATCH = 'unit-view-memo';
 /** Pause and rollback without a command ID: runs that refused them before keep refusing them on replay. */
 const IDLESS_SAFE_COMMANDS_PATCH = 'idless-safe-commands';
+/** Units started on this code keep a hash-chained audit log (and mirror it); older runs replay without one. */
+const AUDIT_PATCH = 'audit-log';
 
 /** Runs one unit's migration; `carried` is the state handed over by continue-as-new. */
 export async function runUnitMigration(
@@ -84,7 +95,16 @@ export async function runUnitMigration(
   // A carried state already says whether the unit manages schedules (a unit begun before they were
   // managed never starts halfway through: its schedules stay where they are).
   else if (patched(SCHEDULES_PATCH)) state.schedules = {};
-  const run: UnitRun = { kind, input, state, unit: unitName(input.unit), workflowId: workflowInfo().workflowId };
+  const info = workflowInfo();
+  if (!carried && patched(AUDIT_PATCH)) state.audit = emptyAuditLog(info.workflowId);
+  const run: UnitRun = {
+    kind,
+    input,
+    state,
+    unit: unitName(input.unit),
+    workflowId: info.workflowId,
+    runIds: { first: info.firstExecutionRunId, current: info.runId },
+  };
   const mutex = new Mutex();
   /** Bumped by every applied command so waits wake up. */
   let commands = 0;
@@ -95,10 +115,19 @@ export async function runUnitMigration(
   const onCommand = (name: CommandName) => async (payload: unknown) => {
     await mutex.runExclusive(() => {
       const idOptional = isIdlessSafeCommand(name, payload) && patched(IDLESS_SAFE_COMMANDS_PATCH);
-      const out = applyCommand(state, name, payload, nowIso(), { idOptional });
+      const now = Date.now();
+      const auth = {
+        operators: input.operators,
+        workflowId: run.workflowId,
+        runIds: [run.runIds!.first, run.runIds!.current],
+        ...(input.campaign ? { campaign: input.campaign } : {}),
+        now,
+      };
+      const out = applyCommand(state, name, payload, new Date(now).toISOString(), { idOptional, auth });
       if (out.outcome === 'repeat') return;
       if (out.outcome === 'rejected') log.info('command rejected', { unit: run.unit, command: name, reason: out.reason });
-      if (out.outcome === 'applied') commands++;
+      // Every verdict wakes the loop: an applied command to act on, a refusal or no-op to mirror its audit record.
+      commands++;
       refreshDetails();
     });
   };
@@ -119,6 +148,39 @@ export async function runUnitMigration(
     upsertMemo({ [UNIT_VIEW_MEMO]: view });
   }
 
+  /** Route changes and gate verdicts since the last look go to the audit log. */
+  let seenEpoch = state.route.epoch;
+  let seenRoute = routeText(state.route);
+  let seenGates = state.gates.length;
+  function auditChanges(): void {
+    if (!state.audit) return;
+    const at = nowIso();
+    for (const g of state.gates.slice(Math.min(seenGates, state.gates.length)))
+      audit(state, { kind: 'gate', gate: g.name, result: g.result, value: g.value, message: g.message }, at);
+    seenGates = state.gates.length;
+    if (state.route.epoch !== seenEpoch) {
+      const after = { epoch: state.route.epoch, route: routeText(state.route) };
+      audit(state, { kind: 'route', before: { epoch: seenEpoch, route: seenRoute }, after, reason: `phase ${state.phase}` }, at);
+      seenEpoch = after.epoch;
+      seenRoute = after.route;
+    }
+  }
+
+  /** Copies new audit records to the Redis stream; a failure is retried at the next wait, never fatal. */
+  async function mirrorAudit(): Promise<void> {
+    const book = state.audit;
+    if (!book || book.seq <= book.mirrored) return;
+    // Older records than the state keeps were lost to it only if mirroring failed for AUDIT_KEPT records:
+    // the stream then shows the gap, and `cutover audit --verify` reports it.
+    const records = unmirrored(book);
+    try {
+      const stored = await mirror.appendAudit({ unit: run.unit, records });
+      book.mirrored = Math.max(book.mirrored, Math.min(stored, book.seq));
+    } catch (err) {
+      log.warn('audit mirror failed; retried at the next step', { unit: run.unit, error: String(err), keptInState: AUDIT_KEPT });
+    }
+  }
+
   function shouldContinueAsNew(): boolean {
     const info = workflowInfo();
     return info.continueAsNewSuggested || (input.maxHistoryEvents !== undefined && info.historyLength > input.maxHistoryEvents);
@@ -137,6 +199,8 @@ export async function runUnitMigration(
       await condition(allHandlersFinished);
       await continueAsNew<(i: UnitMigrationInput, s?: MigrationState) => Promise<UnitStatus>>(input, state);
     }
+    // Before deciding (a wait decided before an await could miss a command that landed during it).
+    await mirrorAudit();
     // Observations are in the state (the steps put them there); decide is pure.
     const now = Date.now();
     const action = decide(input, state, state.obs, now);
@@ -162,6 +226,7 @@ export async function runUnitMigration(
       default:
         act(run, action, now);
     }
+    auditChanges();
     refreshDetails();
   }
 }

@@ -18,6 +18,8 @@ export interface UnitRun {
   readonly workflowId: string;
   /** What the main loop waits for, while it waits. */
   wait?: Extract<Action, { type: 'wait' }>;
+  /** The runs a signed command may name (the chain's first run, the current one). */
+  readonly runIds?: { first: string; current: string };
 }
 
 /** The `status` query's answer. */
@@ -62,6 +64,12 @@ export function unitStatus(run: UnitRun): UnitStatus {
     },
     ...(state.schedules ? { schedules: state.schedules } : {}),
     continuedAsNew: state.runs,
+    ...(run.runIds
+      ? { signing: { firstRunId: run.runIds.first, runId: run.runIds.current, required: (input.operators?.length ?? 0) > 0 } }
+      : {}),
+    ...(state.audit
+      ? { audit: { seq: state.audit.seq, head: state.audit.head, mirrored: state.audit.mirrored, records: state.audit.records } }
+      : {}),
   };
 }
 

@@ -27,6 +27,8 @@ import { entityAppJob } from '../workflows/entity-app';
 import { testStack, uniqueId } from '../harness';
 import { childReady, until } from '../harness/wait';
 import { sharedRig, type Shared } from './entity.fixture';
+import { AuditStream } from '../../src/audit/stream';
+import type { OperatorSecret } from '../../src/operators/keys';
 
 export const CONTROL_NAMESPACE = 'cutover';
 /** Who starts the campaigns: the requester of their approvals. */
@@ -72,6 +74,10 @@ export interface RigOptions {
   drill?: boolean;
   /** The campaign continues as new past this many history events. */
   maxHistoryEvents?: number;
+  /** The plan's operators (signed commands). */
+  operators?: Record<string, { publicKey: string; roles: ('operator' | 'approver' | 'controller')[] }>;
+  /** The cutover worker's controller key (signs the campaign's commands to its units). */
+  signer?: OperatorSecret;
 }
 
 /** One campaign with its workers and workload. */
@@ -133,6 +139,7 @@ export class Rig {
       gates: this.opts.gates(this),
       defaults: { bake: '1500ms', percentSteps: [50], onGateFailure: 'rollback', drainDeadline: '20s', ...this.opts.defaults },
       rings: this.opts.rings.map((r) => ({ ...r, units: r.units.map((u) => this.unitName(u)) })),
+      ...(this.opts.operators ? { operators: this.opts.operators } : {}),
     });
     this.input = buildCampaignInput(this.plan, {
       actor: STARTER,
@@ -207,6 +214,7 @@ export class Rig {
       target: { name: s.target.name, connection: this.sh.conn.target, kind: 'dev' },
       routing: this.store,
       scheduleFence: new ScheduleFence({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
+      audit: new AuditStream({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
     });
     const activities = {
       ...entity,
@@ -216,7 +224,7 @@ export class Rig {
         reconcile: entity.reconcile,
         reconcileSchedules: entity.reconcileSchedules,
       }),
-      ...createCampaignActivities({ control: this.control }),
+      ...createCampaignActivities({ control: this.control, ...(this.opts.signer ? { signer: this.opts.signer } : {}) }),
     };
     const worker = await Worker.create({
       connection: this.sh.native.target,
@@ -408,6 +416,7 @@ async function spawnCutoverWorker(o: {
         target: { name: o.target.name, connection: target, kind: 'dev' },
         routing: new RoutingStore({ redis, keyPrefix: o.keyPrefix }),
         scheduleFence: new ScheduleFence({ redis, keyPrefix: o.keyPrefix }),
+        audit: new AuditStream({ redis, keyPrefix: o.keyPrefix }),
       });
       const activities = { ...entity,
         ...acts.createGateActivities({

@@ -33,6 +33,7 @@ import { createRawSchedule, deleteOnSides, dur, jsonPayload } from '../workflows
 import type { ClusterEndpoint } from '../../src/stack/types';
 import { SELF_HOSTED_NAME, testStack, uniqueId } from '../harness';
 import { childReady, until } from '../harness/wait';
+import { AuditStream } from '../../src/audit/stream';
 
 /** The control namespace (on the target cluster, the default control cluster). */
 export const CONTROL_NAMESPACE = 'cutover';
@@ -341,6 +342,7 @@ export class Rig {
       target: { name: s.target.name, connection: this.sh.conn.target, kind: 'dev' },
       routing: this.store,
       scheduleFence: new ScheduleFence({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
+      audit: new AuditStream({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
     });
     const worker = await Worker.create({
       connection: this.sh.native.target,

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { createActivities } from '../../src/activities';
 import { RoutingStore } from '../../src/routing';
 import { ScheduleFence } from '../../src/schedules';
+import { AuditStream } from '../../src/audit/stream';
 
 async function main(): Promise<void> {
   const env = (k: string): string => {
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
       target: { name: targetName!, connection: target, kind: 'dev' },
       routing: new RoutingStore({ redis, keyPrefix: env('ENTITY_PREFIX') }),
       scheduleFence: new ScheduleFence({ redis, keyPrefix: env('ENTITY_PREFIX') }),
+      audit: new AuditStream({ redis, keyPrefix: env('ENTITY_PREFIX') }),
     }),
   });
   const run = worker.run();

@@ -1,0 +1,121 @@
+/**
+ * The audit log of a unit or a campaign: a hash chain (pure, sandbox-safe). Each record carries the hash
+ * of the one before, and its own hash covers its content and that link, so an edited, deleted, inserted
+ * or reordered record breaks the chain from there on. The first record links to a hash of the workflow
+ * ID, so a record copied from another unit's log breaks it too.
+ *
+ * The workflow keeps the head and its latest records (its state must stay small); the whole log is
+ * mirrored to an append-only Redis stream (./stream.ts), where `cutover audit --verify` checks it.
+ */
+import { canonicalJson, sha256Hex } from '../operators/signing';
+
+/** Records the workflow keeps (older ones live in the Redis stream). */
+export const AUDIT_KEPT = 50;
+
+/** What a record says, by kind. */
+export type AuditEntry =
+  | {
+      kind: 'command';
+      command: string;
+      verdict: 'accepted' | 'refused' | 'no-op';
+      actor?: string;
+      commandId?: string;
+      reason?: string;
+      /** Why it was refused (a code such as `bad-signature`, `self-approval`, `replayed`). */
+      code?: string;
+      /** The signature as received: re-verified by `cutover audit --verify`. */
+      signer?: { name: string; publicKey: string; body: string; sig: string };
+      /** A safe command taken without a (valid) signature. */
+      unsigned?: string;
+    }
+  | { kind: 'route'; before: { epoch: number; route: string }; after: { epoch: number; route: string }; reason: string }
+  | { kind: 'gate'; gate: string; result: string; value?: number; message?: string };
+
+/** A record as stored: the entry, its place, its time and the chain links. */
+export type AuditRecord = AuditEntry & { seq: number; at: string; prev: string; hash: string };
+
+/** The log as the workflow carries it (plain JSON). */
+export interface AuditLog {
+  /** Records appended so far (the last one's `seq`). */
+  seq: number;
+  /** Hash of the last record (the genesis hash when empty). */
+  head: string;
+  /** The latest records, at most AUDIT_KEPT. */
+  records: AuditRecord[];
+  /** Records up to this `seq` are in the Redis stream. */
+  mirrored: number;
+}
+
+/** The hash the first record links to. */
+export function genesisHash(workflowId: string): string {
+  return sha256Hex(`cutover-audit-v1:${workflowId}`);
+}
+
+/** The hash of a record: everything but `hash` itself. */
+export function recordHash(record: Omit<AuditRecord, 'hash'> | AuditRecord): string {
+  const { hash: _, ...rest } = record as AuditRecord;
+  return sha256Hex(canonicalJson(rest));
+}
+
+export function emptyAuditLog(workflowId: string): AuditLog {
+  return { seq: 0, head: genesisHash(workflowId), records: [], mirrored: 0 };
+}
+
+/** Appends an entry at `at` (ISO); returns the record. */
+export function appendAudit(log: AuditLog, entry: AuditEntry, at: string): AuditRecord {
+  const base = { ...dropUndefined(entry), seq: log.seq + 1, at, prev: log.head } as Omit<AuditRecord, 'hash'>;
+  const record = { ...base, hash: recordHash(base) } as AuditRecord;
+  log.seq = record.seq;
+  log.head = record.hash;
+  log.records.push(record);
+  if (log.records.length > AUDIT_KEPT) log.records.splice(0, log.records.length - AUDIT_KEPT);
+  return record;
+}
+
+/** Records not yet in the stream. */
+export function unmirrored(log: AuditLog): AuditRecord[] {
+  return log.records.filter((r) => r.seq > log.mirrored);
+}
+
+/** One break of the chain. */
+export interface ChainBreak {
+  seq: number;
+  problem: 'edited' | 'missing' | 'reordered' | 'wrong-link' | 'signature' | 'head';
+  detail: string;
+}
+
+/**
+ * Checks a whole log from its first record: hashes, links and order. `head`, when known (the workflow's
+ * own), must match the record with its `seq` — so records cut from the end are noticed too.
+ */
+export function verifyChain(workflowId: string, records: readonly AuditRecord[], head?: { seq: number; hash: string }): ChainBreak[] {
+  const breaks: ChainBreak[] = [];
+  let prev = genesisHash(workflowId);
+  let expectSeq = 1;
+  for (const r of records) {
+    if (r.seq !== expectSeq) {
+      if (r.seq < expectSeq)
+        breaks.push({ seq: r.seq, problem: 'reordered', detail: `record ${r.seq} comes after record ${expectSeq - 1}` });
+      else breaks.push({ seq: expectSeq, problem: 'missing', detail: `records ${expectSeq}..${r.seq - 1} are missing` });
+    }
+    if (recordHash(r) !== r.hash)
+      breaks.push({ seq: r.seq, problem: 'edited', detail: `record ${r.seq}'s content does not match its hash` });
+    else if (r.prev !== prev)
+      breaks.push({ seq: r.seq, problem: 'wrong-link', detail: `record ${r.seq} does not link to the record before it` });
+    prev = r.hash;
+    expectSeq = r.seq + 1;
+  }
+  if (head && head.seq > 0) {
+    const at = records.find((r) => r.seq === head.seq);
+    const last = records[records.length - 1];
+    if (at && at.hash !== head.hash)
+      breaks.push({ seq: head.seq, problem: 'head', detail: `record ${head.seq} differs from the workflow's own head` });
+    else if (!at && (last?.seq ?? 0) > head.seq)
+      breaks.push({ seq: head.seq, problem: 'head', detail: `the workflow's head (record ${head.seq}) is not in the log` });
+  }
+  return breaks;
+}
+
+function dropUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
