@@ -107,10 +107,27 @@ export function crossCheck(raw: unknown): RawIssue[] {
     }
   }
 
-  // Redis: a CA file only means something for a TLS connection.
+  // Redis: one server or a set of sentinels, not both; a CA file only means something for a TLS connection.
   const redis = asObj(plan.redis);
   const redisUrl = asStr(redis?.url);
-  if (has(redis, 'caPath') && !redisUrl?.startsWith('rediss://')) {
+  const sentinel = asObj(redis?.sentinel);
+  if (has(redis, 'url') && has(redis, 'sentinel')) {
+    report(
+      ['redis', 'sentinel'],
+      'redis.url and redis.sentinel are both set: cutover connects to one Redis, or to the master the sentinels name',
+      'keep one: remove redis.url to connect through the sentinels, or remove redis.sentinel to connect to the URL',
+    );
+  }
+  checkUnique(asArr(sentinel?.addresses), ['redis', 'sentinel', 'addresses'], 'sentinel address', report);
+  if (sentinel) {
+    if (has(redis, 'caPath') && sentinel.tls !== true) {
+      report(
+        ['redis', 'caPath'],
+        'caPath is only used for TLS, and redis.sentinel.tls is not true',
+        'set redis.sentinel.tls: true to connect to the sentinels and the master over TLS, or remove caPath',
+      );
+    }
+  } else if (has(redis, 'caPath') && !redisUrl?.startsWith('rediss://')) {
     report(
       ['redis', 'caPath'],
       `caPath is only used for TLS, and ${redisUrl === undefined ? 'the default redis.url' : 'redis.url'} is not a rediss:// URL`,

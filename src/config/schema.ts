@@ -156,6 +156,32 @@ const address = z.string().superRefine((value, ctx) => {
   }
 });
 
+/** `host:port` of a Redis Sentinel. */
+const sentinelAddress = z.string().superRefine((value, ctx) => {
+  const match = HOST_PORT_RE.exec(value);
+  const port = match ? Number(match[3]) : 0;
+  if (!match || port < 1 || port > 65535) {
+    fail(
+      ctx,
+      `"${redactUrl(value)}" is not a host:port address`,
+      value.includes('://')
+        ? 'write the host:port of a sentinel without a scheme, e.g. 10.0.0.1:26379'
+        : 'write the host:port of a sentinel with a port from 1 to 65535, e.g. 10.0.0.1:26379',
+    );
+  }
+});
+
+/** The name a Sentinel monitors its master by (one word: it is written unquoted in sentinel.conf). */
+const sentinelMasterName = z.string().superRefine((value, ctx) => {
+  if (!/^[^\s]+$/.test(value) || value.length > NAME_MAX) {
+    fail(
+      ctx,
+      `${JSON.stringify(value)} is not a master name a sentinel can monitor`,
+      "write the <name> of the sentinels' `sentinel monitor <name> <host> <port> <quorum>` line, one word, e.g. cutover",
+    );
+  }
+});
+
 /** `host:port` a server of cutover's listens on. */
 const listenAddress = z.string().superRefine((value, ctx) => {
   const match = HOST_PORT_RE.exec(value);
@@ -458,6 +484,12 @@ export const planFileSchema = strictObject({
   }).optional(),
   redis: strictObject({
     url: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379', 'redis.passwordEnv').optional(),
+    sentinel: strictObject({
+      masterName: sentinelMasterName,
+      addresses: z.array(sentinelAddress).min(1),
+      passwordEnv: envName('Sentinel password', 'REDIS_SENTINEL_PASSWORD').optional(),
+      tls: z.boolean().optional(),
+    }).optional(),
     passwordEnv: envName('Redis password', 'REDIS_PASSWORD').optional(),
     caPath: text.optional(),
     keyPrefix: text.optional(),

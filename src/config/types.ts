@@ -63,9 +63,26 @@ export interface ControlConfig {
   taskQueue: string;
 }
 
-/** Redis holding the routing records. */
+/**
+ * Redis through Sentinel: the sentinels name the current master, and clients follow a failover to the
+ * replica they promote (docs/design.md, "Redis in production").
+ */
+export interface RedisSentinelConfig {
+  /** The name the sentinels monitor the master by (`sentinel monitor <name> …`). */
+  masterName: string;
+  /** `host:port` of the sentinels (one is enough to start; the others are learnt from it). */
+  addresses: string[];
+  /** Name of the environment variable holding the sentinels' own password (their `requirepass`). */
+  passwordEnv?: string;
+  /** TLS to the sentinels and to the master, with the CA of `redis.caPath`. */
+  tls?: boolean;
+}
+
+/** Redis holding the routing records: one server at `url`, or the master a set of sentinels names. */
 export interface RedisConfig {
-  url: string;
+  /** The one Redis; absent exactly when `sentinel` is given. */
+  url?: string;
+  sentinel?: RedisSentinelConfig;
   keyPrefix: string;
   /**
    * Longest a routed client may keep using routes it cached from Redis while Redis is unreachable
@@ -73,9 +90,12 @@ export interface RedisConfig {
    * client with a stale route can still start work on the side being drained.
    */
   clientStaleness: DurationMs;
-  /** Name of the environment variable holding the Redis password (a password in `url` is refused). */
+  /**
+   * Name of the environment variable holding the Redis password (a password in `url` is refused); with
+   * Sentinel, the password of the master and its replicas.
+   */
   passwordEnv?: string;
-  /** CA certificate that signed the Redis server's certificate (only with a `rediss://` URL). */
+  /** CA certificate that signed the Redis server's certificate (only with a `rediss://` URL or `sentinel.tls`). */
   caPath?: string;
 }
 

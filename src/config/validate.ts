@@ -68,7 +68,12 @@ const FIELD_HINTS: Record<string, string> = {
   'clusters.*.apiKeyEnv': 'name the environment variable that holds the API key, e.g. CLOUD_API_KEY',
   'clusters.*.apiKeyFile': 'write the path of a file holding the API key (relative to the plan file), e.g. secrets/cloud.key',
   'redis.passwordEnv': 'name the environment variable that holds the Redis password, e.g. REDIS_PASSWORD',
-  'redis.caPath': 'write the path of the CA certificate of the rediss:// server (relative to the plan file)',
+  'redis.caPath': 'write the path of the CA certificate of the rediss:// server or the TLS sentinels (relative to the plan file)',
+  'redis.sentinel': 'write { masterName: cutover, addresses: [10.0.0.1:26379, 10.0.0.2:26379, 10.0.0.3:26379] }',
+  'redis.sentinel.masterName': "write the <name> of the sentinels' `sentinel monitor <name> …` line, e.g. masterName: cutover",
+  'redis.sentinel.addresses': 'list the host:port of the sentinels, e.g. addresses: [10.0.0.1:26379, 10.0.0.2:26379, 10.0.0.3:26379]',
+  'redis.sentinel.passwordEnv': "name the environment variable that holds the sentinels' password, e.g. REDIS_SENTINEL_PASSWORD",
+  'redis.sentinel.tls': 'write true to reach the sentinels and the master over TLS (with redis.caPath), or false',
   'gates.*.prometheus.tokenEnv': 'name the environment variable that holds the bearer token, e.g. PROMETHEUS_TOKEN',
   'clusters.*.local': 'write { server: dev }, { server: postgres, shards: 4 } or { server: cloud, auth: api-key }',
   'clusters.*.local.server': 'write dev, postgres or cloud',
@@ -78,7 +83,7 @@ const FIELD_HINTS: Record<string, string> = {
   control: 'write { cluster: cloud, namespace: cutover, taskQueue: cutover } (each optional)',
   redis:
     'write { url: redis://127.0.0.1:6379, keyPrefix: "cutover:", clientStaleness: 30s, passwordEnv: REDIS_PASSWORD, caPath: ca.pem } ' +
-    '(each optional)',
+    '(each optional), or sentinel: { masterName: cutover, addresses: [host:26379, …] } instead of url',
   namespaces: 'declare the namespaces to move, e.g. namespaces: { payments: { strategy: dual-workers, taskQueues: [payments] } }',
   'namespaces.*': 'write { strategy: dual-workers, taskQueues: [<queue>] }',
   'namespaces.*.strategy': 'set strategy: dual-workers or strategy: drain-and-switch',
@@ -323,7 +328,16 @@ function toPlan(file: PlanFile): Plan {
       taskQueue: file.control?.taskQueue ?? D.DEFAULT_CONTROL_TASK_QUEUE,
     },
     redis: compact({
-      url: file.redis?.url ?? D.DEFAULT_REDIS_URL,
+      // Sentinel names the master; a plan without either reaches the default URL.
+      url: file.redis?.sentinel ? undefined : (file.redis?.url ?? D.DEFAULT_REDIS_URL),
+      sentinel: file.redis?.sentinel
+        ? compact({
+            masterName: file.redis.sentinel.masterName,
+            addresses: [...file.redis.sentinel.addresses],
+            passwordEnv: file.redis.sentinel.passwordEnv,
+            tls: file.redis.sentinel.tls,
+          })
+        : undefined,
       keyPrefix: file.redis?.keyPrefix ?? D.DEFAULT_REDIS_KEY_PREFIX,
       clientStaleness: file.redis?.clientStaleness ?? D.DEFAULT_CLIENT_STALENESS_MS,
       passwordEnv: file.redis?.passwordEnv,

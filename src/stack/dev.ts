@@ -192,6 +192,14 @@ export async function devUp(opts: DevUpOptions): Promise<DevState> {
   if (previous && anyAlive(previous)) {
     throw new DevStackError(`a local stack is already up (state in ${path.join(dir, STATE_FILE)}); run \`cutover dev down\` first`);
   }
+  if (opts.plan?.plan.redis.sentinel) {
+    // The local stack runs one Redis of its own; the plan's sentinels are a production setup it cannot stand in for.
+    throw new DevInputError(
+      'redis.sentinel',
+      'the local stack runs one Redis and no sentinels; for `dev up`, use a copy of the plan with redis.url ' +
+        '(e.g. redis://127.0.0.1:6379) in place of redis.sentinel',
+    );
+  }
   const credentialsDir = cloudCredentialsDir(opts.cwd);
   const credentialFiles = opts.plan ? await planCredentialFiles(opts.plan.path, opts.plan.plan, credentialsDir) : [];
   const codecSettings = opts.plan?.plan.codec?.server;

@@ -35,13 +35,27 @@ export async function waitForRedis(url: string, timeoutMs = 10_000, check?: () =
   throw new RedisUnavailableError(`Redis at ${url} did not answer within ${timeoutMs} ms: ${String((last as Error)?.message ?? last)}`);
 }
 
+/** Options of {@link RedisServer}. */
+export interface RedisServerOptions {
+  /** Its working directory (data files) and where its log goes. */
+  runDir: string;
+  port?: number;
+  detached?: boolean;
+  /** Base name of the log file (default `redis`: `redis.log`). */
+  name?: string;
+  /** `requirepass`, and `masterauth` (a replica, or a master a failover demotes, authenticates to its master with it). */
+  password?: string;
+  /** More `redis-server` arguments, e.g. `['--replicaof', '127.0.0.1', '6379']`. */
+  args?: string[];
+}
+
 /** A `redis-server` process of our own. */
 export class RedisServer {
   private proc: SpawnedProcess | undefined;
   readonly logFile: string;
 
-  constructor(private readonly opts: { runDir: string; port?: number; detached?: boolean }) {
-    this.logFile = path.join(opts.runDir, 'redis.log');
+  constructor(private readonly opts: RedisServerOptions) {
+    this.logFile = path.join(opts.runDir, `${opts.name ?? 'redis'}.log`);
   }
 
   private port: number | undefined;
@@ -51,8 +65,13 @@ export class RedisServer {
   }
 
   get url(): string {
+    return `redis://127.0.0.1:${this.listenPort}`;
+  }
+
+  /** The port it listens on (chosen by `start()` when not given). */
+  get listenPort(): number {
     if (!this.port) throw new Error('redis-server has not been started');
-    return `redis://127.0.0.1:${this.port}`;
+    return this.port;
   }
 
   async start(): Promise<void> {
@@ -73,9 +92,14 @@ export class RedisServer {
   private async launch(): Promise<void> {
     // Persistence off: the stack's Redis is scratch space; a restart after kill() starts empty,
     // which is exactly the "Redis lost its data" case the routing clients must survive.
+    const pw = this.opts.password;
     const proc = spawnLogged(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.opts.runDir],
+      [
+        ...['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.opts.runDir],
+        ...(pw ? ['--requirepass', pw, '--masterauth', pw] : []),
+        ...(this.opts.args ?? []),
+      ],
       {
         logFile: this.logFile,
         detached: this.opts.detached,
@@ -84,7 +108,7 @@ export class RedisServer {
     this.proc = proc;
     let exited = false;
     void proc.exited.then(() => (exited = true));
-    await waitForRedis(this.url, 10_000, () => {
+    await waitForRedis(pw ? `redis://:${encodeURIComponent(pw)}@127.0.0.1:${this.port}` : this.url, 10_000, () => {
       if (exited) throw new RedisUnavailableError(`redis-server exited during start-up:\n${tail(this.logFile)}`);
     });
   }

@@ -21,6 +21,7 @@ import { resolveTemporalServer } from '../../src/stack/temporal-server-binary';
 import { LocalStack, STACK_SEARCH_ATTRIBUTE_TYPES } from '../../src/stack/stack';
 import { resolveTemporalCli } from '../../src/stack/temporal-cli';
 import type { ClusterEndpoint } from '../../src/stack/types';
+import { RedisSentinelSet, type RedisSentinelOptions } from './redis-sentinel';
 
 /** Namespaces registered on both clusters of the test stack. */
 export const TEST_NAMESPACES = ['default', 'cutover', 'payments', 'detections'];
@@ -111,12 +112,19 @@ export interface TestStack {
    * started on the first call for that auth mode and shared afterwards; stopped by `stopTestStack`.
    */
   cloudShaped(auth: CloudAuth): Promise<CloudShapedCluster>;
+  /**
+   * A Redis Sentinel set of its own (master, replica, three sentinels on free ports, in a directory of the
+   * run's), started on each call: a test that fails it over leaves it changed. The caller stops it; any
+   * still running are stopped by `stopTestStack`.
+   */
+  redisSentinel(opts?: RedisSentinelOptions): Promise<RedisSentinelSet>;
 }
 
 let stack: LocalStack | undefined;
 let current: TestStack | undefined;
 let selfHostedServer: Promise<PostgresTemporalServer> | undefined;
 const cloudServers: Partial<Record<CloudAuth, Promise<CloudServer>>> = {};
+const sentinelSets = new Set<RedisSentinelSet>();
 
 const NAMES: Record<Side, string> = { source: 'legacy', target: 'cloud' };
 
@@ -156,6 +164,11 @@ export async function startTestStack(): Promise<TestStack> {
       return { endpoint: server.endpoint, kill: () => server.kill(), restart: () => server.restart() };
     },
     cloudShaped: async (auth) => cloudView(await (cloudServers[auth] ??= startCloudShaped(runDir, auth))),
+    redisSentinel: async (opts) => {
+      const set = await RedisSentinelSet.start(fs.mkdtempSync(path.join(runDir, 'redis-sentinel-')), opts);
+      sentinelSets.add(set); // stopping twice is harmless: a process already gone is skipped
+      return set;
+    },
   };
   return current;
 }
@@ -250,7 +263,10 @@ export async function stopTestStack(): Promise<void> {
   selfHostedServer = undefined;
   const clouds = Object.values(cloudServers);
   for (const auth of Object.keys(cloudServers) as CloudAuth[]) delete cloudServers[auth];
+  const sentinels = [...sentinelSets];
+  sentinelSets.clear();
   await Promise.all([
+    ...sentinels.map((set) => set.stop().catch(() => undefined)),
     s?.stop({ dropData: true }),
     selfHosted?.then((server) => server.dropDatabases()).catch(() => undefined),
     ...clouds.map((c) => c.then((server) => server.stop()).catch(() => undefined)),

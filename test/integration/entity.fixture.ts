@@ -23,6 +23,7 @@ import { Redis } from 'ioredis';
 import { createActivities } from '../../src/activities';
 import { CONTROL_BUNDLE_OPTIONS } from '../../src/worker-options';
 import { DualWorkers, RoutedClient, RoutingStore } from '../../src/routing';
+import type { Side } from '../../src/routing/types';
 import { listSelected, ScheduleFence, type SidedEndpoint } from '../../src/schedules';
 import type { UnitMigrationInput, UnitStatus } from '../../src/domain/migration';
 import type { CommandName } from '../../src/domain/migration';
@@ -152,6 +153,19 @@ export interface RigOptions {
   tenants?: string[];
   /** What the workload's IDs carry between the unit's prefix and their number (default: nothing). */
   jobPrefix?: string;
+  /**
+   * Redis connections of the rig's own in place of the harness's Redis (e.g. through Sentinel): the
+   * cutover worker's, and the applications' (routed client and dual workers), as separate processes
+   * would have. Not with `childWorker`.
+   */
+  redis?: { cutover: Redis; apps: Redis };
+}
+
+/** Where the routed client sent an acknowledged start, and the side its route gave the ID just before and after. */
+export interface StartDecision {
+  placed: Side;
+  /** `routeOf` right before the start and right after its acknowledgement (undefined: the routes were stale). */
+  routeSaid: (Side | 'hold' | undefined)[];
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -170,6 +184,8 @@ export class Rig {
   readonly input: UnitMigrationInput;
   /** IDs of every start the routed client accepted. */
   readonly accepted: string[] = [];
+  /** For each accepted start: where it went, and what the route said (see {@link StartDecision}). */
+  readonly decisions = new Map<string, StartDecision>();
   /** Starts the routed client refused (e.g. a hold that timed out): never accepted, so never "lost". */
   readonly refused: string[] = [];
   /** The schedules created for the unit (option `schedules`). */
@@ -189,6 +205,8 @@ export class Rig {
   private commands = 0;
 
   constructor(private readonly opts: RigOptions) {
+    if (opts.redis && opts.childWorker)
+      throw new Error('RigOptions: redis and childWorker do not go together (the child opens the harness Redis)');
     const s = testStack();
     const ns = opts.namespace ?? (opts.kind === 'tenant' ? 'detections' : 'payments');
     const tenant = opts.tenant ?? this.tag.replace(/^ent-/, 't');
@@ -235,7 +253,8 @@ export class Rig {
       this.opts.source === 'selfhosted'
         ? await selfHostedSide()
         : { endpoint: s.source, conn: this.sh.conn.source, native: this.sh.native.source, kind: 'dev' };
-    this.store = new RoutingStore({ redis: this.sh.redis, keyPrefix: this.keyPrefix });
+    this.store = new RoutingStore({ redis: this.opts.redis?.cutover ?? this.sh.redis, keyPrefix: this.keyPrefix });
+    const appStore = this.opts.redis ? new RoutingStore({ redis: this.opts.redis.apps, keyPrefix: this.keyPrefix }) : this.store;
     this.control = new Client({ connection: this.sh.conn.target, namespace: CONTROL_NAMESPACE });
     await this.startCutoverWorker();
     const probe = await Worker.create({
@@ -251,7 +270,7 @@ export class Rig {
       targetConnection: this.sh.native.target,
       sourceNamespace: this.input.sourceNamespace,
       targetNamespace: this.input.targetNamespace,
-      store: this.store,
+      store: appStore,
       units: [this.unit],
       taskQueue: this.appQueue,
       refreshMs: 250,
@@ -261,7 +280,7 @@ export class Rig {
     this.routed = await RoutedClient.create({
       source: new Client({ connection: this.src.conn, namespace: this.input.sourceNamespace }),
       target: new Client({ connection: this.sh.conn.target, namespace: this.input.targetNamespace }),
-      store: this.store,
+      store: appStore,
       namespace: ns,
       targetNamespace: this.input.targetNamespace,
       ...(this.opts.kind === 'tenant'
@@ -341,8 +360,8 @@ export class Rig {
       source: { name: this.src.endpoint.name, connection: this.src.conn, kind: this.src.kind },
       target: { name: s.target.name, connection: this.sh.conn.target, kind: 'dev' },
       routing: this.store,
-      scheduleFence: new ScheduleFence({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
-      audit: new AuditStream({ redis: this.sh.redis, keyPrefix: this.keyPrefix }),
+      scheduleFence: new ScheduleFence({ redis: this.store.redis, keyPrefix: this.keyPrefix }),
+      audit: new AuditStream({ redis: this.store.redis, keyPrefix: this.keyPrefix }),
     });
     const worker = await Worker.create({
       connection: this.sh.native.target,
@@ -479,8 +498,14 @@ export class Rig {
       while (!w.stop) {
         const id = `${this.idPrefix}${this.opts.jobPrefix ?? ''}${++this.seq}`;
         try {
-          await this.routed!.workflow.start(entityAppJob, { taskQueue: this.appQueue, workflowId: id, args: [this.opts.jobMs ?? 300] });
+          const before = this.routeSaid(id);
+          const h = await this.routed!.workflow.start(entityAppJob, {
+            taskQueue: this.appQueue,
+            workflowId: id,
+            args: [this.opts.jobMs ?? 300],
+          });
           this.accepted.push(id);
+          this.decisions.set(id, { placed: await h.cluster(), routeSaid: [before, this.routeSaid(id)] });
         } catch {
           this.refused.push(id);
         }
@@ -488,6 +513,15 @@ export class Rig {
       }
     })();
     this.workload = w;
+  }
+
+  /** The side the routed client's current route gives `workflowId`; undefined while its routes are stale. */
+  private routeSaid(workflowId: string): Side | 'hold' | undefined {
+    try {
+      return this.routed!.routeOf({ workflowId }).side;
+    } catch {
+      return undefined;
+    }
   }
 
   /** How many workload starts have begun: a start numbered above this begins after the call. */
@@ -547,8 +581,9 @@ export class Rig {
     }
     await this.killCutoverWorker().catch(() => undefined);
     if (this.sh) {
-      const keys = await this.sh.redis.keys(`${this.keyPrefix}*`);
-      if (keys.length) await this.sh.redis.del(...keys);
+      const redis = this.store?.redis ?? this.sh.redis;
+      const keys = await redis.keys(`${this.keyPrefix}*`);
+      if (keys.length) await redis.del(...keys);
     }
   }
 }
@@ -582,6 +617,8 @@ export interface RunTally {
   open: string[];
   onSource: number;
   onTarget: number;
+  /** The clusters each ID was found on. */
+  foundOn: Record<string, Side[]>;
 }
 
 /**
@@ -603,9 +640,10 @@ export async function settleRuns(
     }
   };
   const count = async (): Promise<RunTally> => {
-    const t: RunTally = { lost: [], duplicated: [], open: [], onSource: 0, onTarget: 0 };
+    const t: RunTally = { lost: [], duplicated: [], open: [], onSource: 0, onTarget: 0, foundOn: {} };
     for (const id of ids) {
       const [s, d] = await Promise.all([where('source', id), where('target', id)]);
+      t.foundOn[id] = [...(s ? ['source' as const] : []), ...(d ? ['target' as const] : [])];
       if (s && d) t.duplicated.push(id);
       else if (!s && !d) t.lost.push(id);
       if (s) t.onSource++;

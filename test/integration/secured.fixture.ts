@@ -17,7 +17,6 @@ import * as path from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
-import { Redis } from 'ioredis';
 import { unitInputFromPlan } from '../../src/campaign/unit-input';
 import { connectCluster, namespaceOn } from '../../src/clusters/connect';
 import { sendCommand } from '../../src/cockpit/commands';
@@ -28,6 +27,7 @@ import { parseUnitName, unitWorkflowId } from '../../src/domain/ids';
 import { unitStartOptions } from '../../src/domain/unit-input';
 import { DualWorkers, RoutedClient, RoutingStore } from '../../src/routing';
 import type { RoutingRecord } from '../../src/routing';
+import { connectRedis } from '../../src/routing/connect-redis';
 import type { SidedEndpoint } from '../../src/schedules';
 import { createCutoverWorker, type CutoverWorker } from '../../src/worker';
 import * as messages from '../../src/workflows/unit-migration.messages';
@@ -295,7 +295,7 @@ function brief(s: UnitStatus) {
 
 /** The routing record of a unit, read from the plan's Redis. */
 export async function routingRecord(plan: Plan, unit: string): Promise<RoutingRecord | undefined> {
-  const redis = new Redis(plan.redis.url, { maxRetriesPerRequest: 1 });
+  const redis = await connectRedis(plan.redis, { maxRetriesPerRequest: 1 });
   try {
     return await new RoutingStore({ redis, keyPrefix: plan.redis.keyPrefix }).get(unit);
   } finally {

@@ -254,6 +254,43 @@ describe('config: defaults', () => {
     assert.equal(plan.defaults.holdTimeout, 500);
   });
 
+  it('redis through Sentinel: no URL, the sentinels, their password variable and TLS', () => {
+    const raw = example();
+    raw.redis = {
+      sentinel: { masterName: 'cutover', addresses: ['10.0.0.1:26379', '[fd00::2]:26379', 'sentinel-3.internal:26379'] },
+      passwordEnv: 'REDIS_PASSWORD',
+      keyPrefix: 'cutover:',
+    };
+    assert.deepEqual(mustPass(raw).redis, {
+      sentinel: { masterName: 'cutover', addresses: ['10.0.0.1:26379', '[fd00::2]:26379', 'sentinel-3.internal:26379'] },
+      passwordEnv: 'REDIS_PASSWORD',
+      keyPrefix: 'cutover:',
+      clientStaleness: DEFAULT_CLIENT_STALENESS_MS,
+    });
+    raw.redis.sentinel.passwordEnv = 'REDIS_SENTINEL_PASSWORD';
+    raw.redis.sentinel.tls = true;
+    raw.redis.caPath = '/tls/redis-ca.pem';
+    const tls = mustPass(raw).redis;
+    assert.deepEqual(tls.sentinel, {
+      masterName: 'cutover',
+      addresses: ['10.0.0.1:26379', '[fd00::2]:26379', 'sentinel-3.internal:26379'],
+      passwordEnv: 'REDIS_SENTINEL_PASSWORD',
+      tls: true,
+    });
+    assert.equal(tls.caPath, '/tls/redis-ca.pem');
+    assert.equal(tls.url, undefined);
+  });
+
+  it('redis url and sentinel together: one issue naming both and the fix', () => {
+    const raw = example();
+    raw.redis.sentinel = { masterName: 'cutover', addresses: ['10.0.0.1:26379'] };
+    const [issue, ...more] = issuesOf(raw);
+    assert.deepEqual(more, []);
+    assert.equal(issue!.path, 'redis.sentinel');
+    assert.match(issue!.message, /redis\.url and redis\.sentinel are both set/);
+    assert.match(issue!.hint, /remove redis\.url .*or remove redis\.sentinel/);
+  });
+
   it('durations: each accepted form, in milliseconds', () => {
     const forms: [unknown, number][] = [
       ['500ms', 500],
@@ -296,6 +333,43 @@ const INVALID: [string, (p: Raw) => void, string[]][] = [
   ['source equals target', (p) => (p.source = 'cloud'), ['target']],
   ['control cluster names no cluster', (p) => (p.control.cluster = 'ops'), ['control.cluster']],
   ['redis URL of another scheme', (p) => (p.redis.url = 'http://127.0.0.1:6379'), ['redis.url']],
+  ['redis url and sentinel both', (p) => (p.redis.sentinel = { masterName: 'cutover', addresses: ['10.0.0.1:26379'] }), ['redis.sentinel']],
+  [
+    'sentinel without a master name',
+    (p) => (p.redis = { sentinel: { masterName: ' ', addresses: ['10.0.0.1:26379'] } }),
+    ['redis.sentinel.masterName'],
+  ],
+  [
+    'sentinel master name of two words',
+    (p) => (p.redis = { sentinel: { masterName: 'my master', addresses: ['10.0.0.1:26379'] } }),
+    ['redis.sentinel.masterName'],
+  ],
+  ['sentinel without addresses', (p) => (p.redis = { sentinel: { masterName: 'cutover', addresses: [] } }), ['redis.sentinel.addresses']],
+  [
+    'sentinel address as a URL',
+    (p) => (p.redis = { sentinel: { masterName: 'cutover', addresses: ['redis://10.0.0.1:26379'] } }),
+    ['redis.sentinel.addresses[0]'],
+  ],
+  [
+    'sentinel address listed twice',
+    (p) => (p.redis = { sentinel: { masterName: 'cutover', addresses: ['10.0.0.1:26379', '10.0.0.1:26379'] } }),
+    ['redis.sentinel.addresses[1]'],
+  ],
+  [
+    'misspelt sentinel key',
+    (p) => (p.redis = { sentinel: { master: 'cutover', addresses: ['10.0.0.1:26379'] } }),
+    ['redis.sentinel.master', 'redis.sentinel.masterName'],
+  ],
+  [
+    'sentinel passwordEnv holding a password',
+    (p) => (p.redis = { sentinel: { masterName: 'cutover', addresses: ['10.0.0.1:26379'], passwordEnv: 'hunter2!' } }),
+    ['redis.sentinel.passwordEnv'],
+  ],
+  [
+    'caPath with sentinels not on TLS',
+    (p) => (p.redis = { sentinel: { masterName: 'cutover', addresses: ['10.0.0.1:26379'] }, caPath: 'ca.pem' }),
+    ['redis.caPath'],
+  ],
   [
     'no namespaces',
     (p) => (p.namespaces = {}),

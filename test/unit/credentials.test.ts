@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createGateActivities } from '../../src/activities/gates';
 import { measurePrometheus, type FetchLike } from '../../src/gates/prometheus';
-import { explainRedisError, RedisCredentialsError, redisOptions } from '../../src/routing/connect-redis';
+import { explainRedisError, RedisCredentialsError, redisOptions, sentinelEndpoint } from '../../src/routing/connect-redis';
 
 describe('Redis credentials (connect-redis)', () => {
   const ENV = 'CUTOVER_TEST_REDIS_PASSWORD';
@@ -55,6 +55,97 @@ describe('Redis credentials (connect-redis)', () => {
     const tls = explainRedisError({ url: 'rediss://127.0.0.1:6380' }, new Error('self-signed certificate in certificate chain'));
     assert.equal(tls.failure, 'tls');
     assert.match(tls.message, /redis\.caPath/);
+  });
+});
+
+describe('Redis through Sentinel (connect-redis)', () => {
+  const ENV = 'CUTOVER_TEST_REDIS_PASSWORD';
+  const SENTINEL_ENV = 'CUTOVER_TEST_REDIS_SENTINEL_PASSWORD';
+  const sentinel = { masterName: 'cutover', addresses: ['10.0.0.1:26379', '[fd00::2]:26380'] };
+  let dir: string;
+  before(() => (dir = mkdtempSync(path.join(tmpdir(), 'cutover-redis-sentinel-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    delete process.env[ENV];
+    delete process.env[SENTINEL_ENV];
+  });
+
+  it('the sentinels and master name, a failover detector, and a reconnect on READONLY only', () => {
+    const opts = redisOptions({ sentinel });
+    assert.deepEqual(opts.sentinels, [
+      { host: '10.0.0.1', port: 26379 },
+      { host: 'fd00::2', port: 26380 },
+    ]);
+    assert.equal(opts.name, 'cutover');
+    assert.equal(opts.failoverDetector, true);
+    const reconnect = opts.reconnectOnError as (err: Error) => boolean | 1 | 2;
+    assert.equal(reconnect(new Error("READONLY You can't write against a read only replica.")), 2);
+    assert.equal(reconnect(new Error('ERR wrong number of arguments')), false);
+    assert.equal(opts.tls, undefined);
+    assert.equal(opts.password, undefined);
+    assert.deepEqual(sentinelEndpoint('sentinel-3.internal:26379'), { host: 'sentinel-3.internal', port: 26379 });
+  });
+
+  it("the master's password from passwordEnv, the sentinels' from sentinel.passwordEnv; unset names the field", () => {
+    const access = { sentinel: { ...sentinel, passwordEnv: SENTINEL_ENV }, passwordEnv: ENV };
+    assert.throws(
+      () => redisOptions(access),
+      (e: unknown) => e instanceof RedisCredentialsError && e.field === 'passwordEnv',
+    );
+    process.env[ENV] = 'master-pw';
+    assert.throws(
+      () => redisOptions(access),
+      (e: unknown) => e instanceof RedisCredentialsError && e.field === 'sentinel.passwordEnv' && e.message.includes(SENTINEL_ENV),
+    );
+    process.env[SENTINEL_ENV] = 'sentinel-pw';
+    const opts = redisOptions(access);
+    assert.equal(opts.password, 'master-pw');
+    assert.equal(opts.sentinelPassword, 'sentinel-pw');
+  });
+
+  it('sentinel.tls: TLS to the sentinels and the master, with the CA file', () => {
+    const ca = path.join(dir, 'ca.pem');
+    writeFileSync(ca, 'CA BYTES');
+    const opts = redisOptions({ sentinel: { ...sentinel, tls: true }, caPath: ca });
+    assert.equal(opts.enableTLSForSentinelMode, true);
+    assert.equal((opts.tls as { ca: Buffer }).ca.toString(), 'CA BYTES');
+    assert.equal((opts.sentinelTLS as { ca: Buffer }).ca.toString(), 'CA BYTES');
+  });
+
+  it('refusals name the sentinels or the master, the field and the fix', () => {
+    const access = { sentinel: { ...sentinel, passwordEnv: SENTINEL_ENV }, passwordEnv: ENV };
+    const unknown = explainRedisError(
+      access,
+      new Error('All sentinels are unreachable. Retrying from scratch after 10ms. Last error: ERR No such master with that name'),
+    );
+    assert.equal(unknown.failure, 'unknown-master');
+    assert.match(unknown.message, /redis\.sentinel\.masterName/);
+    const sentinelAuth = explainRedisError(
+      access,
+      new Error('failed to connect to sentinel 10.0.0.1:26379 because WRONGPASS invalid username-password pair'),
+    );
+    assert.equal(sentinelAuth.failure, 'auth-refused');
+    assert.match(sentinelAuth.message, new RegExp(`\\$${SENTINEL_ENV}`));
+    const sentinelNoAuth = explainRedisError(
+      { sentinel },
+      new Error('All sentinels are unreachable. Last error: NOAUTH Authentication required.'),
+    );
+    assert.equal(sentinelNoAuth.failure, 'auth-required');
+    assert.match(sentinelNoAuth.message, /redis\.sentinel\.passwordEnv/);
+    const masterAuth = explainRedisError(access, new Error('WRONGPASS invalid username-password pair or user is disabled.'));
+    assert.equal(masterAuth.failure, 'auth-refused');
+    assert.match(masterAuth.message, /the Redis master "cutover"/);
+    assert.match(masterAuth.message, new RegExp(`\\$${ENV}`));
+    const down = explainRedisError(
+      access,
+      new Error('All sentinels are unreachable. Retrying from scratch after 10ms. Last error: connect ECONNREFUSED'),
+    );
+    assert.equal(down.failure, 'unreachable');
+    assert.match(down.message, /redis\.sentinel\.addresses/);
+    assert.doesNotMatch(down.message, /Retrying/);
+    const tls = explainRedisError({ sentinel }, new Error('wrong version number'));
+    assert.equal(tls.failure, 'tls');
+    assert.match(tls.message, /redis\.sentinel\.tls: true/);
   });
 });
 
