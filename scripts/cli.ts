@@ -19,7 +19,17 @@ import {
   CommandUnconfirmedError,
   ControlUnavailableError,
   NotStartedError,
+  RouteRepairRefusedError,
 } from '../src/cockpit/errors';
+import {
+  checkRepairInput,
+  formatRouteInspection,
+  formatRouteRepair,
+  inspectRoute,
+  openRouteDeps,
+  repairRoute,
+  type UnitTarget,
+} from '../src/cockpit/route';
 import { planUnitNames, resolveTarget, type CockpitTarget } from '../src/cockpit/target';
 import { openControl, uiBaseUrl, type ControlClient } from '../src/cockpit/control';
 import { checkCommandInput, sendCommand } from '../src/cockpit/commands';
@@ -37,6 +47,7 @@ import { renderRunbook } from '../src/runbook';
 import { cliVersion, resolveTemporalCli, TemporalCliNotFoundError } from '../src/stack/temporal-cli';
 import { resolveTemporalServer, TEMPORAL_SERVER_VERSION, TemporalServerBinaryError } from '../src/stack/temporal-server-binary';
 import { Runtime } from '@temporalio/worker';
+import { RoutingRecordInvalidError } from '../src/routing/errors';
 import { RoutingStore } from '../src/routing/store';
 import { ScheduleFence } from '../src/schedules/fence';
 import { startCutoverMetrics } from '../src/metrics';
@@ -103,6 +114,9 @@ function fail(err: unknown): never {
     err instanceof CommandUnconfirmedError ||
     err instanceof NotStartedError ||
     err instanceof ControlUnavailableError ||
+    err instanceof RouteRepairRefusedError ||
+    // A damaged routing record (e.g. read by reconcile): the message names `cutover route show|repair <unit>`.
+    err instanceof RoutingRecordInvalidError ||
     err instanceof ClusterConnectError ||
     err instanceof CloudSetupError ||
     err instanceof RedisAccessError ||
@@ -545,6 +559,70 @@ program
       if (!report.clean) process.exitCode = EXIT_FAILED;
     } finally {
       for (const c of conns) await c.close();
+    }
+  });
+
+// ── Routing records: show one beside its workflow's route, repair it from there ──────────────────
+
+/** A unit of the plan: a routing record belongs to one unit, so the campaign is bad input. */
+function routeUnit(plan: Plan, unit: string, verb: 'show' | 'repair'): UnitTarget {
+  const target = resolveTarget(plan, unit);
+  if (target.kind !== 'unit')
+    throw new CockpitInputError('<unit>', `"${unit}" is the campaign; route ${verb} takes one unit`, 'name a unit, e.g. namespace/<ns>');
+  return target;
+}
+
+const route = program
+  .command('route')
+  .description("a unit's routing record in Redis: show it beside the entity workflow's route, or repair it from that route");
+route
+  .command('show')
+  .argument('<unit>', 'namespace/<ns> or tenant/<ns>/<tenant>')
+  .addOption(planOption())
+  .option('--json', 'print the inspection as one JSON document')
+  .option('--timeout <seconds>', 'how long to wait for the control cluster and the status query', '5')
+  .description(
+    "print the stored record as is, its parse (route, epoch, changedAt) or what is wrong with it, the entity workflow's route " +
+      '(status query on the control cluster, or why it is unknown), the verdict and the fix (reads only)',
+  )
+  .addHelpText('after', '\nExamples:\n  npx cutover route show namespace/payments\n  npx cutover route show tenant/detections/acme --json')
+  .action(async (unit: string, opts: { plan?: string; json?: boolean; timeout: string }) => {
+    const plan = planFor(opts.plan);
+    const target = routeUnit(plan, unit, 'show');
+    const timeoutMs = seconds('--timeout', opts.timeout, 5) * 1000;
+    const deps = await openRouteDeps(plan, { controlTimeoutMs: timeoutMs });
+    try {
+      const r = await inspectRoute({ ...deps, queryTimeoutMs: timeoutMs }, target);
+      process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatRouteInspection(r)}\n`);
+    } finally {
+      await deps.close();
+    }
+  });
+route
+  .command('repair')
+  .argument('<unit>', 'namespace/<ns> or tenant/<ns>/<tenant>')
+  .addOption(planOption())
+  .option('--reason <text>', 'why (recorded in the record)')
+  .option('--actor <name>', 'who repairs (default: the OS user)')
+  .option('--json', 'print the record before and after as one JSON document')
+  .option('--timeout <seconds>', 'how long to wait for the control cluster and the status query', '5')
+  .description(
+    "rewrite an invalid, missing, regressed or diverged record from the entity workflow's route, at an epoch above the stored " +
+      "one and the workflow's, and announce it; refuses (exit 1) when the workflow's route cannot be read",
+  )
+  .addHelpText('after', '\nExample:\n  npx cutover route repair namespace/payments --reason "Redis failover lost the record"')
+  .action(async (unit: string, opts: { plan?: string; reason?: string; actor?: string; json?: boolean; timeout: string }) => {
+    const plan = planFor(opts.plan);
+    const target = routeUnit(plan, unit, 'repair');
+    const timeoutMs = seconds('--timeout', opts.timeout, 5) * 1000;
+    const input = { target, actor: opts.actor ?? osUser(), ...(opts.reason !== undefined ? { reason: opts.reason } : {}) };
+    checkRepairInput(input);
+    const deps = await openRouteDeps(plan, { controlTimeoutMs: timeoutMs });
+    try {
+      const r = await repairRoute({ ...deps, queryTimeoutMs: timeoutMs }, input);
+      process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatRouteRepair(r)}\n`);
+    } finally {
+      await deps.close();
     }
   });
 

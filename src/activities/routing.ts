@@ -84,7 +84,10 @@ export function createRoutingActivities(deps: RoutingActivityDeps) {
     /**
      * Compare-and-set on the epoch. Idempotent on retry: when the record already holds exactly this
      * change at `expectedEpoch + 1` by this actor, an earlier attempt won and its result is returned.
-     * Any other epoch is a conflict (someone else wrote): non-retryable `RouteConflict`.
+     * A record rewritten from this workflow's route at `expectedEpoch` (`cutover route repair`, which
+     * writes at a higher epoch and marks it `restoredFrom`) is carried on from: the change is written
+     * over it, marked the same way so a retry is recognised; a record this workflow wrote itself is never
+     * carried on from. Any other epoch is a conflict (someone else wrote): non-retryable `RouteConflict`.
      */
     async changeRoute(args: {
       unit: string;
@@ -100,24 +103,33 @@ export function createRoutingActivities(deps: RoutingActivityDeps) {
         actor: args.actor,
         reason: args.reason,
       };
-      const res = await deps.routing.compareAndSet(args.unit, args.expectedEpoch, change);
-      if (res.ok) return toView(res.record);
-      const cur = res.current;
-      if (
-        cur &&
-        cur.epoch === args.expectedEpoch + 1 &&
-        sameRoute(cur.route, change.route) &&
-        cur.sourceWorkersMayStop === args.sourceWorkersMayStop &&
-        cur.changedBy === args.actor
-      ) {
-        return toView(cur);
+      const holds = (r: RoutingRecord) => sameRoute(r.route, change.route) && r.sourceWorkersMayStop === args.sourceWorkersMayStop;
+      let expected = args.expectedEpoch;
+      let cur: RoutingRecord | undefined;
+      // Two rounds at most: the workflow's epoch, then the restored record's.
+      for (let round = 0; round < 2; round++) {
+        const res = await deps.routing.compareAndSet(
+          args.unit,
+          expected,
+          expected === args.expectedEpoch ? change : { ...change, restoredFrom: args.expectedEpoch },
+        );
+        if (res.ok) return toView(res.record);
+        cur = res.current;
+        if (!cur) break;
+        if (cur.epoch === args.expectedEpoch + 1 && cur.changedBy === args.actor && holds(cur)) return toView(cur);
+        if (cur.restoredFrom !== args.expectedEpoch) break;
+        // Tied to this workflow's epoch: already as asked (the restored route, or an earlier attempt of this change)…
+        if (holds(cur)) return toView(cur);
+        // …or this workflow's own write of another change (so this one is stale: a conflict), or the restored record, carried on from.
+        if (cur.changedBy === args.actor) break;
+        expected = cur.epoch;
       }
       throw ApplicationFailure.create({
         type: 'RouteConflict',
         nonRetryable: true,
         message:
           `routing record of ${args.unit}: expected epoch ${args.expectedEpoch}, found ${cur ? cur.epoch : 'no record'}; ` +
-          'another writer changed it — inspect with `cutover status`',
+          `another writer changed it — inspect with \`cutover route show ${args.unit}\` and \`cutover status\``,
         details: [cur ?? null],
       });
     },

@@ -66,3 +66,14 @@ export class ControlUnavailableError extends Error {
     super(message, options);
   }
 }
+
+/** `cutover route repair` would not write: the record is ahead of the workflow, or changed meanwhile. Exit code 1. */
+export class RouteRepairRefusedError extends Error {
+  override readonly name = 'RouteRepairRefusedError';
+  constructor(
+    readonly unit: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

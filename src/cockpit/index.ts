@@ -16,6 +16,25 @@ export {
   type CampaignStartResult,
 } from './campaign';
 export { getStatus, type CockpitStatus, type GetStatusOptions, type UnitRow, type UnitStatusView } from './status';
+export {
+  REPAIRABLE,
+  checkRepairInput,
+  formatRouteInspection,
+  formatRouteRepair,
+  inspectRoute,
+  judgeRoute,
+  openRouteDeps,
+  repairPlan,
+  repairRoute,
+  type RouteDeps,
+  type RouteInspection,
+  type RouteRepairInput,
+  type RouteRepairResult,
+  type RouteVerdict,
+  type StoredRoute,
+  type UnitTarget,
+  type WorkflowRoute,
+} from './route';
 export { planUnitNames, resolveTarget, type CockpitTarget } from './target';
 export { unitInputFromPlan, unitScope } from '../campaign/unit-input';
 export { inPlace, watchStatus, type FrameSink, type WatchOptions } from './watch';

@@ -523,7 +523,10 @@ export class RoutedClient {
     return { unit, side: record ? sideFor(record.route, options.workflowId) : 'source', epoch: record?.epoch ?? 0, tracked };
   }
 
-  /** The cluster of a workflow ID: this process's record, then Redis, then a look on both clusters. */
+  /**
+   * The cluster of a workflow ID: this process's record, then Redis, then a look on both clusters. A
+   * placement in Redis that is invalid is not followed (it reads as none: the clusters are asked).
+   */
   async locate(workflowId: string): Promise<Side> {
     const cached = this.placements.get(workflowId);
     if (cached) return cached;
@@ -609,11 +612,12 @@ export class RoutedClient {
         claim = 'unavailable';
       }
     }
+    if (claim !== 'unavailable' && claim?.state === 'invalid') return await this.replaceInvalidPlacement(workflowId, mine, claim.raw);
     if (claim !== 'unavailable' && claim !== undefined) {
-      const placed = claim.existing.side;
+      const placed = claim.placement.side;
       if (placed === side) return side;
       // Another start placed this ID on the other side: it may still be in flight, or running there.
-      if (claim.existing.pending && Date.now() - claim.existing.at < this.t.inflightWindowMs) return placed;
+      if (claim.placement.pending && Date.now() - claim.placement.at < this.t.inflightWindowMs) return placed;
       if ((await this.describeOn(placed, workflowId))?.running) return placed;
       const moved = await this.store.movePlacement(this.namespace, workflowId, claim.raw, mine, this.t.placementTtlMs);
       if (moved) return side;
@@ -633,6 +637,25 @@ export class RoutedClient {
       return other(side);
     }
     return side;
+  }
+
+  /**
+   * A placement value that does not parse or holds invalid values is never followed: the ID's run is
+   * looked for on both clusters, and the value replaced (only if it is still the same) by where the run
+   * lives, else by this start's claim.
+   */
+  private async replaceInvalidPlacement(workflowId: string, mine: PlacementRecord, raw: string): Promise<Side> {
+    const [s, t] = await Promise.all((['source', 'target'] as const).map((sd) => this.describeOn(sd, workflowId)));
+    const running: Side | undefined = s?.running ? 'source' : t?.running ? 'target' : undefined;
+    const placement = running ? { ...mine, side: running, pending: false } : mine;
+    const moved = await withTimeout(
+      this.store.movePlacement(this.namespace, workflowId, raw, placement, this.t.placementTtlMs),
+      this.t.redisOpTimeoutMs,
+    ).catch(() => false);
+    if (moved || running) return placement.side;
+    // Someone replaced it first: follow theirs when it is valid.
+    const now = await withTimeout(this.store.readPlacement(this.namespace, workflowId), this.t.redisOpTimeoutMs).catch(() => undefined);
+    return now?.state === 'valid' ? now.placement.side : mine.side;
   }
 
   /** Decides the cluster of a start (route, then the moving-unit checks). */

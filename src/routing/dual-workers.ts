@@ -2,7 +2,8 @@
  * Dual workers: the application's worker on both clusters from one workflow bundle, for the length
  * of the move. The source worker stops when the routing records say the source has drained
  * (`sourceWorkersMayStop` on the namespace unit and on every listed tenant) — never on a guess: while
- * Redis is unreachable both keep running.
+ * Redis is unreachable, or a unit's record is invalid, both keep running. Only records read from the
+ * store count: a message on the routes channel merely makes the table read again (src/routing/route-table.ts).
  */
 import type { DataConverter } from '@temporalio/common';
 import { type NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';

@@ -37,23 +37,52 @@ export class RouteHeldTimeoutError extends NothingStartedError {
   }
 }
 
+/** Why a unit's routes cannot be used: Redis not read lately, its record invalid, or its record gone. */
+export type UnavailableReason = 'stale' | 'invalid-record' | 'missing-record';
+
 /**
- * Routes are unknown or too stale to use (Redis unreachable for longer than the staleness bound).
- * The client fails closed rather than guess a side. Nothing was started: retry later.
+ * Routes are unknown or too stale to use: Redis unreachable for longer than the staleness bound, or the
+ * unit's own record invalid (or gone) for that long. The client fails closed rather than guess a side.
+ * Nothing was started: retry later. `reason` says which, for callers that branch on it.
  */
 export class RoutingUnavailableError extends NothingStartedError {
   override readonly name = 'RoutingUnavailableError';
+  readonly reason: UnavailableReason;
   constructor(
     unit: string,
     readonly staleForMs: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: UnavailableReason; key?: string },
   ) {
-    super(
-      unit,
-      `routes for ${unit} are unavailable (last refreshed ${staleForMs} ms ago); ` +
-        'failing closed, nothing was started — check Redis and retry',
-      options,
-    );
+    super(unit, unavailableMessage(unit, staleForMs, options), options);
+    this.reason = options?.reason ?? 'stale';
+  }
+}
+
+/** The commands that show and rewrite a unit's record, as an error names them. */
+export function repairHint(unit: string): string {
+  return `inspect it with \`cutover route show ${unit}\` and rewrite it from the unit's workflow with \`cutover route repair ${unit}\``;
+}
+
+function unavailableMessage(unit: string, staleForMs: number, o?: { cause?: unknown; reason?: UnavailableReason; key?: string }): string {
+  const since = Number.isFinite(staleForMs) ? `last confirmed ${Math.round(staleForMs)} ms ago` : 'never confirmed';
+  const closed = 'failing closed, nothing was started';
+  switch (o?.reason) {
+    case 'invalid-record': {
+      const problem = o.cause instanceof RoutingRecordInvalidError ? ` (${o.cause.problem})` : '';
+      return (
+        `routes for ${unit} are unavailable: its routing record ${o.key ?? ''} is invalid${problem}, ${since}; ` +
+        `${closed} — ${repairHint(unit)}`
+      );
+    }
+    case 'missing-record':
+      return (
+        `routes for ${unit} are unavailable: its routing record ${o.key ?? ''} disappeared (Redis lost its data?), ${since}; ` +
+        `${closed} — ${repairHint(unit)}`
+      );
+    default: {
+      const when = Number.isFinite(staleForMs) ? `last refreshed ${Math.round(staleForMs)} ms ago` : 'never read';
+      return `routes for ${unit} are unavailable (${when}); ${closed} — check Redis and retry`;
+    }
   }
 }
 
@@ -68,13 +97,18 @@ export class RoutingInputError extends RoutingError {
   }
 }
 
-/** A routing record in Redis does not have the expected shape (written by something else). */
+/**
+ * A routing record in Redis does not have the expected shape or values (written by something else, or
+ * damaged). Only its own unit is affected; the message names the commands that show and repair it.
+ */
 export class RoutingRecordInvalidError extends RoutingError {
   override readonly name = 'RoutingRecordInvalidError';
   constructor(
     readonly key: string,
     readonly problem: string,
+    /** The unit whose record it is, when known. */
+    readonly unit?: string,
   ) {
-    super(`routing record ${key} is invalid (${problem}); fix or delete it with the cutover CLI`);
+    super(`routing record ${key} is invalid (${problem}); ${unit ? repairHint(unit) : 'fix or delete it with the cutover CLI'}`);
   }
 }

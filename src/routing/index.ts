@@ -2,9 +2,9 @@
 export * from './types';
 export { BUCKETS, bucketOf, hash32, sideFor } from './hash';
 export { RoutingStore, validateRoute, validateRouteChange } from './store';
-export type { PlacementRecord, RouteEvent, RouteSubscription, RoutingStoreOptions } from './store';
+export type { PlacementRead, PlacementRecord, RecordRead, RouteHint, RouteSubscription, RoutingStoreOptions } from './store';
 export { RouteTable } from './route-table';
-export type { RouteTableOptions } from './route-table';
+export type { RouteTableOptions, UnitProblem } from './route-table';
 export { ROUTED_CLIENT_DEFAULTS, RoutedClient, RoutedScheduleHandle, RoutedWorkflowHandle, isSettled } from './client';
 export type {
   RoutedClientConnectOptions,
@@ -19,4 +19,5 @@ export type { DualWorkersOptions, DualWorkersParts, SharedWorkerOptions } from '
 export { UnitResolver } from './tenant';
 export type { TenantSelector } from './tenant';
 export { RouteHeldTimeoutError, RoutingError, RoutingInputError, RoutingRecordInvalidError, RoutingUnavailableError } from './errors';
+export type { UnavailableReason } from './errors';
 export { ClusterConnectError, ClusterCredentialsError } from '../clusters/connect';

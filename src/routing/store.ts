@@ -4,7 +4,9 @@
  * Layout: `${keyPrefix}route:${unit}` holds the record as JSON; every change is published on
  * `${keyPrefix}routes` (the full record, or `{ unit, deleted: true }`). The epoch check and the write
  * happen in one Lua script, so two writers holding the same epoch can never both win (fencing), and
- * the publish is part of the same atomic step, so subscribers never see a change that did not happen.
+ * the publish is part of the same atomic step. Subscribers take a message only as a hint naming the
+ * unit to read again: anyone who can publish on the channel could forge one, so only what is read
+ * from the key (and validated) is ever used.
  *
  * A unit with no record is routed to the source: the migration has not begun (by design — creating
  * the record is the first act of the `provisioned` phase).
@@ -25,8 +27,25 @@ export interface RoutingStoreOptions {
   keyPrefix: string;
 }
 
-/** A message on the routes channel. */
-export type RouteEvent = { unit: string; record: RoutingRecord } | { unit: string; deleted: true };
+/** A message on the routes channel, as subscribers take it: the unit whose record to read again. */
+export interface RouteHint {
+  unit: string;
+}
+
+/**
+ * A unit's record as read: absent (`raw` null), valid (`record`), or present but invalid (`invalid`,
+ * naming the problem and the commands that repair it). Only that unit is affected by an invalid one.
+ */
+export interface RecordRead {
+  unit: string;
+  raw: string | null;
+  record?: RoutingRecord;
+  invalid?: RoutingRecordInvalidError;
+}
+
+/** A placement as read: absent, valid, or present but invalid (never trusted: the caller looks for the run). */
+export type PlacementRead =
+  { state: 'absent' } | { state: 'valid'; placement: PlacementRecord; raw: string } | { state: 'invalid'; problem: string; raw: string };
 
 /** Where a workflow ID was started, as recorded in Redis. */
 export interface PlacementRecord {
@@ -50,20 +69,31 @@ const routeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('percent'), basisPoints: z.number().int().min(0).max(10_000) }),
 ]);
 
-const recordSchema = z.object({
-  unit: z.string().min(1),
-  route: routeSchema,
-  epoch: z.number().int().min(1),
-  sourceWorkersMayStop: z.boolean(),
-  changedBy: z.string(),
-  reason: z.string().optional(),
-  changedAt: z.string(),
-});
+const epochSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+const recordSchema = z
+  .object({
+    unit: z.string().min(1),
+    route: routeSchema,
+    epoch: epochSchema,
+    sourceWorkersMayStop: z.boolean(),
+    changedBy: z.string(),
+    reason: z.string().optional(),
+    changedAt: z.string().datetime({ offset: true }),
+    restoredFrom: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .refine((r) => r.restoredFrom === undefined || r.restoredFrom < r.epoch, {
+    path: ['restoredFrom'],
+    message: 'must be lower than epoch',
+  });
+
+/** How far in the future a placement's claim time may lie (clock skew between hosts) before it is invalid. */
+export const PLACEMENT_MAX_FUTURE_MS = 3_600_000;
 
 const placementSchema = z.object({
   side: z.enum(['source', 'target']),
-  epoch: z.number().int().min(0),
-  at: z.number(),
+  epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  at: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   pending: z.boolean().optional(),
 });
 
@@ -77,12 +107,18 @@ return {1, s}
 
 // CAS: KEYS[1] route key; ARGV[1] expected epoch (0 = absent); ARGV[2] record JSON without epoch;
 // ARGV[3] channel. Returns {1, newJson} or {0, currentJson|nil}. An omitted sourceWorkersMayStop
-// keeps the current value.
+// keeps the current value. A current value that is not a JSON object is a conflict (the caller's parse
+// then names the invalid record), never a script error.
 const CAS_SCRIPT = `
 local cur = redis.call('GET', KEYS[1])
 local old = nil
 local curEpoch = 0
-if cur then old = cjson.decode(cur); curEpoch = tonumber(old.epoch) end
+if cur then
+  local decoded, value = pcall(cjson.decode, cur)
+  if not decoded or type(value) ~= 'table' then return {0, cur} end
+  old = value
+  curEpoch = tonumber(old.epoch)
+end
 if curEpoch ~= tonumber(ARGV[1]) then return {0, cur} end
 local rec = cjson.decode(ARGV[2])
 rec.epoch = curEpoch + 1
@@ -105,6 +141,19 @@ local n = redis.call('DEL', KEYS[1])
 if n == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return n
 `;
+
+// Restore: write a record at the epoch given, only if the key still holds exactly the value the caller
+// read (ARGV[1] '1': must be absent; else ARGV[2] the raw value). ARGV[3] record JSON; ARGV[4] channel.
+// Compared as raw strings, so a record that does not parse can be replaced, and nothing that changed since.
+const RESTORE_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if cur then return {0, cur} end
+elseif cur ~= ARGV[2] then
+  return {0, cur}
+end
+local rec = cjson.decode(ARGV[3])
+${writeAndPublish(4)}`;
 
 // Claim a placement: set it when absent (with a TTL) and return nil, else return the existing value.
 const CLAIM_SCRIPT = `
@@ -135,6 +184,9 @@ export function validateRouteChange(change: RouteChange, field = 'change'): void
   if (change.sourceWorkersMayStop !== undefined && typeof change.sourceWorkersMayStop !== 'boolean') {
     throw new RoutingInputError(`${field}.sourceWorkersMayStop`, 'must be true or false when given');
   }
+  if (change.restoredFrom !== undefined && !(Number.isSafeInteger(change.restoredFrom) && change.restoredFrom >= 0)) {
+    throw new RoutingInputError(`${field}.restoredFrom`, "must be the entity workflow's epoch (a whole number ≥ 0) when given");
+  }
 }
 
 /** Validates a route; throws {@link RoutingInputError} naming the field and the fix. */
@@ -149,31 +201,81 @@ export function validateRoute(route: Route, field = 'route'): void {
   );
 }
 
-/** Parses a stored record; throws {@link RoutingRecordInvalidError} when it is not one. */
-export function parseRecord(key: string, json: string): RoutingRecord {
+/** The first problem zod found, as `path: message`. */
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`;
+}
+
+/**
+ * Parses a stored record; throws {@link RoutingRecordInvalidError} when it is not one, or (with `unit`)
+ * when it names another unit than its key does.
+ */
+export function parseRecord(key: string, json: string, unit?: string): RoutingRecord {
   let value: unknown;
   try {
     value = JSON.parse(json);
   } catch {
-    throw new RoutingRecordInvalidError(key, 'not JSON');
+    throw new RoutingRecordInvalidError(key, 'not JSON', unit);
   }
   const parsed = recordSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new RoutingRecordInvalidError(key, `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+  if (!parsed.success) throw new RoutingRecordInvalidError(key, firstIssue(parsed.error), unit);
+  if (unit !== undefined && parsed.data.unit !== unit) {
+    throw new RoutingRecordInvalidError(key, `unit: names ${JSON.stringify(parsed.data.unit)}, but the key is ${unit}'s`, unit);
   }
   return parsed.data as RoutingRecord;
 }
 
-/** Parses a message of the routes channel; undefined when it is not one (ignored by subscribers). */
-export function parseEvent(json: string): RouteEvent | undefined {
+/** Reads a raw value as {@link RecordRead}: never throws, so one bad record cannot hide the others. */
+export function readRecord(key: string, unit: string, raw: string | null): RecordRead {
+  if (raw === null) return { unit, raw };
   try {
-    const value = JSON.parse(json) as { unit?: unknown; deleted?: unknown };
-    if (typeof value.unit !== 'string') return undefined;
-    if (value.deleted === true) return { unit: value.unit, deleted: true };
-    return { unit: value.unit, record: parseRecord(value.unit, json) };
+    return { unit, raw, record: parseRecord(key, raw, unit) };
+  } catch (err) {
+    if (err instanceof RoutingRecordInvalidError) return { unit, raw, invalid: err };
+    throw err;
+  }
+}
+
+/** The unit a message of the routes channel names; undefined when it names none (ignored). */
+export function parseHint(message: string): RouteHint | undefined {
+  try {
+    const value = JSON.parse(message) as { unit?: unknown } | null;
+    return value && typeof value.unit === 'string' && value.unit !== '' ? { unit: value.unit } : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Parses a stored placement at `nowMs`: a side other than source or target, an epoch or claim time that is
+ * not a whole number, or a claim time further ahead than {@link PLACEMENT_MAX_FUTURE_MS} (which would make
+ * other clients follow it blindly as "in flight") make it invalid.
+ */
+export function parsePlacement(json: string, nowMs: number): PlacementRead {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return { state: 'invalid', problem: 'not JSON', raw: json };
+  }
+  const parsed = placementSchema.safeParse(value);
+  if (!parsed.success) return { state: 'invalid', problem: firstIssue(parsed.error), raw: json };
+  if (parsed.data.at > nowMs + PLACEMENT_MAX_FUTURE_MS) {
+    return { state: 'invalid', problem: `at: ${new Date(parsed.data.at).toISOString()} is in the future`, raw: json };
+  }
+  return { state: 'valid', placement: parsed.data, raw: json };
+}
+
+/** Validates a placement before it is written; throws {@link RoutingInputError} naming the field. */
+export function validatePlacement(placement: PlacementRecord, nowMs: number): void {
+  const read = parsePlacement(JSON.stringify(placement), nowMs);
+  if (read.state === 'invalid') {
+    throw new RoutingInputError(
+      `placement.${read.problem.split(':')[0]}`,
+      `${read.problem}; a placement is ` +
+        "{ side: 'source' | 'target', epoch: <integer ≥ 0>, at: <epoch ms, not in the future>, pending?: boolean }",
+    );
   }
 }
 
@@ -207,19 +309,33 @@ export class RoutingStore {
     return `${this.keyPrefix}placement:${namespace}:${workflowId}`;
   }
 
-  /** The unit's record; undefined when absent (= routed to the source: the move has not begun). */
+  /** The unit's record; undefined when absent (= routed to the source: the move has not begun). Throws when invalid. */
   async get(unit: string): Promise<RoutingRecord | undefined> {
     const key = this.routeKey(unit);
     const json = await this.redis.get(key);
-    return json === null ? undefined : parseRecord(key, json);
+    return json === null ? undefined : parseRecord(key, json, unit);
   }
 
-  /** Several records in one round trip, in the order of `units`. */
+  /** Several records in one round trip, in the order of `units`. Throws when any is invalid (see {@link readMany}). */
   async getMany(units: readonly string[]): Promise<(RoutingRecord | undefined)[]> {
+    return (await this.readMany(units)).map((r) => {
+      if (r.invalid) throw r.invalid;
+      return r.record;
+    });
+  }
+
+  /** The unit's record as read: absent, valid or invalid (never throws for a bad value). */
+  async read(unit: string): Promise<RecordRead> {
+    const key = this.routeKey(unit);
+    return readRecord(key, unit, await this.redis.get(key));
+  }
+
+  /** Several units' records in one round trip, each judged on its own: one invalid record affects only its unit. */
+  async readMany(units: readonly string[]): Promise<RecordRead[]> {
     if (units.length === 0) return [];
     const keys = units.map((u) => this.routeKey(u));
     const values = await this.redis.mget(...keys);
-    return values.map((json, i) => (json === null ? undefined : parseRecord(keys[i] as string, json)));
+    return units.map((u, i) => readRecord(keys[i] as string, u, values[i] ?? null));
   }
 
   /** Creates the record at epoch 1 when absent, else returns the existing one (idempotent). */
@@ -228,7 +344,7 @@ export class RoutingStore {
     validateRouteChange(initial, 'initial');
     const key = this.routeKey(unit);
     const [, json] = (await this.script(ENSURE_SCRIPT, [key], [this.body(unit, initial), this.channel])) as [number, string];
-    return parseRecord(key, json);
+    return parseRecord(key, json, unit);
   }
 
   /**
@@ -243,8 +359,41 @@ export class RoutingStore {
     validateRouteChange(change);
     const key = this.routeKey(unit);
     const res = (await this.script(CAS_SCRIPT, [key], [String(expectedEpoch), this.body(unit, change), this.channel])) as [number, string?];
-    if (res[0] === 1) return { ok: true, record: parseRecord(key, res[1] as string) };
-    return { ok: false, current: res[1] === undefined || res[1] === null ? undefined : parseRecord(key, res[1]) };
+    if (res[0] === 1) return { ok: true, record: parseRecord(key, res[1] as string, unit) };
+    return { ok: false, current: res[1] === undefined || res[1] === null ? undefined : parseRecord(key, res[1], unit) };
+  }
+
+  /**
+   * Writes the record at `epoch` only if the key still holds exactly `expectedRaw` (null: absent), and
+   * publishes it — how a missing, invalid or regressed record is rewritten from the unit's entity workflow
+   * (src/cockpit/route.ts). The caller picks an epoch above every epoch a client or the workflow may hold.
+   */
+  async restore(
+    unit: string,
+    expectedRaw: string | null,
+    epoch: number,
+    change: RouteChange,
+  ): Promise<CasResult & { raw?: string | null }> {
+    validateUnit(unit);
+    if (!Number.isSafeInteger(epoch) || epoch < 1) throw new RoutingInputError('epoch', 'pass a whole number ≥ 1');
+    validateRouteChange(change);
+    if (change.restoredFrom !== undefined && change.restoredFrom >= epoch) {
+      throw new RoutingInputError('change.restoredFrom', `pass the workflow's epoch, below the epoch written (${epoch})`);
+    }
+    const key = this.routeKey(unit);
+    // The whole record is written (what it replaces may not parse): an omitted flag is false, not "kept".
+    const body = JSON.stringify({
+      ...(JSON.parse(this.body(unit, change)) as object),
+      sourceWorkersMayStop: change.sourceWorkersMayStop ?? false,
+      epoch,
+    });
+    const res = (await this.script(RESTORE_SCRIPT, [key], [expectedRaw === null ? '1' : '0', expectedRaw ?? '', body, this.channel])) as [
+      number,
+      string | null | undefined,
+    ];
+    if (res[0] === 1) return { ok: true, record: parseRecord(key, res[1] as string, unit) };
+    const raw = res[1] ?? null;
+    return { ok: false, current: raw === null ? undefined : readRecord(key, unit, raw).record, raw };
   }
 
   /** Every routing record under the prefix (SCAN, so it never blocks Redis). */
@@ -272,17 +421,18 @@ export class RoutingStore {
   }
 
   /**
-   * Subscribes to route changes on a dedicated connection (a duplicate of the store's). ioredis
-   * re-subscribes after reconnecting; messages published while disconnected are lost, which is
-   * why clients also refresh on a timer.
+   * Subscribes to the routes channel on a dedicated connection (a duplicate of the store's) and hands on
+   * each message only as a hint: the unit it names. A message is never a record: read the store. ioredis
+   * re-subscribes after reconnecting; messages published while disconnected are lost, which is why
+   * clients also refresh on a timer.
    */
-  async subscribe(onEvent: (event: RouteEvent) => void): Promise<RouteSubscription> {
+  async subscribe(onHint: (hint: RouteHint) => void): Promise<RouteSubscription> {
     const sub = this.redis.duplicate();
     sub.on('error', () => undefined); // connection errors surface as staleness, not crashes
     sub.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;
-      const event = parseEvent(message);
-      if (event) onEvent(event);
+      const hint = parseHint(message);
+      if (hint) onHint(hint);
     });
     await sub.subscribe(this.channel);
     return {
@@ -292,36 +442,44 @@ export class RoutingStore {
     };
   }
 
-  /** The placement of a workflow ID, if recorded. */
-  async getPlacement(namespace: string, workflowId: string): Promise<PlacementRecord | undefined> {
+  /** The placement of a workflow ID as read: absent, valid, or invalid (never to be trusted). */
+  async readPlacement(namespace: string, workflowId: string, nowMs = Date.now()): Promise<PlacementRead> {
     const json = await this.redis.get(this.placementKey(namespace, workflowId));
-    return json === null ? undefined : parsePlacement(json);
+    return json === null ? { state: 'absent' } : parsePlacement(json, nowMs);
+  }
+
+  /** The placement of a workflow ID; undefined when absent or invalid (an invalid one is never trusted). */
+  async getPlacement(namespace: string, workflowId: string): Promise<PlacementRecord | undefined> {
+    const read = await this.readPlacement(namespace, workflowId);
+    return read.state === 'valid' ? read.placement : undefined;
   }
 
   /**
-   * Claims the placement of a workflow ID for `side` when none is recorded (returns undefined), else
-   * returns the existing placement and its raw value (for {@link movePlacement}).
+   * Claims the placement of a workflow ID for `placement.side` when none is recorded (returns undefined),
+   * else returns what is recorded with its raw value (for {@link movePlacement}): valid, or invalid.
    */
   async claimPlacement(
     namespace: string,
     workflowId: string,
     placement: PlacementRecord,
     ttlMs: number,
-  ): Promise<{ existing: PlacementRecord; raw: string } | undefined> {
+  ): Promise<Exclude<PlacementRead, { state: 'absent' }> | undefined> {
+    validatePlacement(placement, Date.now());
     const res = await this.script(CLAIM_SCRIPT, [this.placementKey(namespace, workflowId)], [JSON.stringify(placement), String(ttlMs)]);
     if (typeof res !== 'string') return undefined;
-    const existing = parsePlacement(res);
-    return existing ? { existing, raw: res } : undefined;
+    return parsePlacement(res, Date.now()) as Exclude<PlacementRead, { state: 'absent' }>;
   }
 
   /** Moves a placement from the value `raw` to `placement`; returns false when someone changed it first. */
   async movePlacement(namespace: string, workflowId: string, raw: string, placement: PlacementRecord, ttlMs: number): Promise<boolean> {
+    validatePlacement(placement, Date.now());
     const res = await this.script(MOVE_SCRIPT, [this.placementKey(namespace, workflowId)], [raw, JSON.stringify(placement), String(ttlMs)]);
     return res === 1;
   }
 
   /** Records a placement unconditionally (after a start whose side is certain). */
   async setPlacement(namespace: string, workflowId: string, placement: PlacementRecord, ttlMs: number): Promise<void> {
+    validatePlacement(placement, Date.now());
     await this.redis.set(this.placementKey(namespace, workflowId), JSON.stringify(placement), 'PX', ttlMs);
   }
 
@@ -333,6 +491,7 @@ export class RoutingStore {
       changedBy: change.actor,
       reason: change.reason,
       changedAt: new Date().toISOString(),
+      restoredFrom: change.restoredFrom,
     });
   }
 
@@ -349,15 +508,6 @@ export class RoutingStore {
     sha = (await this.redis.script('LOAD', source)) as string;
     this.shas.set(source, sha);
     return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
-  }
-}
-
-function parsePlacement(json: string): PlacementRecord | undefined {
-  try {
-    const parsed = placementSchema.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -26,6 +26,12 @@ export interface RoutingRecord {
   changedBy: string;
   reason?: string;
   changedAt: string;
+  /**
+   * Set on a record rewritten from the unit's entity workflow (`cutover route repair`) at a higher epoch
+   * than the workflow holds: the workflow epoch whose route it restates. The workflow's next change,
+   * made from that epoch, is then accepted (src/activities/routing.ts) instead of being a conflict.
+   */
+  restoredFrom?: number;
 }
 
 /** A requested change: the new route (and optionally the workers flag), with its author. */
@@ -34,6 +40,8 @@ export interface RouteChange {
   sourceWorkersMayStop?: boolean;
   actor: string;
   reason?: string;
+  /** See {@link RoutingRecord.restoredFrom}. */
+  restoredFrom?: number;
 }
 
 /** Result of a compare-and-set: either the new record, or the current one that made it lose. */
