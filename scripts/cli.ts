@@ -51,6 +51,7 @@ import { RoutingRecordInvalidError } from '../src/routing/errors';
 import { RoutingStore } from '../src/routing/store';
 import { ScheduleFence } from '../src/schedules/fence';
 import { startCutoverMetrics } from '../src/metrics';
+import { MetricsAddressError, parseMetricsFlag } from '../src/metrics/endpoint';
 import { formatDemoResult, runDemo } from '../src/demo/run';
 import { onInterrupt } from '../src/stack/processes';
 import { createCutoverWorker } from '../src/worker';
@@ -98,7 +99,8 @@ function fail(err: unknown): never {
     err instanceof RedisCredentialsError ||
     err instanceof CodecKeyError ||
     err instanceof CodecServerInputError ||
-    err instanceof OperatorKeyError
+    err instanceof OperatorKeyError ||
+    err instanceof MetricsAddressError
   ) {
     process.stderr.write(`error: ${err.message}\nnothing was started or changed.\n`);
     process.exit(EXIT_BAD_INPUT);
@@ -135,7 +137,7 @@ program
   .command('validate')
   .argument('[plan]', 'plan file (YAML or JSON)')
   .option('--plan <file>', 'the plan file, as the other commands take it')
-  .description('check a plan; prints every problem with its path and fix (exit 2), or a summary (exit 0)')
+  .description('check a plan; prints every problem with its path and fix (exit 2), or a summary and any warnings (exit 0)')
   .addHelpText('after', '\nExamples:\n  npx cutover validate examples/plan.yaml\n  npx cutover validate --plan examples/cloud-plan.yaml')
   .action(async (arg: string | undefined, opts: { plan?: string }) => {
     if (arg && opts.plan && arg !== opts.plan) {
@@ -153,8 +155,14 @@ program
     const clusters = Object.entries(plan.clusters).map(
       ([name, c]) => `  ${name.padEnd(width)}  ${c.kind.padEnd(11)}  ${c.address.padEnd(addressWidth)}  ${credentialSource(c)}`,
     );
+    // Warnings go to stderr beside the summary: advice to weigh, never a reason to fail (exit 0).
+    if (r.warnings.length) {
+      const lines = formatIssues(r.warnings, file, 'advice').split('\n');
+      process.stderr.write(`${lines.map((line) => `warning: ${line}`).join('\n')}\n`);
+    }
+    const warned = r.warnings.length ? ` (${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}, on stderr)` : '';
     process.stdout.write(
-      `${file}: ok — plan "${plan.name}", ${plan.source} → ${plan.target}, ${plan.rings.length} ring(s), ${units} unit(s)\n` +
+      `${file}: ok${warned} — plan "${plan.name}", ${plan.source} → ${plan.target}, ${plan.rings.length} ring(s), ${units} unit(s)\n` +
         `${clusters.join('\n')}\n${plan.codec ? describeCodecSources(plan.codec) : ''}`,
     );
   });
@@ -273,29 +281,48 @@ dev
 program
   .command('worker')
   .option('--plan <file>', "plan file (default: $CUTOVER_PLAN, ./cutover.yaml, or the dev stack's plan)")
-  .addOption(new Option('--metrics <host:port>', 'Prometheus endpoint of the worker').default('127.0.0.1:9464'))
+  .option(
+    '--metrics <host:port|off>',
+    'Prometheus endpoint of the worker (default: 127.0.0.1:9464, or a free port when it is taken; off: none)',
+  )
   .option('--metrics-interval <seconds>', "how often the cutover_* metrics are refreshed from the units' status", '5')
   .option('--key <file>', "the worker's controller key: signs the commands campaigns send to their units (default: $CUTOVER_KEY)")
-  .description('run the cutover worker in the foreground until Ctrl-C')
-  .action(async (opts: { plan?: string; metrics: string; metricsInterval: string; key?: string }) => {
-    const plan = loadPlan(resolvePlanPath(opts.plan));
+  .description('run the cutover worker in the foreground until Ctrl-C; several may run side by side')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npx cutover worker --plan cutover.yaml\n' +
+      '  npx cutover worker --metrics 0.0.0.0:9464\n  npx cutover worker --metrics off --key ~/.cutover/keys/worker.key',
+  )
+  .action(async (opts: { plan?: string; metrics?: string; metricsInterval: string; key?: string }) => {
+    // Flags first: bad input is refused before the plan is read or anything is started.
+    parseMetricsFlag(opts.metrics);
     const intervalMs = seconds('--metrics-interval', opts.metricsInterval, 5) * 1000;
+    const plan = loadPlan(resolvePlanPath(opts.plan));
     const signer = workerKey(plan, opts.key);
-    const worker = await createCutoverWorker({ plan, metricsAddress: opts.metrics, onProgress: progress, ...(signer ? { signer } : {}) });
-    // cutover's own metrics on the same endpoint as the SDK's (the runtime is installed by now).
-    const control = await openControl(plan);
-    const metrics = startCutoverMetrics({
-      client: control.client,
-      units: planUnitNames(plan),
-      meter: Runtime.instance().metricMeter,
-      intervalMs,
-      onError: (err) => progress(`metrics: ${(err as Error).message}`),
+    const worker = await createCutoverWorker({
+      plan,
+      metricsAddress: opts.metrics ?? 'auto',
+      onProgress: progress,
+      ...(signer ? { signer } : {}),
     });
-    progress('cutover worker running; Ctrl-C to stop');
+    // cutover's own metrics on the same endpoint as the SDK's (the runtime is installed by now); none with --metrics off.
+    const control = await openControl(plan);
+    const metrics =
+      worker.metricsAddress === undefined
+        ? undefined
+        : startCutoverMetrics({
+            client: control.client,
+            units: planUnitNames(plan),
+            meter: Runtime.instance().metricMeter,
+            intervalMs,
+            onError: (err) => progress(`metrics: ${(err as Error).message}`),
+          });
+    const unreachable = worker.unreachable();
+    progress(`cutover worker running${unreachable.length ? ` without ${unreachable.join(', ')} (reconnecting)` : ''}; Ctrl-C to stop`);
     try {
       await worker.run();
     } finally {
-      await metrics.stop();
+      await metrics?.stop();
       await control.close();
     }
     progress('cutover worker stopped');

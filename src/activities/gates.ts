@@ -8,6 +8,7 @@
 import { Client, type ConnectionLike } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import type { GateSpec } from '../campaign/types';
+import { clusterUnavailableIn } from '../clusters/late-connection';
 import { measurePrometheus, type FetchLike } from '../gates/prometheus';
 import { judgeReconcile } from '../gates/reconcile';
 import { judgeSynthetic } from '../gates/synthetic';
@@ -76,6 +77,12 @@ export function worstOf(ms: Measurement[]): Measurement {
   return worst ?? { result: 'failed', message: 'no data: the step has no unit to measure' };
 }
 
+/**
+ * The error to report: a cluster the worker has not connected to yet is named as such, not hidden behind
+ * the SDK client's wrapper around it.
+ */
+const unwrapped = (err: unknown): Error => clusterUnavailableIn(err) ?? (err as Error);
+
 /** Builds the gate activity. */
 export function createGateActivities(deps: GateActivityDeps) {
   const clients = new Map<string, Client>();
@@ -120,7 +127,11 @@ export function createGateActivities(deps: GateActivityDeps) {
               { taskQueues: u.taskQueues, ...(u.tenant ? { tenant: u.tenant } : {}) },
               args.stepStartedAt,
               async (query) => {
-                return (await target(u.targetNamespace).workflow.count(query)).count;
+                try {
+                  return (await target(u.targetNamespace).workflow.count(query)).count;
+                } catch (err) {
+                  throw unwrapped(err);
+                }
               },
             ),
           );
@@ -144,7 +155,7 @@ export function createGateActivities(deps: GateActivityDeps) {
             } catch (err) {
               // A cancelled activity (its worker shutting down) is retried, not measured.
               if (err instanceof CancelledFailure) throw err;
-              return { result: 'error', message: `probes on the target failed to run: ${(err as Error).message}` };
+              return { result: 'error', message: `probes on the target failed to run: ${unwrapped(err).message}` };
             }
           });
         }
@@ -178,7 +189,7 @@ export function createGateActivities(deps: GateActivityDeps) {
                 ...(r.misrouted ? { misrouted: r.misrouted.length } : {}),
               });
             } catch (err) {
-              return { result: 'error', message: `reconcile failed to run: ${(err as Error).message}` };
+              return { result: 'error', message: `reconcile failed to run: ${unwrapped(err).message}` };
             }
           });
         }

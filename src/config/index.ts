@@ -6,3 +6,4 @@ export { FILE_PATH, formatIssues, formatPath, PlanError, ROOT_PATH } from './iss
 export { loadPlan, parsePlan, resolvePlanPaths, validatePlanFile, validatePlanText } from './load';
 export { gateKind, namespaceOfUnit, planUnits, ringOfUnit } from './units';
 export { validatePlan } from './validate';
+export { planWarnings } from './warnings';

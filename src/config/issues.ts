@@ -53,15 +53,16 @@ export class PlanError extends Error {
 
 /**
  * One line per issue: `examples/bad.yaml:12:5  rings[2].units[0]: unknown unit "tenant/x/y" — fix: …`.
- * The location is as much of `file:line:column` as is known.
+ * The location is as much of `file:line:column` as is known. `label` names the hint (`fix` for problems,
+ * `advice` for warnings).
  */
-export function formatIssues(issues: readonly PlanIssue[], filename?: string): string {
+export function formatIssues(issues: readonly PlanIssue[], filename?: string, label = 'fix'): string {
   return issues
     .map((issue) => {
       const where = [filename, issue.line, issue.line !== undefined ? issue.column : undefined]
         .filter((part) => part !== undefined && part !== '')
         .join(':');
-      return `${where ? `${where}  ` : ''}${issue.path}: ${issue.message} — fix: ${issue.hint}`;
+      return `${where ? `${where}  ` : ''}${issue.path}: ${issue.message} — ${label}: ${issue.hint}`;
     })
     .join('\n');
 }

@@ -6,6 +6,7 @@ import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocum
 import { FILE_PATH, type PathSegment, PlanError, type RawIssue } from './issues';
 import type { Plan, PlanIssue, PlanValidation } from './types';
 import { checkPlan, toPlanIssue, validatePlan } from './validate';
+import { planWarnings } from './warnings';
 
 type Position = { line: number; column: number };
 
@@ -109,7 +110,13 @@ export function validatePlanText(text: string, filename?: string): PlanValidatio
     };
   }
   const { plan, issues } = checkPlan(value);
-  if (plan) return { ok: true, plan: filename !== undefined ? resolvePlanPaths(plan, filename) : plan };
+  if (plan) {
+    // A warning points at its key when the plan writes it (a defaulted key has no line to point at).
+    const warnings = planWarnings(plan).map((w) =>
+      toPlanIssue(w, doc.hasIn(w.path) ? locate(doc, counter, w.path, w.atKey === true) : undefined),
+    );
+    return { ok: true, plan: filename !== undefined ? resolvePlanPaths(plan, filename) : plan, warnings };
+  }
   const located = issues.map((issue: RawIssue): PlanIssue => toPlanIssue(issue, locate(doc, counter, issue.path, issue.atKey === true)));
   located.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || (a.column ?? 0) - (b.column ?? 0));
   return { ok: false, issues: located };
@@ -149,14 +156,16 @@ export function loadPlan(pathOrObject: string | unknown): Plan {
   return parsePlan(text, pathOrObject);
 }
 
-/** For `cutover validate`: the plan, or every problem in it (an unreadable file is a problem too). */
-export async function validatePlanFile(path: string): Promise<{ ok: boolean; plan?: Plan; issues: PlanIssue[] }> {
+/** For `cutover validate`: the plan and its warnings, or every problem in it (an unreadable file is a problem too). */
+export async function validatePlanFile(path: string): Promise<{ ok: boolean; plan?: Plan; issues: PlanIssue[]; warnings: PlanIssue[] }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    return { ok: false, issues: [unreadable(path, err)] };
+    return { ok: false, issues: [unreadable(path, err)], warnings: [] };
   }
   const result = validatePlanText(text, path);
-  return result.ok ? { ok: true, plan: result.plan, issues: [] } : { ok: false, issues: result.issues };
+  return result.ok
+    ? { ok: true, plan: result.plan, issues: [], warnings: result.warnings }
+    : { ok: false, issues: result.issues, warnings: [] };
 }

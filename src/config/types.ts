@@ -289,4 +289,11 @@ export interface PlanIssue {
 }
 
 /** Outcome of validating a plan. */
-export type PlanValidation = { ok: true; plan: Plan } | { ok: false; issues: PlanIssue[] };
+export type PlanValidation =
+  | {
+      ok: true;
+      plan: Plan;
+      /** Advice on a valid plan (`cutover validate` prints it and exits 0), e.g. a control cluster that is the target. */
+      warnings: PlanIssue[];
+    }
+  | { ok: false; issues: PlanIssue[] };

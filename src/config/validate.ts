@@ -5,6 +5,7 @@ import * as D from './defaults';
 import { DURATION_FORMS } from './duration';
 import { formatPath, type PathSegment, type RawIssue, show } from './issues';
 import { type IssueParams, type PlanFile, planFileSchema } from './schema';
+import { planWarnings } from './warnings';
 import type {
   ClusterConfig,
   CodecConfig,
@@ -380,5 +381,7 @@ export function toPlanIssue(issue: RawIssue, position?: { line: number; column: 
 /** Validates a plan given as a value (parsed JSON/YAML, or an already validated `Plan`). */
 export function validatePlan(input: unknown): PlanValidation {
   const { plan, issues } = checkPlan(input);
-  return plan ? { ok: true, plan } : { ok: false, issues: issues.map((issue) => toPlanIssue(issue)) };
+  return plan
+    ? { ok: true, plan, warnings: planWarnings(plan).map((warning) => toPlanIssue(warning)) }
+    : { ok: false, issues: issues.map((issue) => toPlanIssue(issue)) };
 }

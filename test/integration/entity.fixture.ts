@@ -136,6 +136,12 @@ export interface RigOptions {
   jobMs?: number;
   /** Run the cutover worker in a child process (so a test can SIGKILL it). */
   childWorker?: boolean;
+  /** The test runs the cutover workers itself, on `controlQueue` (e.g. `cutover worker` processes): setUp starts none. */
+  externalCutoverWorker?: boolean;
+  /** Start the probe worker only when the test calls `startProbeWorker()`: until then the unit's probes wait (and its step with them). */
+  deferProbeWorker?: boolean;
+  /** How long the unit's probes may take (default 15 s). */
+  probeTimeoutMs?: number;
   /**
    * The cluster moved off: `dev` (default) the harness's dev server `legacy`; `selfhosted` its
    * temporal-server on PostgreSQL (4 shards), as users' clusters are. The target is always `cloud`.
@@ -228,7 +234,7 @@ export class Rig {
       clientStalenessMs: CLIENT_STALENESS_MS,
       stragglers: 'report',
       onGateFailure: 'rollback',
-      probe: { workflows: 3, minSuccess: 1, taskQueue: this.probeQueue, timeoutMs: 15_000 },
+      probe: { workflows: 3, minSuccess: 1, taskQueue: this.probeQueue, timeoutMs: opts.probeTimeoutMs ?? 15_000 },
       advanceMode: 'auto',
       actor: 'entity-test',
       ...opts.input,
@@ -256,14 +262,8 @@ export class Rig {
     this.store = new RoutingStore({ redis: this.opts.redis?.cutover ?? this.sh.redis, keyPrefix: this.keyPrefix });
     const appStore = this.opts.redis ? new RoutingStore({ redis: this.opts.redis.apps, keyPrefix: this.keyPrefix }) : this.store;
     this.control = new Client({ connection: this.sh.conn.target, namespace: CONTROL_NAMESPACE });
-    await this.startCutoverWorker();
-    const probe = await Worker.create({
-      connection: this.sh.native.target,
-      namespace: this.input.targetNamespace,
-      taskQueue: this.probeQueue,
-      workflowBundle: this.sh.cutoverBundle,
-    });
-    this.probeWorker = { worker: probe, run: probe.run() };
+    if (!this.opts.externalCutoverWorker) await this.startCutoverWorker();
+    if (!this.opts.deferProbeWorker) await this.startProbeWorker();
     const workers = await DualWorkers.fromParts({
       workflowBundle: this.sh.appBundle,
       sourceConnection: this.src.native,
@@ -297,6 +297,18 @@ export class Rig {
     void s;
     if (this.opts.schedules) await this.createSchedules(this.opts.schedules);
     return this;
+  }
+
+  /** The probe worker in the target namespace (setUp starts it unless `deferProbeWorker`). */
+  async startProbeWorker(): Promise<void> {
+    if (this.probeWorker) return;
+    const probe = await Worker.create({
+      connection: this.sh.native.target,
+      namespace: this.input.targetNamespace,
+      taskQueue: this.probeQueue,
+      workflowBundle: this.sh.cutoverBundle,
+    });
+    this.probeWorker = { worker: probe, run: probe.run() };
   }
 
   /** Clients of both clusters on the unit's namespaces, as the schedules library takes them. */

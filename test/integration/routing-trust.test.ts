@@ -36,6 +36,7 @@ import * as messages from '../../src/workflows/unit-migration.messages';
 import { testStack, uniqueId } from '../harness';
 import { until } from '../harness/wait';
 import { routedCounter, routedNoop } from '../workflows/routing-test-workflows';
+import { AuditStream } from '../../src/audit/stream';
 
 const NS = 'payments';
 const UNIT = `namespace/${NS}`;
@@ -264,7 +265,7 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
 
   it("the entity workflow's next route change carries on from a repaired record (activity against real Redis)", async () => {
     const store = freshStore();
-    const acts = createRoutingActivities({ routing: store });
+    const acts = createRoutingActivities({ routing: store, audit: new AuditStream({ redis, keyPrefix: store.keyPrefix }) });
     await acts.ensureRoute({ unit: UNIT, actor: 'wf', reason: 'provisioned' });
     const raw = await redis.get(store.routeKey(UNIT));
     await redis.del(store.routeKey(UNIT)); // Redis lost it

@@ -662,3 +662,51 @@ describe('config: reading files and text', () => {
     assert.equal(formatIssues(issues.slice(1)), 'name: missing — fix: add it');
   });
 });
+
+describe('config: warnings on a valid plan', () => {
+  const controlWarning = (warnings: PlanIssue[]) => warnings.filter((w) => w.path === 'control.cluster');
+
+  it('warns when the control cluster is the target, explaining the trade-off and naming the escape hatch', () => {
+    const result = validatePlan(example());
+    assert.ok(result.ok);
+    const [warning, ...more] = controlWarning(result.warnings);
+    assert.deepEqual(more, []);
+    assert.match(warning!.message, /control cluster is the target, cloud/);
+    assert.match(warning!.message, /roll its units back to legacy/);
+    assert.match(warning!.hint, /separate from the target/);
+    assert.match(warning!.hint, /cutover route <unit> source --force/);
+  });
+
+  it('warns also when control.cluster is left to its default (the target); no position to point at', () => {
+    const raw = example();
+    delete raw.control;
+    const result = validatePlanText(JSON.stringify(raw), 'plan.json');
+    assert.ok(result.ok);
+    const [warning] = controlWarning(result.warnings);
+    assert.equal(warning?.line, undefined);
+  });
+
+  it('points at control.cluster when the plan writes it, and formats as advice', async () => {
+    const result = await validatePlanFile(EXAMPLE);
+    assert.ok(result.ok);
+    const [warning] = controlWarning(result.warnings);
+    const line = readFileSync(EXAMPLE, 'utf8').split('\n')[warning!.line! - 1]!;
+    assert.match(line.slice(warning!.column! - 1), /^cloud\b/);
+    assert.match(formatIssues([warning!], EXAMPLE, 'advice'), /control\.cluster: .* — advice: /);
+  });
+
+  it('gives no warning for a control cluster of its own', () => {
+    const raw = example();
+    raw.clusters.ops = { address: '127.0.0.1:7299' };
+    raw.control = { cluster: 'ops' };
+    const result = validatePlan(raw);
+    assert.ok(result.ok, JSON.stringify(result.ok ? [] : result.issues));
+    assert.deepEqual(result.warnings, []);
+  });
+
+  it('an invalid plan has issues, not warnings', async () => {
+    const result = await validatePlanFile(path.join(FIXTURES, 'bad.yaml'));
+    assert.equal(result.ok, false);
+    assert.deepEqual(result.warnings, []);
+  });
+});
