@@ -52,6 +52,7 @@ import { SteadyLoad, verifyPlacements, type LoadStart, type PlacementReport } fr
 import { campaignQuietLine, campaignStoryLine, createSdkLog, withoutLinksTo } from './story';
 import { planCampaign } from '../campaign/plan';
 import * as appActivities from './app/activities';
+import { loadOperatorKey, newOperatorKey, type OperatorSecret } from '../operators/keys';
 
 /** Options of `runDemo`. */
 export interface DemoOptions {
@@ -100,7 +101,26 @@ const STORY_TAIL = 10;
 /** How long the campaign's story may stay quiet before the demo says what the campaign waits on (and again after as long). */
 const QUIET_MS = 30_000;
 /** The two approvers of the ring that asks for a two-person approval (neither is the requester). */
-const APPROVERS = ['alice', 'bob'];
+const APPROVERS = ['alice', 'bob'] as const;
+
+/**
+ * The run's operator keys, as a team would hold them: the operator who starts the campaign, the two
+ * approvers, and the worker's controller key. Written with `cutover keys new`'s code into the run directory.
+ */
+function demoKeys(dir: string): {
+  keys: Record<string, OperatorSecret>;
+  operators: Record<string, { publicKey: string; roles: string[] }>;
+} {
+  const roles: Record<string, string[]> = { [DEMO_ACTOR]: ['operator'], alice: ['approver'], bob: ['approver'], worker: ['controller'] };
+  fs.rmSync(dir, { recursive: true, force: true });
+  const keys: Record<string, OperatorSecret> = {};
+  const operators: Record<string, { publicKey: string; roles: string[] }> = {};
+  for (const [name, r] of Object.entries(roles)) {
+    keys[name] = loadOperatorKey(newOperatorKey({ name, dir }).keyFile);
+    operators[name] = { publicKey: keys[name].publicKey, roles: r };
+  }
+  return { keys, operators };
+}
 /** The `app` label of the demo application's scrape target. */
 const DEMO_APP = 'demo-app';
 
@@ -118,6 +138,8 @@ async function writeDemoPlan(
     caPath?: string;
     ports: number[];
     codecPort: number;
+    /** The operators' public keys the demo generated, with their roles. */
+    operators: Record<string, { publicKey: string; roles: string[] }>;
   },
 ): Promise<void> {
   const doc = parseDocument(fs.readFileSync(path.join(PROJECT_ROOT, 'examples', 'cloud-plan.yaml'), 'utf8'));
@@ -146,6 +168,8 @@ async function writeDemoPlan(
   doc.setIn(['defaults', 'bake'], opts.quick ? '1s' : '15s');
   doc.setIn(['defaults', 'percentSteps'], opts.quick ? [50] : [10, 50]);
   doc.setIn(['defaults', 'drainDeadline'], opts.quick ? '1m' : '3m');
+  // The keys generated for this run: forward commands are signed, and each two-person step takes two keys.
+  doc.set('operators', doc.createNode(opts.operators));
   fs.writeFileSync(file, `# Written by \`npm run demo\` from examples/cloud-plan.yaml for this run's stack.\n${doc.toString()}`);
 }
 
@@ -213,7 +237,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     // 1. The stack, on the example plan's clusters.
     const ports = [await freePort(), await freePort()];
     const codecPort = await freePort();
-    await writeDemoPlan(planFile, { quick, selfHosted, ports, codecPort });
+    const { keys, operators } = demoKeys(path.join(runDir, 'keys'));
+    say(`[keys] operator keys in ${path.join(runDir, 'keys')}: ${Object.keys(keys).join(', ')} (mode 0600; public keys in the plan)`);
+    await writeDemoPlan(planFile, { quick, selfHosted, ports, codecPort, operators });
     const firstPlan = loadPlan(planFile);
     const stack = await LocalStack.start({
       runDir,
@@ -235,6 +261,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       prometheusUrl: stack.prometheus!.url,
       caPath: cloud.pki.ca.certPath,
       codecPort,
+      operators,
     });
     const plan: Plan = loadPlan(planFile);
     // The codec's key file, written beside the plan as `dev up` does (removed with the run directory).
@@ -269,7 +296,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       },
     });
     say(`[worker] metrics: http://${metricsAddress}/metrics`);
-    const worker = await createCutoverWorker({ plan, onProgress: (l) => say(`[worker] ${l}`) });
+    const worker = await createCutoverWorker({ plan, onProgress: (l) => say(`[worker] ${l}`), signer: keys.worker! });
     const workerRun = worker.run();
     cleanups.push(async () => {
       worker.shutdown();
@@ -390,6 +417,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     // 4. The campaign, shown live.
     const start = await startCampaignFromPlan(controlClient, plan, {
       actor: DEMO_ACTOR,
+      signer: keys[DEMO_ACTOR]!,
       ...(quick ? { pollMs: 1_000, drainPollMs: 1_000 } : {}),
     });
     const steps = planCampaign(plan).steps;
@@ -425,12 +453,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         if (a && a.approvals.length < a.required && !approved.has(key)) {
           // Two people approve; the demo plays them (the requester, demo-operator, may not approve).
           approved.add(key);
-          say(`[demo] playing the two approvers of ${a.binding.ring}: ${APPROVERS.join(' and ')} (the requester may not approve)`);
+          say(
+            `[demo] playing the two approvers of ${a.binding.ring}: ${APPROVERS.join(' and ')}, each signing with their own key ` +
+              '(the requester may not approve)',
+          );
           for (const actor of APPROVERS)
             await sendCampaignCommand(controlClient, {
               target: { kind: 'campaign', name: plan.name, workflowId: start.workflowId },
               command: 'approve',
               actor,
+              signer: keys[actor]!,
               reason: 'demo: gates green',
             });
         }

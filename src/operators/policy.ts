@@ -90,10 +90,24 @@ export function authorize(name: string, payload: unknown, ctx: AuthContext): Aut
     command: name,
     workflowId: ctx.workflowId,
     runIds: ctx.runIds,
-    runOptional: controllerAllowed && signedByController,
+    // A controller key binds to the campaign, not a run; checked for its role below when it may not sign this.
+    runOptional: signedByController,
     now: ctx.now,
-    roles,
+    roles: signedByController ? ['controller'] : roles,
   });
+  if (v.ok && signedByController && !controllerAllowed) {
+    if (safe)
+      return { ok: true, payload: stripSignature(payload), unsignedNote: 'signature not taken: a controller key outside its campaign' };
+    return {
+      ok: false,
+      code: 'role',
+      reason:
+        `signature: ${v.body.by} is a controller key (the cutover worker's): it signs only a campaign's ` +
+        `advance and rollback to that campaign's units, not ${name} here`,
+      by: v.body.by,
+      commandId: v.body.commandId,
+    };
+  }
   if (!v.ok) {
     // A safe command with a bad signature still goes through (anyone may stop or go back); the failure is recorded.
     if (safe) return { ok: true, payload: stripSignature(payload), unsignedNote: `signature not taken: ${v.reason}` };
