@@ -104,8 +104,9 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     });
     if (verdict.kind === 'repeat') return;
     recordCommand(ctx, state, verdict, now);
-    // Every verdict wakes the loop: an accepted command to act on, any other to mirror its audit record.
-    commands++;
+    // An accepted command wakes the loop to act on it; with an audit log, any verdict does (to mirror its
+    // record). Runs without one (begun before it) wake as they did, so their histories replay.
+    if (verdict.kind === 'accept' || state.audit) commands++;
     if (verdict.kind === 'refuse') return log.info('campaign command rejected', { command: name, reason: verdict.reason });
     if (verdict.kind === 'no-op') return refreshDetails();
     refreshDetails();

@@ -126,8 +126,9 @@ export async function runUnitMigration(
       const out = applyCommand(state, name, payload, new Date(now).toISOString(), { idOptional, auth });
       if (out.outcome === 'repeat') return;
       if (out.outcome === 'rejected') log.info('command rejected', { unit: run.unit, command: name, reason: out.reason });
-      // Every verdict wakes the loop: an applied command to act on, a refusal or no-op to mirror its audit record.
-      commands++;
+      // An applied command wakes the loop to act on it; with an audit log, any verdict does (to mirror its
+      // record). Runs without one (begun before it) wake as they did, so their histories replay.
+      if (out.outcome === 'applied' || state.audit) commands++;
       refreshDetails();
     });
   };

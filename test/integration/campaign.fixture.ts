@@ -404,6 +404,7 @@ async function spawnCutoverWorker(o: {
     const acts = require(${JSON.stringify(path.join(root, 'src/activities'))});
     const { RoutingStore } = require(${JSON.stringify(path.join(root, 'src/routing'))});
     const { ScheduleFence } = require(${JSON.stringify(path.join(root, 'src/schedules'))});
+    const { AuditStream } = require(${JSON.stringify(path.join(root, 'src/audit/stream'))});
     const o = ${JSON.stringify(o)};
     (async () => {
       Runtime.install({ logger: new DefaultLogger('ERROR') });

@@ -13,7 +13,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { createRoutingActivities } from '../../src/activities/routing';
 import { unitInputFromPlan } from '../../src/campaign/unit-input';
@@ -34,6 +33,7 @@ import { freePort } from '../../src/stack/ports';
 import { createCutoverWorker, type CutoverWorker } from '../../src/worker';
 import * as messages from '../../src/workflows/unit-migration.messages';
 import { testStack, uniqueId } from '../harness';
+import { useRoutingRig } from './routing.fixture';
 import { until } from '../harness/wait';
 import { routedCounter, routedNoop } from '../workflows/routing-test-workflows';
 import { AuditStream } from '../../src/audit/stream';
@@ -46,65 +46,19 @@ const BIN = path.join(ROOT, 'bin', 'cutover.js');
 
 describe('routing trusts only valid store records (real clusters and Redis)', function () {
   this.timeout(60_000);
-  let conns: Record<Side, Connection>;
-  let natives: Record<Side, NativeConnection>;
-  let sdk: Record<Side, Client>;
-  let redis: Redis;
-  let workflowBundle: { code: string };
-  const cleanups: (() => Promise<unknown>)[] = [];
-
-  before(async function () {
-    const s = testStack();
-    conns = {
-      source: await Connection.connect({ address: s.source.address }),
-      target: await Connection.connect({ address: s.target.address }),
-    };
-    natives = {
-      source: await NativeConnection.connect({ address: s.source.address }),
-      target: await NativeConnection.connect({ address: s.target.address }),
-    };
-    sdk = {
-      source: new Client({ connection: conns.source, namespace: NS }),
-      target: new Client({ connection: conns.target, namespace: NS }),
-    };
-    redis = new Redis(s.redisUrl, { maxRetriesPerRequest: 1 });
-    redis.on('error', () => undefined);
-    workflowBundle = { code: (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/routing-test-workflows') })).code };
-  });
-
-  afterEach(async () => {
-    while (cleanups.length > 0)
-      await cleanups
-        .pop()?.()
-        .catch(() => undefined);
-  });
-
-  after(async () => {
-    redis?.disconnect();
-    await Promise.all(SIDES.map((side) => conns?.[side]?.close()));
-    await Promise.all(SIDES.map((side) => natives?.[side]?.close()));
-  });
-
-  function freshStore(): RoutingStore {
-    const prefix = `${uniqueId('trust')}:`;
-    cleanups.push(async () => {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-    });
-    return new RoutingStore({ redis, keyPrefix: prefix });
-  }
+  const r = useRoutingRig(NS, 'trust');
 
   async function routedClient(store: RoutingStore, tuning: RoutedClientTuning & { tenants?: string[] } = {}): Promise<RoutedClient> {
     const { tenants, ...rest } = tuning;
     const c = await RoutedClient.create({
-      source: sdk.source,
-      target: sdk.target,
+      source: r.sdk.source,
+      target: r.sdk.target,
       store,
       namespace: NS,
       ...(tenants ? { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants } : {}),
       ...rest,
     });
-    cleanups.push(() => c.close());
+    r.cleanups.push(() => c.close());
     return c;
   }
 
@@ -119,7 +73,7 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
     const out: Partial<Record<Side, string>> = {};
     for (const side of SIDES) {
       try {
-        out[side] = (await sdk[side].workflow.getHandle(workflowId).describe()).status.name;
+        out[side] = (await r.sdk[side].workflow.getHandle(workflowId).describe()).status.name;
       } catch (err) {
         if (!(err instanceof WorkflowNotFoundError)) throw err;
       }
@@ -128,22 +82,22 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
   }
 
   it('a forged message with a higher epoch changes neither the routes nor the dual workers, and a flood stays cheap', async () => {
-    const store = freshStore();
+    const store = r.freshStore();
     await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'test' });
     await set(store, UNIT, { kind: 'side', side: 'target' }, false);
     const taskQueue = uniqueId('trust-dual');
     const workers = await DualWorkers.fromParts({
-      sourceConnection: natives.source,
-      targetConnection: natives.target,
+      sourceConnection: r.natives.source,
+      targetConnection: r.natives.target,
       sourceNamespace: NS,
       store,
       units: [UNIT],
       taskQueue,
-      workflowBundle,
+      workflowBundle: r.workflowBundle,
       refreshMs: 200,
     });
     const running = workers.run();
-    cleanups.push(async () => {
+    r.cleanups.push(async () => {
       await workers.shutdown();
       await running;
     });
@@ -162,7 +116,7 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
       changedAt: new Date().toISOString(),
     });
     const t0 = Date.now();
-    const flood = redis.pipeline();
+    const flood = r.redis.pipeline();
     for (let i = 0; i < 2_000; i++) flood.publish(store.channel, forged);
     await flood.exec();
     // A genuine change after the flood: messages arrive in order, so once it is seen every forged one was handled.
@@ -181,7 +135,7 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
   });
 
   it('one invalid record fails only its own unit closed, naming the repair, while the other units keep routing', async () => {
-    const store = freshStore();
+    const store = r.freshStore();
     const [a, b] = [uniqueId('a'), uniqueId('b')];
     const [A, B] = [`tenant/${NS}/${a}`, `tenant/${NS}/${b}`];
     await store.ensure(A, { route: { kind: 'side', side: 'target' }, actor: 'test' });
@@ -190,10 +144,10 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
     const client = await routedClient(store, { tenants: [a, b], stalenessMs, refreshMs: 200 });
     const taskQueue = uniqueId('trust-q');
     const started: string[] = [];
-    cleanups.push(async () => {
+    r.cleanups.push(async () => {
       for (const w of started)
         for (const side of SIDES)
-          await sdk[side].workflow
+          await r.sdk[side].workflow
             .getHandle(w)
             .terminate('done')
             .catch(() => undefined);
@@ -207,7 +161,7 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
     assert.equal((await start(a, 0)).side, 'target');
 
     const corruptAt = Date.now();
-    await redis.set(store.routeKey(A), `{"unit":"${A}","route":{"kind":"side","side":"target"},"epoch":"two"}`);
+    await r.redis.set(store.routeKey(A), `{"unit":"${A}","route":{"kind":"side","side":"target"},"epoch":"two"}`);
     // B keeps refreshing: its change is picked up while A's record is invalid.
     await set(store, B, { kind: 'side', side: 'target' });
     await until("B's change", () => client.routes.lookup(B)?.epoch === 2, 5_000);
@@ -238,14 +192,14 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
     assert.equal((await start(b, 3)).side, 'target', 'B still routes');
 
     // Rewritten (as `cutover route repair` does, above every epoch): A routes again.
-    const raw = await redis.get(store.routeKey(A));
+    const raw = await r.redis.get(store.routeKey(A));
     const restored = await store.restore(A, raw, 3, { route: { kind: 'side', side: 'target' }, actor: 'test', restoredFrom: 1 });
     assert.ok(restored.ok);
     await until('A to route again', () => start(a, 4).then((r) => r.side === 'target'), 5_000);
   });
 
   it('an invalid placement is never followed: the start looks for the run and replaces it', async () => {
-    const store = freshStore();
+    const store = r.freshStore();
     const route: Route = { kind: 'percent', basisPoints: 5_000 };
     await store.ensure(UNIT, { route, actor: 'test' });
     const client = await routedClient(store);
@@ -253,10 +207,10 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
     let n = 0;
     let id = `${taskQueue}-${n}`;
     while (sideFor(route, id) !== 'source') id = `${taskQueue}-${++n}`;
-    cleanups.push(() => sdk.source.workflow.getHandle(id).terminate('done'));
+    r.cleanups.push(() => r.sdk.source.workflow.getHandle(id).terminate('done'));
     // "In flight on the target" for the next ten hours: a client that trusted it would follow it blindly.
     const forged = { side: 'target', epoch: 1, at: Date.now() + 10 * 3_600_000, pending: true };
-    await redis.set(store.placementKey(NS, id), JSON.stringify(forged), 'PX', 60_000);
+    await r.redis.set(store.placementKey(NS, id), JSON.stringify(forged), 'PX', 60_000);
     await client.workflow.start(routedCounter, { taskQueue, workflowId: id, args: [0] });
     assert.deepEqual(await where(id), { source: 'RUNNING' });
     const now = await store.readPlacement(NS, id);
@@ -264,11 +218,11 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
   });
 
   it("the entity workflow's next route change carries on from a repaired record (activity against real Redis)", async () => {
-    const store = freshStore();
-    const acts = createRoutingActivities({ routing: store, audit: new AuditStream({ redis, keyPrefix: store.keyPrefix }) });
+    const store = r.freshStore();
+    const acts = createRoutingActivities({ routing: store, audit: new AuditStream({ redis: r.redis, keyPrefix: store.keyPrefix }) });
     await acts.ensureRoute({ unit: UNIT, actor: 'wf', reason: 'provisioned' });
-    const raw = await redis.get(store.routeKey(UNIT));
-    await redis.del(store.routeKey(UNIT)); // Redis lost it
+    const raw = await r.redis.get(store.routeKey(UNIT));
+    await r.redis.del(store.routeKey(UNIT)); // Redis lost it
     const restored = await store.restore(UNIT, null, 5, { route: { kind: 'side', side: 'source' }, actor: 'op', restoredFrom: 1 });
     assert.ok(restored.ok && raw);
     const change = { unit: UNIT, expectedEpoch: 1, route: { kind: 'percent' as const, percent: 10 }, sourceWorkersMayStop: false };
@@ -282,7 +236,7 @@ describe('routing trusts only valid store records (real clusters and Redis)', fu
       (e: unknown) => e instanceof ApplicationFailure && e.type === 'RouteConflict' && e.message.includes(`cutover route show ${UNIT}`),
     );
     // An invalid record is named (with the repair) instead of failing inside the Lua script.
-    await redis.set(store.routeKey(UNIT), 'not json');
+    await r.redis.set(store.routeKey(UNIT), 'not json');
     await assert.rejects(
       acts.changeRoute({ ...change, expectedEpoch: 6, actor: 'wf', reason: 'x' }),
       (e: unknown) => e instanceof RoutingRecordInvalidError && e.message.includes(`cutover route repair ${UNIT}`),

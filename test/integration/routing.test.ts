@@ -3,19 +3,12 @@
  * and a real Redis. Each test has its own Redis key prefix, task queue and workflow IDs.
  */
 import * as assert from 'node:assert/strict';
-import {
-  Client,
-  Connection,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowIdConflictPolicy,
-  WorkflowNotFoundError,
-} from '@temporalio/client';
-import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
-import { Redis } from 'ioredis';
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { loadPlan } from '../../src/config';
 import { diffSchedules } from '../../src/schedules/diff';
 import { dataConverterFor, EncryptionCodec, generateKey, isEncrypted, parseKeyMaterial } from '../../src/security';
 import { testStack, uniqueId } from '../harness';
+import { useRoutingRig } from './routing.fixture';
 import { until } from '../harness/wait';
 import { DualWorkers } from '../../src/routing/dual-workers';
 import { RouteHeldTimeoutError, RoutingInputError } from '../../src/routing/errors';
@@ -46,79 +39,30 @@ async function pool<T>(items: readonly T[], n: number, fn: (item: T, i: number) 
 
 describe('routing (real clusters and Redis)', function () {
   this.timeout(120_000);
-  let conns: Record<Side, Connection>;
-  let natives: Record<Side, NativeConnection>;
-  let sdk: Record<Side, Client>;
-  let redis: Redis;
-  let workflowBundle: { code: string };
-  const cleanups: (() => Promise<unknown>)[] = [];
-
-  before(async function () {
-    this.timeout(120_000);
-    const s = testStack();
-    conns = {
-      source: await Connection.connect({ address: s.source.address }),
-      target: await Connection.connect({ address: s.target.address }),
-    };
-    natives = {
-      source: await NativeConnection.connect({ address: s.source.address }),
-      target: await NativeConnection.connect({ address: s.target.address }),
-    };
-    sdk = {
-      source: new Client({ connection: conns.source, namespace: NS }),
-      target: new Client({ connection: conns.target, namespace: NS }),
-    };
-    redis = new Redis(s.redisUrl, { maxRetriesPerRequest: 1 });
-    redis.on('error', () => undefined);
-    workflowBundle = { code: (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/routing-test-workflows') })).code };
-  });
-
-  afterEach(async () => {
-    while (cleanups.length > 0)
-      await cleanups
-        .pop()?.()
-        .catch(() => undefined);
-  });
-
-  after(async () => {
-    redis?.disconnect();
-    await Promise.all(SIDES.map((side) => conns?.[side]?.close()));
-    await Promise.all(SIDES.map((side) => natives?.[side]?.close()));
-  });
-
-  /** A fresh key prefix with its store; the keys are removed after the test. */
-  function freshStore(): RoutingStore {
-    const prefix = `${uniqueId('rt')}:`;
-    const store = new RoutingStore({ redis, keyPrefix: prefix });
-    cleanups.push(async () => {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-    });
-    return store;
-  }
+  const r = useRoutingRig(NS, 'rt');
 
   async function routedClient(
     store: RoutingStore,
     tuning: RoutedClientTuning & Pick<RoutedClientParts, 'tenantSelector' | 'tenants'> = {},
   ): Promise<RoutedClient> {
-    const c = await RoutedClient.create({ source: sdk.source, target: sdk.target, store, namespace: NS, ...tuning });
-    cleanups.push(() => c.close());
+    const c = await RoutedClient.create({ source: r.sdk.source, target: r.sdk.target, store, namespace: NS, ...tuning });
+    r.cleanups.push(() => c.close());
     return c;
   }
 
   async function dualWorkers(store: RoutingStore, taskQueue: string): Promise<DualWorkers> {
     const w = await DualWorkers.fromParts({
-      sourceConnection: natives.source,
-      targetConnection: natives.target,
+      sourceConnection: r.natives.source,
+      targetConnection: r.natives.target,
       sourceNamespace: NS,
       store,
       units: [UNIT],
       taskQueue,
-      workflowBundle,
+      workflowBundle: r.workflowBundle,
       refreshMs: 200,
     });
     const running = w.run();
-    cleanups.push(async () => {
+    r.cleanups.push(async () => {
       await w.shutdown();
       await running;
     });
@@ -131,7 +75,7 @@ describe('routing (real clusters and Redis)', function () {
     await Promise.all(
       SIDES.map(async (side) => {
         try {
-          out[side] = (await sdk[side].workflow.getHandle(workflowId).describe()).status.name;
+          out[side] = (await r.sdk[side].workflow.getHandle(workflowId).describe()).status.name;
         } catch (err) {
           if (!(err instanceof WorkflowNotFoundError)) throw err;
         }
@@ -149,10 +93,10 @@ describe('routing (real clusters and Redis)', function () {
 
   describe('routing store', () => {
     it('creates once (ensure is idempotent), fences concurrent writers on the epoch, publishes, lists and deletes', async () => {
-      const store = freshStore();
+      const store = r.freshStore();
       const events: RouteHint[] = [];
       const sub = await store.subscribe((e) => events.push(e));
-      cleanups.push(() => sub.close());
+      r.cleanups.push(() => sub.close());
 
       assert.equal(await store.get(UNIT), undefined, 'no record yet: routed to the source by design');
       const first = await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'provision' });
@@ -207,7 +151,7 @@ describe('routing (real clusters and Redis)', function () {
   describe('routed client', () => {
     it('starts every acknowledged workflow on exactly one cluster through 2,000 starts and route flips both ways', async function () {
       this.timeout(180_000);
-      const store = freshStore();
+      const store = r.freshStore();
       await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'test' });
       const client = await routedClient(store, { refreshMs: 250 });
       const taskQueue = uniqueId('rt-flips');
@@ -305,7 +249,7 @@ describe('routing (real clusters and Redis)', function () {
     });
 
     it('delivers signals, queries, updates, cancels and terminates to runs on either cluster after flips', async () => {
-      const store = freshStore();
+      const store = r.freshStore();
       await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'test' });
       const taskQueue = uniqueId('rt-msg');
       await dualWorkers(store, taskQueue);
@@ -313,7 +257,7 @@ describe('routing (real clusters and Redis)', function () {
       const id = (n: string) => `${taskQueue}-${n}`;
 
       // Started before any routed client existed, directly on the source.
-      await sdk.source.workflow.start(routedCounter, { taskQueue, workflowId: id('legacy'), args: [100] });
+      await r.sdk.source.workflow.start(routedCounter, { taskQueue, workflowId: id('legacy'), args: [100] });
       await client.workflow.start(routedCounter, { taskQueue, workflowId: id('s'), args: [0] });
       await set(store, { kind: 'percent', basisPoints: 5_000 });
       await until('the client to see 50%', () => client.routes.lookup(UNIT)?.route.kind === 'percent');
@@ -348,7 +292,7 @@ describe('routing (real clusters and Redis)', function () {
     });
 
     it('applies the conflict policy across clusters as if they were one', async () => {
-      const store = freshStore();
+      const store = r.freshStore();
       await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'test' });
       const client = await routedClient(store);
       const taskQueue = uniqueId('rt-conflict');
@@ -395,7 +339,7 @@ describe('routing (real clusters and Redis)', function () {
     });
 
     it('holds starts while the route is hold, then runs each exactly once after the switch', async () => {
-      const store = freshStore();
+      const store = r.freshStore();
       await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'test' });
       await set(store, { kind: 'hold' });
       const taskQueue = uniqueId('rt-hold');
@@ -422,7 +366,7 @@ describe('routing (real clusters and Redis)', function () {
     });
 
     it('fails a held start past the bound with a typed, retryable error and starts nothing', async () => {
-      const store = freshStore();
+      const store = r.freshStore();
       await store.ensure(UNIT, { route: { kind: 'hold' }, actor: 'test' });
       const client = await routedClient(store, { holdTimeoutMs: 300, refreshMs: 100 });
       const w = uniqueId('rt-held');
@@ -434,7 +378,7 @@ describe('routing (real clusters and Redis)', function () {
     });
 
     it('routes tenants on their own (workflow ID prefix selector) and never splits one', async () => {
-      const store = freshStore();
+      const store = r.freshStore();
       const client = await routedClient(store, { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants: ['acme', 'globex'] });
       await store.ensure('tenant/payments/acme', { route: { kind: 'side', side: 'target' }, actor: 'test' });
       await store.ensure(UNIT, { route: { kind: 'percent', basisPoints: 5_000 }, actor: 'test' });
@@ -461,7 +405,7 @@ describe('routing (real clusters and Redis)', function () {
     });
 
     it('converges when a change is not published or the subscription is dropped (timer refresh)', async () => {
-      const store = freshStore();
+      const store = r.freshStore();
       await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'test' });
       const client = await routedClient(store, { refreshMs: 300 });
       // A change written without its message (as if pub/sub lost it).
@@ -473,10 +417,10 @@ describe('routing (real clusters and Redis)', function () {
         changedBy: 'silent',
         changedAt: new Date().toISOString(),
       };
-      await redis.set(store.routeKey(UNIT), JSON.stringify(silent));
+      await r.redis.set(store.routeKey(UNIT), JSON.stringify(silent));
       await until('the refresh to pick up the silent change', () => client.routes.lookup(UNIT)?.epoch === 2, 3_000);
       // Kill the subscriber connections, change the route at once (its message may be lost), converge.
-      await redis.client('KILL', 'TYPE', 'pubsub');
+      await r.redis.client('KILL', 'TYPE', 'pubsub');
       await set(store, { kind: 'percent', basisPoints: 1_234 });
       await until('convergence after the dropped subscription', () => client.routes.lookup(UNIT)?.epoch === 3, 3_000);
       // The subscription comes back: a published change arrives without waiting for the timer.
@@ -486,7 +430,7 @@ describe('routing (real clusters and Redis)', function () {
     });
 
     it('creates schedules active on the routed side and paused on the other, and updates both', async () => {
-      const store = freshStore();
+      const store = r.freshStore();
       await store.ensure(UNIT, { route: { kind: 'side', side: 'target' }, actor: 'test' });
       const client = await routedClient(store);
       const scheduleId = uniqueId('rt-sched');
@@ -496,14 +440,14 @@ describe('routing (real clusters and Redis)', function () {
         spec: { intervals: [{ every: '1h' }] },
         action: { type: 'startWorkflow', workflowType: routedNoop, taskQueue, args: ['x'] },
       });
-      cleanups.push(() => h.delete());
-      const [src, dst] = await Promise.all(SIDES.map((side) => sdk[side].schedule.getHandle(scheduleId).describe()));
+      r.cleanups.push(() => h.delete());
+      const [src, dst] = await Promise.all(SIDES.map((side) => r.sdk[side].schedule.getHandle(scheduleId).describe()));
       assert.equal(dst?.state.paused, false, 'active on the routed side');
       assert.equal(src?.state.paused, true, 'paused copy on the other side');
       assert.deepEqual(diffSchedules(src!, dst!), [], 'the standby copy means the same as the active one');
       assert.equal(await h.activeSide(), 'target');
       await h.update((prev) => ({ ...prev, spec: { intervals: [{ every: '2h' }] } }));
-      const [src2, dst2] = await Promise.all(SIDES.map((side) => sdk[side].schedule.getHandle(scheduleId).describe()));
+      const [src2, dst2] = await Promise.all(SIDES.map((side) => r.sdk[side].schedule.getHandle(scheduleId).describe()));
       assert.equal(dst2?.spec.intervals?.[0]?.every, 7_200_000);
       assert.equal(src2?.spec.intervals?.[0]?.every, 7_200_000);
       assert.equal(dst2?.state.paused, false);
@@ -515,15 +459,15 @@ describe('routing (real clusters and Redis)', function () {
       const key = parseKeyMaterial(generateKey(), 'app-1', 'the test');
       if ('message' in key) throw new Error(key.message);
       const dataConverter = dataConverterFor(new EncryptionCodec({ keys: [{ id: 'app-1', key, source: 'the test' }], current: 'app-1' }));
-      const store = freshStore();
+      const store = r.freshStore();
       await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'test' });
       const client = await RoutedClient.create({
-        source: new Client({ connection: conns.source, namespace: NS, dataConverter }),
-        target: new Client({ connection: conns.target, namespace: NS, dataConverter }),
+        source: new Client({ connection: r.conns.source, namespace: NS, dataConverter }),
+        target: new Client({ connection: r.conns.target, namespace: NS, dataConverter }),
         store,
         namespace: NS,
       });
-      cleanups.push(() => client.close());
+      r.cleanups.push(() => client.close());
       const scheduleId = uniqueId('rt-sched-codec');
       const h = await client.schedule.create({
         scheduleId,
@@ -531,11 +475,11 @@ describe('routing (real clusters and Redis)', function () {
         action: { type: 'startWorkflow', workflowType: routedNoop, taskQueue: uniqueId('rt-sched-tq'), args: ['sealed'] },
         memo: { owner: 'sealed too' },
       });
-      cleanups.push(() => h.delete());
+      r.cleanups.push(() => h.delete());
       // Each encoding seals with a fresh IV: copies encoded once per side would differ in every payload.
       const sealedAlike = async () => {
         const [src, dst] = await Promise.all(
-          SIDES.map((side) => conns[side].workflowService.describeSchedule({ namespace: NS, scheduleId })),
+          SIDES.map((side) => r.conns[side].workflowService.describeSchedule({ namespace: NS, scheduleId })),
         );
         const input = [src!, dst!].map((d) => d.schedule?.action?.startWorkflow?.input?.payloads?.[0]);
         assert.ok(input[0] && isEncrypted(input[0]), 'the action input is sealed');
@@ -556,7 +500,7 @@ describe('routing (real clusters and Redis)', function () {
     });
 
     it('runs dual workers and stops the source worker when the record says the source may stop', async () => {
-      const store = freshStore();
+      const store = r.freshStore();
       await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'test' });
       const taskQueue = uniqueId('rt-dual');
       const workers = await dualWorkers(store, taskQueue);
@@ -575,9 +519,9 @@ describe('routing (real clusters and Redis)', function () {
     it('connects from a plan (RoutedClient.connect, DualWorkers.create) and names a namespace the plan lacks', async () => {
       const s = testStack();
       const keyPrefix = `${uniqueId('rt-plan')}:`;
-      cleanups.push(async () => {
-        const keys = await redis.keys(`${keyPrefix}*`);
-        if (keys.length > 0) await redis.del(...keys);
+      r.cleanups.push(async () => {
+        const keys = await r.redis.keys(`${keyPrefix}*`);
+        if (keys.length > 0) await r.redis.del(...keys);
       });
       const plan = loadPlan({
         name: 'rt-plan',
@@ -592,17 +536,17 @@ describe('routing (real clusters and Redis)', function () {
         RoutedClient.connect({ plan, namespace: 'billing' }),
         (e: unknown) => e instanceof RoutingInputError && e.field === 'namespace' && e.message.includes(NS),
       );
-      const store = new RoutingStore({ redis, keyPrefix });
+      const store = new RoutingStore({ redis: r.redis, keyPrefix });
       await store.ensure(UNIT, { route: { kind: 'side', side: 'target' }, actor: 'test' });
       const taskQueue = uniqueId('rt-plan-q');
-      const workers = await DualWorkers.create({ plan, namespace: NS, taskQueue, workflowBundle, refreshMs: 200 });
+      const workers = await DualWorkers.create({ plan, namespace: NS, taskQueue, workflowBundle: r.workflowBundle, refreshMs: 200 });
       const running = workers.run();
-      cleanups.push(async () => {
+      r.cleanups.push(async () => {
         await workers.shutdown();
         await running;
       });
       const client = await RoutedClient.connect({ plan, namespace: NS });
-      cleanups.push(() => client.close());
+      r.cleanups.push(() => client.close());
       await until('the client to see the route', () => client.routes.lookup(UNIT)?.epoch === 1);
       const workflowId = `${taskQueue}-1`;
       assert.equal(await client.workflow.execute(routedNoop, { taskQueue, workflowId, args: ['p'] }), 'p');

@@ -5,11 +5,12 @@ import * as path from 'node:path';
 import { approve, requestApproval } from '../../src/approvals/two-person';
 import { appendAudit, emptyAuditLog, verifyChain, type AuditRecord } from '../../src/audit/chain';
 import { validatePlan } from '../../src/config';
-import { initialState, type UnitMigrationInput } from '../../src/domain/migration';
+import { initialState } from '../../src/domain/migration';
 import { loadOperatorKey, newOperatorKey, OperatorKeyError, type OperatorSecret } from '../../src/operators/keys';
 import { authorize } from '../../src/operators/policy';
 import { canonicalJson, digestOf, verifySigned, type OperatorKey } from '../../src/operators/signing';
 import { applyBookkeeping, applyCommand } from '../../src/workflows/unit-state';
+import { unitInput } from './fixtures/unit-input';
 
 const WF = 'cutover/tenant/detections/acme';
 const RUN = 'run-1';
@@ -120,25 +121,7 @@ describe('operator keys and signatures', () => {
 });
 
 describe('straggler approvals bind runs and expire', () => {
-  const input: UnitMigrationInput = {
-    unit: { kind: 'tenant', namespace: 'detections', tenant: 'acme' },
-    sourceCluster: 'legacy',
-    targetCluster: 'cloud',
-    sourceNamespace: 'detections',
-    targetNamespace: 'detections',
-    strategy: 'dual-workers',
-    taskQueues: ['detections'],
-    tenant: { workflowIdPrefix: 'acme-' },
-    percentSteps: [50],
-    bakeMs: 1000,
-    drainDeadlineMs: 60_000,
-    drainPollMs: 500,
-    holdTimeoutMs: 5000,
-    stragglers: 'terminate',
-    onGateFailure: 'rollback',
-    probe: { workflows: 0, minSuccess: 1 },
-    advanceMode: 'auto',
-  };
+  const input = unitInput({ percentSteps: [50], stragglers: 'terminate', probe: { workflows: 0, minSuccess: 1 } });
 
   it('requests an approval for the exact runs the last count saw, refuses another digest, and expires', () => {
     const state = initialState();

@@ -1,32 +1,12 @@
 import assert from 'node:assert/strict';
 import { checkCommand, decide, forecastDrain, nextPhase, phasesFor, type Action, type CommandVerdict } from '../../src/workflows/planner';
 import { applyCommand } from '../../src/workflows/unit-state';
+import { unitInput } from './fixtures/unit-input';
 import { initialState, type MigrationState, type Observations, type UnitMigrationInput } from '../../src/domain/migration';
 
 const NOW = 1_000_000;
 
-function input(over: Partial<UnitMigrationInput> = {}): UnitMigrationInput {
-  return {
-    unit: { kind: 'tenant', namespace: 'detections', tenant: 'acme' },
-    sourceCluster: 'legacy',
-    targetCluster: 'cloud',
-    sourceNamespace: 'detections',
-    targetNamespace: 'detections',
-    strategy: 'dual-workers',
-    taskQueues: ['detections'],
-    tenant: { workflowIdPrefix: 'acme-' },
-    percentSteps: [10, 50],
-    bakeMs: 1000,
-    drainDeadlineMs: 60_000,
-    drainPollMs: 500,
-    holdTimeoutMs: 5000,
-    stragglers: 'report',
-    onGateFailure: 'rollback',
-    probe: { workflows: 3, minSuccess: 1 },
-    advanceMode: 'auto',
-    ...over,
-  };
-}
+const input = unitInput;
 
 /** Freezes a value and everything it holds. */
 function deepFreeze<T>(value: T): T {
