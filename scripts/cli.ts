@@ -740,6 +740,9 @@ program
         workflowId: target.workflowId,
         stream: new AuditStream({ redis, keyPrefix: plan.redis.keyPrefix }),
         ...(workflow ? { workflow } : {}),
+        ...(target.kind === 'unit'
+          ? { routeLog: await new RoutingStore({ redis, keyPrefix: plan.redis.keyPrefix }).routeLog(target.name) }
+          : {}),
       });
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatAudit(report, opts.verify === true)}\n`);
       if (opts.verify && !report.ok) process.exitCode = EXIT_FAILED;

@@ -24,7 +24,20 @@ export interface AuditReport {
   signatureProblems: { seq: number; problem: string }[];
   /** The workflow's head, when it answered. */
   head?: { seq: number; hash: string };
+  /**
+   * Every write of the unit's routing record as the routing store logged it, and whether the chain has
+   * the same change: a write that is not in it was made outside the workflow (`route repair`, by hand).
+   */
+  routeWrites: { at: string; before: number; after: number; by?: string; reason?: string; inChain: boolean }[];
   ok: boolean;
+}
+
+/** One write of a routing record, from the store's route log. */
+export interface RouteWrite {
+  id: string;
+  before: number;
+  after: number;
+  record?: { changedBy: string; reason?: string; changedAt: string };
 }
 
 /** What the workflow shows of its log (the status query's `audit`). */
@@ -42,6 +55,8 @@ export async function auditReport(opts: {
   workflowId: string;
   stream: AuditStream;
   workflow?: WorkflowAudit;
+  /** The unit's route log (src/routing/store.ts `routeLog`); none for a campaign. */
+  routeLog?: readonly RouteWrite[];
 }): Promise<AuditReport> {
   const { records: streamed, unreadable } = await opts.stream.read(opts.unit);
   const lastStreamed = streamed.reduce((m, r) => Math.max(m, typeof r.seq === 'number' ? r.seq : 0), 0);
@@ -74,6 +89,14 @@ export async function auditReport(opts: {
     if (operators.length > 0 && (!listed || listed.publicKey !== signer.publicKey))
       signatureProblems.push({ seq: r.seq, problem: `key of ${signer.name} is not the one the plan lists now (rotated, or never listed)` });
   }
+  const chained = new Set(records.flatMap((r) => (r.kind === 'route' ? [r.after.epoch] : [])));
+  const routeWrites = (opts.routeLog ?? []).map((w) => ({
+    at: w.record?.changedAt ?? new Date(Number(w.id.split('-')[0])).toISOString(),
+    before: w.before,
+    after: w.after,
+    ...(w.record ? { by: w.record.changedBy, reason: w.record.reason } : {}),
+    inChain: chained.has(w.after),
+  }));
   const ok = breaks.length === 0 && signatureProblems.every((p) => p.problem.startsWith('key of'));
   return {
     unit: opts.unit,
@@ -84,6 +107,7 @@ export async function auditReport(opts: {
     breaks,
     signatureProblems,
     ...(head ? { head } : {}),
+    routeWrites,
     ok,
   };
 }
@@ -105,6 +129,14 @@ export function formatAudit(r: AuditReport, verify: boolean): string {
       `${r.fromWorkflow ? `, ${r.fromWorkflow} not mirrored yet` : ''}`,
     ...lines,
   ];
+  if (r.routeWrites.length > 0) {
+    out.push(`routing record writes (the routing store's own log): ${r.routeWrites.length}`);
+    for (const w of r.routeWrites)
+      out.push(
+        `      ${w.at}  epoch ${w.before} → ${w.after} by ${w.by ?? '?'}${w.reason ? `: ${w.reason}` : ''}` +
+          `${w.inChain ? '' : '  (outside the workflow: not in its chain)'}`,
+      );
+  }
   if (verify) {
     for (const b of r.breaks) out.push(`BREAK at ${b.seq}: ${b.problem}: ${b.detail}`);
     for (const p of r.signatureProblems) out.push(`${p.problem.startsWith('key of') ? 'note' : 'SIGNATURE'} at ${p.seq}: ${p.problem}`);

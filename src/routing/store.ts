@@ -97,10 +97,20 @@ const placementSchema = z.object({
   pending: z.boolean().optional(),
 });
 
-// The end of the scripts that write a route: store `rec` at KEYS[1], announce it on the channel
-// ARGV[channelArg] and return {1, json}.
+/** Entries the route log of a unit keeps (the newest; older ones are trimmed). */
+export const ROUTE_LOG_MAX = 10_000;
+
+// The end of the scripts that write a route: store `rec` at KEYS[1], append the write to the unit's
+// route log KEYS[2] (the epoch it replaced, the new one, the record), announce it on the channel
+// ARGV[channelArg] and return {1, json}. `cur` is the value it replaced (nil when absent).
 const writeAndPublish = (channelArg: number): string => `local s = cjson.encode(rec)
+local before = 0
+if cur then
+  local okd, prev = pcall(cjson.decode, cur)
+  if okd and type(prev) == 'table' and tonumber(prev.epoch) then before = tonumber(prev.epoch) end
+end
 redis.call('SET', KEYS[1], s)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ${ROUTE_LOG_MAX}, '*', 'before', tostring(before), 'after', tostring(rec.epoch), 'record', s)
 redis.call('PUBLISH', ARGV[${channelArg}], s)
 return {1, s}
 `;
@@ -300,6 +310,27 @@ export class RoutingStore {
   }
 
   /** Redis key of a unit's routing record. */
+  /** The unit's route log: every write of its record (a stream; `cutover audit` shows it). */
+  routeLogKey(unit: string): string {
+    return `${this.keyPrefix}route-log:${unit}`;
+  }
+
+  /** The unit's route log, oldest first: each write's epochs before and after, and the record written. */
+  async routeLog(unit: string): Promise<{ id: string; before: number; after: number; record?: RoutingRecord; raw: string }[]> {
+    const entries = await this.redis.xrange(this.routeLogKey(unit), '-', '+');
+    return entries.map(([id, fields]) => {
+      const get = (k: string) => fields[fields.indexOf(k) + 1] ?? '';
+      const raw = get('record');
+      return {
+        id,
+        before: Number(get('before')),
+        after: Number(get('after')),
+        record: readRecord(this.routeKey(unit), unit, raw).record,
+        raw,
+      };
+    });
+  }
+
   routeKey(unit: string): string {
     return `${this.keyPrefix}route:${unit}`;
   }
@@ -343,7 +374,10 @@ export class RoutingStore {
     validateUnit(unit);
     validateRouteChange(initial, 'initial');
     const key = this.routeKey(unit);
-    const [, json] = (await this.script(ENSURE_SCRIPT, [key], [this.body(unit, initial), this.channel])) as [number, string];
+    const [, json] = (await this.script(ENSURE_SCRIPT, [key, this.routeLogKey(unit)], [this.body(unit, initial), this.channel])) as [
+      number,
+      string,
+    ];
     return parseRecord(key, json, unit);
   }
 
@@ -358,7 +392,11 @@ export class RoutingStore {
     }
     validateRouteChange(change);
     const key = this.routeKey(unit);
-    const res = (await this.script(CAS_SCRIPT, [key], [String(expectedEpoch), this.body(unit, change), this.channel])) as [number, string?];
+    const res = (await this.script(
+      CAS_SCRIPT,
+      [key, this.routeLogKey(unit)],
+      [String(expectedEpoch), this.body(unit, change), this.channel],
+    )) as [number, string?];
     if (res[0] === 1) return { ok: true, record: parseRecord(key, res[1] as string, unit) };
     return { ok: false, current: res[1] === undefined || res[1] === null ? undefined : parseRecord(key, res[1], unit) };
   }
@@ -387,10 +425,11 @@ export class RoutingStore {
       sourceWorkersMayStop: change.sourceWorkersMayStop ?? false,
       epoch,
     });
-    const res = (await this.script(RESTORE_SCRIPT, [key], [expectedRaw === null ? '1' : '0', expectedRaw ?? '', body, this.channel])) as [
-      number,
-      string | null | undefined,
-    ];
+    const res = (await this.script(
+      RESTORE_SCRIPT,
+      [key, this.routeLogKey(unit)],
+      [expectedRaw === null ? '1' : '0', expectedRaw ?? '', body, this.channel],
+    )) as [number, string | null | undefined];
     if (res[0] === 1) return { ok: true, record: parseRecord(key, res[1] as string, unit) };
     const raw = res[1] ?? null;
     return { ok: false, current: raw === null ? undefined : readRecord(key, unit, raw).record, raw };

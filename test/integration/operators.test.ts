@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import type { AuditRecord } from '../../src/audit/chain';
 import { AuditStream } from '../../src/audit/stream';
+import { RoutingStore } from '../../src/routing/store';
 import { startDigest } from '../../src/campaign/commands';
 import { auditReport } from '../../src/cockpit/audit';
 import { commandPayload } from '../../src/cockpit/sign';
@@ -243,6 +244,26 @@ describe('operators: signed commands, two distinct keys, a verifiable audit log'
       const routes = unitLog.filter((x) => x.kind === 'route');
       assert.ok(routes.length >= 2, 'route changes are in the log');
       for (const x of routes) if (x.kind === 'route') assert.ok(x.after.epoch > x.before.epoch);
+      // The routing store logs every write of the record too: the workflow's are in its chain, a write by hand is not.
+      const routing = new RoutingStore({ redis, keyPrefix: rig.keyPrefix });
+      const nameA = rig.unitName('A');
+      const unitStream = new AuditStream({ redis, keyPrefix: rig.keyPrefix });
+      const checkA = async () =>
+        auditReport({
+          unit: nameA,
+          workflowId: unitA.id,
+          stream: unitStream,
+          workflow: unitA.audit,
+          routeLog: await routing.routeLog(nameA),
+        });
+      const before = await checkA();
+      assert.deepEqual(before.breaks, []);
+      assert.ok(before.routeWrites.length >= 2 && before.routeWrites.every((w) => w.inChain), JSON.stringify(before.routeWrites));
+      const cur = (await routing.get(nameA))!;
+      const byHand = { route: cur.route, sourceWorkersMayStop: cur.sourceWorkersMayStop, actor: 'someone', reason: 'by hand' };
+      assert.ok((await routing.compareAndSet(nameA, cur.epoch, byHand)).ok);
+      const after = (await checkA()).routeWrites.at(-1)!;
+      assert.deepEqual([after.by, after.before, after.after, after.inChain], ['someone', cur.epoch, cur.epoch + 1, false]);
       assert.notEqual(ring1Ask.approval!.binding.units, ring0.units, 'each step binds its own units');
       await signal('approve', bobsApproval); // replayed on a later step
       await signal('approve', approval(k.bob!, ring0)); // a fresh approval of the old step
