@@ -122,7 +122,7 @@ export function checkCampaignCommand(
   name: CampaignCommandName,
   state: CampaignState,
   received: unknown,
-  opts: { now: number; idOptional: boolean; auth: AuthContext },
+  opts: { now: number; idOptional: boolean; auth: AuthContext; step?: number },
 ): SignedVerdict {
   const auth = authorize(name, received, opts.auth);
   if (!auth.ok)
@@ -144,6 +144,20 @@ export function checkCampaignCommand(
       actor: signer.name,
       reason: `commandId: ${id} was already used; a signed command is taken once (sign a new one)`,
       code: 'replayed',
+      signer,
+    };
+  // A signed advance or resume binds to the step and epoch its signer saw: held back and sent later, it is refused.
+  const p = payload as { step?: unknown; epoch?: unknown };
+  if (signer && (name === 'advance' || name === 'resume') && (p.step !== opts.step || p.epoch !== state.epoch))
+    return {
+      kind: 'refuse',
+      command: name,
+      ...(typeof id === 'string' ? { commandId: id } : {}),
+      actor: signer.name,
+      reason:
+        `step/epoch: signed for step ${String(p.step)} epoch ${String(p.epoch)}, the campaign is at step ${String(opts.step)} ` +
+        `epoch ${state.epoch}; read status and sign again`,
+      code: 'wrong-binding',
       signer,
     };
   const v =

@@ -200,6 +200,10 @@ export async function sendCampaignCommand(client: Client, input: CampaignCommand
     }
     // The approval binds to what the approver saw: campaign, ring, step, epoch and the units the step covers.
     Object.assign(args, req.binding);
+  } else if (input.signer && (command === 'advance' || command === 'resume')) {
+    // A signed advance or resume binds to the step and epoch it was meant for.
+    const now = await queryCampaign(client, handle);
+    Object.assign(args, { step: now.step?.n, epoch: now.epoch });
   }
   const runId = (await handle.describe().catch(() => undefined))?.runId;
   const payload = commandPayload({

@@ -101,6 +101,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
       now,
       idOptional,
       auth: { operators: input.operators, workflowId: ctx.workflowId, runIds, now },
+      step: input.plan.steps[state.stepIndex]?.n,
     });
     if (verdict.kind === 'repeat') return;
     recordCommand(ctx, state, verdict, now);

@@ -10,6 +10,8 @@ import { AuditStream } from '../../src/audit/stream';
 import { RoutingStore } from '../../src/routing/store';
 import { startDigest } from '../../src/campaign/commands';
 import { auditReport } from '../../src/cockpit/audit';
+import { refuseOwnedUnits } from '../../src/cockpit/campaign';
+import { CockpitInputError } from '../../src/cockpit/errors';
 import { commandPayload } from '../../src/cockpit/sign';
 import type { UnitStatus } from '../../src/domain/migration';
 import { loadOperatorKey, newOperatorKey, type OperatorSecret } from '../../src/operators/keys';
@@ -18,6 +20,7 @@ import { hexToBytes } from '@noble/hashes/utils';
 import { resolveTemporalCli } from '../../src/stack/temporal-cli';
 import * as cmsg from '../../src/workflows/campaign.messages';
 import { testStack } from '../harness';
+import { until } from '../harness/wait';
 import { Rig as CampaignRig } from './campaign.fixture';
 import { CONTROL_NAMESPACE, closeShared, Rig } from './entity.fixture';
 
@@ -221,11 +224,22 @@ describe('operators: signed commands, two distinct keys, a verifiable audit log'
         commandId: `${rig.tag}-skip`,
         workflowId: rig.workflowId,
         runId,
-        args: {},
+        args: { step: ask.step?.n, epoch: ask.epoch },
       });
       await signal('advance', skip); // signed, but an advance cannot skip an approval
       await rig.waitFor((s) => s.rejected.some((x) => x.commandId === `${rig.tag}-skip` && x.code === 'not-allowed'), 'skip refused');
       await signal('approve', approval(k.carol!, ring0));
+
+      // While ring 0's unit moves, a second campaign that names it is refused at start; this one is not.
+      await until(
+        'a second campaign naming a running unit to be refused',
+        async () => {
+          const err = await refuseOwnedUnits(rig.control, { ...rig.plan, name: `${rig.plan.name}-other` }).catch((e: unknown) => e);
+          return err instanceof CockpitInputError && err.message.includes(rig.unitName('A'));
+        },
+        { timeoutMs: 15_000 },
+      );
+      await refuseOwnedUnits(rig.control, rig.plan);
 
       // Ring 0's unit moves on the worker's signed commands; then ring 1 asks.
       const ring1Ask = await rig.waitFor(

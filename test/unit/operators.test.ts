@@ -4,6 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { approve, requestApproval } from '../../src/approvals/two-person';
 import { appendAudit, emptyAuditLog, verifyChain, type AuditRecord } from '../../src/audit/chain';
+import { checkCampaignCommand } from '../../src/campaign/commands';
+import { initialCampaignState } from '../../src/campaign/state';
 import { validatePlan } from '../../src/config';
 import { initialState } from '../../src/domain/migration';
 import { loadOperatorKey, newOperatorKey, OperatorKeyError, type OperatorSecret } from '../../src/operators/keys';
@@ -202,5 +204,38 @@ describe('plan operators', () => {
     assert.ok(!secret.ok && secret.issues.some((i) => i.path === 'operators.a.secretKey'));
     const bad = validatePlan({ ...base, operators: { a: { publicKey: 'abc', roles: ['boss'] } } });
     assert.ok(!bad.ok && bad.issues.length >= 2);
+  });
+});
+
+describe('campaign commands: signed advance binds to the step and epoch', () => {
+  const CAMPAIGN_WF = 'cutover/campaign/c';
+  const auth = { operators, workflowId: CAMPAIGN_WF, runIds: [RUN], now: NOW };
+  const advance = (args: Record<string, unknown>, commandId: string) => ({
+    actor: 'alice',
+    commandId,
+    signature: k.alice!.sign({
+      command: 'advance',
+      commandId,
+      workflowId: CAMPAIGN_WF,
+      runId: RUN,
+      args,
+      issuedAt: NOW,
+      expiresAt: NOW + 60_000,
+    }),
+  });
+
+  it('refuses an advance signed for another step or epoch, and a replay; takes the one for the current step', () => {
+    const state = initialCampaignState();
+    state.bake = { startedAt: NOW - 1000, until: NOW + 60_000, measurements: [], routeEpochs: {} };
+    const check = (p: unknown) => checkCampaignCommand('advance', state, p, { now: NOW, idOptional: false, auth, step: 3 });
+    const stale = check(advance({ step: 2, epoch: 0 }, 'x1'));
+    assert.equal(stale.kind === 'refuse' ? stale.code : stale.kind, 'wrong-binding');
+    const otherEpoch = check(advance({ step: 3, epoch: 1 }, 'x2'));
+    assert.equal(otherEpoch.kind === 'refuse' ? otherEpoch.code : otherEpoch.kind, 'wrong-binding');
+    const good = advance({ step: 3, epoch: 0 }, 'x3');
+    assert.equal(check(good).kind, 'accept');
+    state.seenCommandIds.push('x3');
+    const replay = check(good);
+    assert.equal(replay.kind === 'refuse' ? replay.code : replay.kind, 'replayed');
   });
 });
