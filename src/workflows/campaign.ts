@@ -17,7 +17,6 @@ import {
   log,
   patched,
   proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -61,10 +60,10 @@ const measure = proxyActivities<GateActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3 },
 });
 
-// The audit log's mirror to Redis (as the entity's: a local activity, never fatal).
-const mirror = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '5 seconds',
-  retry: { initialInterval: '200 milliseconds', maximumAttempts: 3 },
+// The audit log's mirror to Redis (as the entity's: an activity, never fatal).
+const mirror = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 3 },
 });
 
 /** A wait the main loop performs outside the mutex (so commands can land while it waits); forever without `ms`. */

@@ -12,7 +12,6 @@ import {
   log,
   patched,
   proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertMemo,
@@ -59,11 +58,12 @@ const activities: UnitActivities = {
   schedules: proxyActivities<Activities>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '30 seconds', retry: RETRY }),
 };
 
-// The audit log's mirror to Redis: a local activity (no extra workflow task), a few quick attempts; a
-// Redis outage never holds the unit (the records stay in the state and are mirrored on a later wait).
-const mirror = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '5 seconds',
-  retry: { initialInterval: '200 milliseconds', maximumAttempts: 3 },
+// The audit log's mirror to Redis: an activity with a few quick attempts (not a local activity: its marker
+// would sit between patch markers and break replay after continue-as-new); a Redis outage never holds the
+// unit (the records stay in the state and are mirrored on a later step).
+const mirror = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 3 },
 });
 
 /** Units started on this code manage their schedules; runs begun before it (replayed) keep the old path. */
