@@ -134,7 +134,11 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     const book = state.audit;
     if (!book || book.seq <= book.mirrored) return;
     try {
-      const stored = await mirror.appendAudit({ unit: input.plan.name, records: unmirrored(book) });
+      const records = unmirrored(book);
+      const stored = await mirror.appendAudit.executeWithOptions(
+        { summary: `mirror ${records.length} audit record(s) of campaign ${input.plan.name} to its Redis stream` },
+        [{ unit: input.plan.name, records }],
+      );
       book.mirrored = Math.max(book.mirrored, Math.min(stored, book.seq));
     } catch (err) {
       log.warn('campaign audit mirror failed; retried next round', { error: String(err), keptInState: AUDIT_KEPT });
@@ -149,11 +153,10 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     for (const k of changed) upsertSearchAttributes(campaignSearchAttributes(ctx, state, [k]));
   }
 
-  /** Waits until a command arrives or `ms` pass (forever when undefined). */
-  async function waitCommand(reason: string, ms?: number): Promise<void> {
+  /** Waits until a command arrives after `seen` was counted, or `ms` pass (forever when undefined). */
+  async function waitCommand(reason: string, seen: number, ms?: number): Promise<void> {
     waitingFor = reason;
     refreshDetails();
-    const seen = commands;
     if (ms === undefined) await condition(() => commands !== seen);
     else if (ms > 0) await condition(() => commands !== seen, ms);
     waitingFor = undefined;
@@ -233,10 +236,13 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
       await condition(allHandlersFinished);
       await continueAsNew<typeof campaign>(input, state);
     }
+    // With an audit log, a command that lands during the mirror or the round wakes the wait (its record is
+    // mirrored next). Runs without one count from the wait, as they always did, so their histories replay.
+    const loopSeen = commands;
     await mirrorAudit();
     const w = await mutex.runExclusive(round);
     if (w === 'done') break;
-    if (w) await waitCommand(w.reason, w.ms);
+    if (w) await waitCommand(w.reason, state.audit ? loopSeen : commands, w.ms);
     refreshDetails();
   }
   refreshDetails();

@@ -175,7 +175,10 @@ export async function runUnitMigration(
     // the stream then shows the gap, and `cutover audit --verify` reports it.
     const records = unmirrored(book);
     try {
-      const stored = await mirror.appendAudit({ unit: run.unit, records });
+      const stored = await mirror.appendAudit.executeWithOptions(
+        { summary: `mirror ${records.length} audit record(s) of ${run.unit} to its Redis stream` },
+        [{ unit: run.unit, records }],
+      );
       book.mirrored = Math.max(book.mirrored, Math.min(stored, book.seq));
     } catch (err) {
       log.warn('audit mirror failed; retried at the next step', { unit: run.unit, error: String(err), keptInState: AUDIT_KEPT });
@@ -200,6 +203,9 @@ export async function runUnitMigration(
       await condition(allHandlersFinished);
       await continueAsNew<(i: UnitMigrationInput, s?: MigrationState) => Promise<UnitStatus>>(input, state);
     }
+    // A command that lands while the mirror runs wakes the wait below (its record is then mirrored too).
+    // Runs without an audit log count from the wait, as they always did, so their histories replay.
+    const loopSeen = commands;
     // Before deciding (a wait decided before an await could miss a command that landed during it).
     await mirrorAudit();
     // Observations are in the state (the steps put them there); decide is pure.
@@ -214,7 +220,7 @@ export async function runUnitMigration(
         return unitStatus(run);
       case 'wait': {
         refreshDetails();
-        const seen = commands;
+        const seen = state.audit ? loopSeen : commands;
         const woke = () => commands !== seen;
         if (action.until === undefined) await condition(woke);
         else if (action.until > now) await condition(woke, action.until - now, { summary: action.reason });
