@@ -9,7 +9,6 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadPlan, PlanError, formatIssues, validatePlanFile, type Plan } from '../src/config';
 import { PlanNotFoundError, resolvePlanPath } from '../src/cli/plan-path';
 import { devDown, devEnv, DevInputError, devUp, DevStackError, readDevState } from '../src/stack/dev';
-import { JwksServer } from '../src/stack/jwks-server';
 import { RedisUnavailableError } from '../src/stack/redis';
 import { PostgresUnavailableError } from '../src/stack/postgres';
 import { prometheusVersion, PrometheusUnavailableError, resolvePrometheusTool } from '../src/stack/prometheus-binary';
@@ -46,18 +45,23 @@ import { connectRedis, RedisAccessError, RedisCredentialsError } from '../src/ro
 import { renderRunbook } from '../src/runbook';
 import { cliVersion, resolveTemporalCli, TemporalCliNotFoundError } from '../src/stack/temporal-cli';
 import { resolveTemporalServer, TEMPORAL_SERVER_VERSION, TemporalServerBinaryError } from '../src/stack/temporal-server-binary';
-import { Runtime } from '@temporalio/worker';
 import { RoutingRecordInvalidError } from '../src/routing/errors';
 import { RoutingStore } from '../src/routing/store';
 import { ScheduleFence } from '../src/schedules/fence';
-import { startCutoverMetrics } from '../src/metrics';
 import { MetricsAddressError, parseMetricsFlag } from '../src/metrics/endpoint';
-import { formatDemoResult, runDemo } from '../src/demo/run';
+// The worker, the demo and the servers are loaded by their commands only (`lazy`): every other command
+// starts without the SDK worker's native runtime and bundler, about a second sooner.
+import type { PlanCodecServer } from '../src/security/plan-codec-server';
+import { lazy } from '../src/lazy';
+import type * as JwksModule from '../src/stack/jwks-server';
+import type * as WorkerModule from '../src/worker';
+import type * as MetricsModule from '../src/metrics';
+import type * as SdkWorker from '@temporalio/worker';
+import type * as DemoModule from '../src/demo/run';
+import type * as CodecServerModule from '../src/security/plan-codec-server';
 import { onInterrupt } from '../src/stack/processes';
-import { createCutoverWorker } from '../src/worker';
 import { CodecKeyError, codecKeySources, PayloadCodecError } from '../src/security';
 import { CodecServerInputError } from '../src/security/codec-server';
-import { startPlanCodecServer, type PlanCodecServer } from '../src/security/plan-codec-server';
 import type { CommandName } from '../src/domain/migration';
 import { newOperatorKey, OperatorKeyError, resolveKey } from '../src/operators/keys';
 import { actorFor, expiresIn } from '../src/cockpit/sign';
@@ -261,6 +265,7 @@ dev
   .action(async (opts: { keys: string; port: string }) => {
     const port = Number(opts.port);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new DevInputError('--port', `${opts.port} is not a TCP port`);
+    const { JwksServer } = lazy<typeof JwksModule>(require, '../src/stack/jwks-server');
     const server = new JwksServer(opts.keys, port);
     await server.start();
     progress(`JWKS of ${opts.keys} on ${server.url}`);
@@ -299,6 +304,9 @@ program
     const intervalMs = seconds('--metrics-interval', opts.metricsInterval, 5) * 1000;
     const plan = loadPlan(resolvePlanPath(opts.plan));
     const signer = workerKey(plan, opts.key);
+    const { createCutoverWorker } = lazy<typeof WorkerModule>(require, '../src/worker');
+    const { startCutoverMetrics } = lazy<typeof MetricsModule>(require, '../src/metrics');
+    const { Runtime } = lazy<typeof SdkWorker>(require, '@temporalio/worker');
     const worker = await createCutoverWorker({
       plan,
       metricsAddress: opts.metrics ?? 'auto',
@@ -803,6 +811,7 @@ program
         'pass e.g. --rate 20 (a 2-core dev server sustains ~250 starts/s)',
       );
     }
+    const { formatDemoResult, runDemo } = lazy<typeof DemoModule>(require, '../src/demo/run');
     const stop = new AbortController();
     // Ctrl-C stops the demo and then everything it started (a second Ctrl-C kills at once).
     onInterrupt(async () => {
@@ -869,6 +878,7 @@ program
   )
   .action(async (opts: { plan?: string; listen?: string; origin?: string[] }) => {
     const plan = planFor(opts.plan);
+    const { startPlanCodecServer } = lazy<typeof CodecServerModule>(require, '../src/security/plan-codec-server');
     const server = await startPlanCodecServer(plan, {
       listen: opts.listen,
       extraOrigins: opts.origin,

@@ -6,8 +6,9 @@
  * naming the flag and the fix.
  */
 import { isIP } from 'node:net';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { freePort } from '../stack/ports';
+import { lazy } from '../lazy';
+import type * as SdkWorker from '@temporalio/worker';
 
 /** The endpoint's host and preferred port when `--metrics` is not given (Prometheus' conventional exporter port). */
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
@@ -94,6 +95,8 @@ export async function installWorkerRuntime(
   opts: { logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR'; field?: string } = {},
 ): Promise<InstalledRuntime> {
   const field = opts.field ?? '--metrics';
+  // Loaded here, not at the top: the CLI parses --metrics without paying for the worker runtime's load.
+  const { DefaultLogger, Runtime } = lazy<typeof SdkWorker>(require, '@temporalio/worker');
   const install = (bindAddress?: string) =>
     Runtime.install({
       logger: new DefaultLogger(opts.logLevel ?? 'INFO'),
