@@ -18,7 +18,6 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import type { Duration } from '@temporalio/common';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { createActivities } from '../../src/activities';
@@ -137,11 +136,6 @@ export interface RigOptions {
   jobMs?: number;
   /** Run the cutover worker in a child process (so a test can SIGKILL it). */
   childWorker?: boolean;
-  /**
-   * The unit's workflow task timeout (server default 10 s): a worker SIGKILLed with a task in flight
-   * holds the run this long, so a test that kills it many times sets a shorter one.
-   */
-  workflowTaskTimeout?: Duration;
   /** The test runs the cutover workers itself, on `controlQueue` (e.g. `cutover worker` processes): setUp starts none. */
   externalCutoverWorker?: boolean;
   /** Start the probe worker only when the test calls `startProbeWorker()`: until then the unit's probes wait (and its step with them). */
@@ -412,12 +406,7 @@ export class Rig {
   async start(): Promise<WorkflowHandleWithFirstExecutionRunId> {
     const o = unitStartOptions(this.input, this.controlQueue);
     const type = this.opts.kind === 'tenant' ? 'tenantMigration' : 'namespaceMigration';
-    const timeout = this.opts.workflowTaskTimeout;
-    return await this.control.workflow.start(type, {
-      ...o,
-      workflowId: this.workflowId,
-      ...(timeout ? { workflowTaskTimeout: timeout } : {}),
-    });
+    return await this.control.workflow.start(type, { ...o, workflowId: this.workflowId });
   }
 
   handle(): WorkflowHandle {
