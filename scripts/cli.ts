@@ -22,6 +22,9 @@ import {
 } from '../src/cockpit/errors';
 import {
   checkRepairInput,
+  forceMark,
+  forceRoute,
+  formatRouteForce,
   formatRouteInspection,
   formatRouteRepair,
   inspectRoute,
@@ -600,16 +603,74 @@ program
 // ── Routing records: show one beside its workflow's route, repair it from there ──────────────────
 
 /** A unit of the plan: a routing record belongs to one unit, so the campaign is bad input. */
-function routeUnit(plan: Plan, unit: string, verb: 'show' | 'repair'): UnitTarget {
+function routeUnit(plan: Plan, unit: string, verb: 'show' | 'repair' | '<unit> source --force'): UnitTarget {
   const target = resolveTarget(plan, unit);
   if (target.kind !== 'unit')
     throw new CockpitInputError('<unit>', `"${unit}" is the campaign; route ${verb} takes one unit`, 'name a unit, e.g. namespace/<ns>');
   return target;
 }
 
+// `route <unit> source --force` beside `route show|repair <unit>`: options after a subcommand's name are the
+// subcommand's (both levels take --plan), so options are positional here.
+program.enablePositionalOptions();
 const route = program
   .command('route')
-  .description("a unit's routing record in Redis: show it beside the entity workflow's route, or repair it from that route");
+  .enablePositionalOptions()
+  .argument('[unit]', 'with <side> and --force: namespace/<ns> or tenant/<ns>/<tenant>')
+  .argument('[side]', 'source: the only side a route may be forced to')
+  .addOption(planOption())
+  .option('--force', "write the record without the unit's workflow (break-glass: the control cluster is down)")
+  .option('--reason <text>', 'why (required; recorded in the record, the route log and, once it adopts it, the workflow)')
+  .option('--actor <name>', 'who forces it (default: the OS user; with a key, its operator)')
+  .option('--key <file>', 'sign with this operator key (default: $CUTOVER_KEY); required when the plan lists operators')
+  .option('--expires-in <seconds>', 'how long the signature stays valid', '600')
+  .option('--json', 'print the record before and after as one JSON document')
+  .description(
+    "a unit's routing record in Redis: show it beside the entity workflow's route, repair it from that route, or " +
+      '(`route <unit> source --force --reason …`, needs only Redis) send every new start of the unit to the source ' +
+      'without the workflow; the workflow adopts the forced record when it runs and rolls back',
+  )
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npx cutover route show namespace/payments\n  npx cutover route repair namespace/payments\n' +
+      '  npx cutover route namespace/payments source --force --reason "control cluster down, errors on the target"',
+  )
+  .action(
+    async (
+      unit: string | undefined,
+      side: string | undefined,
+      opts: { plan?: string; force?: boolean; reason?: string; actor?: string; key?: string; expiresIn?: string; json?: boolean },
+    ) => {
+      if (unit === undefined)
+        throw new CockpitInputError('<unit>', 'missing', 'use `route show|repair <unit>`, or `route <unit> source --force --reason "…"`');
+      if (side === undefined)
+        throw new CockpitInputError('<side>', 'missing', `name the side to force: \`cutover route ${unit} source --force --reason "…"\``);
+      const plan = planFor(opts.plan);
+      const target = routeUnit(plan, unit, '<unit> source --force');
+      const signer = resolveKey(opts.key);
+      const input = {
+        target,
+        side,
+        force: opts.force === true,
+        actor: actorFor(signer, opts.actor, osUser()),
+        ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
+        ...(signer ? { signer } : {}),
+        ...(plan.operators ? { operators: plan.operators } : {}),
+        expiresInMs: expiresIn(opts.expiresIn),
+      };
+      // Every check of the input before Redis is touched: bad input changes nothing.
+      forceMark(input);
+      // Only Redis: this is what an operator runs while the control cluster is down.
+      const redis = await connectRedis(plan.redis, { maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
+      redis.on('error', () => undefined);
+      try {
+        const r = await forceRoute(new RoutingStore({ redis, keyPrefix: plan.redis.keyPrefix }), input);
+        process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatRouteForce(r)}\n`);
+      } finally {
+        redis.disconnect();
+      }
+    },
+  );
 route
   .command('show')
   .argument('<unit>', 'namespace/<ns> or tenant/<ns>/<tenant>')

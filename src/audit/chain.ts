@@ -28,7 +28,14 @@ export type AuditEntry =
       /** A safe command taken without a (valid) signature. */
       unsigned?: string;
     }
-  | { kind: 'route'; before: { epoch: number; route: string }; after: { epoch: number; route: string }; reason: string }
+  | {
+      kind: 'route';
+      before: { epoch: number; route: string };
+      after: { epoch: number; route: string };
+      reason: string;
+      /** A route an operator forced to the source, as its record carries it (who, why, when, their signature). */
+      forced?: { by: string; reason: string; at: string; signer?: { name: string; publicKey: string; body: string; sig: string } };
+    }
   | { kind: 'gate'; gate: string; result: string; value?: number; message?: string };
 
 /** A record as stored: the entry, its place, its time and the chain links. */

@@ -59,6 +59,7 @@ export function unitInputFromPlan(
     drainPollMs: DEFAULT_DRAIN_POLL_MS,
     holdTimeoutMs: plan.defaults.holdTimeout,
     clientStalenessMs: plan.redis.clientStaleness,
+    ...(plan.redis.routeCheck !== undefined ? { routeCheckMs: plan.redis.routeCheck } : {}),
     stragglers: plan.defaults.stragglers,
     onGateFailure: plan.defaults.onGateFailure,
     probe: synthetic

@@ -9,6 +9,7 @@ import type { AuditStream } from '../audit/stream';
 import type { Plan } from '../config/types';
 import { operatorKeysOf } from '../operators/policy';
 import { verifySigned } from '../operators/signing';
+import { FORCE_COMMAND } from '../workflows/route-watch-state';
 
 /** The log and what the checks found. */
 export interface AuditReport {
@@ -28,7 +29,16 @@ export interface AuditReport {
    * Every write of the unit's routing record as the routing store logged it, and whether the chain has
    * the same change: a write that is not in it was made outside the workflow (`route repair`, by hand).
    */
-  routeWrites: { at: string; before: number; after: number; by?: string; reason?: string; inChain: boolean }[];
+  routeWrites: {
+    at: string;
+    before: number;
+    after: number;
+    by?: string;
+    reason?: string;
+    /** Forced to the source (`cutover route <unit> source --force`): by whom, and whose key signed it. */
+    forced?: { by: string; signedBy?: string };
+    inChain: boolean;
+  }[];
   ok: boolean;
 }
 
@@ -37,7 +47,7 @@ export interface RouteWrite {
   id: string;
   before: number;
   after: number;
-  record?: { changedBy: string; reason?: string; changedAt: string };
+  record?: { changedBy: string; reason?: string; changedAt: string; forced?: { by: string; signer?: { name: string } } };
 }
 
 /** What the workflow shows of its log (the status query's `audit`). */
@@ -68,14 +78,16 @@ export async function auditReport(opts: {
   const operators = operatorKeysOf(opts.operators);
   const signatureProblems: AuditReport['signatureProblems'] = [];
   for (const r of records) {
-    if (r.kind !== 'command' || !r.signer) continue;
-    const { signer } = r;
+    // A forced route the unit adopted carries the operator's signed `route-force`: checked like a command's.
+    const signer = r.kind === 'command' ? r.signer : r.kind === 'route' ? r.forced?.signer : undefined;
+    if (!signer) continue;
+    const command = r.kind === 'command' ? r.command : FORCE_COMMAND;
     // Re-verified with the key the record names (as it was when the command came), whatever roles or expiry.
     const v = verifySigned(
       { signature: { body: signer.body, sig: signer.sig } },
       [{ name: signer.name, publicKey: signer.publicKey, roles: ['operator', 'approver', 'controller'] }],
       {
-        command: r.command,
+        command,
         workflowId: opts.workflowId,
         runIds: [],
         runOptional: true,
@@ -95,6 +107,9 @@ export async function auditReport(opts: {
     before: w.before,
     after: w.after,
     ...(w.record ? { by: w.record.changedBy, reason: w.record.reason } : {}),
+    ...(w.record?.forced
+      ? { forced: { by: w.record.forced.by, ...(w.record.forced.signer ? { signedBy: w.record.forced.signer.name } : {}) } }
+      : {}),
     inChain: chained.has(w.after),
   }));
   const ok = breaks.length === 0 && signatureProblems.every((p) => p.problem.startsWith('key of'));
@@ -120,7 +135,8 @@ export function formatAudit(r: AuditReport, verify: boolean): string {
         ? `${x.verdict.padEnd(8)} ${x.command}${x.actor ? ` by ${x.actor}` : ''}${signedText(x)}` +
           `${x.code ? ` [${x.code}]` : ''}${x.reason ? `: ${x.reason}` : ''}`
         : x.kind === 'route'
-          ? `route    epoch ${x.before.epoch} → ${x.after.epoch}: ${x.after.route}`
+          ? `route    epoch ${x.before.epoch} → ${x.after.epoch}: ${x.after.route} — ${x.reason}` +
+            `${x.forced?.signer ? ` (signed ${x.forced.signer.name})` : ''}`
           : `gate     ${x.gate}: ${x.result}${x.value !== undefined ? ` (${x.value})` : ''}${x.message ? ` — ${x.message}` : ''}`;
     return `${String(x.seq).padStart(4)}  ${x.at}  ${what}`;
   });
@@ -134,6 +150,7 @@ export function formatAudit(r: AuditReport, verify: boolean): string {
     for (const w of r.routeWrites)
       out.push(
         `      ${w.at}  epoch ${w.before} → ${w.after} by ${w.by ?? '?'}${w.reason ? `: ${w.reason}` : ''}` +
+          `${w.forced ? ` [FORCED by ${w.forced.by}${w.forced.signedBy ? `, signed ${w.forced.signedBy}` : ', unsigned'}]` : ''}` +
           `${w.inChain ? '' : '  (outside the workflow: not in its chain)'}`,
       );
   }

@@ -13,13 +13,32 @@ import type { Redis } from 'ioredis';
 import { ClusterConnectError } from '../clusters/connect';
 import type { Plan } from '../config/types';
 import type { Phase, UnitStatus } from '../domain/migration';
+import type { OperatorSecret } from '../operators/keys';
+import { operatorKeysOf } from '../operators/policy';
+import { verifySigned } from '../operators/signing';
 import { connectRedis } from '../routing/connect-redis';
-import { RoutingStore } from '../routing/store';
-import type { Route, RouteChange, RoutingRecord } from '../routing/types';
+import { RoutingStore, salvageEpoch } from '../routing/store';
+import type { ForcedMark, Route, RouteChange, RoutingRecord } from '../routing/types';
+import { FORCE_COMMAND } from '../workflows/route-watch-state';
 import { queryStatus } from './commands';
 import { openControl, type ControlClient } from './control';
 import { CockpitInputError, ControlUnavailableError, RouteRepairRefusedError } from './errors';
+import { DEFAULT_COMMAND_TTL_MS } from './sign';
 import type { CockpitTarget } from './target';
+
+/** A record an operator forced to the source that the workflow has not adopted yet: never repaired over. */
+function forcedVerdict(rec: RoutingRecord, wfEpoch: number): Omit<RouteInspection, 'unit' | 'stored' | 'workflow'> {
+  const f = rec.forced!;
+  return {
+    verdict: 'forced',
+    explanation:
+      `the record (epoch ${rec.epoch}) was forced to the source by ${f.by} at ${f.at} (${f.reason}); ` +
+      `the workflow (epoch ${wfEpoch}) adopts it at its next check and rolls back — it never writes over it`,
+  };
+}
+
+/** Reads an epoch out of an invalid value when it has a usable one (so a repair goes above it too). */
+export { salvageEpoch };
 
 /** A unit target (not the campaign), as `resolveTarget` gives it. */
 export type UnitTarget = Extract<CockpitTarget, { kind: 'unit' }>;
@@ -57,6 +76,8 @@ export type RouteVerdict =
   | 'diverged'
   /** Newer than the workflow's route: a change in flight, or written by something else. Not repaired. */
   | 'ahead'
+  /** Forced to the source by an operator (`cutover route <unit> source --force`), not adopted by the workflow yet. Not repaired. */
+  | 'forced'
   /** The workflow's route could not be read: judged on the record alone. */
   | 'unverified';
 
@@ -138,6 +159,7 @@ export function judgeRoute(
       fix: repair,
     };
   }
+  if (rec.epoch < wf.epoch && rec.forced) return forcedVerdict(rec, wf.epoch);
   if (rec.epoch < wf.epoch) {
     return {
       verdict: 'regressed',
@@ -153,23 +175,13 @@ export function judgeRoute(
         'the workflow carries on from it at its next change',
     };
   }
+  if (rec.forced) return forcedVerdict(rec, wf.epoch);
   return {
     verdict: 'ahead',
     explanation:
       `the record (epoch ${rec.epoch}) is newer than the workflow's route (epoch ${wf.epoch}): a route change may be in flight ` +
       '(look again in a moment), or something other than the workflow wrote it — `cutover status` shows the unit',
   };
-}
-
-/** Reads an epoch out of an invalid value when it has a usable one (so a repair goes above it too). */
-export function salvageEpoch(raw: string | null): number {
-  if (raw === null) return 0;
-  try {
-    const epoch = (JSON.parse(raw) as { epoch?: unknown } | null)?.epoch;
-    return typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
-  } catch {
-    return 0;
-  }
 }
 
 /** What a repair writes: the workflow's route at an epoch above the stored one (or any epoch it shows) and the workflow's. Pure. */
@@ -318,6 +330,168 @@ export async function repairRoute(deps: RouteDeps, input: RouteRepairInput): Pro
   return { ...result, repaired: true, after: res.record };
 }
 
+// ── Break-glass: force the route to the source without the workflow ──────────────────────────────
+
+/** Input of {@link forceRoute}: `cutover route <unit> <side> --force --reason …`. */
+export interface RouteForceInput {
+  target: UnitTarget;
+  /** The `<side>` argument: only `source` may be forced. */
+  side: string;
+  /** `--force`: the operator knows this writes without the workflow. */
+  force: boolean;
+  reason?: string;
+  actor: string;
+  /** The operator's key (`--key`, `$CUTOVER_KEY`); required when the plan lists operators. */
+  signer?: OperatorSecret;
+  /** The plan's operators (a signature is checked against them before anything is written). */
+  operators?: Plan['operators'];
+  expiresInMs?: number;
+  /** Clock (ms), for tests. */
+  now?: () => number;
+}
+
+/** A forced route's outcome. */
+export interface RouteForceResult {
+  unit: string;
+  /** False when the record was already forced to the source (nothing written). */
+  forced: boolean;
+  before: StoredRoute;
+  after: RoutingRecord;
+  channel: string;
+  /** Things the operator should know (a completed unit's source workers may have stopped). */
+  warnings: string[];
+}
+
+/**
+ * Checks a forced route's input and builds its mark (signed when a key is given, and checked against the
+ * plan's operators): every problem is bad input, found before Redis is read. Pure apart from the clock.
+ */
+export function forceMark(input: RouteForceInput): ForcedMark {
+  if (input.side !== 'source')
+    throw new CockpitInputError(
+      '<side>',
+      `"${input.side}" cannot be forced`,
+      `only \`source\` is a way back without the workflow: \`cutover route ${input.target.name} source --force --reason "…"\``,
+    );
+  if (!input.force)
+    throw new CockpitInputError(
+      '--force',
+      "required: this writes the unit's routing record without its workflow (break-glass)",
+      `add --force, or, while the control cluster answers, roll back with \`cutover rollback ${input.target.name} --reason "…"\``,
+    );
+  if (input.reason === undefined || input.reason.trim() === '')
+    throw new CockpitInputError(
+      '--reason',
+      'required: a forced route records why',
+      'say why, e.g. --reason "control cluster down, errors on the target"',
+    );
+  checkRepairInput({ actor: input.actor });
+  const operators = operatorKeysOf(input.operators);
+  if (operators.length > 0 && !input.signer)
+    throw new CockpitInputError(
+      '--key',
+      'the plan lists operators: a forced route must be signed',
+      'pass --key <file> (or set $CUTOVER_KEY) with a key the plan lists under operators with role operator',
+    );
+  const by = input.signer?.name ?? input.actor;
+  const reason = input.reason.trim();
+  const now = input.now?.() ?? Date.now();
+  const mark: ForcedMark = { by, reason, at: new Date(now).toISOString() };
+  if (!input.signer) return mark;
+  const signature = input.signer.sign({
+    command: FORCE_COMMAND,
+    commandId: `force-${now}`,
+    workflowId: input.target.workflowId,
+    args: { unit: input.target.name, route: 'source', reason },
+    issuedAt: now,
+    expiresAt: now + (input.expiresInMs ?? DEFAULT_COMMAND_TTL_MS),
+  });
+  if (operators.length > 0) {
+    const v = verifySigned({ signature }, operators, {
+      command: FORCE_COMMAND,
+      workflowId: input.target.workflowId,
+      runIds: [],
+      runOptional: true,
+      now,
+      roles: ['operator'],
+    });
+    if (!v.ok)
+      throw new CockpitInputError(
+        '--key',
+        v.reason.replace(/^signature: /, ''),
+        'sign with a key the plan lists under operators with role operator',
+      );
+  }
+  return { ...mark, signer: { name: input.signer.name, publicKey: input.signer.publicKey, body: signature.body, sig: signature.sig } };
+}
+
+/** The stored value as `route show` prints it. */
+function storedOf(store: RoutingStore, unit: string, read: Awaited<ReturnType<RoutingStore['read']>>): StoredRoute {
+  return {
+    key: store.routeKey(unit),
+    raw: read.raw,
+    ...(read.record ? { record: read.record } : {}),
+    ...(read.invalid ? { problem: read.invalid.problem } : {}),
+  };
+}
+
+/**
+ * Writes the unit's record all on the source, marked `forced`, at an epoch above the stored one (or any
+ * epoch an invalid value or the route log shows), with the store's checks and in its one write-and-publish
+ * script (so the route log has it and clients are told at once). Needs only Redis. The unit's workflow,
+ * when it runs (or comes back), adopts the record and rolls back; it never writes over it. A record already
+ * forced to the source is left as it is.
+ */
+export async function forceRoute(store: RoutingStore, input: RouteForceInput): Promise<RouteForceResult> {
+  const mark = forceMark(input);
+  const unit = input.target.name;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const read = await store.read(unit);
+    const before = storedOf(store, unit, read);
+    const result = { unit, before, channel: store.channel, warnings: [] as string[] };
+    const cur = read.record;
+    if (cur?.forced) return { ...result, forced: false, after: cur };
+    if (cur?.sourceWorkersMayStop)
+      result.warnings.push(`${unit} was final (its source workers may stop): start the source's workers before new starts arrive there`);
+    const epoch = Math.max(cur?.epoch ?? 0, salvageEpoch(read.raw), await store.lastLoggedEpoch(unit)) + 1;
+    const res = await store.restore(unit, read.raw, epoch, {
+      route: { kind: 'side', side: 'source' },
+      sourceWorkersMayStop: false,
+      actor: mark.by,
+      reason: `forced to the source: ${mark.reason}`,
+      forced: mark,
+    });
+    if (res.ok) return { ...result, forced: true, after: res.record };
+  }
+  throw new RouteRepairRefusedError(
+    unit,
+    `the record of ${unit} kept changing while it was being forced; nothing was written — run it again (\`cutover route show ${unit}\`)`,
+  );
+}
+
+/** The text of a forced route. */
+export function formatRouteForce(r: RouteForceResult): string {
+  const f = r.after.forced;
+  const by = f ? `${f.by}${f.signer ? ` (signed ${f.signer.name})` : ''}` : r.after.changedBy;
+  const before = r.before.record
+    ? recordWords(r.before.record)
+    : r.before.problem
+      ? `INVALID — ${r.before.problem}: ${shownRaw(r.before.raw)}`
+      : '(no record)';
+  return [
+    r.forced
+      ? `forced ${r.unit} to the source by ${by}: ${f?.reason ?? ''}`
+      : `${r.unit} is already forced to the source by ${by} (${f?.at ?? r.after.changedAt}): nothing written`,
+    `  before:  ${before}`,
+    `  after:   ${recordWords(r.after)}`,
+    ...(r.forced
+      ? [`  announced on ${r.channel}: routed clients read the record at once (or at their next refresh); new starts go to the source`]
+      : []),
+    "  the unit's workflow adopts it at its next check and rolls back; it never writes over it",
+    ...r.warnings.map((w) => `  warning: ${w}`),
+  ].join('\n');
+}
+
 /** Opens what the route verbs need; the control cluster is optional (its absence is reported, not thrown). */
 export async function openRouteDeps(plan: Plan, opts: { controlTimeoutMs?: number } = {}): Promise<RouteDeps & { close(): Promise<void> }> {
   const redis: Redis = await connectRedis(plan.redis, { maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
@@ -388,6 +562,7 @@ function recordWords(r: RoutingRecord): string {
   return (
     `${routeWords(r.route)} · epoch ${r.epoch}` +
     `${r.restoredFrom !== undefined ? ` (restates the workflow's epoch ${r.restoredFrom})` : ''}` +
+    `${r.forced ? ` · FORCED by ${r.forced.by}${r.forced.signer ? ` (signed ${r.forced.signer.name})` : ''} at ${r.forced.at}` : ''}` +
     ` · source workers may stop: ${r.sourceWorkersMayStop ? 'yes' : 'no'} · changed ${r.changedAt} by ${r.changedBy}` +
     `${r.reason ? ` (${r.reason})` : ''}`
   );

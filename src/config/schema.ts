@@ -494,6 +494,7 @@ export const planFileSchema = strictObject({
     caPath: text.optional(),
     keyPrefix: text.optional(),
     clientStaleness: duration(true).optional(),
+    routeCheck: duration(true).optional(),
   }).optional(),
   namespaces: nonEmptyRecord(
     keyName('namespace', 'payments'),

@@ -91,6 +91,12 @@ export interface RedisConfig {
    */
   clientStaleness: DurationMs;
   /**
+   * How often each unit's workflow reads its routing record back while it waits, restoring one Redis lost
+   * (unset: every 10 s, `DEFAULT_ROUTE_CHECK_MS`). Keep it below `clientStaleness` so applications ride
+   * through a loss on their cached routes.
+   */
+  routeCheck?: DurationMs;
+  /**
    * Name of the environment variable holding the Redis password (a password in `url` is refused); with
    * Sentinel, the password of the master and its replicas.
    */

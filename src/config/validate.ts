@@ -341,6 +341,7 @@ function toPlan(file: PlanFile): Plan {
         : undefined,
       keyPrefix: file.redis?.keyPrefix ?? D.DEFAULT_REDIS_KEY_PREFIX,
       clientStaleness: file.redis?.clientStaleness ?? D.DEFAULT_CLIENT_STALENESS_MS,
+      routeCheck: file.redis?.routeCheck,
       passwordEnv: file.redis?.passwordEnv,
       caPath: file.redis?.caPath,
     }),

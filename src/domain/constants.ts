@@ -32,6 +32,13 @@ export const FORWARD_PHASES = [
   'completed',
 ] as const;
 
+/**
+ * How often an entity workflow reads its routing record back while it waits (plan `redis.routeCheck`): a
+ * record Redis lost comes back within about this long, below the routed clients' default staleness bound
+ * (30 s), so applications keep routing through the loss.
+ */
+export const DEFAULT_ROUTE_CHECK_MS = 10_000;
+
 /** Every phase a unit can be in. */
 export const PHASES = [...FORWARD_PHASES, 'rolling-back', 'rolled-back', 'failed'] as const;
 

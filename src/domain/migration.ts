@@ -72,6 +72,11 @@ export interface UnitMigrationInput {
   operators?: OperatorKey[];
   /** How long an approval to terminate stragglers stays open (ms; default one hour). */
   approvalTtlMs?: number;
+  /**
+   * How often the unit reads its routing record back while it waits (plan `redis.routeCheck`; default
+   * `DEFAULT_ROUTE_CHECK_MS`): a missing or regressed record is restored within this bound.
+   */
+  routeCheckMs?: number;
 }
 
 /** How a unit's schedules move (each one active on exactly one cluster). */
@@ -105,6 +110,64 @@ export interface RouteView {
   percent?: number;
   epoch: number;
   sourceWorkersMayStop: boolean;
+}
+
+/**
+ * The break-glass mark of a record written by `cutover route <unit> source --force` (no workflow involved):
+ * who, why, when, and the operator's signature when the plan lists operators. The unit's workflow adopts
+ * such a record and never writes over it.
+ */
+export interface ForcedMark {
+  by: string;
+  reason: string;
+  /** ISO 8601, the operator's clock. */
+  at: string;
+  /** The signed `route-force` body and its signature, as `cutover audit` re-verifies them. */
+  signer?: { name: string; publicKey: string; body: string; sig: string };
+}
+
+/** The routing record as an entity workflow read it back (src/activities/routing.ts `readRoute`). */
+export interface RouteSeen {
+  /** Why it was read: the periodic check, or a route change that lost its compare-and-set. */
+  from: 'check' | 'change';
+  /** SHA-1 of the stored value (absent: there is none); a restore writes only over exactly this value. */
+  digest?: string;
+  /** The record, when the value is one. */
+  record?: {
+    view: RouteView;
+    changedBy: string;
+    changedAt: string;
+    restoredFrom?: number;
+    forced?: ForcedMark;
+  };
+  /** The value is not a valid record: what is wrong, and an epoch still legible in it (0 when none). */
+  invalid?: { problem: string; epoch: number };
+}
+
+/**
+ * How the unit keeps its routing record true (absent on runs begun before it, which replay without it):
+ * it reads the record back every `routeCheckMs` and restores a missing, invalid or regressed one above
+ * every epoch it has seen; it adopts a record forced to the source.
+ */
+export interface RouteWatch {
+  /** When this watch began (ms): a forced mark older than it, found on the record the unit creates, is an earlier migration's. */
+  since: number;
+  /** When the record was last read back (ms). */
+  checkedAt?: number;
+  /** The highest epoch seen in the record (read or written): a restore goes above it. */
+  seenEpoch: number;
+  /** The record as last read, until the planner has acted on it. */
+  seen?: RouteSeen;
+  /** The forced record adopted (with the epoch it was found at). */
+  forced?: ForcedMark & { epoch: number };
+  /** Why the next route audit record is written (a restore, an adoption), taken when it is written. */
+  auditNext?: { reason: string; forced?: ForcedMark };
+  /** Restores written so far. */
+  restores: number;
+  /** The epoch of a record ahead of the workflow already noted in the history (noted once). */
+  aheadNoted?: number;
+  /** Why the last read or restore failed (Redis unreachable); cleared by the next that works. */
+  error?: string;
 }
 
 /** A route to set, as the planner asks for it. */
@@ -379,6 +442,8 @@ export interface MigrationState {
   stragglerRuns?: StragglerRun[];
   /** The hash-chained audit log (absent on runs begun before it existed). */
   audit?: AuditLog;
+  /** Routing record checks and restores (absent on runs begun before them). */
+  routeWatch?: RouteWatch;
   /** Steps run, for idempotency keys of activities (probe IDs etc.). */
   stepSeq: number;
   runs: number;
@@ -394,7 +459,17 @@ export interface UnitStatus {
   pausedBy?: { actor: string; reason?: string; at: string };
   /** A standing `advance … until`: the phase the unit keeps advancing to without another command. */
   advanceUntil?: ForwardPhase;
-  route: { side?: Side; percent?: number; hold?: boolean; epoch: number; sourceWorkersMayStop: boolean };
+  route: {
+    side?: Side;
+    percent?: number;
+    hold?: boolean;
+    epoch: number;
+    sourceWorkersMayStop: boolean;
+    /** The record was forced to the source by an operator, and the unit adopted it. */
+    forced?: { by: string; reason: string; at: string; signedBy?: string };
+  };
+  /** The unit's checks of its routing record: when it was last read back, restores written, the last failure. */
+  routeCheck?: { checkedAt?: string; restores: number; error?: string };
   strategy: UnitMigrationInput['strategy'];
   waitingFor?: string;
   /** What the unit waits on while `waitingFor` is set. */

@@ -45,6 +45,12 @@ export function validateUnitInput(input: unknown, kind: 'namespace' | 'tenant'):
       ms(i.clientStalenessMs),
       "the routed clients' staleness bound in milliseconds (plan redis.clientStaleness), or leave unset",
     );
+  if (i.routeCheckMs !== undefined)
+    need(
+      'routeCheckMs',
+      ms(i.routeCheckMs) && i.routeCheckMs >= 100,
+      'how often the unit reads its routing record back, in milliseconds ≥ 100 (plan redis.routeCheck), or leave unset',
+    );
   need('drainPollMs', ms(i.drainPollMs) && (i.drainPollMs ?? 0) > 0, 'a poll interval in milliseconds > 0');
   need('stragglers', i.stragglers === 'wait' || i.stragglers === 'report' || i.stragglers === 'terminate', 'use wait, report or terminate');
   need('onGateFailure', i.onGateFailure === 'rollback' || i.onGateFailure === 'hold', 'use rollback or hold');

@@ -71,6 +71,13 @@ const routeSchema = z.discriminatedUnion('kind', [
 
 const epochSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
+const forcedSchema = z.object({
+  by: z.string().min(1),
+  reason: z.string().min(1),
+  at: z.string().datetime({ offset: true }),
+  signer: z.object({ name: z.string().min(1), publicKey: z.string(), body: z.string(), sig: z.string() }).optional(),
+});
+
 const recordSchema = z
   .object({
     unit: z.string().min(1),
@@ -81,10 +88,16 @@ const recordSchema = z
     reason: z.string().optional(),
     changedAt: z.string().datetime({ offset: true }),
     restoredFrom: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    forced: forcedSchema.optional(),
   })
   .refine((r) => r.restoredFrom === undefined || r.restoredFrom < r.epoch, {
     path: ['restoredFrom'],
     message: 'must be lower than epoch',
+  })
+  // Forcing is a way back only: a forced mark on any other route is not a record cutover wrote.
+  .refine((r) => r.forced === undefined || (r.route.kind === 'side' && r.route.side === 'source' && !r.sourceWorkersMayStop), {
+    path: ['forced'],
+    message: 'only a route all on the source, with source workers running, may be forced',
   });
 
 /** How far in the future a placement's claim time may lie (clock skew between hosts) before it is invalid. */
@@ -197,6 +210,22 @@ export function validateRouteChange(change: RouteChange, field = 'change'): void
   if (change.restoredFrom !== undefined && !(Number.isSafeInteger(change.restoredFrom) && change.restoredFrom >= 0)) {
     throw new RoutingInputError(`${field}.restoredFrom`, "must be the entity workflow's epoch (a whole number ≥ 0) when given");
   }
+  if (change.forced !== undefined) {
+    const parsed = forcedSchema.safeParse(change.forced);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new RoutingInputError(
+        `${field}.forced${issue && issue.path.length > 0 ? `.${issue.path.join('.')}` : ''}`,
+        'a forced mark is { by: <who>, reason: <why>, at: <ISO 8601 time>, signer?: { name, publicKey, body, sig } }',
+      );
+    }
+    if (change.route.kind !== 'side' || change.route.side !== 'source' || change.sourceWorkersMayStop === true) {
+      throw new RoutingInputError(
+        `${field}.forced`,
+        "only a route all on the source may be forced: { kind: 'side', side: 'source' }, sourceWorkersMayStop false",
+      );
+    }
+  }
 }
 
 /** Validates a route; throws {@link RoutingInputError} naming the field and the fix. */
@@ -289,6 +318,17 @@ export function validatePlacement(placement: PlacementRecord, nowMs: number): vo
   }
 }
 
+/** An epoch still legible in a stored value that is not a valid record (0 when none), so a rewrite goes above it. */
+export function salvageEpoch(raw: string | null): number {
+  if (raw === null) return 0;
+  try {
+    const epoch = (JSON.parse(raw) as { epoch?: unknown } | null)?.epoch;
+    return typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function escapeGlob(s: string): string {
   return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
@@ -309,7 +349,6 @@ export class RoutingStore {
     this.channel = `${opts.keyPrefix}routes`;
   }
 
-  /** Redis key of a unit's routing record. */
   /** The unit's route log: every write of its record (a stream; `cutover audit` shows it). */
   routeLogKey(unit: string): string {
     return `${this.keyPrefix}route-log:${unit}`;
@@ -331,6 +370,20 @@ export class RoutingStore {
     });
   }
 
+  /** The highest epoch the unit's route log names (the newest entry's, before or after; 0 when the log is empty). */
+  async lastLoggedEpoch(unit: string): Promise<number> {
+    const [last] = await this.redis.xrevrange(this.routeLogKey(unit), '+', '-', 'COUNT', 1);
+    if (!last) return 0;
+    const fields = last[1];
+    const num = (k: string) => {
+      const i = fields.indexOf(k);
+      const n = i >= 0 ? Number(fields[i + 1]) : 0;
+      return Number.isSafeInteger(n) && n > 0 ? n : 0;
+    };
+    return Math.max(num('before'), num('after'));
+  }
+
+  /** Redis key of a unit's routing record. */
   routeKey(unit: string): string {
     return `${this.keyPrefix}route:${unit}`;
   }
@@ -531,6 +584,7 @@ export class RoutingStore {
       reason: change.reason,
       changedAt: new Date().toISOString(),
       restoredFrom: change.restoredFrom,
+      forced: change.forced,
     });
   }
 

@@ -4,9 +4,9 @@
  * the schedules switch and the CLI.
  */
 
-import type { Side } from '../domain/migration';
+import type { ForcedMark, Side } from '../domain/migration';
 
-export type { Side };
+export type { ForcedMark, Side };
 
 /**
  * A unit's route: everything on one side; `hold` (drain-and-switch: starts wait until it resolves);
@@ -32,6 +32,11 @@ export interface RoutingRecord {
    * made from that epoch, is then accepted (src/activities/routing.ts) instead of being a conflict.
    */
   restoredFrom?: number;
+  /**
+   * Set on a record written by `cutover route <unit> source --force` (only ever with the route on the
+   * source): who forced it, why, when, and their signature. The unit's workflow adopts it and rolls back.
+   */
+  forced?: ForcedMark;
 }
 
 /** A requested change: the new route (and optionally the workers flag), with its author. */
@@ -42,6 +47,8 @@ export interface RouteChange {
   reason?: string;
   /** See {@link RoutingRecord.restoredFrom}. */
   restoredFrom?: number;
+  /** See {@link RoutingRecord.forced}: only with the route on the source. */
+  forced?: ForcedMark;
 }
 
 /** Result of a compare-and-set: either the new record, or the current one that made it lose. */

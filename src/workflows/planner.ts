@@ -18,6 +18,7 @@ import type {
   RouteView,
   UnitMigrationInput,
 } from '../domain/migration';
+import { capWait, routeWatchAction, type RouteWatchAction, type RouteWatchStep } from './route-watch';
 
 /** Work the workflow performs through an activity. */
 export type Step =
@@ -34,7 +35,9 @@ export type Step =
   /** Switch each of the unit's schedules to `to`, fenced and exactly once (cutover; back to the source on rollback). */
   | { kind: 'switch-schedules'; to: Side }
   /** Check the unit's schedules on both clusters (after the runs' reconcile). */
-  | { kind: 'reconcile-schedules' };
+  | { kind: 'reconcile-schedules' }
+  /** Read the routing record back; restore it above every epoch seen (route-watch.ts). */
+  | RouteWatchStep;
 
 /** What the workflow should do next. */
 export type Action =
@@ -49,6 +52,8 @@ export type Action =
   | { type: 'report-stragglers'; side: Side }
   | { type: 'roll-back'; reason: string }
   | { type: 'fail'; step: string; failureType: string; reason: string }
+  /** The route watch's bookkeeping: a record read judged, a forced record adopted (route-watch.ts). */
+  | Exclude<RouteWatchAction, { type: 'step' }>
   | { type: 'done' };
 
 /** Terminal phases: the workflow returns. */
@@ -363,8 +368,16 @@ function obsOfStep(step: string): (keyof Observations)[] {
 
 /** The planner: what to do next, given the input, the state, the latest observations and the time (ms). */
 export function decide(input: UnitMigrationInput, state: MigrationState, obs: Observations, now: number): Action {
+  if (TERMINAL_PHASES.includes(state.phase)) return { type: 'done' };
+  // The routing record first, in every phase (paused and failed too): it is what applications route by.
+  const watch = routeWatchAction(input, state, now);
+  if (watch) return watch;
+  return capWait(decidePhase(input, state, obs, now), input, state);
+}
+
+/** The phase's own work (and the rules that hold in every phase: rollback, pause, failure). */
+function decidePhase(input: UnitMigrationInput, state: MigrationState, obs: Observations, now: number): Action {
   const { phase } = state;
-  if (TERMINAL_PHASES.includes(phase)) return { type: 'done' };
   // A rollback that itself failed waits in `failed` for an operator's advance (retry), like any step.
   const rollbackFailed = phase === 'failed' && state.failure?.phase === 'rolling-back';
   if (state.rollback && phase !== 'rolling-back' && !rollbackFailed) {

@@ -14,9 +14,10 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { PROBE_TASK_QUEUE } from '../domain/constants';
-import type { Observations, Phase } from '../domain/migration';
+import type { Observations, Phase, RouteTarget, RouteView } from '../domain/migration';
 import { CutoverPhase } from '../domain/search-attributes';
 import { forecastDrain, type Action, type Step } from './planner';
+import { adoptForced, applyRestored, applyRouteSeen, applySeen, applyWatchError, sawEpoch } from './route-watch-state';
 import { applyBookkeeping, enterPhase, markCompensation, note, type Bookkeeping } from './unit-state';
 import type { UnitRun } from './unit-view';
 
@@ -24,6 +25,8 @@ import type { UnitRun } from './unit-view';
 export interface UnitActivities {
   /** Quick calls: a few RPCs each. */
   acts: ActivityInterfaceFor<Activities>;
+  /** The routing record's checks and restores: few quick attempts (a Redis outage delays them, never fails the unit). */
+  watch: ActivityInterfaceFor<Activities>;
   /** Provisioning: may wait for a new namespace to become usable. */
   slow: ActivityInterfaceFor<Activities>;
   /** Probe workflows on the target. */
@@ -52,10 +55,21 @@ export function fail(run: UnitRun, step: string, type: string, message: string):
 }
 
 /** The planner's actions that need no activity and no wait: applied at once. */
-export function act(run: UnitRun, action: Bookkeeping | Extract<Action, { type: 'transition' | 'fail' }>, now: number): void {
+export function act(
+  run: UnitRun,
+  action: Bookkeeping | Extract<Action, { type: 'transition' | 'fail' | 'route-seen' | 'adopt-forced' }>,
+  now: number,
+): void {
   if (action.type === 'transition') transition(run, action.to, action.reason, action.clear);
   else if (action.type === 'fail') fail(run, action.step, action.failureType, action.reason);
-  else applyBookkeeping(run.state, run.input, action, now, nowIso());
+  else if (action.type === 'route-seen') {
+    applyRouteSeen(run.state, action.verdict, nowIso());
+    // A route change lost to a record something else wrote ahead of the workflow: held for an operator, as before.
+    if (action.conflict) fail(run, 'set-route', 'RouteConflict', action.conflict);
+  } else if (action.type === 'adopt-forced') {
+    adoptForced(run.state, run.input, run.workflowId, now, nowIso());
+    log.warn('routing record forced to the source: adopted', { unit: run.unit, forced: run.state.routeWatch?.forced });
+  } else applyBookkeeping(run.state, run.input, action, now, nowIso());
 }
 
 /** Runs a step; an activity that failed for good holds the unit in `failed` (a cancellation propagates). */
@@ -117,6 +131,8 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       state.route = await a.acts.ensureRoute.executeWithOptions({ summary: `create the routing record of ${unit} on the source` }, [
         { unit, actor, reason: 'provisioned: all starts on the source' },
       ]);
+      // No `checkedAt` yet: the record is read back at once (an operator may have forced it before it was ours).
+      if (state.routeWatch) sawEpoch(state.routeWatch, state.route.epoch);
       return;
     case 'probe': {
       const p = input.probe;
@@ -147,19 +163,25 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
           : step.route.kind === 'percent'
             ? `${step.route.percent}% to the target`
             : 'hold new starts';
-      state.route = await a.acts.changeRoute.executeWithOptions(
-        { summary: `route ${unit}: ${what} (epoch ${state.route.epoch} → ${state.route.epoch + 1})` },
-        [
-          {
-            unit,
-            expectedEpoch: state.route.epoch,
-            route: step.route,
-            sourceWorkersMayStop: step.sourceWorkersMayStop,
-            actor,
-            reason: step.reason,
-          },
-        ],
-      );
+      const change = {
+        unit,
+        expectedEpoch: state.route.epoch,
+        route: step.route,
+        sourceWorkersMayStop: step.sourceWorkersMayStop,
+        actor,
+        reason: step.reason,
+      };
+      const summary = { summary: `route ${unit}: ${what} (epoch ${state.route.epoch} → ${state.route.epoch + 1})` };
+      const w = state.routeWatch;
+      if (w) {
+        // A lost compare-and-set hands back the record: missing or regressed is restored (then this step runs
+        // again), forced is adopted; only a record written ahead by something else is a conflict.
+        const out = await a.acts.setRoute.executeWithOptions(summary, [change]);
+        if ('seen' in out) return applySeen(state, out.seen);
+        state.route = out.view;
+        sawEpoch(w, out.view.epoch);
+        w.checkedAt = now();
+      } else state.route = await a.acts.changeRoute.executeWithOptions(summary, [change]);
       state.routeChangedAt = now();
       if (state.phase === 'rolling-back') markCompensation(state, 'route back');
       return;
@@ -287,6 +309,53 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       if (state.phase === 'rolling-back') markCompensation(state, 'switch schedules back');
       return;
     }
+    case 'check-route': {
+      try {
+        const seen = await a.watch.readRoute.executeWithOptions(
+          { summary: `read the routing record of ${unit} back (the workflow's epoch ${state.route.epoch})` },
+          [{ unit }],
+        );
+        state.routeWatch!.checkedAt = now();
+        state.routeWatch!.error = undefined;
+        applySeen(state, seen);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // Redis unreachable: clients ride on their cached routes meanwhile; the next check tries again.
+        applyWatchError(state, errorText(err), now());
+      }
+      return;
+    }
+    case 'restore-route': {
+      const w = state.routeWatch!;
+      const seen = w.seen;
+      w.seen = undefined;
+      const r = state.route;
+      try {
+        const out = await a.watch.restoreRoute.executeWithOptions(
+          { summary: `restore the routing record of ${unit} (${step.why}) at epoch ${step.epoch}, from the workflow's route` },
+          [
+            {
+              unit,
+              expectDigest: seen?.digest ?? null,
+              epoch: step.epoch,
+              route: targetOf(r),
+              sourceWorkersMayStop: r.sourceWorkersMayStop,
+              actor,
+              reason: `restored: ${step.why} (the workflow's route at epoch ${r.epoch})`,
+              restoredFrom: r.epoch,
+              // A forced route stays marked as forced through a restore.
+              ...(w.forced ? { forced: forcedMark(w.forced) } : {}),
+            },
+          ],
+        );
+        if ('seen' in out) applySeen(state, out.seen);
+        else applyRestored(state, step.why, out.restored, now(), nowIso());
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        applyWatchError(state, errorText(err), now());
+      }
+      return;
+    }
     case 'reconcile-schedules': {
       const expected = state.phase === 'rolling-back' ? 'source' : 'target';
       const since = state.schedules?.forward?.startedAt;
@@ -308,4 +377,22 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       return;
     }
   }
+}
+
+/** The route a view holds, as a route to write. */
+function targetOf(r: RouteView): RouteTarget {
+  if (r.kind === 'side') return { kind: 'side', side: r.side ?? 'source' };
+  return r.kind === 'percent' ? { kind: 'percent', percent: r.percent ?? 0 } : { kind: 'hold' };
+}
+
+/** An activity failure's message (its cause's, when it has one). */
+function errorText(err: unknown): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** The forced mark as the record carries it (without the epoch the unit found it at). */
+function forcedMark(f: NonNullable<NonNullable<UnitRun['state']['routeWatch']>['forced']>) {
+  const { epoch: _, ...mark } = f;
+  return mark;
 }

@@ -28,8 +28,10 @@ import { unitSearchAttributes, validateUnitInput } from '../domain/unit-input';
 import { AUDIT_KEPT, emptyAuditLog, unmirrored } from '../audit/chain';
 import { Mutex } from './mutex';
 import { decide } from './planner';
+import { isRouteWatchAction } from './route-watch';
 import { act, actStep, type UnitActivities } from './unit-actions';
 import * as messages from './unit-migration.messages';
+import { newRouteWatch, takeRouteAudit } from './route-watch-state';
 import { applyCommand, audit } from './unit-state';
 import { detailsText, memoView, routeText, unitStatus, type UnitRun } from './unit-view';
 
@@ -56,6 +58,11 @@ const activities: UnitActivities = {
   // Schedules: a switch waits for the old side's running actions and for backfilled runs (seconds per
   // schedule, many schedules per unit), so a long start-to-close and a heartbeat to notice a dead worker.
   schedules: proxyActivities<Activities>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '30 seconds', retry: RETRY }),
+  // Route checks and restores: a few quick attempts; a Redis outage delays them to the next check, never fails the unit.
+  watch: proxyActivities<Activities>({
+    startToCloseTimeout: '10 seconds',
+    retry: { initialInterval: '500 milliseconds', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES] },
+  }),
 };
 
 // The audit log's mirror to Redis: an activity with a few quick attempts (not a local activity: its marker
@@ -74,6 +81,12 @@ const VIEW_MEMO_PATCH = 'unit-view-memo';
 const IDLESS_SAFE_COMMANDS_PATCH = 'idless-safe-commands';
 /** Units started on this code keep a hash-chained audit log (and mirror it); older runs replay without one. */
 const AUDIT_PATCH = 'audit-log';
+/**
+ * Runs on this code keep their routing record true (route-watch.ts): checks, restores, forced routes adopted.
+ * Asked on every loop, so a run begun on older code takes it up from its next live step; histories recorded
+ * before it replay without it.
+ */
+const ROUTE_TRUTH_PATCH = 'route-truth';
 
 /** Runs one unit's migration; `carried` is the state handed over by continue-as-new. */
 export async function runUnitMigration(
@@ -159,9 +172,12 @@ export async function runUnitMigration(
     for (const g of state.gates.slice(Math.min(seenGates, state.gates.length)))
       audit(state, { kind: 'gate', gate: g.name, result: g.result, value: g.value, message: g.message }, at);
     seenGates = state.gates.length;
-    if (state.route.epoch !== seenEpoch) {
+    // A restore or an adoption says why (`restored: missing`, `forced to the source by …`) and who forced it.
+    const why = takeRouteAudit(state);
+    if (state.route.epoch !== seenEpoch || why) {
       const after = { epoch: state.route.epoch, route: routeText(state.route) };
-      audit(state, { kind: 'route', before: { epoch: seenEpoch, route: seenRoute }, after, reason: `phase ${state.phase}` }, at);
+      const before = { epoch: seenEpoch, route: seenRoute };
+      audit(state, { kind: 'route', before, after, reason: why?.reason ?? `phase ${state.phase}`, forced: why?.forced }, at);
       seenEpoch = after.epoch;
       seenRoute = after.route;
     }
@@ -210,8 +226,10 @@ export async function runUnitMigration(
     await mirrorAudit();
     // Observations are in the state (the steps put them there); decide is pure.
     const now = Date.now();
+    if (patched(ROUTE_TRUTH_PATCH)) state.routeWatch ??= newRouteWatch(state, now);
     const action = decide(input, state, state.obs, now);
-    run.wait = action.type === 'wait' ? action : undefined;
+    // A route check in the middle of a wait does not end it for the views (the memo would flap at every check).
+    if (!isRouteWatchAction(action)) run.wait = action.type === 'wait' ? action : undefined;
     if (patched(VIEW_MEMO_PATCH)) publishView();
     switch (action.type) {
       case 'done':

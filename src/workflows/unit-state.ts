@@ -240,6 +240,7 @@ function compensationsOf(state: MigrationState): MigrationState['compensations']
     ...(r.epoch > 0 && (r.kind !== 'side' || r.side !== 'source' || r.sourceWorkersMayStop)
       ? [{ name: 'route back to the source', done: false }]
       : []),
+    ...(state.routeWatch?.forced ? [{ name: `route back to the source (forced by ${state.routeWatch.forced.by})`, done: true }] : []),
     ...(state.moveStartedAt ? [{ name: 'drain the target', done: false }] : []),
     ...(state.schedules?.copy ? [{ name: 'keep the paused schedule copies on the target (harmless; delete by hand)', done: true }] : []),
     ...(state.obs.provision

@@ -27,6 +27,8 @@ export function unitStatus(run: UnitRun): UnitStatus {
   const { state, input } = run;
   const r = state.route;
   const last = state.drain?.samples[state.drain.samples.length - 1];
+  const w = state.routeWatch;
+  const forced = w?.forced;
   return {
     id: run.workflowId,
     kind: run.kind,
@@ -39,7 +41,19 @@ export function unitStatus(run: UnitRun): UnitStatus {
       ...(r.kind === 'side' ? { side: r.side } : r.kind === 'percent' ? { percent: r.percent } : { hold: true }),
       epoch: r.epoch,
       sourceWorkersMayStop: r.sourceWorkersMayStop,
+      ...(forced
+        ? { forced: { by: forced.by, reason: forced.reason, at: forced.at, ...(forced.signer ? { signedBy: forced.signer.name } : {}) } }
+        : {}),
     },
+    ...(w
+      ? {
+          routeCheck: {
+            ...(w.checkedAt !== undefined ? { checkedAt: new Date(w.checkedAt).toISOString() } : {}),
+            restores: w.restores,
+            ...(w.error ? { error: w.error } : {}),
+          },
+        }
+      : {}),
     strategy: input.strategy,
     waitingFor: run.wait?.reason,
     ...(run.wait?.for ? { waitingOn: run.wait.for } : {}),

@@ -287,7 +287,8 @@ describe('cutover route show|repair against the real stack', function () {
       source: 'legacy',
       target: 'cloud',
       control: { cluster: 'cloud', namespace: 'cutover', taskQueue: uniqueId('route-control') },
-      redis: { url: s.redisUrl, keyPrefix: `${uniqueId('route')}:`, clientStaleness: '1s' },
+      // Checks far apart: the test breaks the record and repairs it by hand before the unit would restore it.
+      redis: { url: s.redisUrl, keyPrefix: `${uniqueId('route')}:`, clientStaleness: '1s', routeCheck: '10m' },
       namespaces: {
         [NS]: {
           strategy: 'drain-and-switch',
@@ -322,9 +323,9 @@ describe('cutover route show|repair against the real stack', function () {
     await control.workflow
       .getHandle(workflowId)
       .signal(messages.advance, { actor: 'test', commandId: uniqueId('c'), until: 'provisioned' });
-    await until('the unit to create its record (provisioned, epoch 1)', async () => {
+    await until('the unit to create its record (provisioned, epoch 1) and read it back once', async () => {
       const st = await status();
-      return st.phase === 'provisioned' && st.route.epoch === 1;
+      return st.phase === 'provisioned' && st.route.epoch === 1 && st.routeCheck?.checkedAt !== undefined;
     });
   });
 

@@ -1,7 +1,11 @@
 /** `cutover route show|repair`: the pure parts (verdict, repair plan, text), table-driven. */
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {
   checkRepairInput,
+  forceMark,
   formatRouteInspection,
   judgeRoute,
   repairPlan,
@@ -13,6 +17,9 @@ import {
 } from '../../src/cockpit/route';
 import { CockpitInputError } from '../../src/cockpit/errors';
 import type { Route, RoutingRecord } from '../../src/routing/types';
+import { loadOperatorKey, newOperatorKey } from '../../src/operators/keys';
+import { verifySigned } from '../../src/operators/signing';
+import { parseUnitName } from '../../src/domain/ids';
 
 const UNIT = 'namespace/payments';
 const KEY = `cutover:route:${UNIT}`;
@@ -125,5 +132,64 @@ describe('route show|repair (no servers)', () => {
       (e: unknown) => e instanceof CockpitInputError && e.field === '--actor',
     );
     checkRepairInput({ actor: 'a', reason: 'failover' });
+  });
+
+  it('a record forced to the source and not adopted yet is never repaired over', () => {
+    const forced = { by: 'alice', reason: 'control down', at: '2025-01-02T00:00:00.000Z' };
+    const src: Route = { kind: 'side', side: 'source' };
+    for (const [epoch, wfEpoch] of [
+      [9, 5],
+      [1, 5],
+    ]) {
+      const i = inspect(stored(rec(epoch!, src, { forced })), wf(wfEpoch!));
+      assert.equal(i.verdict, 'forced', `${epoch} vs ${wfEpoch}`);
+      assert.equal(repairPlan(i, 'op', undefined), undefined);
+      assert.match(i.explanation, /forced to the source by alice .*adopts it at its next check and rolls back/);
+    }
+    // Adopted: the workflow holds it.
+    assert.equal(inspect(stored(rec(9, src, { forced })), wf(9, src)).verdict, 'consistent');
+  });
+
+  it('a forced route: only the source, --force and --reason required, signed when the plan lists operators', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'force-'));
+    try {
+      const k = newOperatorKey({ name: 'alice', dir });
+      const alice = loadOperatorKey(k.keyFile);
+      const mallory = loadOperatorKey(newOperatorKey({ name: 'mallory', dir }).keyFile);
+      const target = { kind: 'unit' as const, name: UNIT, ref: parseUnitName(UNIT)!, ring: 'r', workflowId: WID };
+      const base = { target, side: 'source', force: true, reason: 'control down', actor: 'alice', now: () => 1_000 };
+      const operators = { alice: { publicKey: k.publicKey, roles: ['operator' as const] } };
+      const field = (over: Partial<typeof base> & Record<string, unknown>) => {
+        try {
+          forceMark({ ...base, ...over });
+          return 'accepted';
+        } catch (e) {
+          assert.ok(e instanceof CockpitInputError, String(e));
+          return e.field;
+        }
+      };
+      assert.equal(field({ side: 'target' }), '<side>');
+      assert.equal(field({ force: false }), '--force');
+      assert.equal(field({ reason: '  ' }), '--reason');
+      assert.equal(field({ reason: undefined }), '--reason');
+      assert.equal(field({ actor: '' }), '--actor');
+      assert.equal(field({ operators }), '--key', 'unsigned with operators listed');
+      assert.equal(field({ operators, signer: mallory }), '--key', 'a key the plan does not list');
+      assert.equal(field({ operators: { alice: { publicKey: k.publicKey, roles: ['approver' as const] } }, signer: alice }), '--key');
+      assert.deepEqual(forceMark(base), { by: 'alice', reason: 'control down', at: new Date(1_000).toISOString() });
+      const signed = forceMark({ ...base, operators, signer: alice });
+      assert.equal(signed.signer?.name, 'alice');
+      const v = verifySigned({ signature: signed.signer! }, [{ name: 'alice', publicKey: k.publicKey, roles: ['operator'] }], {
+        command: 'route-force',
+        workflowId: WID,
+        runIds: [],
+        runOptional: true,
+        now: 1_000,
+        roles: ['operator'],
+      });
+      assert.ok(v.ok && v.body.args.unit === UNIT && v.body.args.reason === 'control down', JSON.stringify(v));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

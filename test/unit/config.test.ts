@@ -443,6 +443,7 @@ const INVALID: [string, (p: Raw) => void, string[]][] = [
   ['drainDeadline zero', (p) => (p.defaults.drainDeadline = 0), ['defaults.drainDeadline']],
   ['client staleness zero', (p) => (p.redis.clientStaleness = 0), ['redis.clientStaleness']],
   ['client staleness not a duration', (p) => (p.redis.clientStaleness = 'soon'), ['redis.clientStaleness']],
+  ['route check zero', (p) => (p.redis.routeCheck = 0), ['redis.routeCheck']],
   ['unknown onGateFailure', (p) => (p.defaults.onGateFailure = 'ignore'), ['defaults.onGateFailure']],
   ['unknown stragglers policy', (p) => (p.defaults.stragglers = 'kill'), ['defaults.stragglers']],
   ['no rings', (p) => (p.rings = []), ['rings']],
@@ -675,6 +676,28 @@ describe('config: warnings on a valid plan', () => {
     assert.match(warning!.message, /roll its units back to legacy/);
     assert.match(warning!.hint, /separate from the target/);
     assert.match(warning!.hint, /cutover route <unit> source --force/);
+  });
+
+  it('takes redis.routeCheck to the units, and warns when it is not below the clients staleness bound', () => {
+    const raw = example();
+    raw.redis.routeCheck = '5s';
+    const ok = validatePlan(raw);
+    assert.ok(ok.ok);
+    assert.equal(unitInputFromPlan(ok.plan, { kind: 'namespace', namespace: 'payments' }).routeCheckMs, 5_000);
+    assert.deepEqual(
+      ok.warnings.filter((w) => w.path === 'redis.routeCheck'),
+      [],
+    );
+    raw.redis.routeCheck = raw.redis.clientStaleness ?? '30s';
+    const late = validatePlan(raw);
+    assert.ok(late.ok);
+    const [warning] = late.warnings.filter((w) => w.path === 'redis.routeCheck');
+    assert.match(warning!.message, /not sooner than routed clients fail closed/);
+    // Unset: the units take the default (not written into their input).
+    delete raw.redis.routeCheck;
+    const unset = validatePlan(raw);
+    assert.ok(unset.ok);
+    assert.equal(unitInputFromPlan(unset.plan, { kind: 'namespace', namespace: 'payments' }).routeCheckMs, undefined);
   });
 
   it('warns also when control.cluster is left to its default (the target); no position to point at', () => {
