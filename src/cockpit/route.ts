@@ -26,17 +26,6 @@ import { CockpitInputError, ControlUnavailableError, RouteRepairRefusedError } f
 import { DEFAULT_COMMAND_TTL_MS } from './sign';
 import type { CockpitTarget } from './target';
 
-/** A record an operator forced to the source that the workflow has not adopted yet: never repaired over. */
-function forcedVerdict(rec: RoutingRecord, wfEpoch: number): Omit<RouteInspection, 'unit' | 'stored' | 'workflow'> {
-  const f = rec.forced!;
-  return {
-    verdict: 'forced',
-    explanation:
-      `the record (epoch ${rec.epoch}) was forced to the source by ${f.by} at ${f.at} (${f.reason}); ` +
-      `the workflow (epoch ${wfEpoch}) adopts it at its next check and rolls back — it never writes over it`,
-  };
-}
-
 /** Reads an epoch out of an invalid value when it has a usable one (so a repair goes above it too). */
 export { salvageEpoch };
 
@@ -181,6 +170,17 @@ export function judgeRoute(
     explanation:
       `the record (epoch ${rec.epoch}) is newer than the workflow's route (epoch ${wf.epoch}): a route change may be in flight ` +
       '(look again in a moment), or something other than the workflow wrote it — `cutover status` shows the unit',
+  };
+}
+
+/** A record an operator forced to the source that the workflow has not adopted yet: never repaired over. */
+function forcedVerdict(rec: RoutingRecord, wfEpoch: number): Omit<RouteInspection, 'unit' | 'stored' | 'workflow'> {
+  const f = rec.forced!;
+  return {
+    verdict: 'forced',
+    explanation:
+      `the record (epoch ${rec.epoch}) was forced to the source by ${f.by} at ${f.at} (${f.reason}); ` +
+      `the workflow (epoch ${wfEpoch}) adopts it at its next check and rolls back — it never writes over it`,
   };
 }
 
