@@ -72,6 +72,19 @@ export interface UnitMigrationInput {
   operators?: OperatorKey[];
   /** How long an approval to terminate stragglers stays open (ms; default one hour). */
   approvalTtlMs?: number;
+  /**
+   * Timing of the quick steps' activities (preflight, route changes, counts, reconcile, stragglers):
+   * `startToCloseMs` bounds one attempt (default 30 s), `maxRetryIntervalMs` the backoff between attempts
+   * (default 10 s). Either way a step gets 30 attempts before the unit is held in `failed`. Unset: the
+   * defaults, as for units started before the field existed.
+   */
+  quickSteps?: QuickStepTiming;
+}
+
+/** See {@link UnitMigrationInput.quickSteps}. */
+export interface QuickStepTiming {
+  startToCloseMs?: number;
+  maxRetryIntervalMs?: number;
 }
 
 /** How a unit's schedules move (each one active on exactly one cluster). */
