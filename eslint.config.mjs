@@ -100,4 +100,16 @@ export default tseslint.config(
       'no-restricted-globals': ['error', { name: 'process', message: 'No env reads in workflow code.' }],
     },
   },
+  {
+    // The routing client's ages (staleness, the hold bound) must survive a wall-clock step: every time it
+    // reads comes from its injectable clock (src/routing/clock.ts), monotonic for elapsed time.
+    files: ['src/routing/**/*.ts'],
+    ignores: ['src/routing/clock.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'Read the RoutingClock: monotonicMs() for elapsed time, wallMs() for shared times.' },
+      ],
+    },
+  },
 );

@@ -213,7 +213,10 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<C
 
     const clusterDep = (name: string) => {
       const cluster = plan.clusters[name]!;
-      return { name, connection: conns[name]!, kind: cluster.kind, cloudAuth: cloudAuthOf(cluster) };
+      // A dev server (`local.server: dev`, as `cutover dev up` runs one) shows a start or a close in visibility
+      // within its 0.5 s settle time; other self-hosted clusters are given 3 s.
+      const kind = cluster.local?.server === 'dev' ? ('dev' as const) : cluster.kind;
+      return { name, connection: conns[name]!, kind, cloudAuth: cloudAuthOf(cluster) };
     };
     const redis = await connectRedis(plan.redis);
     redis.on('error', (err) => progress(`redis: ${err.message}`));

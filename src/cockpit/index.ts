@@ -15,7 +15,15 @@ export {
   type CampaignStartOptions,
   type CampaignStartResult,
 } from './campaign';
-export { getStatus, type CockpitStatus, type GetStatusOptions, type UnitRow, type UnitStatusView } from './status';
+export {
+  getStatus,
+  retryingStep,
+  type CockpitStatus,
+  type GetStatusOptions,
+  type RetryingStep,
+  type UnitRow,
+  type UnitStatusView,
+} from './status';
 export {
   REPAIRABLE,
   checkRepairInput,

@@ -128,7 +128,9 @@ function phaseCell(row: UnitRow): string {
 export function detailLines(row: UnitRow): string[] {
   const s = row.status;
   if (row.workflow === 'not-started') return ['not started — start the plan: cutover start <plan>'];
-  if (!s) return [`status unavailable: ${row.error ?? 'unknown'}`];
+  const r = row.retrying;
+  const retrying = r ? [`retrying ${r.activity} (attempt ${r.attempt})${r.lastFailure ? `: ${r.lastFailure}` : ''}`] : [];
+  if (!s) return [`status unavailable: ${row.error ?? 'unknown'}`, ...retrying];
   const out: string[] = [];
   if (s.approval && !s.approval.approvedBy) {
     out.push(`APPROVAL PENDING: ${s.approval.kind} (${s.approval.count}) — cutover approve ${row.unit}`);
@@ -140,6 +142,7 @@ export function detailLines(row: UnitRow): string[] {
   if (s.pausedBy)
     out.push(`PAUSED by ${s.pausedBy.actor}${s.pausedBy.reason ? `: ${s.pausedBy.reason}` : ''} — cutover resume ${row.unit}`);
   if (s.waitingFor) out.push(`waiting: ${s.waitingFor}`);
+  out.push(...retrying);
   const gate = s.gates[s.gates.length - 1];
   if (gate?.message && gate.result !== 'successful') out.push(`gate ${gate.name}: ${gate.message}`);
   if (s.counts.duplicates || s.counts.stranded) out.push(`duplicates ${s.counts.duplicates} · stranded ${s.counts.stranded}`);

@@ -4,6 +4,8 @@
  * a unit whose workflow does not answer shows the error instead of hiding the others.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { optionalTsToDate } from '@temporalio/common/lib/time';
+import type { temporal } from '@temporalio/proto';
 import type { CampaignStatus } from '../campaign/types';
 import type { Plan } from '../config/types';
 import { campaignWorkflowId, parseUnitName, unitWorkflowId, type UnitRef } from '../domain/ids';
@@ -32,6 +34,46 @@ export interface UnitRow {
   status?: UnitStatusView;
   /** Why the status could not be read. */
   error?: string;
+  /**
+   * The step the unit is retrying, when one is: its activity failed or timed out at least once (a cluster
+   * or Redis it needs is unreachable, say). The status query cannot tell, since the workflow only sees the
+   * step once it ends; the server's record of the pending activity can.
+   */
+  retrying?: RetryingStep;
+}
+
+/** A unit's step whose activity is being retried (from the server's pending activity). */
+export interface RetryingStep {
+  activity: string;
+  /** The attempt running or due next (2 = the first retry). */
+  attempt: number;
+  /** The last attempt's failure, with its causes (`a ← b`); a timeout reads "activity StartToClose timeout". */
+  lastFailure?: string;
+  /** When the next attempt is due (ISO), while waiting between attempts. */
+  nextAttemptAt?: string;
+}
+
+type PendingActivity = temporal.api.workflow.v1.IPendingActivityInfo;
+
+/** A failure and its causes in one line. */
+function failureText(f: temporal.api.failure.v1.IFailure | null | undefined): string | undefined {
+  const parts: string[] = [];
+  for (let e = f; e && parts.length < 4; e = e.cause) if (e.message) parts.push(e.message);
+  return parts.length > 0 ? parts.join(' ← ') : undefined;
+}
+
+/** The unit's step being retried: a pending activity past its first attempt, or one whose attempt failed. */
+export function retryingStep(pending: readonly PendingActivity[] | null | undefined): RetryingStep | undefined {
+  const p = (pending ?? []).find((a) => (a.attempt ?? 1) > 1 || a.lastFailure);
+  if (!p) return undefined;
+  const next = optionalTsToDate(p.nextAttemptScheduleTime);
+  const lastFailure = failureText(p.lastFailure);
+  return {
+    activity: p.activityType?.name ?? '?',
+    attempt: p.attempt ?? 1,
+    ...(lastFailure ? { lastFailure } : {}),
+    ...(next ? { nextAttemptAt: next.toISOString() } : {}),
+  };
 }
 
 /** The cockpit's whole view. */
@@ -60,17 +102,25 @@ async function unitRow(client: Client, opts: GetStatusOptions, ref: UnitRef, nam
   const base = { unit: name, ring, workflowId, url: workflowUrl(opts.uiBase, opts.namespace, workflowId) };
   const handle = client.workflow.getHandle(workflowId);
   let running: boolean;
+  let retrying: RetryingStep | undefined;
   try {
-    running = (await handle.describe()).status.name === 'RUNNING';
+    const d = await handle.describe();
+    running = d.status.name === 'RUNNING';
+    retrying = running ? retryingStep(d.raw.pendingActivities) : undefined;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { ...base, workflow: 'not-started' };
     return { ...base, workflow: 'unreachable', error: (err as Error).message };
   }
   try {
     const status = await queryStatus(client, handle, opts.queryTimeoutMs);
-    return { ...base, workflow: running ? 'running' : 'closed', status };
+    return { ...base, workflow: running ? 'running' : 'closed', status, ...(retrying ? { retrying } : {}) };
   } catch (err) {
-    return { ...base, workflow: 'unreachable', error: `status query failed (is the cutover worker running?): ${(err as Error).message}` };
+    return {
+      ...base,
+      workflow: 'unreachable',
+      error: `status query failed (is the cutover worker running?): ${(err as Error).message}`,
+      ...(retrying ? { retrying } : {}),
+    };
   }
 }
 

@@ -77,6 +77,19 @@ export interface UnitMigrationInput {
    * `DEFAULT_ROUTE_CHECK_MS`): a missing or regressed record is restored within this bound.
    */
   routeCheckMs?: number;
+  /**
+   * Timing of the quick steps' activities (preflight, route changes, counts, reconcile, stragglers):
+   * `startToCloseMs` bounds one attempt (default 30 s), `maxRetryIntervalMs` the backoff between attempts
+   * (default 10 s). Either way a step gets 30 attempts before the unit is held in `failed`. Unset: the
+   * defaults, as for units started before the field existed.
+   */
+  quickSteps?: QuickStepTiming;
+}
+
+/** See {@link UnitMigrationInput.quickSteps}. */
+export interface QuickStepTiming {
+  startToCloseMs?: number;
+  maxRetryIntervalMs?: number;
 }
 
 /** How a unit's schedules move (each one active on exactly one cluster). */

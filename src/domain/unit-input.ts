@@ -69,6 +69,15 @@ export function validateUnitInput(input: unknown, kind: 'namespace' | 'tenant'):
       "use gap (fires missed while a schedule switches are run on its new cluster) or none (only reported), e.g. { backfill: 'gap' }",
     );
   }
+  if (i.quickSteps !== undefined) {
+    const q = typeof i.quickSteps === 'object' && i.quickSteps !== null ? (i.quickSteps as Record<string, unknown>) : undefined;
+    need('quickSteps', q !== undefined, '{ startToCloseMs?, maxRetryIntervalMs? } in milliseconds, or leave unset for 30 s and 10 s');
+    // The retry policy starts at 1 s, so neither bound may be shorter.
+    for (const f of ['startToCloseMs', 'maxRetryIntervalMs'] as const) {
+      const v = q?.[f];
+      if (v !== undefined) need(`quickSteps.${f}`, ms(v) && (v as number) >= 1_000, 'at least 1000 milliseconds, or leave unset');
+    }
+  }
   if (i.maxHistoryEvents !== undefined)
     need('maxHistoryEvents', typeof i.maxHistoryEvents === 'number' && i.maxHistoryEvents >= 20, 'at least 20 events, or leave unset');
   return problems;

@@ -30,6 +30,7 @@ import type {
 } from '@temporalio/client';
 import type { DataConverter, Workflow, WorkflowResultType, WithWorkflowArgs } from '@temporalio/common';
 import type { Redis } from 'ioredis';
+import { systemClock, type RoutingClock } from './clock';
 import { RouteHeldTimeoutError, RoutingInputError } from './errors';
 import { sideFor } from './hash';
 import { checkPlanNamespace, planNamespace } from './plan-namespace';
@@ -79,6 +80,12 @@ export interface RoutedClientTuning {
 
 /** Explicit parts (tests, custom wiring). The caller owns the clients and the Redis connection. */
 export interface RoutedClientParts extends RoutedClientTuning {
+  /**
+   * The clocks (default the process's): staleness and the hold bound are read on `monotonicMs`, so a wall
+   * clock stepped back never keeps stale routes usable; placement claim times, compared across hosts, on
+   * `wallMs`. Tests inject one to step the wall clock.
+   */
+  clock?: RoutingClock;
   /** Client bound to the source cluster and the source namespace. */
   source: Client;
   /** Client bound to the target cluster and the target namespace. */
@@ -97,6 +104,8 @@ export interface RoutedClientParts extends RoutedClientTuning {
 export interface RoutedClientConnectOptions extends RoutedClientTuning {
   /** Path of the plan file, or an already-parsed plan. */
   plan: string | Plan;
+  /** The clocks (see {@link RoutedClientParts.clock}). */
+  clock?: RoutingClock;
   /** The source namespace as keyed in the plan's `namespaces`. */
   namespace: string;
   identity?: string;
@@ -363,6 +372,7 @@ export class RoutedClient {
   private readonly clients: Record<Side, Client>;
   private readonly units: UnitResolver;
   private readonly t: Tuning;
+  private readonly clock: RoutingClock;
   private readonly placements = new PlacementCache(ROUTED_CLIENT_DEFAULTS.placementCacheSize);
   private readonly owned: (() => Promise<void>)[] = [];
   private closed = false;
@@ -395,7 +405,8 @@ export class RoutedClient {
     this.namespace = parts.namespace;
     this.targetNamespace = parts.targetNamespace ?? parts.namespace;
     this.clients = { source: parts.source, target: parts.target };
-    this.store = parts.store instanceof RoutingStore ? parts.store : new RoutingStore(parts.store);
+    this.clock = parts.clock ?? systemClock;
+    this.store = parts.store instanceof RoutingStore ? parts.store : new RoutingStore({ ...parts.store, clock: this.clock });
     this.units = new UnitResolver(parts.namespace, parts.tenantSelector, parts.tenants);
     this.t = tuning(parts);
     this.routes = new RouteTable({
@@ -403,6 +414,7 @@ export class RoutedClient {
       units: this.units.knownUnits(),
       refreshMs: this.t.refreshMs,
       stalenessMs: this.t.stalenessMs,
+      clock: this.clock,
     });
   }
 
@@ -492,11 +504,12 @@ export class RoutedClient {
     let record = this.routes.lookup(unit);
     let side: Side | 'hold' = record ? sideFor(record.route, workflowId) : 'source';
     if (side !== 'hold') return { side, record };
-    const started = Date.now();
+    // Elapsed time, on the monotonic clock: a wall clock stepped back must not hold a start for an hour.
+    const started = this.clock.monotonicMs();
     const deadline = started + this.t.holdTimeoutMs;
     for (;;) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new RouteHeldTimeoutError(unit, Date.now() - started);
+      const remaining = deadline - this.clock.monotonicMs();
+      if (remaining <= 0) throw new RouteHeldTimeoutError(unit, Math.round(this.clock.monotonicMs() - started));
       // Wake on the change, or at each refresh period (to re-check staleness and timer refreshes).
       await this.routes.waitForChange(unit, Math.min(remaining, this.t.refreshMs));
       if (this.closed) throw new RoutingInputError('client', 'closed while a start was held; create a new client');
@@ -600,7 +613,7 @@ export class RoutedClient {
    * See the file comment, step 3.
    */
   private async placeWhileMoving(workflowId: string, side: Side, epoch: number): Promise<Side> {
-    const mine: PlacementRecord = { side, epoch, at: Date.now(), pending: true };
+    const mine: PlacementRecord = { side, epoch, at: this.clock.wallMs(), pending: true };
     let claim: Awaited<ReturnType<RoutingStore['claimPlacement']>> | 'unavailable' = 'unavailable';
     if (this.redisReady()) {
       try {
@@ -616,8 +629,10 @@ export class RoutedClient {
     if (claim !== 'unavailable' && claim !== undefined) {
       const placed = claim.placement.side;
       if (placed === side) return side;
-      // Another start placed this ID on the other side: it may still be in flight, or running there.
-      if (claim.placement.pending && Date.now() - claim.placement.at < this.t.inflightWindowMs) return placed;
+      // Another start placed this ID on the other side: it may still be in flight, or running there. The
+      // claim time is the claiming host's wall clock, so only wall time can age it: hosts' clocks must agree
+      // within the in-flight window (docs/design.md, "Failure modes").
+      if (claim.placement.pending && this.clock.wallMs() - claim.placement.at < this.t.inflightWindowMs) return placed;
       if ((await this.describeOn(placed, workflowId))?.running) return placed;
       const moved = await this.store.movePlacement(this.namespace, workflowId, claim.raw, mine, this.t.placementTtlMs);
       if (moved) return side;
@@ -710,7 +725,7 @@ export class RoutedClient {
       .setPlacement(
         this.namespace,
         workflowId,
-        { side: placed.side, epoch: placed.epoch, at: Date.now(), pending: false },
+        { side: placed.side, epoch: placed.epoch, at: this.clock.wallMs(), pending: false },
         this.t.placementTtlMs,
       )
       .catch(() => undefined);

@@ -4,6 +4,8 @@ export { BUCKETS, bucketOf, hash32, sideFor } from './hash';
 export { RoutingStore, validateRoute, validateRouteChange } from './store';
 export type { PlacementRead, PlacementRecord, RecordRead, RouteHint, RouteSubscription, RoutingStoreOptions } from './store';
 export { RouteTable } from './route-table';
+export { systemClock } from './clock';
+export type { RoutingClock } from './clock';
 export type { RouteTableOptions, UnitProblem } from './route-table';
 export { ROUTED_CLIENT_DEFAULTS, RoutedClient, RoutedScheduleHandle, RoutedWorkflowHandle, isSettled } from './client';
 export type {

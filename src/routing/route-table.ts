@@ -9,8 +9,10 @@
  * or no record for a unit never seen with one) is younger than `stalenessMs`. Past that, lookups of that
  * unit throw {@link RoutingUnavailableError}: the client fails closed instead of guessing, whether Redis
  * is unreachable or the unit's own record is invalid or gone. One bad record never stops the other units
- * from refreshing.
+ * from refreshing. Ages are measured on the monotonic clock: a wall clock stepped back (or forward) neither
+ * keeps a stale route usable nor ages a fresh one.
  */
+import { systemClock, type RoutingClock } from './clock';
 import { RoutingUnavailableError } from './errors';
 import type { RoutingRecordInvalidError } from './errors';
 import type { RecordRead, RouteHint, RouteSubscription, RoutingStore } from './store';
@@ -27,8 +29,8 @@ export interface RouteTableOptions {
   stalenessMs: number;
   /** Least time between two reads triggered by messages on the routes channel (ms). Default 100. */
   hintIntervalMs?: number;
-  /** Clock (ms); injectable for unit tests. */
-  now?: () => number;
+  /** The clock ages are read on (only its monotonic side); default the process's. Injectable for tests. */
+  clock?: Pick<RoutingClock, 'monotonicMs'>;
 }
 
 /** Why a unit's last read did not confirm its route. */
@@ -37,7 +39,7 @@ export type UnitProblem = { reason: 'invalid-record'; error: RoutingRecordInvali
 interface Entry {
   /** The last valid record applied; null: none (routed to the source: the move has not begun). */
   record: RoutingRecord | null;
-  /** Clock time at which the last read that confirmed the route was issued; -Infinity: never. */
+  /** Monotonic time at which the last read that confirmed the route was issued; -Infinity: never. */
   okAt: number;
   /** Set while the unit's record reads as invalid, or as gone after it was seen. */
   problem?: UnitProblem;
@@ -75,7 +77,8 @@ export class RouteTable {
     this.refreshMs = opts.refreshMs;
     this.stalenessMs = opts.stalenessMs;
     this.hintIntervalMs = opts.hintIntervalMs ?? DEFAULT_HINT_INTERVAL_MS;
-    this.now = opts.now ?? Date.now;
+    const clock = opts.clock ?? systemClock;
+    this.now = () => clock.monotonicMs();
     for (const u of opts.units) this.entries.set(u, { record: null, okAt: Number.NEGATIVE_INFINITY });
   }
 

@@ -16,6 +16,7 @@
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { systemClock, type RoutingClock } from './clock';
 import { RoutingInputError, RoutingRecordInvalidError } from './errors';
 import type { CasResult, Route, RouteChange, RoutingRecord, Side } from './types';
 
@@ -25,6 +26,8 @@ export interface RoutingStoreOptions {
   redis: Redis;
   /** The plan's `redis.keyPrefix`, e.g. `cutover:`. */
   keyPrefix: string;
+  /** The wall clock placements' claim times are written and judged on (shared with other hosts); default `Date.now`. */
+  clock?: Pick<RoutingClock, 'wallMs'>;
 }
 
 /** A message on the routes channel, as subscribers take it: the unit whose record to read again. */
@@ -340,6 +343,7 @@ export class RoutingStore {
   /** The pub/sub channel of route changes. */
   readonly channel: string;
   private readonly shas = new Map<string, string>();
+  private readonly clock: Pick<RoutingClock, 'wallMs'>;
 
   constructor(opts: RoutingStoreOptions) {
     if (!opts || !opts.redis) throw new RoutingInputError('redis', 'pass an ioredis client (new Redis(url))');
@@ -347,6 +351,7 @@ export class RoutingStore {
     this.redis = opts.redis;
     this.keyPrefix = opts.keyPrefix;
     this.channel = `${opts.keyPrefix}routes`;
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** The unit's route log: every write of its record (a stream; `cutover audit` shows it). */
@@ -535,7 +540,7 @@ export class RoutingStore {
   }
 
   /** The placement of a workflow ID as read: absent, valid, or invalid (never to be trusted). */
-  async readPlacement(namespace: string, workflowId: string, nowMs = Date.now()): Promise<PlacementRead> {
+  async readPlacement(namespace: string, workflowId: string, nowMs = this.clock.wallMs()): Promise<PlacementRead> {
     const json = await this.redis.get(this.placementKey(namespace, workflowId));
     return json === null ? { state: 'absent' } : parsePlacement(json, nowMs);
   }
@@ -556,22 +561,22 @@ export class RoutingStore {
     placement: PlacementRecord,
     ttlMs: number,
   ): Promise<Exclude<PlacementRead, { state: 'absent' }> | undefined> {
-    validatePlacement(placement, Date.now());
+    validatePlacement(placement, this.clock.wallMs());
     const res = await this.script(CLAIM_SCRIPT, [this.placementKey(namespace, workflowId)], [JSON.stringify(placement), String(ttlMs)]);
     if (typeof res !== 'string') return undefined;
-    return parsePlacement(res, Date.now()) as Exclude<PlacementRead, { state: 'absent' }>;
+    return parsePlacement(res, this.clock.wallMs()) as Exclude<PlacementRead, { state: 'absent' }>;
   }
 
   /** Moves a placement from the value `raw` to `placement`; returns false when someone changed it first. */
   async movePlacement(namespace: string, workflowId: string, raw: string, placement: PlacementRecord, ttlMs: number): Promise<boolean> {
-    validatePlacement(placement, Date.now());
+    validatePlacement(placement, this.clock.wallMs());
     const res = await this.script(MOVE_SCRIPT, [this.placementKey(namespace, workflowId)], [raw, JSON.stringify(placement), String(ttlMs)]);
     return res === 1;
   }
 
   /** Records a placement unconditionally (after a start whose side is certain). */
   async setPlacement(namespace: string, workflowId: string, placement: PlacementRecord, ttlMs: number): Promise<void> {
-    validatePlacement(placement, Date.now());
+    validatePlacement(placement, this.clock.wallMs());
     await this.redis.set(this.placementKey(namespace, workflowId), JSON.stringify(placement), 'PX', ttlMs);
   }
 

@@ -65,6 +65,22 @@ const activities: UnitActivities = {
   }),
 };
 
+/**
+ * The unit's activity groups: the ones above, or, when its input sets the quick steps' timing, the quick
+ * group with it (a shorter start-to-close makes a fault's retries show sooner: tests, slow links).
+ */
+function activitiesFor(input: UnitMigrationInput): UnitActivities {
+  const q = input.quickSteps;
+  if (!q) return activities;
+  return {
+    ...activities,
+    acts: proxyActivities<Activities>({
+      startToCloseTimeout: q.startToCloseMs ?? '30 seconds',
+      retry: { ...RETRY, ...(q.maxRetryIntervalMs !== undefined ? { maximumInterval: q.maxRetryIntervalMs } : {}) },
+    }),
+  };
+}
+
 // The audit log's mirror to Redis: an activity with a few quick attempts (not a local activity: its marker
 // would sit between patch markers and break replay after continue-as-new); a Redis outage never holds the
 // unit (the records stay in the state and are mirrored on a later step).
@@ -118,6 +134,7 @@ export async function runUnitMigration(
     workflowId: info.workflowId,
     runIds: { first: info.firstExecutionRunId, current: info.runId },
   };
+  const unitActivities = activitiesFor(input);
   const mutex = new Mutex();
   /** Bumped by every applied command so waits wake up. */
   let commands = 0;
@@ -246,7 +263,7 @@ export async function runUnitMigration(
       }
       case 'step':
         // Under the mutex: a command lands between steps, never in the middle of one.
-        await mutex.runExclusive(() => actStep(run, activities, action.step));
+        await mutex.runExclusive(() => actStep(run, unitActivities, action.step));
         break;
       default:
         act(run, action, now);

@@ -138,6 +138,11 @@ export interface RigOptions {
   childWorker?: boolean;
   /** The test runs the cutover workers itself, on `controlQueue` (e.g. `cutover worker` processes): setUp starts none. */
   externalCutoverWorker?: boolean;
+  /**
+   * The cluster whose `cutover` namespace holds the unit's workflow (default the target, the plan's default
+   * control cluster); `source` with `externalCutoverWorker`, for a worker whose plan names the source as control.
+   */
+  control?: 'source' | 'target';
   /** Start the probe worker only when the test calls `startProbeWorker()`: until then the unit's probes wait (and its step with them). */
   deferProbeWorker?: boolean;
   /** How long the unit's probes may take (default 15 s). */
@@ -213,6 +218,8 @@ export class Rig {
   constructor(private readonly opts: RigOptions) {
     if (opts.redis && opts.childWorker)
       throw new Error('RigOptions: redis and childWorker do not go together (the child opens the harness Redis)');
+    if (opts.control === 'source' && !opts.externalCutoverWorker)
+      throw new Error("RigOptions: control 'source' needs externalCutoverWorker (the rig's own worker polls the target)");
     const s = testStack();
     const ns = opts.namespace ?? (opts.kind === 'tenant' ? 'detections' : 'payments');
     const tenant = opts.tenant ?? this.tag.replace(/^ent-/, 't');
@@ -261,7 +268,10 @@ export class Rig {
         : { endpoint: s.source, conn: this.sh.conn.source, native: this.sh.native.source, kind: 'dev' };
     this.store = new RoutingStore({ redis: this.opts.redis?.cutover ?? this.sh.redis, keyPrefix: this.keyPrefix });
     const appStore = this.opts.redis ? new RoutingStore({ redis: this.opts.redis.apps, keyPrefix: this.keyPrefix }) : this.store;
-    this.control = new Client({ connection: this.sh.conn.target, namespace: CONTROL_NAMESPACE });
+    this.control = new Client({
+      connection: this.opts.control === 'source' ? this.src.conn : this.sh.conn.target,
+      namespace: CONTROL_NAMESPACE,
+    });
     if (!this.opts.externalCutoverWorker) await this.startCutoverWorker();
     if (!this.opts.deferProbeWorker) await this.startProbeWorker();
     const workers = await DualWorkers.fromParts({
@@ -411,6 +421,11 @@ export class Rig {
 
   handle(): WorkflowHandle {
     return this.control.workflow.getHandle(this.workflowId);
+  }
+
+  /** The routing store the cutover side writes (the rig's key prefix): route log, records. */
+  routingStore(): RoutingStore {
+    return this.store;
   }
 
   /** The client on the control namespace (visibility queries in tests). */

@@ -234,7 +234,13 @@ describe('routing logic (no servers)', () => {
     it('keeps the last known routes until the staleness bound, then fails closed, then recovers', async () => {
       const f = fakeStore({ 'namespace/p': rec({ kind: 'side', side: 'target' }, 2, false, 'namespace/p') });
       let now = 1_000;
-      const table = new RouteTable({ store: f.store, units: ['namespace/p'], refreshMs: 60_000, stalenessMs: 5_000, now: () => now });
+      const table = new RouteTable({
+        store: f.store,
+        units: ['namespace/p'],
+        refreshMs: 60_000,
+        stalenessMs: 5_000,
+        clock: { monotonicMs: () => now },
+      });
       await table.start();
       try {
         f.setFail(true);
@@ -258,7 +264,13 @@ describe('routing logic (no servers)', () => {
     it('does not read a record that vanished (Redis data loss, or a deletion) as "source"', async () => {
       const f = fakeStore({ 'namespace/p': rec({ kind: 'percent', basisPoints: 5000 }, 3, false, 'namespace/p') });
       let now = 0;
-      const table = new RouteTable({ store: f.store, units: ['namespace/p'], refreshMs: 60_000, stalenessMs: 1_000, now: () => now });
+      const table = new RouteTable({
+        store: f.store,
+        units: ['namespace/p'],
+        refreshMs: 60_000,
+        stalenessMs: 1_000,
+        clock: { monotonicMs: () => now },
+      });
       await table.start();
       try {
         f.put('namespace/p', undefined);
@@ -327,7 +339,13 @@ describe('routing logic (no servers)', () => {
         [B]: rec({ kind: 'side', side: 'source' }, 2, false, B),
       });
       let now = 0;
-      const table = new RouteTable({ store: f.store, units: [A, B], refreshMs: 60_000, stalenessMs: 1_000, now: () => now });
+      const table = new RouteTable({
+        store: f.store,
+        units: [A, B],
+        refreshMs: 60_000,
+        stalenessMs: 1_000,
+        clock: { monotonicMs: () => now },
+      });
       await table.start();
       try {
         f.put(A, '{"unit":"tenant/p/a","epoch":"three"');
