@@ -40,6 +40,7 @@ import { reconcileRouteOf } from '../src/activities/routing';
 import { renderStatus } from '../src/cockpit/render';
 import { dryRun } from '../src/cockpit/start';
 import { sendCampaignCommand, startCampaignFromPlan } from '../src/cockpit/campaign';
+import { campaignSizeProblem } from '../src/campaign/input-size';
 import { getStatus } from '../src/cockpit/status';
 import { watchStatus } from '../src/cockpit/watch';
 import { ClusterConnectError, ClusterCredentialsError, connectCluster, credentialSource, namespaceOn } from '../src/clusters/connect';
@@ -155,6 +156,9 @@ program
     const r = await validatePlanFile(file);
     if (!r.ok) fail(new PlanError(r.issues, file));
     const plan = r.plan!;
+    // A plan can be valid and still too large for its campaign to carry (Temporal's payload limit).
+    const tooLarge = campaignSizeProblem(plan);
+    if (tooLarge) fail(new PlanError([tooLarge], file));
     const units = plan.rings.reduce((n, ring) => n + ring.units.length, 0);
     // Each cluster's kind and where its credentials come from (never the secret itself).
     const width = Math.max(...Object.keys(plan.clusters).map((n) => n.length));

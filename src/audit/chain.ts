@@ -7,10 +7,11 @@
  * The workflow keeps the head and its latest records (its state must stay small); the whole log is
  * mirrored to an append-only Redis stream (./stream.ts), where `cutover audit --verify` checks it.
  */
+import { AUDIT_RECORDS_BOUND, pushBounded } from '../domain/bounds';
 import { canonicalJson, sha256Hex } from '../operators/signing';
 
-/** Records the workflow keeps (older ones live in the Redis stream). */
-export const AUDIT_KEPT = 50;
+/** Records the workflow keeps (older ones live in the Redis stream); also at most AUDIT_RECORDS_BOUND.bytes of them. */
+export const AUDIT_KEPT = AUDIT_RECORDS_BOUND.items;
 
 /** What a record says, by kind. */
 export type AuditEntry =
@@ -47,7 +48,7 @@ export interface AuditLog {
   seq: number;
   /** Hash of the last record (the genesis hash when empty). */
   head: string;
-  /** The latest records, at most AUDIT_KEPT. */
+  /** The latest records, at most AUDIT_KEPT and AUDIT_RECORDS_BOUND.bytes (`seq` minus their count were dropped). */
   records: AuditRecord[];
   /** Records up to this `seq` are in the Redis stream. */
   mirrored: number;
@@ -74,8 +75,7 @@ export function appendAudit(log: AuditLog, entry: AuditEntry, at: string): Audit
   const record = { ...base, hash: recordHash(base) } as AuditRecord;
   log.seq = record.seq;
   log.head = record.hash;
-  log.records.push(record);
-  if (log.records.length > AUDIT_KEPT) log.records.splice(0, log.records.length - AUDIT_KEPT);
+  pushBounded(log.records, record, AUDIT_RECORDS_BOUND);
   return record;
 }
 

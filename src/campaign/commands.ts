@@ -6,7 +6,9 @@
  */
 import { approve as applyApprove, parseApprove, type ApprovalRequest } from '../approvals/two-person';
 import { authorize, type AuthContext, type Signer } from '../operators/policy';
+import { clipPayload, SIGNED_BODY_MAX_BYTES } from '../domain/bounds';
 import { noOpLine, safeCommandNoOp } from '../domain/commands';
+import { commandDigest, priorUse, wasSeen } from '../operators/command-ids';
 import { isFinished } from './planner';
 import { digestOf } from '../operators/signing';
 import type { CampaignCommand, CampaignInput, CampaignState } from './types';
@@ -28,8 +30,18 @@ export type CommandVerdict =
   /** Accepted; for `approve`, `approval` is the request with this approval added. */
   | { kind: 'accept'; command: CampaignCommand; approval?: ApprovalRequest };
 
-/** A verdict and, when the command was signed, who signed it (recorded in the history and the audit log). */
-export type SignedVerdict = CommandVerdict & { signer?: Signer; unsigned?: string };
+/**
+ * A verdict and, when the command was signed, who signed it (recorded in the history and the audit log).
+ * `remember`: the command ID as sent (the verdict's own may be clipped) and the command's digest, for the
+ * state to remember; null: remember nothing (already remembered); absent: the verdict's own ID, digest unknown.
+ * `clipped`: how many of its text fields were clipped.
+ */
+export type SignedVerdict = CommandVerdict & {
+  signer?: Signer;
+  unsigned?: string;
+  remember?: { id: string; digest: string } | null;
+  clipped?: number;
+};
 
 type Refusal = Extract<CommandVerdict, { kind: 'refuse' }>;
 
@@ -43,7 +55,7 @@ function checkPayload(name: CampaignCommandName, state: CampaignState, payload: 
     ...(typeof p.commandId === 'string' && p.commandId ? { commandId: p.commandId } : {}),
     ...(typeof p.actor === 'string' && p.actor ? { actor: p.actor } : {}),
   };
-  if (ids.commandId && state.seenCommandIds.includes(ids.commandId)) return { kind: 'repeat' };
+  if (ids.commandId && wasSeen(state, ids.commandId)) return { kind: 'repeat' };
   const bad = (reason: string): Refusal => ({ kind: 'refuse', command: name, ...ids, reason, code: 'invalid-input' });
   if (typeof payload !== 'object' || payload === null) return bad('payload: expected { actor, commandId, reason? }; send an object');
   if (typeof p.actor !== 'string' || p.actor.trim() === '') return bad('actor: required non-empty string; say who sends the command');
@@ -122,9 +134,9 @@ export function checkCampaignCommand(
   name: CampaignCommandName,
   state: CampaignState,
   received: unknown,
-  opts: { now: number; idOptional: boolean; auth: AuthContext; step?: number },
+  opts: { now: number; idOptional: boolean; auth: AuthContext; step?: number; bounded?: boolean },
 ): SignedVerdict {
-  const auth = authorize(name, received, opts.auth);
+  const auth = authorize(name, received, opts.bounded ? { ...opts.auth, maxBodyBytes: SIGNED_BODY_MAX_BYTES } : opts.auth);
   if (!auth.ok)
     return {
       kind: 'refuse',
@@ -133,36 +145,64 @@ export function checkCampaignCommand(
       ...(auth.by ? { actor: auth.by } : {}),
       reason: auth.reason,
       code: auth.code,
+      remember: auth.commandId ? { id: auth.commandId, digest: commandDigest(name, clipPayload(received)) } : null,
     };
-  const { payload, signer } = auth;
-  const id = (payload as { commandId?: unknown }).commandId;
-  if (signer && typeof id === 'string' && state.seenCommandIds.includes(id))
-    return {
-      kind: 'refuse',
-      command: name,
-      commandId: id,
-      actor: signer.name,
-      reason: `commandId: ${id} was already used; a signed command is taken once (sign a new one)`,
-      code: 'replayed',
-      signer,
-    };
+  const { signer } = auth;
+  const raw = typeof auth.payload === 'object' && auth.payload !== null ? (auth.payload as { commandId?: unknown }).commandId : undefined;
+  const id = typeof raw === 'string' && raw !== '' ? raw : undefined;
+  // What is checked and kept has its free text clipped (domain/bounds.ts); so does what is hashed, which keeps
+  // a burst of large signals cheap.
+  let clipped = 0;
+  const payload = clipPayload(auth.payload, () => clipped++);
+  const digest = commandDigest(name, payload);
+  const taken = { remember: id !== undefined ? { id, digest } : null, ...(clipped ? { clipped } : {}) };
+  if (id !== undefined && wasSeen(state, id)) {
+    if (signer)
+      return {
+        kind: 'refuse',
+        command: name,
+        commandId: id,
+        actor: signer.name,
+        reason: `commandId: ${id} was already used; a signed command is taken once (sign a new one)`,
+        code: 'replayed',
+        signer,
+        ...taken,
+      };
+    // The same ID with another command is no retry: refused (recorded), so the sender learns it was not taken.
+    if (opts.bounded && priorUse(state, id, digest) === 'other') {
+      const actor = (payload as { actor?: unknown }).actor;
+      return {
+        kind: 'refuse',
+        command: name,
+        commandId: id,
+        ...(typeof actor === 'string' && actor !== '' ? { actor } : {}),
+        reason: `commandId: ${id} was already used for another command; send a new command ID (a retry resends the same command)`,
+        code: 'reused-command-id',
+        // Remembered already, with the command that used it first.
+        remember: null,
+        ...(clipped ? { clipped } : {}),
+      };
+    }
+    return { kind: 'repeat' };
+  }
   // A signed advance or resume binds to the step and epoch its signer saw: held back and sent later, it is refused.
-  const p = payload as { step?: unknown; epoch?: unknown };
+  const p = (typeof payload === 'object' && payload !== null ? payload : {}) as { step?: unknown; epoch?: unknown };
   if (signer && (name === 'advance' || name === 'resume') && (p.step !== opts.step || p.epoch !== state.epoch))
     return {
       kind: 'refuse',
       command: name,
-      ...(typeof id === 'string' ? { commandId: id } : {}),
+      ...(id !== undefined ? { commandId: id } : {}),
       actor: signer.name,
       reason:
         `step/epoch: signed for step ${String(p.step)} epoch ${String(p.epoch)}, the campaign is at step ${String(opts.step)} ` +
         `epoch ${state.epoch}; read status and sign again`,
       code: 'wrong-binding',
       signer,
+      ...taken,
     };
   const v =
     name === 'approve' ? checkApprove(state, payload, opts.now, signer?.publicKey) : checkCommand(name, state, payload, opts.idOptional);
-  return { ...v, ...(signer ? { signer } : {}), ...(auth.unsignedNote ? { unsigned: auth.unsignedNote } : {}) };
+  return { ...v, ...(signer ? { signer } : {}), ...(auth.unsignedNote ? { unsigned: auth.unsignedNote } : {}), ...taken };
 }
 
 /** What a signed start covers: the plan's steps and every unit's input (everything but the signature itself). */

@@ -54,7 +54,8 @@ export function unitViewOf(unit: string, workflowId: string, s: UnitStatus): Uni
     },
     ...(s.waitingFor !== undefined ? { waitingFor: s.waitingFor } : {}),
     ...(s.waitingOn ? { waitingOn: s.waitingOn } : {}),
-    historyLength: s.history.length,
+    // Lines written in all (the status keeps the newest): command IDs derived from it never repeat.
+    historyLength: s.history.length + (s.truncated?.history ?? 0),
     ...(s.advanceUntil ? { advanceUntil: s.advanceUntil } : {}),
     ...(s.failure ? { failure: `${s.failure.type} in ${s.failure.step}: ${s.failure.message}` } : {}),
     ...(s.history[0] ? { startedAt: s.history[0].at } : {}),

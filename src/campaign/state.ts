@@ -8,16 +8,27 @@
 import { consume, isGranted, requestApproval } from '../approvals/two-person';
 import type { TimedMeasurement } from '../gates/types';
 import { appendAudit, type AuditEntry } from '../audit/chain';
+import {
+  CAMPAIGN_HISTORY_BOUND,
+  clipText,
+  countTruncated,
+  pushBounded,
+  REJECTED_BOUND,
+  SIGNAL_NAME_MAX_BYTES,
+  SIGNAL_TEXT_MAX_BYTES,
+  type Truncated,
+} from '../domain/bounds';
+import { rememberCommand } from '../operators/command-ids';
+import type { Signer } from '../operators/policy';
 import type { SignedVerdict } from './commands';
 import type { UnitView } from './driver';
 import { settledPhase } from './driver';
 import type { CampaignAction, CampaignContext, Note } from './planner';
-import type { CampaignInput, CampaignPhase, CampaignState } from './types';
+import type { CampaignHistoryEntry, CampaignInput, CampaignPhase, CampaignState } from './types';
 import { unitProblem } from './units';
 
-const MAX_HISTORY = 300;
-const MAX_REJECTED = 100;
-const MAX_SEEN = 500;
+/** The campaign's signals, as a refusal of an unknown one names them. */
+export const CAMPAIGN_SIGNALS = ['advance', 'pause', 'resume', 'rollback', 'approve'] as const;
 
 /** A fresh campaign state. */
 export function initialCampaignState(): CampaignState {
@@ -64,41 +75,95 @@ export function inputProblems(input: CampaignInput): string[] {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Adds a line to the campaign's story (the current step's number, when there is one). */
-export function note(c: CampaignContext, state: CampaignState, n: Note, now: number): void {
-  const step = c.input.plan.steps[state.stepIndex];
-  state.history.push({ at: iso(now), ...(step ? { step: step.n } : {}), ...n });
-  if (state.history.length > MAX_HISTORY) state.history.splice(0, state.history.length - MAX_HISTORY);
+function truncated(state: CampaignState): Truncated {
+  return (state.truncated ??= {});
 }
 
-/** Records a checked command: its ID (so a resend is a no-op), then the refusal, or the command's effect and a line of history. */
-export function recordCommand(c: CampaignContext, state: CampaignState, v: Exclude<SignedVerdict, { kind: 'repeat' }>, now: number): void {
-  const commandId = v.kind === 'refuse' ? v.commandId : v.command.commandId;
-  if (commandId) {
-    state.seenCommandIds.push(commandId);
-    if (state.seenCommandIds.length > MAX_SEEN) state.seenCommandIds.shift();
-  }
+/** A line an operator's command wrote (its command ID, or a no-op): dropped before the campaign's own lines. */
+const isCommandLine = (h: CampaignHistoryEntry) => h.evidence?.commandId !== undefined || h.evidence?.noOp === true;
+
+/** The oldest command line after the first line; else the oldest line after the first. */
+function oldestCommandLine(list: readonly CampaignHistoryEntry[]): number {
+  for (let i = 1; i < list.length - 1; i++) if (isCommandLine(list[i]!)) return i;
+  return 1;
+}
+
+/**
+ * Adds a line to the campaign's story (the current step's number, when there is one), within
+ * CAMPAIGN_HISTORY_BOUND: the oldest command lines go first, then the oldest lines after the first.
+ */
+export function note(c: CampaignContext, state: CampaignState, n: Note, now: number): void {
+  const step = c.input.plan.steps[state.stepIndex];
+  const dropped = pushBounded(
+    state.history,
+    { at: iso(now), ...(step ? { step: step.n } : {}), ...n },
+    CAMPAIGN_HISTORY_BOUND,
+    oldestCommandLine,
+  );
+  if (dropped) countTruncated(truncated(state), 'history', dropped);
+}
+
+/** A refusal as the state keeps it: in `rejected` (bounded, free text clipped) and in the audit log. */
+function recordRefusal(
+  state: CampaignState,
+  v: { command: string; commandId?: string; actor?: string; reason: string; code: string; signer?: Signer },
+  now: number,
+): void {
+  const clip = () => countTruncated(truncated(state), 'clipped');
+  const commandId = v.commandId === undefined ? undefined : clipText(v.commandId, SIGNAL_NAME_MAX_BYTES, clip);
+  const actor = v.actor === undefined ? undefined : clipText(v.actor, SIGNAL_NAME_MAX_BYTES, clip);
+  const reason = clipText(v.reason, SIGNAL_TEXT_MAX_BYTES, clip);
+  const rec = {
+    command: v.command,
+    ...(commandId !== undefined ? { commandId } : {}),
+    ...(actor !== undefined ? { actor } : {}),
+    reason,
+    code: v.code,
+    at: iso(now),
+  };
+  const dropped = pushBounded(state.rejected, rec, REJECTED_BOUND);
+  if (dropped) countTruncated(truncated(state), 'rejected', dropped);
   const signer = v.signer && { name: v.signer.name, publicKey: v.signer.publicKey, body: v.signer.body, sig: v.signer.sig };
-  if (v.kind === 'refuse') {
-    const { kind: _, signer: _s, unsigned: _u, ...r } = v;
-    state.rejected.push({ ...r, at: iso(now) });
-    if (state.rejected.length > MAX_REJECTED) state.rejected.shift();
-    auditCampaign(
-      state,
-      {
-        kind: 'command',
-        command: v.command,
-        verdict: 'refused',
-        actor: v.actor,
-        commandId: v.commandId,
-        reason: v.reason,
-        code: v.code,
-        signer,
-      },
-      now,
-    );
-    return;
-  }
+  auditCampaign(state, { kind: 'command', command: v.command, verdict: 'refused', actor, commandId, reason, code: v.code, signer }, now);
+}
+
+/** Remembers a command's ID (so a resend is a no-op, or refused when it carries another command). */
+function rememberId(state: CampaignState, id: string | undefined, digest: string): void {
+  if (!id) return;
+  const forgotten = rememberCommand(state, id, digest);
+  if (forgotten) countTruncated(truncated(state), 'commandIds', forgotten);
+}
+
+/**
+ * Records a signal the campaign has no handler for (a misspelt name): refused with code `unknown-signal`,
+ * naming the signals it takes. Its command ID is not remembered (a junk name must not push real IDs out).
+ */
+export function recordUnknownSignal(state: CampaignState, signalName: string, payload: unknown, now: number): void {
+  const p = (typeof payload === 'object' && payload !== null ? payload : {}) as { actor?: unknown; commandId?: unknown };
+  const name = clipText(signalName, SIGNAL_NAME_MAX_BYTES, () => countTruncated(truncated(state), 'clipped'));
+  recordRefusal(
+    state,
+    {
+      command: name,
+      ...(typeof p.commandId === 'string' && p.commandId !== '' ? { commandId: p.commandId } : {}),
+      ...(typeof p.actor === 'string' && p.actor !== '' ? { actor: p.actor } : {}),
+      reason: `signal: "${name}" is not a signal of this workflow; send one of ${CAMPAIGN_SIGNALS.join(', ')}`,
+      code: 'unknown-signal',
+    },
+    now,
+  );
+}
+
+/**
+ * Records a checked command: its ID (so a resend is a no-op), then the refusal, or the command's effect and a
+ * line of history. What the state keeps of it has its free text clipped (domain/bounds.ts).
+ */
+export function recordCommand(c: CampaignContext, state: CampaignState, v: Exclude<SignedVerdict, { kind: 'repeat' }>, now: number): void {
+  if (v.remember) rememberId(state, v.remember.id, v.remember.digest);
+  else if (v.remember === undefined) rememberId(state, v.kind === 'refuse' ? v.commandId : v.command.commandId, '');
+  if (v.clipped) countTruncated(truncated(state), 'clipped', v.clipped);
+  const signer = v.signer && { name: v.signer.name, publicKey: v.signer.publicKey, body: v.signer.body, sig: v.signer.sig };
+  if (v.kind === 'refuse') return recordRefusal(state, v, now);
   const cmd = v.command;
   auditCampaign(
     state,

@@ -9,6 +9,7 @@ import type { TenantFilter, UnitMigrationInput } from '../domain/migration';
 import type { UnitView } from './driver';
 import type { CampaignEntities } from './units';
 import type { AuditLog, AuditRecord } from '../audit/chain';
+import type { Truncated } from '../domain/bounds';
 import type { OperatorKey, SignedEnvelope } from '../operators/signing';
 
 /** A gate, resolved from the plan, with its provider settings (durations in ms). */
@@ -172,7 +173,12 @@ export interface CampaignState {
   history: CampaignHistoryEntry[];
   /** Refused commands; `code` is machine-readable (e.g. `self-approval`, `expired`, `invalid-input`, `not-allowed`). */
   rejected: { command: string; commandId?: string; actor?: string; reason: string; code?: string; at: string }[];
+  /** Command IDs seen (dedupe), oldest first, bounded (src/operators/command-ids.ts: long IDs by digest). */
   seenCommandIds: string[];
+  /** The digest of the command each seen ID carried, at the same index ('' unknown): a reused ID with another command is refused. */
+  seenCommandDigests?: string[];
+  /** What the bounds on signals dropped or clipped so far (domain/bounds.ts); absent while nothing was. */
+  truncated?: Truncated;
   /** Measurements taken (a unique suffix for probe IDs). */
   measurementSeq: number;
   runs: number;
@@ -210,4 +216,6 @@ export interface CampaignStatus {
   signing?: { firstRunId: string; runId: string; required: boolean; requester?: string };
   /** The audit log's head and latest records. */
   audit?: { seq: number; head: string; mirrored: number; records: AuditRecord[] };
+  /** What the bounds dropped or clipped (docs/design.md, "Bounds on signals and state"); absent while nothing was. */
+  truncated?: Truncated;
 }

@@ -49,7 +49,15 @@ export function campaignStatus(c: CampaignContext, state: CampaignState, history
     rejected: state.rejected,
     continuedAsNew: state.runs,
     maxHistoryLength: Math.max(state.maxHistoryLength, historyLength),
+    ...truncatedView(state),
   };
+}
+
+/** What the bounds dropped, for `status`: the state's counters, and the audit records only the Redis stream holds. */
+function truncatedView(state: CampaignState): Pick<CampaignStatus, 'truncated'> {
+  const auditRecords = state.audit ? state.audit.seq - state.audit.records.length : 0;
+  const t = { ...state.truncated, ...(auditRecords > 0 ? { auditRecords } : {}) };
+  return Object.keys(t).length ? { truncated: t } : {};
 }
 
 /** The details text the Temporal UI shows (markdown): where the campaign stands and how to stop it. */

@@ -7,6 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { buildCampaignInput, startCampaign, type CampaignInputOptions } from '../campaign/input';
+import { campaignSizeProblem } from '../campaign/input-size';
+import { PlanError } from '../config';
 import type { CampaignStatus } from '../campaign/types';
 import type { Plan } from '../config/types';
 import * as messages from '../workflows/campaign.messages';
@@ -63,6 +65,9 @@ export async function startCampaignFromPlan(client: Client, plan: Plan, opts: Ca
     ...(opts.approvalTtlMs !== undefined ? { approvalTtlMs: opts.approvalTtlMs } : {}),
     ...(opts.drainPollMs !== undefined ? { drainPollMs: opts.drainPollMs } : {}),
   });
+  // Refused before anything starts: a campaign that outgrows Temporal's payload limit would fail midway.
+  const tooLarge = campaignSizeProblem(plan, input);
+  if (tooLarge) throw new PlanError([tooLarge]);
   if (plan.operators && Object.keys(plan.operators).length > 0) {
     if (!opts.signer)
       throw new CockpitInputError(

@@ -51,6 +51,3 @@ export const NON_RETRYABLE_TYPES = [
   'InvalidInput',
   'ScheduleConflict',
 ] as const;
-
-/** Default bound on the command IDs remembered for dedupe (carried across continue-as-new). */
-export const MAX_REMEMBERED_COMMANDS = 500;

@@ -4,6 +4,7 @@
  * imported by the workflows, the planner, the activities, the CLI and tests.
  */
 import type { AuditLog, AuditRecord } from '../audit/chain';
+import type { Truncated } from './bounds';
 import type { OperatorKey } from '../operators/signing';
 import type { FORWARD_PHASES, PHASES } from './constants';
 import type { UnitRef } from './ids';
@@ -448,8 +449,12 @@ export interface MigrationState {
   /** Schedule steps (absent: this unit does not manage schedules — it began before they were managed). */
   schedules?: ScheduleMigrationState;
   rejected: { command: string; commandId?: string; actor?: string; reason: string; code?: string; phase: Phase; at: string }[];
-  /** Command IDs already applied or rejected (dedupe), oldest first, bounded. */
+  /** Command IDs already applied or rejected (dedupe), oldest first, bounded (src/operators/command-ids.ts: long IDs by digest). */
   seenCommandIds: string[];
+  /** The digest of the command each seen ID carried, at the same index ('' unknown): a reused ID with another command is refused. */
+  seenCommandDigests?: string[];
+  /** What the bounds on signals dropped or clipped so far (domain/bounds.ts); absent while nothing was. */
+  truncated?: Truncated;
   stragglers: string[];
   /** The stragglers with their run IDs (the last count's sample). */
   stragglerRuns?: StragglerRun[];
@@ -505,6 +510,11 @@ export interface UnitStatus {
   signing?: { firstRunId: string; runId: string; required: boolean };
   /** The audit log's head and latest records (the whole log: `cutover audit <unit>`). */
   audit?: { seq: number; head: string; mirrored: number; records: AuditRecord[] };
+  /**
+   * What the bounds dropped or clipped (docs/design.md, "Bounds on signals and state"): `history.length +
+   * truncated.history` lines were written in all; absent while nothing was.
+   */
+  truncated?: Truncated;
 }
 
 /** The initial state of a unit. */

@@ -132,9 +132,11 @@ export function recordObservations(m: CutoverInstruments, memory: CollectorMemor
     m.drainForecast.set(forecastAt !== undefined ? Math.max(0, (forecastAt - nowMs) / 1000) : 0, { unit });
     m.drainForecastKnown.set(forecastAt !== undefined ? 1 : 0, { unit });
     m.approvalsPending.set(s.approval && !s.approval.approvedBy ? 1 : 0, { unit });
+    // Refusals written in all: `rejected` keeps the newest, `truncated.rejected` counts the rest.
+    const rejectedNow = s.rejected.length + (s.truncated?.rejected ?? 0);
     const rejectedBefore = memory.rejectedSeen[unit] ?? 0;
-    if (s.rejected.length > rejectedBefore) m.commandsRejected.add(s.rejected.length - rejectedBefore, { unit });
-    memory.rejectedSeen[unit] = s.rejected.length;
+    if (rejectedNow > rejectedBefore) m.commandsRejected.add(rejectedNow - rejectedBefore, { unit });
+    memory.rejectedSeen[unit] = rejectedNow;
     m.duplicates.set(s.counts.duplicates, { unit });
     m.stranded.set(s.counts.stranded, { unit });
   }

@@ -8,6 +8,7 @@
  *     `controller` key for that campaign.
  * The signed body is the command: a payload's other fields cannot change what was signed.
  */
+import { utf8Length } from '../domain/bounds';
 import { isSafeCommand } from '../domain/commands';
 import { hasEnvelope, verifySigned, type OperatorKey, type Role, type SignatureRefusal, type SignedBody } from './signing';
 
@@ -40,6 +41,8 @@ export interface AuthContext {
   campaign?: string;
   /** The workflow's time, ms. */
   now: number;
+  /** A signed body longer than this (bytes of UTF-8) is refused, `too-large`: the audit log keeps bodies whole. */
+  maxBodyBytes?: number;
 }
 
 /** Who signed a command (recorded in the history and the audit log). */
@@ -80,6 +83,11 @@ export function authorize(name: string, payload: unknown, ctx: AuthContext): Aut
     if (safe) return { ok: true, payload, unsignedNote: 'unsigned (safe direction)' };
     const v = verifySigned(payload, operators, { command: name, workflowId: ctx.workflowId, runIds: ctx.runIds, now: ctx.now, roles });
     return v.ok ? { ok: true, payload } : { ok: false, code: v.code, reason: v.reason, ...idOf(payload) };
+  }
+  const tooLarge = bodyTooLarge(payload, ctx.maxBodyBytes);
+  if (tooLarge) {
+    if (safe) return { ok: true, payload: stripSignature(payload), unsignedNote: `signature not taken: ${tooLarge}` };
+    return { ok: false, code: 'too-large', reason: tooLarge, ...idOf(payload) };
   }
   const signedByController = (() => {
     const body = peekBody(payload);
@@ -156,6 +164,18 @@ function peekBody(payload: unknown): Partial<SignedBody> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Why the envelope's body is too long to keep (undefined when it fits or there is no limit). */
+function bodyTooLarge(payload: unknown, max: number | undefined): string | undefined {
+  if (max === undefined) return undefined;
+  const env = (payload as { signature?: unknown }).signature;
+  const text = typeof env === 'object' && env !== null ? (env as { body?: unknown }).body : undefined;
+  if (typeof text !== 'string') return undefined;
+  const bytes = utf8Length(text);
+  return bytes > max
+    ? `signature.body: ${bytes} bytes, over the ${max} a workflow keeps; sign a shorter command (a reason keeps 1 KiB anyway)`
+    : undefined;
 }
 
 function stripSignature(payload: unknown): unknown {

@@ -64,7 +64,9 @@ export type SignatureRefusal =
   | 'wrong-run'
   | 'expired'
   | 'too-long'
-  | 'role';
+  | 'role'
+  /** The signed body is longer than the workflow keeps (domain/bounds.ts SIGNED_BODY_MAX_BYTES). */
+  | 'too-large';
 
 export type VerifyOutcome =
   { ok: true; body: SignedBody; operator: OperatorKey } | { ok: false; code: SignatureRefusal; reason: string; by?: string };

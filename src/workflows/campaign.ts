@@ -18,6 +18,7 @@ import {
   patched,
   proxyActivities,
   setCurrentDetails,
+  setDefaultSignalHandler,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -38,6 +39,7 @@ import {
   note,
   recordCommand,
   recordMeasurements,
+  recordUnknownSignal,
   recordViews,
   type ChangedAttribute,
 } from '../campaign/state';
@@ -65,6 +67,12 @@ const mirror = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 3 },
 });
+
+/**
+ * Commands from here on: a misspelt signal, a command ID reused for another command and an oversized signed
+ * body are refused and recorded. Campaigns that took such signals before (dropped or buffered them) replay as they ran.
+ */
+const BOUNDED_COMMANDS_PATCH = 'campaign-bounded-commands';
 
 /** A wait the main loop performs outside the mutex (so commands can land while it waits); forever without `ms`. */
 type Wait = { reason: string; ms?: number } | 'done' | void;
@@ -101,6 +109,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
       idOptional,
       auth: { operators: input.operators, workflowId: ctx.workflowId, runIds, now },
       step: input.plan.steps[state.stepIndex]?.n,
+      bounded: patched(BOUNDED_COMMANDS_PATCH),
     });
     if (verdict.kind === 'repeat') return;
     recordCommand(ctx, state, verdict, now);
@@ -112,8 +121,20 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     refreshDetails();
   }
   for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as const)
-    setHandler(messages[name], (p: unknown) => mutex.runExclusive(() => onCommand(name, p)));
+    // At once while no round holds the mutex (onCommand never yields): a burst of signals costs no promise each.
+    setHandler(messages[name], (p: unknown) => mutex.runNowOrQueue(() => onCommand(name, p)));
   setHandler(messages.status, () => withSigning(campaignStatus(ctx, state, workflowInfo().historyLength)));
+  // A signal with no handler (a misspelt name): refused and recorded, where it used to wait unseen in a buffer.
+  // Set last: a default handler takes every buffered signal that has no handler yet.
+  setDefaultSignalHandler((signalName: string, ...args: unknown[]) =>
+    mutex.runNowOrQueue(() => {
+      if (!patched(BOUNDED_COMMANDS_PATCH)) return;
+      recordUnknownSignal(state, signalName, args[0], Date.now());
+      log.info('campaign: unknown signal refused', { signal: signalName.slice(0, 64) });
+      if (state.audit) commands++;
+      refreshDetails();
+    }),
+  );
 
   function withSigning(status: CampaignStatus): CampaignStatus {
     const a = state.audit;

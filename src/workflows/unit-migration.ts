@@ -13,6 +13,7 @@ import {
   patched,
   proxyActivities,
   setCurrentDetails,
+  setDefaultSignalHandler,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -32,7 +33,7 @@ import { isRouteWatchAction } from './route-watch';
 import { act, actStep, type UnitActivities } from './unit-actions';
 import * as messages from './unit-migration.messages';
 import { newRouteWatch, takeRouteAudit } from './route-watch-state';
-import { applyCommand, audit } from './unit-state';
+import { applyCommand, audit, pushHistory, refuseUnknownSignal } from './unit-state';
 import { detailsText, memoView, routeText, unitStatus, type UnitRun } from './unit-view';
 
 // Observing and changing clusters and routing: retried with backoff, but bounded, so a fault that
@@ -103,6 +104,11 @@ const AUDIT_PATCH = 'audit-log';
  * before it replay without it.
  */
 const ROUTE_TRUTH_PATCH = 'route-truth';
+/**
+ * Commands from here on: a misspelt signal, a command ID reused for another command and an oversized signed
+ * body are refused and recorded. Runs that took such signals before (dropped or buffered them) replay as they ran.
+ */
+const BOUNDED_COMMANDS_PATCH = 'bounded-commands';
 
 /** Runs one unit's migration; `carried` is the state handed over by continue-as-new. */
 export async function runUnitMigration(
@@ -142,8 +148,9 @@ export async function runUnitMigration(
   const refreshDetails = () => setCurrentDetails(detailsText(run));
 
   // Message handlers
-  const onCommand = (name: CommandName) => async (payload: unknown) => {
-    await mutex.runExclusive(() => {
+  // Synchronous, and at once while no step holds the mutex: a burst of signals costs no promise each.
+  const onCommand = (name: CommandName) => (payload: unknown) =>
+    mutex.runNowOrQueue(() => {
       const idOptional = isIdlessSafeCommand(name, payload) && patched(IDLESS_SAFE_COMMANDS_PATCH);
       const now = Date.now();
       const auth = {
@@ -153,7 +160,8 @@ export async function runUnitMigration(
         ...(input.campaign ? { campaign: input.campaign } : {}),
         now,
       };
-      const out = applyCommand(state, name, payload, new Date(now).toISOString(), { idOptional, auth });
+      const bounded = patched(BOUNDED_COMMANDS_PATCH);
+      const out = applyCommand(state, name, payload, new Date(now).toISOString(), { idOptional, auth, bounded });
       if (out.outcome === 'repeat') return;
       if (out.outcome === 'rejected') log.info('command rejected', { unit: run.unit, command: name, reason: out.reason });
       // An applied command wakes the loop to act on it; with an audit log, any verdict does (to mirror its
@@ -161,13 +169,23 @@ export async function runUnitMigration(
       if (out.outcome === 'applied' || state.audit) commands++;
       refreshDetails();
     });
-  };
   setHandler(messages.advance, onCommand('advance'));
   setHandler(messages.pause, onCommand('pause'));
   setHandler(messages.resume, onCommand('resume'));
   setHandler(messages.rollback, onCommand('rollback'));
   setHandler(messages.approve, onCommand('approve'));
   setHandler(messages.status, () => unitStatus(run));
+  // A signal with no handler (a misspelt name): refused and recorded, where it used to wait unseen in a buffer.
+  // Set last: a default handler takes every buffered signal that has no handler yet.
+  setDefaultSignalHandler((signalName: string, ...args: unknown[]) =>
+    mutex.runNowOrQueue(() => {
+      if (!patched(BOUNDED_COMMANDS_PATCH)) return;
+      refuseUnknownSignal(state, signalName, args[0], nowIso());
+      log.info('unknown signal refused', { unit: run.unit, signal: signalName.slice(0, 64) });
+      if (state.audit) commands++;
+      refreshDetails();
+    }),
+  );
 
   let publishedView = '';
   /** The unit's view in its memo, when it changed: a campaign reads it by describe. */
@@ -225,7 +243,7 @@ export async function runUnitMigration(
 
   // Main loop
   if (!carried) {
-    state.history.push({ phase: 'pending', at: nowIso(), actor: input.actor ?? 'cutover', reason: 'migration started' });
+    pushHistory(state, { phase: 'pending', at: nowIso(), actor: input.actor ?? 'cutover', reason: 'migration started' });
   }
   upsertSearchAttributes(unitSearchAttributes(input, state.phase));
   refreshDetails();

@@ -4,21 +4,56 @@
  * these and adds only what talks to Temporal (search attributes, logs, timers, activities).
  */
 import { appendAudit, type AuditEntry } from '../audit/chain';
+import {
+  clipPayload,
+  clipText,
+  countTruncated,
+  HISTORY_BOUND,
+  pushBounded,
+  REJECTED_BOUND,
+  SIGNAL_NAME_MAX_BYTES,
+  SIGNAL_TEXT_MAX_BYTES,
+  SIGNED_BODY_MAX_BYTES,
+  type Truncated,
+} from '../domain/bounds';
 import { noOpLine } from '../domain/commands';
+import { commandDigest, priorUse, rememberCommand, wasSeen } from '../operators/command-ids';
 import { authorize, type AuthContext, type AuthOutcome, type Signer } from '../operators/policy';
 import { digestOf } from '../operators/signing';
-import { FORWARD_PHASES, MAX_REMEMBERED_COMMANDS } from '../domain/constants';
-import type { CommandName, MigrationState, Observations, Phase, UnitMigrationInput } from '../domain/migration';
+import { FORWARD_PHASES } from '../domain/constants';
+import type { CommandName, HistoryEntry, MigrationState, Observations, Phase, UnitMigrationInput } from '../domain/migration';
 import { advanceCovers, checkCommand, type Action } from './planner';
 import { evidenceOf } from './unit-view';
 
-const MAX_REJECTED = 100;
 /** How long a request to terminate stragglers stays open by default. */
 export const DEFAULT_STRAGGLER_APPROVAL_TTL_MS = 3_600_000;
 
+/** The entity's signals, as a refusal of an unknown one names them. */
+export const UNIT_SIGNALS: readonly CommandName[] = ['advance', 'pause', 'resume', 'rollback', 'approve'];
+
 /** An audit line in the current phase (commands, skipped bakes, terminations). */
 export function note(state: MigrationState, at: string, reason: string, by: string, evidence?: Record<string, unknown>): void {
-  state.history.push({ phase: state.phase, at, actor: by, reason, ...(evidence ? { evidence } : {}) });
+  pushHistory(state, { phase: state.phase, at, actor: by, reason, ...(evidence ? { evidence } : {}) });
+}
+
+function truncated(state: MigrationState): Truncated {
+  return (state.truncated ??= {});
+}
+
+/**
+ * Appends a line to the unit's story within HISTORY_BOUND. The oldest notes (lines in the same phase as the
+ * line before) go first; the first line (when the migration began: a campaign reads it) and the phase
+ * changes go only when nothing else is left to drop.
+ */
+export function pushHistory(state: MigrationState, entry: HistoryEntry): void {
+  const dropped = pushBounded(state.history, entry, HISTORY_BOUND, oldestNote);
+  if (dropped) countTruncated(truncated(state), 'history', dropped);
+}
+
+/** The oldest line that is a note (not the first line, not a phase change); else the oldest after the first. */
+function oldestNote(list: readonly HistoryEntry[]): number {
+  for (let i = 1; i < list.length - 1; i++) if (list[i]!.phase === list[i - 1]!.phase) return i;
+  return 1;
 }
 
 /** What became of a command: `repeat` (its ID was seen: nothing recorded), refused, a recorded no-op, or applied. */
@@ -30,87 +65,113 @@ export function audit(state: MigrationState, entry: AuditEntry, at: string): voi
   if (state.audit) appendAudit(state.audit, entry, at);
 }
 
-function remember(state: MigrationState, commandId: string | undefined): void {
+function remember(state: MigrationState, commandId: string | undefined, digest: string): void {
   if (typeof commandId !== 'string' || commandId === '') return;
-  state.seenCommandIds.push(commandId);
-  if (state.seenCommandIds.length > MAX_REMEMBERED_COMMANDS) state.seenCommandIds.shift();
+  const forgotten = rememberCommand(state, commandId, digest);
+  if (forgotten) countTruncated(truncated(state), 'commandIds', forgotten);
 }
 
 function refuse(
   state: MigrationState,
-  name: CommandName,
+  name: string,
   at: string,
   r: { reason: string; code?: string; commandId?: string; actor?: string },
   signer?: Signer,
 ): CommandOutcome {
-  state.rejected.push({
-    command: name,
-    commandId: r.commandId,
-    actor: r.actor,
-    reason: r.reason,
-    ...(r.code ? { code: r.code } : {}),
-    phase: state.phase,
-    at,
-  });
-  if (state.rejected.length > MAX_REJECTED) state.rejected.shift();
-  audit(
-    state,
-    {
-      kind: 'command',
-      command: name,
-      verdict: 'refused',
-      actor: r.actor,
-      commandId: r.commandId,
-      reason: r.reason,
-      code: r.code,
-      signer: signed(signer),
-    },
-    at,
+  // What a refusal keeps of the signal is clipped (its reason may quote what was sent).
+  const clip = () => countTruncated(truncated(state), 'clipped');
+  const commandId = r.commandId === undefined ? undefined : clipText(r.commandId, SIGNAL_NAME_MAX_BYTES, clip);
+  const actor = r.actor === undefined ? undefined : clipText(r.actor, SIGNAL_NAME_MAX_BYTES, clip);
+  const reason = clipText(r.reason, SIGNAL_TEXT_MAX_BYTES, clip);
+  const dropped = pushBounded(
+    state.rejected,
+    { command: name, commandId, actor, reason, ...(r.code ? { code: r.code } : {}), phase: state.phase, at },
+    REJECTED_BOUND,
   );
-  return { outcome: 'rejected', reason: r.reason };
+  if (dropped) countTruncated(truncated(state), 'rejected', dropped);
+  audit(state, { kind: 'command', command: name, verdict: 'refused', actor, commandId, reason, code: r.code, signer: signed(signer) }, at);
+  return { outcome: 'rejected', reason };
+}
+
+/**
+ * Records a signal the unit has no handler for (a misspelt name): refused with code `unknown-signal`, naming
+ * the signals it takes. Its command ID, if any, is not remembered (a junk name must not push real IDs out).
+ */
+export function refuseUnknownSignal(state: MigrationState, signalName: string, payload: unknown, at: string): CommandOutcome {
+  const p = (typeof payload === 'object' && payload !== null ? payload : {}) as { actor?: unknown; commandId?: unknown };
+  const name = clipText(signalName, SIGNAL_NAME_MAX_BYTES, () => countTruncated(truncated(state), 'clipped'));
+  return refuse(state, name, at, {
+    reason: `signal: "${name}" is not a signal of this workflow; send one of ${UNIT_SIGNALS.join(', ')}`,
+    code: 'unknown-signal',
+    ...(typeof p.commandId === 'string' && p.commandId !== '' ? { commandId: p.commandId } : {}),
+    ...(typeof p.actor === 'string' && p.actor !== '' ? { actor: p.actor } : {}),
+  });
 }
 
 const signed = (s: Signer | undefined) => s && { name: s.name, publicKey: s.publicKey, body: s.body, sig: s.sig };
+
+const actorOf = (payload: unknown): string | undefined => {
+  const a = typeof payload === 'object' && payload !== null ? (payload as { actor?: unknown }).actor : undefined;
+  return typeof a === 'string' && a !== '' ? a : undefined;
+};
 
 /**
  * Applies an operator command to the state: its signature checked (when the plan lists operators),
  * deduped by command ID, checked by the planner's rules, and recorded (refusals in `rejected`, the rest
  * in the history; every verdict in the audit log). `idOptional`: a safe command may come without an ID
- * (then it is deduped by what it is).
+ * (then it is deduped by what it is). `bounded` (runs on code with the bounds): a signed body over
+ * SIGNED_BODY_MAX_BYTES is refused, and a command ID seen with another command is refused
+ * (`reused-command-id`) instead of dropped as a retry. Free text is clipped either way (domain/bounds.ts).
  */
 export function applyCommand(
   state: MigrationState,
   name: CommandName,
   received: unknown,
   at: string,
-  opts: { idOptional: boolean; auth?: AuthContext },
+  opts: { idOptional: boolean; auth?: AuthContext; bounded?: boolean },
 ): CommandOutcome {
-  const auth: AuthOutcome = opts.auth ? authorize(name, received, opts.auth) : { ok: true, payload: received };
+  const ctx = opts.auth && opts.bounded ? { ...opts.auth, maxBodyBytes: SIGNED_BODY_MAX_BYTES } : opts.auth;
+  const auth: AuthOutcome = ctx ? authorize(name, received, ctx) : { ok: true, payload: received };
   if (!auth.ok) {
     // Refused before anything else: a resend of a refused signed command is refused (and recorded) again.
-    remember(state, auth.commandId);
+    remember(state, auth.commandId, commandDigest(name, clipPayload(received)));
     return refuse(state, name, at, { reason: auth.reason, code: auth.code, commandId: auth.commandId, actor: auth.by });
   }
-  const { payload, signer } = auth;
-  const commandId = typeof payload === 'object' && payload !== null ? (payload as { commandId?: unknown }).commandId : undefined;
-  if (typeof commandId === 'string' && state.seenCommandIds.includes(commandId)) {
+  const { signer } = auth;
+  const commandId =
+    typeof auth.payload === 'object' && auth.payload !== null ? (auth.payload as { commandId?: unknown }).commandId : undefined;
+  const payload = clipPayload(auth.payload, () => countTruncated(truncated(state), 'clipped'));
+  // Of the command as kept: hashing a clipped payload keeps a burst of large signals cheap (a reason that
+  // differs only past its first KiB, with the same length, is taken for the same command).
+  const digest = commandDigest(name, payload);
+  if (typeof commandId === 'string' && wasSeen(state, commandId)) {
+    const by = clipText(signer?.name ?? actorOf(payload) ?? '', SIGNAL_NAME_MAX_BYTES);
     // A signed command is a capability: its second arrival is a replay, recorded. An unsigned resend is a retry.
-    if (!signer) return { outcome: 'repeat' };
-    return refuse(
-      state,
-      name,
-      at,
-      {
-        reason: `commandId: ${commandId} was already used; a signed command is taken once (sign a new one)`,
-        code: 'replayed',
+    if (signer)
+      return refuse(
+        state,
+        name,
+        at,
+        {
+          reason: `commandId: ${commandId} was already used; a signed command is taken once (sign a new one)`,
+          code: 'replayed',
+          commandId,
+          actor: by,
+        },
+        signer,
+      );
+    // The same ID with another command is no retry: refused (and recorded), so the sender learns its command was not taken.
+    if (opts.bounded && priorUse(state, commandId, digest) === 'other')
+      return refuse(state, name, at, {
+        reason: `commandId: ${commandId} was already used for another command; send a new command ID (a retry resends the same command)`,
+        code: 'reused-command-id',
         commandId,
-        actor: signer.name,
-      },
-      signer,
-    );
+        ...(by ? { actor: by } : {}),
+      });
+    return { outcome: 'repeat' };
   }
   const verdict = checkCommand(name, payload, state, { idOptional: opts.idOptional });
-  remember(state, typeof commandId === 'string' ? commandId : undefined);
+  remember(state, typeof commandId === 'string' ? commandId : undefined, digest);
   if (verdict.verdict === 'reject') {
     const { record } = verdict;
     return refuse(state, name, at, { reason: verdict.reason, commandId: record?.commandId, actor: record?.actor }, signer);
@@ -229,7 +290,7 @@ export function enterPhase(state: MigrationState, to: Phase, reason: string, at:
     state.stragglers = [];
     state.compensations = compensationsOf(state);
   }
-  state.history.push({ phase: to, at, actor: by ?? 'cutover', reason: why, ...(evidence ? { evidence } : {}) });
+  pushHistory(state, { phase: to, at, actor: by ?? 'cutover', reason: why, ...(evidence ? { evidence } : {}) });
 }
 
 /** A rollback's compensations, in reverse of the forward steps that need one. */

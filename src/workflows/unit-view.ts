@@ -84,7 +84,15 @@ export function unitStatus(run: UnitRun): UnitStatus {
     ...(state.audit
       ? { audit: { seq: state.audit.seq, head: state.audit.head, mirrored: state.audit.mirrored, records: state.audit.records } }
       : {}),
+    ...truncatedView(state),
   };
+}
+
+/** What the bounds dropped, for `status`: the state's counters, and the audit records only the Redis stream holds. */
+function truncatedView(state: MigrationState): Pick<UnitStatus, 'truncated'> {
+  const auditRecords = state.audit ? state.audit.seq - state.audit.records.length : 0;
+  const t = { ...state.truncated, ...(auditRecords > 0 ? { auditRecords } : {}) };
+  return Object.keys(t).length ? { truncated: t } : {};
 }
 
 /** The view a campaign reads from the unit's memo (by describe: a query would make an uncached worker replay the run). */
