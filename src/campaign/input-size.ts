@@ -24,8 +24,13 @@ export const CAMPAIGN_PAYLOAD_MAX_BYTES = TEMPORAL_PAYLOAD_LIMIT_BYTES - PAYLOAD
 
 /** A unit's view as the campaign keeps it while the unit moves (phase, route, what it waits for, a failure's message). */
 export const UNIT_VIEW_BYTES = 1024;
-/** One gate measurement as a bake keeps it (result, value, the provider's message, gate, time). */
-export const MEASUREMENT_BYTES = 512;
+/**
+ * One gate measurement as a bake keeps it (result, value, the provider's message, gate, time): ~110–200
+ * bytes of JSON as providers word them. A long error message is rare by design (a gate fails after a few
+ * consecutive errors), so 512 here refused a 10-minute bake measured every 300 ms, which runs well within
+ * the limit.
+ */
+export const MEASUREMENT_BYTES = 256;
 /** One approval request as the state keeps it (binding, evidence, two approvals with their signatures). */
 export const APPROVAL_BYTES = 4096;
 /** The rest of the state and the status: phase, step, epochs, gates' last verdicts, signing, counters. */
