@@ -89,7 +89,7 @@ export function seenOf(read: RecordRead, from: RouteSeen['from']): RouteSeen {
 }
 
 /** Arguments of a route change (the workflow's epoch, the route it asks for, who and why). */
-interface ChangeArgs {
+export interface ChangeArgs {
   unit: string;
   expectedEpoch: number;
   route: RouteTarget;
