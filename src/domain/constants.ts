@@ -19,6 +19,12 @@ export const TENANT_MIGRATION_WORKFLOW_TYPE = 'tenantMigration';
  */
 export const UNIT_VIEW_MEMO = 'cutoverView';
 
+/**
+ * Memo key under which an entity publishes its `UnitMetrics` (src/domain/unit-metrics.ts) whenever they change: the
+ * metrics collector reads every unit's from one visibility listing instead of querying each unit.
+ */
+export const UNIT_METRICS_MEMO = 'cutoverMetrics';
+
 /** Phases of a unit, in forward order (docs/design.md, "A unit's life"). */
 export const FORWARD_PHASES = [
   'pending',

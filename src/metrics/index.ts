@@ -1,16 +1,20 @@
 /**
  * The cutover worker's own Prometheus metrics, exported through the SDK runtime's `metricMeter` so
- * they appear on the same endpoint as the SDK's (`cutover worker --metrics host:port`). A collector
- * reads the plan's units every interval — `describe` and the `status` query of each entity
- * workflow — and sets: units per phase, gate results, route changes, drain remaining, approvals
- * pending. Reading status (rather than instrumenting the workflows) keeps the workflow sandbox free
- * of side effects and gives the same numbers after a worker restart.
+ * they appear on the same endpoint as the SDK's (`cutover worker --metrics host:port`). Every interval a
+ * collector lists the entity workflows from visibility (one `ListWorkflowExecutions` per 1,000 runs) and
+ * reads each unit's metrics memo (`cutoverMetrics`, src/domain/unit-metrics.ts), which the unit publishes
+ * whenever its figures change; it sets units per phase, gate results, route changes, drain remaining,
+ * approvals pending. Only a run whose memo predates that memo (begun on older code, or not past its first
+ * task) is asked its `status` by query, which makes a worker load the run; a closed one is asked once.
+ * Reading what the workflows publish (rather than instrumenting them) keeps the workflow sandbox free of
+ * side effects and gives the same numbers after a worker restart.
  */
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import type { MetricCounter, MetricGauge, MetricMeter } from '@temporalio/common';
-import { PHASES } from '../domain/constants';
+import { NAMESPACE_MIGRATION_WORKFLOW_TYPE, PHASES, TENANT_MIGRATION_WORKFLOW_TYPE, UNIT_METRICS_MEMO } from '../domain/constants';
 import { parseUnitName, unitWorkflowId } from '../domain/ids';
 import type { UnitStatus } from '../domain/migration';
+import { parseUnitMetrics, unitMetricsOf, type UnitMetrics } from '../domain/unit-metrics';
 import * as messages from '../workflows/unit-migration.messages';
 
 /** Metric names (the dashboard and alert rules use these; a test checks they stay in step). */
@@ -86,13 +90,20 @@ export function createCutoverInstruments(meter: MetricMeter): CutoverInstruments
 
 /** What the collector remembers between rounds, to turn totals into counter increments. */
 export interface CollectorMemory {
+  /** Gate results counted so far, by `unit`, gate and result (keys joined by NUL). */
   gatesSeen: Record<string, number>;
   epochSeen: Record<string, number>;
   rejectedSeen: Record<string, number>;
 }
 
-/** One unit as observed this round: its status (running or closed workflow), or why it has none. */
-export type UnitObservation = { unit: string; status: UnitStatus } | { unit: string; status?: undefined; notStarted: boolean };
+/**
+ * One unit as observed this round: its metrics memo, its status (the fallback for runs without the memo, and
+ * what tests give), or why it has neither (not started, or it could not be read).
+ */
+export type UnitObservation =
+  | { unit: string; metrics: UnitMetrics; status?: undefined }
+  | { unit: string; status: UnitStatus; metrics?: undefined }
+  | { unit: string; status?: undefined; metrics?: undefined; notStarted: boolean };
 
 /** The phase label of a unit that has no status. */
 export const NOT_STARTED = 'not-started';
@@ -102,43 +113,45 @@ export function recordObservations(m: CutoverInstruments, memory: CollectorMemor
   const perPhase: Record<string, number> = Object.fromEntries([...PHASES, NOT_STARTED].map((p) => [p, 0]));
   for (const o of observations) {
     const unit = o.unit;
-    if (!o.status) {
-      if (o.notStarted) perPhase[NOT_STARTED]!++;
+    const s = o.metrics ?? (o.status ? unitMetricsOf(o.status) : undefined);
+    if (!s) {
+      if ('notStarted' in o && o.notStarted) perPhase[NOT_STARTED]!++;
       else m.collectErrors.add(1, { unit });
       continue;
     }
-    const s = o.status;
     perPhase[s.phase] = (perPhase[s.phase] ?? 0) + 1;
     for (const p of PHASES) m.unitPhase.set(p === s.phase ? 1 : 0, { unit, phase: p });
     m.unitPaused.set(s.paused ? 1 : 0, { unit });
-    // Gates: count the entries recorded since the last round.
-    const seen = memory.gatesSeen[unit] ?? 0;
-    const fresh = s.gates.length >= seen ? s.gates.slice(seen) : s.gates; // fewer than before: a new run
-    for (const g of fresh) m.gateResults.add(1, { unit, gate: g.name, result: g.result });
-    memory.gatesSeen[unit] = s.gates.length;
-    const lastByGate = new Map<string, number>();
-    for (const g of s.gates) if (g.value !== undefined) lastByGate.set(g.name, g.value);
-    for (const [gate, value] of lastByGate) m.gateValue.set(value, { unit, gate });
+    // Gates: count the results recorded since the last round (fewer than before: a new migration of the unit).
+    for (const g of s.gates) {
+      for (const [result, total] of Object.entries(g.n)) {
+        const key = `${unit}\u0000${g.name}\u0000${result}`;
+        const before = memory.gatesSeen[key] ?? 0;
+        const fresh = total >= before ? total - before : total;
+        if (fresh > 0) m.gateResults.add(fresh, { unit, gate: g.name, result });
+        memory.gatesSeen[key] = total;
+      }
+      // The SDK's gauges refuse negative values (one would abort the round): such a value is not shown.
+      if (g.value !== undefined && g.value >= 0) m.gateValue.set(g.value, { unit, gate: g.name });
+    }
     // Route: every epoch increment is one change of the routing record.
-    const epoch = s.route.epoch;
     const before = memory.epochSeen[unit];
-    if (epoch > (before ?? 0)) m.routeChanges.add(epoch - (before ?? 0), { unit });
-    memory.epochSeen[unit] = epoch;
-    m.routeEpoch.set(epoch, { unit });
-    m.routeTargetPercent.set(s.route.percent ?? (s.route.side === 'target' ? 100 : 0), { unit });
+    if (s.epoch > (before ?? 0)) m.routeChanges.add(s.epoch - (before ?? 0), { unit });
+    memory.epochSeen[unit] = s.epoch;
+    m.routeEpoch.set(s.epoch, { unit });
+    m.routeTargetPercent.set(s.targetPercent, { unit });
     // Drain.
-    m.drainRemaining.set(s.drain?.lastOpen ?? 0, { unit });
-    const forecastAt = s.drain?.forecastAt ? Date.parse(s.drain.forecastAt) : undefined;
+    m.drainRemaining.set(s.drain?.open ?? 0, { unit });
+    const forecastAt = s.drain?.forecastAt;
     m.drainForecast.set(forecastAt !== undefined ? Math.max(0, (forecastAt - nowMs) / 1000) : 0, { unit });
     m.drainForecastKnown.set(forecastAt !== undefined ? 1 : 0, { unit });
-    m.approvalsPending.set(s.approval && !s.approval.approvedBy ? 1 : 0, { unit });
-    // Refusals written in all: `rejected` keeps the newest, `truncated.rejected` counts the rest.
-    const rejectedNow = s.rejected.length + (s.truncated?.rejected ?? 0);
+    m.approvalsPending.set(s.approvalPending ? 1 : 0, { unit });
+    // Refusals written in all (the memo counts those the status keeps and those its bound dropped).
     const rejectedBefore = memory.rejectedSeen[unit] ?? 0;
-    if (rejectedNow > rejectedBefore) m.commandsRejected.add(rejectedNow - rejectedBefore, { unit });
-    memory.rejectedSeen[unit] = rejectedNow;
-    m.duplicates.set(s.counts.duplicates, { unit });
-    m.stranded.set(s.counts.stranded, { unit });
+    if (s.rejected > rejectedBefore) m.commandsRejected.add(s.rejected - rejectedBefore, { unit });
+    memory.rejectedSeen[unit] = s.rejected;
+    m.duplicates.set(s.duplicates, { unit });
+    m.stranded.set(s.stranded, { unit });
   }
   for (const [phase, n] of Object.entries(perPhase)) m.units.set(n, { phase });
   m.lastCollect.set(nowMs / 1000);
@@ -153,32 +166,91 @@ export interface CutoverMetricsOptions {
   meter: MetricMeter;
   /** How often to collect (default 5 s). */
   intervalMs?: number;
-  /** Per status query (default 3 s). */
+  /** Per status query of the fallback, and per page of the listing (default 3 s). */
   queryTimeoutMs?: number;
   onError?: (err: unknown) => void;
+}
+
+/** What a collection cost and where its figures came from. */
+export interface CollectStats {
+  /** RPCs to the control cluster: listing pages plus fallback queries (counted on the wire). */
+  rpcs: number;
+  /** Units read from their metrics memo in the listing. */
+  fromMemo: number;
+  /** Units asked their status by query (no metrics memo on their run). */
+  fromQuery: number;
+  /** Closed runs without the memo, answered from what their one query returned. */
+  fromCache: number;
+  notStarted: number;
+  /** Units whose figures could not be read. */
+  errors: number;
+}
+
+/** The collector's counts since it started. */
+export interface CollectorStats extends CollectStats {
+  /** Collections completed. */
+  collects: number;
+  /** Units of the plan. */
+  units: number;
+  /** When the first collection began (ms since the epoch). */
+  since: number;
+  /** The last collection alone. */
+  last?: CollectStats;
 }
 
 /** A running collector. */
 export interface CutoverMetrics {
   /** Collects once now (also what the timer does). */
-  collect(): Promise<void>;
+  collect(): Promise<CollectStats>;
+  /** What the collections cost so far (RPCs per unit per minute: `rpcs / units / minutes since`). */
+  stats(): CollectorStats;
   stop(): Promise<void>;
 }
 
-/** Reads one unit: its status (running or closed), not started, or undefined when it did not answer. */
-async function observe(client: Client, unit: string, timeoutMs: number): Promise<UnitObservation> {
-  const handle = client.workflow.getHandle(unitWorkflowId(parseUnitName(unit)!));
-  try {
-    await handle.describe();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return { unit, notStarted: true };
-    return { unit, notStarted: false };
-  }
-  try {
-    return { unit, status: await client.withDeadline(Date.now() + timeoutMs, () => handle.query(messages.status)) };
-  } catch {
-    return { unit, notStarted: false };
-  }
+/** The visibility query of the entity workflows' runs (runs that continued as new are done with: their successor holds the memo). */
+export const UNIT_LIST_QUERY =
+  `(WorkflowType = '${TENANT_MIGRATION_WORKFLOW_TYPE}' OR WorkflowType = '${NAMESPACE_MIGRATION_WORKFLOW_TYPE}') ` +
+  `AND ExecutionStatus != 'ContinuedAsNew'`;
+/** Page size of the listing (the server's `frontend.visibilityMaxPageSize` default). */
+const LIST_PAGE_SIZE = 1000;
+/** Status queries of the fallback in flight at once (each is a workflow task on the cutover worker). */
+const QUERY_CONCURRENCY = 16;
+
+/** A client sharing `client`'s connection, converter and namespace whose every RPC calls `count` (the collector's own bill). */
+function countingClient(client: Client, count: () => void): Client {
+  const conn = client.connection;
+  const service = new Proxy(conn.workflowService, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        count();
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  const connection = new Proxy(conn, {
+    get(target, prop) {
+      if (prop === 'workflowService') return service;
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return new Client({
+    connection,
+    namespace: client.options.namespace,
+    dataConverter: client.options.loadedDataConverter,
+    interceptors: client.options.interceptors,
+    identity: client.options.identity,
+  });
+}
+
+/** Of several runs of one workflow ID: the open one, else the newest. */
+function newer(a: WorkflowExecutionInfo | undefined, b: WorkflowExecutionInfo): WorkflowExecutionInfo {
+  if (!a) return b;
+  const open = (w: WorkflowExecutionInfo) => w.status.name === 'RUNNING';
+  if (open(a) !== open(b)) return open(a) ? a : b;
+  return b.startTime.getTime() > a.startTime.getTime() ? b : a;
 }
 
 /** Starts collecting every interval; the first collection runs at once. */
@@ -186,13 +258,106 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
   const instruments = createCutoverInstruments(opts.meter);
   const memory: CollectorMemory = { gatesSeen: {}, epochSeen: {}, rejectedSeen: {} };
   const interval = opts.intervalMs ?? 5_000;
+  const timeoutMs = opts.queryTimeoutMs ?? 3_000;
+  let rpcs = 0;
+  const client = countingClient(opts.client, () => rpcs++);
+  const byWorkflowId = new Map<string, string>();
+  for (const u of opts.units) {
+    const ref = parseUnitName(u);
+    if (ref) byWorkflowId.set(unitWorkflowId(ref), u);
+  }
+  /** Closed runs without the memo, by run ID: a closed run never changes, so its one query is enough. */
+  const closedCache = new Map<string, UnitMetrics>();
+  const totals: CollectorStats = {
+    collects: 0,
+    units: opts.units.length,
+    since: Date.now(),
+    rpcs: 0,
+    fromMemo: 0,
+    fromQuery: 0,
+    fromCache: 0,
+    notStarted: 0,
+    errors: 0,
+  };
   let stopped = false;
-  let inFlight: Promise<void> = Promise.resolve();
+  let inFlight: Promise<unknown> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
 
-  const collect = async (): Promise<void> => {
-    const observations = await Promise.all(opts.units.map((u) => observe(opts.client, u, opts.queryTimeoutMs ?? 3_000)));
+  const collect = async (): Promise<CollectStats> => {
+    const rpcsBefore = rpcs;
+    const stats: CollectStats = { rpcs: 0, fromMemo: 0, fromQuery: 0, fromCache: 0, notStarted: 0, errors: 0 };
+    const runs = new Map<string, WorkflowExecutionInfo>();
+    try {
+      // One deadline per page: the iterator fetches the next page when the last one is used up.
+      const pages = client.workflow.list({ query: UNIT_LIST_QUERY, pageSize: LIST_PAGE_SIZE })[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await client.withDeadline(Date.now() + timeoutMs, () => pages.next());
+        if (next.done) break;
+        const wf = next.value;
+        if (byWorkflowId.has(wf.workflowId)) runs.set(wf.workflowId, newer(runs.get(wf.workflowId), wf));
+      }
+    } catch (err) {
+      // Visibility did not answer: no unit could be read this round.
+      const observations = opts.units.map((unit) => ({ unit, notStarted: false }));
+      recordObservations(instruments, memory, observations, Date.now());
+      stats.errors = opts.units.length;
+      stats.rpcs = rpcs - rpcsBefore;
+      totals.rpcs += stats.rpcs;
+      totals.errors += stats.errors;
+      throw err;
+    }
+    const observations: UnitObservation[] = [];
+    const toQuery: { unit: string; run: WorkflowExecutionInfo; at: number }[] = [];
+    for (const [workflowId, unit] of byWorkflowId) {
+      const run = runs.get(workflowId);
+      const metrics = run && parseUnitMetrics(run.memo?.[UNIT_METRICS_MEMO]);
+      const cached = run && closedCache.get(run.runId);
+      if (!run) {
+        // Not listed: never started (or started a moment ago, and visibility has not caught up).
+        observations.push({ unit, notStarted: true });
+        stats.notStarted++;
+      } else if (metrics) {
+        observations.push({ unit, metrics });
+        stats.fromMemo++;
+      } else if (cached) {
+        observations.push({ unit, metrics: cached });
+        stats.fromCache++;
+      } else {
+        toQuery.push({ unit, run, at: observations.length });
+        observations.push({ unit, notStarted: false }); // replaced by the query's answer
+      }
+    }
+    // The fallback: runs begun before the metrics memo (or not past their first task) answer the status query.
+    let next = 0;
+    const worker = async () => {
+      while (next < toQuery.length) {
+        const q = toQuery[next++]!;
+        try {
+          const handle = client.workflow.getHandle(q.run.workflowId, q.run.runId);
+          const status = await client.withDeadline(Date.now() + timeoutMs, () => handle.query(messages.status));
+          const metrics = unitMetricsOf(status);
+          if (q.run.status.name !== 'RUNNING') closedCache.set(q.run.runId, metrics);
+          observations[q.at] = { unit: q.unit, metrics };
+          stats.fromQuery++;
+        } catch {
+          stats.errors++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(QUERY_CONCURRENCY, toQuery.length) }, worker));
     recordObservations(instruments, memory, observations, Date.now());
+    const listed = new Set([...runs.values()].map((r) => r.runId));
+    for (const runId of closedCache.keys()) if (!listed.has(runId)) closedCache.delete(runId);
+    stats.rpcs = rpcs - rpcsBefore;
+    totals.collects++;
+    totals.last = stats;
+    totals.rpcs += stats.rpcs;
+    totals.fromMemo += stats.fromMemo;
+    totals.fromQuery += stats.fromQuery;
+    totals.fromCache += stats.fromCache;
+    totals.notStarted += stats.notStarted;
+    totals.errors += stats.errors;
+    return stats;
   };
   const tick = () => {
     inFlight = collect()
@@ -204,6 +369,7 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
   tick();
   return {
     collect,
+    stats: () => ({ ...totals, ...(totals.last ? { last: { ...totals.last } } : {}) }),
     stop: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -22,10 +22,11 @@ import {
 import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { isIdlessSafeCommand } from '../domain/commands';
-import { NON_RETRYABLE_TYPES, UNIT_VIEW_MEMO } from '../domain/constants';
+import { NON_RETRYABLE_TYPES, UNIT_METRICS_MEMO, UNIT_VIEW_MEMO } from '../domain/constants';
 import { unitName } from '../domain/ids';
 import { initialState, type CommandName, type MigrationState, type UnitMigrationInput, type UnitStatus } from '../domain/migration';
 import { unitSearchAttributes, validateUnitInput } from '../domain/unit-input';
+import { unitMetricsOf } from '../domain/unit-metrics';
 import { AUDIT_KEPT, emptyAuditLog, unmirrored } from '../audit/chain';
 import { Mutex } from './mutex';
 import { decide } from './planner';
@@ -109,6 +110,11 @@ const ROUTE_TRUTH_PATCH = 'route-truth';
  * body are refused and recorded. Runs that took such signals before (dropped or buffered them) replay as they ran.
  */
 const BOUNDED_COMMANDS_PATCH = 'bounded-commands';
+/**
+ * The metrics memo (`cutoverMetrics`) beside the view: the collector reads it from visibility instead of querying
+ * each unit. Asked where the view is published, so a run begun on older code publishes it from its next live step.
+ */
+const METRICS_MEMO_PATCH = 'unit-metrics-memo';
 
 /** Runs one unit's migration; `carried` is the state handed over by continue-as-new. */
 export async function runUnitMigration(
@@ -188,13 +194,29 @@ export async function runUnitMigration(
   );
 
   let publishedView = '';
-  /** The unit's view in its memo, when it changed: a campaign reads it by describe. */
-  function publishView(): void {
-    const view = memoView(unitStatus(run));
+  let publishedMetrics = '';
+  /**
+   * The unit's view in its memo, when it changed (a campaign reads it by describe), and with `metrics` its
+   * metrics memo when they changed (the collector reads it from visibility): one upsert for both.
+   */
+  function publishView(metrics: boolean): void {
+    const status = unitStatus(run);
+    const memo: Record<string, unknown> = {};
+    const view = memoView(status);
     const json = JSON.stringify(view);
-    if (json === publishedView) return;
-    publishedView = json;
-    upsertMemo({ [UNIT_VIEW_MEMO]: view });
+    if (json !== publishedView) {
+      publishedView = json;
+      memo[UNIT_VIEW_MEMO] = view;
+    }
+    if (metrics) {
+      const m = unitMetricsOf(status);
+      const mJson = JSON.stringify(m);
+      if (mJson !== publishedMetrics) {
+        publishedMetrics = mJson;
+        memo[UNIT_METRICS_MEMO] = m;
+      }
+    }
+    if (Object.keys(memo).length > 0) upsertMemo(memo);
   }
 
   /** Route changes and gate verdicts since the last look go to the audit log. */
@@ -265,7 +287,7 @@ export async function runUnitMigration(
     const action = decide(input, state, state.obs, now);
     // A route check in the middle of a wait does not end it for the views (the memo would flap at every check).
     if (!isRouteWatchAction(action)) run.wait = action.type === 'wait' ? action : undefined;
-    if (patched(VIEW_MEMO_PATCH)) publishView();
+    if (patched(VIEW_MEMO_PATCH)) publishView(patched(METRICS_MEMO_PATCH));
     switch (action.type) {
       case 'done':
         refreshDetails();
