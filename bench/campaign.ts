@@ -11,7 +11,8 @@
  *    Prometheus gate (`vector(0) <= 0`);
  * 4. the cost: workflow, activity and query tasks from the control server's own request counters,
  *    the worker's activity and workflow-task counts by type (SDK metrics), the longest history of any
- *    campaign or entity run (visibility).
+ *    campaign or entity run (visibility), and the RPCs of the metrics collector (`startCutoverMetrics`, run
+ *    at the product's interval beside the campaign, as `cutover worker --metrics` runs it).
  * Prints a table, replaces its section of docs/benchmarks.md, writes bench/results/campaign.json (another
  * size: campaign-<tenants>x<namespaces>.json). Targets are reported beside the figures, never asserted.
  */
@@ -19,10 +20,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from '@temporalio/client';
+import { noopMetricMeter } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { connectCluster } from '../src/clusters/connect';
 import { buildCampaignInput, DEFAULT_CAMPAIGN_POLL_MS, startCampaign } from '../src/campaign/input';
+import { planUnitNames } from '../src/cockpit/target';
+import { startCutoverMetrics } from '../src/metrics';
 import type { CampaignStatus } from '../src/campaign/types';
 import { loadPlan, type Plan } from '../src/config';
 import { freePort } from '../src/stack/ports';
@@ -62,6 +66,8 @@ const HISTORY_FETCH_MS = 60_000;
 const STALL_MS = 180_000;
 /** A campaign that continued-as-new this often is not moving (a run per loop turn): stop and report. */
 const MAX_CAMPAIGN_RUNS = 300;
+/** The metrics collector's interval during the campaign: the product's default (`cutover worker --metrics-interval`). */
+const COLLECT_MS = 5_000;
 
 const FLAGS: Record<string, FlagSpec> = {
   quick: { kind: 'boolean', help: 'smoke run: 10 namespaces, 30 tenants, 5 s bound' },
@@ -333,6 +339,19 @@ async function main(): Promise<void> {
     children.push(worker);
     const rss = sampleRss(worker.pid);
     const [beforeT, beforeS] = await Promise.all([scrapeRequests(cloud.metricsUrl), scrapeRequests(legacy.metricsUrl)]);
+    // The metrics collector, as the worker runs it beside the campaign: its RPCs are in the control server's
+    // counts below, and counted on their own by the collector.
+    let collectErrors = 0;
+    const collector = startCutoverMetrics({
+      client: control,
+      units: planUnitNames(plan),
+      meter: noopMetricMeter,
+      intervalMs: COLLECT_MS,
+      onError: (err) => {
+        if (collectErrors++ === 0) log(`metrics collector: ${(err as Error).message}`);
+      },
+    });
+    closers.push(() => collector.stop());
     t = performance.now();
     let outcome: { status?: CampaignStatus; error?: string };
     let notStarted = false;
@@ -349,6 +368,9 @@ async function main(): Promise<void> {
       log(outcome.error!);
     }
     const campaignSeconds = (performance.now() - t) / 1000;
+    await collector.stop();
+    const collected = collector.stats();
+    const collectorMinutes = (Date.now() - collected.since) / 60_000;
     const [afterT, afterS] = await Promise.all([scrapeRequests(cloud.metricsUrl), scrapeRequests(legacy.metricsUrl)]);
     const rssStats = rss.stop();
     const sdk = {
@@ -396,7 +418,15 @@ async function main(): Promise<void> {
       queryTasksPerUnit: round(queryTasks / units, 2),
       queriesPerUnit: round(opCount('QueryWorkflow') / units, 2),
       signalsPerUnit: round(opCount('SignalWorkflowExecution') / units, 2),
+      // The collector's RPCs are among these (it runs on the control namespace).
       controlRpcsPerUnit: round(sumOps(opsT, CONTROL_NS) / units, 1),
+      collectorRpcsPerUnitPerMinute: round(collected.rpcs / units / collectorMinutes, 4),
+      collectorRpcs: collected.rpcs,
+      collectorCollects: collected.collects,
+      // Units the collector had to ask by query (runs without the metrics memo yet), summed over its collections.
+      collectorQueries: collected.fromQuery,
+      collectorErrors: collected.errors + collectErrors,
+      collectorIntervalMs: COLLECT_MS,
       sourceRpcsPerUnit: round(Object.values(opsS).reduce((a, b) => a + b, 0) / units, 1),
       maxRssMiB: round(rssStats.max, 0),
       maxHistoryEvents: history.maxHistoryEvents,
@@ -470,6 +500,12 @@ async function main(): Promise<void> {
           '',
         ],
         ['control-server RPCs per unit / source-server RPCs per unit', `${results.controlRpcsPerUnit} / ${results.sourceRpcsPerUnit}`, ''],
+        [
+          `metrics collector every ${COLLECT_MS / 1000} s: RPCs per unit per minute (RPCs; collections / units asked by query)`,
+          `${results.collectorRpcsPerUnitPerMinute} ` +
+            `(${results.collectorRpcs}; ${results.collectorCollects} / ${results.collectorQueries})`,
+          '',
+        ],
         ['cutover worker max RSS (MiB)', results.maxRssMiB as number, mark(Number(results.maxRssMiB), '<=', 1024)],
         [
           'max history events (any campaign/entity run)',
