@@ -175,6 +175,8 @@ export interface CutoverMetricsOptions {
 export interface CollectStats {
   /** RPCs to the control cluster: listing pages plus fallback queries (counted on the wire). */
   rpcs: number;
+  /** Runs the listing returned (the plan's units' and any other entity runs in the namespace). */
+  listed: number;
   /** Units read from their metrics memo in the listing. */
   fromMemo: number;
   /** Units asked their status by query (no metrics memo on their run). */
@@ -273,6 +275,7 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
     units: opts.units.length,
     since: Date.now(),
     rpcs: 0,
+    listed: 0,
     fromMemo: 0,
     fromQuery: 0,
     fromCache: 0,
@@ -283,9 +286,9 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
   let inFlight: Promise<unknown> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
 
-  const collect = async (): Promise<CollectStats> => {
+  const collectOnce = async (): Promise<CollectStats> => {
     const rpcsBefore = rpcs;
-    const stats: CollectStats = { rpcs: 0, fromMemo: 0, fromQuery: 0, fromCache: 0, notStarted: 0, errors: 0 };
+    const stats: CollectStats = { rpcs: 0, listed: 0, fromMemo: 0, fromQuery: 0, fromCache: 0, notStarted: 0, errors: 0 };
     const runs = new Map<string, WorkflowExecutionInfo>();
     try {
       // One deadline per page: the iterator fetches the next page when the last one is used up.
@@ -294,6 +297,7 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
         const next = await client.withDeadline(Date.now() + timeoutMs, () => pages.next());
         if (next.done) break;
         const wf = next.value;
+        stats.listed++;
         if (byWorkflowId.has(wf.workflowId)) runs.set(wf.workflowId, newer(runs.get(wf.workflowId), wf));
       }
     } catch (err) {
@@ -352,12 +356,20 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
     totals.collects++;
     totals.last = stats;
     totals.rpcs += stats.rpcs;
+    totals.listed += stats.listed;
     totals.fromMemo += stats.fromMemo;
     totals.fromQuery += stats.fromQuery;
     totals.fromCache += stats.fromCache;
     totals.notStarted += stats.notStarted;
     totals.errors += stats.errors;
     return stats;
+  };
+  // One collection at a time (the timer's and a caller's): each counts the RPCs made while it runs.
+  let chain: Promise<unknown> = Promise.resolve();
+  const collect = (): Promise<CollectStats> => {
+    const run = chain.then(collectOnce);
+    chain = run.catch(() => undefined);
+    return run;
   };
   const tick = () => {
     inFlight = collect()

@@ -2,7 +2,8 @@
  * The cutover worker's own metrics, end to end: the worker runs as a child process
  * (`node bin/cutover.js worker --metrics …`), entity workflows move on the real control cluster,
  * the cutover_* metrics appear beside the SDK's on the worker's endpoint and in the test stack's
- * real Prometheus; the dashboard's queries run on that Prometheus; the alert rules pass promtool.
+ * real Prometheus; the dashboard's queries run on that Prometheus; the alert rules pass promtool. With the
+ * worker stopped, a collector still builds the metrics, from the units' memos in one visibility listing.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -11,9 +12,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import type { MetricMeter, MetricTags } from '@temporalio/common';
 import { unitInputFromPlan } from '../../src/campaign/unit-input';
 import { loadPlan, type Plan } from '../../src/config';
-import { METRIC } from '../../src/metrics';
+import { METRIC, startCutoverMetrics } from '../../src/metrics';
 import { resolvePrometheusTool } from '../../src/stack/prometheus-binary';
 import { parseUnitName, unitWorkflowId } from '../../src/domain/ids';
 import * as messages from '../../src/workflows/unit-migration.messages';
@@ -57,6 +59,20 @@ function parseExposition(text: string): { name: string; labels: Record<string, s
     out.push({ name: m[1]!, labels, value: Number(m[3]) });
   }
   return out;
+}
+
+/** A meter keeping what the instruments were given (gauges the last value, counters the sum), by name and labels. */
+function recordingMeter() {
+  const values = new Map<string, number>();
+  const key = (name: string, tags: MetricTags = {}) =>
+    `${name}${JSON.stringify(Object.fromEntries(Object.entries(tags).sort(([a], [b]) => a.localeCompare(b))))}`;
+  const metric = (name: string) => ({
+    set: (v: number, tags?: MetricTags) => void values.set(key(name, tags), v),
+    add: (v: number, tags?: MetricTags) => void values.set(key(name, tags), (values.get(key(name, tags)) ?? 0) + v),
+    record: () => undefined,
+  });
+  const meter = { createGauge: metric, createCounter: metric, withTags: () => meter } as unknown as MetricMeter;
+  return { meter, get: (name: string, tags?: MetricTags) => values.get(key(name, tags)) };
 }
 
 describe('metrics: alert rules and dashboard', () => {
@@ -266,5 +282,46 @@ describe("metrics: the cutover worker exports its own metrics beside the SDK's",
     child!.kill('SIGINT');
     const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
     assert.equal(code, 0, stderr);
+  });
+
+  it('with no worker left to answer a query, the metrics come from the memos: one listing, no query per unit', async () => {
+    assert.notEqual(child!.exitCode, null, 'the worker has stopped');
+    const r = recordingMeter();
+    // A query now would wait for a worker that is gone (and count as an error): the memo is all there is.
+    const metrics = startCutoverMetrics({
+      client,
+      units: [0, 1, 2].map(unit),
+      meter: r.meter,
+      intervalMs: 3_600_000,
+      queryTimeoutMs: 2_000,
+    });
+    try {
+      // Visibility takes a moment to show the last memo a unit wrote.
+      const stats = await until(
+        'the collector to read both units from their memo',
+        async () => {
+          const st = await metrics.collect();
+          return st.fromMemo === 2 && r.get(METRIC.unitPhase, { unit: unit(1), phase: 'failed' }) === 1 ? st : undefined;
+        },
+        30_000,
+      );
+      assert.equal(stats.fromQuery, 0);
+      assert.equal(stats.errors, 0);
+      assert.equal(stats.notStarted, 1);
+      // The listing's pages (1,000 runs each) are its only RPCs: none per unit.
+      assert.ok(stats.rpcs >= 1 && stats.rpcs <= Math.floor(stats.listed / 1000) + 1, JSON.stringify(stats));
+      assert.equal(r.get(METRIC.unitPaused, { unit: unit(0) }), 1);
+      assert.equal(r.get(METRIC.unitPhase, { unit: unit(0), phase: 'pending' }), 1);
+      assert.equal(r.get(METRIC.gateResults, { unit: unit(1), gate: 'preflight', result: 'failed' }), 1);
+      assert.equal(r.get(METRIC.units, { phase: 'not-started' }), 1);
+      assert.equal(r.get(METRIC.units, { phase: 'failed' }), 1);
+      assert.equal(r.get(METRIC.collectErrors, { unit: unit(0) }), undefined);
+      // Every collection so far (the timer's first one too) made no query either.
+      const total = metrics.stats();
+      assert.equal(total.fromQuery, 0);
+      assert.ok(total.collects >= 1 && total.rpcs <= total.collects * (Math.floor(stats.listed / 1000) + 1), JSON.stringify(total));
+    } finally {
+      await metrics.stop();
+    }
   });
 });
