@@ -301,9 +301,9 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
         if (byWorkflowId.has(wf.workflowId)) runs.set(wf.workflowId, newer(runs.get(wf.workflowId), wf));
       }
     } catch (err) {
-      // Visibility did not answer: no unit could be read this round.
-      const observations = opts.units.map((unit) => ({ unit, notStarted: false }));
-      recordObservations(instruments, memory, observations, Date.now());
+      // Visibility did not answer: no unit could be read this round. The gauges stay as they were (and so does
+      // the last collection's time, which shows the metrics are stale).
+      for (const unit of opts.units) instruments.collectErrors.add(1, { unit });
       stats.errors = opts.units.length;
       stats.rpcs = rpcs - rpcsBefore;
       totals.rpcs += stats.rpcs;
