@@ -425,6 +425,8 @@ async function main(): Promise<void> {
       collectorCollects: collected.collects,
       // Units the collector had to ask by query (runs without the metrics memo yet), summed over its collections.
       collectorQueries: collected.fromQuery,
+      // Units shown as the round before saw them: their run was too new to have published its memo.
+      collectorFromLast: collected.fromLast,
       collectorErrors: collected.errors + collectErrors,
       collectorIntervalMs: COLLECT_MS,
       sourceRpcsPerUnit: round(Object.values(opsS).reduce((a, b) => a + b, 0) / units, 1),

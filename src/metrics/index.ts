@@ -183,6 +183,11 @@ export interface CollectStats {
   fromQuery: number;
   /** Closed runs without the memo, answered from what their one query returned. */
   fromCache: number;
+  /**
+   * Units whose run is new (continued as new, or just started) and has not published its memo yet: shown as the
+   * last round saw them, without a query.
+   */
+  fromLast: number;
   notStarted: number;
   /** Units whose figures could not be read. */
   errors: number;
@@ -270,6 +275,13 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
   }
   /** Closed runs without the memo, by run ID: a closed run never changes, so its one query is enough. */
   const closedCache = new Map<string, UnitMetrics>();
+  /** What each unit showed last (from any source), for a run too new to have published its memo. */
+  const lastSeen = new Map<string, UnitMetrics>();
+  /**
+   * A run without the memo younger than this is taken to be about to publish it (its first task, or visibility
+   * catching up): shown as last seen. Older, it began on code without the memo and is queried.
+   */
+  const youngMs = Math.max(3 * interval, 30_000);
   const totals: CollectorStats = {
     collects: 0,
     units: opts.units.length,
@@ -279,6 +291,7 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
     fromMemo: 0,
     fromQuery: 0,
     fromCache: 0,
+    fromLast: 0,
     notStarted: 0,
     errors: 0,
   };
@@ -288,7 +301,16 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
 
   const collectOnce = async (): Promise<CollectStats> => {
     const rpcsBefore = rpcs;
-    const stats: CollectStats = { rpcs: 0, listed: 0, fromMemo: 0, fromQuery: 0, fromCache: 0, notStarted: 0, errors: 0 };
+    const stats: CollectStats = {
+      rpcs: 0,
+      listed: 0,
+      fromMemo: 0,
+      fromQuery: 0,
+      fromCache: 0,
+      fromLast: 0,
+      notStarted: 0,
+      errors: 0,
+    };
     const runs = new Map<string, WorkflowExecutionInfo>();
     try {
       // One deadline per page: the iterator fetches the next page when the last one is used up.
@@ -316,6 +338,7 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
       const run = runs.get(workflowId);
       const metrics = run && parseUnitMetrics(run.memo?.[UNIT_METRICS_MEMO]);
       const cached = run && closedCache.get(run.runId);
+      const last = lastSeen.get(unit);
       if (!run) {
         // Not listed: never started (or started a moment ago, and visibility has not caught up).
         observations.push({ unit, notStarted: true });
@@ -326,6 +349,9 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
       } else if (cached) {
         observations.push({ unit, metrics: cached });
         stats.fromCache++;
+      } else if (last && run.status.name === 'RUNNING' && Date.now() - run.startTime.getTime() < youngMs) {
+        observations.push({ unit, metrics: last });
+        stats.fromLast++;
       } else {
         toQuery.push({ unit, run, at: observations.length });
         observations.push({ unit, notStarted: false }); // replaced by the query's answer
@@ -350,6 +376,7 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
     };
     await Promise.all(Array.from({ length: Math.min(QUERY_CONCURRENCY, toQuery.length) }, worker));
     recordObservations(instruments, memory, observations, Date.now());
+    for (const o of observations) if (o.metrics) lastSeen.set(o.unit, o.metrics);
     const listed = new Set([...runs.values()].map((r) => r.runId));
     for (const runId of closedCache.keys()) if (!listed.has(runId)) closedCache.delete(runId);
     stats.rpcs = rpcs - rpcsBefore;
@@ -360,6 +387,7 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
     totals.fromMemo += stats.fromMemo;
     totals.fromQuery += stats.fromQuery;
     totals.fromCache += stats.fromCache;
+    totals.fromLast += stats.fromLast;
     totals.notStarted += stats.notStarted;
     totals.errors += stats.errors;
     return stats;
