@@ -297,7 +297,11 @@ program
     '--metrics <host:port|off>',
     'Prometheus endpoint of the worker (default: 127.0.0.1:9464, or a free port when it is taken; off: none)',
   )
-  .option('--metrics-interval <seconds>', "how often the cutover_* metrics are refreshed from the units' status", '5')
+  .option(
+    '--metrics-interval <seconds>',
+    "how often the cutover_* metrics are refreshed from the units' memos (one visibility listing)",
+    '5',
+  )
   .option('--key <file>', "the worker's controller key: signs the commands campaigns send to their units (default: $CUTOVER_KEY)")
   .description('run the cutover worker in the foreground until Ctrl-C; several may run side by side')
   .addHelpText(
