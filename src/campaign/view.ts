@@ -6,13 +6,18 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { isGranted } from '../approvals/two-person';
 import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing } from '../domain/search-attributes';
 import { isFinished, stepLabel, viewOf, type CampaignContext } from './planner';
-import { campaignProgress, progressLine, type CampaignProgress } from './progress';
+import { progressLine, type CampaignProgress } from './progress';
 import type { ChangedAttribute } from './state';
 import type { CampaignState, CampaignStatus } from './types';
 import { unitWorkflowIdOf } from './units';
 
-/** The `status` query's answer; `historyLength` is the current run's; with `now` (ms), it carries the progress and ETAs. */
-export function campaignStatus(c: CampaignContext, state: CampaignState, historyLength: number, now?: number): CampaignStatus {
+/** The `status` query's answer; `historyLength` is the current run's; `progress` (`campaignProgress`) is carried when given. */
+export function campaignStatus(
+  c: CampaignContext,
+  state: CampaignState,
+  historyLength: number,
+  progress?: CampaignProgress,
+): CampaignStatus {
   const plan = c.input.plan;
   const step = plan.steps[state.stepIndex];
   const current = step?.ringIndex ?? plan.rings.length;
@@ -50,7 +55,7 @@ export function campaignStatus(c: CampaignContext, state: CampaignState, history
     rejected: state.rejected,
     continuedAsNew: state.runs,
     maxHistoryLength: Math.max(state.maxHistoryLength, historyLength),
-    ...(now !== undefined ? { progress: campaignProgress(c, state, now) } : {}),
+    ...(progress ? { progress } : {}),
     ...truncatedView(state),
   };
 }

@@ -127,7 +127,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     // At once while no round holds the mutex (onCommand never yields): a burst of signals costs no promise each.
     setHandler(messages[name], (p: unknown) => mutex.runNowOrQueue(() => onCommand(name, p)));
   // Progress and ETAs are computed on read (no state, no command): a query changes nothing in the history.
-  setHandler(messages.status, () => withSigning(campaignStatus(ctx, state, workflowInfo().historyLength, Date.now())));
+  setHandler(messages.status, () => withSigning(campaignStatus(ctx, state, workflowInfo().historyLength, progressNow())));
   // A signal with no handler (a misspelt name): refused and recorded, where it used to wait unseen in a buffer.
   // Set last: a default handler takes every buffered signal that has no handler yet.
   setDefaultSignalHandler((signalName: string, ...args: unknown[]) =>
@@ -174,8 +174,17 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   // The progress (a pass over every unit and step) is recomputed by the main loop only, not by each of a
   // burst of signals; details are not history, so what they show never affects replay.
   function refreshDetails(recompute = false): void {
-    if (recompute) progress = campaignProgress(ctx, state, Date.now());
+    if (recompute) progress = progressNow();
     setCurrentDetails(campaignDetails(ctx, state, waitingFor, progress));
+  }
+  /** The progress now; only shown, so a fault in it is logged and shows nothing, never failing a workflow task. */
+  function progressNow(): CampaignProgress | undefined {
+    try {
+      return campaignProgress(ctx, state, Date.now());
+    } catch (err) {
+      log.warn('campaign progress could not be computed', { error: String(err) });
+      return undefined;
+    }
   }
   function upsert(changed: readonly ChangedAttribute[]): void {
     for (const k of changed) upsertSearchAttributes(campaignSearchAttributes(ctx, state, [k]));
@@ -276,7 +285,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   refreshDetails(true);
   await condition(allHandlersFinished);
   await mirrorAudit();
-  return campaignStatus(ctx, state, workflowInfo().historyLength, Date.now());
+  return campaignStatus(ctx, state, workflowInfo().historyLength, progressNow());
 }
 
 /**
