@@ -15,7 +15,6 @@
  * so an approval not yet measured counts as nothing and is reported as `approvalsAhead`. With no
  * finished step to measure, the ETA is unknown.
  */
-import { settledPhase } from './driver';
 import { isFinished, type CampaignContext } from './planner';
 import type { CampaignState, CampaignStep, StepKind } from './types';
 
@@ -127,27 +126,35 @@ function overruns(measured: readonly { step: CampaignStep; ms: number }[]): {
   return { byKind, ...(all.length > 0 ? { any: median(all) } : {}) };
 }
 
-/** Units by ring, as the campaign knows them at its current step. */
-function ringCounts(c: CampaignContext, state: CampaignState, ring: { units: readonly string[] }): UnitCounts {
-  const steps = c.input.plan.steps;
-  let done = 0;
-  let failed = 0;
-  let rolledBack = 0;
-  for (const u of ring.units) {
-    if (state.phase === 'completed' || settledPhase(steps, c.sealing, state.stepIndex, u)) {
-      done++;
-      continue;
+/**
+ * Units by ring index, as the campaign knows them at its current step. In a pass over the steps and the
+ * views the state keeps, not over every unit (a 10,000-unit campaign computes this every round): a unit
+ * whose ending step (`complete`, or a drill's `rollback`) has passed is done, and only the units the state
+ * still has a view of can be anywhere else.
+ */
+function ringCounts(c: CampaignContext, state: CampaignState): UnitCounts[] {
+  const { rings, steps } = c.input.plan;
+  const out = rings.map((r) => ({ total: r.units.length, done: 0, remaining: 0, failed: 0, rolledBack: 0 }));
+  if (state.phase === 'completed') for (const x of out) x.done = x.total;
+  else {
+    for (let i = 0; i < Math.min(state.stepIndex, steps.length); i++) {
+      const s = steps[i]!;
+      if (s.kind === 'complete' || s.kind === 'rollback') out[s.ringIndex]!.done += s.units.length;
     }
-    const phase = state.units[u]?.phase;
-    // A drill's batch ends rolled back: that is its rehearsal done, once its rollback step is the current one.
-    const sealing = c.sealing.get(u);
-    const drillEnd = sealing !== undefined && sealing === state.stepIndex && steps[sealing]!.kind === 'rollback';
-    if (phase === 'completed' || (drillEnd && phase === 'rolled-back')) done++;
-    else if (phase === 'failed') failed++;
-    else if (phase === 'rolled-back' || phase === 'rolling-back') rolledBack++;
+    const ringIndex = new Map(rings.map((r, i) => [r.name, i] as const));
+    for (const [u, v] of Object.entries(state.units)) {
+      const sealing = c.sealing.get(u);
+      const x = out[ringIndex.get(c.ringOf.get(u) ?? '') ?? -1];
+      if (!x || (sealing !== undefined && sealing < state.stepIndex)) continue; // not in the plan, or counted above
+      // A drill's batch ends rolled back: that is its rehearsal done, once its rollback step is the current one.
+      const drillEnd = sealing === state.stepIndex && steps[sealing]!.kind === 'rollback';
+      if (v.phase === 'completed' || (drillEnd && v.phase === 'rolled-back')) x.done++;
+      else if (v.phase === 'failed') x.failed++;
+      else if (v.phase === 'rolled-back' || v.phase === 'rolling-back') x.rolledBack++;
+    }
   }
-  const total = ring.units.length;
-  return { total, done, remaining: total - done, failed, rolledBack };
+  for (const x of out) x.remaining = x.total - x.done;
+  return out;
 }
 
 function add(a: UnitCounts, b: UnitCounts): UnitCounts {
@@ -244,8 +251,9 @@ export function campaignProgress(c: CampaignContext, state: CampaignState, now: 
   const lastOfRing = new Map<number, number>();
   steps.forEach((s, i) => lastOfRing.set(s.ringIndex, i));
   let total: UnitCounts = { total: 0, done: 0, remaining: 0, failed: 0, rolledBack: 0 };
+  const counted = ringCounts(c, state);
   const rings = plan.rings.map((r, ringIndex): RingProgress => {
-    const counts = ringCounts(c, state, r);
+    const counts = counted[ringIndex]!;
     total = add(total, counts);
     const last = lastOfRing.get(ringIndex) ?? -1;
     const status = state.phase === 'completed' || last < cur ? 'done' : steps[cur]?.ringIndex === ringIndex ? 'active' : 'pending';
