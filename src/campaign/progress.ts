@@ -310,18 +310,22 @@ function troubles(u: UnitCounts): string {
 }
 
 /**
- * The campaign's progress in one line: `12/40 units done · ring 'canary' 1/3 batches, ETA 4m10s · campaign
- * ETA 1h2m`. `now` as in `etaText`.
+ * The campaign's progress in parts: `12/40 units done`, `ring 'canary' 1/3 batches, ETA 4m10s`, `campaign ETA
+ * 1h2m`, and why the clock stopped when it did. `now` as in `etaText`.
  */
-export function progressLine(p: CampaignProgress, now?: number): string {
+export function progressParts(p: CampaignProgress, now?: number): string[] {
   const t = troubles(p.units);
   const parts = [`${p.units.done}/${p.units.total} units done${t ? ` (${t})` : ''}`];
   const ring = p.rings.find((r) => r.name === p.ring);
   if (ring) parts.push(`ring '${ring.name}' ${ring.batchesDone}/${ring.batches} batches, ETA ${etaText(ring.eta, now)}`);
   const last = p.rings[p.rings.length - 1];
   if (p.ring && last && last.name !== p.ring) parts.push(`campaign ETA ${etaText(p.eta, now)}`);
-  const line = parts.join(' · ');
-  if (p.stalled === 'paused') return `${line} (paused: the clock starts again at resume)`;
-  if (p.stalled === 'held') return `${line} (held: the clock starts again at resume)`;
-  return line;
+  if (p.stalled === 'paused') parts.push('paused: the clock starts again at resume');
+  if (p.stalled === 'held') parts.push('held: the clock starts again at resume');
+  return parts;
+}
+
+/** The campaign's progress in one line: `12/40 units done · ring 'canary' 1/3 batches, ETA 4m10s · campaign ETA 1h2m`. */
+export function progressLine(p: CampaignProgress, now?: number): string {
+  return progressParts(p, now).join(' · ');
 }

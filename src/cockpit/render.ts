@@ -6,7 +6,7 @@
  * Hand-padded columns rather than cli-table3: fixed widths with ellipsis are all this needs, and a
  * borderless table keeps the 100-column budget for data.
  */
-import { etaText, progressLine } from '../campaign/progress';
+import { etaText, progressParts } from '../campaign/progress';
 import type { CampaignStatus } from '../campaign/types';
 import { rateText } from '../workflows/unit-view';
 import type { CockpitStatus, UnitRow } from './status';
@@ -76,8 +76,26 @@ function gateValue(value: number | undefined): string {
   return value === undefined ? '' : ` ${Number.isInteger(value) ? value : value.toPrecision(3)}`;
 }
 
-/** The campaign's lines: step and bake, gates with values, then what waits for a human. */
-export function campaignLines(view: CockpitStatus, now: Date): string[] {
+/** Parts joined by ` · ` into lines of at most `width` (a part longer than that gets a line of its own). */
+function packed(head: string, parts: readonly string[], width: number): string[] {
+  const out: string[] = [];
+  let line = head;
+  let empty = true;
+  for (const part of parts) {
+    if (!empty && line.length + 3 + part.length > width) {
+      out.push(line);
+      line = ' '.repeat(head.length);
+      empty = true;
+    }
+    line += empty ? part : ` · ${part}`;
+    empty = false;
+  }
+  out.push(line);
+  return out;
+}
+
+/** The campaign's lines: step and bake, progress, gates with values, then what waits for a human. */
+export function campaignLines(view: CockpitStatus, now: Date, width = 100): string[] {
   const c = view.campaign.status;
   if (!c) return view.campaign.error ? [`campaign status unavailable: ${view.campaign.error}`] : [];
   const out: string[] = [];
@@ -88,7 +106,7 @@ export function campaignLines(view: CockpitStatus, now: Date): string[] {
       `${step.percent !== undefined ? ` ${step.percent}%` : ''}${bake}`
     : `${c.stepsTotal} steps`;
   out.push(`campaign${c.drill ? ' (drill)' : ''} ${c.phase}${c.paused ? ' (paused)' : ''} · ${where}`);
-  if (c.progress) out.push(`  progress: ${progressLine(c.progress, now.getTime())}`);
+  if (c.progress) out.push(...packed('  progress: ', progressParts(c.progress, now.getTime()), width));
   if (c.gates.length > 0)
     out.push(`  gates: ${c.gates.map((g) => `${g.name} ${RESULT[g.status] ?? g.status}${gateValue(g.value)}`).join(' · ')}`);
   const a = c.approval;
@@ -198,7 +216,7 @@ export function renderStatus(view: CockpitStatus, opts: RenderOptions): string {
       width,
     ),
   );
-  for (const l of campaignLines(view, opts.now)) lines.push(cut(l, width));
+  for (const l of campaignLines(view, opts.now, width)) lines.push(cut(l, width));
   lines.push(
     COLUMNS.map(([h, w]) => fit(h, w))
       .join(' ')

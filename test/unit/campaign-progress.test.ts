@@ -155,7 +155,7 @@ describe('campaign progress (unit)', () => {
     const h = campaignProgress(c, held, s(900));
     assert.equal(h.stalled, 'held');
     assert.equal(known(h.rings[0]!.eta).ms, 1_000);
-    assert.match(progressLine(h, s(900)), /\(held: the clock starts again at resume\)$/);
+    assert.match(progressLine(h, s(900)), / · held: the clock starts again at resume$/);
   });
 
   it('awaiting approval is a stall of its own; the approval ahead is named', () => {

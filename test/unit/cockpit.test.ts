@@ -353,8 +353,13 @@ describe('cockpit (unit)', () => {
         progress,
       } satisfies CampaignStatus;
       const withCampaign = { ...v, campaign: { ...v.campaign, workflow: 'running' as const, status: campaign } };
+      // Parts that do not fit in 100 columns go on to an indented line, never cut.
+      assert.deepEqual(campaignLines(withCampaign, NOW).slice(1, 3), [
+        "  progress: 1/4 units done (1 failed) · ring 'ring1-internal' 0/1 batches, ETA 4m10s",
+        '            campaign ETA 1h + 2 approvals',
+      ]);
       assert.equal(
-        campaignLines(withCampaign, NOW)[1],
+        campaignLines(withCampaign, NOW, 200)[1],
         "  progress: 1/4 units done (1 failed) · ring 'ring1-internal' 0/1 batches, ETA 4m10s · campaign ETA 1h + 2 approvals",
       );
       const heads = renderStatus(withCampaign, { now: NOW })
@@ -365,7 +370,7 @@ describe('cockpit (unit)', () => {
       assert.match(heads[2]!, /^── ring ring2-customers · 0\/2 units done · ETA 1h \+ 2 approvals ─+$/);
       for (const h of heads) assert.equal(h.length, 100);
       // Read later than the campaign answered: the time left counts from the reader's clock.
-      assert.match(campaignLines(withCampaign, new Date(NOW.getTime() + 60_000))[1]!, /ETA 3m10s · campaign ETA 59m/);
+      assert.match(campaignLines(withCampaign, new Date(NOW.getTime() + 60_000), 200)[1]!, /ETA 3m10s · campaign ETA 59m/);
     });
 
     it('say why the campaign status is missing instead of hiding it', () => {
