@@ -11,7 +11,10 @@ import { applyAction, initialCampaignState, recordCommand } from '../../src/camp
 import type { CampaignState } from '../../src/campaign/types';
 import { campaignDetails, campaignStatus } from '../../src/campaign/view';
 import { loadPlan } from '../../src/config';
+import { initialState, type MigrationState } from '../../src/domain/migration';
 import { drainRate, forecastDrain } from '../../src/workflows/planner';
+import { detailsText, unitStatus, type UnitRun } from '../../src/workflows/unit-view';
+import { unitInput } from './fixtures/unit-input';
 
 const A = 'tenant/det/a';
 const B = 'tenant/det/b';
@@ -259,6 +262,43 @@ describe('progress in words (unit)', () => {
     assert.equal(etaText(eta, s(300)), 'due now + 1 approval');
     assert.equal(etaText(eta), '≈ 2026-12-01T10:04:10Z + 1 approval');
     assert.equal(etaText({ known: false, reason: 'nothing measured yet' }), 'unknown (nothing measured yet)');
+  });
+});
+
+describe('a unit draining: its status and its details (unit)', () => {
+  const run = (drain: MigrationState['drain']): UnitRun => ({
+    kind: 'tenant',
+    input: unitInput(),
+    state: { ...initialState(), phase: 'draining', ...(drain ? { drain } : {}) },
+    unit: 'tenant/det/a',
+    workflowId: 'cutover/tenant/det/a',
+  });
+  const samples = [120, 100, 80].map((open, i) => ({ at: T0 + i * 30_000, open }));
+
+  it('status: the open runs left, the rate they fall at, the forecast and the deadline', () => {
+    const r = run({ side: 'source', startedAt: T0, deadlineAt: s(600), samples, forecastAt: forecastDrain(samples) });
+    assert.deepEqual(unitStatus(r).drain, {
+      side: 'source',
+      deadlineAt: new Date(s(600)).toISOString(),
+      lastOpen: 80,
+      ratePerMin: 40,
+      forecastAt: new Date(s(180)).toISOString(),
+    });
+  });
+
+  it('details: the same in one line, with moments; nothing left reads as such; no drain, no line', () => {
+    const r = run({ side: 'source', startedAt: T0, deadlineAt: s(600), samples, forecastAt: forecastDrain(samples) });
+    const line = detailsText(r)
+      .split('\n')
+      .find((l) => l.startsWith('**drain**'));
+    assert.equal(
+      line,
+      '**drain** 80 open on the source · falling 40 runs/min · ' +
+        'forecast empty at 2026-12-01T10:03:00.000Z · deadline 2026-12-01T10:10:00.000Z',
+    );
+    const empty = run({ side: 'target', startedAt: T0, deadlineAt: s(600), samples: [{ at: T0, open: 0 }] });
+    assert.match(detailsText(empty), /\*\*drain\*\* the target has no open run left/);
+    assert.doesNotMatch(detailsText(run(undefined)), /\*\*drain\*\*/);
   });
 });
 
