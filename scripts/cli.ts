@@ -332,6 +332,7 @@ program
         : startCutoverMetrics({
             client: control.client,
             units: planUnitNames(plan),
+            campaign: plan.name,
             meter: Runtime.instance().metricMeter,
             intervalMs,
             onError: (err) => progress(`metrics: ${(err as Error).message}`),

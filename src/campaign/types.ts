@@ -11,6 +11,7 @@ import type { CampaignEntities } from './units';
 import type { AuditLog, AuditRecord } from '../audit/chain';
 import type { Truncated } from '../domain/bounds';
 import type { OperatorKey, SignedEnvelope } from '../operators/signing';
+import type { CampaignProgress } from './progress';
 
 /** A gate, resolved from the plan, with its provider settings (durations in ms). */
 export type GateSpec = {
@@ -216,6 +217,11 @@ export interface CampaignStatus {
   signing?: { firstRunId: string; runId: string; required: boolean; requester?: string };
   /** The audit log's head and latest records. */
   audit?: { seq: number; head: string; mirrored: number; records: AuditRecord[] };
+  /**
+   * Units done and remaining, per ring and overall, and ETAs from the campaign's measured step durations
+   * (src/campaign/progress.ts), as of the query; absent from workers older than it.
+   */
+  progress?: CampaignProgress;
   /** What the bounds dropped or clipped (docs/design.md, "Bounds on signals and state"); absent while nothing was. */
   truncated?: Truncated;
 }

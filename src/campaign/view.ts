@@ -6,12 +6,18 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { isGranted } from '../approvals/two-person';
 import { CutoverCampaign, CutoverKind, CutoverPhase, CutoverRing } from '../domain/search-attributes';
 import { isFinished, stepLabel, viewOf, type CampaignContext } from './planner';
+import { progressLine, type CampaignProgress } from './progress';
 import type { ChangedAttribute } from './state';
 import type { CampaignState, CampaignStatus } from './types';
 import { unitWorkflowIdOf } from './units';
 
-/** The `status` query's answer; `historyLength` is the current run's. */
-export function campaignStatus(c: CampaignContext, state: CampaignState, historyLength: number): CampaignStatus {
+/** The `status` query's answer; `historyLength` is the current run's; `progress` (`campaignProgress`) is carried when given. */
+export function campaignStatus(
+  c: CampaignContext,
+  state: CampaignState,
+  historyLength: number,
+  progress?: CampaignProgress,
+): CampaignStatus {
   const plan = c.input.plan;
   const step = plan.steps[state.stepIndex];
   const current = step?.ringIndex ?? plan.rings.length;
@@ -49,6 +55,7 @@ export function campaignStatus(c: CampaignContext, state: CampaignState, history
     rejected: state.rejected,
     continuedAsNew: state.runs,
     maxHistoryLength: Math.max(state.maxHistoryLength, historyLength),
+    ...(progress ? { progress } : {}),
     ...truncatedView(state),
   };
 }
@@ -60,8 +67,16 @@ function truncatedView(state: CampaignState): Pick<CampaignStatus, 'truncated'> 
   return Object.keys(t).length ? { truncated: t } : {};
 }
 
-/** The details text the Temporal UI shows (markdown): where the campaign stands and how to stop it. */
-export function campaignDetails(c: CampaignContext, state: CampaignState, waitingFor: string | undefined): string {
+/**
+ * The details text the Temporal UI shows (markdown): where the campaign stands, its progress (when given;
+ * ETAs as moments, since the text is read later than it is written) and how to stop it.
+ */
+export function campaignDetails(
+  c: CampaignContext,
+  state: CampaignState,
+  waitingFor: string | undefined,
+  progress?: CampaignProgress,
+): string {
   const plan = c.input.plan;
   const step = plan.steps[state.stepIndex];
   const a = state.approval;
@@ -70,6 +85,7 @@ export function campaignDetails(c: CampaignContext, state: CampaignState, waitin
     `**campaign** ${plan.name}${plan.drill ? ' (drill)' : ''} — **${state.phase}**` +
       (state.paused ? ` — paused by ${state.paused.actor}` : ''),
     step && !finished ? `**step** ${step.n}/${plan.steps.length}: ${step.ring} batch ${step.batch}/${step.batches} ${stepLabel(step)}` : '',
+    progress ? `**progress** ${progressLine(progress)}` : '',
     state.bake ? `**baking until** ${new Date(state.bake.until).toISOString()}` : '',
     state.hold ? `**held**: ${state.hold.reason}` : '',
     a && !isGranted(a)

@@ -6,7 +6,9 @@
  * Hand-padded columns rather than cli-table3: fixed widths with ellipsis are all this needs, and a
  * borderless table keeps the 100-column budget for data.
  */
+import { etaText, progressParts } from '../campaign/progress';
 import type { CampaignStatus } from '../campaign/types';
+import { rateText } from '../workflows/unit-view';
 import type { CockpitStatus, UnitRow } from './status';
 
 /** Column widths; with single-space gaps they add up to 99. Rings are header lines above their units. */
@@ -74,8 +76,26 @@ function gateValue(value: number | undefined): string {
   return value === undefined ? '' : ` ${Number.isInteger(value) ? value : value.toPrecision(3)}`;
 }
 
-/** The campaign's lines: step and bake, gates with values, then what waits for a human. */
-export function campaignLines(view: CockpitStatus, now: Date): string[] {
+/** Parts joined by ` · ` into lines of at most `width` (a part longer than that gets a line of its own). */
+function packed(head: string, parts: readonly string[], width: number): string[] {
+  const out: string[] = [];
+  let line = head;
+  let empty = true;
+  for (const part of parts) {
+    if (!empty && line.length + 3 + part.length > width) {
+      out.push(line);
+      line = ' '.repeat(head.length);
+      empty = true;
+    }
+    line += empty ? part : ` · ${part}`;
+    empty = false;
+  }
+  out.push(line);
+  return out;
+}
+
+/** The campaign's lines: step and bake, progress, gates with values, then what waits for a human. */
+export function campaignLines(view: CockpitStatus, now: Date, width = 100): string[] {
   const c = view.campaign.status;
   if (!c) return view.campaign.error ? [`campaign status unavailable: ${view.campaign.error}`] : [];
   const out: string[] = [];
@@ -86,6 +106,7 @@ export function campaignLines(view: CockpitStatus, now: Date): string[] {
       `${step.percent !== undefined ? ` ${step.percent}%` : ''}${bake}`
     : `${c.stepsTotal} steps`;
   out.push(`campaign${c.drill ? ' (drill)' : ''} ${c.phase}${c.paused ? ' (paused)' : ''} · ${where}`);
+  if (c.progress) out.push(...packed('  progress: ', progressParts(c.progress, now.getTime()), width));
   if (c.gates.length > 0)
     out.push(`  gates: ${c.gates.map((g) => `${g.name} ${RESULT[g.status] ?? g.status}${gateValue(g.value)}`).join(' · ')}`);
   const a = c.approval;
@@ -124,8 +145,29 @@ function phaseCell(row: UnitRow): string {
   return row.status.paused ? `${row.status.phase}‖` : row.status.phase;
 }
 
-/** What the unit waits for, most urgent first: approvals, failure, pause, the planner's wait. */
-export function detailLines(row: UnitRow): string[] {
+/**
+ * The drain in words, while runs are left: `drain: 37 open on the source · falling 12.5 runs/min · empty in
+ * ~3m · deadline in 8m`.
+ */
+export function drainLine(row: UnitRow, now: Date): string | undefined {
+  const d = row.status?.drain;
+  if (!d || d.lastOpen === undefined || d.lastOpen === 0) return undefined;
+  const left = Date.parse(d.deadlineAt) - now.getTime();
+  return [
+    `drain: ${d.lastOpen} open on the ${d.side}`,
+    d.ratePerMin !== undefined ? rateText(d.ratePerMin) : '',
+    d.forecastAt ? `empty in ~${shortDuration(Date.parse(d.forecastAt) - now.getTime())}` : 'no forecast (not falling)',
+    left > 0 ? `deadline in ${shortDuration(left)}` : 'deadline passed',
+  ]
+    .filter(Boolean)
+    .join(' · ');
+}
+
+/**
+ * What the unit waits for, most urgent first: approvals, failure, pause, the planner's wait; with `now`,
+ * the drain's progress too.
+ */
+export function detailLines(row: UnitRow, now?: Date): string[] {
   const s = row.status;
   if (row.workflow === 'not-started') return ['not started — start the plan: cutover start <plan>'];
   const r = row.retrying;
@@ -142,12 +184,22 @@ export function detailLines(row: UnitRow): string[] {
   if (s.pausedBy)
     out.push(`PAUSED by ${s.pausedBy.actor}${s.pausedBy.reason ? `: ${s.pausedBy.reason}` : ''} — cutover resume ${row.unit}`);
   if (s.waitingFor) out.push(`waiting: ${s.waitingFor}`);
+  const drain = now && drainLine(row, now);
+  if (drain) out.push(drain);
   out.push(...retrying);
   const gate = s.gates[s.gates.length - 1];
   if (gate?.message && gate.result !== 'successful') out.push(`gate ${gate.name}: ${gate.message}`);
   if (s.counts.duplicates || s.counts.stranded) out.push(`duplicates ${s.counts.duplicates} · stranded ${s.counts.stranded}`);
   if (row.workflow === 'closed') out.push(`workflow closed in phase ${s.phase}`);
   return out;
+}
+
+/** A ring's progress for its header line (`· 2/5 units done · ETA 4m10s `), when the campaign reports it. */
+function ringProgress(c: CampaignStatus | undefined, ring: string, now: Date): string {
+  const r = c?.progress?.rings.find((x) => x.name === ring);
+  if (!r) return '';
+  const units = `· ${r.done}/${r.total} units done${r.failed ? `, ${r.failed} failed` : ''} `;
+  return r.status === 'done' ? units : `${units}· ETA ${r.eta.known ? etaText(r.eta, now.getTime()) : 'unknown'} `;
 }
 
 /** The cockpit table as text (no trailing newline). */
@@ -164,7 +216,7 @@ export function renderStatus(view: CockpitStatus, opts: RenderOptions): string {
       width,
     ),
   );
-  for (const l of campaignLines(view, opts.now)) lines.push(cut(l, width));
+  for (const l of campaignLines(view, opts.now, width)) lines.push(cut(l, width));
   lines.push(
     COLUMNS.map(([h, w]) => fit(h, w))
       .join(' ')
@@ -172,7 +224,10 @@ export function renderStatus(view: CockpitStatus, opts: RenderOptions): string {
   );
   let ring: string | undefined;
   for (const row of view.units) {
-    if (row.ring !== ring) lines.push(cut(`── ring ${row.ring} ${'─'.repeat(Math.max(0, width - row.ring.length - 9))}`, width));
+    if (row.ring !== ring) {
+      const head = `── ring ${row.ring} ${ringProgress(view.campaign.status, row.ring, opts.now)}`;
+      lines.push(cut(`${head}${'─'.repeat(Math.max(0, width - head.length))}`, width));
+    }
     ring = row.ring;
     // A unit name wider than its column gets a line of its own: names are never cut.
     const unitWidth = COLUMNS[0][1];
@@ -195,7 +250,7 @@ export function renderStatus(view: CockpitStatus, opts: RenderOptions): string {
         width,
       ),
     );
-    for (const d of detailLines(row)) lines.push(cut(`  ${d}`, width));
+    for (const d of detailLines(row, opts.now)) lines.push(cut(`  ${d}`, width));
     lines.push(`  ${row.url}`);
   }
   if (view.campaign.workflow !== 'not-started') lines.push(`campaign: ${view.campaign.url}`);

@@ -309,6 +309,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const metrics = startCutoverMetrics({
       client: controlClient,
       units: planUnitNames(plan),
+      campaign: plan.name,
       meter: Runtime.instance().metricMeter,
       intervalMs: 2_000,
     });

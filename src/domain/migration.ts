@@ -498,7 +498,11 @@ export interface UnitStatus {
   rejected: MigrationState['rejected'];
   failure?: MigrationState['failure'];
   approval?: ApprovalRequest;
-  drain?: { side: Side; deadlineAt: string; lastOpen?: number; forecastAt?: string };
+  /**
+   * The drain of `side`: open runs at the last count, the rate they fall at (runs per minute over the last
+   * ten samples; negative while they grow) and when they are forecast to reach 0 (absent while not falling).
+   */
+  drain?: { side: Side; deadlineAt: string; lastOpen?: number; ratePerMin?: number; forecastAt?: string };
   stragglers: string[];
   compensations: MigrationState['compensations'];
   /** The last reconcile; `clean` also covers the schedules, reported under `schedules`. */

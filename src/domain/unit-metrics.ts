@@ -40,8 +40,13 @@ export interface UnitMetrics {
   /** Share of new starts routed to the target, in percent (100 for a route all on the target, 0 held or on the source). */
   targetPercent: number;
   gates: GateTally[];
-  /** While a drain is (or was last) under way: open runs at the last sample, and when the count is forecast to reach 0 (ms). */
-  drain?: { open?: number; forecastAt?: number };
+  /**
+   * While a drain is (or was last) under way: open runs at the last sample, runs drained per minute over the
+   * recent samples (negative while the count grows), and when the count is forecast to reach 0 (ms).
+   */
+  drain?: { open?: number; ratePerMin?: number; forecastAt?: number };
+  /** Open runs of the unit on the source at the last count. */
+  sourceOpen?: number;
   approvalPending: boolean;
   /** Commands refused in all (those `status.rejected` keeps and those the bound dropped). */
   rejected: number;
@@ -76,10 +81,12 @@ export function unitMetricsOf(s: UnitStatus): UnitMetrics {
       ? {
           drain: {
             ...(s.drain.lastOpen !== undefined ? { open: s.drain.lastOpen } : {}),
+            ...(s.drain.ratePerMin !== undefined && Number.isFinite(s.drain.ratePerMin) ? { ratePerMin: s.drain.ratePerMin } : {}),
             ...(forecastAt !== undefined && Number.isFinite(forecastAt) ? { forecastAt } : {}),
           },
         }
       : {}),
+    ...(Number.isFinite(s.counts.sourceOpen) ? { sourceOpen: s.counts.sourceOpen } : {}),
     approvalPending: !!s.approval && !s.approval.approvedBy,
     rejected: s.rejected.length + (s.truncated?.rejected ?? 0),
     duplicates: s.counts.duplicates,
@@ -106,10 +113,12 @@ export function parseUnitMetrics(v: unknown): UnitMetrics | undefined {
     if (!Object.entries(t.n).every(([k, n]) => RESULTS.includes(k as GateMeasurement['result']) && isCount(n))) return undefined;
     if (t.value !== undefined && typeof t.value !== 'number') return undefined;
   }
+  if (o.sourceOpen !== undefined && !isCount(o.sourceOpen)) return undefined;
   if (o.drain !== undefined) {
     if (typeof o.drain !== 'object' || o.drain === null) return undefined;
     const d = o.drain as Record<string, unknown>;
     if ((d.open !== undefined && !isCount(d.open)) || (d.forecastAt !== undefined && !isCount(d.forecastAt))) return undefined;
+    if (d.ratePerMin !== undefined && !(typeof d.ratePerMin === 'number' && Number.isFinite(d.ratePerMin))) return undefined;
   }
   return v as UnitMetrics;
 }

@@ -4,7 +4,8 @@
  * collector lists the entity workflows from visibility (one `ListWorkflowExecutions` per 1,000 runs) and
  * reads each unit's metrics memo (`cutoverMetrics`, src/domain/unit-metrics.ts), which the unit publishes
  * whenever its figures change; it sets units per phase, gate results, route changes, drain remaining,
- * approvals pending. Only a run whose memo predates that memo (begun on older code, or not past its first
+ * approvals pending; given the plan's name, also the campaign's progress and ETAs (one `status` query of
+ * the campaign per interval). Only a run whose memo predates that memo (begun on older code, or not past its first
  * task) is asked its `status` by query, which makes a worker load the run; a closed one is asked once.
  * Reading what the workflows publish (rather than instrumenting them) keeps the workflow sandbox free of
  * side effects and gives the same numbers after a worker restart.
@@ -12,9 +13,12 @@
 import { Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import type { MetricCounter, MetricGauge, MetricMeter } from '@temporalio/common';
 import { NAMESPACE_MIGRATION_WORKFLOW_TYPE, PHASES, TENANT_MIGRATION_WORKFLOW_TYPE, UNIT_METRICS_MEMO } from '../domain/constants';
-import { parseUnitName, unitWorkflowId } from '../domain/ids';
+import { campaignWorkflowId, parseUnitName, unitWorkflowId } from '../domain/ids';
 import type { UnitStatus } from '../domain/migration';
 import { parseUnitMetrics, unitMetricsOf, type UnitMetrics } from '../domain/unit-metrics';
+import type { Eta } from '../campaign/progress';
+import type { CampaignStatus } from '../campaign/types';
+import * as campaignMessages from '../workflows/campaign.messages';
 import * as messages from '../workflows/unit-migration.messages';
 
 /** Metric names (the dashboard and alert rules use these; a test checks they stay in step). */
@@ -30,6 +34,15 @@ export const METRIC = {
   drainRemaining: 'cutover_drain_remaining',
   drainForecast: 'cutover_drain_forecast_seconds',
   drainForecastKnown: 'cutover_drain_forecast_known',
+  drainRate: 'cutover_drain_rate_per_minute',
+  sourceOpen: 'cutover_source_open',
+  campaignUnitsDone: 'cutover_campaign_units_done',
+  campaignUnitsRemaining: 'cutover_campaign_units_remaining',
+  campaignUnitsFailed: 'cutover_campaign_units_failed',
+  campaignRingEta: 'cutover_campaign_ring_eta_seconds',
+  campaignRingEtaKnown: 'cutover_campaign_ring_eta_known',
+  campaignEta: 'cutover_campaign_eta_seconds',
+  campaignEtaKnown: 'cutover_campaign_eta_known',
   approvalsPending: 'cutover_approvals_pending',
   commandsRejected: 'cutover_commands_rejected_total',
   duplicates: 'cutover_duplicates',
@@ -51,6 +64,15 @@ export interface CutoverInstruments {
   drainRemaining: MetricGauge;
   drainForecast: MetricGauge;
   drainForecastKnown: MetricGauge;
+  drainRate: MetricGauge;
+  sourceOpen: MetricGauge;
+  campaignUnitsDone: MetricGauge;
+  campaignUnitsRemaining: MetricGauge;
+  campaignUnitsFailed: MetricGauge;
+  campaignRingEta: MetricGauge;
+  campaignRingEtaKnown: MetricGauge;
+  campaignEta: MetricGauge;
+  campaignEtaKnown: MetricGauge;
   approvalsPending: MetricGauge;
   commandsRejected: MetricCounter;
   duplicates: MetricGauge;
@@ -79,6 +101,35 @@ export function createCutoverInstruments(meter: MetricMeter): CutoverInstruments
     ),
     // The SDK's gauges refuse negative values, so "no forecast" (no drain, or a count not falling) is its own gauge.
     drainForecastKnown: meter.createGauge(METRIC.drainForecastKnown, 'int', '', '1 while a drain forecast exists, 0 otherwise'),
+    drainRate: meter.createGauge(
+      METRIC.drainRate,
+      'float',
+      '',
+      'Open runs drained per minute over the last ten samples of the drain (0 while the count is not falling)',
+    ),
+    sourceOpen: meter.createGauge(METRIC.sourceOpen, 'int', '', "Open runs of the unit on the source at the unit's last count"),
+    campaignUnitsDone: meter.createGauge(METRIC.campaignUnitsDone, 'int', '', 'Units of each ring of the campaign that are done'),
+    campaignUnitsRemaining: meter.createGauge(
+      METRIC.campaignUnitsRemaining,
+      'int',
+      '',
+      'Units of each ring of the campaign not done yet (failed and rolled back included)',
+    ),
+    campaignUnitsFailed: meter.createGauge(METRIC.campaignUnitsFailed, 'int', '', 'Units of each ring of the campaign that failed'),
+    campaignRingEta: meter.createGauge(
+      METRIC.campaignRingEta,
+      'float',
+      's',
+      'Seconds until each ring is forecast to be done, from measured step durations (0 when cutover_campaign_ring_eta_known is 0)',
+    ),
+    campaignRingEtaKnown: meter.createGauge(METRIC.campaignRingEtaKnown, 'int', '', "1 while the ring's ETA is known, 0 otherwise"),
+    campaignEta: meter.createGauge(
+      METRIC.campaignEta,
+      'float',
+      's',
+      'Seconds until the campaign is forecast to be done (0 when cutover_campaign_eta_known is 0)',
+    ),
+    campaignEtaKnown: meter.createGauge(METRIC.campaignEtaKnown, 'int', '', "1 while the campaign's ETA is known, 0 otherwise"),
     approvalsPending: meter.createGauge(METRIC.approvalsPending, 'int', '', '1 while the unit waits for a human approval'),
     commandsRejected: meter.createCounter(METRIC.commandsRejected, '', 'Operator commands the units refused'),
     duplicates: meter.createGauge(METRIC.duplicates, 'int', '', "Duplicate workflow IDs in the unit's last reconcile"),
@@ -145,6 +196,9 @@ export function recordObservations(m: CutoverInstruments, memory: CollectorMemor
     const forecastAt = s.drain?.forecastAt;
     m.drainForecast.set(forecastAt !== undefined ? Math.max(0, (forecastAt - nowMs) / 1000) : 0, { unit });
     m.drainForecastKnown.set(forecastAt !== undefined ? 1 : 0, { unit });
+    // Gauges refuse negative values: a growing count reads 0 here (status shows the sign).
+    m.drainRate.set(Math.max(0, s.drain?.ratePerMin ?? 0), { unit });
+    m.sourceOpen.set(s.sourceOpen ?? 0, { unit });
     m.approvalsPending.set(s.approvalPending ? 1 : 0, { unit });
     // Refusals written in all (the memo counts those the status keeps and those its bound dropped).
     const rejectedBefore = memory.rejectedSeen[unit] ?? 0;
@@ -157,12 +211,34 @@ export function recordObservations(m: CutoverInstruments, memory: CollectorMemor
   m.lastCollect.set(nowMs / 1000);
 }
 
+/**
+ * Applies the campaign's progress to the instruments (per ring: units done, remaining, failed, ETA; the
+ * campaign's ETA). A status without progress (a worker older than it) sets nothing.
+ */
+export function recordCampaign(m: CutoverInstruments, campaign: string, status: CampaignStatus | undefined, nowMs: number): void {
+  const p = status?.progress;
+  if (!p) return;
+  const seconds = (eta: Eta) => (eta.known ? Math.max(0, (Date.parse(eta.at) - nowMs) / 1000) : 0);
+  for (const r of p.rings) {
+    const tags = { campaign, ring: r.name };
+    m.campaignUnitsDone.set(r.done, tags);
+    m.campaignUnitsRemaining.set(r.remaining, tags);
+    m.campaignUnitsFailed.set(r.failed, tags);
+    m.campaignRingEta.set(seconds(r.eta), tags);
+    m.campaignRingEtaKnown.set(r.eta.known ? 1 : 0, tags);
+  }
+  m.campaignEta.set(seconds(p.eta), { campaign });
+  m.campaignEtaKnown.set(p.eta.known ? 1 : 0, { campaign });
+}
+
 /** Options of `startCutoverMetrics`. */
 export interface CutoverMetricsOptions {
   /** A client on the control namespace. */
   client: Client;
   /** The plan's unit names (`namespace/<ns>`, `tenant/<ns>/<tenant>`). */
   units: string[];
+  /** The plan's name: its campaign's progress is read too (absent: units only). */
+  campaign?: string;
   meter: MetricMeter;
   /** How often to collect (default 5 s). */
   intervalMs?: number;
@@ -260,10 +336,36 @@ function newer(a: WorkflowExecutionInfo | undefined, b: WorkflowExecutionInfo): 
   return b.startTime.getTime() > a.startTime.getTime() ? b : a;
 }
 
+/** A closed campaign's last status, by run: it cannot change, and each query of a closed run costs a replay. */
+type ClosedCampaigns = Map<string, CampaignStatus>;
+
+/** Reads the campaign's status; undefined when it was never started or did not answer (nothing to show). */
+async function observeCampaign(
+  client: Client,
+  name: string,
+  timeoutMs: number,
+  closed: ClosedCampaigns,
+): Promise<CampaignStatus | undefined> {
+  const handle = client.workflow.getHandle(campaignWorkflowId(name));
+  try {
+    const d = await handle.describe();
+    const running = d.status.name === 'RUNNING';
+    const kept = running ? undefined : closed.get(d.runId);
+    if (kept) return kept;
+    const status = await client.withDeadline(Date.now() + timeoutMs, () => handle.query(campaignMessages.status));
+    closed.clear();
+    if (!running) closed.set(d.runId, status);
+    return status;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Starts collecting every interval; the first collection runs at once. */
 export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics {
   const instruments = createCutoverInstruments(opts.meter);
   const memory: CollectorMemory = { gatesSeen: {}, epochSeen: {}, rejectedSeen: {} };
+  const closedCampaigns: ClosedCampaigns = new Map();
   const interval = opts.intervalMs ?? 5_000;
   const timeoutMs = opts.queryTimeoutMs ?? 3_000;
   let rpcs = 0;
@@ -375,7 +477,12 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
       }
     };
     await Promise.all(Array.from({ length: Math.min(QUERY_CONCURRENCY, toQuery.length) }, worker));
-    recordObservations(instruments, memory, observations, Date.now());
+    const now = Date.now();
+    recordObservations(instruments, memory, observations, now);
+    // The campaign's progress: one query of the campaign per interval (a closed one's is kept).
+    if (opts.campaign !== undefined) {
+      recordCampaign(instruments, opts.campaign, await observeCampaign(client, opts.campaign, timeoutMs, closedCampaigns), now);
+    }
     for (const o of observations) if (o.metrics) lastSeen.set(o.unit, o.metrics);
     const listed = new Set([...runs.values()].map((r) => r.runId));
     for (const runId of closedCache.keys()) if (!listed.has(runId)) closedCache.delete(runId);

@@ -44,6 +44,7 @@ import {
   type ChangedAttribute,
 } from '../campaign/state';
 import type { CampaignInput, CampaignState, CampaignStatus } from '../campaign/types';
+import { campaignProgress, type CampaignProgress } from '../campaign/progress';
 import { campaignDetails, campaignSearchAttributes, campaignStatus } from '../campaign/view';
 import type { TimedMeasurement } from '../gates/types';
 import * as messages from './campaign.messages';
@@ -98,6 +99,8 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   let waitingFor: string | undefined;
   /** The last command ID sent to each unit: a unit that has not yet acted on it shows the same view, and would get it again. */
   const lastSent: Record<string, string> = {};
+  /** The progress the UI's details show, as of the main loop's last look. */
+  let progress: CampaignProgress | undefined;
 
   // Message handlers: check (pure), then record the verdict in the state.
   function onCommand(name: CampaignCommandName, payload: unknown): void {
@@ -123,7 +126,8 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as const)
     // At once while no round holds the mutex (onCommand never yields): a burst of signals costs no promise each.
     setHandler(messages[name], (p: unknown) => mutex.runNowOrQueue(() => onCommand(name, p)));
-  setHandler(messages.status, () => withSigning(campaignStatus(ctx, state, workflowInfo().historyLength)));
+  // Progress and ETAs are computed on read (no state, no command): a query changes nothing in the history.
+  setHandler(messages.status, () => withSigning(campaignStatus(ctx, state, workflowInfo().historyLength, progressNow())));
   // A signal with no handler (a misspelt name): refused and recorded, where it used to wait unseen in a buffer.
   // Set last: a default handler takes every buffered signal that has no handler yet.
   setDefaultSignalHandler((signalName: string, ...args: unknown[]) =>
@@ -167,8 +171,20 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   }
 
   // Declarations, not arrows: a signal buffered before the handlers were set runs inside setHandler.
-  function refreshDetails(): void {
-    setCurrentDetails(campaignDetails(ctx, state, waitingFor));
+  // The progress (a pass over every unit and step) is recomputed by the main loop only, not by each of a
+  // burst of signals; details are not history, so what they show never affects replay.
+  function refreshDetails(recompute = false): void {
+    if (recompute) progress = progressNow();
+    setCurrentDetails(campaignDetails(ctx, state, waitingFor, progress));
+  }
+  /** The progress now; only shown, so a fault in it is logged and shows nothing, never failing a workflow task. */
+  function progressNow(): CampaignProgress | undefined {
+    try {
+      return campaignProgress(ctx, state, Date.now());
+    } catch (err) {
+      log.warn('campaign progress could not be computed', { error: String(err) });
+      return undefined;
+    }
   }
   function upsert(changed: readonly ChangedAttribute[]): void {
     for (const k of changed) upsertSearchAttributes(campaignSearchAttributes(ctx, state, [k]));
@@ -177,7 +193,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
   /** Waits until a command arrives after `seen` was counted, or `ms` pass (forever when undefined). */
   async function waitCommand(reason: string, seen: number, ms?: number): Promise<void> {
     waitingFor = reason;
-    refreshDetails();
+    refreshDetails(true);
     if (ms === undefined) await condition(() => commands !== seen);
     else if (ms > 0) await condition(() => commands !== seen, ms);
     waitingFor = undefined;
@@ -250,7 +266,7 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     note(ctx, state, { event: `campaign started by ${input.actor}${input.plan.drill ? ' (drill)' : ''}`, actor: input.actor }, Date.now());
   state.startedAt ??= new Date().toISOString();
   upsertSearchAttributes(campaignSearchAttributes(ctx, state));
-  refreshDetails();
+  refreshDetails(true);
 
   for (;;) {
     if (shouldContinueAsNew()) {
@@ -264,12 +280,12 @@ export async function campaign(input: CampaignInput, carried?: CampaignState): P
     const w = await mutex.runExclusive(round);
     if (w === 'done') break;
     if (w) await waitCommand(w.reason, state.audit ? loopSeen : commands, w.ms);
-    refreshDetails();
+    refreshDetails(true);
   }
-  refreshDetails();
+  refreshDetails(true);
   await condition(allHandlersFinished);
   await mirrorAudit();
-  return campaignStatus(ctx, state, workflowInfo().historyLength);
+  return campaignStatus(ctx, state, workflowInfo().historyLength, progressNow());
 }
 
 /**

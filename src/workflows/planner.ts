@@ -80,15 +80,11 @@ export function routeIs(route: RouteView, want: RouteTarget): boolean {
   return true;
 }
 
-/**
- * Forecast of when an open count reaches zero: a least-squares line through the last samples.
- * Undefined when fewer than two samples or the count is not falling.
- */
-export function forecastDrain(samples: { at: number; open: number }[], window = 10): number | undefined {
-  const s = samples.slice(-window);
-  const last = s[s.length - 1];
-  if (!last) return undefined;
-  if (last.open === 0) return last.at;
+/** Drain samples the forecast and the rate look at: the latest ten (ten poll intervals). */
+export const DRAIN_WINDOW = 10;
+
+/** Slope of a least-squares line through the samples (open runs per ms); undefined with fewer than two or one instant. */
+function drainSlope(s: readonly { at: number; open: number }[]): number | undefined {
   if (s.length < 2) return undefined;
   const n = s.length;
   const mx = s.reduce((a, p) => a + p.at, 0) / n;
@@ -99,10 +95,31 @@ export function forecastDrain(samples: { at: number; open: number }[], window = 
     num += (p.at - mx) * (p.open - my);
     den += (p.at - mx) ** 2;
   }
-  if (den === 0) return undefined;
-  const slope = num / den;
-  if (!(slope < 0)) return undefined;
+  return den === 0 ? undefined : num / den;
+}
+
+/**
+ * Forecast of when an open count reaches zero: a least-squares line through the last samples.
+ * Undefined when fewer than two samples or the count is not falling.
+ */
+export function forecastDrain(samples: { at: number; open: number }[], window = DRAIN_WINDOW): number | undefined {
+  const s = samples.slice(-window);
+  const last = s[s.length - 1];
+  if (!last) return undefined;
+  if (last.open === 0) return last.at;
+  const slope = drainSlope(s);
+  if (slope === undefined || !(slope < 0)) return undefined;
   return Math.round(last.at + last.open / -slope);
+}
+
+/**
+ * Drain rate in runs per minute over the last samples (the slope the forecast uses): positive while the
+ * open count falls, negative while it grows; undefined with fewer than two samples.
+ */
+export function drainRate(samples: readonly { at: number; open: number }[], window = DRAIN_WINDOW): number | undefined {
+  const slope = drainSlope(samples.slice(-window));
+  // Two decimals: enough for a person, and a stable number in status and metrics. `+ 0` turns -0 into 0.
+  return slope === undefined ? undefined : Math.round(-slope * 60_000 * 100) / 100 + 0;
 }
 
 /**

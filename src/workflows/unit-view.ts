@@ -5,7 +5,7 @@
  */
 import { unitViewOf, type UnitView } from '../campaign/driver';
 import type { MigrationState, Phase, RouteView, UnitMigrationInput, UnitStatus } from '../domain/migration';
-import { reconcileClean, type Action } from './planner';
+import { drainRate, reconcileClean, type Action } from './planner';
 
 /** One unit's run as the views and the act code read it. */
 export interface UnitRun {
@@ -67,6 +67,7 @@ export function unitStatus(run: UnitRun): UnitStatus {
       side: state.drain.side,
       deadlineAt: new Date(state.drain.deadlineAt).toISOString(),
       lastOpen: last?.open,
+      ratePerMin: drainRate(state.drain.samples),
       forecastAt: state.drain.forecastAt !== undefined ? new Date(state.drain.forecastAt).toISOString() : undefined,
     },
     stragglers: state.stragglers,
@@ -119,6 +120,7 @@ export function detailsText(run: UnitRun): string {
     `**route** ${routeText(state.route)}`,
     `**open** source ${c.sourceOpen} · target ${c.targetOpen} · **duplicates** ${c.duplicates} · **stranded** ${c.stranded}` +
       (state.schedules ? ` · **schedules active on both** ${c.schedulesDoubleActive ?? 0}` : ''),
+    drainText(state),
     gate ? `**last gate** ${gate.name}: ${gate.result}${gate.message ? ` — ${gate.message}` : ''}` : '',
     run.wait ? `**waiting for** ${run.wait.reason}` : '',
     state.failure ? `**failed** in ${state.failure.phase} (${state.failure.type}): ${state.failure.message}` : '',
@@ -127,6 +129,33 @@ export function detailsText(run: UnitRun): string {
   ]
     .filter(Boolean)
     .join('\n');
+}
+
+/**
+ * The drain in one line (absolute times: the details are written when the unit changes, and a relative
+ * "in 3m" would be stale by the time someone reads it).
+ */
+export function drainText(state: MigrationState): string {
+  const d = state.drain;
+  if (!d) return '';
+  const last = d.samples[d.samples.length - 1];
+  if (!last) return `**drain** of the ${d.side} started · deadline ${new Date(d.deadlineAt).toISOString()}`;
+  if (last.open === 0) return `**drain** the ${d.side} has no open run left`;
+  const rate = drainRate(d.samples);
+  return [
+    `**drain** ${last.open} open on the ${d.side}`,
+    rate !== undefined ? `${rateText(rate)}` : '',
+    d.forecastAt !== undefined ? `forecast empty at ${new Date(d.forecastAt).toISOString()}` : 'no forecast (not falling)',
+    `deadline ${new Date(d.deadlineAt).toISOString()}`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
+}
+
+/** `falling 12.5 runs/min`, `growing 3 runs/min`, `steady`. */
+export function rateText(ratePerMin: number): string {
+  if (ratePerMin === 0) return 'steady';
+  return `${ratePerMin > 0 ? 'falling' : 'growing'} ${Math.abs(ratePerMin)} runs/min`;
 }
 
 /** Why the unit stands where it is, what comes next, and how to steer it (for a person reading the UI). */

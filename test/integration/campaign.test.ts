@@ -49,6 +49,23 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
       const binding = { ring: s.approval!.binding.ring, step: s.approval!.binding.step, epoch: s.approval!.binding.epoch };
       assert.equal(s.phase, 'awaiting-approval');
       assert.equal(s.rings[2]!.status, 'active');
+      // Progress: the rings before are done, and the steps measured so far give ring2 an ETA; approvals not
+      // measured yet are named apart (both of ring2's at its first, none once one has been measured).
+      const p = s.progress!;
+      assert.deepEqual([p.units.done, p.units.total, p.ring, p.stalled], [batch + 1, 4, 'ring2', 'awaiting-approval']);
+      assert.deepEqual(
+        p.rings.map((r) => r.status),
+        ['done', 'done', 'active'],
+      );
+      const eta = p.rings[2]!.eta;
+      assert.ok(eta.known && eta.ms > 0, JSON.stringify(eta));
+      assert.equal(eta.approvalsAhead, batch === 1 ? 2 : undefined);
+      if (batch === 1) {
+        const meta = (await rig.control.workflow.getHandle(rig.workflowId).query('__temporal_workflow_metadata')) as {
+          currentDetails?: string;
+        };
+        assert.match(meta.currentDetails ?? '', /\*\*progress\*\* 2\/4 units done · ring 'ring2' 0\/2 batches, ETA ≈ \S+Z \+ 2 approvals/);
+      }
       // The requester may not approve their own step.
       await rig.approve(STARTER, binding);
       const refused = await rig.waitFor(
@@ -70,6 +87,7 @@ describe('campaign workflow (real clusters, Redis, Prometheus)', function () {
       ['done', 'done', 'done'],
     );
     for (const r of done.rings) for (const u of r.units) assert.equal(u.phase, 'completed', `${u.unit}`);
+    assert.deepEqual([done.progress?.units.done, done.progress?.units.remaining, done.progress?.eta.known], [4, 0, true]);
     for (const u of ['PAY', 'A', 'B', 'C']) {
       const st = await rig.unitStatus(u);
       assert.equal(st.phase, 'completed');

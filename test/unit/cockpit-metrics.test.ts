@@ -3,7 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { MetricMeter, MetricTags } from '@temporalio/common';
 import { parse as parseYaml } from 'yaml';
-import { createCutoverInstruments, METRIC, NOT_STARTED, recordObservations, type CollectorMemory } from '../../src/metrics';
+import type { CampaignProgress, Eta } from '../../src/campaign/progress';
+import type { CampaignStatus } from '../../src/campaign/types';
+import { createCutoverInstruments, METRIC, NOT_STARTED, recordCampaign, recordObservations, type CollectorMemory } from '../../src/metrics';
 import type { UnitStatus } from '../../src/domain/migration';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -81,7 +83,7 @@ describe('cockpit metrics (unit)', () => {
           status: status({
             phase: 'draining',
             route: { side: 'target', epoch: 5, sourceWorkersMayStop: false },
-            drain: { side: 'source', deadlineAt: '2026-11-25T10:00:00Z', lastOpen: 7, forecastAt: '2026-11-25T09:02:00Z' },
+            drain: { side: 'source', deadlineAt: '2026-11-25T10:00:00Z', lastOpen: 7, ratePerMin: 3.5, forecastAt: '2026-11-25T09:02:00Z' },
             approval: { kind: 'terminate-stragglers', requestedAt: '', count: 7 },
             counts: { sourceOpen: 7, targetOpen: 3, duplicates: 1, stranded: 2 },
           }),
@@ -108,6 +110,9 @@ describe('cockpit metrics (unit)', () => {
       [r.get(METRIC.drainForecast, { unit: 'namespace/payments' }), r.get(METRIC.drainForecastKnown, { unit: 'namespace/payments' })],
       [0, 0],
     );
+    assert.equal(r.get(METRIC.drainRate, { unit: 'tenant/detections/acme' }), 3.5);
+    assert.equal(r.get(METRIC.drainRate, { unit: 'namespace/payments' }), 0);
+    assert.equal(r.get(METRIC.sourceOpen, { unit: 'tenant/detections/acme' }), 7);
     assert.equal(r.get(METRIC.approvalsPending, { unit: 'tenant/detections/acme' }), 1);
     assert.equal(r.get(METRIC.approvalsPending, { unit: 'namespace/payments' }), 0);
     assert.deepEqual(
@@ -160,6 +165,68 @@ describe('cockpit metrics (unit)', () => {
     assert.equal(r.get(METRIC.commandsRejected, { unit: 'u' }), 1);
   });
 
+  it('a growing drain reads 0 (gauges refuse negative values; status keeps the sign)', () => {
+    const r = recordingMeter();
+    const m = createCutoverInstruments(r.meter);
+    const drain = { side: 'source' as const, deadlineAt: '2026-11-25T10:00:00Z', lastOpen: 9, ratePerMin: -4 };
+    recordObservations(m, { gatesSeen: {}, epochSeen: {}, rejectedSeen: {} }, [{ unit: 'u', status: status({ drain }) }], NOW);
+    assert.equal(r.get(METRIC.drainRate, { unit: 'u' }), 0);
+  });
+
+  it("sets the campaign's units done, remaining and failed per ring, and the ring and campaign ETAs with their known gauges", () => {
+    const r = recordingMeter();
+    const m = createCutoverInstruments(r.meter);
+    const ring = (name: string, done: number, failed: number, eta: Eta) => ({
+      name,
+      status: 'active' as const,
+      batches: 1,
+      batchesDone: 0,
+      total: 4,
+      done,
+      remaining: 4 - done,
+      failed,
+      rolledBack: 0,
+      eta,
+    });
+    const progress: CampaignProgress = {
+      asOf: new Date(NOW).toISOString(),
+      units: { total: 8, done: 5, remaining: 3, failed: 1, rolledBack: 0 },
+      steps: { done: 6, total: 12 },
+      rings: [
+        ring('canary', 4, 0, { known: true, ms: 0, at: new Date(NOW - 60_000).toISOString() }),
+        ring('main', 1, 1, { known: true, ms: 250_000, at: new Date(NOW + 250_000).toISOString() }),
+        ring('rest', 0, 0, { known: false, reason: 'nothing measured yet' }),
+      ],
+      ring: 'main',
+      eta: { known: false, reason: 'nothing measured yet' },
+      measured: {},
+    };
+    recordCampaign(m, 'p', { progress } as CampaignStatus, NOW);
+    const tags = (ring: string) => ({ campaign: 'p', ring });
+    assert.deepEqual(
+      ['canary', 'main', 'rest'].map((x) => [
+        r.get(METRIC.campaignUnitsDone, tags(x)),
+        r.get(METRIC.campaignUnitsRemaining, tags(x)),
+        r.get(METRIC.campaignUnitsFailed, tags(x)),
+        r.get(METRIC.campaignRingEta, tags(x)),
+        r.get(METRIC.campaignRingEtaKnown, tags(x)),
+      ]),
+      [
+        [4, 0, 0, 0, 1],
+        [1, 3, 1, 250, 1],
+        [0, 4, 0, 0, 0],
+      ],
+    );
+    assert.deepEqual([r.get(METRIC.campaignEta, { campaign: 'p' }), r.get(METRIC.campaignEtaKnown, { campaign: 'p' })], [0, 0]);
+    // Read later than the campaign answered: the seconds left count from the collector's clock.
+    recordCampaign(m, 'p', { progress } as CampaignStatus, NOW + 100_000);
+    assert.equal(r.get(METRIC.campaignRingEta, tags('main')), 150);
+    // A status without progress (an older worker) sets nothing.
+    const fresh = recordingMeter();
+    recordCampaign(createCutoverInstruments(fresh.meter), 'p', {} as CampaignStatus, NOW);
+    assert.equal(fresh.get(METRIC.campaignEtaKnown, { campaign: 'p' }), undefined);
+  });
+
   it("the dashboard and alert rules use only metrics the worker exports (or the SDK's temporal_*)", () => {
     const known = new Set<string>(Object.values(METRIC));
     const exprs: string[] = [];
@@ -174,7 +241,16 @@ describe('cockpit metrics (unit)', () => {
     assert.ok(exprs.length > 10);
     const used = new Set(exprs.flatMap((e) => e.match(/\b(cutover|temporal)_[a-z_]+/g) ?? []));
     for (const name of used) assert.ok(name.startsWith('temporal_') || known.has(name), `${name} is not exported by src/metrics`);
-    for (const name of [METRIC.units, METRIC.gateResults, METRIC.routeChanges, METRIC.drainRemaining, METRIC.approvalsPending])
+    for (const name of [
+      METRIC.units,
+      METRIC.gateResults,
+      METRIC.routeChanges,
+      METRIC.drainRemaining,
+      METRIC.drainRate,
+      METRIC.approvalsPending,
+      METRIC.campaignUnitsDone,
+      METRIC.campaignRingEta,
+    ])
       assert.ok(used.has(name), `${name} is on no panel or rule`);
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
+import type { CampaignProgress, Eta, RingProgress } from '../../src/campaign/progress';
 import type { CampaignStatus } from '../../src/campaign/types';
 import { planCampaign } from '../../src/campaign/plan';
 import {
@@ -167,7 +168,7 @@ describe('cockpit (unit)', () => {
           route: { side: 'target', epoch: 7, sourceWorkersMayStop: false },
           gates: [{ name: 'errors', result: 'failed', value: 0.734, at: at(0), message: 'sum(rate(service_errors[1m])) = 0.734 > 0.5' }],
           counts: { sourceOpen: 4, targetOpen: 40, duplicates: 0, stranded: 1 },
-          drain: { side: 'source', deadlineAt: at(600_000), lastOpen: 4, forecastAt: at(125_000) },
+          drain: { side: 'source', deadlineAt: at(600_000), lastOpen: 4, ratePerMin: 1.92, forecastAt: at(125_000) },
           approval: { kind: 'terminate-stragglers', requestedAt: at(0), count: 4 },
         }),
       },
@@ -191,6 +192,20 @@ describe('cockpit (unit)', () => {
       const i = lines.findIndex((l) => l.includes('tenant/detections/internal-e2e') && !l.startsWith('  '));
       assert.match(lines[i + 1]!, /APPROVAL PENDING: terminate-stragglers \(4\) — cutover approve tenant\/detections\/internal-e2e/);
       assert.match(lines[i + 2]!, /PAUSED by bob: night shift — cutover resume tenant\/detections\/internal-e2e/);
+    });
+
+    it('shows a draining unit its open runs left, the drain rate, the forecast and the deadline', () => {
+      assert.ok(lines.includes('  drain: 4 open on the source · falling 1.92 runs/min · empty in ~2m5s · deadline in 10m'), text);
+      const growing = { ...rows['tenant/detections/internal-e2e'].status.drain!, ratePerMin: -3, forecastAt: undefined };
+      const r = { ...rows['tenant/detections/internal-e2e'], status: { ...rows['tenant/detections/internal-e2e'].status, drain: growing } };
+      assert.ok(
+        detailLines(r as UnitRow, NOW).includes(
+          'drain: 4 open on the source · growing 3 runs/min · no forecast (not falling) · deadline in 10m',
+        ),
+      );
+      // Drained: the DRAIN column says so, no line under the unit.
+      const drained = { ...r, status: { ...r.status, drain: { ...growing, lastOpen: 0 } } };
+      assert.ok(!detailLines(drained as UnitRow, NOW).some((l) => l.startsWith('drain:')));
     });
 
     it('links each unit to its workflow in the Temporal UI', () => {
@@ -287,6 +302,75 @@ describe('cockpit (unit)', () => {
       const row = table.split('\n').find((l) => l.startsWith('tenant/detections/internal-e2e'))!;
       assert.match(row, /\s12s\s/);
       for (const l of table.split('\n').filter((x) => !x.includes('http'))) assert.ok(l.length <= 100, l);
+    });
+
+    it('show the progress: units done, the current ring with its ETA, the campaign ETA; each ring heads its units with its own', () => {
+      const plan = loadPlan(EXAMPLE);
+      const dry = planCampaign(plan, { drill: false });
+      const ring = (name: string, done: number, total: number, status: RingProgress['status'], eta: Eta): RingProgress => ({
+        name,
+        status,
+        batches: 1,
+        batchesDone: status === 'done' ? 1 : 0,
+        total,
+        done,
+        remaining: total - done,
+        failed: 0,
+        rolledBack: 0,
+        eta,
+      });
+      const progress: CampaignProgress = {
+        asOf: at(-5_000),
+        units: { total: 4, done: 1, remaining: 3, failed: 1, rolledBack: 0 },
+        steps: { done: 5, total: dry.steps.length },
+        rings: [
+          ring('ring0-synthetic', 1, 1, 'done', { known: true, ms: 0, at: at(-60_000) }),
+          { ...ring('ring1-internal', 0, 1, 'active', { known: true, ms: 255_000, at: at(250_000) }), failed: 1 },
+          ring('ring2-customers', 0, 2, 'pending', { known: true, ms: 3_605_000, at: at(3_600_000), approvalsAhead: 2 }),
+        ],
+        ring: 'ring1-internal',
+        eta: { known: true, ms: 3_605_000, at: at(3_600_000), approvalsAhead: 2 },
+        measured: { prepare: { steps: 1, overrunMs: 30_000 } },
+      };
+      const v = view(plan, {});
+      const campaign = {
+        id: `cutover/campaign/${plan.name}`,
+        kind: 'campaign',
+        name: plan.name,
+        drill: false,
+        phase: 'baking',
+        paused: false,
+        epoch: 1,
+        stepsTotal: dry.steps.length,
+        rings: [],
+        gates: [],
+        measurements: [],
+        approvals: [],
+        history: [],
+        rejected: [],
+        continuedAsNew: 0,
+        maxHistoryLength: 10,
+        progress,
+      } satisfies CampaignStatus;
+      const withCampaign = { ...v, campaign: { ...v.campaign, workflow: 'running' as const, status: campaign } };
+      // Parts that do not fit in 100 columns go on to an indented line, never cut.
+      assert.deepEqual(campaignLines(withCampaign, NOW).slice(1, 3), [
+        "  progress: 1/4 units done (1 failed) · ring 'ring1-internal' 0/1 batches, ETA 4m10s",
+        '            campaign ETA 1h + 2 approvals',
+      ]);
+      assert.equal(
+        campaignLines(withCampaign, NOW, 200)[1],
+        "  progress: 1/4 units done (1 failed) · ring 'ring1-internal' 0/1 batches, ETA 4m10s · campaign ETA 1h + 2 approvals",
+      );
+      const heads = renderStatus(withCampaign, { now: NOW })
+        .split('\n')
+        .filter((l) => l.startsWith('── ring '));
+      assert.match(heads[0]!, /^── ring ring0-synthetic · 1\/1 units done ─+$/);
+      assert.match(heads[1]!, /^── ring ring1-internal · 0\/1 units done, 1 failed · ETA 4m10s ─+$/);
+      assert.match(heads[2]!, /^── ring ring2-customers · 0\/2 units done · ETA 1h \+ 2 approvals ─+$/);
+      for (const h of heads) assert.equal(h.length, 100);
+      // Read later than the campaign answered: the time left counts from the reader's clock.
+      assert.match(campaignLines(withCampaign, new Date(NOW.getTime() + 60_000), 200)[1]!, /ETA 3m10s · campaign ETA 59m/);
     });
 
     it('say why the campaign status is missing instead of hiding it', () => {
