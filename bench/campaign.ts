@@ -345,6 +345,7 @@ async function main(): Promise<void> {
     const collector = startCutoverMetrics({
       client: control,
       units: planUnitNames(plan),
+      taskQueue: plan.control.taskQueue,
       meter: noopMetricMeter,
       intervalMs: COLLECT_MS,
       onError: (err) => {

@@ -333,6 +333,7 @@ program
             client: control.client,
             units: planUnitNames(plan),
             campaign: plan.name,
+            taskQueue: plan.control.taskQueue,
             meter: Runtime.instance().metricMeter,
             intervalMs,
             onError: (err) => progress(`metrics: ${(err as Error).message}`),

@@ -10,7 +10,9 @@
  * Reading what the workflows publish (rather than instrumenting them) keeps the workflow sandbox free of
  * side effects and gives the same numbers after a worker restart.
  */
-import { Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow';
+import type { temporal } from '@temporalio/proto';
 import type { MetricCounter, MetricGauge, MetricMeter } from '@temporalio/common';
 import { NAMESPACE_MIGRATION_WORKFLOW_TYPE, PHASES, TENANT_MIGRATION_WORKFLOW_TYPE, UNIT_METRICS_MEMO } from '../domain/constants';
 import { campaignWorkflowId, parseUnitName, unitWorkflowId } from '../domain/ids';
@@ -239,6 +241,11 @@ export interface CutoverMetricsOptions {
   units: string[];
   /** The plan's name: its campaign's progress is read too (absent: units only). */
   campaign?: string;
+  /**
+   * The plan's control task queue: the listing is kept to the runs on it, so other plans' and old migrations'
+   * runs in the namespace cost nothing (absent: every entity run in the namespace is listed).
+   */
+  taskQueue?: string;
   meter: MetricMeter;
   /** How often to collect (default 5 s). */
   intervalMs?: number;
@@ -328,12 +335,36 @@ function countingClient(client: Client, count: () => void): Client {
   });
 }
 
+/** A run as the listing shows it: its memo stays encoded until the run proves to be one of the plan's units. */
+interface ListedRun {
+  workflowId: string;
+  runId: string;
+  running: boolean;
+  startMs: number;
+  metricsMemo?: temporal.api.common.v1.IPayload | null;
+}
+
+const RUNNING = 1; // temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+
+function listedRun(raw: temporal.api.workflow.v1.IWorkflowExecutionInfo): ListedRun | undefined {
+  const workflowId = raw.execution?.workflowId;
+  const runId = raw.execution?.runId;
+  if (!workflowId || !runId) return undefined;
+  const secs = raw.startTime?.seconds;
+  return {
+    workflowId,
+    runId,
+    running: raw.status === RUNNING,
+    startMs: (secs === undefined || secs === null ? 0 : Number(secs)) * 1000 + Math.floor((raw.startTime?.nanos ?? 0) / 1e6),
+    metricsMemo: raw.memo?.fields?.[UNIT_METRICS_MEMO],
+  };
+}
+
 /** Of several runs of one workflow ID: the open one, else the newest. */
-function newer(a: WorkflowExecutionInfo | undefined, b: WorkflowExecutionInfo): WorkflowExecutionInfo {
+function newer(a: ListedRun | undefined, b: ListedRun): ListedRun {
   if (!a) return b;
-  const open = (w: WorkflowExecutionInfo) => w.status.name === 'RUNNING';
-  if (open(a) !== open(b)) return open(a) ? a : b;
-  return b.startTime.getTime() > a.startTime.getTime() ? b : a;
+  if (a.running !== b.running) return a.running ? a : b;
+  return b.startMs > a.startMs ? b : a;
 }
 
 /** A closed campaign's last status, by run: it cannot change, and each query of a closed run costs a replay. */
@@ -368,6 +399,8 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
   const closedCampaigns: ClosedCampaigns = new Map();
   const interval = opts.intervalMs ?? 5_000;
   const timeoutMs = opts.queryTimeoutMs ?? 3_000;
+  const listQuery =
+    opts.taskQueue === undefined ? UNIT_LIST_QUERY : `${UNIT_LIST_QUERY} AND TaskQueue = '${opts.taskQueue.replace(/'/g, "\\'")}'`;
   let rpcs = 0;
   const client = countingClient(opts.client, () => rpcs++);
   const byWorkflowId = new Map<string, string>();
@@ -413,17 +446,28 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
       notStarted: 0,
       errors: 0,
     };
-    const runs = new Map<string, WorkflowExecutionInfo>();
+    const runs = new Map<string, ListedRun>();
     try {
-      // One deadline per page: the iterator fetches the next page when the last one is used up.
-      const pages = client.workflow.list({ query: UNIT_LIST_QUERY, pageSize: LIST_PAGE_SIZE })[Symbol.asyncIterator]();
-      for (;;) {
-        const next = await client.withDeadline(Date.now() + timeoutMs, () => pages.next());
-        if (next.done) break;
-        const wf = next.value;
-        stats.listed++;
-        if (byWorkflowId.has(wf.workflowId)) runs.set(wf.workflowId, newer(runs.get(wf.workflowId), wf));
-      }
+      // Raw pages, not the SDK's list(): it decodes every run's memo, and one it cannot decode (another plan's
+      // codec key, another application's converter) would fail the round for every unit. Only the plan's units'
+      // memos are decoded, each on its own, below.
+      let nextPageToken: Uint8Array | undefined;
+      do {
+        const page = await client.withDeadline(Date.now() + timeoutMs, () =>
+          client.workflowService.listWorkflowExecutions({
+            namespace: client.options.namespace,
+            query: listQuery,
+            pageSize: LIST_PAGE_SIZE,
+            nextPageToken,
+          }),
+        );
+        for (const raw of page.executions ?? []) {
+          stats.listed++;
+          const run = listedRun(raw);
+          if (run && byWorkflowId.has(run.workflowId)) runs.set(run.workflowId, newer(runs.get(run.workflowId), run));
+        }
+        nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+      } while (nextPageToken);
     } catch (err) {
       // Visibility did not answer: no unit could be read this round. The gauges stay as they were (and so does
       // the last collection's time, which shows the metrics are stale).
@@ -435,10 +479,17 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
       throw err;
     }
     const observations: UnitObservation[] = [];
-    const toQuery: { unit: string; run: WorkflowExecutionInfo; at: number }[] = [];
+    const toQuery: { unit: string; run: ListedRun; at: number }[] = [];
     for (const [workflowId, unit] of byWorkflowId) {
       const run = runs.get(workflowId);
-      const metrics = run && parseUnitMetrics(run.memo?.[UNIT_METRICS_MEMO]);
+      let metrics: UnitMetrics | undefined;
+      if (run?.metricsMemo) {
+        try {
+          metrics = parseUnitMetrics(await decodeOptionalSinglePayload(client.options.loadedDataConverter, run.metricsMemo));
+        } catch {
+          // Not decodable with this worker's converter (a key it lacks): the unit's status query answers instead.
+        }
+      }
       const cached = run && closedCache.get(run.runId);
       const last = lastSeen.get(unit);
       if (!run) {
@@ -451,7 +502,7 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
       } else if (cached) {
         observations.push({ unit, metrics: cached });
         stats.fromCache++;
-      } else if (last && run.status.name === 'RUNNING' && Date.now() - run.startTime.getTime() < youngMs) {
+      } else if (last && run.running && Date.now() - run.startMs < youngMs) {
         observations.push({ unit, metrics: last });
         stats.fromLast++;
       } else {
@@ -468,7 +519,7 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
           const handle = client.workflow.getHandle(q.run.workflowId, q.run.runId);
           const status = await client.withDeadline(Date.now() + timeoutMs, () => handle.query(messages.status));
           const metrics = unitMetricsOf(status);
-          if (q.run.status.name !== 'RUNNING') closedCache.set(q.run.runId, metrics);
+          if (!q.run.running) closedCache.set(q.run.runId, metrics);
           observations[q.at] = { unit: q.unit, metrics };
           stats.fromQuery++;
         } catch {

@@ -6,6 +6,7 @@
  * worker stopped, a collector still builds the metrics, from the units' memos in one visibility listing.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -286,6 +287,22 @@ describe("metrics: the cutover worker exports its own metrics beside the SDK's",
 
   it('with no worker left to answer a query, the metrics come from the memos: one listing, no query per unit', async () => {
     assert.notEqual(child!.exitCode, null, 'the worker has stopped');
+    // Another plan's entity run in the namespace, its memo sealed with a key this client lacks: the collector
+    // never decodes a memo that is not one of its units', so the round still reads every unit.
+    const foreign = uniqueId('foreign-unit');
+    await client.workflowService.startWorkflowExecution({
+      namespace: 'cutover',
+      workflowId: foreign,
+      workflowType: { name: 'tenantMigration' },
+      taskQueue: { name: uniqueId('nobody-polls') },
+      requestId: randomUUID(),
+      memo: { fields: { cutoverMetrics: { metadata: { encoding: Buffer.from('binary/encrypted') }, data: Buffer.from('sealed') } } },
+    });
+    started.push(foreign);
+    await until('visibility to list the foreign run', async () => {
+      const { count } = await client.workflowService.countWorkflowExecutions({ namespace: 'cutover', query: `WorkflowId = '${foreign}'` });
+      return Number(count) > 0 ? true : undefined;
+    });
     const r = recordingMeter();
     // A query now would wait for a worker that is gone (and count as an error): the memo is all there is.
     const metrics = startCutoverMetrics({
