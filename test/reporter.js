@@ -2,6 +2,7 @@
 // Mocha's spec reporter plus the plain closing line CI reads: "N passed, N failed".
 // Before it, the slowest spec files with their wall time: CI has a 30-minute budget on two cores, and the
 // file that eats it should be visible in every run's log, not found by bisecting.
+const fs = require('fs');
 const path = require('path');
 const Mocha = require('mocha');
 const { EVENT_RUN_END, EVENT_SUITE_BEGIN, EVENT_SUITE_END } = Mocha.Runner.constants;
@@ -26,6 +27,10 @@ class SpecWithSummary extends Mocha.reporters.Spec {
       const { passes = 0, failures = 0, pending = 0 } = runner.stats || {};
       // Printed after the spec epilogue; pending (skipped) tests are listed so none hide.
       process.nextTick(() => {
+        // Every file's wall time, for scripts/test.js (its summary over all shards, and test/timings.json).
+        if (process.env.CUTOVER_TEST_TIMINGS) {
+          fs.writeFileSync(process.env.CUTOVER_TEST_TIMINGS, `${JSON.stringify(Object.fromEntries(spent), null, 1)}\n`);
+        }
         const slow = [...spent].sort((a, b) => b[1] - a[1]).slice(0, SLOWEST);
         if (slow.length > 1) {
           process.stdout.write(`\nslowest spec files:\n`);
