@@ -276,6 +276,11 @@ export interface CollectStats {
   errors: number;
 }
 
+/** A collection's counts before it begins. */
+function noCounts(): CollectStats {
+  return { rpcs: 0, listed: 0, fromMemo: 0, fromQuery: 0, fromCache: 0, fromLast: 0, notStarted: 0, errors: 0 };
+}
+
 /** The collector's counts since it started. */
 export interface CollectorStats extends CollectStats {
   /** Collections completed. */
@@ -417,35 +422,14 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
    * catching up): shown as last seen. Older, it began on code without the memo and is queried.
    */
   const youngMs = Math.max(3 * interval, 30_000);
-  const totals: CollectorStats = {
-    collects: 0,
-    units: opts.units.length,
-    since: Date.now(),
-    rpcs: 0,
-    listed: 0,
-    fromMemo: 0,
-    fromQuery: 0,
-    fromCache: 0,
-    fromLast: 0,
-    notStarted: 0,
-    errors: 0,
-  };
+  const totals: CollectorStats = { collects: 0, units: opts.units.length, since: Date.now(), ...noCounts() };
   let stopped = false;
   let inFlight: Promise<unknown> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
 
   const collectOnce = async (): Promise<CollectStats> => {
     const rpcsBefore = rpcs;
-    const stats: CollectStats = {
-      rpcs: 0,
-      listed: 0,
-      fromMemo: 0,
-      fromQuery: 0,
-      fromCache: 0,
-      fromLast: 0,
-      notStarted: 0,
-      errors: 0,
-    };
+    const stats = noCounts();
     const runs = new Map<string, ListedRun>();
     try {
       // Raw pages, not the SDK's list(): it decodes every run's memo, and one it cannot decode (another plan's

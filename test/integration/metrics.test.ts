@@ -13,7 +13,6 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import type { MetricMeter, MetricTags } from '@temporalio/common';
 import { unitInputFromPlan } from '../../src/campaign/unit-input';
 import { loadPlan, type Plan } from '../../src/config';
 import { METRIC, startCutoverMetrics } from '../../src/metrics';
@@ -23,6 +22,7 @@ import * as messages from '../../src/workflows/unit-migration.messages';
 import { unitStartOptions } from '../../src/domain/unit-input';
 import { testStack, uniqueId } from '../harness';
 import { until } from '../harness/wait';
+import { recordingMeter } from '../harness/recording-meter';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'cutover.js');
@@ -60,20 +60,6 @@ function parseExposition(text: string): { name: string; labels: Record<string, s
     out.push({ name: m[1]!, labels, value: Number(m[3]) });
   }
   return out;
-}
-
-/** A meter keeping what the instruments were given (gauges the last value, counters the sum), by name and labels. */
-function recordingMeter() {
-  const values = new Map<string, number>();
-  const key = (name: string, tags: MetricTags = {}) =>
-    `${name}${JSON.stringify(Object.fromEntries(Object.entries(tags).sort(([a], [b]) => a.localeCompare(b))))}`;
-  const metric = (name: string) => ({
-    set: (v: number, tags?: MetricTags) => void values.set(key(name, tags), v),
-    add: (v: number, tags?: MetricTags) => void values.set(key(name, tags), (values.get(key(name, tags)) ?? 0) + v),
-    record: () => undefined,
-  });
-  const meter = { createGauge: metric, createCounter: metric, withTags: () => meter } as unknown as MetricMeter;
-  return { meter, get: (name: string, tags?: MetricTags) => values.get(key(name, tags)) };
 }
 
 describe('metrics: alert rules and dashboard', () => {

@@ -1,47 +1,14 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { MetricMeter, MetricTags } from '@temporalio/common';
 import { parse as parseYaml } from 'yaml';
 import type { CampaignProgress, Eta } from '../../src/campaign/progress';
 import type { CampaignStatus } from '../../src/campaign/types';
 import { createCutoverInstruments, METRIC, NOT_STARTED, recordCampaign, recordObservations, type CollectorMemory } from '../../src/metrics';
 import type { UnitStatus } from '../../src/domain/migration';
+import { recordingMeter } from '../harness/recording-meter';
 
 const ROOT = path.join(__dirname, '..', '..');
-
-/** A meter that records what the instruments were given: gauges keep the last value, counters add. */
-function recordingMeter() {
-  const values = new Map<string, number>();
-  const key = (name: string, tags: MetricTags = {}) =>
-    `${name}{${Object.entries(tags)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `${k}="${String(v)}"`)
-      .join(',')}}`;
-  const metric = (name: string, kind: 'gauge' | 'counter') => ({
-    name,
-    unit: '',
-    description: '',
-    kind,
-    valueType: 'int' as const,
-    set: (v: number, tags?: MetricTags) => {
-      // Like the SDK runtime's meter: a gauge refuses a negative value (the collector must never send one).
-      if (kind === 'gauge' && v < 0) throw new Error(`MetricGauge value must be non-negative (got ${v})`);
-      values.set(key(name, tags), v);
-    },
-    add: (v: number, tags?: MetricTags) => void values.set(key(name, tags), (values.get(key(name, tags)) ?? 0) + v),
-    record: () => undefined,
-    withTags: () => metric(name, kind),
-  });
-  const meter = {
-    createGauge: (name: string) => metric(name, 'gauge'),
-    createCounter: (name: string) => metric(name, 'counter'),
-    createHistogram: (name: string) => metric(name, 'gauge'),
-    createUpDownCounter: (name: string) => metric(name, 'counter'),
-    withTags: () => meter,
-  } as unknown as MetricMeter;
-  return { meter, get: (name: string, tags?: MetricTags) => values.get(key(name, tags)) };
-}
 
 function status(over: Partial<UnitStatus>): UnitStatus {
   return {

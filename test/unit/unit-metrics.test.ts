@@ -4,7 +4,6 @@
  * the status query would give.
  */
 import assert from 'node:assert/strict';
-import type { MetricMeter, MetricTags } from '@temporalio/common';
 import type { UnitStatus } from '../../src/domain/migration';
 import {
   parseUnitMetrics,
@@ -15,38 +14,7 @@ import {
   type UnitMetrics,
 } from '../../src/domain/unit-metrics';
 import { createCutoverInstruments, METRIC, recordObservations, type CollectorMemory } from '../../src/metrics';
-
-/** A meter that records what the instruments were given: gauges keep the last value, counters add. */
-function recordingMeter() {
-  const values = new Map<string, number>();
-  const key = (name: string, tags: MetricTags = {}) =>
-    `${name}{${Object.entries(tags)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `${k}="${String(v)}"`)
-      .join(',')}}`;
-  const metric = (name: string, kind: 'gauge' | 'counter') => ({
-    name,
-    unit: '',
-    description: '',
-    kind,
-    valueType: 'int' as const,
-    set: (v: number, tags?: MetricTags) => {
-      if (kind === 'gauge' && v < 0) throw new Error(`MetricGauge value must be non-negative (got ${v})`);
-      values.set(key(name, tags), v);
-    },
-    add: (v: number, tags?: MetricTags) => void values.set(key(name, tags), (values.get(key(name, tags)) ?? 0) + v),
-    record: () => undefined,
-    withTags: () => metric(name, kind),
-  });
-  const meter = {
-    createGauge: (name: string) => metric(name, 'gauge'),
-    createCounter: (name: string) => metric(name, 'counter'),
-    createHistogram: (name: string) => metric(name, 'gauge'),
-    createUpDownCounter: (name: string) => metric(name, 'counter'),
-    withTags: () => meter,
-  } as unknown as MetricMeter;
-  return { meter, values };
-}
+import { recordingMeter } from '../harness/recording-meter';
 
 function status(over: Partial<UnitStatus>): UnitStatus {
   return {
