@@ -12,7 +12,8 @@
  */
 import { Client } from '@temporalio/client';
 import { decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow';
-import type { temporal } from '@temporalio/proto';
+import { optionalTsToDate } from '@temporalio/common/lib/time';
+import { temporal } from '@temporalio/proto';
 import type { MetricCounter, MetricGauge, MetricMeter } from '@temporalio/common';
 import { NAMESPACE_MIGRATION_WORKFLOW_TYPE, PHASES, TENANT_MIGRATION_WORKFLOW_TYPE, UNIT_METRICS_MEMO } from '../domain/constants';
 import { campaignWorkflowId, parseUnitName, unitWorkflowId } from '../domain/ids';
@@ -349,18 +350,17 @@ interface ListedRun {
   metricsMemo?: temporal.api.common.v1.IPayload | null;
 }
 
-const RUNNING = 1; // temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+const RUNNING = temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
 
 function listedRun(raw: temporal.api.workflow.v1.IWorkflowExecutionInfo): ListedRun | undefined {
   const workflowId = raw.execution?.workflowId;
   const runId = raw.execution?.runId;
   if (!workflowId || !runId) return undefined;
-  const secs = raw.startTime?.seconds;
   return {
     workflowId,
     runId,
     running: raw.status === RUNNING,
-    startMs: (secs === undefined || secs === null ? 0 : Number(secs)) * 1000 + Math.floor((raw.startTime?.nanos ?? 0) / 1e6),
+    startMs: optionalTsToDate(raw.startTime)?.getTime() ?? 0,
     metricsMemo: raw.memo?.fields?.[UNIT_METRICS_MEMO],
   };
 }
@@ -524,14 +524,7 @@ export function startCutoverMetrics(opts: CutoverMetricsOptions): CutoverMetrics
     stats.rpcs = rpcs - rpcsBefore;
     totals.collects++;
     totals.last = stats;
-    totals.rpcs += stats.rpcs;
-    totals.listed += stats.listed;
-    totals.fromMemo += stats.fromMemo;
-    totals.fromQuery += stats.fromQuery;
-    totals.fromCache += stats.fromCache;
-    totals.fromLast += stats.fromLast;
-    totals.notStarted += stats.notStarted;
-    totals.errors += stats.errors;
+    for (const k of Object.keys(stats) as (keyof CollectStats)[]) totals[k] += stats[k];
     return stats;
   };
   // One collection at a time (the timer's and a caller's): each counts the RPCs made while it runs.
