@@ -12,6 +12,7 @@ import { createClusterActivities, type ClusterDep } from './cluster';
 import { createGateActivities } from './gates';
 import { createRoutingActivities, reconcileRouteOf, type AuditRecords, type RoutingRecords } from './routing';
 import { createScheduleActivities } from './schedules';
+import { createSweepActivities } from './sweep';
 
 export type { ClusterDep } from './cluster';
 export type { AuditRecords, RoutingRecords } from './routing';
@@ -41,6 +42,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createClusterActivities({ source: deps.source, target: deps.target, now: deps.now, dataConverter: deps.dataConverter }),
     ...createRoutingActivities({ routing: deps.routing, audit: deps.audit }),
     ...createScheduleActivities({ source: deps.source, target: deps.target, fence: deps.scheduleFence, now: deps.now }),
+    ...createSweepActivities({ source: deps.source, target: deps.target, placements: deps.routing, now: deps.now }),
   };
 }
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { RoutingRecordInvalidError } from '../routing/errors';
-import { salvageEpoch, type RecordRead } from '../routing/store';
+import { salvageEpoch, type RecordRead, type RoutingStore } from '../routing/store';
 import type { CasResult, ForcedMark, Route, RouteChange, RoutingRecord } from '../routing/types';
 import type { ReconcileRoute, RouteSeen, RouteTarget, RouteView } from '../domain/migration';
 import type { AuditRecord } from '../audit/chain';
@@ -18,6 +18,9 @@ export interface RoutingRecords {
   ensure(unit: string, initial: RouteChange): Promise<RoutingRecord>;
   compareAndSet(unit: string, expectedEpoch: number, change: RouteChange): Promise<CasResult>;
   restore(unit: string, expectedRaw: string | null, epoch: number, change: RouteChange): Promise<CasResult & { raw?: string | null }>;
+  /** The placement sweep's writes (src/routing/sweep.ts). */
+  seedPlacements: RoutingStore['seedPlacements'];
+  markSwept: RoutingStore['markSwept'];
 }
 
 /** The part of `AuditStream` the activities use. */

@@ -4,6 +4,7 @@
  */
 import { tenantFilterOf } from './units';
 import { namespaceOn } from '../clusters/connect';
+import { DEFAULT_PLACEMENT_TTL_MS } from '../config/defaults';
 import type { Plan } from '../config/types';
 import { namespaceOfUnit, ringOfUnit } from '../config/units';
 import { unitName, type UnitRef } from '../domain/ids';
@@ -59,6 +60,7 @@ export function unitInputFromPlan(
     drainPollMs: DEFAULT_DRAIN_POLL_MS,
     holdTimeoutMs: plan.defaults.holdTimeout,
     clientStalenessMs: plan.redis.clientStaleness,
+    placementSweepTtlMs: DEFAULT_PLACEMENT_TTL_MS,
     ...(plan.redis.routeCheck !== undefined ? { routeCheckMs: plan.redis.routeCheck } : {}),
     stragglers: plan.defaults.stragglers,
     onGateFailure: plan.defaults.onGateFailure,

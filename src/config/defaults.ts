@@ -9,6 +9,8 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const DEFAULT_REDIS_KEY_PREFIX = 'cutover:';
 /** How long routed clients keep cached routes while Redis is unreachable (and so how long a drain waits after a route change): 30s. */
 export const DEFAULT_CLIENT_STALENESS_MS = 30_000;
+/** How long a workflow ID's placement lives in Redis (routed clients' `placementTtlMs`, and the placement sweep's). */
+export const DEFAULT_PLACEMENT_TTL_MS = 7 * 24 * 3600_000;
 
 /** Namespace of cutover's own workflows on the control cluster. */
 export const DEFAULT_CONTROL_NAMESPACE = 'cutover';

@@ -85,6 +85,13 @@ export interface UnitMigrationInput {
    * defaults, as for units started before the field existed.
    */
   quickSteps?: QuickStepTiming;
+  /**
+   * The placement sweep (src/routing/sweep.ts): once per route of a moving unit, records every run open
+   * on either cluster in Redis, so routed starts skip their look at the other cluster. The placements
+   * and the marker live this long (the routed clients' placement TTL). Unset: no sweep (inputs written
+   * before the field existed replay as they ran).
+   */
+  placementSweepTtlMs?: number;
 }
 
 /** See {@link UnitMigrationInput.quickSteps}. */
@@ -441,6 +448,8 @@ export interface MigrationState {
   moveStartedAt?: string;
   /** When the routing record last changed (ms since epoch): drains wait the clients' staleness bound after it. */
   routeChangedAt?: number;
+  /** The last placement sweep: the epoch it was made under, and what it found (src/routing/sweep.ts). */
+  sweep?: { epoch: number; marked: boolean; reason?: string; listed: { source: number; target: number }; seeded: number; at: number };
   /** Rollback progress: compensations run in reverse of the forward steps that need one. */
   compensations: { name: string; done: boolean }[];
   history: HistoryEntry[];
@@ -488,6 +497,15 @@ export interface UnitStatus {
   };
   /** The unit's checks of its routing record: when it was last read back, restores written, the last failure. */
   routeCheck?: { checkedAt?: string; restores: number; error?: string };
+  /** The last placement sweep (docs/design.md, "The placement sweep"): at which epoch, and whether clients may rely on it. */
+  placementSweep?: {
+    epoch: number;
+    marked: boolean;
+    listed: { source: number; target: number };
+    seeded: number;
+    at: string;
+    reason?: string;
+  };
   strategy: UnitMigrationInput['strategy'];
   waitingFor?: string;
   /** What the unit waits on while `waitingFor` is set. */

@@ -10,7 +10,8 @@
  * 3. While it is moving, the start first claims the workflow ID's placement in Redis (atomic), and
  *    looks for a running run on the other cluster. If one exists (or another client placed the ID
  *    there first), the start is sent *there* with the caller's policies, so the server applies
- *    FAIL / USE_EXISTING / TERMINATE_EXISTING exactly as if both clusters were one.
+ *    FAIL / USE_EXISTING / TERMINATE_EXISTING exactly as if both clusters were one. Once the unit's
+ *    route has been swept (src/routing/sweep.ts), a claim that finds no placement skips the look.
  * 4. A start whose outcome is unknown (deadline, unavailable) is retried on the same cluster with the
  *    same request ID — never re-routed.
  * Every start's cluster is remembered (in process, and in Redis while moving) so signals, queries,
@@ -36,7 +37,7 @@ import { sideFor } from './hash';
 import { checkPlanNamespace, planNamespace } from './plan-namespace';
 import { RouteTable, withTimeout } from './route-table';
 import { RoutingStore } from './store';
-import type { PlacementRecord } from './store';
+import type { PlacementRecord, SweepMarker } from './store';
 import { UnitResolver } from './tenant';
 import type { TenantSelector } from './tenant';
 import type { RoutingRecord, Side } from './types';
@@ -44,7 +45,7 @@ import { connectCluster } from '../clusters/connect';
 import { connectRedis } from './connect-redis';
 import { grpcCode, GrpcStatus } from '../clusters/grpc';
 import type { Plan } from '../config';
-import { DEFAULT_CLIENT_STALENESS_MS } from '../config/defaults';
+import { DEFAULT_CLIENT_STALENESS_MS, DEFAULT_PLACEMENT_TTL_MS } from '../config/defaults';
 
 /** Defaults, named in one place. */
 export const ROUTED_CLIENT_DEFAULTS = {
@@ -52,7 +53,7 @@ export const ROUTED_CLIENT_DEFAULTS = {
   stalenessMs: DEFAULT_CLIENT_STALENESS_MS,
   refreshMs: 1_000,
   /** How long a placement record lives in Redis (runs older than this are found by describing). */
-  placementTtlMs: 7 * 24 * 3600_000,
+  placementTtlMs: DEFAULT_PLACEMENT_TTL_MS,
   /** A placement younger than this may have a start in flight: other clients follow it blindly. */
   inflightWindowMs: 60_000,
   /** Bound on each Redis placement call on the start path before falling back to describing. */
@@ -371,6 +372,8 @@ export class RoutedClient {
   readonly routes: RouteTable;
   private readonly clients: Record<Side, Client>;
   private readonly units: UnitResolver;
+  /** Per unit, the latest `validUntil` of a sweep marker seen on a claim (see {@link ttlFor}). */
+  private readonly sweptUntil = new Map<string, number>();
   private readonly t: Tuning;
   private readonly clock: RoutingClock;
   private readonly placements = new PlacementCache(ROUTED_CLIENT_DEFAULTS.placementCacheSize);
@@ -612,20 +615,24 @@ export class RoutedClient {
    * Where a start of a moving unit must go so that one workflow ID never runs on both clusters.
    * See the file comment, step 3.
    */
-  private async placeWhileMoving(workflowId: string, side: Side, epoch: number): Promise<Side> {
+  private async placeWhileMoving(unit: string, workflowId: string, side: Side, epoch: number): Promise<Side> {
     const mine: PlacementRecord = { side, epoch, at: this.clock.wallMs(), pending: true };
     let claim: Awaited<ReturnType<RoutingStore['claimPlacement']>> | 'unavailable' = 'unavailable';
+    let swept = false;
     if (this.redisReady()) {
       try {
-        claim = await withTimeout(
-          this.store.claimPlacement(this.namespace, workflowId, mine, this.t.placementTtlMs),
+        const r = await withTimeout(
+          this.store.claimPlacementSwept(unit, this.namespace, workflowId, mine, this.t.placementTtlMs),
           this.t.redisOpTimeoutMs,
         );
+        claim = r.claim;
+        swept = this.sweepHolds(r.sweep, epoch);
+        if (r.sweep) this.sweptUntil.set(unit, Math.max(this.sweptUntil.get(unit) ?? 0, r.sweep.validUntil));
       } catch {
         claim = 'unavailable';
       }
     }
-    if (claim !== 'unavailable' && claim?.state === 'invalid') return await this.replaceInvalidPlacement(workflowId, mine, claim.raw);
+    if (claim !== 'unavailable' && claim?.state === 'invalid') return await this.replaceInvalidPlacement(unit, workflowId, mine, claim.raw);
     if (claim !== 'unavailable' && claim !== undefined) {
       const placed = claim.placement.side;
       if (placed === side) return side;
@@ -634,18 +641,21 @@ export class RoutedClient {
       // within the in-flight window (docs/design.md, "Failure modes").
       if (claim.placement.pending && this.clock.wallMs() - claim.placement.at < this.t.inflightWindowMs) return placed;
       if ((await this.describeOn(placed, workflowId))?.running) return placed;
-      const moved = await this.store.movePlacement(this.namespace, workflowId, claim.raw, mine, this.t.placementTtlMs);
+      const moved = await this.store.movePlacement(this.namespace, workflowId, claim.raw, mine, this.ttlFor(unit));
       if (moved) return side;
       const now = await this.store.getPlacement(this.namespace, workflowId);
       return now?.side ?? side;
     }
+    // Claimed, under a sweep of this very route: every run open on the other side has a placement
+    // (swept, or claimed since), and there is none for this ID, so nothing of it runs there.
+    if (claim === undefined && swept) return side;
     // Claimed (or Redis unreachable: then every client holds the same last known route, so starts of
     // one ID agree on the side). Runs started before the client existed are found by describing.
     const there = await this.describeOn(other(side), workflowId);
     if (there?.running) {
       if (claim === undefined) {
         await withTimeout(
-          this.store.setPlacement(this.namespace, workflowId, { ...mine, side: other(side), pending: false }, this.t.placementTtlMs),
+          this.store.setPlacement(this.namespace, workflowId, { ...mine, side: other(side), pending: false }, this.ttlFor(unit)),
           this.t.redisOpTimeoutMs,
         ).catch(() => undefined);
       }
@@ -655,16 +665,35 @@ export class RoutedClient {
   }
 
   /**
+   * A sweep marker vouches for the other cluster only for the route it was made under (`epoch`, the
+   * record this start was routed by), before its placements may expire, and only where the unit is a
+   * function of the workflow ID: with a search-attribute selector the same ID could belong to another
+   * unit whose runs that sweep did not list.
+   */
+  /**
+   * The TTL of a placement this client writes for `unit`: its own, but never ending before a sweep marker
+   * it has seen stops vouching (other clients skip their look at the other cluster on that promise).
+   */
+  private ttlFor(unit: string): number {
+    return Math.max(this.t.placementTtlMs, (this.sweptUntil.get(unit) ?? 0) - this.clock.wallMs());
+  }
+
+  private sweepHolds(sweep: SweepMarker | undefined, epoch: number): boolean {
+    if (!sweep || sweep.epoch !== epoch || this.units.byAttribute) return false;
+    return this.clock.wallMs() < sweep.validUntil;
+  }
+
+  /**
    * A placement value that does not parse or holds invalid values is never followed: the ID's run is
    * looked for on both clusters, and the value replaced (only if it is still the same) by where the run
    * lives, else by this start's claim.
    */
-  private async replaceInvalidPlacement(workflowId: string, mine: PlacementRecord, raw: string): Promise<Side> {
+  private async replaceInvalidPlacement(unit: string, workflowId: string, mine: PlacementRecord, raw: string): Promise<Side> {
     const [s, t] = await Promise.all((['source', 'target'] as const).map((sd) => this.describeOn(sd, workflowId)));
     const running: Side | undefined = s?.running ? 'source' : t?.running ? 'target' : undefined;
     const placement = running ? { ...mine, side: running, pending: false } : mine;
     const moved = await withTimeout(
-      this.store.movePlacement(this.namespace, workflowId, raw, placement, this.t.placementTtlMs),
+      this.store.movePlacement(this.namespace, workflowId, raw, placement, this.ttlFor(unit)),
       this.t.redisOpTimeoutMs,
     ).catch(() => false);
     if (moved || running) return placement.side;
@@ -674,7 +703,10 @@ export class RoutedClient {
   }
 
   /** Decides the cluster of a start (route, then the moving-unit checks). */
-  private async placeStart(options: { workflowId: string; tenant?: string }): Promise<{ side: Side; moving: boolean; epoch: number }> {
+  private async placeStart(options: {
+    workflowId: string;
+    tenant?: string;
+  }): Promise<{ side: Side; moving: boolean; epoch: number; unit: string }> {
     if (!options || typeof options.workflowId !== 'string' || options.workflowId === '') {
       throw new RoutingInputError(
         'workflowId',
@@ -683,9 +715,9 @@ export class RoutedClient {
     }
     const unit = this.units.unitOf(options as Parameters<UnitResolver['unitOf']>[0]);
     const { side, record } = await this.decide(unit, options.workflowId);
-    if (isSettled(record)) return { side, moving: false, epoch: record?.epoch ?? 0 };
+    if (isSettled(record)) return { side, moving: false, epoch: record?.epoch ?? 0, unit };
     const epoch = record?.epoch ?? 0;
-    return { side: await this.placeWhileMoving(options.workflowId, side, epoch), moving: true, epoch };
+    return { side: await this.placeWhileMoving(unit, options.workflowId, side, epoch), moving: true, epoch, unit };
   }
 
   /**
@@ -694,7 +726,7 @@ export class RoutedClient {
    */
   private async onSameCluster(
     workflowId: string,
-    placed: { side: Side; moving: boolean; epoch: number },
+    placed: { side: Side; moving: boolean; epoch: number; unit: string },
     call: 'start' | 'signalWithStart',
     type: string | Workflow,
     options: object,
@@ -717,7 +749,7 @@ export class RoutedClient {
     }
   }
 
-  private confirm(workflowId: string, placed: { side: Side; moving: boolean; epoch: number }): void {
+  private confirm(workflowId: string, placed: { side: Side; moving: boolean; epoch: number; unit: string }): void {
     this.remember(workflowId, placed.side);
     if (!placed.moving || !this.redisReady()) return;
     // Fire and forget: a lost confirmation only makes other clients describe before moving the ID.
@@ -726,7 +758,7 @@ export class RoutedClient {
         this.namespace,
         workflowId,
         { side: placed.side, epoch: placed.epoch, at: this.clock.wallMs(), pending: false },
-        this.t.placementTtlMs,
+        this.ttlFor(placed.unit),
       )
       .catch(() => undefined);
   }

@@ -13,6 +13,10 @@
  *
  * Placement records (`${keyPrefix}placement:${namespace}:${workflowId}`, with a TTL) say on which
  * cluster a workflow ID was started, so that other client instances find its runs.
+ *
+ * A sweep marker (`${keyPrefix}sweep:${unit}`) says that every run of the unit open on either cluster
+ * at a route's epoch has a placement (the entity workflow's placement sweep): while it names the epoch
+ * a client routes by, a start whose claim finds no placement needs no look at the other cluster.
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -59,6 +63,18 @@ export interface PlacementRecord {
   at: number;
   /** True from the claim until the start on `side` is acknowledged (or refused): a start may be in flight. */
   pending?: boolean;
+}
+
+/**
+ * The placement sweep's marker: every run of the unit open on either cluster once clients could only
+ * route by the record at `epoch` has a placement, kept at least until `validUntil` (epoch ms).
+ */
+export interface SweepMarker {
+  epoch: number;
+  /** When the sweep listed the runs (epoch ms). */
+  at: number;
+  /** Until when the placements it wrote (and every placement written while the marker holds) live. */
+  validUntil: number;
 }
 
 /** A live subscription to the routes channel; `close()` disconnects its dedicated connection. */
@@ -112,6 +128,23 @@ const placementSchema = z.object({
   at: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   pending: z.boolean().optional(),
 });
+
+const sweepSchema = z.object({
+  epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  at: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  validUntil: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+});
+
+/** A stored sweep marker, or undefined when absent or invalid (an invalid marker is never trusted). */
+export function parseSweep(json: string | null | undefined): SweepMarker | undefined {
+  if (typeof json !== 'string') return undefined;
+  try {
+    const parsed = sweepSchema.safeParse(JSON.parse(json));
+    return parsed.success && parsed.data.validUntil > parsed.data.at ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Entries the route log of a unit keeps (the newest; older ones are trimmed). */
 export const ROUTE_LOG_MAX = 10_000;
@@ -187,6 +220,52 @@ local cur = redis.call('GET', KEYS[1])
 if cur then return cur end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return false
+`;
+
+// The same, and the unit's sweep marker in the same round trip (KEYS[2]). While a marker holds, the
+// claim lives at least until its validUntil (ARGV[3] is the caller's wall time), so no placement
+// written under a sweep expires before the sweep's promise does, whatever TTL a client was given.
+const CLAIM_WITH_SWEEP_SCRIPT = `
+local sweep = redis.call('GET', KEYS[2])
+local cur = redis.call('GET', KEYS[1])
+if cur then return {cur, sweep} end
+local ttl = tonumber(ARGV[2])
+if sweep then
+  local ok, m = pcall(cjson.decode, sweep)
+  if ok and type(m) == 'table' and type(m.validUntil) == 'number' then
+    local left = m.validUntil - tonumber(ARGV[3])
+    if left > ttl then ttl = left end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+return {false, sweep}
+`;
+
+// Seed placements for runs found open (the sweep): a placement is written only where none is (a
+// client's own claim is newer knowledge), and an existing one is kept at least ARGV[1] ms more.
+// KEYS are placement keys; ARGV[2..] their values, in order.
+const SEED_SCRIPT = `
+local ttl = tonumber(ARGV[1])
+local seeded = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[i + 1], 'PX', ttl, 'NX') then
+    seeded = seeded + 1
+  else
+    local left = redis.call('PTTL', key)
+    if left >= 0 and left < ttl then redis.call('PEXPIRE', key, ttl) end
+  end
+end
+return seeded
+`;
+
+// Write the sweep marker only while the unit's record still holds the epoch the sweep was made at.
+const MARK_SWEEP_SCRIPT = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, rec = pcall(cjson.decode, raw)
+if not ok or type(rec) ~= 'table' or rec.epoch ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
 `;
 
 // Move a placement only if it still holds the value the caller saw; else return the current value.
@@ -393,6 +472,11 @@ export class RoutingStore {
     return `${this.keyPrefix}route:${unit}`;
   }
 
+  /** Redis key of a unit's placement-sweep marker. */
+  sweepKey(unit: string): string {
+    return `${this.keyPrefix}sweep:${unit}`;
+  }
+
   /** Redis key of a workflow ID's placement. */
   placementKey(namespace: string, workflowId: string): string {
     return `${this.keyPrefix}placement:${namespace}:${workflowId}`;
@@ -565,6 +649,76 @@ export class RoutingStore {
     const res = await this.script(CLAIM_SCRIPT, [this.placementKey(namespace, workflowId)], [JSON.stringify(placement), String(ttlMs)]);
     if (typeof res !== 'string') return undefined;
     return parsePlacement(res, this.clock.wallMs()) as Exclude<PlacementRead, { state: 'absent' }>;
+  }
+
+  /**
+   * {@link claimPlacement}, reading the unit's sweep marker in the same round trip; the claim then lives
+   * at least until the marker's `validUntil`. `sweep` is undefined when there is none (or it is invalid).
+   */
+  async claimPlacementSwept(
+    unit: string,
+    namespace: string,
+    workflowId: string,
+    placement: PlacementRecord,
+    ttlMs: number,
+  ): Promise<{ claim: Exclude<PlacementRead, { state: 'absent' }> | undefined; sweep: SweepMarker | undefined }> {
+    const now = this.clock.wallMs();
+    validatePlacement(placement, now);
+    const res = (await this.script(
+      CLAIM_WITH_SWEEP_SCRIPT,
+      [this.placementKey(namespace, workflowId), this.sweepKey(unit)],
+      [JSON.stringify(placement), String(ttlMs), String(now)],
+    )) as [string | null, string | null];
+    const [cur, sweep] = Array.isArray(res) ? res : [null, null];
+    return {
+      claim: typeof cur === 'string' ? (parsePlacement(cur, now) as Exclude<PlacementRead, { state: 'absent' }>) : undefined,
+      sweep: parseSweep(sweep),
+    };
+  }
+
+  /**
+   * Seeds placements for runs found open on a side (the placement sweep): written where none is, kept
+   * at least `ttlMs` where one is. Returns how many were written. Batched: one round trip per 500.
+   */
+  async seedPlacements(
+    namespace: string,
+    runs: readonly { workflowId: string; side: Side }[],
+    epoch: number,
+    ttlMs: number,
+  ): Promise<number> {
+    const at = this.clock.wallMs();
+    let seeded = 0;
+    for (let i = 0; i < runs.length; i += 500) {
+      const batch = runs.slice(i, i + 500);
+      const values = batch.map((r) => JSON.stringify({ side: r.side, epoch, at, pending: false } satisfies PlacementRecord));
+      seeded += Number(
+        await this.script(
+          SEED_SCRIPT,
+          batch.map((r) => this.placementKey(namespace, r.workflowId)),
+          [String(ttlMs), ...values],
+        ),
+      );
+    }
+    return seeded;
+  }
+
+  /** Writes the unit's sweep marker if its record still holds `marker.epoch`; false when the route moved on. */
+  async markSwept(unit: string, marker: SweepMarker): Promise<boolean> {
+    validateUnit(unit);
+    if (!parseSweep(JSON.stringify(marker)))
+      throw new RoutingInputError('marker', 'needs whole-number epoch ≥ 1, at and validUntil > at (epoch ms)');
+    const ttl = Math.max(1, marker.validUntil - this.clock.wallMs());
+    const res = await this.script(
+      MARK_SWEEP_SCRIPT,
+      [this.routeKey(unit), this.sweepKey(unit)],
+      [String(marker.epoch), JSON.stringify(marker), String(ttl)],
+    );
+    return res === 1;
+  }
+
+  /** The unit's sweep marker; undefined when absent or invalid. */
+  async getSweep(unit: string): Promise<SweepMarker | undefined> {
+    return parseSweep(await this.redis.get(this.sweepKey(unit)));
   }
 
   /** Moves a placement from the value `raw` to `placement`; returns false when someone changed it first. */

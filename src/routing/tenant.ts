@@ -78,6 +78,11 @@ export class UnitResolver {
   }
 
   /** The unit name of a start. */
+  /** True when tenants are selected by a search attribute: then a unit is not a function of the workflow ID. */
+  get byAttribute(): boolean {
+    return this.attribute !== undefined;
+  }
+
   unitOf(src: TenantSource): string {
     const tenant = this.tenantOf(src);
     return tenant === undefined ? this.namespaceUnit : unitName({ kind: 'tenant', namespace: this.namespace, tenant });

@@ -36,6 +36,8 @@ export type Step =
   | { kind: 'switch-schedules'; to: Side }
   /** Check the unit's schedules on both clusters (after the runs' reconcile). */
   | { kind: 'reconcile-schedules' }
+  /** Record every open run of the unit in Redis for the current route (src/routing/sweep.ts). */
+  | { kind: 'sweep-placements'; epoch: number }
   /** Read the routing record back; restore it above every epoch seen (route-watch.ts). */
   | RouteWatchStep;
 
@@ -227,6 +229,36 @@ function drainTick(input: UnitMigrationInput, state: MigrationState, d: DrainSta
   }
 }
 
+/** Visibility lag allowed for before a sweep lists runs that stale clients may have started. */
+export const SWEEP_SETTLE_MS = 5_000;
+
+/**
+ * When the unit's placement sweep for its current route is due (ms), or undefined when none is: no
+ * sweep configured, already made at this epoch, or a route no start is placed under (settled, or hold).
+ * Due once every routed client still starting holds this route: the staleness bound after the change,
+ * plus the visibility lag, so every run a client could have started by an older route is listed.
+ */
+export function sweepDueAt(input: UnitMigrationInput, state: MigrationState): number | undefined {
+  if (!input.placementSweepTtlMs || state.routeChangedAt === undefined) return undefined;
+  const r = state.route;
+  if (r.epoch === 0 || r.kind === 'hold' || state.sweep?.epoch === r.epoch) return undefined;
+  // Settled routes place nothing (src/routing/client.ts, isSettled).
+  if (r.kind === 'side' && ((r.side === 'source' && r.epoch === 1) || r.sourceWorkersMayStop)) return undefined;
+  return state.routeChangedAt + (input.clientStalenessMs ?? 0) + SWEEP_SETTLE_MS;
+}
+
+/**
+ * The sweep beside a phase's own work: it takes the place of a wait once due, and a wait ends when it
+ * falls due. Steps and transitions go first (the sweep is an optimisation, never a gate).
+ */
+function withSweep(input: UnitMigrationInput, state: MigrationState, now: number, action: Action): Action {
+  if (action.type !== 'wait') return action;
+  const due = sweepDueAt(input, state);
+  if (due === undefined) return action;
+  if (now >= due) return { type: 'step', step: { kind: 'sweep-placements', epoch: state.route.epoch } };
+  return action.until === undefined || action.until > due ? { ...action, until: due } : action;
+}
+
 /** The forward path's work in the current phase. */
 function forward(input: UnitMigrationInput, state: MigrationState, obs: Observations, now: number): Action {
   const { phase } = state;
@@ -415,8 +447,8 @@ function decidePhase(input: UnitMigrationInput, state: MigrationState, obs: Obse
       reason: `failed in ${f?.phase ?? '?'} (${f?.type ?? '?'}); advance retries, rollback rolls back`,
     };
   }
-  if (phase === 'rolling-back') return rollingBack(input, state, obs, now);
-  return forward(input, state, obs, now);
+  if (phase === 'rolling-back') return withSweep(input, state, now, rollingBack(input, state, obs, now));
+  return withSweep(input, state, now, forward(input, state, obs, now));
 }
 
 // ---------------------------------------------------------------------------------------------

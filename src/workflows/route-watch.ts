@@ -134,5 +134,6 @@ export function capWait<A extends { type: string; until?: number }>(action: A, i
 export function isRouteWatchAction(action: { type: string; step?: unknown }): boolean {
   if (action.type === 'route-seen' || action.type === 'adopt-forced') return true;
   const kind = action.type === 'step' ? (action.step as { kind?: string } | undefined)?.kind : undefined;
-  return kind === 'check-route' || kind === 'restore-route';
+  // The placement sweep too: bookkeeping beside the phase's wait, not a step the views should show.
+  return kind === 'check-route' || kind === 'restore-route' || kind === 'sweep-placements';
 }

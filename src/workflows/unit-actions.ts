@@ -186,6 +186,40 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       if (state.phase === 'rolling-back') markCompensation(state, 'route back');
       return;
     }
+    case 'sweep-placements': {
+      // An optimisation, never a gate: a sweep that cannot finish leaves routed starts looking at the
+      // other cluster, as before, and is not tried again at this epoch.
+      const base = { epoch: step.epoch, listed: { source: 0, target: 0 }, seeded: 0, at: now() };
+      try {
+        const r = await a.slow.sweepPlacements.executeWithOptions(
+          { summary: `record ${unit}'s open runs on both clusters in Redis (route epoch ${step.epoch})` },
+          [
+            {
+              unit,
+              namespace: input.unit.namespace,
+              sourceNamespace: input.sourceNamespace,
+              targetNamespace: input.targetNamespace,
+              ...(input.tenant ? { tenant: input.tenant } : {}),
+              epoch: step.epoch,
+              ttlMs: input.placementSweepTtlMs ?? 0,
+            },
+          ],
+        );
+        state.sweep = {
+          ...base,
+          marked: r.marked,
+          listed: r.listed,
+          seeded: r.seeded,
+          at: r.at,
+          ...(r.reason ? { reason: r.reason } : {}),
+        };
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const cause = err instanceof ActivityFailure && err.cause ? err.cause.message : String((err as Error)?.message ?? err);
+        state.sweep = { ...base, marked: false, reason: `sweep failed: ${cause}` };
+      }
+      return;
+    }
     case 'count': {
       const ns = step.side === 'source' ? input.sourceNamespace : input.targetNamespace;
       const r = await a.acts.countOpen.executeWithOptions({ summary: `count open runs of ${unit} on the ${step.side}` }, [

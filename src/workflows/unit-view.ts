@@ -54,6 +54,18 @@ export function unitStatus(run: UnitRun): UnitStatus {
           },
         }
       : {}),
+    ...(state.sweep
+      ? {
+          placementSweep: {
+            epoch: state.sweep.epoch,
+            marked: state.sweep.marked,
+            listed: state.sweep.listed,
+            seeded: state.sweep.seeded,
+            at: new Date(state.sweep.at).toISOString(),
+            ...(state.sweep.reason ? { reason: state.sweep.reason } : {}),
+          },
+        }
+      : {}),
     strategy: input.strategy,
     waitingFor: run.wait?.reason,
     ...(run.wait?.for ? { waitingOn: run.wait.for } : {}),

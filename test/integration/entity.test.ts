@@ -79,6 +79,33 @@ describe('entity workflows: a unit moved end to end', function () {
     assert.equal(found, 1, `findable once with ${query}`);
   });
 
+  it('sweeps placements once per moving route: the marker names the epoch, starts stay on one cluster', async () => {
+    // Bakes longer than the sweep's due time (staleness 1.5 s + 5 s settle), jobs long enough to be open when listed.
+    const r = await make({ kind: 'tenant', jobMs: 4_000, input: { placementSweepTtlMs: 3_600_000, bakeMs: 8_000 } });
+    r.startWorkload(100);
+    await r.start();
+    const first = await r.waitFor(
+      (s) => s.phase === 'canary' && s.placementSweep?.epoch === s.route.epoch && s.route.percent === 20,
+      'a sweep at the 20% route',
+    );
+    assert.equal(first.placementSweep?.marked, true, first.placementSweep?.reason);
+    assert.ok(first.placementSweep!.listed.source > 0, `the workload's open runs were listed: ${JSON.stringify(first.placementSweep)}`);
+    assert.equal((await r.routingStore().getSweep(first.unit))?.epoch, first.route.epoch);
+    const second = await r.waitFor((s) => s.placementSweep?.epoch === s.route.epoch && s.route.percent === 50, 'a sweep at the 50% route');
+    assert.ok(second.placementSweep!.epoch > first.placementSweep!.epoch);
+    const done = await r.waitPhase('completed', 90_000);
+    const w = await r.settleWorkload();
+    assert.deepEqual(w.lost, []);
+    assert.deepEqual(w.duplicated, []);
+    assert.deepEqual(done.reconcile?.duplicates, []);
+    assert.ok(w.onSource > 0 && w.onTarget > 0, `the workload ran on both sides (${w.onSource}/${w.onTarget})`);
+    const summaries = ((await r.historyOf()).events ?? [])
+      .map((e) => e.activityTaskScheduledEventAttributes && e.userMetadata?.summary?.data)
+      .filter((d): d is Uint8Array => !!d)
+      .map((d) => JSON.parse(Buffer.from(d).toString('utf8')) as string);
+    assert.ok(summaries.filter((x) => /open runs on both clusters in Redis/.test(x)).length >= 2, JSON.stringify(summaries));
+  });
+
   it('moves a namespace with drain-and-switch → completed; held starts released, no start lost', async () => {
     const r = await make({ kind: 'namespace', jobMs: 500, input: { strategy: 'drain-and-switch', percentSteps: [] } });
     r.startWorkload(40);

@@ -1,5 +1,15 @@
 import assert from 'node:assert/strict';
-import { checkCommand, decide, forecastDrain, nextPhase, phasesFor, type Action, type CommandVerdict } from '../../src/workflows/planner';
+import {
+  checkCommand,
+  decide,
+  forecastDrain,
+  nextPhase,
+  phasesFor,
+  SWEEP_SETTLE_MS,
+  sweepDueAt,
+  type Action,
+  type CommandVerdict,
+} from '../../src/workflows/planner';
 import { applyCommand } from '../../src/workflows/unit-state';
 import { unitInput } from './fixtures/unit-input';
 import { initialState, type MigrationState, type Observations, type UnitMigrationInput } from '../../src/domain/migration';
@@ -1042,5 +1052,44 @@ describe('entity state: applyCommand', () => {
     const out = applyCommand(s, 'rollback', { actor: 'oncall', reason: 'emergency' }, at, { idOptional: false });
     assert.equal(out.outcome, 'rejected');
     assert.equal(s.rollback, undefined);
+  });
+});
+
+describe('planner: placement sweep', () => {
+  const swept = unitInput({ placementSweepTtlMs: 3_600_000, clientStalenessMs: 30_000 });
+  const at10 = { kind: 'percent' as const, percent: 10, epoch: 2, sourceWorkersMayStop: false };
+  const baking = (over: Partial<MigrationState> = {}) =>
+    state({ phase: 'canary', route: at10, routeChangedAt: NOW, canary: { index: 0, bakeUntil: NOW + 600_000 }, ...over });
+  const dueAt = NOW + 30_000 + SWEEP_SETTLE_MS;
+
+  it('is due once clients with an older route have failed closed and visibility settled', () => {
+    assert.equal(sweepDueAt(swept, baking()), dueAt);
+    const early = decide(swept, baking(), {}, NOW + 1_000);
+    assert.equal(early.type, 'wait');
+    assert.equal((early as { until?: number }).until, dueAt, 'the bake wait wakes when the sweep falls due');
+    assert.deepEqual(decide(swept, baking(), {}, dueAt), { type: 'step', step: { kind: 'sweep-placements', epoch: 2 } });
+  });
+
+  it('runs once per epoch, marked or not, and again after a route change', () => {
+    const done = baking({ sweep: { epoch: 2, marked: false, reason: 'x', listed: { source: 0, target: 0 }, seeded: 0, at: NOW } });
+    assert.equal(sweepDueAt(swept, done), undefined);
+    const wait = decide(swept, done, {}, dueAt);
+    assert.equal(wait.type, 'wait');
+    assert.equal((wait as { until?: number }).until, NOW + 600_000);
+    const moved = baking({ route: { ...at10, percent: 50, epoch: 3 }, sweep: done.sweep });
+    assert.equal(sweepDueAt(swept, moved), dueAt);
+  });
+
+  it('never runs without the input field (older runs replay as they ran), on settled or held routes, or before a wait', () => {
+    assert.equal(sweepDueAt(unitInput({ clientStalenessMs: 30_000 }), baking()), undefined);
+    assert.equal(decide(unitInput({ clientStalenessMs: 30_000 }), baking(), {}, dueAt).type, 'wait');
+    assert.equal(sweepDueAt(swept, baking({ route: onSource })), undefined);
+    assert.equal(sweepDueAt(swept, baking({ route: { kind: 'hold', epoch: 4, sourceWorkersMayStop: false } })), undefined);
+    assert.equal(sweepDueAt(swept, baking({ route: { ...onTarget, sourceWorkersMayStop: true } })), undefined);
+    assert.equal(sweepDueAt(swept, baking({ route: onTarget })), dueAt, 'on the target before the route is final: still moving');
+    // A step the phase needs goes first: the sweep only replaces waits.
+    const unrouted = state({ phase: 'canary', route: { ...at10, percent: 5 }, routeChangedAt: NOW });
+    assert.equal(decide(swept, unrouted, {}, dueAt).type, 'step');
+    assert.equal((decide(swept, unrouted, {}, dueAt) as { step: { kind: string } }).step.kind, 'set-route');
   });
 });
