@@ -10,7 +10,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { measureBacklog, type QueueStats } from '../gates/backlog';
-import { measureCompare, type CompareVisibility } from '../gates/compare';
+import { compareWindows, measureCompare, type CompareVisibility } from '../gates/compare';
 import type { GateSpec } from '../campaign/types';
 import { clusterUnavailableIn } from '../clusters/late-connection';
 import { measurePrometheus, type FetchLike } from '../gates/prometheus';
@@ -235,13 +235,13 @@ export function createGateActivities(deps: GateActivityDeps) {
         case 'compare': {
           const source = deps.source;
           if (!source) return { result: 'error', message: 'compare gate: this worker has no source cluster connection' };
-          // The bake window: from the step's start to now (closed runs only).
-          const window = { from: args.stepStartedAt, to: (deps.now?.() ?? new Date()).toISOString() };
+          // The bake window: from the step's start (the source's from `baselineLookback` before it) to now.
+          const windows = compareWindows(g.compare, args.stepStartedAt, deps.now?.() ?? new Date());
           return perUnit(args, async (u) => {
             // The same selection on both sides: the unit's task queues (and tenant) are the same names there.
             const scope = { taskQueues: u.taskQueues, ...(u.tenant ? { tenant: u.tenant } : {}) };
             try {
-              return await measureCompare(g.compare, window, {
+              return await measureCompare(g.compare, windows, {
                 source: { vis: compareVisibility(source.connection, u.sourceNamespace), scope },
                 target: { vis: compareVisibility(deps.target.connection, u.targetNamespace), scope },
               });

@@ -26,7 +26,14 @@ export type GateSpec = {
   | { kind: 'reconcile'; reconcile: { maxDuplicates: number; maxStranded: number } }
   | {
       kind: 'compare';
-      compare: { workflowTypes: string[]; minSamples: number; maxSamples: number; alpha: number; latencyTolerance: number };
+      compare: {
+        workflowTypes: string[];
+        minSamples: number;
+        maxSamples: number;
+        alpha: number;
+        latencyTolerance: number;
+        baselineLookback?: number;
+      };
     }
   | { kind: 'scheduleToStart'; scheduleToStart: { maxBacklogAge: number; maxBacklogCount?: number } }
 );

@@ -387,6 +387,7 @@ const compareSchema = strictObject({
   maxSamples: integer(1, 5_000).optional(),
   alpha: alpha.optional(),
   latencyTolerance: tolerance.optional(),
+  baselineLookback: duration(true).optional(),
 });
 
 const scheduleToStartSchema = strictObject({

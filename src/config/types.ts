@@ -184,6 +184,8 @@ export interface CompareGate {
   alpha: number;
   /** How much slower (relative) the target may be before it counts as worse. */
   latencyTolerance: number;
+  /** The source's window starts this long before the step (absent: the same window as the target). */
+  baselineLookback?: DurationMs;
 }
 
 /** The target's task queue backlogs: do its workers keep up? */

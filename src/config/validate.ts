@@ -110,6 +110,7 @@ const FIELD_HINTS: Record<string, string> = {
   'gates.*.compare.maxSamples': 'set the most completed runs listed per side and type, from 1 to 5000, e.g. maxSamples: 500',
   'gates.*.compare.alpha': 'set the significance level of the tests, above 0 and at most 0.5, e.g. alpha: 0.05',
   'gates.*.compare.latencyTolerance': 'set how much slower the target may be, relative, e.g. latencyTolerance: 0.1 for 10 %',
+  'gates.*.compare.baselineLookback': `set how far before the step the source's window starts: ${DURATION_FORMS}`,
   'gates.*.scheduleToStart': 'write { maxBacklogAge: 5s } and optionally maxBacklogCount: 100',
   'gates.*.scheduleToStart.maxBacklogAge': `set how long the oldest waiting task may have waited: ${DURATION_FORMS}`,
   'gates.*.scheduleToStart.maxBacklogCount': 'set how many waiting tasks a queue may hold, e.g. maxBacklogCount: 100',
@@ -288,6 +289,7 @@ function toGate(gate: NonNullable<PlanFile['gates']>[string]): GateConfig {
         maxSamples: c.maxSamples ?? D.DEFAULT_COMPARE_MAX_SAMPLES,
         alpha: c.alpha ?? D.DEFAULT_COMPARE_ALPHA,
         latencyTolerance: c.latencyTolerance ?? D.DEFAULT_COMPARE_LATENCY_TOLERANCE,
+        ...(c.baselineLookback !== undefined ? { baselineLookback: c.baselineLookback } : {}),
       },
       ...limits,
     };

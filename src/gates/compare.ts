@@ -26,6 +26,15 @@ export interface CompareSettings {
   alpha: number;
   /** How much slower (relative) the target may be before it counts as worse: 0.1 = 10 %. */
   latencyTolerance: number;
+  /** The source's window starts this much (ms) before the step: a baseline once the source runs little or nothing. */
+  baselineLookback?: number;
+}
+
+/** Both sides' windows: the target's is the bake; the source's starts `baselineLookback` earlier. */
+export function compareWindows(settings: Pick<CompareSettings, 'baselineLookback'>, stepStartedAt: string, now: Date): CompareWindows {
+  const to = now.toISOString();
+  const from = new Date(Date.parse(stepStartedAt) - (settings.baselineLookback ?? 0)).toISOString();
+  return { source: { from, to }, target: { from: stepStartedAt, to } };
 }
 
 /** The window compared: closed runs with CloseTime in [from, to] (ISO times). */
@@ -33,6 +42,9 @@ export interface CompareWindow {
   from: string;
   to: string;
 }
+
+/** The windows of both sides. */
+export type CompareWindows = { source: CompareWindow; target: CompareWindow };
 
 /** One side's observations of one workflow type. */
 export interface SideObservation {
@@ -74,7 +86,7 @@ export type TypeEvidence = {
 
 /** The compare gate's evidence (kept with the measurement). */
 export type CompareEvidence = {
-  window: CompareWindow;
+  windows: CompareWindows;
   alpha: number;
   latencyTolerance: number;
   minSamples: number;
@@ -154,12 +166,12 @@ function describe(e: TypeEvidence, settings: CompareSettings): string {
 /** Judges every type: failed if any failed, else inconclusive if any was, else successful. Pure. */
 export function judgeCompare(
   settings: CompareSettings,
-  window: CompareWindow,
+  windows: CompareWindows,
   observations: { workflowType: string; source: SideObservation; target: SideObservation }[],
 ): Measurement & { evidence: CompareEvidence } {
   const types = observations.map((o) => judgeCompareType(settings, o.workflowType, o.source, o.target));
   const evidence: CompareEvidence = {
-    window,
+    windows,
     alpha: settings.alpha,
     latencyTolerance: settings.latencyTolerance,
     minSamples: settings.minSamples,
@@ -210,7 +222,7 @@ export async function observeSide(
 /** Measures the gate on both sides; a visibility fault on either is an `error` measurement. */
 export async function measureCompare(
   settings: CompareSettings,
-  window: CompareWindow,
+  windows: CompareWindows,
   sides: { source: { vis: CompareVisibility; scope: UnitScope }; target: { vis: CompareVisibility; scope: UnitScope } },
 ): Promise<Measurement> {
   const observations: { workflowType: string; source: SideObservation; target: SideObservation }[] = [];
@@ -219,16 +231,16 @@ export async function measureCompare(
     let source: SideObservation;
     let target: SideObservation;
     try {
-      source = await observeSide(sides.source.vis, sides.source.scope, workflowType, window, settings.maxSamples);
+      source = await observeSide(sides.source.vis, sides.source.scope, workflowType, windows.source, settings.maxSamples);
     } catch (err) {
       return { result: 'error', message: `visibility on the source failed: ${(err as Error).message}` };
     }
     try {
-      target = await observeSide(sides.target.vis, sides.target.scope, workflowType, window, settings.maxSamples);
+      target = await observeSide(sides.target.vis, sides.target.scope, workflowType, windows.target, settings.maxSamples);
     } catch (err) {
       return { result: 'error', message: `visibility on the target failed: ${(err as Error).message}` };
     }
     observations.push({ workflowType, source, target });
   }
-  return judgeCompare(settings, window, observations);
+  return judgeCompare(settings, windows, observations);
 }

@@ -9,7 +9,14 @@ import { parse as parseYaml } from 'yaml';
 import { gateSpec } from '../../src/campaign/plan';
 import { gateKind, validatePlan, type PlanIssue } from '../../src/config';
 import { judgeBacklog, type QueueStats } from '../../src/gates/backlog';
-import { compareQueries, judgeCompare, judgeCompareType, type CompareSettings, type SideObservation } from '../../src/gates/compare';
+import {
+  compareQueries,
+  compareWindows,
+  judgeCompare,
+  judgeCompareType,
+  type CompareSettings,
+  type SideObservation,
+} from '../../src/gates/compare';
 import { averageRanks, mannWhitneyGreater, median, normalCdf, normalSf, twoProportionTest } from '../../src/gates/stats';
 
 const close = (actual: number, expected: number, tolerance: number, what = '') =>
@@ -148,10 +155,11 @@ const SETTINGS: CompareSettings = { workflowTypes: ['Charge'], minSamples: 10, m
 const obs = (closed: number, failed: number, latenciesMs: number[]): SideObservation => ({ closed, failed, latenciesMs, truncated: false });
 const range = (n: number, from: number, step = 1) => Array.from({ length: n }, (_, i) => from + i * step);
 const WINDOW = { from: '2026-12-06T10:00:00.000Z', to: '2026-12-06T10:05:00.000Z' };
+const WINDOWS = { source: WINDOW, target: WINDOW };
 
 describe('compare gate: judging', () => {
   it('equal behaviour is successful, with the numbers as evidence', () => {
-    const m = judgeCompare(SETTINGS, WINDOW, [
+    const m = judgeCompare(SETTINGS, WINDOWS, [
       { workflowType: 'Charge', source: obs(40, 1, range(39, 100)), target: obs(40, 1, range(39, 100)) },
     ]);
     assert.equal(m.result, 'successful');
@@ -167,14 +175,14 @@ describe('compare gate: judging', () => {
         tol: m.evidence.latencyTolerance,
         min: m.evidence.minSamples,
         max: m.evidence.maxSamples,
-        window: m.evidence.window,
+        windows: m.evidence.windows,
       },
-      { alpha: 0.05, tol: 0.1, min: 10, max: 500, window: WINDOW },
+      { alpha: 0.05, tol: 0.1, min: 10, max: 500, windows: WINDOWS },
     );
     assert.match(m.message, /Charge successful: failures 1\/40 → 1\/40/);
   });
   it('more failures on the target fails, even when latency is fine', () => {
-    const m = judgeCompare(SETTINGS, WINDOW, [
+    const m = judgeCompare(SETTINGS, WINDOWS, [
       { workflowType: 'Charge', source: obs(40, 0, range(40, 100)), target: obs(40, 12, range(28, 100)) },
     ]);
     assert.equal(m.result, 'failed');
@@ -209,7 +217,7 @@ describe('compare gate: judging', () => {
     assert.equal(bitSlower.result, 'successful');
   });
   it('fewer runs than minSamples on a side is inconclusive; a conclusive failure still fails', () => {
-    const few = judgeCompare(SETTINGS, WINDOW, [
+    const few = judgeCompare(SETTINGS, WINDOWS, [
       { workflowType: 'Charge', source: obs(40, 0, range(40, 1)), target: obs(9, 0, range(9, 1)) },
     ]);
     assert.equal(few.result, 'inconclusive');
@@ -222,7 +230,7 @@ describe('compare gate: judging', () => {
     assert.equal(failing.latencyTest, null);
   });
   it('zero runs on both sides is inconclusive, never a pass', () => {
-    const m = judgeCompare(SETTINGS, WINDOW, [{ workflowType: 'Charge', source: obs(0, 0, []), target: obs(0, 0, []) }]);
+    const m = judgeCompare(SETTINGS, WINDOWS, [{ workflowType: 'Charge', source: obs(0, 0, []), target: obs(0, 0, []) }]);
     assert.equal(m.result, 'inconclusive');
     assert.equal(m.evidence.types[0]!.source.failureRate, null);
     assert.equal(m.evidence.types[0]!.source.medianMs, null);
@@ -233,26 +241,34 @@ describe('compare gate: judging', () => {
     const bad = { source: obs(40, 0, range(40, 1)), target: obs(40, 20, range(20, 1)) };
     const two = { ...SETTINGS, workflowTypes: ['A', 'B'] };
     assert.equal(
-      judgeCompare(two, WINDOW, [
+      judgeCompare(two, WINDOWS, [
         { workflowType: 'A', ...good },
         { workflowType: 'B', ...few },
       ]).result,
       'inconclusive',
     );
     assert.equal(
-      judgeCompare(two, WINDOW, [
+      judgeCompare(two, WINDOWS, [
         { workflowType: 'A', ...bad },
         { workflowType: 'B', ...few },
       ]).result,
       'failed',
     );
     assert.equal(
-      judgeCompare(two, WINDOW, [
+      judgeCompare(two, WINDOWS, [
         { workflowType: 'A', ...good },
         { workflowType: 'B', ...good },
       ]).result,
       'successful',
     );
+  });
+  it("windows: the target's is the bake; the source's starts baselineLookback earlier", () => {
+    const now = new Date('2026-12-06T10:05:00.000Z');
+    assert.deepEqual(compareWindows({}, WINDOW.from, now), WINDOWS);
+    assert.deepEqual(compareWindows({ baselineLookback: 3_600_000 }, WINDOW.from, now), {
+      source: { from: '2026-12-06T09:00:00.000Z', to: WINDOW.to },
+      target: WINDOW,
+    });
   });
   it('queries the window on CloseTime for one type, never open or continued-as-new runs', () => {
     const q = compareQueries({ taskQueues: ['pay'] }, 'Charge', WINDOW);
@@ -324,6 +340,11 @@ describe('config: compare and scheduleToStart gates', () => {
     assert.equal(spec.kind, 'compare');
     assert.match(spec.summary, /Charge, Refund/);
     assert.equal(gateSpec('keepup', plan.gates.keepup!).kind, 'scheduleToStart');
+    raw.gates.same.compare.baselineLookback = '1h';
+    const withLookback = validatePlan(raw);
+    assert.ok(withLookback.ok);
+    assert.equal(withLookback.plan.gates.same!.compare!.baselineLookback, 3_600_000);
+    assert.match(gateSpec('same', withLookback.plan.gates.same!).summary, /source from 1h before the step/);
   });
 
   const bad: [string, (raw: Raw) => void, string[]][] = [
@@ -349,6 +370,11 @@ describe('config: compare and scheduleToStart gates', () => {
     ],
     ['misspelt key', (p) => (p.gates.clean = { compare: { workflowTypes: ['A'], tolerance: 0.1 } }), ['gates.clean.compare.tolerance']],
     ['compare with another provider', (p) => (p.gates.clean.compare = { workflowTypes: ['A'] }), ['gates.clean']],
+    [
+      'baseline lookback zero',
+      (p) => (p.gates.clean = { compare: { workflowTypes: ['A'], baselineLookback: '0s' } }),
+      ['gates.clean.compare.baselineLookback'],
+    ],
     ['backlog age missing', (p) => (p.gates.clean = { scheduleToStart: {} }), ['gates.clean.scheduleToStart.maxBacklogAge']],
     [
       'backlog age not a duration',
