@@ -119,7 +119,7 @@ export function compareVisibility(connection: ConnectionLike, namespace: string)
         }
         nextPageToken = res.nextPageToken?.length ? res.nextPageToken : undefined;
       } while (nextPageToken && out.length < limit);
-      // One more page token after `limit` runs means visibility holds more than the sample took.
+      // A page token after `limit` runs: visibility may hold more than the sample took (SQL visibility gives one whenever a page is full).
       return { latenciesMs: out, truncated: nextPageToken !== undefined };
     },
   };

@@ -54,7 +54,7 @@ export interface SideObservation {
   failed: number;
   /** Latencies (ms) of completed runs, at most `maxSamples`. */
   latenciesMs: number[];
-  /** True when more completed runs matched than were listed. */
+  /** True when the listing stopped at `maxSamples` with more pages offered: more completed runs may have matched. */
   truncated: boolean;
 }
 
