@@ -7,6 +7,10 @@
  */
 import { Client, type ConnectionLike } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
+import { optionalTsToDate } from '@temporalio/common/lib/time';
+import { temporal } from '@temporalio/proto';
+import { measureBacklog, type QueueStats } from '../gates/backlog';
+import { compareWindows, measureCompare, type CompareVisibility } from '../gates/compare';
 import type { GateSpec } from '../campaign/types';
 import { clusterUnavailableIn } from '../clusters/late-connection';
 import { measurePrometheus, type FetchLike } from '../gates/prometheus';
@@ -44,6 +48,10 @@ export interface MeasureGateArgs {
 /** Dependencies of the gate activity. */
 export interface GateActivityDeps {
   target: { connection: ConnectionLike };
+  /** The source cluster (compare gate: the same workflow types on both sides). */
+  source?: { connection: ConnectionLike };
+  /** Clock of the compare gate's window end (tests may pin it; default: the activity's clock). */
+  now?: () => Date;
   fetch?: FetchLike;
   /** Looks up a secret by the environment variable the plan names (a Prometheus gate's `tokenEnv`); the worker passes its environment. */
   secret?: (envName: string) => string | undefined;
@@ -82,6 +90,71 @@ export function worstOf(ms: Measurement[]): Measurement {
  * the SDK client's wrapper around it.
  */
 const unwrapped = (err: unknown): Error => clusterUnavailableIn(err) ?? (err as Error);
+
+/** Most runs a visibility page asks for (the dev server's SQLite visibility answers large pages slowly). */
+const VISIBILITY_PAGE_SIZE = 500;
+
+/** Compare-gate visibility on one cluster and namespace, raw (the application's memos are never decoded). */
+export function compareVisibility(connection: ConnectionLike, namespace: string): CompareVisibility {
+  return {
+    async count(query) {
+      const res = await connection.workflowService.countWorkflowExecutions({ namespace, query });
+      return Number(res.count ?? 0);
+    },
+    async latencies(query, limit) {
+      const out: number[] = [];
+      let nextPageToken: Uint8Array | undefined;
+      do {
+        const res = await connection.workflowService.listWorkflowExecutions({
+          namespace,
+          query,
+          pageSize: Math.min(VISIBILITY_PAGE_SIZE, limit - out.length),
+          nextPageToken,
+        });
+        for (const info of res.executions ?? []) {
+          const start = optionalTsToDate(info.startTime);
+          const close = optionalTsToDate(info.closeTime);
+          if (start && close) out.push(close.getTime() - start.getTime());
+          if (out.length >= limit) break;
+        }
+        nextPageToken = res.nextPageToken?.length ? res.nextPageToken : undefined;
+      } while (nextPageToken && out.length < limit);
+      // A page token after `limit` runs: visibility may hold more than the sample took (SQL visibility gives one whenever a page is full).
+      return { latenciesMs: out, truncated: nextPageToken !== undefined };
+    },
+  };
+}
+
+const { TaskQueueType, TaskQueueKind } = temporal.api.enums.v1;
+
+/** Durations as the API gives them (seconds and nanos) in ms. */
+const durationMs = (d: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
+  d ? Number(d.seconds ?? 0) * 1000 + Math.round((d.nanos ?? 0) / 1e6) : 0;
+
+/** One task queue's backlog on a cluster: DescribeTaskQueue with `reportStats` (the classic mode; the dev server 1.29 answers it). */
+export async function describeBacklog(
+  connection: ConnectionLike,
+  namespace: string,
+  taskQueue: string,
+  type: 'workflow' | 'activity',
+): Promise<QueueStats> {
+  const res = await connection.workflowService.describeTaskQueue({
+    namespace,
+    taskQueue: { name: taskQueue, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+    taskQueueType: type === 'workflow' ? TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW : TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    reportStats: true,
+  });
+  const s = res.stats;
+  return {
+    taskQueue,
+    type,
+    backlogCount: Number(s?.approximateBacklogCount ?? 0),
+    backlogAgeMs: durationMs(s?.approximateBacklogAge),
+    addRate: s?.tasksAddRate ?? 0,
+    dispatchRate: s?.tasksDispatchRate ?? 0,
+    pollers: res.pollers?.length ?? 0,
+  };
+}
 
 /** Builds the gate activity. */
 export function createGateActivities(deps: GateActivityDeps) {
@@ -159,6 +232,34 @@ export function createGateActivities(deps: GateActivityDeps) {
             }
           });
         }
+        case 'compare': {
+          const source = deps.source;
+          if (!source) return { result: 'error', message: 'compare gate: this worker has no source cluster connection' };
+          // The bake window: from the step's start (the source's from `baselineLookback` before it) to now.
+          const windows = compareWindows(g.compare, args.stepStartedAt, deps.now?.() ?? new Date());
+          return perUnit(args, async (u) => {
+            // The same selection on both sides: the unit's task queues (and tenant) are the same names there.
+            const scope = { taskQueues: u.taskQueues, ...(u.tenant ? { tenant: u.tenant } : {}) };
+            try {
+              return await measureCompare(g.compare, windows, {
+                source: { vis: compareVisibility(source.connection, u.sourceNamespace), scope },
+                target: { vis: compareVisibility(deps.target.connection, u.targetNamespace), scope },
+              });
+            } catch (err) {
+              return { result: 'error', message: `compare gate failed to run: ${unwrapped(err).message}` };
+            }
+          });
+        }
+        case 'scheduleToStart':
+          return perUnit(args, (u) =>
+            measureBacklog(g.scheduleToStart, u.taskQueues, async (taskQueue, type) => {
+              try {
+                return await describeBacklog(deps.target.connection, u.targetNamespace, taskQueue, type);
+              } catch (err) {
+                throw unwrapped(err);
+              }
+            }),
+          );
         case 'reconcile': {
           const rec = deps.reconcile;
           const recSchedules = deps.reconcileSchedules;

@@ -74,6 +74,7 @@ export function createCutoverActivities(deps: CutoverActivityDeps) {
     ...entity,
     ...createGateActivities({
       target: { connection: deps.target.connection },
+      source: { connection: deps.source.connection },
       runProbes: entity.runProbes,
       reconcile: entity.reconcile,
       reconcileSchedules: entity.reconcileSchedules,

@@ -12,7 +12,7 @@ import type { Plan } from '../config/types';
 import type { PlanIssue } from '../config/types';
 import { AUDIT_RECORDS_BOUND, CAMPAIGN_HISTORY_BOUND, REJECTED_BOUND, SIGNAL_STATE_MAX_BYTES, utf8Length } from '../domain/bounds';
 import { buildCampaignInput } from './input';
-import type { CampaignInput } from './types';
+import type { CampaignInput, GateSpec } from './types';
 import { unitWorkflowIdOf } from './units';
 
 /** Temporal's default payload limit (`limit.blobSize.error`): a start's input, a continue-as-new's input, a query's result. */
@@ -31,6 +31,17 @@ export const UNIT_VIEW_BYTES = 1024;
  * the limit.
  */
 export const MEASUREMENT_BYTES = 256;
+/** What a compare measurement adds per workflow type: its evidence (counts, rates, medians, both tests) and its line of the message. */
+export const COMPARE_TYPE_BYTES = 1024;
+/** What a schedule-to-start measurement adds: its evidence, about 150 bytes per queue and task type, for a unit's few queues. */
+export const BACKLOG_EVIDENCE_BYTES = 2048;
+
+/** One measurement of `gate` as a bake keeps it: the gates that carry evidence weigh more. */
+export function measurementBytes(gate: GateSpec): number {
+  if (gate.kind === 'compare') return MEASUREMENT_BYTES + COMPARE_TYPE_BYTES * gate.compare.workflowTypes.length;
+  if (gate.kind === 'scheduleToStart') return MEASUREMENT_BYTES + BACKLOG_EVIDENCE_BYTES;
+  return MEASUREMENT_BYTES;
+}
 /** One approval request as the state keeps it (binding, evidence, two approvals with their signatures). */
 export const APPROVAL_BYTES = 4096;
 /** The rest of the state and the status: phase, step, epochs, gates' last verdicts, signing, counters. */
@@ -59,13 +70,15 @@ export function campaignPayloadSizes(input: CampaignInput): CampaignPayloadSizes
   const largestStep = plan.steps.reduce((n, s) => Math.max(n, s.units.length), 0);
   const nameBytes = units.reduce((n, u) => Math.max(n, utf8Length(u.unit)), 0);
   // A step's bake measures each gate every interval, and past the bake until the gate's count is reached.
-  const measurements = plan.steps.reduce(
+  const measurementShare = plan.steps.reduce(
     (most, s) =>
       Math.max(
         most,
         s.gates.reduce((n, g) => {
-          const p = plan.gates[g]?.policy;
-          return n + (p ? Math.max(p.count, Math.ceil(s.bakeMs / Math.max(1, p.interval)) + 1) : 0);
+          const gate = plan.gates[g];
+          if (!gate) return n;
+          const p = gate.policy;
+          return n + Math.max(p.count, Math.ceil(s.bakeMs / Math.max(1, p.interval)) + 1) * measurementBytes(gate);
         }, 0),
       ),
     0,
@@ -73,7 +86,7 @@ export function campaignPayloadSizes(input: CampaignInput): CampaignPayloadSizes
   const approvals = plan.steps.filter((s) => s.kind === 'approval').length + 1;
   // Per unit of the moving step: its view, its route epoch at the bake's start, and its place in a rollback.
   const moving = largestStep * (UNIT_VIEW_BYTES + 2 * (nameBytes + 16));
-  const planShare = moving + measurements * MEASUREMENT_BYTES + approvals * APPROVAL_BYTES + FIXED_BYTES;
+  const planShare = moving + measurementShare + approvals * APPROVAL_BYTES + FIXED_BYTES;
   // The status shows every unit: a settled one as { unit, workflowId, phase }, the moving step's in full.
   const settled = units.reduce((n, u) => n + json({ unit: u.unit, workflowId: u.workflowId, phase: 'reconciling' }) + 1, 0);
   const status =

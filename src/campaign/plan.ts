@@ -47,6 +47,31 @@ export function gateSpec(name: string, gate: GateConfig): GateSpec {
         summary: `${s.workflows} probes, success >= ${s.minSuccess}, p99 <= ${formatDuration(s.maxP99)}`,
       };
     }
+    case 'compare': {
+      const c = gate.compare!;
+      return {
+        name,
+        policy,
+        kind: 'compare',
+        compare: { ...c, workflowTypes: [...c.workflowTypes] },
+        summary:
+          `${c.workflowTypes.join(', ')}: target no worse than source (failure rate and latency +${c.latencyTolerance * 100}%, ` +
+          `alpha ${c.alpha}, ${c.minSamples}–${c.maxSamples} runs a side` +
+          (c.baselineLookback !== undefined ? `, source from ${formatDuration(c.baselineLookback)} before the step)` : ')'),
+      };
+    }
+    case 'scheduleToStart': {
+      const s = gate.scheduleToStart!;
+      return {
+        name,
+        policy,
+        kind: 'scheduleToStart',
+        scheduleToStart: { ...s },
+        summary:
+          `target backlogs: oldest task <= ${formatDuration(s.maxBacklogAge)}` +
+          (s.maxBacklogCount !== undefined ? `, <= ${s.maxBacklogCount} waiting` : ''),
+      };
+    }
     case 'reconcile': {
       const r = gate.reconcile!;
       return {

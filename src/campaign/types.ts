@@ -24,6 +24,18 @@ export type GateSpec = {
   | { kind: 'temporal'; temporal: { maxFailed?: number; maxFailureRatio?: number } }
   | { kind: 'synthetic'; synthetic: { workflows: number; minSuccess: number; maxP99: number } }
   | { kind: 'reconcile'; reconcile: { maxDuplicates: number; maxStranded: number } }
+  | {
+      kind: 'compare';
+      compare: {
+        workflowTypes: string[];
+        minSamples: number;
+        maxSamples: number;
+        alpha: number;
+        latencyTolerance: number;
+        baselineLookback?: number;
+      };
+    }
+  | { kind: 'scheduleToStart'; scheduleToStart: { maxBacklogAge: number; maxBacklogCount?: number } }
 );
 
 /** What a step does. */

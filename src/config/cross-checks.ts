@@ -5,7 +5,14 @@
  * (zod skips refinements of an object as soon as one of its fields fails).
  */
 import { parseUnitName } from '../domain/ids';
-import { addressHost, DEFAULT_GATE_COUNT, DEFAULT_GATE_FAILURE_LIMIT, isCloudAddress } from './defaults';
+import {
+  addressHost,
+  DEFAULT_COMPARE_MAX_SAMPLES,
+  DEFAULT_COMPARE_MIN_SAMPLES,
+  DEFAULT_GATE_COUNT,
+  DEFAULT_GATE_FAILURE_LIMIT,
+  isCloudAddress,
+} from './defaults';
 import type { PathSegment, RawIssue } from './issues';
 import { ambiguousTenants, TENANT_PLACEHOLDER } from '../domain/tenant-prefix';
 
@@ -180,12 +187,12 @@ export function crossCheck(raw: unknown): RawIssue[] {
   for (const [name, value] of entries(gates)) {
     const gate = asObj(value);
     if (!gate) continue;
-    const providers = ['prometheus', 'temporal', 'synthetic', 'reconcile'].filter((key) => has(gate, key));
+    const providers = ['prometheus', 'temporal', 'synthetic', 'reconcile', 'compare', 'scheduleToStart'].filter((key) => has(gate, key));
     if (providers.length !== 1) {
       report(
         ['gates', name],
         providers.length ? `gate has ${providers.length} providers (${providers.join(', ')})` : 'gate has no provider',
-        'give exactly one of prometheus, temporal, synthetic or reconcile; define another gate for another check',
+        'give exactly one of prometheus, temporal, synthetic, reconcile, compare or scheduleToStart; define another gate for another check',
       );
     }
     const prom = asObj(gate.prometheus);
@@ -205,6 +212,17 @@ export function crossCheck(raw: unknown): RawIssue[] {
     if (temporal && !has(temporal, 'maxFailed') && !has(temporal, 'maxFailureRatio')) {
       report(['gates', name, 'temporal'], 'no limit', 'add maxFailed (a count) and/or maxFailureRatio (0..1)');
     }
+    const compare = asObj(gate.compare);
+    const minSamples = compare?.minSamples === undefined ? DEFAULT_COMPARE_MIN_SAMPLES : asNum(compare.minSamples);
+    const maxSamples = compare?.maxSamples === undefined ? DEFAULT_COMPARE_MAX_SAMPLES : asNum(compare.maxSamples);
+    if (compare && minSamples !== undefined && maxSamples !== undefined && minSamples > maxSamples) {
+      report(
+        ['gates', name, 'compare', 'minSamples'],
+        `minSamples ${minSamples} is above maxSamples ${maxSamples}: the latency test could never conclude`,
+        'make minSamples ≤ maxSamples',
+      );
+    }
+    checkUnique(asArr(compare?.workflowTypes), ['gates', name, 'compare', 'workflowTypes'], 'workflow type', report);
     const count = gate.count === undefined ? DEFAULT_GATE_COUNT : asNum(gate.count);
     const failureLimit = gate.failureLimit === undefined ? DEFAULT_GATE_FAILURE_LIMIT : asNum(gate.failureLimit);
     if (count !== undefined && failureLimit !== undefined && Number.isInteger(count) && failureLimit >= count && count >= 1) {
@@ -310,6 +328,24 @@ export function crossCheck(raw: unknown): RawIssue[] {
       }
     });
     checkUnique(ringGates, ['rings', r, 'gates'], 'gate', report);
+    // A schedule-to-start gate describes the units' task queues: a namespace that lists none has nothing to describe.
+    ringGates?.forEach((gateValue, g) => {
+      const gate = asStr(gateValue);
+      if (gate === undefined || !has(asObj(gates?.[gate]), 'scheduleToStart')) return;
+      const bare = new Set<string>();
+      for (const unitValue of asArr(ring.units) ?? []) {
+        const unit = typeof unitValue === 'string' ? parseUnitName(unitValue) : undefined;
+        const ns = unit && namespaces ? asObj(namespaces[unit.namespace]) : undefined;
+        if (unit && ns && !(asArr(ns.taskQueues)?.length ?? 0)) bare.add(unit.namespace);
+      }
+      for (const ns of bare) {
+        report(
+          ['rings', r, 'gates', g],
+          `gate "${gate}" is a scheduleToStart gate but namespace "${ns}" lists no task queues`,
+          `list the task queues its workers poll under namespaces.${ns}.taskQueues, or use another gate in this ring`,
+        );
+      }
+    });
   });
 
   checkCodec(asObj(plan.codec), report);

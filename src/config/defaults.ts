@@ -53,6 +53,14 @@ export const DEFAULT_GATE_FAILURE_LIMIT = 0;
 export const DEFAULT_GATE_CONSECUTIVE_ERROR_LIMIT = 4;
 /** Reconcile gate: duplicates tolerated. */
 export const DEFAULT_RECONCILE_MAX_DUPLICATES = 0;
+/** Compare gate: least runs per side for a test to conclude. */
+export const DEFAULT_COMPARE_MIN_SAMPLES = 20;
+/** Compare gate: most completed runs listed per side and workflow type (visibility stays bounded). */
+export const DEFAULT_COMPARE_MAX_SAMPLES = 500;
+/** Compare gate: significance level of the one-sided tests. */
+export const DEFAULT_COMPARE_ALPHA = 0.05;
+/** Compare gate: the target may be 10 % slower before it counts as worse. */
+export const DEFAULT_COMPARE_LATENCY_TOLERANCE = 0.1;
 /** Reconcile gate: stranded runs tolerated. */
 export const DEFAULT_RECONCILE_MAX_STRANDED = 0;
 

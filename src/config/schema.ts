@@ -370,11 +370,38 @@ const reconcileSchema = strictObject({
   maxStranded: integer(0).optional(),
 });
 
+/** A significance level: above 0 (a test could never fail) and at most 0.5 (beyond it a test fails on noise). */
+const alpha = z.number().superRefine((value, ctx) => {
+  if (!(value > 0 && value <= 0.5)) fail(ctx, `${value} is not a significance level`, 'write a number above 0 and at most 0.5, e.g. 0.05');
+});
+
+/** A relative tolerance: 0.1 lets the target be 10 % slower. */
+const tolerance = z.number().superRefine((value, ctx) => {
+  if (!(value >= 0 && value <= 10))
+    fail(ctx, `${value} is not a relative tolerance`, 'write a number from 0 to 10, e.g. 0.1 for 10 % slower');
+});
+
+const compareSchema = strictObject({
+  workflowTypes: z.array(text).min(1),
+  minSamples: integer(1, 100_000).optional(),
+  maxSamples: integer(1, 5_000).optional(),
+  alpha: alpha.optional(),
+  latencyTolerance: tolerance.optional(),
+  baselineLookback: duration(true).optional(),
+});
+
+const scheduleToStartSchema = strictObject({
+  maxBacklogAge: duration(true),
+  maxBacklogCount: integer(0).optional(),
+});
+
 const gateSchema = strictObject({
   prometheus: prometheusSchema.optional(),
   temporal: temporalGateSchema.optional(),
   synthetic: syntheticSchema.optional(),
   reconcile: reconcileSchema.optional(),
+  compare: compareSchema.optional(),
+  scheduleToStart: scheduleToStartSchema.optional(),
   interval: duration(true).optional(),
   count: integer(1).optional(),
   failureLimit: integer(0).optional(),

@@ -173,8 +173,29 @@ export interface ReconcileGate {
   maxStranded: number;
 }
 
+/** The same workflow types on source and target over the bake window, from visibility (defaults applied). */
+export interface CompareGate {
+  workflowTypes: string[];
+  /** Least runs per side for a test to conclude (below it: inconclusive). */
+  minSamples: number;
+  /** Most completed runs listed per side and type for the latency test. */
+  maxSamples: number;
+  /** Significance level of the one-sided tests. */
+  alpha: number;
+  /** How much slower (relative) the target may be before it counts as worse. */
+  latencyTolerance: number;
+  /** The source's window starts this long before the step (absent: the same window as the target). */
+  baselineLookback?: DurationMs;
+}
+
+/** The target's task queue backlogs: do its workers keep up? */
+export interface ScheduleToStartGate {
+  maxBacklogAge: DurationMs;
+  maxBacklogCount?: number;
+}
+
 /** The providers a gate may use; exactly one per gate. */
-export type GateKind = 'prometheus' | 'temporal' | 'synthetic' | 'reconcile';
+export type GateKind = 'prometheus' | 'temporal' | 'synthetic' | 'reconcile' | 'compare' | 'scheduleToStart';
 
 /** How often a gate measures and how many bad measurements it tolerates. */
 export interface GateLimits {
@@ -187,11 +208,16 @@ export interface GateLimits {
 /** A gate as written in the plan: exactly one provider key, plus its limits. Use `gateKind` to switch. */
 export type GateConfig = GateLimits &
   (
-    | { prometheus: PrometheusGate; temporal?: never; synthetic?: never; reconcile?: never }
-    | { temporal: TemporalGate; prometheus?: never; synthetic?: never; reconcile?: never }
-    | { synthetic: SyntheticGate; prometheus?: never; temporal?: never; reconcile?: never }
-    | { reconcile: ReconcileGate; prometheus?: never; temporal?: never; synthetic?: never }
+    | ({ prometheus: PrometheusGate } & NoOtherProvider<'prometheus'>)
+    | ({ temporal: TemporalGate } & NoOtherProvider<'temporal'>)
+    | ({ synthetic: SyntheticGate } & NoOtherProvider<'synthetic'>)
+    | ({ reconcile: ReconcileGate } & NoOtherProvider<'reconcile'>)
+    | ({ compare: CompareGate } & NoOtherProvider<'compare'>)
+    | ({ scheduleToStart: ScheduleToStartGate } & NoOtherProvider<'scheduleToStart'>)
   );
+
+/** Every provider key but `K`, absent. */
+type NoOtherProvider<K extends GateKind> = { [P in Exclude<GateKind, K>]?: never };
 
 /** What a failed gate does. */
 export type OnGateFailure = 'rollback' | 'hold';

@@ -30,5 +30,7 @@ export function gateKind(gate: GateConfig): GateKind {
   if (gate.prometheus) return 'prometheus';
   if (gate.temporal) return 'temporal';
   if (gate.synthetic) return 'synthetic';
+  if (gate.compare) return 'compare';
+  if (gate.scheduleToStart) return 'scheduleToStart';
   return 'reconcile';
 }

@@ -104,6 +104,16 @@ const FIELD_HINTS: Record<string, string> = {
   'gates.*.synthetic.minSuccess': 'set the share of probes that must succeed, from 0 to 1, e.g. minSuccess: 1',
   'gates.*.synthetic.maxP99': `set the slowest acceptable p99 latency: ${DURATION_FORMS}`,
   'gates.*.reconcile': 'write { maxDuplicates: 0, maxStranded: 0 }',
+  'gates.*.compare': 'write { workflowTypes: [ChargeCard], minSamples: 20, maxSamples: 500, alpha: 0.05, latencyTolerance: 0.1 }',
+  'gates.*.compare.workflowTypes': 'list the workflow types to compare on source and target, e.g. workflowTypes: [ChargeCard]',
+  'gates.*.compare.minSamples': 'set the least runs per side for a test to conclude, e.g. minSamples: 20',
+  'gates.*.compare.maxSamples': 'set the most completed runs listed per side and type, from 1 to 5000, e.g. maxSamples: 500',
+  'gates.*.compare.alpha': 'set the significance level of the tests, above 0 and at most 0.5, e.g. alpha: 0.05',
+  'gates.*.compare.latencyTolerance': 'set how much slower the target may be, relative, e.g. latencyTolerance: 0.1 for 10 %',
+  'gates.*.compare.baselineLookback': `set how far before the step the source's window starts: ${DURATION_FORMS}`,
+  'gates.*.scheduleToStart': 'write { maxBacklogAge: 5s } and optionally maxBacklogCount: 100',
+  'gates.*.scheduleToStart.maxBacklogAge': `set how long the oldest waiting task may have waited: ${DURATION_FORMS}`,
+  'gates.*.scheduleToStart.maxBacklogCount': 'set how many waiting tasks a queue may hold, e.g. maxBacklogCount: 100',
   defaults: 'write { bake: 30s, percentSteps: [10, 50], onGateFailure: rollback, drainDeadline: 10m }',
   'defaults.percentSteps': 'list whole percentages from 1 to 99 in increasing order, e.g. [10, 50]',
   rings: 'list the rollout rings, e.g. rings: [{ name: ring0, units: [namespace/payments], gates: [] }]',
@@ -269,6 +279,24 @@ function toGate(gate: NonNullable<PlanFile['gates']>[string]): GateConfig {
   if (gate.synthetic) {
     const { workflows, minSuccess, maxP99 } = gate.synthetic;
     return { synthetic: { workflows, minSuccess, maxP99 }, ...limits };
+  }
+  if (gate.compare) {
+    const c = gate.compare;
+    return {
+      compare: {
+        workflowTypes: [...c.workflowTypes],
+        minSamples: c.minSamples ?? D.DEFAULT_COMPARE_MIN_SAMPLES,
+        maxSamples: c.maxSamples ?? D.DEFAULT_COMPARE_MAX_SAMPLES,
+        alpha: c.alpha ?? D.DEFAULT_COMPARE_ALPHA,
+        latencyTolerance: c.latencyTolerance ?? D.DEFAULT_COMPARE_LATENCY_TOLERANCE,
+        ...(c.baselineLookback !== undefined ? { baselineLookback: c.baselineLookback } : {}),
+      },
+      ...limits,
+    };
+  }
+  if (gate.scheduleToStart) {
+    const { maxBacklogAge, maxBacklogCount } = gate.scheduleToStart;
+    return { scheduleToStart: compact({ maxBacklogAge, maxBacklogCount }), ...limits };
   }
   const reconcile = gate.reconcile ?? {};
   return {

@@ -11,6 +11,8 @@ export interface Measurement {
   result: MeasurementResult;
   value?: number;
   message: string;
+  /** The numbers behind the result, as plain JSON (the compare and schedule-to-start gates give them). */
+  evidence?: { [key: string]: unknown };
 }
 
 /** A measurement as the campaign records it: which gate, when (ms since epoch). */

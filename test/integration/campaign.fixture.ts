@@ -220,6 +220,7 @@ export class Rig {
       ...entity,
       ...createGateActivities({
         target: { connection: this.sh.conn.target },
+        source: { connection: this.sh.conn.source },
         runProbes: entity.runProbes,
         reconcile: entity.reconcile,
         reconcileSchedules: entity.reconcileSchedules,
@@ -422,6 +423,7 @@ async function spawnCutoverWorker(o: {
       const activities = { ...entity,
         ...acts.createGateActivities({
           target: { connection: target },
+          source: { connection: source },
           runProbes: entity.runProbes,
           reconcile: entity.reconcile,
           reconcileSchedules: entity.reconcileSchedules,

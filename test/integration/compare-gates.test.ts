@@ -1,0 +1,237 @@
+/**
+ * The compare and schedule-to-start gates against the real stack: the same workflow type run on the
+ * source and on the target dev server, judged by the gate activity the campaign workflow calls
+ * (`measureGate`, built by `createGateActivities` over both clusters' connections), and the target's
+ * task-queue backlog with and without a worker.
+ */
+import assert from 'node:assert/strict';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createGateActivities, describeBacklog, type GateUnitScope } from '../../src/activities/gates';
+import { gateSpec } from '../../src/campaign/plan';
+import type { GateConfig } from '../../src/config';
+import type { BacklogEvidence } from '../../src/gates/backlog';
+import type { CompareEvidence } from '../../src/gates/compare';
+import type { Measurement } from '../../src/gates/types';
+import { compareAppJob } from '../workflows/compare-app';
+import { testStack, uniqueId } from '../harness';
+import { until } from '../harness/wait';
+
+const NAMESPACE = 'default';
+const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+const LIMITS = { interval: 1000, count: 1, failureLimit: 0, consecutiveErrorLimit: 0 };
+
+/** A run of the app job: how long it takes and whether it fails. */
+type Job = { ms: number; fail: boolean };
+const jobs = (n: number, ms: number, fail = false): Job[] => Array.from({ length: n }, () => ({ ms, fail }));
+
+describe('gates: compare provider on both dev servers', function () {
+  this.timeout(120_000);
+  const conn: Partial<Record<'source' | 'target', Connection>> = {};
+  const native: Partial<Record<'source' | 'target', NativeConnection>> = {};
+  let bundle: WorkflowBundle;
+
+  before(async () => {
+    for (const side of ['source', 'target'] as const) {
+      conn[side] = await Connection.connect({ address: testStack()[side].address });
+      native[side] = await NativeConnection.connect({ address: testStack()[side].address });
+    }
+    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/compare-app'), logger: quiet });
+  });
+  after(async () => {
+    for (const side of ['source', 'target'] as const) {
+      await conn[side]?.close();
+      await native[side]?.close();
+    }
+  });
+
+  /** Runs `jobs` of the app's workflow type on one side's task queue, each to its end, with a worker of its own. */
+  async function run(side: 'source' | 'target', taskQueue: string, list: Job[]): Promise<void> {
+    const client = new Client({ connection: conn[side]!, namespace: NAMESPACE });
+    const worker = await Worker.create({ connection: native[side]!, namespace: NAMESPACE, taskQueue, workflowBundle: bundle });
+    await worker.runUntil(async () => {
+      // Start the runs once the worker polls: a run started before would count the worker's start-up as its latency.
+      await until(
+        `a worker polling ${taskQueue} on the ${side}`,
+        async () => (await describeBacklog(conn[side]!, NAMESPACE, taskQueue, 'workflow')).pollers > 0,
+        { timeoutMs: 20_000, everyMs: 100 },
+      );
+      const ends = await Promise.allSettled(
+        list.map((j, i) =>
+          client.workflow.execute(compareAppJob, { taskQueue, workflowId: `${taskQueue}-${side}-${i}`, args: [j.ms, j.fail] }),
+        ),
+      );
+      assert.equal(ends.filter((e) => e.status === 'rejected').length, list.filter((j) => j.fail).length);
+    });
+    // Visibility lags the close by about a second: wait until every run is listed as closed.
+    await until(
+      `${list.length} closed runs on the ${side}`,
+      async () => (await client.workflow.count(`TaskQueue = "${taskQueue}" AND ExecutionStatus != "Running"`)).count === list.length,
+      { timeoutMs: 20_000, everyMs: 250 },
+    );
+  }
+
+  /** Runs both sides, then takes one measurement of a compare gate over the unit's task queue since `stepStartedAt`. */
+  async function compare(source: Job[], target: Job[], settings: Partial<NonNullable<GateConfig['compare']>> = {}) {
+    const taskQueue = uniqueId('compare-tq');
+    const stepStartedAt = new Date(Date.now() - 1000).toISOString();
+    await Promise.all([run('source', taskQueue, source), run('target', taskQueue, target)]);
+    const config = {
+      compare: {
+        workflowTypes: ['compareAppJob'],
+        minSamples: 10,
+        maxSamples: 500,
+        alpha: 0.05,
+        latencyTolerance: 0.2,
+        ...settings,
+      },
+      ...LIMITS,
+    } as GateConfig;
+    const gate = gateSpec('same-as-source', config);
+    const unit: GateUnitScope = {
+      unit: 'namespace/default',
+      sourceNamespace: NAMESPACE,
+      targetNamespace: NAMESPACE,
+      taskQueues: [taskQueue],
+    };
+    const acts = createGateActivities({ source: { connection: conn.source! }, target: { connection: conn.target! } });
+    const m = await acts.measureGate({ gate, units: [unit], stepStartedAt, measurementId: 'm1' });
+    return { m, evidence: m.evidence as CompareEvidence | undefined, acts, gate, unit, stepStartedAt };
+  }
+
+  it('the same behaviour on both sides is successful, with counts, rates, tests and medians as evidence', async () => {
+    const { m, evidence } = await compare(jobs(15, 500), jobs(15, 500), { latencyTolerance: 0.3 });
+    assert.equal(m.result, 'successful', m.message);
+    const t = evidence!.types[0]!;
+    assert.equal(t.workflowType, 'compareAppJob');
+    assert.deepEqual([t.source.closed, t.source.failed, t.target.closed, t.target.failed], [15, 0, 15, 0]);
+    assert.deepEqual([t.source.latencySamples, t.target.latencySamples], [15, 15]);
+    assert.equal(t.failureTest!.p, 1);
+    assert.ok(t.latencyTest!.p >= 0.05, `latency p ${t.latencyTest!.p}`);
+    assert.ok(t.source.medianMs! >= 500 && t.target.medianMs! >= 500, 'a run lasts at least its timer');
+    assert.equal(evidence!.latencyTolerance, 0.3);
+    assert.equal(evidence!.maxSamples, 500);
+    assert.equal(t.source.truncated, false);
+  });
+
+  it('failures on the target only: failed by the proportion test', async () => {
+    const { m, evidence } = await compare(jobs(15, 100), [...jobs(10, 100), ...jobs(6, 100, true)]);
+    assert.equal(m.result, 'failed', m.message);
+    const t = evidence!.types[0]!;
+    assert.deepEqual([t.source.failed, t.source.closed, t.target.failed, t.target.closed], [0, 15, 6, 16]);
+    assert.equal(t.failureTest!.worse, true);
+    assert.ok(t.failureTest!.z > 2 && t.failureTest!.p < 0.05, JSON.stringify(t.failureTest));
+    assert.equal(m.value, Math.min(t.failureTest!.p, t.latencyTest!.p));
+  });
+
+  it('a target slower than the tolerance allows: failed by Mann–Whitney; a sample capped by maxSamples says so', async () => {
+    const { m, evidence } = await compare(jobs(12, 200), jobs(12, 3000), { maxSamples: 11, latencyTolerance: 0.1 });
+    assert.equal(m.result, 'failed', m.message);
+    const t = evidence!.types[0]!;
+    assert.equal(t.failureTest!.worse, false);
+    assert.equal(t.latencyTest!.worse, true);
+    assert.ok(t.target.medianMs! > t.source.medianMs! * 1.1);
+    // A run on the dev server takes its timer plus about a second (measured here: 200 ms and 1 s timers both
+    // closed 1.2–1.5 s after the start), so the target's 3 s runs are slower in every pair: U = 11 · 11.
+    assert.equal(t.latencyTest!.u, 121, m.message);
+    assert.deepEqual([t.source.latencySamples, t.target.latencySamples, t.source.truncated, t.target.truncated], [11, 11, true, true]);
+    assert.deepEqual([t.source.closed, t.target.closed], [12, 12], 'the counts are not capped');
+  });
+
+  it('too few runs is inconclusive; runs closed before the window do not count', async () => {
+    const { m, evidence, acts, gate, unit } = await compare(jobs(3, 100), jobs(3, 100));
+    assert.equal(m.result, 'inconclusive', m.message);
+    assert.equal(evidence!.types[0]!.failureTest, null);
+    assert.equal(evidence!.types[0]!.source.closed, 3);
+    const later = await acts.measureGate({
+      gate,
+      units: [unit],
+      stepStartedAt: new Date(Date.now() + 1000).toISOString(),
+      measurementId: 'm2',
+    });
+    assert.equal(later.result, 'inconclusive');
+    assert.equal((later.evidence as CompareEvidence).types[0]!.source.closed, 0);
+  });
+
+  it('a worker without the source connection errors the measurement instead of passing', async () => {
+    const acts = createGateActivities({ target: { connection: conn.target! } });
+    const gate = gateSpec('same', {
+      compare: { workflowTypes: ['x'], minSamples: 1, maxSamples: 1, alpha: 0.05, latencyTolerance: 0 },
+      ...LIMITS,
+    });
+    const unit: GateUnitScope = { unit: 'namespace/default', sourceNamespace: NAMESPACE, targetNamespace: NAMESPACE, taskQueues: ['none'] };
+    const m = await acts.measureGate({ gate, units: [unit], stepStartedAt: new Date().toISOString(), measurementId: 'm' });
+    assert.equal(m.result, 'error');
+  });
+});
+
+describe('gates: schedule-to-start provider on the target dev server', function () {
+  this.timeout(120_000);
+  let connection: Connection;
+  let native: NativeConnection;
+
+  before(async () => {
+    connection = await Connection.connect({ address: testStack().target.address });
+    native = await NativeConnection.connect({ address: testStack().target.address });
+  });
+  after(async () => {
+    await connection?.close();
+    await native?.close();
+  });
+
+  it('a queue no worker polls builds a backlog and fails; with a worker it drains and passes', async () => {
+    const taskQueue = uniqueId('backlog-tq');
+    const client = new Client({ connection, namespace: NAMESPACE });
+    const acts = createGateActivities({ target: { connection } });
+    const gate = gateSpec('keep-up', { scheduleToStart: { maxBacklogAge: 1000 }, ...LIMITS });
+    const unit: GateUnitScope = {
+      unit: 'namespace/default',
+      sourceNamespace: NAMESPACE,
+      targetNamespace: NAMESPACE,
+      taskQueues: [taskQueue],
+    };
+    let last: Measurement | undefined;
+    const measure = async () =>
+      (last = await acts.measureGate({ gate, units: [unit], stepStartedAt: new Date().toISOString(), measurementId: 'm' }));
+    const stats = (m: Measurement) => (m.evidence as BacklogEvidence).queues.find((q) => q.type === 'workflow')!;
+
+    // Five starts and no worker: the workflow tasks wait; the oldest passes maxBacklogAge.
+    await Promise.all(
+      [0, 1, 2, 3, 4].map((i) => client.workflow.start(compareAppJob, { taskQueue, workflowId: `${taskQueue}-${i}`, args: [10, false] })),
+    );
+    const behind = await until(
+      'a backlog older than maxBacklogAge',
+      async () => {
+        const m = await measure();
+        return stats(m).backlogAgeMs > 1000 && m;
+      },
+      { timeoutMs: 30_000, everyMs: 500, detail: () => JSON.stringify(last) },
+    );
+    assert.equal(behind.result, 'failed', behind.message);
+    assert.equal(stats(behind).backlogCount, 5);
+    assert.equal(stats(behind).pollers, 0);
+    assert.ok(behind.value! > 1000);
+    assert.match(behind.message, /oldest task waited/);
+
+    // A worker on the queue: the backlog drains, and the gate passes.
+    const worker = await Worker.create({
+      connection: native,
+      namespace: NAMESPACE,
+      taskQueue,
+      workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/compare-app'), logger: quiet }),
+    });
+    await worker.runUntil(async () => {
+      const caughtUp = await until(
+        'the backlog drained with a worker polling',
+        async () => {
+          const m = await measure();
+          return m.result === 'successful' && m;
+        },
+        { timeoutMs: 30_000, everyMs: 500, detail: () => JSON.stringify(last) },
+      );
+      assert.equal(stats(caughtUp).backlogCount, 0);
+      assert.ok(stats(caughtUp).pollers >= 1);
+      assert.ok(caughtUp.value! <= 1000);
+    });
+  });
+});
