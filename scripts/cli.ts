@@ -37,7 +37,7 @@ import { openControl, uiBaseUrl, type ControlClient } from '../src/cockpit/contr
 import { checkCommandInput, sendCommand } from '../src/cockpit/commands';
 import { formatReconcile, reconcileUnit } from '../src/cockpit/reconcile';
 import { reconcileRouteOf } from '../src/activities/routing';
-import { renderStatus } from '../src/cockpit/render';
+import { renderStatus, reversalLine } from '../src/cockpit/render';
 import { dryRun } from '../src/cockpit/start';
 import { sendCampaignCommand, startCampaignFromPlan } from '../src/cockpit/campaign';
 import { campaignSizeProblem } from '../src/campaign/input-size';
@@ -471,7 +471,10 @@ const COMMAND_HELP: Record<CommandName, string> = {
   pause: 'raise the paused flag: nothing changes until resume',
   resume: 'lower the paused flag',
   rollback: 'route the unit back to the source and drain the target (reason required)',
-  approve: 'approve what the unit waits for (e.g. terminating stragglers)',
+  approve: 'approve what the unit waits for (terminating stragglers; a rollback of the completed unit, by two other operators)',
+  finalize:
+    "make a completed unit final: its route is marked final, so the source's workers may stop and its paused schedule " +
+    'copies may be deleted; until then (or its finalizeAfter) a rollback with two approvals moves it back',
 };
 
 const CAMPAIGN_HELP: Record<CommandName, string> = {
@@ -480,9 +483,10 @@ const CAMPAIGN_HELP: Record<CommandName, string> = {
   resume: 'lower the paused flag, or release a hold (inconclusive gate, expired approval)',
   rollback: "roll back the current ring's units",
   approve: 'one of the two approvals a ring asks for (requester ≠ approver)',
+  finalize: 'not taken: name a unit',
 };
 
-for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as const) {
+for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve', 'finalize'] as const) {
   const cmd = program
     .command(name)
     .argument('<unit>', UNIT_ARG)
@@ -528,6 +532,8 @@ for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as cons
       const signing = { ...(signer ? { signer } : {}), expiresInMs: expiresIn(opts.expiresIn) };
       const actor = actorFor(signer, opts.actor, osUser());
       if (target.kind === 'campaign') {
+        // finalize goes to one unit: refused here, naming the fix (exit 2).
+        if (name === 'finalize') return checkCommandInput({ target, command: name, actor });
         const base = {
           target,
           command: name,
@@ -558,7 +564,7 @@ for (const name of ['advance', 'pause', 'resume', 'rollback', 'approve'] as cons
       else
         process.stdout.write(
           `${name} ${target.name}: applied (by ${out.actor}, command ${out.commandId}); ` +
-            `phase ${out.status.phase}${out.status.paused ? ', paused' : ''}\n`,
+            `phase ${out.status.phase}${out.status.paused ? ', paused' : ''}${reversalLine(target.name, out.status)}\n`,
         );
     },
   );

@@ -37,6 +37,13 @@ export interface UnitView {
   failure?: string;
   /** When the entity's migration began (ISO; its first history line). */
   startedAt?: string;
+  /**
+   * Completed and still reversible (a rollback with two approvals moves it back), until `reversibleUntil` (ISO, or
+   * `finalize`). Absent otherwise, so the view of a unit without reversibility is as it always was. A campaign
+   * counts such a unit completed: reversibility is the unit's own, after the campaign's step.
+   */
+  reversible?: true;
+  reversibleUntil?: string;
 }
 
 /** The campaign's view of an entity's status (small: the campaign keeps it in its state). */
@@ -59,6 +66,7 @@ export function unitViewOf(unit: string, workflowId: string, s: UnitStatus): Uni
     ...(s.advanceUntil ? { advanceUntil: s.advanceUntil } : {}),
     ...(s.failure ? { failure: `${s.failure.type} in ${s.failure.step}: ${s.failure.message}` } : {}),
     ...(s.history[0] ? { startedAt: s.history[0].at } : {}),
+    ...(s.reversible ? { reversible: true as const, ...(s.reversibleUntil ? { reversibleUntil: s.reversibleUntil } : {}) } : {}),
   };
 }
 

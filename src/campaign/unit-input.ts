@@ -73,5 +73,6 @@ export function unitInputFromPlan(
     ...(opts.actor ? { actor: opts.actor } : {}),
     schedules: { backfill: ns.schedules.backfill },
     ...(plan.operators ? { operators: operatorKeysOf(plan.operators) } : {}),
+    finalizeAfterMs: plan.defaults.finalizeAfter,
   };
 }

@@ -1,5 +1,5 @@
 /**
- * `sendCommand`: one operator command (advance, pause, resume, rollback, approve) to a unit's entity
+ * `sendCommand`: one operator command (advance, pause, resume, rollback, approve, finalize) to a unit's entity
  * workflow, confirmed: the signal carries a fresh command ID, then the `status` query is polled
  * (bounded) until the workflow shows that ID applied (an audit line in `history`) or refused (in
  * `rejected`, with the reason). Nothing is dropped in silence.
@@ -14,7 +14,7 @@ import { commandPayload } from './sign';
 import type { CockpitTarget } from './target';
 
 /** The operator commands, in the order the CLI lists them. */
-export const COMMANDS: readonly CommandName[] = ['advance', 'pause', 'resume', 'rollback', 'approve'];
+export const COMMANDS: readonly CommandName[] = ['advance', 'pause', 'resume', 'rollback', 'approve', 'finalize'];
 
 /** A command to send. */
 export interface CommandInput {
@@ -57,6 +57,13 @@ export function checkCommandInput(input: Pick<CommandInput, 'command' | 'actor' 
   if (input.command === 'rollback' && (!input.reason || input.reason.trim() === '')) {
     throw new CockpitInputError('--reason', 'rollback needs a reason', 'say why, e.g. --reason "error rate above the gate"');
   }
+  if (input.target.kind === 'campaign' && input.command === 'finalize') {
+    throw new CockpitInputError(
+      '<unit>',
+      `"${input.target.name}" is the campaign; finalize makes one completed unit final`,
+      'name the unit, e.g. `cutover finalize tenant/<ns>/<tenant>` (`cutover status` lists the reversible units)',
+    );
+  }
   if (input.target.kind === 'campaign') {
     throw new CockpitInputError(
       '<unit>',
@@ -64,6 +71,31 @@ export function checkCommandInput(input: Pick<CommandInput, 'command' | 'actor' 
       `name the unit, e.g. \`cutover ${input.command} namespace/<ns>\` (see \`cutover status\` for the units)`,
     );
   }
+}
+
+/**
+ * Refuses, before anything is sent, a finalize the unit would refuse: it is not completed, or already final, or a
+ * rollback request waits for approvals (CockpitInputError, exit 2, naming the fix).
+ */
+export function checkFinalizable(unit: string, status: UnitStatus): void {
+  if (status.phase !== 'completed')
+    throw new CockpitInputError(
+      '<unit>',
+      `${unit} is ${status.phase}; finalize makes a completed unit final`,
+      'wait until `cutover status` shows it completed (or roll it back instead)',
+    );
+  if (!status.reversible)
+    throw new CockpitInputError(
+      '<unit>',
+      `${unit} is already final${status.finalized ? ` (finalized by ${status.finalized.actor} at ${status.finalized.at})` : ''}`,
+      'nothing to do',
+    );
+  if (status.reversal)
+    throw new CockpitInputError(
+      '<unit>',
+      `a rollback of ${unit} asked by ${status.reversal.requestedBy} waits for approvals until ${status.reversal.expiresAt}`,
+      'let it expire, or have it approved (it then rolls back), before finalizing',
+    );
 }
 
 /** Where a command stands in a status: applied (its audit line), refused (with the reason), or not seen yet. */
@@ -99,6 +131,15 @@ export async function sendCommand(client: Client, input: CommandInput): Promise<
     throw err;
   }
   if (description.status.name !== 'RUNNING') {
+    // A closed unit cannot be finalized or rolled back: bad input, with nothing sent.
+    if (command === 'finalize' || command === 'rollback')
+      throw new CockpitInputError(
+        '<unit>',
+        `${target.name} is final: its workflow is ${description.status.name.toLowerCase()} (a finalized or rolled-back unit)`,
+        command === 'finalize'
+          ? 'nothing to do; `cutover status` shows how it ended'
+          : 'a final unit is not rolled back; to move it back, run a new migration the other way',
+      );
     throw new CommandRejectedError(
       command,
       target.workflowId,
@@ -108,9 +149,15 @@ export async function sendCommand(client: Client, input: CommandInput): Promise<
   }
   const args: Record<string, unknown> = { ...(input.reason ? { reason: input.reason } : {}) };
   if (command === 'approve') {
-    // An approval names exactly the runs it lets the unit terminate (the request lists them).
+    // An approval names exactly the runs it lets the unit terminate (the request lists them), or the rollback
+    // request of a completed unit it approves (its binding).
     const now = await queryStatus(client, handle).catch(() => undefined);
     if (now?.approval?.runsDigest) args.runsDigest = now.approval.runsDigest;
+    if (now?.reversal) Object.assign(args, now.reversal.binding);
+  }
+  if (command === 'finalize') {
+    const now = await queryStatus(client, handle).catch(() => undefined);
+    if (now) checkFinalizable(target.name, now);
   }
   const payload = commandPayload({
     signer: input.signer,

@@ -8,6 +8,7 @@
  */
 import { etaText, progressParts } from '../campaign/progress';
 import type { CampaignStatus } from '../campaign/types';
+import type { UnitStatus } from '../domain/migration';
 import { rateText } from '../workflows/unit-view';
 import type { CockpitStatus, UnitRow } from './status';
 
@@ -177,6 +178,7 @@ export function detailLines(row: UnitRow, now?: Date): string[] {
   if (s.approval && !s.approval.approvedBy) {
     out.push(`APPROVAL PENDING: ${s.approval.kind} (${s.approval.count}) — cutover approve ${row.unit}`);
   }
+  out.push(...reversibleLines(row.unit, s, now));
   if (s.failure)
     out.push(
       `FAILED in ${s.failure.phase} at ${s.failure.step} (${s.failure.type}): ${s.failure.message} — advance retries, rollback undoes`,
@@ -192,6 +194,50 @@ export function detailLines(row: UnitRow, now?: Date): string[] {
   if (s.counts.duplicates || s.counts.stranded) out.push(`duplicates ${s.counts.duplicates} · stranded ${s.counts.stranded}`);
   if (row.workflow === 'closed') out.push(`workflow closed in phase ${s.phase}`);
   return out;
+}
+
+/**
+ * A completed unit's way back: `REVERSIBLE until … (in 23h)` with how to finalize or roll it back, a rollback
+ * request waiting for approvals, or who finalized it.
+ */
+export function reversibleLines(unit: string, s: UnitStatus, now?: Date): string[] {
+  const out: string[] = [];
+  if (s.reversal) {
+    const r = s.reversal;
+    const left = now ? Date.parse(r.expiresAt) - now.getTime() : undefined;
+    out.push(
+      `ROLLBACK REQUESTED by ${r.requestedBy}${r.reason ? ` (${r.reason})` : ''}: ${r.approvals.length} of ${r.required} approvals` +
+        `${r.approvals.length ? ` (${r.approvals.map((a) => a.actor).join(', ')})` : ''}` +
+        `${left === undefined ? ` until ${r.expiresAt}` : left > 0 ? `, expires in ${shortDuration(left)}` : ', expired'}` +
+        ` — cutover approve ${unit} (two operators other than ${r.requestedBy})`,
+    );
+  } else if (s.reversible) {
+    const until = s.reversibleUntil;
+    const when =
+      until === undefined || until === 'finalize'
+        ? 'until finalized'
+        : `until ${until}${now ? ` (in ${shortDuration(Math.max(0, Date.parse(until) - now.getTime()))})` : ''}`;
+    out.push(
+      `REVERSIBLE ${when} — cutover finalize ${unit} makes it final; cutover rollback ${unit} --reason … asks two approvals`,
+    );
+  }
+  if (s.finalized) out.push(`final: finalized ${s.finalized.how === 'deadline' ? 'at its deadline' : `by ${s.finalized.actor}`} at ${s.finalized.at}`);
+  return out;
+}
+
+/** What a command's confirmation adds for a completed unit (a rollback request and its approvals), or ''. */
+export function reversalLine(unit: string, s: UnitStatus): string {
+  const r = s.reversal;
+  if (!r) return s.reversible ? `; reversible ${s.reversibleUntil === 'finalize' ? 'until finalized' : `until ${s.reversibleUntil}`}` : '';
+  return (
+    `; rollback of the completed unit waits for approvals: ${r.approvals.length} of ${r.required}, until ${r.expiresAt} ` +
+    `(\`cutover approve ${unit}\` by two operators other than ${r.requestedBy})`
+  );
+}
+
+/** The units that are completed and can still be rolled back, for the campaign's lines. */
+export function reversibleUnits(view: CockpitStatus): string[] {
+  return view.units.filter((u) => u.status?.reversible).map((u) => u.unit);
 }
 
 /** A ring's progress for its header line (`· 2/5 units done · ETA 4m10s `), when the campaign reports it. */
@@ -217,6 +263,8 @@ export function renderStatus(view: CockpitStatus, opts: RenderOptions): string {
     ),
   );
   for (const l of campaignLines(view, opts.now, width)) lines.push(cut(l, width));
+  const reversible = reversibleUnits(view);
+  if (reversible.length > 0) lines.push(...packed('reversible (completed, not final): ', reversible, width));
   lines.push(
     COLUMNS.map(([h, w]) => fit(h, w))
       .join(' ')

@@ -31,6 +31,13 @@ export const DEFAULT_DRAIN_DEADLINE_MS = 10 * 60_000;
 export const DEFAULT_STRAGGLERS = 'report' as const;
 /** Longest a drain-and-switch hold may keep new starts waiting: 30s. */
 export const DEFAULT_HOLD_TIMEOUT_MS = 30_000;
+/**
+ * How long a completed unit stays reversible before it is final on its own: 24h. A day covers a full daily
+ * traffic cycle (nightly batches, peaks) on the target with the source's workers still there to take the unit
+ * back; past it the source's workers are freed without anyone having to remember to. `never` waits for
+ * `cutover finalize`; `0s` makes a unit final on completion (as before reversibility existed).
+ */
+export const DEFAULT_FINALIZE_AFTER_MS = 24 * 3_600_000;
 /** Fires missed while a schedule switches clusters are run on its new cluster (`gap`), or only reported (`none`). */
 export const DEFAULT_SCHEDULE_BACKFILL = 'gap' as const;
 

@@ -122,6 +122,21 @@ const ratio = z.number().superRefine((value, ctx) => {
   if (!(value >= 0 && value <= 1)) fail(ctx, `${value} is not a ratio between 0 and 1`, 'write a number from 0 to 1, e.g. 0.99 for 99%');
 });
 
+/** `never` or a duration (see duration.ts) in milliseconds, zero allowed: how long a completed unit stays reversible. */
+const finalizeAfter = z.unknown().transform((value, ctx): number | 'never' => {
+  if (value === 'never') return 'never';
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    fail(
+      ctx,
+      `${show(value)} is not a duration or never`,
+      `write how long a completed unit stays reversible (${DURATION_FORMS}; 0s: final at once), or never (until \`cutover finalize\`)`,
+    );
+    return z.NEVER;
+  }
+  return ms;
+});
+
 /** A duration (see duration.ts), converted to milliseconds; `positive` rejects zero. */
 function duration(positive: boolean) {
   return z.unknown().transform((value, ctx): number => {
@@ -415,6 +430,7 @@ const defaultsSchema = strictObject({
   drainDeadline: duration(true).optional(),
   stragglers: z.enum(['wait', 'report', 'terminate']).optional(),
   holdTimeout: duration(true).optional(),
+  finalizeAfter: finalizeAfter.optional(),
 });
 
 const ringSchema = strictObject({

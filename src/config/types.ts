@@ -232,6 +232,11 @@ export interface PlanDefaults {
   drainDeadline: DurationMs;
   stragglers: StragglerPolicy;
   holdTimeout: DurationMs;
+  /**
+   * How long a completed unit stays reversible (a rollback with two approvals moves it back; its source workers
+   * keep running) before it is final on its own; `never`: until `cutover finalize`; 0: final on completion.
+   */
+  finalizeAfter: DurationMs | 'never';
 }
 
 /** A rollout wave. */

@@ -382,6 +382,7 @@ function toPlan(file: PlanFile): Plan {
       drainDeadline: d.drainDeadline ?? D.DEFAULT_DRAIN_DEADLINE_MS,
       stragglers: d.stragglers ?? D.DEFAULT_STRAGGLERS,
       holdTimeout: d.holdTimeout ?? D.DEFAULT_HOLD_TIMEOUT_MS,
+      finalizeAfter: d.finalizeAfter ?? D.DEFAULT_FINALIZE_AFTER_MS,
     },
     rings: file.rings.map(toRing),
   };

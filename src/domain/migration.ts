@@ -92,6 +92,13 @@ export interface UnitMigrationInput {
    * before the field existed replay as they ran).
    */
   placementSweepTtlMs?: number;
+  /**
+   * How long a completed unit stays reversible (plan `defaults.finalizeAfter`): milliseconds after it
+   * completed, or `never` (until `cutover finalize`). Until then its source workers keep running and a
+   * rollback with two approvals moves it back; then it is final. Unset or 0: final on completion, as
+   * units started before the field existed (their histories replay as they ran).
+   */
+  finalizeAfterMs?: number | 'never';
 }
 
 /** See {@link UnitMigrationInput.quickSteps}. */
@@ -404,7 +411,50 @@ export interface CommandRecord {
 }
 
 /** Operator command names (the signal names). */
-export type CommandName = 'advance' | 'pause' | 'resume' | 'rollback' | 'approve';
+export type CommandName = 'advance' | 'pause' | 'resume' | 'rollback' | 'approve' | 'finalize';
+
+/**
+ * A completed unit's way back (units whose input sets `finalizeAfterMs`, on code with the patch
+ * `reversible-completed`): it stays reversible until finalized by `finalize` or its deadline. Plain JSON.
+ */
+export interface Reversibility {
+  /** The input's `finalizeAfterMs` as the run took it. */
+  after: number | 'never';
+  /** When the unit completed (ms): the deadline is this plus `after`. */
+  completedAt?: number;
+  /** A `finalize` taken, not yet carried out (the route step marks the source's workers free to stop). */
+  finalize?: CommandRecord;
+  /** Set once final: who (or the deadline) made it so. The workflow then ends. */
+  finalized?: { actor: string; at: string; reason?: string; how: 'command' | 'deadline' };
+  /** A rollback asked for after completion: it runs once two distinct approvers approve it (src/approvals/two-person.ts). */
+  request?: ReversalRequest;
+  /** Reversal requests opened so far (binds each request's approvals to it). */
+  requests: number;
+}
+
+/**
+ * A two-person approval request as src/approvals/two-person.ts keeps it (the same shape, written here since
+ * the domain imports nothing of the project): bound, expiring, two distinct approvers, none the requester.
+ */
+export interface TwoPersonRequest {
+  binding: { campaign: string; ring: string; step: number; epoch: number; units?: string };
+  requestedBy: string;
+  requestedByKey?: string;
+  requestedAt: number;
+  expiresAt: number;
+  required: number;
+  evidence: Record<string, unknown>;
+  approvals: { actor: string; key?: string; at: number; commandId: string; reason?: string; evidence: Record<string, unknown> }[];
+  consumedAt?: number;
+}
+
+/** A rollback of a completed unit waiting for its two-person approval. */
+export interface ReversalRequest {
+  /** The rollback that asked (its actor is the requester: they may not approve it). */
+  rollback: CommandRecord;
+  /** The two-person request: bound to the unit's workflow, its name, the request number and the route epoch. */
+  approval: TwoPersonRequest;
+}
 
 /** The observations the planner decides on (activity results). */
 export interface Observations {
@@ -471,6 +521,8 @@ export interface MigrationState {
   audit?: AuditLog;
   /** Routing record checks and restores (absent on runs begun before them). */
   routeWatch?: RouteWatch;
+  /** A completed unit's way back (absent: final on completion, as runs begun before it). */
+  reversible?: Reversibility;
   /** Steps run, for idempotency keys of activities (probe IDs etc.). */
   stepSeq: number;
   runs: number;
@@ -528,6 +580,24 @@ export interface UnitStatus {
   /** The unit's schedule steps: the paused copy, the switch to the target, the switch back. */
   schedules?: ScheduleMigrationState;
   continuedAsNew: number;
+  /**
+   * True while the unit is completed and not yet final: a rollback with two approvals still moves it back, and
+   * its source workers keep running. False otherwise (every unit before completion can be rolled back anyway).
+   */
+  reversible?: boolean;
+  /** Until when it stays reversible (ISO), or `finalize` (only `cutover finalize` ends it); absent when not reversible. */
+  reversibleUntil?: string;
+  /** Who or what made a reversible unit final. */
+  finalized?: Reversibility['finalized'];
+  /** A rollback of the completed unit waiting for two approvals: who asked, why, the approvals so far, the binding to approve. */
+  reversal?: {
+    requestedBy: string;
+    reason?: string;
+    approvals: { actor: string; at: string }[];
+    required: number;
+    expiresAt: string;
+    binding: { ring: string; step: number; epoch: number };
+  };
   /** What a signed command binds to: the chain's first run and the current one; whether signatures are required. */
   signing?: { firstRunId: string; runId: string; required: boolean };
   /** The audit log's head and latest records (the whole log: `cutover audit <unit>`). */

@@ -78,6 +78,12 @@ export function validateUnitInput(input: unknown, kind: 'namespace' | 'tenant'):
       if (v !== undefined) need(`quickSteps.${f}`, ms(v) && (v as number) >= 1_000, 'at least 1000 milliseconds, or leave unset');
     }
   }
+  if (i.finalizeAfterMs !== undefined)
+    need(
+      'finalizeAfterMs',
+      i.finalizeAfterMs === 'never' || ms(i.finalizeAfterMs),
+      'how long a completed unit stays reversible, in milliseconds ≥ 0 (0: final at once), or "never" (until `cutover finalize`); plan defaults.finalizeAfter',
+    );
   if (i.maxHistoryEvents !== undefined)
     need('maxHistoryEvents', typeof i.maxHistoryEvents === 'number' && i.maxHistoryEvents >= 20, 'at least 20 events, or leave unset');
   return problems;

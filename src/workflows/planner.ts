@@ -53,13 +53,38 @@ export type Action =
   | { type: 'clear'; keys: (keyof Observations)[]; reason: string }
   | { type: 'report-stragglers'; side: Side }
   | { type: 'roll-back'; reason: string }
+  /** A reversible completed unit becomes final (its route already says the source's workers may stop). */
+  | { type: 'finalize'; how: 'command' | 'deadline' }
   | { type: 'fail'; step: string; failureType: string; reason: string }
   /** The route watch's bookkeeping: a record read judged, a forced record adopted (route-watch.ts). */
   | Exclude<RouteWatchAction, { type: 'step' }>
   | { type: 'done' };
 
-/** Terminal phases: the workflow returns. */
+/** Terminal phases: the workflow returns (a reversible completed unit only once finalized, `isFinal`). */
 export const TERMINAL_PHASES: readonly Phase[] = ['completed', 'rolled-back'];
+
+/** True while the unit is completed and still reversible: not finalized (units begun before reversibility never are). */
+export function reversibleOpen(state: MigrationState): boolean {
+  return state.phase === 'completed' && !!state.reversible && !state.reversible.finalized;
+}
+
+/** True when nothing can change the unit any more: rolled back, or completed and final. */
+export function isFinal(state: MigrationState): boolean {
+  return TERMINAL_PHASES.includes(state.phase) && !reversibleOpen(state);
+}
+
+/** When a reversible completed unit becomes final on its own (ms); undefined with `never` or before completion. */
+export function finalizeDeadline(state: MigrationState): number | undefined {
+  const r = state.reversible;
+  if (!r || r.after === 'never' || r.completedAt === undefined) return undefined;
+  return r.completedAt + r.after;
+}
+
+/** The rollback request of a completed unit that still waits for approvals at `now` (an expired one no longer counts). */
+export function pendingReversal(state: MigrationState, now: number): NonNullable<MigrationState['reversible']>['request'] {
+  const q = state.reversible?.request;
+  return q && q.approval.consumedAt === undefined && now < q.approval.expiresAt ? q : undefined;
+}
 
 /** The forward phases a strategy walks through (drain-and-switch has no canary). */
 export function phasesFor(strategy: UnitMigrationInput['strategy']): Phase[] {
@@ -349,8 +374,9 @@ function forward(input: UnitMigrationInput, state: MigrationState, obs: Observat
       if (schedulesToReconcile(state, obs)) return { type: 'step', step: { kind: 'reconcile-schedules' } };
       if (reconcileClean(obs)) {
         const leave = boundary(input, state, 'completed', 'reconcile clean');
-        // Source workers may stop only once the unit is final (completed): until then a rollback needs them.
-        if (leave.type === 'transition' && !state.route.sourceWorkersMayStop) {
+        // Source workers may stop only once the unit is final: a reversible unit completes with them running
+        // (a rollback after completion needs them) and frees them when it is finalized.
+        if (leave.type === 'transition' && !state.reversible && !state.route.sourceWorkersMayStop) {
           return setRoute({ kind: 'side', side: 'target' }, 'reconcile clean: route final, source workers may stop', true);
         }
         return leave;
@@ -417,7 +443,7 @@ function obsOfStep(step: string): (keyof Observations)[] {
 
 /** The planner: what to do next, given the input, the state, the latest observations and the time (ms). */
 export function decide(input: UnitMigrationInput, state: MigrationState, obs: Observations, now: number): Action {
-  if (TERMINAL_PHASES.includes(state.phase)) return { type: 'done' };
+  if (isFinal(state)) return { type: 'done' };
   // The routing record first, in every phase (paused and failed too): it is what applications route by.
   const watch = routeWatchAction(input, state, now);
   if (watch) return watch;
@@ -448,7 +474,46 @@ function decidePhase(input: UnitMigrationInput, state: MigrationState, obs: Obse
     };
   }
   if (phase === 'rolling-back') return withSweep(input, state, now, rollingBack(input, state, obs, now));
+  if (phase === 'completed') return withSweep(input, state, now, completedReversible(input, state, now));
   return withSweep(input, state, now, forward(input, state, obs, now));
+}
+
+/**
+ * A completed unit that is still reversible: it waits for `finalize`, its deadline (`finalizeAfter`), or a
+ * rollback with two approvals (applied as a rollback, above). Finalizing marks the route final first, so the
+ * source's workers may stop only once nothing can bring the unit back. A rollback request still waiting for
+ * approvals holds the deadline: the unit is finalized once the request is granted (it rolls back) or expires.
+ */
+function completedReversible(input: UnitMigrationInput, state: MigrationState, now: number): Action {
+  const r = state.reversible!;
+  const deadline = finalizeDeadline(state);
+  const pending = pendingReversal(state, now);
+  if (r.finalize || (deadline !== undefined && now >= deadline && !pending)) {
+    if (!state.route.sourceWorkersMayStop)
+      return setRoute({ kind: 'side', side: 'target' }, 'finalized: route final, source workers may stop', true);
+    return { type: 'finalize', how: r.finalize ? 'command' : 'deadline' };
+  }
+  const until = deadline === undefined ? 'cutover finalize' : new Date(deadline).toISOString();
+  if (pending) {
+    const a = pending.approval;
+    const left = a.required - a.approvals.length;
+    return {
+      type: 'wait',
+      for: 'approval',
+      until: a.expiresAt,
+      reason:
+        `rollback of the completed unit asked by ${pending.rollback.actor}: waiting for ${left} more approval(s) from ` +
+        `other operators until ${new Date(a.expiresAt).toISOString()} (cutover approve)`,
+    };
+  }
+  return {
+    type: 'wait',
+    for: 'operator',
+    ...(deadline !== undefined ? { until: deadline } : {}),
+    reason:
+      `completed; reversible until ${until}: finalize makes it final now, ` +
+      'a rollback with two approvals moves it back to the source',
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -475,7 +540,7 @@ export function checkCommand(
   command: CommandName,
   payload: unknown,
   state: MigrationState,
-  opts: { idOptional: boolean } = { idOptional: false },
+  opts: { idOptional: boolean; now?: number } = { idOptional: false },
 ): CommandVerdict {
   const parsed = parseCommandPayload(command, payload, { idOptional: opts.idOptional && isSafeCommand(command) });
   if (!parsed.ok) return { verdict: 'reject', reason: parsed.reason, record: { command, ...parsed.seen } };
@@ -508,7 +573,17 @@ export function checkCommand(
     if (why) return { verdict: 'no-op', record, why };
   }
   const { phase } = state;
-  if (TERMINAL_PHASES.includes(phase)) return reject(`phase ${phase} is final; ${command} is not allowed`);
+  if (command === 'finalize' && phase !== 'completed')
+    return reject(
+      `finalize: the unit is ${phase}; finalize makes a completed unit final — wait until it is completed ` +
+        '(cutover status), or roll it back instead',
+    );
+  if (isFinal(state))
+    return reject(
+      `phase ${phase} is final; ${command} is not allowed` +
+        (state.reversible?.finalized ? ` (finalized by ${state.reversible.finalized.actor} at ${state.reversible.finalized.at})` : ''),
+    );
+  if (phase === 'completed') return checkReversibleCommand(command, state, record, opts.now, needsReason);
   switch (command) {
     case 'advance':
       if (state.paused) return reject('unit is paused; send resume first');
@@ -530,5 +605,54 @@ export function checkCommand(
     case 'approve':
       if (!state.approval || state.approval.approvedBy) return reject('nothing awaits approval');
       return { verdict: 'apply', record };
+    case 'finalize':
+      return reject(`finalize: the unit is ${phase}; finalize makes a completed unit final`);
+  }
+}
+
+/**
+ * Commands to a completed unit that is still reversible: `finalize` makes it final; `rollback` opens a request
+ * that two other operators must approve (`approve`, checked against the request in unit-state.ts); nothing else
+ * has anything to do.
+ */
+function checkReversibleCommand(
+  command: CommandName,
+  state: MigrationState,
+  record: CommandRecord,
+  now: number | undefined,
+  needsReason: boolean,
+): CommandVerdict {
+  const reject = (why: string): CommandVerdict => ({ verdict: 'reject', reason: why, record });
+  const r = state.reversible!;
+  const pending = now === undefined ? r.request : pendingReversal(state, now);
+  switch (command) {
+    case 'finalize':
+      if (r.finalize) return reject(`finalize: already asked by ${r.finalize.actor}; the unit is being finalized`);
+      if (pending)
+        return reject(
+          `finalize: a rollback asked by ${pending.rollback.actor} waits for approvals; ` +
+            'let it expire or be approved, then finalize (cutover status shows it)',
+        );
+      return { verdict: 'apply', record };
+    case 'rollback':
+      if (needsReason) return reject('reason: required for rollback; say why (--reason "…")');
+      if (r.finalize) return reject('rollback: the unit is being finalized; a finalized unit cannot be rolled back');
+      if (pending)
+        return reject(
+          `rollback: a rollback of this completed unit, asked by ${pending.rollback.actor}, already waits for approvals; ` +
+            'two other operators approve it with `cutover approve <unit>`',
+        );
+      return { verdict: 'apply', record };
+    case 'approve':
+      if (!pending)
+        return reject(
+          'approve: nothing awaits approval; a rollback of a completed unit is asked first (`cutover rollback <unit> --reason …`)',
+        );
+      return { verdict: 'apply', record };
+    default:
+      return reject(
+        `${command}: the unit is completed, so there is nothing to ${command}; \`cutover finalize\` makes it final, ` +
+          'a rollback with two approvals moves it back',
+      );
   }
 }

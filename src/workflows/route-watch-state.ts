@@ -139,7 +139,9 @@ export function adoptForced(state: MigrationState, input: UnitMigrationInput, wo
   });
   // A rollback under way has nothing left to do for the route.
   if (state.phase === 'rolling-back') markCompensation(state, 'route back');
-  const ending = state.phase === 'rolling-back' || state.phase === 'rolled-back' || state.phase === 'completed';
+  // A completed unit that is still reversible rolls back too: the break-glass already sent its starts to the source.
+  const reversible = state.phase === 'completed' && !!state.reversible && !state.reversible.finalized;
+  const ending = state.phase === 'rolling-back' || state.phase === 'rolled-back' || (state.phase === 'completed' && !reversible);
   if (!ending && !state.rollback) {
     state.rollback = {
       command: 'rollback',

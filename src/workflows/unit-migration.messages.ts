@@ -1,5 +1,5 @@
 /**
- * Operator messages of the entity workflows (namespaceMigration, tenantMigration): five signals
+ * Operator messages of the entity workflows (namespaceMigration, tenantMigration): six signals
  * with `{ actor, reason?, commandId? }` and the `status` query. Export names equal the wire names;
  * nobody types these names as strings.
  *
@@ -22,6 +22,10 @@ export interface OperatorCommand {
   signature?: SignedEnvelope;
   /** `approve` of stragglers: the digest of the runs approved (status.approval.runsDigest). */
   runsDigest?: string;
+  /** `approve` of a rollback after completion: the request it approves (status.reversal.binding). */
+  ring?: string;
+  step?: number;
+  epoch?: number;
   /** `advance` only: keep advancing through phase boundaries up to this phase, e.g. `shadow` or `completed`. */
   until?: ForwardPhase;
 }
@@ -46,8 +50,18 @@ export const pause = defineSignal<[SafeOperatorCommand]>('pause');
 export const resume = defineSignal<[OperatorCommand]>('resume');
 /** Roll back to the source (reason required). */
 export const rollback = defineSignal<[SafeOperatorCommand]>('rollback');
-/** Approve what the unit waits for (e.g. terminating stragglers). */
+/**
+ * Approve what the unit waits for: terminating stragglers, or a rollback of the completed unit (then the payload
+ * names `ring`, `step` and `epoch` from status.reversal.binding; two distinct approvers, neither the requester).
+ */
 export const approve = defineSignal<[OperatorCommand]>('approve');
+
+/**
+ * Make a completed unit final (it stays reversible until then, or until its `finalizeAfter`): the route is
+ * marked final, so the source's workers may stop and its paused schedule copies may be deleted; the run ends.
+ * Refused in any other phase. Needs a `commandId` (and, with operators in the plan, an `operator` signature).
+ */
+export const finalize = defineSignal<[OperatorCommand]>('finalize');
 
 /** The unit's status: phase, paused, route, history, gates, counts, rejected commands. */
 export const status = defineQuery<UnitStatus>('status');

@@ -115,6 +115,12 @@ const BOUNDED_COMMANDS_PATCH = 'bounded-commands';
  * each unit. Asked where the view is published, so a run begun on older code publishes it from its next live step.
  */
 const METRICS_MEMO_PATCH = 'unit-metrics-memo';
+/**
+ * A unit whose input sets `finalizeAfterMs` stays reversible after it completes (until `finalize` or the deadline)
+ * and frees the source's workers only then. Asked once, when a run begins (never on a continued run: the carried
+ * state says it); runs begun before it, and inputs without the field, complete final as they always did.
+ */
+const REVERSIBLE_PATCH = 'reversible-completed';
 
 /** Runs one unit's migration; `carried` is the state handed over by continue-as-new. */
 export async function runUnitMigration(
@@ -138,6 +144,8 @@ export async function runUnitMigration(
   else if (patched(SCHEDULES_PATCH)) state.schedules = {};
   const info = workflowInfo();
   if (!carried && patched(AUDIT_PATCH)) state.audit = emptyAuditLog(info.workflowId);
+  const after = input.finalizeAfterMs;
+  if (!carried && after !== undefined && after !== 0 && patched(REVERSIBLE_PATCH)) state.reversible = { after, requests: 0 };
   const run: UnitRun = {
     kind,
     input,
@@ -167,7 +175,12 @@ export async function runUnitMigration(
         now,
       };
       const bounded = patched(BOUNDED_COMMANDS_PATCH);
-      const out = applyCommand(state, name, payload, new Date(now).toISOString(), { idOptional, auth, bounded });
+      const out = applyCommand(state, name, payload, new Date(now).toISOString(), {
+        idOptional,
+        auth,
+        bounded,
+        ...(input.approvalTtlMs !== undefined ? { approvalTtlMs: input.approvalTtlMs } : {}),
+      });
       if (out.outcome === 'repeat') return;
       if (out.outcome === 'rejected') log.info('command rejected', { unit: run.unit, command: name, reason: out.reason });
       // An applied command wakes the loop to act on it; with an audit log, any verdict does (to mirror its
@@ -180,6 +193,7 @@ export async function runUnitMigration(
   setHandler(messages.resume, onCommand('resume'));
   setHandler(messages.rollback, onCommand('rollback'));
   setHandler(messages.approve, onCommand('approve'));
+  setHandler(messages.finalize, onCommand('finalize'));
   setHandler(messages.status, () => unitStatus(run));
   // A signal with no handler (a misspelt name): refused and recorded, where it used to wait unseen in a buffer.
   // Set last: a default handler takes every buffered signal that has no handler yet.

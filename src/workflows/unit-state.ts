@@ -22,14 +22,21 @@ import { authorize, type AuthContext, type AuthOutcome, type Signer } from '../o
 import { digestOf } from '../operators/signing';
 import { FORWARD_PHASES } from '../domain/constants';
 import type { CommandName, HistoryEntry, MigrationState, Observations, Phase, UnitMigrationInput } from '../domain/migration';
-import { advanceCovers, checkCommand, type Action } from './planner';
+import { approve as approveTwoPerson, consume, parseApprove, requestApproval } from '../approvals/two-person';
+import { advanceCovers, checkCommand, pendingReversal, type Action } from './planner';
 import { evidenceOf } from './unit-view';
 
 /** How long a request to terminate stragglers stays open by default. */
 export const DEFAULT_STRAGGLER_APPROVAL_TTL_MS = 3_600_000;
 
 /** The entity's signals, as a refusal of an unknown one names them. */
-export const UNIT_SIGNALS: readonly CommandName[] = ['advance', 'pause', 'resume', 'rollback', 'approve'];
+export const UNIT_SIGNALS: readonly CommandName[] = ['advance', 'pause', 'resume', 'rollback', 'approve', 'finalize'];
+
+/**
+ * The binding's `ring` of a rollback-after-completion approval: the request is bound to the unit's workflow, this,
+ * the request's number and the route epoch, so an approval of an older request (or of another unit) is refused.
+ */
+export const REVERSAL_BINDING = 'rollback-after-completion';
 
 /** An audit line in the current phase (commands, skipped bakes, terminations). */
 export function note(state: MigrationState, at: string, reason: string, by: string, evidence?: Record<string, unknown>): void {
@@ -128,7 +135,7 @@ export function applyCommand(
   name: CommandName,
   received: unknown,
   at: string,
-  opts: { idOptional: boolean; auth?: AuthContext; bounded?: boolean },
+  opts: { idOptional: boolean; auth?: AuthContext; bounded?: boolean; approvalTtlMs?: number },
 ): CommandOutcome {
   const ctx = opts.auth && opts.bounded ? { ...opts.auth, maxBodyBytes: SIGNED_BODY_MAX_BYTES } : opts.auth;
   const auth: AuthOutcome = ctx ? authorize(name, received, ctx) : { ok: true, payload: received };
@@ -170,13 +177,18 @@ export function applyCommand(
       });
     return { outcome: 'repeat' };
   }
-  const verdict = checkCommand(name, payload, state, { idOptional: opts.idOptional });
+  const verdict = checkCommand(name, payload, state, { idOptional: opts.idOptional, now: Date.parse(at) });
   remember(state, typeof commandId === 'string' ? commandId : undefined, digest);
   if (verdict.verdict === 'reject') {
     const { record } = verdict;
     return refuse(state, name, at, { reason: verdict.reason, commandId: record?.commandId, actor: record?.actor }, signer);
   }
   const rec = verdict.record;
+  // A rollback of a completed unit, or an approval of one: the two-person request (below) decides.
+  if (state.phase === 'completed' && (name === 'rollback' || name === 'approve') && state.reversible) {
+    const r = reversalCommand(state, name, payload, at, signer, opts);
+    if (r) return refuse(state, name, at, { reason: r.reason, code: r.code, commandId: rec.commandId, actor: rec.actor }, signer);
+  }
   if (name === 'approve') {
     const why = approvalBindingProblem(state, payload, Date.parse(at), !!signer);
     if (why) return refuse(state, name, at, { reason: why.reason, code: why.code, commandId: rec.commandId, actor: rec.actor }, signer);
@@ -202,6 +214,9 @@ export function applyCommand(
     return { outcome: 'no-op' };
   }
   switch (name) {
+    case 'finalize':
+      if (state.reversible) state.reversible.finalize = rec;
+      break;
     case 'advance':
       state.advance = rec;
       // A standing advance only when `until` lies ahead; otherwise this is a plain advance.
@@ -217,7 +232,8 @@ export function applyCommand(
       state.paused = undefined;
       break;
     case 'rollback':
-      state.rollback = { ...rec, from: state.phase, at };
+      // A completed unit's rollback opened a request (reversalCommand); it rolls back once two approve.
+      if (state.phase !== 'completed') state.rollback = { ...rec, from: state.phase, at };
       break;
     case 'approve':
       if (state.approval) state.approval.approvedBy = rec.actor;
@@ -232,6 +248,66 @@ export function applyCommand(
   note(state, at, said, rec.actor, Object.keys(evidence).length ? evidence : undefined);
   auditCommand('accepted');
   return { outcome: 'applied' };
+}
+
+/**
+ * A rollback of a reversible completed unit opens a two-person request (src/approvals/two-person.ts): two
+ * distinct approvers, neither the requester (with keys: two distinct keys), bound to this request and the route
+ * epoch, expiring (`approvalTtlMs`, one hour by default). An approval that grants it sets the rollback, which the
+ * planner carries out as any other. Returns why the command is refused, or undefined when it was taken.
+ */
+function reversalCommand(
+  state: MigrationState,
+  name: 'rollback' | 'approve',
+  payload: unknown,
+  at: string,
+  signer: Signer | undefined,
+  opts: { auth?: AuthContext; approvalTtlMs?: number },
+): { reason: string; code?: string } | undefined {
+  const r = state.reversible!;
+  const now = Date.parse(at);
+  const p = payload as { actor: string; reason?: string; commandId?: string };
+  if (name === 'rollback') {
+    r.requests += 1;
+    const rollback = {
+      command: 'rollback' as const,
+      actor: p.actor,
+      ...(p.commandId ? { commandId: p.commandId } : {}),
+      ...(p.reason !== undefined ? { reason: p.reason } : {}),
+    };
+    r.request = {
+      rollback,
+      approval: requestApproval({
+        binding: { campaign: opts.auth?.workflowId ?? '', ring: REVERSAL_BINDING, step: r.requests, epoch: state.route.epoch },
+        requestedBy: p.actor,
+        ...(signer ? { requestedByKey: signer.publicKey } : {}),
+        now,
+        ttlMs: opts.approvalTtlMs ?? DEFAULT_STRAGGLER_APPROVAL_TTL_MS,
+        evidence: { route: state.route, counts: state.counts, completedAt: r.completedAt, reason: p.reason },
+      }),
+    };
+    return undefined;
+  }
+  const pending = pendingReversal(state, now)!;
+  const parsed = parseApprove(payload);
+  if (!parsed.ok) return { reason: `${parsed.field}: ${parsed.message}; ${parsed.hint} (status.reversal.binding)`, code: parsed.refusal };
+  // The key comes from the verified signature, never from the payload.
+  const command = { ...parsed.command, ...(signer ? { key: signer.publicKey } : {}) };
+  delete (command as { campaign?: string }).campaign;
+  const out = approveTwoPerson(pending.approval, command, now);
+  if (!out.ok) return { reason: `${out.field}: ${out.message}; ${out.hint}`, code: out.refusal };
+  pending.approval = out.request;
+  if (out.granted) {
+    pending.approval = consume(out.request, out.request.binding, now);
+    const approvers = pending.approval.approvals.map((a) => a.actor).join(' and ');
+    state.rollback = {
+      ...pending.rollback,
+      reason: `${pending.rollback.reason ?? 'rollback after completion'} (approved by ${approvers})`,
+      from: 'completed',
+      at,
+    };
+  }
+  return undefined;
 }
 
 /**
@@ -281,6 +357,8 @@ export function enterPhase(state: MigrationState, to: Phase, reason: string, at:
   for (const k of clear) delete state.obs[k];
   state.phase = to;
   if (to !== 'failed') state.failure = undefined;
+  // The clock a reversible unit's finalizeAfter counts from.
+  if (to === 'completed' && state.reversible) state.reversible.completedAt = Date.parse(at);
   state.advance = undefined;
   state.approval = undefined;
   // Reached, or left the forward path (rollback, failure): the standing advance ends.
@@ -319,7 +397,9 @@ export function markCompensation(state: MigrationState, prefix: string): void {
 /** The planner's actions that only change the state (bakes, drains, approvals, reports, an automatic rollback). */
 export type Bookkeeping = Extract<
   Action,
-  { type: 'start-bake' | 'end-bake' | 'start-drain' | 'request-approval' | 'clear' | 'report-stragglers' | 'roll-back' }
+  {
+    type: 'start-bake' | 'end-bake' | 'start-drain' | 'request-approval' | 'clear' | 'report-stragglers' | 'roll-back' | 'finalize';
+  }
 >;
 
 /** Applies a bookkeeping action at `now` (ms; `at` is the same instant as ISO text). */
@@ -374,6 +454,21 @@ export function applyBookkeeping(state: MigrationState, input: UnitMigrationInpu
         stragglers: state.stragglers,
       });
       return;
+    case 'finalize': {
+      const r = state.reversible;
+      if (!r) return;
+      const by = action.how === 'command' ? (r.finalize?.actor ?? 'cutover') : 'cutover';
+      const reason =
+        action.how === 'command'
+          ? `finalized by ${by}${r.finalize?.reason ? `: ${r.finalize.reason}` : ''}`
+          : `finalized: reversible for ${r.after} ms after completion, and nobody rolled it back`;
+      r.finalized = { actor: by, at, ...(r.finalize?.reason ? { reason: r.finalize.reason } : {}), how: action.how };
+      note(state, at, `${reason}; the source's workers may stop and its paused schedule copies may be deleted`, by, {
+        finalized: action.how,
+        ...(r.finalize?.commandId ? { finalizeCommandId: r.finalize.commandId } : {}),
+      });
+      return;
+    }
     case 'roll-back':
       state.rollback = {
         command: 'rollback',

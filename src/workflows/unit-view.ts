@@ -5,7 +5,7 @@
  */
 import { unitViewOf, type UnitView } from '../campaign/driver';
 import type { MigrationState, Phase, RouteView, UnitMigrationInput, UnitStatus } from '../domain/migration';
-import { drainRate, reconcileClean, type Action } from './planner';
+import { drainRate, finalizeDeadline, reconcileClean, reversibleOpen, type Action } from './planner';
 
 /** One unit's run as the views and the act code read it. */
 export interface UnitRun {
@@ -90,6 +90,7 @@ export function unitStatus(run: UnitRun): UnitStatus {
       ...(state.obs.schedules ? { schedules: state.obs.schedules } : {}),
     },
     ...(state.schedules ? { schedules: state.schedules } : {}),
+    ...reversibilityView(state),
     continuedAsNew: state.runs,
     ...(run.runIds
       ? { signing: { firstRunId: run.runIds.first, runId: run.runIds.current, required: (input.operators?.length ?? 0) > 0 } }
@@ -98,6 +99,32 @@ export function unitStatus(run: UnitRun): UnitStatus {
       ? { audit: { seq: state.audit.seq, head: state.audit.head, mirrored: state.audit.mirrored, records: state.audit.records } }
       : {}),
     ...truncatedView(state),
+  };
+}
+
+/** Whether a completed unit can still be rolled back, until when, and a rollback request waiting for approvals. */
+function reversibilityView(state: MigrationState): Pick<UnitStatus, 'reversible' | 'reversibleUntil' | 'finalized' | 'reversal'> {
+  const r = state.reversible;
+  const open = reversibleOpen(state);
+  const deadline = finalizeDeadline(state);
+  const q = r?.request;
+  const a = q?.approval;
+  return {
+    reversible: open,
+    ...(open ? { reversibleUntil: deadline === undefined ? 'finalize' : new Date(deadline).toISOString() } : {}),
+    ...(r?.finalized ? { finalized: r.finalized } : {}),
+    ...(open && q && a && a.consumedAt === undefined
+      ? {
+          reversal: {
+            requestedBy: q.rollback.actor,
+            ...(q.rollback.reason !== undefined ? { reason: q.rollback.reason } : {}),
+            approvals: a.approvals.map((x) => ({ actor: x.actor, at: new Date(x.at).toISOString() })),
+            required: a.required,
+            expiresAt: new Date(a.expiresAt).toISOString(),
+            binding: { ring: a.binding.ring, step: a.binding.step, epoch: a.binding.epoch },
+          },
+        }
+      : {}),
   };
 }
 
@@ -174,9 +201,18 @@ export function rateText(ratePerMin: number): string {
 function operatorHints(run: UnitRun): string[] {
   const { state, unit } = run;
   const last = state.history[state.history.length - 1];
-  const final = state.phase === 'completed' || state.phase === 'rolled-back';
+  const final = (state.phase === 'completed' || state.phase === 'rolled-back') && !reversibleOpen(state);
   const out = [last ? `**why** ${last.reason ?? ''}${last.actor ? ` (${last.actor}, ${last.at})` : ''}` : ''];
   if (final) return [...out, `**next** nothing: ${state.phase} is final`];
+  if (reversibleOpen(state)) {
+    const deadline = finalizeDeadline(state);
+    return [
+      ...out,
+      `**reversible** until ${deadline === undefined ? '`cutover finalize`' : new Date(deadline).toISOString()}`,
+      `**finalize** \`cutover finalize ${unit}\` (the source's workers may then stop)`,
+      `**roll back** \`cutover rollback ${unit} --reason "…"\`, then two other operators \`cutover approve ${unit}\``,
+    ];
+  }
   out.push(`**next** ${run.wait?.reason ?? `working on ${state.phase}`}`);
   if (state.phase !== 'rolling-back') {
     out.push(`**roll back** \`cutover rollback ${unit} --reason "…"\`, or the signal \`rollback\` with {"actor":"<you>","reason":"…"}`);

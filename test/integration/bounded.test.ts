@@ -295,7 +295,7 @@ describe('bounded state: a flood of signals (real clusters, Redis)', function ()
       assert.equal(typo?.code, 'unknown-signal');
       assert.match(
         typo?.reason ?? '',
-        /^signal: "advnce" is not a signal of this workflow; send one of advance, pause, resume, rollback, approve$/,
+        /^signal: "advnce" is not a signal of this workflow; send one of advance, pause, resume, rollback, approve, finalize$/,
       );
       assert.equal(first?.commandId, 'reuse-last');
       assert.notEqual(first?.code, 'reused-command-id');

@@ -235,7 +235,8 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
           },
         },
         gates: {},
-        defaults: { bake: '1s', percentSteps: [50], drainDeadline: '30s', holdTimeout: '10s' },
+        // Final on completion: these tests check the route is final (source workers may stop) once completed.
+        defaults: { bake: '1s', percentSteps: [50], drainDeadline: '30s', holdTimeout: '10s', finalizeAfter: '0s' },
         rings: [
           { name: 'ring0', units: [tenantUnit('move'), 'namespace/payments'], gates: [] },
           { name: 'ring1', units: [tenantUnit('canary'), tenantUnit('draining'), tenantUnit('revoke')], gates: [] },
@@ -554,7 +555,8 @@ describe('e2e across a secured boundary (TLS, API keys, mTLS, suffixed namespace
           },
         },
         gates: {},
-        defaults: { bake: '1s', percentSteps: [50], drainDeadline: '30s', holdTimeout: '10s' },
+        // Final on completion: these tests check the route is final (source workers may stop) once completed.
+        defaults: { bake: '1s', percentSteps: [50], drainDeadline: '30s', holdTimeout: '10s', finalizeAfter: '0s' },
         rings: [{ name: 'ring0', units: [`tenant/detections/${tenant}`], gates: [] }],
       };
       ({ plan, file: planFile } = writePlan(dir, 'plan-reverse.json', doc));

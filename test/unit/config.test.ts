@@ -13,6 +13,7 @@ import {
   DEFAULT_GATE_COUNT,
   DEFAULT_GATE_FAILURE_LIMIT,
   DEFAULT_GATE_INTERVAL_MS,
+  DEFAULT_FINALIZE_AFTER_MS,
   DEFAULT_HOLD_TIMEOUT_MS,
   DEFAULT_ON_GATE_FAILURE,
   DEFAULT_PERCENT_STEPS,
@@ -96,6 +97,7 @@ describe('config: the example plan', () => {
       drainDeadline: 600_000,
       stragglers: DEFAULT_STRAGGLERS,
       holdTimeout: DEFAULT_HOLD_TIMEOUT_MS,
+      finalizeAfter: DEFAULT_FINALIZE_AFTER_MS,
     });
     assert.deepEqual(
       plan.rings.map((ring) => [ring.name, ring.batchSize, ring.approval]),
@@ -153,6 +155,7 @@ describe('config: defaults', () => {
       drainDeadline: DEFAULT_DRAIN_DEADLINE_MS,
       stragglers: DEFAULT_STRAGGLERS,
       holdTimeout: DEFAULT_HOLD_TIMEOUT_MS,
+      finalizeAfter: DEFAULT_FINALIZE_AFTER_MS,
     });
     assert.deepEqual(plan.gates, {});
     assert.deepEqual(plan.rings, [{ name: 'ring0', units: ['namespace/payments'], gates: [], batchSize: 1 }]);
