@@ -98,7 +98,10 @@ describe('reversible completion: planner', () => {
 
   it('finalize: taken only from a completed, reversible unit; then the route is made final and it ends', () => {
     const s = completed('never');
-    assert.equal(applyCommand(s, 'finalize', { actor: 'alice', commandId: 'f1', reason: 'all good' }, iso(T0 + 5), safe).outcome, 'applied');
+    assert.equal(
+      applyCommand(s, 'finalize', { actor: 'alice', commandId: 'f1', reason: 'all good' }, iso(T0 + 5), safe).outcome,
+      'applied',
+    );
     const a = decide(unitInput(), s, s.obs, T0 + 10);
     assert.equal(a.type === 'step' && a.step.kind === 'set-route' && a.step.sourceWorkersMayStop, true);
     s.route = { ...s.route, sourceWorkersMayStop: true };
@@ -116,7 +119,10 @@ describe('reversible completion: planner', () => {
     for (const phase of ['canary', 'draining', 'rolled-back', 'failed'] as const) {
       const v = checkCommand('finalize', { actor: 'a', commandId: 'f' }, { ...initialState(), phase });
       assert.equal(v.verdict, 'reject', phase);
-      assert.match(v.verdict === 'reject' ? v.reason : '', new RegExp(`^finalize: the unit is ${phase}; finalize makes a completed unit final`));
+      assert.match(
+        v.verdict === 'reject' ? v.reason : '',
+        new RegExp(`^finalize: the unit is ${phase}; finalize makes a completed unit final`),
+      );
     }
     const old = { ...initialState(), phase: 'completed' as const };
     const v = checkCommand('finalize', { actor: 'a', commandId: 'f' }, old);
@@ -167,9 +173,11 @@ describe('reversible completion: rollback with a two-person approval', () => {
     assert.equal(dup.outcome, 'rejected');
     assert.equal(s.rejected.at(-1)!.code, 'duplicate-approver');
     assert.equal(applyCommand(s, 'approve', { actor: 'bob', commandId: 'a3', ...binding(s) }, at(7), safe).outcome, 'applied');
-    assert.equal(s.rollback?.actor, 'carol');
-    assert.equal(s.rollback?.from, 'completed');
-    assert.match(s.rollback?.reason ?? '', /latency on the target \(approved by alice and bob\)/);
+    // Read afresh: the asserts above narrowed `s.rollback` to undefined.
+    const rollback = (s as MigrationState).rollback;
+    assert.equal(rollback?.actor, 'carol');
+    assert.equal(rollback?.from, 'completed');
+    assert.match(rollback?.reason ?? '', /latency on the target \(approved by alice and bob\)/);
     const t = decide(unitInput(), s, s.obs, T0 + 8);
     assert.equal(t.type === 'transition' && t.to, 'rolling-back');
     enterPhase(s, 'rolling-back', 'rollback', at(8), ['reconcile']);
@@ -222,7 +230,13 @@ describe('reversible completion: rollback with a two-person approval', () => {
 });
 
 describe('reversible completion: status, views and the cockpit', () => {
-  const run = (state: MigrationState) => ({ kind: 'tenant' as const, input: unitInput(), state, unit: 'tenant/detections/acme', workflowId: 'w' });
+  const run = (state: MigrationState) => ({
+    kind: 'tenant' as const,
+    input: unitInput(),
+    state,
+    unit: 'tenant/detections/acme',
+    workflowId: 'w',
+  });
 
   it('status says reversible and until when; the campaign view lists it; a final unit is not reversible', () => {
     const s = completed(HOUR);
@@ -239,7 +253,10 @@ describe('reversible completion: status, views and the cockpit', () => {
     const old = unitStatus(run({ ...initialState(), phase: 'completed' }));
     assert.equal(old.reversible, false);
     assert.equal('reversible' in unitViewOf(old.unit, old.id, old), false);
-    assert.throws(() => checkFinalizable(old.unit, old), (e: unknown) => e instanceof CockpitInputError && e.field === '<unit>');
+    assert.throws(
+      () => checkFinalizable(old.unit, old),
+      (e: unknown) => e instanceof CockpitInputError && e.field === '<unit>',
+    );
   });
 
   it('a rollback request shows who asked, the approvals so far and the binding an approve names', () => {
@@ -249,7 +266,10 @@ describe('reversible completion: status, views and the cockpit', () => {
     const st = unitStatus(run(s));
     assert.equal(st.reversibleUntil, 'finalize');
     assert.deepEqual(st.reversal?.binding, { ring: REVERSAL_BINDING, step: 1, epoch: 5 });
-    assert.deepEqual(st.reversal?.approvals.map((a) => a.actor), ['alice']);
+    assert.deepEqual(
+      st.reversal?.approvals.map((a) => a.actor),
+      ['alice'],
+    );
     assert.match(reversalLine(st.unit, st), /waits for approvals: 1 of 2/);
     assert.match(reversibleLines(st.unit, st)[0]!, /^ROLLBACK REQUESTED by carol \(why\): 1 of 2 approvals \(alice\)/);
     assert.throws(() => checkFinalizable(st.unit, st), /waits for approvals/);
@@ -257,12 +277,16 @@ describe('reversible completion: status, views and the cockpit', () => {
 
   it('checkFinalizable refuses a unit that is not completed (exit 2: CockpitInputError)', () => {
     const st = unitStatus(run({ ...initialState(), phase: 'canary' }));
-    assert.throws(() => checkFinalizable(st.unit, st), (e: unknown) => e instanceof CockpitInputError && /is canary; finalize/.test(e.message));
+    assert.throws(
+      () => checkFinalizable(st.unit, st),
+      (e: unknown) => e instanceof CockpitInputError && /is canary; finalize/.test(e.message),
+    );
   });
 });
 
 describe('reversible completion: plan and input', () => {
-  const example = () => parseYaml(readFileSync(path.resolve(__dirname, '../../examples/plan.yaml'), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const example = () => parseYaml(readFileSync(path.resolve(__dirname, '../../examples/plan.yaml'), 'utf8')) as Raw;
 
   it('defaults.finalizeAfter: 24h by default; a duration, 0s or never; carried to the unit input', () => {
     const base = validatePlan(example());
