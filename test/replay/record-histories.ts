@@ -147,6 +147,36 @@ async function main(): Promise<void> {
           redis.disconnect();
         }
       });
+    // A tenant that completed reversible (finalizeAfter never) with a schedule: a rollback asked, refused to its
+    // asker as an approver, approved by two others, and carried out (patch `reversible-completed`).
+    if (wanted('tenant-migration-reversible-rolled-back-after-completion'))
+      await run(new Rig({ kind: 'tenant', schedules: 1, input: { finalizeAfterMs: 'never' } }), async (r) => {
+        r.startWorkload();
+        await r.start();
+        await r.waitPhase('completed', 60_000);
+        await r.command('rollback', { actor: 'carol', reason: 'latency on the target' });
+        const asked = await r.waitFor((s) => !!s.reversal, 'the rollback request');
+        const approve = (actor: string) =>
+          r.rawSignal('approve', { actor, commandId: `${r.tag}-approve-${actor}`, ...asked.reversal!.binding });
+        await approve('carol');
+        await approve('alice');
+        await r.waitFor((s) => s.reversal?.approvals.length === 1, 'one approval');
+        await approve('bob');
+        await r.waitPhase('rolled-back', 60_000);
+        await r.settleWorkload();
+        await save(r, 'tenant-migration-reversible-rolled-back-after-completion');
+      });
+    // A namespace that completed reversible for an hour and was finalized by an operator's command.
+    if (wanted('namespace-migration-reversible-finalized'))
+      await run(new Rig({ kind: 'namespace', input: { finalizeAfterMs: 3_600_000 } }), async (r) => {
+        r.startWorkload();
+        await r.start();
+        await r.waitPhase('completed', 60_000);
+        await r.command('finalize', { actor: 'alice', reason: 'target healthy' });
+        await r.handle().result();
+        await r.settleWorkload();
+        await save(r, 'namespace-migration-reversible-finalized');
+      });
   } finally {
     await closeShared();
     await stopTestStack();
