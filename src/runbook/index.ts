@@ -43,6 +43,12 @@ function gateThreshold(g: GateSpec): string {
   return g.summary;
 }
 
+/** How long a completed unit stays reversible, in words. */
+function finalizeText(after: number | 'never'): string {
+  if (after === 'never') return 'until finalized';
+  return after === 0 ? 'final at once' : `${formatDuration(after)} after completion`;
+}
+
 /** What rolling a step back means, in one line. */
 function rollbackOf(step: CampaignStep, planPath: string): string {
   switch (step.kind) {
@@ -111,6 +117,14 @@ export function renderRunbook(plan: Plan, opts: RunbookOptions = {}): string {
         ['pause / resume a unit', `\`npx cutover pause <unit>${p()} --reason "…"\` / \`npx cutover resume <unit>${p()}\``],
         ['roll a unit back', `\`npx cutover rollback <unit>${p()} --reason "…"\``],
         ['approve', `\`npx cutover approve <unit or ${plan.name}>${p()}\``],
+        [
+          `make a completed unit final (reversible until then: ${finalizeText(plan.defaults.finalizeAfter)})`,
+          `\`npx cutover finalize <unit>${p()}\``,
+        ],
+        [
+          'roll a completed unit back (while reversible)',
+          `\`npx cutover rollback <unit>${p()} --reason "…"\`, then \`npx cutover approve <unit>${p()}\` by two other operators`,
+        ],
         ['duplicates and stranded runs', `\`npx cutover reconcile <unit>${p()}\``],
         ['in the Temporal UI', `filter \`CutoverCampaign="${plan.name}"\`, or \`CutoverPhase="draining"\``],
       ],
