@@ -444,10 +444,15 @@ function obsOfStep(step: string): (keyof Observations)[] {
 /** The planner: what to do next, given the input, the state, the latest observations and the time (ms). */
 export function decide(input: UnitMigrationInput, state: MigrationState, obs: Observations, now: number): Action {
   if (isFinal(state)) return { type: 'done' };
+  // A completed unit waiting to be finalized or rolled back rests: no periodic check of its record (a completed
+  // unit never had one), so it costs nothing until a command or its deadline; a route change it makes still
+  // reads the record when its compare-and-set loses (`seen`), and restores or adopts as in any phase.
+  const resting = reversibleOpen(state) && !state.rollback;
   // The routing record first, in every phase (paused and failed too): it is what applications route by.
-  const watch = routeWatchAction(input, state, now);
+  const watch = routeWatchAction(input, state, now, { periodic: !resting });
   if (watch) return watch;
-  return capWait(decidePhase(input, state, obs, now), input, state);
+  const action = decidePhase(input, state, obs, now);
+  return resting ? action : capWait(action, input, state);
 }
 
 /** The phase's own work (and the rules that hold in every phase: rollback, pause, failure). */

@@ -92,7 +92,12 @@ export function judgeSeen(state: MigrationState, w: RouteWatch, seen: RouteSeen)
  * The route watch's next action, before the phase's own work: act on a record read, or read it when a
  * check is due. Undefined when there is nothing to do (or the run does not watch its record).
  */
-export function routeWatchAction(input: UnitMigrationInput, state: MigrationState, now: number): RouteWatchAction | undefined {
+export function routeWatchAction(
+  input: UnitMigrationInput,
+  state: MigrationState,
+  now: number,
+  opts: { periodic: boolean } = { periodic: true },
+): RouteWatchAction | undefined {
   if (!watching(state)) return undefined;
   const w = state.routeWatch;
   const seen = w.seen;
@@ -119,7 +124,7 @@ export function routeWatchAction(input: UnitMigrationInput, state: MigrationStat
       }
     }
   }
-  if (now >= nextRouteCheck(input, w)) return { type: 'step', step: { kind: 'check-route' } };
+  if (opts.periodic && now >= nextRouteCheck(input, w)) return { type: 'step', step: { kind: 'check-route' } };
   return undefined;
 }
 

@@ -86,6 +86,20 @@ describe('reversible completion: planner', () => {
     assert.match(s.history.at(-1)!.reason!, /^finalized: reversible for 3600000 ms after completion/);
   });
 
+  it('while it waits it rests: no periodic check of its routing record, and the wait is not cut to the next check', () => {
+    const s = completed(HOUR);
+    s.routeWatch = { since: T0 - HOUR, checkedAt: T0, seenEpoch: 5, restores: 0 };
+    const inp = unitInput({ routeCheckMs: 1000 });
+    const w = decide(inp, s, s.obs, T0 + 30 * 60_000);
+    assert.equal(w.type, 'wait');
+    assert.equal(w.type === 'wait' && w.until, T0 + HOUR);
+    // Before completion the same state checks its record every routeCheckMs.
+    const busy = { ...s, phase: 'draining' as const };
+    assert.equal(isFinal(busy), false);
+    const c = decide(inp, busy, busy.obs, T0 + 30 * 60_000);
+    assert.equal(c.type === 'step' && c.step.kind, 'check-route');
+  });
+
   it('with never it waits without a deadline until finalize', () => {
     const s = completed('never');
     assert.equal(finalizeDeadline(s), undefined);
