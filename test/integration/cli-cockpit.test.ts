@@ -272,6 +272,21 @@ describe('cutover CLI: the cockpit verbs against the real stack', function () {
     );
   });
 
+  it('finalize of a unit that is not completed, or of the campaign, is bad input (exit 2) and sends nothing', async () => {
+    if (!(await query(4).catch(() => undefined))) await startUnit(4);
+    const before = await query(4);
+    const r = await cli(['finalize', unit(4), '--plan', planFile, '--actor', 'erin']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /<unit>: .* is pending; finalize makes a completed unit final/);
+    const campaign = await cli(['finalize', plan.name, '--plan', planFile, '--actor', 'erin']);
+    assert.equal(campaign.code, 2, campaign.stderr);
+    const after = await query(4);
+    assert.deepEqual(
+      [after.history.length, after.rejected.length, after.phase, after.reversible],
+      [before.history.length, before.rejected.length, 'pending', false],
+    );
+  });
+
   it('bad input exits 2 before anything is sent: unknown unit, the campaign as a unit, bad flags, no plan', async () => {
     for (const args of [
       ['pause', 'tenant/detections/nobody', '--plan', planFile],
