@@ -11,14 +11,15 @@ import { checkCommand, decide, finalizeDeadline, isFinal, reversibleOpen } from 
 import { applyBookkeeping, applyCommand, enterPhase, REVERSAL_BINDING } from '../../src/workflows/unit-state';
 import { unitStatus } from '../../src/workflows/unit-view';
 import { unitViewOf } from '../../src/campaign/driver';
-import { reversalLine, reversibleLines } from '../../src/cockpit/render';
+import { renderStatus, reversalLine, reversibleLines } from '../../src/cockpit/render';
+import type { CockpitStatus } from '../../src/cockpit/status';
 import { checkFinalizable } from '../../src/cockpit/commands';
 import { CockpitInputError } from '../../src/cockpit/errors';
 import { validatePlan } from '../../src/config';
 import { DEFAULT_FINALIZE_AFTER_MS } from '../../src/config/defaults';
 import { unitInputFromPlan } from '../../src/campaign/unit-input';
 import { validateUnitInput } from '../../src/domain/unit-input';
-import { initialState, type MigrationState, type Observations } from '../../src/domain/migration';
+import { initialState, type MigrationState, type Observations, type UnitStatus } from '../../src/domain/migration';
 import { unitInput } from './fixtures/unit-input';
 
 const HOUR = 3_600_000;
@@ -287,6 +288,33 @@ describe('reversible completion: status, views and the cockpit', () => {
     assert.match(reversalLine(st.unit, st), /waits for approvals: 1 of 2/);
     assert.match(reversibleLines(st.unit, st)[0]!, /^ROLLBACK REQUESTED by carol \(why\): 1 of 2 approvals \(alice\)/);
     assert.throws(() => checkFinalizable(st.unit, st), /waits for approvals/);
+  });
+
+  it('cutover status lists the reversible units under the campaign line, and under each one until when', () => {
+    const st = unitStatus(run(completed(HOUR)));
+    const row = (unit: string, status?: UnitStatus) => ({
+      unit,
+      ring: 'ring0',
+      workflowId: `cutover/${unit}`,
+      url: `http://ui/${unit}`,
+      workflow: status ? ('running' as const) : ('not-started' as const),
+      ...(status ? { status } : {}),
+    });
+    const view: CockpitStatus = {
+      plan: 'p',
+      source: 'legacy',
+      target: 'cloud',
+      controlNamespace: 'cutover',
+      at: iso(T0),
+      campaign: { workflowId: 'cutover/campaign/p', url: 'http://ui/c', workflow: 'not-started' },
+      units: [row('tenant/detections/acme', { ...st, unit: 'tenant/detections/acme' }), row('namespace/payments')],
+    };
+    const lines = renderStatus(view, { now: new Date(T0 + 60_000) }).split('\n');
+    assert.ok(lines.includes('reversible (completed, not final): tenant/detections/acme'), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith('  REVERSIBLE until 2030-01-01T01:00:00.000Z (in 59m)')),
+      lines.join('\n'),
+    );
   });
 
   it('checkFinalizable refuses a unit that is not completed (exit 2: CockpitInputError)', () => {
