@@ -217,11 +217,12 @@ export function reversibleLines(unit: string, s: UnitStatus, now?: Date): string
       until === undefined || until === 'finalize'
         ? 'until finalized'
         : `until ${until}${now ? ` (in ${shortDuration(Math.max(0, Date.parse(until) - now.getTime()))})` : ''}`;
-    out.push(
-      `REVERSIBLE ${when} — cutover finalize ${unit} makes it final; cutover rollback ${unit} --reason … asks two approvals`,
-    );
+    out.push(`REVERSIBLE ${when} — cutover finalize ${unit} makes it final; cutover rollback ${unit} --reason … asks two approvals`);
   }
-  if (s.finalized) out.push(`final: finalized ${s.finalized.how === 'deadline' ? 'at its deadline' : `by ${s.finalized.actor}`} at ${s.finalized.at}`);
+  if (s.finalized) {
+    const by = s.finalized.how === 'deadline' ? 'at its deadline' : `by ${s.finalized.actor}`;
+    out.push(`final: finalized ${by} at ${s.finalized.at}`);
+  }
   return out;
 }
 

@@ -82,7 +82,8 @@ export function validateUnitInput(input: unknown, kind: 'namespace' | 'tenant'):
     need(
       'finalizeAfterMs',
       i.finalizeAfterMs === 'never' || ms(i.finalizeAfterMs),
-      'how long a completed unit stays reversible, in milliseconds ≥ 0 (0: final at once), or "never" (until `cutover finalize`); plan defaults.finalizeAfter',
+      'how long a completed unit stays reversible, in milliseconds ≥ 0 (0: final at once), or "never" ' +
+        '(until `cutover finalize`); plan defaults.finalizeAfter',
     );
   if (i.maxHistoryEvents !== undefined)
     need('maxHistoryEvents', typeof i.maxHistoryEvents === 'number' && i.maxHistoryEvents >= 20, 'at least 20 events, or leave unset');

@@ -516,8 +516,7 @@ function completedReversible(input: UnitMigrationInput, state: MigrationState, n
     for: 'operator',
     ...(deadline !== undefined ? { until: deadline } : {}),
     reason:
-      `completed; reversible until ${until}: finalize makes it final now, ` +
-      'a rollback with two approvals moves it back to the source',
+      `completed; reversible until ${until}: finalize makes it final now, ` + 'a rollback with two approvals moves it back to the source',
   };
 }
 
