@@ -515,8 +515,7 @@ function completedReversible(input: UnitMigrationInput, state: MigrationState, n
     type: 'wait',
     for: 'operator',
     ...(deadline !== undefined ? { until: deadline } : {}),
-    reason:
-      `completed; reversible until ${until}: finalize makes it final now, ` + 'a rollback with two approvals moves it back to the source',
+    reason: `completed; reversible until ${until}: finalize makes it final now, a rollback with two approvals moves it back to the source`,
   };
 }
 
