@@ -188,6 +188,10 @@ export function detailLines(row: UnitRow, now?: Date): string[] {
   if (s.waitingFor) out.push(`waiting: ${s.waitingFor}`);
   const drain = now && drainLine(row, now);
   if (drain) out.push(drain);
+  // Only a sweep that could not vouch for the current route is news: its starts still look at the other cluster.
+  const sw = s.placementSweep;
+  if (sw && !sw.marked && sw.epoch === s.route.epoch)
+    out.push(`placement sweep at epoch ${sw.epoch} not marked: ${sw.reason ?? 'unknown'} — starts keep looking at the other cluster`);
   out.push(...retrying);
   const gate = s.gates[s.gates.length - 1];
   if (gate?.message && gate.result !== 'successful') out.push(`gate ${gate.name}: ${gate.message}`);

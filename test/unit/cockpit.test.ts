@@ -239,6 +239,17 @@ describe('cockpit (unit)', () => {
       assert.match(ls[i + 1]!, /^\s{30} shadow\s+10% e3/);
     });
 
+    it('names a placement sweep that could not vouch for the current route, and stays quiet about one that did', () => {
+      const sweep = { epoch: 3, marked: false, listed: { source: 0, target: 0 }, seeded: 0, at: at(0), reason: 'sweep failed: boom' };
+      const row = (over: Partial<UnitStatus>) => ({ workflow: 'running', unit: 'namespace/payments', status: unitStatus(over) }) as UnitRow;
+      assert.deepEqual(detailLines(row({ placementSweep: sweep })), [
+        'placement sweep at epoch 3 not marked: sweep failed: boom — starts keep looking at the other cluster',
+      ]);
+      assert.deepEqual(detailLines(row({ placementSweep: { ...sweep, marked: true, reason: undefined } })), []);
+      // A sweep of an earlier route says nothing about this one.
+      assert.deepEqual(detailLines(row({ placementSweep: { ...sweep, epoch: 2 } })), []);
+    });
+
     it('falls back to the planner wait when the status has no bake deadline', () => {
       const r: Partial<UnitRow> = { workflow: 'running', status: unitStatus({ waitingFor: 'baking canary 10%' }) };
       const t = renderStatus(view(plan, { 'namespace/payments': r }), { now: NOW });
