@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client } from '@temporalio/client';
+import { Client, type WorkflowClientInterceptor } from '@temporalio/client';
 import { createSweepActivities } from '../src/activities/sweep';
 import { connectCluster } from '../src/clusters/connect';
 import { Redis } from 'ioredis';
@@ -113,26 +113,50 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     // Settled on the source at epoch 1: the state every application is in when it swaps its Client.
     await store.ensure(UNIT, { route: { kind: 'side', side: 'source' }, actor: 'bench' });
 
-    const direct = new Client({ connection: srcConn, namespace: NS });
-    const routed = await RoutedClient.create({
-      source: new Client({ connection: srcConn, namespace: NS }),
-      target: new Client({ connection: dstConn, namespace: NS }),
-      store,
-      namespace: NS,
-    });
+    // Every SDK client gets the same interceptor, which times the SDK's own start call: a routed start's
+    // latency minus that time is what the routing adds (the overhead), whatever the server's latency does.
+    const inner = new Map<string, number>();
+    const timing: WorkflowClientInterceptor = {
+      async start(input, next) {
+        const t = performance.now();
+        try {
+          return await next(input);
+        } finally {
+          inner.set(input.options.workflowId, performance.now() - t);
+        }
+      },
+    };
+    const sdkClient = (connection: typeof srcConn) => new Client({ connection, namespace: NS, interceptors: { workflow: [timing] } });
+    const direct = sdkClient(srcConn);
+    const routed = await RoutedClient.create({ source: sdkClient(srcConn), target: sdkClient(dstConn), store, namespace: NS });
     closers.push(() => routed.close());
 
     let seq = 0;
     const tq = `bench-${Date.now()}`;
-    const startDirect = () => direct.workflow.start('benchNoop', { taskQueue: tq, workflowId: `d-${seq++}` });
-    const startRouted = () => routed.workflow.start('benchNoop', { taskQueue: tq, workflowId: `r-${seq++}` });
+    const startDirect = () => {
+      const workflowId = `d-${seq++}`;
+      return direct.workflow.start('benchNoop', { taskQueue: tq, workflowId }).finally(() => inner.delete(workflowId));
+    };
+    /** Microseconds the routing added to each routed start of the current phase (see `timing`). */
+    let overheadUs: number[] = [];
+    const startRouted = async () => {
+      const workflowId = `r-${seq++}`;
+      const t = performance.now();
+      const h = await routed.workflow.start('benchNoop', { taskQueue: tq, workflowId });
+      const sdk = inner.get(workflowId);
+      inner.delete(workflowId);
+      if (sdk !== undefined) overheadUs.push((performance.now() - t - sdk) * 1000);
+      return h;
+    };
     // While the unit moves, half the routed starts go to the target, a server of its own: the fair direct
     // baseline sends each ID where the same hash sends it, with plain clients (the mix without the routing).
-    const directTarget = new Client({ connection: dstConn, namespace: NS });
+    const directTarget = sdkClient(dstConn);
     const half: Route = { kind: 'percent', basisPoints: 5_000 };
     const startDirectMix = () => {
       const workflowId = `d-${seq++}`;
-      return (sideFor(half, workflowId) === 'target' ? directTarget : direct).workflow.start('benchNoop', { taskQueue: tq, workflowId });
+      return (sideFor(half, workflowId) === 'target' ? directTarget : direct).workflow
+        .start('benchNoop', { taskQueue: tq, workflowId })
+        .finally(() => inner.delete(workflowId));
     };
 
     log('warm-up');
@@ -163,6 +187,7 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     // Latency and CPU at half the direct knee, alternating blocks.
     log(`latency blocks at ${rate} starts/s (half the direct knee ${round(knee.direct, 0)}/s)`);
     const blocks: Record<'direct' | 'routed', BlockResult[]> = { direct: [], routed: [] };
+    overheadUs = [];
     for (let r = 0; r < LAT_ROUNDS; r++) {
       const order = r % 2 === 0 ? (['direct', 'routed'] as const) : (['routed', 'direct'] as const);
       for (const which of order) blocks[which].push(await openLoop(which === 'direct' ? startDirect : startRouted, rate, LAT_BLOCK_MS));
@@ -180,6 +205,7 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     const d = agg(blocks.direct);
     const rt = agg(blocks.routed);
     if (d.errors + rt.errors > 0) throw new Error(`latency blocks had errors: direct ${d.errors}, routed ${rt.errors}`);
+    const settledOverhead = summarize(overheadUs);
     const ds = summarize(d.lat);
     const rs = summarize(rt.lat);
     // Paired view: the median over rounds of each round's routed/direct p50 (robust to load swings).
@@ -214,12 +240,14 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     if (!swept.marked) throw new Error(`the sweep did not mark the unit: ${swept.reason}`);
     log(`swept ${swept.listed.source} + ${swept.listed.target} open runs in ${round(sweepMs / 1000, 1)} s`);
     const sweptBlocks: Record<'direct' | 'routed', BlockResult[]> = { direct: [], routed: [] };
+    overheadUs = [];
     // As many rounds as the settled comparison: this is the figure with a target.
     for (let r = 0; r < LAT_ROUNDS; r++) {
       const order = r % 2 === 0 ? (['direct', 'routed'] as const) : (['routed', 'direct'] as const);
       for (const which of order)
         sweptBlocks[which].push(await openLoop(which === 'direct' ? startDirectMix : startRouted, rate, LAT_BLOCK_MS));
     }
+    const movingOverhead = summarize(overheadUs);
     const md = summarize(agg(sweptBlocks.direct).lat);
     const mr = summarize(agg(sweptBlocks.routed).lat);
     const movingPairedP50 = percentile(
@@ -294,6 +322,10 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
       routedKneePerSec: round(knee.routed, 0),
       rateStartsPerSec: rate,
       startsMeasured: ds.n + rs.n,
+      overheadP50Us: round(settledOverhead.p50, 1),
+      overheadP99Us: round(settledOverhead.p99, 1),
+      movingOverheadP50Us: round(movingOverhead.p50, 1),
+      movingOverheadP99Us: round(movingOverhead.p99, 1),
       movingP50Ratio: round(mr.p50 / md.p50),
       movingP99Ratio: round(mr.p99 / md.p99),
       movingPairedP50Ratio: round(movingPairedP50),
@@ -312,6 +344,11 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
         ['p50 ratio (routed / direct)', results.p50Ratio, target(results.p50Ratio, '<=', 1.03)],
         ['p99 ratio', results.p99Ratio, target(results.p99Ratio, '<=', 1.1)],
         ['p50 ratio, paired (median over rounds)', results.pairedP50Ratio, ''],
+        [
+          'routing overhead per start p50 / p99 (µs; routed latency − the SDK call inside it)',
+          `${results.overheadP50Us} / ${results.overheadP99Us}`,
+          '',
+        ],
         ['CPU per start ratio (client process)', results.cpuRatio, '—'],
         ['saturation (knee) ratio', results.kneeRatio, target(results.kneeRatio, '>=', 0.95)],
         ['route decision p50 / p99 (ns)', `${results.decisionP50Ns} / ${results.decisionP99Ns}`, target(results.decisionP99Ns, '<=', 1000)],
@@ -335,6 +372,11 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
           `${results.movingUnsweptP50Ratio} / ${results.movingUnsweptP99Ratio}`,
           'reference',
         ],
+        [
+          'moving unit, after the sweep: routing overhead per start p50 / p99 (µs)',
+          `${results.movingOverheadP50Us} / ${results.movingOverheadP99Us}`,
+          '',
+        ],
         ['placement sweep: open runs listed / seconds', `${results.sweepRuns} / ${results.sweepSeconds}`, ''],
       ],
     );
@@ -351,6 +393,8 @@ Command: \`npm run bench:routing${args}\` · machine: ${machine} · ${versions},
 Routed vs direct client on the same (source) cluster, unit settled on the source (epoch 1), starts only
 (no worker), open loop at ${rate} starts/s = half the direct knee, ${LAT_ROUNDS} rounds of alternating ${LAT_BLOCK_MS / 1000} s blocks
 (${results.startsMeasured} starts measured). The machine is shared with other test runs, so the ratios carry noise of a few percent.
+The overhead lines take the server out: each routed start's latency minus the time of the SDK start call inside it
+(an interceptor on every SDK client, direct ones too, times that call), so they say what the routing itself costs.
 The "moving unit" lines are the same comparison while the unit is at 50% (the direct baseline then sends each ID to
 the cluster the same hash picks, with plain clients, so both sides see the same mix of clusters), the price of the
 no-duplicate guarantee during a move: before the placement sweep each start claims its placement in Redis and describes the ID on the other
