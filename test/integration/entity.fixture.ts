@@ -556,6 +556,12 @@ export class Rig {
     return this.seq;
   }
 
+  /** The application's routed client (setUp creates it): for workloads of a test's own, e.g. bench/lib/cutover-run.ts. */
+  routedClient(): RoutedClient {
+    if (!this.routed) throw new Error('Rig.routedClient: call setUp() first');
+    return this.routed;
+  }
+
   /** The routed client's decision for a workflow ID: its unit, side and the epoch it decides under. */
   routeOf(workflowId: string): ReturnType<RoutedClient['routeOf']> {
     return this.routed!.routeOf({ workflowId });
