@@ -15,14 +15,20 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Client } from '@temporalio/client';
-import type { RoutedClient } from '../../src/routing';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { Client, Connection } from '@temporalio/client';
+import { Redis } from 'ioredis';
+import { RoutedClient, RoutingStore } from '../../src/routing';
 import type { Side } from '../../src/routing/types';
 import { duplicateFires, listScheduledRuns, lostFires, type ScheduledRun } from '../../src/schedules';
 import { testStack, uniqueId } from '../../test/harness';
+import { FaultProxy } from '../../test/harness/fault-proxy';
+import { childReady } from '../../test/harness/wait';
 import { driveTo, Rig, sharedRig } from '../../test/integration/entity.fixture';
 import { entityAppJob } from '../../test/workflows/entity-app';
 import { Ledger, OpenLoop, flipFigures, reconcileLedger, runFaults, type Fault, type FlipFigures, type Reconciliation } from './ledger';
+import type { AppWorkerConfig } from './app-worker-process';
 import { closedLoop } from './load';
 
 export interface CutoverRunOptions {
@@ -72,8 +78,57 @@ async function directKnee(quick: boolean, log: (l: string) => void): Promise<num
   return best;
 }
 
+/** The application's dual workers of one rig in a child process (SIGKILL-able), and how to start them again. */
+class AppWorkerChild {
+  private child: ChildProcess | undefined;
+
+  constructor(private readonly rig: Rig) {}
+
+  async start(): Promise<void> {
+    const s = testStack();
+    const r = this.rig;
+    const cfg: AppWorkerConfig = {
+      sourceAddress: s.source.address,
+      targetAddress: s.target.address,
+      sourceNamespace: r.input.sourceNamespace,
+      targetNamespace: r.input.targetNamespace,
+      redisUrl: s.redisUrl,
+      keyPrefix: r.keyPrefix,
+      units: [r.unit],
+      taskQueue: r.appQueue,
+      bundlePath: r.appBundlePath(),
+    };
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'app-worker-process.ts')], {
+      cwd: path.resolve(__dirname, '..', '..'),
+      env: { ...process.env, BENCH_APP_WORKER: JSON.stringify(cfg) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.child = child;
+    await childReady(child, `the application worker of ${r.unit}`);
+  }
+
+  /** SIGKILL; resolves once the process is gone. */
+  async kill(): Promise<void> {
+    const c = this.child;
+    this.child = undefined;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = once(c, 'exit');
+    c.kill('SIGKILL');
+    await gone;
+  }
+}
+
+/** What the faults act on. */
+interface FaultTargets {
+  rigs: { ns: Rig; tenant: Rig };
+  apps: AppWorkerChild[];
+  /** The applications' links to the source and to the target. */
+  proxies: { source: FaultProxy; target: FaultProxy };
+}
+
 /** The faults, in order. Each heals itself before the next; `rigs` are the units' rigs. */
-function faultSchedule(rigs: { ns: Rig; tenant: Rig }, giveUp: { ms: number }, quick: boolean): Fault[] {
+function faultSchedule(t: FaultTargets, giveUp: { ms: number }, quick: boolean): Fault[] {
+  const rigs = t.rigs;
   const s = testStack();
   const hold = quick ? 2_000 : 10_000;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -117,6 +172,31 @@ function faultSchedule(rigs: { ns: Rig; tenant: Rig }, giveUp: { ms: number }, q
         await rigs.tenant.killCutoverWorker();
         await rigs.ns.startCutoverWorker();
         await rigs.tenant.startCutoverWorker();
+      },
+    },
+    {
+      name: 'application workers SIGKILLed and restarted',
+      run: async () => {
+        for (const a of t.apps) await a.kill();
+        await sleep(Math.min(hold, 1_000));
+        for (const a of t.apps) await a.start();
+      },
+    },
+    {
+      // Silent, not refused: the applications' connections to the source carry nothing for a while.
+      name: `partition between the applications and the source (${hold / 1000} s, blackhole)`,
+      run: async () => {
+        t.proxies.source.blackhole();
+        await sleep(hold);
+        await t.proxies.source.heal();
+      },
+    },
+    {
+      name: `latency: +100 ms each way on the applications' link to the target (${hold / 1000} s)`,
+      run: async () => {
+        t.proxies.target.latency(100);
+        await sleep(hold);
+        await t.proxies.target.heal();
       },
     },
     {
@@ -165,12 +245,14 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
   const ns = new Rig({
     kind: 'namespace',
     childWorker: true,
+    externalAppWorkers: true,
     jobMs: JOB_MS,
     input: { percentSteps: [10, 25, 50], bakeMs: bake, drainDeadlineMs: 60_000, finalizeAfterMs: 0 },
   });
   const tenant = new Rig({
     kind: 'tenant',
     childWorker: true,
+    externalAppWorkers: true,
     jobMs: JOB_MS,
     schedules: 1,
     input: { percentSteps: [10, 25, 50], bakeMs: bake, advanceMode: 'manual', drainDeadlineMs: 60_000, finalizeAfterMs: 0 },
@@ -179,10 +261,48 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
   const ledger = new Ledger();
   const giveUp = { ms: GIVE_UP_MS };
   let load: OpenLoop | undefined;
+  const closers: (() => Promise<unknown>)[] = [];
+  const apps = [new AppWorkerChild(ns), new AppWorkerChild(tenant)];
   try {
     await ns.setUp();
     await tenant.setUp();
-    const clients: Record<string, RoutedClient> = { [ns.unit]: ns.routedClient(), [tenant.unit]: tenant.routedClient() };
+    for (const a of apps) await a.start();
+    const s = testStack();
+    // The applications reach the clusters through fault proxies (partition, latency), and Redis with a
+    // connection of their own, as an application process would.
+    const proxies = { source: await FaultProxy.start(s.source.address), target: await FaultProxy.start(s.target.address) };
+    closers.push(
+      () => proxies.source.close(),
+      () => proxies.target.close(),
+    );
+    const conns = {
+      source: await Connection.connect({ address: proxies.source.address }),
+      target: await Connection.connect({ address: proxies.target.address }),
+    };
+    closers.push(
+      () => conns.source.close(),
+      () => conns.target.close(),
+    );
+    const appRedis = new Redis(s.redisUrl, { maxRetriesPerRequest: 1 });
+    appRedis.on('error', () => undefined); // outages surface as staleness and typed errors
+    closers.push(async () => appRedis.disconnect());
+    const tenantId = (tenant.input.unit as { tenant: string }).tenant;
+    const routedFor = async (r: Rig) => {
+      const c = await RoutedClient.create({
+        source: new Client({ connection: conns.source, namespace: r.input.sourceNamespace }),
+        target: new Client({ connection: conns.target, namespace: r.input.targetNamespace }),
+        store: new RoutingStore({ redis: appRedis, keyPrefix: r.keyPrefix }),
+        namespace: r.input.unit.namespace,
+        targetNamespace: r.input.targetNamespace,
+        ...(r === tenant ? { tenantSelector: { workflowIdPrefix: '{tenant}-' }, tenants: [tenantId] } : {}),
+        refreshMs: 250,
+        // Within the entity's bound (its input's clientStalenessMs), which each drain waits out.
+        stalenessMs: r.input.clientStalenessMs,
+      });
+      closers.push(() => c.close());
+      return c;
+    };
+    const clients: Record<string, RoutedClient> = { [ns.unit]: await routedFor(ns), [tenant.unit]: await routedFor(tenant) };
     // The timeline's route changes: the moment this process's routed client saw each new record.
     for (const [unit, c] of Object.entries(clients))
       c.routes.onChange((u, rec) => {
@@ -190,10 +310,9 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
         const side = rec.route.kind === 'side' ? rec.route.side : 'mixed';
         ledger.note({ kind: 'route', unit, epoch: rec.epoch, side, detail: `${unit} epoch ${rec.epoch}: ${JSON.stringify(rec.route)}` });
       });
-    const tenantId = (tenant.input.unit as { tenant: string }).tenant;
     const nsPrefix = `${ns.workflowId.split('/').pop()}-load-`;
     const start = (r: Rig, workflowId: string) => async (): Promise<{ decided: Side; epoch: number }> => {
-      const c = r.routedClient();
+      const c = clients[r.unit]!;
       const epoch = c.routeOf({ workflowId }).epoch;
       const h = await c.workflow.start(entityAppJob, { taskQueue: r.appQueue, workflowId, args: [JOB_MS] });
       return { decided: await h.cluster(), epoch };
@@ -234,7 +353,7 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
       await ns.waitPhase('completed', 300_000);
       ledger.note({ kind: 'phase', unit: ns.unit, detail: 'namespace completed' });
     })();
-    const faults = faultSchedule(rigs, giveUp, o.quick);
+    const faults = faultSchedule({ rigs, apps, proxies }, giveUp, o.quick);
     const faultsDone = runFaults(ledger, faults, o.quick ? 4_000 : 60_000, () => Date.now() > loadUntil);
     const [stories, faultFailures] = await Promise.all([Promise.allSettled([nsStory, tenantStory]), faultsDone]);
     for (const s of stories) if (s.status === 'rejected') ledger.note({ kind: 'note', detail: `story failed: ${String(s.reason)}` });
@@ -312,6 +431,8 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
     };
   } finally {
     await load?.stop().catch(() => undefined);
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    for (const a of apps) await a.kill().catch(() => undefined);
     await ns.tearDown().catch(() => undefined);
     await tenant.tearDown().catch(() => undefined);
   }
