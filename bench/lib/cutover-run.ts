@@ -354,7 +354,14 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
       ledger.note({ kind: 'phase', unit: ns.unit, detail: 'namespace completed' });
     })();
     const faults = faultSchedule({ rigs, apps, proxies }, giveUp, o.quick);
-    const faultsDone = runFaults(ledger, faults, o.quick ? 4_000 : 60_000, () => Date.now() > loadUntil);
+    // The quick run injects each fault once, however long that takes; the full run goes round the
+    // schedule again while the load lasts.
+    const faultsDone = (async () => {
+      const failures: string[] = [];
+      do failures.push(...(await runFaults(ledger, faults, o.quick ? 4_000 : 60_000, () => !o.quick && Date.now() > loadUntil)));
+      while (!o.quick && Date.now() < loadUntil - 120_000);
+      return failures;
+    })();
     const [stories, faultFailures] = await Promise.all([Promise.allSettled([nsStory, tenantStory]), faultsDone]);
     for (const s of stories) if (s.status === 'rejected') ledger.note({ kind: 'note', detail: `story failed: ${String(s.reason)}` });
     const left = loadUntil - Date.now();
