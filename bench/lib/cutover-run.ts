@@ -14,10 +14,12 @@
  *   4. after `minutes`, the load stops, the runs drain, and the ledger is reconciled against both clusters.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Redis } from 'ioredis';
 import { RoutedClient, RoutingStore } from '../../src/routing';
 import type { Side } from '../../src/routing/types';
@@ -216,11 +218,23 @@ function faultSchedule(t: FaultTargets, giveUp: { ms: number }, quick: boolean):
   ];
 }
 
-/** Where each rig's unit ended, for the report. */
-async function phaseOf(r: Rig): Promise<string> {
+/**
+ * Where each rig's unit ended, for the report. A unit whose status cannot be read (e.g. a workflow task
+ * failing) has its history kept in the temporary directory, in the replayable form of test/replay.
+ */
+async function phaseOf(r: Rig, log: (l: string) => void): Promise<string> {
   return await r.status().then(
     (s) => `${s.phase} (route ${s.route.side ?? `${s.route.percent}%`}, epoch ${s.route.epoch})`,
-    (e: unknown) => `unknown (${String(e)})`,
+    async (e: unknown) => {
+      const file = path.join(os.tmpdir(), `${r.workflowId.replace(/[^\w.-]+/g, '_')}.history.json`);
+      try {
+        fs.writeFileSync(file, historyToJSON(await r.historyOf()));
+        log(`status of ${r.unit} unreadable; its history is in ${file}`);
+      } catch {
+        // the history itself could not be read: the status error says enough
+      }
+      return `unknown (${String(e)})`;
+    },
   );
 }
 
@@ -258,7 +272,7 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
     input: { percentSteps: [10, 25, 50], bakeMs: bake, advanceMode: 'manual', drainDeadlineMs: 60_000, finalizeAfterMs: 0 },
   });
   const rigs = { ns, tenant };
-  const ledger = new Ledger();
+  const ledger = new Ledger((e) => log(`+${(e.atMs / 1000).toFixed(1)} s ${e.kind}: ${e.detail}`));
   const giveUp = { ms: GIVE_UP_MS };
   let load: OpenLoop | undefined;
   const closers: (() => Promise<unknown>)[] = [];
@@ -420,7 +434,7 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
       if (f.lost.length)
         ledger.note({ kind: 'note', detail: `schedule ${id}: fires lost at ${f.lost.map((t) => new Date(t).toISOString()).join(', ')}` });
     }
-    const phases = { namespace: await phaseOf(ns), tenant: await phaseOf(tenant) };
+    const phases = { namespace: await phaseOf(ns, log), tenant: await phaseOf(tenant, log) };
     return {
       reconciliation,
       flips,

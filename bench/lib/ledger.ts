@@ -50,6 +50,9 @@ export class Ledger {
   readonly timeline: TimelineEvent[] = [];
   readonly origin = performance.now();
 
+  /** `onNote` sees each timeline event as it is recorded except route changes (a run's log). */
+  constructor(private readonly onNote?: (e: TimelineEvent) => void) {}
+
   now(): number {
     return performance.now() - this.origin;
   }
@@ -57,6 +60,7 @@ export class Ledger {
   note(e: Omit<TimelineEvent, 'atMs'> & { atMs?: number }): TimelineEvent {
     const ev = { ...e, atMs: e.atMs ?? this.now() };
     this.timeline.push(ev);
+    if (ev.kind !== 'route') this.onNote?.(ev);
     return ev;
   }
 }
