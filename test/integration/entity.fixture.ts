@@ -143,6 +143,8 @@ export interface RigOptions {
    * control cluster); `source` with `externalCutoverWorker`, for a worker whose plan names the source as control.
    */
   control?: 'source' | 'target';
+  /** The test runs the application's workers itself (e.g. in processes it can SIGKILL): setUp starts no dual workers. */
+  externalAppWorkers?: boolean;
   /** Start the probe worker only when the test calls `startProbeWorker()`: until then the unit's probes wait (and its step with them). */
   deferProbeWorker?: boolean;
   /** How long the unit's probes may take (default 15 s). */
@@ -274,18 +276,20 @@ export class Rig {
     });
     if (!this.opts.externalCutoverWorker) await this.startCutoverWorker();
     if (!this.opts.deferProbeWorker) await this.startProbeWorker();
-    const workers = await DualWorkers.fromParts({
-      workflowBundle: this.sh.appBundle,
-      sourceConnection: this.src.native,
-      targetConnection: this.sh.native.target,
-      sourceNamespace: this.input.sourceNamespace,
-      targetNamespace: this.input.targetNamespace,
-      store: appStore,
-      units: [this.unit],
-      taskQueue: this.appQueue,
-      refreshMs: 250,
-    });
-    this.dual = { workers, run: workers.run() };
+    const workers = this.opts.externalAppWorkers
+      ? undefined
+      : await DualWorkers.fromParts({
+          workflowBundle: this.sh.appBundle,
+          sourceConnection: this.src.native,
+          targetConnection: this.sh.native.target,
+          sourceNamespace: this.input.sourceNamespace,
+          targetNamespace: this.input.targetNamespace,
+          store: appStore,
+          units: [this.unit],
+          taskQueue: this.appQueue,
+          refreshMs: 250,
+        });
+    if (workers) this.dual = { workers, run: workers.run() };
     const ns = this.input.unit.namespace;
     this.routed = await RoutedClient.create({
       source: new Client({ connection: this.src.conn, namespace: this.input.sourceNamespace }),
@@ -393,6 +397,13 @@ export class Rig {
       activities,
     });
     this.cutoverWorker = { worker, run: worker.run() };
+  }
+
+  /** The application's workflow bundle as a file, for application workers in processes of their own. */
+  appBundlePath(): string {
+    const file = path.join(testStack().runDir, 'entity-app-bundle.js');
+    if (!fs.existsSync(file)) fs.writeFileSync(file, this.sh.appBundle.code);
+    return file;
   }
 
   /** The cutover bundle as a file, for the child worker (bundling there would cost seconds per restart). */
