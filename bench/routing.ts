@@ -56,6 +56,13 @@ function serverKinds(argv: string[]): ServerKind[] {
 const SERVERS = serverKinds(process.argv.slice(2));
 const SERVER_LABEL: Record<ServerKind, string> = { dev: 'dev server (SQLite)', postgres: 'temporal-server 1.29.1 on PostgreSQL, 4 shards' };
 
+/** Routed minus direct time outside the SDK's start call, at p50 and p99 (µs). */
+function overheadOf(outside: Record<'direct' | 'routed', number[]>): { p50: number; p99: number } {
+  const d = summarize(outside.direct);
+  const r = summarize(outside.routed);
+  return { p50: r.p50 - d.p50, p99: r.p99 - d.p99 };
+}
+
 const log = (line: string) => process.stderr.write(`[bench:routing] ${line}\n`);
 
 async function main(): Promise<void> {
@@ -133,20 +140,28 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
 
     let seq = 0;
     const tq = `bench-${Date.now()}`;
+    /**
+     * Microseconds each start of the current phase spent outside the SDK's start call (see `timing`), per
+     * client: the SDK's own work before its interceptors is in both, so the routing's cost is the difference.
+     */
+    let outside: Record<'direct' | 'routed', number[]> = { direct: [], routed: [] };
+    const timed = async <T>(which: 'direct' | 'routed', workflowId: string, start: () => Promise<T>): Promise<T> => {
+      const t = performance.now();
+      try {
+        return await start();
+      } finally {
+        const sdk = inner.get(workflowId);
+        inner.delete(workflowId);
+        if (sdk !== undefined) outside[which].push((performance.now() - t - sdk) * 1000);
+      }
+    };
     const startDirect = () => {
       const workflowId = `d-${seq++}`;
-      return direct.workflow.start('benchNoop', { taskQueue: tq, workflowId }).finally(() => inner.delete(workflowId));
+      return timed('direct', workflowId, () => direct.workflow.start('benchNoop', { taskQueue: tq, workflowId }));
     };
-    /** Microseconds the routing added to each routed start of the current phase (see `timing`). */
-    let overheadUs: number[] = [];
-    const startRouted = async () => {
+    const startRouted = () => {
       const workflowId = `r-${seq++}`;
-      const t = performance.now();
-      const h = await routed.workflow.start('benchNoop', { taskQueue: tq, workflowId });
-      const sdk = inner.get(workflowId);
-      inner.delete(workflowId);
-      if (sdk !== undefined) overheadUs.push((performance.now() - t - sdk) * 1000);
-      return h;
+      return timed('routed', workflowId, () => routed.workflow.start('benchNoop', { taskQueue: tq, workflowId }));
     };
     // While the unit moves, half the routed starts go to the target, a server of its own: the fair direct
     // baseline sends each ID where the same hash sends it, with plain clients (the mix without the routing).
@@ -154,9 +169,8 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     const half: Route = { kind: 'percent', basisPoints: 5_000 };
     const startDirectMix = () => {
       const workflowId = `d-${seq++}`;
-      return (sideFor(half, workflowId) === 'target' ? directTarget : direct).workflow
-        .start('benchNoop', { taskQueue: tq, workflowId })
-        .finally(() => inner.delete(workflowId));
+      const client = sideFor(half, workflowId) === 'target' ? directTarget : direct;
+      return timed('direct', workflowId, () => client.workflow.start('benchNoop', { taskQueue: tq, workflowId }));
     };
 
     log('warm-up');
@@ -187,7 +201,7 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     // Latency and CPU at half the direct knee, alternating blocks.
     log(`latency blocks at ${rate} starts/s (half the direct knee ${round(knee.direct, 0)}/s)`);
     const blocks: Record<'direct' | 'routed', BlockResult[]> = { direct: [], routed: [] };
-    overheadUs = [];
+    outside = { direct: [], routed: [] };
     for (let r = 0; r < LAT_ROUNDS; r++) {
       const order = r % 2 === 0 ? (['direct', 'routed'] as const) : (['routed', 'direct'] as const);
       for (const which of order) blocks[which].push(await openLoop(which === 'direct' ? startDirect : startRouted, rate, LAT_BLOCK_MS));
@@ -205,7 +219,7 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     const d = agg(blocks.direct);
     const rt = agg(blocks.routed);
     if (d.errors + rt.errors > 0) throw new Error(`latency blocks had errors: direct ${d.errors}, routed ${rt.errors}`);
-    const settledOverhead = summarize(overheadUs);
+    const settledOverhead = overheadOf(outside);
     const ds = summarize(d.lat);
     const rs = summarize(rt.lat);
     // Paired view: the median over rounds of each round's routed/direct p50 (robust to load swings).
@@ -240,14 +254,14 @@ async function benchOn(server: ServerKind): Promise<{ results: Record<string, nu
     if (!swept.marked) throw new Error(`the sweep did not mark the unit: ${swept.reason}`);
     log(`swept ${swept.listed.source} + ${swept.listed.target} open runs in ${round(sweepMs / 1000, 1)} s`);
     const sweptBlocks: Record<'direct' | 'routed', BlockResult[]> = { direct: [], routed: [] };
-    overheadUs = [];
+    outside = { direct: [], routed: [] };
     // As many rounds as the settled comparison: this is the figure with a target.
     for (let r = 0; r < LAT_ROUNDS; r++) {
       const order = r % 2 === 0 ? (['direct', 'routed'] as const) : (['routed', 'direct'] as const);
       for (const which of order)
         sweptBlocks[which].push(await openLoop(which === 'direct' ? startDirectMix : startRouted, rate, LAT_BLOCK_MS));
     }
-    const movingOverhead = summarize(overheadUs);
+    const movingOverhead = overheadOf(outside);
     const md = summarize(agg(sweptBlocks.direct).lat);
     const mr = summarize(agg(sweptBlocks.routed).lat);
     const movingPairedP50 = percentile(
@@ -393,8 +407,9 @@ Command: \`npm run bench:routing${args}\` · machine: ${machine} · ${versions},
 Routed vs direct client on the same (source) cluster, unit settled on the source (epoch 1), starts only
 (no worker), open loop at ${rate} starts/s = half the direct knee, ${LAT_ROUNDS} rounds of alternating ${LAT_BLOCK_MS / 1000} s blocks
 (${results.startsMeasured} starts measured). The machine is shared with other test runs, so the ratios carry noise of a few percent.
-The overhead lines take the server out: each routed start's latency minus the time of the SDK start call inside it
-(an interceptor on every SDK client, direct ones too, times that call), so they say what the routing itself costs.
+The overhead lines take the server out: for each start, its latency minus the time of the SDK start call inside it
+(an interceptor on every SDK client times that call); the routed client's p50 (p99) of that, minus the direct
+client's, is what the routing itself costs.
 The "moving unit" lines are the same comparison while the unit is at 50% (the direct baseline then sends each ID to
 the cluster the same hash picks, with plain clients, so both sides see the same mix of clusters), the price of the
 no-duplicate guarantee during a move: before the placement sweep each start claims its placement in Redis and describes the ID on the other
