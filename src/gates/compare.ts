@@ -58,26 +58,22 @@ export interface SideObservation {
   truncated: boolean;
 }
 
+/** What one cluster's runs of a workflow type showed over its window (plain JSON). */
+export type SideEvidence = {
+  closed: number;
+  failed: number;
+  failureRate: number | null;
+  latencySamples: number;
+  medianMs: number | null;
+  truncated: boolean;
+};
+
 /** The evidence of one workflow type's comparison (plain JSON). */
 export type TypeEvidence = {
   workflowType: string;
   result: 'successful' | 'failed' | 'inconclusive';
-  source: {
-    closed: number;
-    failed: number;
-    failureRate: number | null;
-    latencySamples: number;
-    medianMs: number | null;
-    truncated: boolean;
-  };
-  target: {
-    closed: number;
-    failed: number;
-    failureRate: number | null;
-    latencySamples: number;
-    medianMs: number | null;
-    truncated: boolean;
-  };
+  source: SideEvidence;
+  target: SideEvidence;
   /** null when a side has fewer than minSamples closed runs. */
   failureTest: { z: number; p: number; worse: boolean } | null;
   /** null when a side has fewer than minSamples completed runs. */

@@ -5,7 +5,7 @@
  * made under.
  */
 import * as assert from 'node:assert/strict';
-import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { createSweepActivities } from '../../src/activities/sweep';
 import { RoutedClient } from '../../src/routing/client';
 import { sideFor } from '../../src/routing/hash';
@@ -57,19 +57,7 @@ describe('placement sweep (real clusters and Redis)', function () {
     return res.record;
   };
 
-  async function where(workflowId: string): Promise<Partial<Record<Side, string>>> {
-    const out: Partial<Record<Side, string>> = {};
-    await Promise.all(
-      SIDES.map(async (side) => {
-        try {
-          out[side] = (await r.sdk[side].workflow.getHandle(workflowId).describe()).status.name;
-        } catch (err) {
-          if (!(err instanceof WorkflowNotFoundError)) throw err;
-        }
-      }),
-    );
-    return out;
-  }
+  const where = (workflowId: string) => r.where(workflowId);
 
   function sweeper(store: RoutingStore) {
     return createSweepActivities({

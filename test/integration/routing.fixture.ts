@@ -4,7 +4,7 @@
  * and fresh key prefixes whose keys are removed after each test. `useRoutingRig` registers the mocha
  * hooks; the fields are set once `before` has run.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { RoutingStore } from '../../src/routing/store';
@@ -23,6 +23,8 @@ export interface RoutingRig {
   cleanups: (() => Promise<unknown>)[];
   /** A fresh key prefix with its store; its keys are removed after the test. */
   freshStore(): RoutingStore;
+  /** Which clusters hold the workflow ID, and with which status. */
+  where(workflowId: string): Promise<Partial<Record<Side, string>>>;
 }
 
 export function useRoutingRig(namespace: string, prefix: string): RoutingRig {
@@ -59,6 +61,19 @@ export function useRoutingRig(namespace: string, prefix: string): RoutingRig {
     await Promise.all(SIDES.map((side) => rig.conns?.[side]?.close()));
     await Promise.all(SIDES.map((side) => rig.natives?.[side]?.close()));
   });
+  rig.where = async (workflowId) => {
+    const out: Partial<Record<Side, string>> = {};
+    await Promise.all(
+      SIDES.map(async (side) => {
+        try {
+          out[side] = (await rig.sdk[side].workflow.getHandle(workflowId).describe()).status.name;
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        }
+      }),
+    );
+    return out;
+  };
   rig.freshStore = () => {
     const keyPrefix = `${uniqueId(prefix)}:`;
     rig.cleanups.push(async () => {

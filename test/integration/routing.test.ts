@@ -3,7 +3,7 @@
  * and a real Redis. Each test has its own Redis key prefix, task queue and workflow IDs.
  */
 import * as assert from 'node:assert/strict';
-import { Client, WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { loadPlan } from '../../src/config';
 import { diffSchedules } from '../../src/schedules/diff';
 import { dataConverterFor, EncryptionCodec, generateKey, isEncrypted, parseKeyMaterial } from '../../src/security';
@@ -69,20 +69,7 @@ describe('routing (real clusters and Redis)', function () {
     return w;
   }
 
-  /** Which clusters hold the ID, and with which status. */
-  async function where(workflowId: string): Promise<Partial<Record<Side, string>>> {
-    const out: Partial<Record<Side, string>> = {};
-    await Promise.all(
-      SIDES.map(async (side) => {
-        try {
-          out[side] = (await r.sdk[side].workflow.getHandle(workflowId).describe()).status.name;
-        } catch (err) {
-          if (!(err instanceof WorkflowNotFoundError)) throw err;
-        }
-      }),
-    );
-    return out;
-  }
+  const where = (workflowId: string) => r.where(workflowId);
 
   const set = async (store: RoutingStore, route: Route, sourceWorkersMayStop?: boolean) => {
     const cur = await store.get(UNIT);
