@@ -4,6 +4,7 @@
  * input, printed by `cutover start --dry-run`. Pure types.
  */
 import type { ApprovalRequest } from '../approvals/two-person';
+import type { CompareSettings } from '../gates/compare';
 import type { GatePolicy, TimedMeasurement } from '../gates/types';
 import type { TenantFilter, UnitMigrationInput } from '../domain/migration';
 import type { UnitView } from './driver';
@@ -24,17 +25,7 @@ export type GateSpec = {
   | { kind: 'temporal'; temporal: { maxFailed?: number; maxFailureRatio?: number } }
   | { kind: 'synthetic'; synthetic: { workflows: number; minSuccess: number; maxP99: number } }
   | { kind: 'reconcile'; reconcile: { maxDuplicates: number; maxStranded: number } }
-  | {
-      kind: 'compare';
-      compare: {
-        workflowTypes: string[];
-        minSamples: number;
-        maxSamples: number;
-        alpha: number;
-        latencyTolerance: number;
-        baselineLookback?: number;
-      };
-    }
+  | { kind: 'compare'; compare: CompareSettings }
   | { kind: 'scheduleToStart'; scheduleToStart: { maxBacklogAge: number; maxBacklogCount?: number } }
 );
 
