@@ -36,6 +36,7 @@ describe('demo: npm run demo -- --quick', function () {
 
   it('completes the example campaign under load with nothing lost, duplicated or stranded, and cleans up', async () => {
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'cutover-demo-'));
+    let passed = false;
     try {
       const child = spawn(process.execPath, [BIN, 'demo', '--quick'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
@@ -112,8 +113,11 @@ describe('demo: npm run demo -- --quick', function () {
       const runDir = path.join(cwd, '.cutover');
       assert.deepEqual(processesUnder(runDir), []);
       assert.deepEqual(fs.existsSync(runDir) ? fs.readdirSync(runDir) : [], []);
+      passed = true;
     } finally {
-      fs.rmSync(cwd, { recursive: true, force: true });
+      // A failed demo keeps its run directory (logs, plan, credentials): kept here too, so it can be read.
+      if (passed) fs.rmSync(cwd, { recursive: true, force: true });
+      else process.stderr.write(`demo test: kept ${cwd} (the demo's run directory and logs)\n`);
     }
   });
 });
