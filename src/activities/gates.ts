@@ -10,7 +10,8 @@ import { CancelledFailure } from '@temporalio/common';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { measureBacklog, type QueueStats } from '../gates/backlog';
-import { compareWindows, measureCompare, type CompareVisibility } from '../gates/compare';
+import { compareWindows, measureCompare, measureCompareWith, type CompareVisibility } from '../gates/compare';
+import { prometheusInstantQuery, prometheusSides } from '../gates/compare-prometheus';
 import type { GateSpec } from '../campaign/types';
 import { clusterUnavailableIn } from '../clusters/late-connection';
 import { measurePrometheus, type FetchLike } from '../gates/prometheus';
@@ -233,6 +234,59 @@ export function createGateActivities(deps: GateActivityDeps) {
           });
         }
         case 'compare': {
+          if (g.compare.source === 'prometheus') {
+            const prom = g.compare.prometheus;
+            // The plan refuses this; a spec built by hand may still lack it.
+            if (!prom) {
+              return {
+                result: 'error',
+                message: 'compare gate: source prometheus without compare.prometheus; add prometheus: { url: … } to the gate',
+              };
+            }
+            let bearerToken: string | undefined;
+            if (prom.tokenEnv !== undefined) {
+              bearerToken = deps.secret?.(prom.tokenEnv);
+              // An unset token is an error measurement (the gate's error limit decides), never an unauthenticated query.
+              if (!bearerToken) {
+                return {
+                  result: 'error',
+                  message:
+                    `compare.prometheus.tokenEnv: environment variable ${prom.tokenEnv} is not set on the worker; ` +
+                    'export it with the bearer token',
+                };
+              }
+            }
+            const query = prometheusInstantQuery({ url: prom.url, ...(bearerToken ? { bearerToken } : {}) }, deps.fetch);
+            const windows = compareWindows(g.compare, args.stepStartedAt, deps.now?.() ?? new Date());
+            return perUnit(args, async (u) => {
+              // The SDK's metrics carry no tenant: a tenant's runs cannot be told from its namespace's other runs.
+              if (u.tenant) {
+                return {
+                  result: 'error',
+                  message:
+                    `compare gate on prometheus cannot select tenant unit ${u.unit} (the SDK worker metrics have no tenant label); ` +
+                    'use source: visibility for tenant units',
+                };
+              }
+              return measureCompareWith(
+                g.compare,
+                windows,
+                'prometheus',
+                prometheusSides(query, {
+                  source: {
+                    namespace: u.sourceNamespace,
+                    taskQueues: u.taskQueues,
+                    ...(prom.sourceLabels ? { labels: prom.sourceLabels } : {}),
+                  },
+                  target: {
+                    namespace: u.targetNamespace,
+                    taskQueues: u.taskQueues,
+                    ...(prom.targetLabels ? { labels: prom.targetLabels } : {}),
+                  },
+                }),
+              );
+            });
+          }
           const source = deps.source;
           if (!source) return { result: 'error', message: 'compare gate: this worker has no source cluster connection' };
           // The bake window: from the step's start (the source's from `baselineLookback` before it) to now.

@@ -56,7 +56,9 @@ export function gateSpec(name: string, gate: GateConfig): GateSpec {
         compare: { ...c, workflowTypes: [...c.workflowTypes] },
         summary:
           `${c.workflowTypes.join(', ')}: target no worse than source (failure rate and latency +${c.latencyTolerance * 100}%, ` +
-          `alpha ${c.alpha}, ${c.minSamples}–${c.maxSamples} runs a side` +
+          (c.source === 'prometheus' && c.prometheus
+            ? `alpha ${c.alpha}, ${c.minSamples} runs a side, SDK metrics in ${c.prometheus.url}`
+            : `alpha ${c.alpha}, ${c.minSamples}–${c.maxSamples} runs a side`) +
           (c.baselineLookback !== undefined ? `, source from ${formatDuration(c.baselineLookback)} before the step)` : ')'),
       };
     }

@@ -9,6 +9,7 @@ import {
   addressHost,
   DEFAULT_COMPARE_MAX_SAMPLES,
   DEFAULT_COMPARE_MIN_SAMPLES,
+  DEFAULT_COMPARE_SOURCE,
   DEFAULT_GATE_COUNT,
   DEFAULT_GATE_FAILURE_LIMIT,
   isCloudAddress,
@@ -223,6 +224,22 @@ export function crossCheck(raw: unknown): RawIssue[] {
       );
     }
     checkUnique(asArr(compare?.workflowTypes), ['gates', name, 'compare', 'workflowTypes'], 'workflow type', report);
+    // The plan names no Prometheus but a gate's own: a compare gate on the SDK's metrics must say which one scrapes the workers.
+    const compareSource = compare?.source ?? DEFAULT_COMPARE_SOURCE;
+    if (compare && compareSource === 'prometheus' && !has(compare, 'prometheus')) {
+      report(
+        ['gates', name, 'compare', 'prometheus'],
+        'source prometheus, but no Prometheus to read the SDK worker metrics from',
+        "add prometheus: { url: http://127.0.0.1:9090 } (the Prometheus scraping the application's workers), or set source: visibility",
+      );
+    }
+    if (compare && compareSource === 'visibility' && has(compare, 'prometheus')) {
+      report(
+        ['gates', name, 'compare', 'prometheus'],
+        'a Prometheus is given but the gate reads visibility (source defaults to visibility)',
+        'set source: prometheus to compare the SDK worker metrics, or remove prometheus',
+      );
+    }
     const count = gate.count === undefined ? DEFAULT_GATE_COUNT : asNum(gate.count);
     const failureLimit = gate.failureLimit === undefined ? DEFAULT_GATE_FAILURE_LIMIT : asNum(gate.failureLimit);
     if (count !== undefined && failureLimit !== undefined && Number.isInteger(count) && failureLimit >= count && count >= 1) {

@@ -68,6 +68,8 @@ export const DEFAULT_COMPARE_MAX_SAMPLES = 500;
 export const DEFAULT_COMPARE_ALPHA = 0.05;
 /** Compare gate: the target may be 10 % slower before it counts as worse. */
 export const DEFAULT_COMPARE_LATENCY_TOLERANCE = 0.1;
+/** Compare gate: runs are read from visibility on each cluster unless the plan says prometheus. */
+export const DEFAULT_COMPARE_SOURCE = 'visibility';
 /** Reconcile gate: stranded runs tolerated. */
 export const DEFAULT_RECONCILE_MAX_STRANDED = 0;
 

@@ -396,8 +396,37 @@ const tolerance = z.number().superRefine((value, ctx) => {
     fail(ctx, `${value} is not a relative tolerance`, 'write a number from 0 to 10, e.g. 0.1 for 10 % slower');
 });
 
+/** A Prometheus label name a side's workers carry; the gate sets namespace, task_queue, workflow_type and le itself. */
+const promLabelName = z.string().superRefine((value, ctx) => {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value) || value.startsWith('__')) {
+    fail(
+      ctx,
+      `"${value}" is not a Prometheus label name`,
+      'write letters, digits and _ (not starting with a digit or __), e.g. cluster',
+      true,
+    );
+  } else if (['namespace', 'task_queue', 'workflow_type', 'le'].includes(value)) {
+    fail(
+      ctx,
+      `the gate sets ${value} itself`,
+      "remove it: the side's namespace, the unit's task queues and the workflow type are matched already",
+      true,
+    );
+  }
+});
+
+/** The Prometheus scraping the application's workers, for a compare gate reading the SDK's metrics. */
+const comparePrometheusSchema = strictObject({
+  url: url(['http:', 'https:'], 'http://127.0.0.1:9090', 'tokenEnv'),
+  tokenEnv: envName('bearer token', 'PROMETHEUS_TOKEN').optional(),
+  sourceLabels: z.record(promLabelName, text).optional(),
+  targetLabels: z.record(promLabelName, text).optional(),
+});
+
 const compareSchema = strictObject({
   workflowTypes: z.array(text).min(1),
+  source: z.enum(['visibility', 'prometheus']).optional(),
+  prometheus: comparePrometheusSchema.optional(),
   minSamples: integer(1, 100_000).optional(),
   maxSamples: integer(1, 5_000).optional(),
   alpha: alpha.optional(),

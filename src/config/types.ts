@@ -173,12 +173,22 @@ export interface ReconcileGate {
   maxStranded: number;
 }
 
-/** The same workflow types on source and target over the bake window, from visibility (defaults applied). */
+/** The same workflow types on source and target over the bake window, from visibility or Prometheus (defaults applied). */
 export interface CompareGate {
   workflowTypes: string[];
+  /** Where runs are read: visibility, or the SDK's worker metrics in `prometheus`. Absent: visibility. */
+  source?: 'visibility' | 'prometheus';
+  /** The Prometheus scraping the application's workers (present exactly when source is prometheus). */
+  prometheus?: {
+    url: string;
+    tokenEnv?: string;
+    /** Labels selecting each side's workers (name → value), when one Prometheus scrapes both with the same namespace name. */
+    sourceLabels?: Record<string, string>;
+    targetLabels?: Record<string, string>;
+  };
   /** Least runs per side for a test to conclude (below it: inconclusive). */
   minSamples: number;
-  /** Most completed runs listed per side and type for the latency test. */
+  /** Most completed runs listed per side and type for the latency test (visibility only). */
   maxSamples: number;
   /** Significance level of the one-sided tests. */
   alpha: number;

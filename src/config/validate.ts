@@ -110,6 +110,12 @@ const FIELD_HINTS: Record<string, string> = {
   'gates.*.compare.maxSamples': 'set the most completed runs listed per side and type, from 1 to 5000, e.g. maxSamples: 500',
   'gates.*.compare.alpha': 'set the significance level of the tests, above 0 and at most 0.5, e.g. alpha: 0.05',
   'gates.*.compare.latencyTolerance': 'set how much slower the target may be, relative, e.g. latencyTolerance: 0.1 for 10 %',
+  'gates.*.compare.source': 'set source: visibility (runs listed on each cluster) or source: prometheus (the SDK worker metrics)',
+  'gates.*.compare.prometheus': 'write { url: http://127.0.0.1:9090 }, the Prometheus scraping the application workers on both clusters',
+  'gates.*.compare.prometheus.url': 'set the Prometheus base URL, e.g. url: http://127.0.0.1:9090',
+  'gates.*.compare.prometheus.tokenEnv': 'name the environment variable that holds the bearer token, e.g. PROMETHEUS_TOKEN',
+  'gates.*.compare.prometheus.sourceLabels': "map label names to values selecting the source's workers, e.g. { cluster: old }",
+  'gates.*.compare.prometheus.targetLabels': "map label names to values selecting the target's workers, e.g. { cluster: new }",
   'gates.*.compare.baselineLookback': `set how far before the step the source's window starts: ${DURATION_FORMS}`,
   'gates.*.scheduleToStart': 'write { maxBacklogAge: 5s } and optionally maxBacklogCount: 100',
   'gates.*.scheduleToStart.maxBacklogAge': `set how long the oldest waiting task may have waited: ${DURATION_FORMS}`,
@@ -285,6 +291,17 @@ function toGate(gate: NonNullable<PlanFile['gates']>[string]): GateConfig {
     return {
       compare: {
         workflowTypes: [...c.workflowTypes],
+        source: c.source ?? D.DEFAULT_COMPARE_SOURCE,
+        ...(c.prometheus
+          ? {
+              prometheus: compact({
+                url: c.prometheus.url,
+                tokenEnv: c.prometheus.tokenEnv,
+                sourceLabels: c.prometheus.sourceLabels && { ...c.prometheus.sourceLabels },
+                targetLabels: c.prometheus.targetLabels && { ...c.prometheus.targetLabels },
+              }),
+            }
+          : {}),
         minSamples: c.minSamples ?? D.DEFAULT_COMPARE_MIN_SAMPLES,
         maxSamples: c.maxSamples ?? D.DEFAULT_COMPARE_MAX_SAMPLES,
         alpha: c.alpha ?? D.DEFAULT_COMPARE_ALPHA,

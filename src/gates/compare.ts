@@ -1,6 +1,7 @@
 /**
  * Compare provider: the same workflow types on the source and on the target over the bake window, read
- * from visibility on each cluster. Two one-sided tests ask whether the target is worse:
+ * from visibility on each cluster (or from the SDK's worker metrics in Prometheus: see
+ * compare-prometheus.ts). Two one-sided tests ask whether the target is worse:
  * - failure rate: a pooled two-proportion z-test on the counts of closed runs and failed ones (failed,
  *   timed out, terminated; continued-as-new runs are neither), from Count queries, so on every run;
  * - latency: Mann–Whitney U on the close − start time of completed runs, at most `maxSamples` per side
@@ -10,7 +11,7 @@
  * p-value is below `alpha` failed. The measurement carries every number as evidence.
  */
 import { literal, unitQuery, type UnitScope } from '../clusters/queries';
-import { mannWhitneyGreater, median, twoProportionTest } from './stats';
+import { binnedMedian, mannWhitneyBinnedGreater, mannWhitneyGreater, median, twoProportionTest, type BinnedSample } from './stats';
 import { FAILED_STATUSES } from './temporal';
 import type { Measurement } from './types';
 
@@ -28,6 +29,30 @@ export interface CompareSettings {
   latencyTolerance: number;
   /** The source's window starts this much (ms) before the step: a baseline once the source runs little or nothing. */
   baselineLookback?: number;
+  /**
+   * Where both sides' runs are read: visibility, or the SDK's worker metrics in Prometheus. Absent means
+   * visibility (campaigns planned before the field carry specs without it).
+   */
+  source?: CompareSource;
+  /** The Prometheus scraping the application's workers (with source `prometheus`). */
+  prometheus?: ComparePrometheus;
+}
+
+/** Where the compare gate reads runs. */
+export type CompareSource = 'visibility' | 'prometheus';
+
+/** The Prometheus of a compare gate reading the SDK's worker metrics. */
+export interface ComparePrometheus {
+  /** Base URL, e.g. `http://127.0.0.1:9090`. */
+  url: string;
+  /** Name of the environment variable holding a bearer token (as the prometheus gate's). */
+  tokenEnv?: string;
+  /**
+   * Labels (name → value) that select one side's workers, e.g. `{ cluster: "old" }`: needed when both
+   * clusters use the same namespace name and one Prometheus scrapes the workers of both.
+   */
+  sourceLabels?: Record<string, string>;
+  targetLabels?: Record<string, string>;
 }
 
 /** Both sides' windows: the target's is the bake; the source's starts `baselineLookback` earlier. */
@@ -56,6 +81,8 @@ export interface SideObservation {
   latenciesMs: number[];
   /** True when the listing stopped at `maxSamples` with more pages offered: more completed runs may have matched. */
   truncated: boolean;
+  /** Latencies as histogram buckets (Prometheus): when both sides have them the latency test is binned. */
+  latencyBins?: BinnedSample;
 }
 
 /** What one cluster's runs of a workflow type showed over its window (plain JSON). */
@@ -78,10 +105,16 @@ export type TypeEvidence = {
   failureTest: { z: number; p: number; worse: boolean } | null;
   /** null when a side has fewer than minSamples completed runs. */
   latencyTest: { u: number; z: number; p: number; worse: boolean } | null;
+  /** Prometheus: both sides' latency histograms (ms bounds, counts per bucket) the binned test ranked. */
+  latencyBuckets?: { source: BinnedSample; target: BinnedSample };
 };
 
 /** The compare gate's evidence (kept with the measurement). */
 export type CompareEvidence = {
+  /** Where the runs were read. */
+  dataSource: CompareSource;
+  /** What the numbers are when they are not plain run counts and latencies (Prometheus). */
+  note?: string;
   windows: CompareWindows;
   alpha: number;
   latencyTolerance: number;
@@ -110,14 +143,27 @@ export function compareQueries(
 }
 
 const rate = (failed: number, closed: number) => (closed > 0 ? failed / closed : null);
-const side = (o: SideObservation) => ({
+const latencyCount = (o: SideObservation) => (o.latencyBins ? o.latencyBins.counts.reduce((a, b) => a + b, 0) : o.latenciesMs.length);
+/** A binned median is its bucket's upper bound; the +Inf bucket has none to give (null, as JSON would make it). */
+const sideMedian = (o: SideObservation) => {
+  const m = o.latencyBins ? binnedMedian(o.latencyBins) : median(o.latenciesMs);
+  return m === undefined || !Number.isFinite(m) ? null : m;
+};
+const side = (o: SideObservation): SideEvidence => ({
   closed: o.closed,
   failed: o.failed,
   failureRate: rate(o.failed, o.closed),
-  latencySamples: o.latenciesMs.length,
-  medianMs: median(o.latenciesMs) ?? null,
+  latencySamples: latencyCount(o),
+  medianMs: sideMedian(o),
   truncated: o.truncated,
 });
+
+/** What the evidence of a Prometheus comparison says its numbers are. */
+export const PROMETHEUS_NOTE =
+  "from the SDK's worker metrics: counts are Prometheus increase() estimates, rounded; runs timed out or " +
+  'terminated by the server are not counted as failed (no worker sees them); latency is binned (the ' +
+  'workflow_endtoend_latency histogram of every run that ended on a worker, each bucket one tie group, a ' +
+  "median is its bucket's upper bound)";
 
 /** Compares one workflow type's observations on both sides. Pure. */
 export function judgeCompareType(
@@ -133,13 +179,24 @@ export function judgeCompareType(
     failureTest = { z: t.z, p: t.p, worse: t.p < settings.alpha };
   }
   let latencyTest: TypeEvidence['latencyTest'] = null;
-  if (enough(source.latenciesMs.length) && enough(target.latenciesMs.length)) {
-    const t = mannWhitneyGreater(source.latenciesMs, target.latenciesMs, settings.latencyTolerance);
+  const bins = source.latencyBins && target.latencyBins ? { source: source.latencyBins, target: target.latencyBins } : undefined;
+  if (enough(latencyCount(source)) && enough(latencyCount(target))) {
+    const t = bins
+      ? mannWhitneyBinnedGreater(bins.source, bins.target, settings.latencyTolerance)
+      : mannWhitneyGreater(source.latenciesMs, target.latenciesMs, settings.latencyTolerance);
     latencyTest = { u: t.u, z: t.z, p: t.p, worse: t.p < settings.alpha };
   }
   // A conclusive test that finds the target worse fails the type even when the other could not conclude.
   const result = failureTest?.worse || latencyTest?.worse ? 'failed' : failureTest && latencyTest ? 'successful' : 'inconclusive';
-  return { workflowType, result, source: side(source), target: side(target), failureTest, latencyTest };
+  return {
+    workflowType,
+    result,
+    source: side(source),
+    target: side(target),
+    failureTest,
+    latencyTest,
+    ...(bins ? { latencyBuckets: bins } : {}),
+  };
 }
 
 const fmt = (v: number | null, digits = 3) => (v === null ? '-' : Number(v.toFixed(digits)).toString());
@@ -152,7 +209,9 @@ function describe(e: TypeEvidence, settings: CompareSettings): string {
   const f = e.failureTest
     ? `${counts} (z ${fmt(e.failureTest.z)}, p ${fmtP(e.failureTest.p)})`
     : `${counts} (fewer than ${settings.minSamples} runs)`;
-  const medians = `median ${fmt(e.source.medianMs, 0)} → ${fmt(e.target.medianMs, 0)} ms`;
+  const medians = e.latencyBuckets
+    ? `median ≤ ${fmt(e.source.medianMs, 0)} → ≤ ${fmt(e.target.medianMs, 0)} ms (binned)`
+    : `median ${fmt(e.source.medianMs, 0)} → ${fmt(e.target.medianMs, 0)} ms`;
   const l = e.latencyTest
     ? `${medians} (U ${fmt(e.latencyTest.u, 1)}, z ${fmt(e.latencyTest.z)}, p ${fmtP(e.latencyTest.p)})`
     : `latency samples ${e.source.latencySamples} → ${e.target.latencySamples} (fewer than ${settings.minSamples})`;
@@ -166,7 +225,10 @@ export function judgeCompare(
   observations: { workflowType: string; source: SideObservation; target: SideObservation }[],
 ): Measurement & { evidence: CompareEvidence } {
   const types = observations.map((o) => judgeCompareType(settings, o.workflowType, o.source, o.target));
+  const dataSource = settings.source ?? 'visibility';
   const evidence: CompareEvidence = {
+    dataSource,
+    ...(dataSource === 'prometheus' ? { note: PROMETHEUS_NOTE } : {}),
     windows,
     alpha: settings.alpha,
     latencyTolerance: settings.latencyTolerance,
@@ -190,7 +252,7 @@ export function judgeCompare(
   return {
     result,
     ...(ps.length > 0 ? { value: Math.min(...ps) } : {}),
-    message: `${head}: ${types.map((t) => describe(t, settings)).join('; ')}`,
+    message: `${head}${dataSource === 'prometheus' ? ' from prometheus' : ''}: ${types.map((t) => describe(t, settings)).join('; ')}`,
     evidence,
   };
 }
@@ -215,11 +277,15 @@ export async function observeSide(
   return { closed, failed, latenciesMs: sample.latenciesMs, truncated: sample.truncated };
 }
 
-/** Measures the gate on both sides; a visibility fault on either is an `error` measurement. */
-export async function measureCompare(
+/** Observes one side's runs of one type over its window (visibility or Prometheus). */
+export type ObserveSide = (workflowType: string, window: CompareWindow) => Promise<SideObservation>;
+
+/** Measures the gate on both sides with the given readers; a fault reading either is an `error` measurement naming `what`. */
+export async function measureCompareWith(
   settings: CompareSettings,
   windows: CompareWindows,
-  sides: { source: { vis: CompareVisibility; scope: UnitScope }; target: { vis: CompareVisibility; scope: UnitScope } },
+  what: string,
+  observe: { source: ObserveSide; target: ObserveSide },
 ): Promise<Measurement> {
   const observations: { workflowType: string; source: SideObservation; target: SideObservation }[] = [];
   for (const workflowType of settings.workflowTypes) {
@@ -227,16 +293,29 @@ export async function measureCompare(
     let source: SideObservation;
     let target: SideObservation;
     try {
-      source = await observeSide(sides.source.vis, sides.source.scope, workflowType, windows.source, settings.maxSamples);
+      source = await observe.source(workflowType, windows.source);
     } catch (err) {
-      return { result: 'error', message: `visibility on the source failed: ${(err as Error).message}` };
+      return { result: 'error', message: `${what} on the source failed: ${(err as Error).message}` };
     }
     try {
-      target = await observeSide(sides.target.vis, sides.target.scope, workflowType, windows.target, settings.maxSamples);
+      target = await observe.target(workflowType, windows.target);
     } catch (err) {
-      return { result: 'error', message: `visibility on the target failed: ${(err as Error).message}` };
+      return { result: 'error', message: `${what} on the target failed: ${(err as Error).message}` };
     }
     observations.push({ workflowType, source, target });
   }
   return judgeCompare(settings, windows, observations);
+}
+
+/** Measures the gate on both sides from visibility; a visibility fault on either is an `error` measurement. */
+export async function measureCompare(
+  settings: CompareSettings,
+  windows: CompareWindows,
+  sides: { source: { vis: CompareVisibility; scope: UnitScope }; target: { vis: CompareVisibility; scope: UnitScope } },
+): Promise<Measurement> {
+  const reader =
+    (s: { vis: CompareVisibility; scope: UnitScope }): ObserveSide =>
+    (workflowType, window) =>
+      observeSide(s.vis, s.scope, workflowType, window, settings.maxSamples);
+  return measureCompareWith(settings, windows, 'visibility', { source: reader(sides.source), target: reader(sides.target) });
 }

@@ -70,7 +70,7 @@ export function extractValue(
 }
 
 /** A message with the token blanked out (an HTTP library may echo request headers in its errors). */
-function redactToken(message: string, token: string | undefined): string {
+export function redactToken(message: string, token: string | undefined): string {
   return token ? message.split(token).join('***') : message;
 }
 

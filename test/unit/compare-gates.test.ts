@@ -17,7 +17,24 @@ import {
   type CompareSettings,
   type SideObservation,
 } from '../../src/gates/compare';
-import { averageRanks, mannWhitneyGreater, median, normalCdf, normalSf, twoProportionTest } from '../../src/gates/stats';
+import {
+  bucketsFromCumulative,
+  comparePromQueries,
+  observeSidePrometheus,
+  promSelector,
+  windowRange,
+  type PromSample,
+} from '../../src/gates/compare-prometheus';
+import {
+  averageRanks,
+  binnedMedian,
+  mannWhitneyBinnedGreater,
+  mannWhitneyGreater,
+  median,
+  normalCdf,
+  normalSf,
+  twoProportionTest,
+} from '../../src/gates/stats';
 
 const close = (actual: number, expected: number, tolerance: number, what = '') =>
   assert.ok(Math.abs(actual - expected) <= tolerance, `${what} ${actual} is not within ${tolerance} of ${expected}`);
@@ -148,6 +165,147 @@ describe('stats: Mann–Whitney U (tie-corrected normal approximation, one-sided
     assert.equal(median([3, 1, 2]), 2);
     assert.equal(median([4, 1, 3, 2]), 2.5);
     assert.equal(median([]), undefined);
+  });
+});
+
+describe('stats: Mann–Whitney U on binned data (histogram buckets as tie groups, one-sided: target greater)', () => {
+  const B = [100, 500, 1000, Infinity];
+  it('by hand, no tolerance: source [3,2,0,0], target [1,2,2,0] on bounds 100, 500, 1000, +Inf', () => {
+    // Values at their bucket's bound: groups 100 (3 s, 1 t), 500 (2 s, 2 t), 1000 (0 s, 2 t).
+    // U_t = 1·(0 + 3/2) + 2·(3 + 2/2) + 2·(5 + 0) = 19.5; μ = 5·5/2 = 12.5.
+    // Ties: 4, 4, 2 → Σ(t³ − t) = 60 + 60 + 6 = 126; σ² = 25/12 · (11 − 126/90) = 20.
+    // z = (19.5 − 12.5 − 0.5)/√20 = 1.4534442; p = 1 − Φ(z) = 0.0730502.
+    const t = mannWhitneyBinnedGreater({ bounds: B, counts: [3, 2, 0, 0] }, { bounds: B, counts: [1, 2, 2, 0] });
+    assert.equal(t.u, 19.5);
+    assert.equal(t.mean, 12.5);
+    close(t.sd, Math.sqrt(20), 1e-12, 'sd');
+    close(t.z, 6.5 / Math.sqrt(20), 1e-12, 'z');
+    close(t.p, 0.0730502, 1e-6, 'p');
+  });
+  it('by hand, tolerance 0.2: the source bounds scale to 120, 600, 1200, so a bucket no longer ties', () => {
+    // Groups: 100 (t 1), 120 (s 3), 500 (t 2), 600 (s 2), 1000 (t 2). U_t = 1·0 + 2·3 + 2·5 = 16.
+    // Ties: 1, 3, 2, 2, 2 → Σ(t³ − t) = 0 + 24 + 6 + 6 + 6 = 42; σ² = 25/12 · (11 − 42/90) = 21.944444.
+    // z = (16 − 12.5 − 0.5)/σ = 0.6404113; p = 0.2609526.
+    const t = mannWhitneyBinnedGreater({ bounds: B, counts: [3, 2, 0, 0] }, { bounds: B, counts: [1, 2, 2, 0] }, 0.2);
+    assert.equal(t.u, 16);
+    close(t.sd, Math.sqrt((25 / 12) * (11 - 42 / 90)), 1e-12, 'sd');
+    close(t.z, 3 / Math.sqrt((25 / 12) * (11 - 42 / 90)), 1e-12, 'z');
+    close(t.p, 0.2609526, 1e-6, 'p');
+  });
+  it('equals the raw test on the values expanded to their bucket bounds, with different bucket layouts per side', () => {
+    const source = { bounds: [50, 200, 800, Infinity], counts: [4, 7, 3, 1] };
+    const target = { bounds: [100, 200, 400, 800, 1600], counts: [2, 5, 6, 2, 1] };
+    const expand = (b: { bounds: number[]; counts: number[] }) => b.bounds.flatMap((v, i) => Array<number>(b.counts[i]!).fill(v));
+    for (const tol of [0, 0.1, 1]) {
+      const binned = mannWhitneyBinnedGreater(source, target, tol);
+      const raw = mannWhitneyGreater(expand(source), expand(target), tol);
+      close(binned.u, raw.u, 1e-9, `U at ${tol}`);
+      close(binned.z, raw.z, 1e-12, `z at ${tol}`);
+      close(binned.p, raw.p, 1e-12, `p at ${tol}`);
+    }
+  });
+  it('everything in one bucket: no spread, z = 0 and p = 1', () => {
+    const t = mannWhitneyBinnedGreater({ bounds: B, counts: [0, 9, 0, 0] }, { bounds: B, counts: [0, 4, 0, 0] });
+    assert.deepEqual([t.u, t.sd, t.z, t.p], [18, 0, 0, 1]);
+  });
+  it('refuses an empty side, bounds that do not increase, fractional counts and a negative tolerance', () => {
+    assert.throws(() => mannWhitneyBinnedGreater({ bounds: B, counts: [0, 0, 0, 0] }, { bounds: B, counts: [1, 0, 0, 0] }), RangeError);
+    assert.throws(() => mannWhitneyBinnedGreater({ bounds: [2, 1], counts: [1, 1] }, { bounds: B, counts: [1, 0, 0, 0] }), RangeError);
+    assert.throws(() => mannWhitneyBinnedGreater({ bounds: [1, 2], counts: [1.5, 1] }, { bounds: [1, 2], counts: [1, 1] }), RangeError);
+    assert.throws(() => mannWhitneyBinnedGreater({ bounds: [1], counts: [1] }, { bounds: [1], counts: [1] }, -1), RangeError);
+  });
+  it("a binned median is its bucket's upper bound", () => {
+    assert.equal(binnedMedian({ bounds: B, counts: [3, 2, 0, 0] }), 100);
+    assert.equal(binnedMedian({ bounds: B, counts: [1, 2, 2, 0] }), 500);
+    assert.equal(binnedMedian({ bounds: B, counts: [0, 0, 0, 0] }), undefined);
+  });
+});
+
+describe('compare gate: the Prometheus source', () => {
+  const SIDE = { namespace: 'payments', taskQueues: ['charge'], labels: { app: 'old' } };
+  it('selects the namespace, type, task queues and side labels, over the window in whole seconds', () => {
+    assert.equal(promSelector(SIDE, 'Charge'), '{namespace="payments",workflow_type="Charge",task_queue="charge",app="old"}');
+    assert.equal(
+      promSelector({ namespace: 'a', taskQueues: ['q.1', 'q2'] }, 'T'),
+      '{namespace="a",workflow_type="T",task_queue=~"q\\\\.1|q2"}',
+      'several queues: an anchored regex with each name escaped',
+    );
+    assert.equal(promSelector({ namespace: 'a', taskQueues: [] }, 'T'), '{namespace="a",workflow_type="T"}');
+    assert.equal(windowRange(WINDOW), '300s');
+    const q = comparePromQueries(SIDE, 'Charge', WINDOW);
+    const sel = promSelector(SIDE, 'Charge');
+    assert.deepEqual(q, {
+      completed: `sum(increase(temporal_workflow_completed${sel}[300s]))`,
+      failed: `sum(increase(temporal_workflow_failed${sel}[300s]))`,
+      canceled: `sum(increase(temporal_workflow_canceled${sel}[300s]))`,
+      buckets: `sum by (le) (increase(temporal_workflow_endtoend_latency_bucket${sel}[300s]))`,
+    });
+  });
+  it('turns cumulative le series into per-bucket counts (rounded, sorted, +Inf last, never below zero)', () => {
+    const le = (l: string, value: number): PromSample => ({ labels: { le: l }, value });
+    assert.deepEqual(bucketsFromCumulative([le('+Inf', 10.4), le('500', 7.2), le('100', 3.1), le('1000', 6.6)]), {
+      bounds: [100, 500, 1000, Infinity],
+      counts: [3, 4, 0, 3],
+    });
+    assert.deepEqual(bucketsFromCumulative([]), { bounds: [], counts: [] });
+  });
+  it('observes a side: closed = completed + failed + canceled, failed alone, no series counts 0, all at the window end', async () => {
+    const asked: { query: string; at: number }[] = [];
+    const answers: Record<string, PromSample[]> = {
+      temporal_workflow_completed: [{ labels: {}, value: 18.7 }],
+      temporal_workflow_failed: [{ labels: {}, value: 2.2 }],
+      temporal_workflow_canceled: [],
+      temporal_workflow_endtoend_latency_bucket: [
+        { labels: { le: '500' }, value: 5 },
+        { labels: { le: '1000' }, value: 19 },
+        { labels: { le: '+Inf' }, value: 21 },
+      ],
+    };
+    const o = await observeSidePrometheus(
+      async (query, at) => {
+        asked.push({ query, at });
+        return answers[/(temporal_\w+?)\{/.exec(query)![1]!]!;
+      },
+      SIDE,
+      'Charge',
+      WINDOW,
+    );
+    assert.deepEqual(o, {
+      closed: 21,
+      failed: 2,
+      latenciesMs: [],
+      truncated: false,
+      latencyBins: { bounds: [500, 1000, Infinity], counts: [5, 14, 2] },
+    });
+    assert.equal(asked.length, 4);
+    for (const a of asked) assert.equal(a.at, Date.parse(WINDOW.to));
+  });
+  it('judges binned observations: the evidence names prometheus, its counts and buckets, and says latency is binned', () => {
+    const bins = (counts: number[]) => ({ bounds: [100, 500, 1000, Infinity], counts });
+    const side = (closed: number, failed: number, counts: number[]): SideObservation => ({
+      closed,
+      failed,
+      latenciesMs: [],
+      truncated: false,
+      latencyBins: bins(counts),
+    });
+    const settings: CompareSettings = { ...SETTINGS, source: 'prometheus', latencyTolerance: 0 };
+    const m = judgeCompare(settings, WINDOWS, [
+      { workflowType: 'Charge', source: side(20, 0, [5, 15, 0, 0]), target: side(20, 0, [0, 5, 15, 0]) },
+    ]);
+    assert.equal(m.result, 'failed', m.message);
+    assert.equal(m.evidence.dataSource, 'prometheus');
+    assert.match(m.evidence.note!, /binned/);
+    const t = m.evidence.types[0]!;
+    assert.deepEqual(t.latencyBuckets, { source: bins([5, 15, 0, 0]), target: bins([0, 5, 15, 0]) });
+    assert.deepEqual([t.source.latencySamples, t.source.medianMs, t.target.medianMs], [20, 500, 1000]);
+    // By hand: groups 100 (5 s), 500 (15 s, 5 t), 1000 (15 t): U = 5·(5 + 15/2) + 15·20 = 362.5.
+    assert.equal(t.latencyTest!.u, 362.5);
+    assert.equal(t.latencyTest!.worse, true);
+    assert.match(m.message, /from prometheus: Charge failed: failures 0\/20 → 0\/20 .*median ≤ 500 → ≤ 1000 ms \(binned\)/);
+    const visibility = judgeCompare(SETTINGS, WINDOWS, [{ workflowType: 'Charge', source: obs(1, 0, [1]), target: obs(1, 0, [1]) }]);
+    assert.equal(visibility.evidence.dataSource, 'visibility');
+    assert.equal(visibility.evidence.note, undefined);
   });
 });
 
@@ -329,6 +487,7 @@ describe('config: compare and scheduleToStart gates', () => {
     assert.equal(gateKind(plan.gates.same!), 'compare');
     assert.deepEqual(plan.gates.same!.compare, {
       workflowTypes: ['Charge', 'Refund'],
+      source: 'visibility',
       minSamples: 20,
       maxSamples: 500,
       alpha: 0.05,
@@ -345,6 +504,35 @@ describe('config: compare and scheduleToStart gates', () => {
     assert.ok(withLookback.ok);
     assert.equal(withLookback.plan.gates.same!.compare!.baselineLookback, 3_600_000);
     assert.match(gateSpec('same', withLookback.plan.gates.same!).summary, /source from 1h before the step/);
+  });
+
+  it('accepts a compare gate on Prometheus and carries its URL, token variable and side labels into the campaign', () => {
+    const raw = example();
+    raw.gates.same = {
+      compare: {
+        workflowTypes: ['Charge'],
+        source: 'prometheus',
+        prometheus: {
+          url: 'http://127.0.0.1:9090',
+          tokenEnv: 'PROM_TOKEN',
+          sourceLabels: { cluster: 'old' },
+          targetLabels: { cluster: 'new' },
+        },
+      },
+    };
+    raw.rings[0].gates.push('same');
+    const r = validatePlan(raw);
+    assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.issues));
+    assert.equal(r.plan.gates.same!.compare!.source, 'prometheus');
+    assert.deepEqual(r.plan.gates.same!.compare!.prometheus, {
+      url: 'http://127.0.0.1:9090',
+      tokenEnv: 'PROM_TOKEN',
+      sourceLabels: { cluster: 'old' },
+      targetLabels: { cluster: 'new' },
+    });
+    const spec = gateSpec('same', r.plan.gates.same!);
+    assert.equal(spec.kind === 'compare' && spec.compare.source, 'prometheus');
+    assert.match(spec.summary, /SDK metrics in http:\/\/127\.0\.0\.1:9090/);
   });
 
   const bad: [string, (raw: Raw) => void, string[]][] = [
@@ -374,6 +562,33 @@ describe('config: compare and scheduleToStart gates', () => {
       'baseline lookback zero',
       (p) => (p.gates.clean = { compare: { workflowTypes: ['A'], baselineLookback: '0s' } }),
       ['gates.clean.compare.baselineLookback'],
+    ],
+    [
+      'source prometheus without a Prometheus',
+      (p) => (p.gates.clean = { compare: { workflowTypes: ['A'], source: 'prometheus' } }),
+      ['gates.clean.compare.prometheus'],
+    ],
+    [
+      'a Prometheus on a gate reading visibility',
+      (p) => (p.gates.clean = { compare: { workflowTypes: ['A'], prometheus: { url: 'http://127.0.0.1:9090' } } }),
+      ['gates.clean.compare.prometheus'],
+    ],
+    [
+      'an unknown source',
+      (p) => (p.gates.clean = { compare: { workflowTypes: ['A'], source: 'metrics' } }),
+      ['gates.clean.compare.source'],
+    ],
+    [
+      'a side label the gate sets itself',
+      (p) =>
+        (p.gates.clean = {
+          compare: {
+            workflowTypes: ['A'],
+            source: 'prometheus',
+            prometheus: { url: 'http://127.0.0.1:9090', targetLabels: { namespace: 'x' } },
+          },
+        }),
+      ['gates.clean.compare.prometheus.targetLabels.namespace'],
     ],
     ['backlog age missing', (p) => (p.gates.clean = { scheduleToStart: {} }), ['gates.clean.scheduleToStart.maxBacklogAge']],
     [
