@@ -1,10 +1,15 @@
 /**
  * The compare and schedule-to-start gates against the real stack: the same workflow type run on the
  * source and on the target dev server, judged by the gate activity the campaign workflow calls
- * (`measureGate`, built by `createGateActivities` over both clusters' connections), and the target's
- * task-queue backlog with and without a worker.
+ * (`measureGate`, built by `createGateActivities` over both clusters' connections), read from visibility
+ * and from the SDK's worker metrics in the stack's Prometheus, and the target's task-queue backlog with
+ * and without a worker.
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createGateActivities, describeBacklog, type GateUnitScope } from '../../src/activities/gates';
@@ -12,10 +17,12 @@ import { gateSpec } from '../../src/campaign/plan';
 import type { GateConfig } from '../../src/config';
 import type { BacklogEvidence } from '../../src/gates/backlog';
 import type { CompareEvidence } from '../../src/gates/compare';
+import { prometheusInstantQuery } from '../../src/gates/compare-prometheus';
+import { freePort } from '../../src/stack/ports';
 import type { Measurement } from '../../src/gates/types';
 import { compareAppJob } from '../workflows/compare-app';
 import { testStack, uniqueId } from '../harness';
-import { until } from '../harness/wait';
+import { childReady, until } from '../harness/wait';
 
 const NAMESPACE = 'default';
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
@@ -162,6 +169,167 @@ describe('gates: compare provider on both dev servers', function () {
     const unit: GateUnitScope = { unit: 'namespace/default', sourceNamespace: NAMESPACE, targetNamespace: NAMESPACE, taskQueues: ['none'] };
     const m = await acts.measureGate({ gate, units: [unit], stepStartedAt: new Date().toISOString(), measurementId: 'm' });
     assert.equal(m.result, 'error');
+  });
+});
+
+describe('gates: compare provider on Prometheus (the SDK worker metrics of both sides)', function () {
+  this.timeout(180_000);
+  const conn: Partial<Record<'source' | 'target', Connection>> = {};
+  const children: ChildProcess[] = [];
+  // One task queue per test: each test's runs are told apart by the task_queue label.
+  const queues = { same: uniqueId('promcmp-same'), failing: uniqueId('promcmp-failing') };
+  const apps = { source: uniqueId('promcmp-src'), target: uniqueId('promcmp-tgt') };
+  const query = () => prometheusInstantQuery({ url: testStack().prometheusUrl });
+  /** Runs that ended on a side's worker for a queue, as Prometheus has scraped them (completed + failed). */
+  const ended = async (side: 'source' | 'target', taskQueue: string) => {
+    const sel = `{app="${apps[side]}",task_queue="${taskQueue}"}`;
+    const r = await query()(`sum(temporal_workflow_completed${sel}) + sum(temporal_workflow_failed${sel})`, Date.now());
+    return r[0]?.value ?? 0;
+  };
+  let tmp: string;
+  /** Where the windows start: after the warm-up runs were scraped (see before). */
+  let stepStartedAt: string;
+
+  /** Runs `list` on one side's queue (its child worker polls it), each to its end. */
+  async function run(side: 'source' | 'target', taskQueue: string, list: Job[], tag: string): Promise<void> {
+    const client = new Client({ connection: conn[side]!, namespace: NAMESPACE });
+    const ends = await Promise.allSettled(
+      list.map((j, i) =>
+        client.workflow.execute(compareAppJob, { taskQueue, workflowId: `${taskQueue}-${side}-${tag}-${i}`, args: [j.ms, j.fail] }),
+      ),
+    );
+    assert.equal(ends.filter((e) => e.status === 'rejected').length, list.filter((j) => j.fail).length);
+  }
+
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'promcmp-'));
+    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/compare-app'), logger: quiet });
+    const bundlePath = path.join(tmp, 'compare-app.js');
+    fs.writeFileSync(bundlePath, bundle.code);
+    for (const side of ['source', 'target'] as const) {
+      conn[side] = await Connection.connect({ address: testStack()[side].address });
+      // The SDK's Runtime (its metrics exporter) installs once per process: each side's worker is a child of its own.
+      const address = `127.0.0.1:${await freePort()}`;
+      const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'compare-metrics.worker-process.ts')], {
+        cwd: path.join(__dirname, '..', '..'),
+        env: {
+          ...process.env,
+          COMPARE_METRICS_BIND: address,
+          COMPARE_METRICS_ADDRESS: testStack()[side].address,
+          COMPARE_METRICS_NAMESPACE: NAMESPACE,
+          COMPARE_METRICS_QUEUES: `${queues.same},${queues.failing}`,
+          COMPARE_METRICS_BUNDLE: bundlePath,
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      await childReady(child, `${side} app worker process`);
+      await testStack().addScrapeTarget(address, apps[side]);
+    }
+    // A counter's series appears with its first increment, and increase() cannot count the step from
+    // nothing to that first value: one run completed and one failed per side and queue, scraped before the
+    // windows start, so every run the tests judge is an increase Prometheus sees.
+    await Promise.all(
+      (['source', 'target'] as const).flatMap((side) =>
+        Object.values(queues).map((q) => run(side, q, [...jobs(1, 10), ...jobs(1, 10, true)], 'warmup')),
+      ),
+    );
+    for (const side of ['source', 'target'] as const) {
+      for (const q of Object.values(queues)) {
+        await until(`the warm-up runs on the ${side}'s ${q} scraped`, async () => (await ended(side, q)) === 2, {
+          timeoutMs: 30_000,
+          everyMs: 250,
+        });
+      }
+    }
+    stepStartedAt = new Date().toISOString();
+  });
+  after(async () => {
+    for (const child of children) {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    }
+    for (const side of ['source', 'target'] as const) await conn[side]?.close();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** Runs both sides on `taskQueue`, waits until Prometheus has every run, then takes one measurement. */
+  async function compare(taskQueue: string, source: Job[], target: Job[]) {
+    await Promise.all([run('source', taskQueue, source, 'judged'), run('target', taskQueue, target, 'judged')]);
+    for (const [side, list] of [
+      ['source', source],
+      ['target', target],
+    ] as const) {
+      await until(`${list.length} judged runs on the ${side} scraped`, async () => (await ended(side, taskQueue)) === 2 + list.length, {
+        timeoutMs: 30_000,
+        everyMs: 250,
+      });
+    }
+    const gate = gateSpec('same-as-source', {
+      compare: {
+        workflowTypes: ['compareAppJob'],
+        source: 'prometheus',
+        prometheus: { url: testStack().prometheusUrl, sourceLabels: { app: apps.source }, targetLabels: { app: apps.target } },
+        minSamples: 10,
+        maxSamples: 500,
+        alpha: 0.05,
+        latencyTolerance: 0.2,
+      },
+      ...LIMITS,
+    });
+    // Both clusters name the namespace `default`: the side labels alone tell their workers apart.
+    const unit: GateUnitScope = {
+      unit: 'namespace/default',
+      sourceNamespace: NAMESPACE,
+      targetNamespace: NAMESPACE,
+      taskQueues: [taskQueue],
+    };
+    // No cluster connection: this source reads Prometheus only.
+    const acts = createGateActivities({ target: { connection: conn.target! } });
+    const m = await acts.measureGate({ gate, units: [unit], stepStartedAt, measurementId: 'm1' });
+    return { m, evidence: m.evidence as CompareEvidence };
+  }
+
+  /**
+   * increase() extrapolates the first and last samples in the window to its edges: a count comes out above
+   * the runs by up to the window over the time its samples span (measured here: 17 for 15 runs in a 5 s
+   * window scraped each second), never below them (the window holds every judged run and no other).
+   */
+  const about = (actual: number, runs: number, what: string) =>
+    assert.ok(actual >= runs && actual <= Math.ceil(runs * 1.5), `${what}: ${actual} for ${runs} runs`);
+
+  it('the same behaviour on both sides is successful, with the counts and latency buckets as evidence', async () => {
+    const { m, evidence } = await compare(queues.same, jobs(15, 200), jobs(15, 200));
+    assert.equal(m.result, 'successful', m.message);
+    assert.equal(evidence.dataSource, 'prometheus');
+    assert.match(evidence.note!, /latency is binned/);
+    assert.match(m.message, /from prometheus/);
+    const t = evidence.types[0]!;
+    about(t.source.closed, 15, 'source closed');
+    about(t.target.closed, 15, 'target closed');
+    assert.deepEqual([t.source.failed, t.target.failed], [0, 0]);
+    assert.equal(t.failureTest!.p, 1);
+    assert.equal(t.latencyTest!.worse, false);
+    // The histogram's buckets carry the same runs: every judged run is in one bucket on each side.
+    about(t.source.latencySamples, 15, 'source latency samples');
+    assert.deepEqual(t.latencyBuckets!.source.bounds, t.latencyBuckets!.target.bounds);
+    assert.ok(t.latencyBuckets!.source.bounds.includes(Infinity), 'the +Inf bucket is read');
+    assert.ok(t.source.medianMs! >= 200, `a run lasts at least its timer: median bucket ≤ ${t.source.medianMs}`);
+  });
+
+  it('failures on the target only: failed by the proportion test on the counters', async () => {
+    const { m, evidence } = await compare(queues.failing, jobs(15, 200), [...jobs(10, 200), ...jobs(6, 200, true)]);
+    assert.equal(m.result, 'failed', m.message);
+    const t = evidence.types[0]!;
+    assert.equal(t.source.failed, 0);
+    about(t.target.failed, 6, 'target failed');
+    about(t.target.closed, 16, 'target closed');
+    assert.equal(t.failureTest!.worse, true);
+    assert.ok(t.failureTest!.z > 2 && t.failureTest!.p < 0.05, JSON.stringify(t.failureTest));
+    assert.match(m.message, /from prometheus: compareAppJob failed: failures 0\/\d+ → \d+\/\d+/);
   });
 });
 
