@@ -197,8 +197,10 @@ export async function sendCampaignCommand(client: Client, input: CampaignCommand
   }
   const commandId = input.commandId ?? randomUUID();
   const args: Record<string, unknown> = { ...(input.reason ? { reason: input.reason } : {}) };
+  // The command binds to what this read shows, so it waits as long as the command may (a busy worker answers late).
+  const readMs = Math.max(QUERY_TIMEOUT_MS, input.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   if (command === 'approve') {
-    const now = await queryCampaign(client, handle);
+    const now = await queryCampaign(client, handle, readMs);
     const req = now.approval;
     if (!req || req.approvals.length >= req.required) {
       throw new CommandRejectedError('approve', target.workflowId, 'nothing awaits approval in the campaign; see `cutover status`');
@@ -207,7 +209,7 @@ export async function sendCampaignCommand(client: Client, input: CampaignCommand
     Object.assign(args, req.binding);
   } else if (input.signer && (command === 'advance' || command === 'resume')) {
     // A signed advance or resume binds to the step and epoch it was meant for.
-    const now = await queryCampaign(client, handle);
+    const now = await queryCampaign(client, handle, readMs);
     Object.assign(args, { step: now.step?.n, epoch: now.epoch });
   }
   const runId = (await handle.describe().catch(() => undefined))?.runId;

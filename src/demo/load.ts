@@ -85,6 +85,25 @@ export class SteadyLoad {
     }
   }
 
+  /** Starts issued and not settled yet (a start may sit in the SDK's retry backoff). */
+  get inFlightCount(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Waits (bounded) until every start already issued settled, issuing nothing more. The SDK retries a
+   * failed call on a timer that a closed connection makes throw outside any promise (it crashes the
+   * process), so connections are closed only after this.
+   */
+  async settle(timeoutMs: number): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.backlog.length = 0;
+    const deadline = Date.now() + timeoutMs;
+    while (this.pending.size && Date.now() < deadline) {
+      await Promise.race([...this.pending, new Promise((r) => setTimeout(r, 100))]);
+    }
+  }
+
   /** Stops issuing new starts, then waits until the backlog and every start in flight settled. */
   async stop(timeoutMs = 60_000): Promise<void> {
     if (this.timer) clearInterval(this.timer);

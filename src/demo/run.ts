@@ -28,6 +28,7 @@ import { renderStatus } from '../cockpit/render';
 import { getStatus } from '../cockpit/status';
 import { planUnitNames } from '../cockpit/target';
 import { openControl, workflowUrl } from '../cockpit/control';
+import { CockpitInputError, CommandRejectedError, CommandUnconfirmedError } from '../cockpit/errors';
 import { connectCluster, namespaceOn } from '../clusters/connect';
 import { GrpcStatus } from '../clusters/grpc';
 import { loadPlan, type Plan } from '../config';
@@ -416,6 +417,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     let loadStopped = false;
     cleanups.push(async () => {
       if (!loadStopped) await load.stop(5_000);
+      // Before the routed clients close (cleanups run last first): a start still retrying would throw on a closed channel.
+      await load.settle(120_000);
+      if (load.inFlightCount) say(`[app] ${load.inFlightCount} start(s) still unsettled after 120 s; closing their clients anyway`);
     });
     say(`[app] steady load: ${rate} starts/s through the multi-cluster client (open loop)`);
 
@@ -439,6 +443,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     // Each unit's last phase as the campaign saw it: a campaign that did not finish is judged unit by unit.
     const unitPhases = new Map<string, string | undefined>();
     const approved = new Set<string>();
+    const signalled = new Set<string>();
     const live = !quick && opts.out.isTTY === true;
     while (!opts.signal?.aborted) {
       const c = await queryCampaign(controlClient, handle, 5_000).catch(() => undefined);
@@ -462,14 +467,31 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
             `[demo] playing the two approvers of ${a.binding.ring}: ${APPROVERS.join(' and ')}, each signing with their own key ` +
               '(the requester may not approve)',
           );
-          for (const actor of APPROVERS)
-            await sendCampaignCommand(controlClient, {
-              target: { kind: 'campaign', name: plan.name, workflowId: start.workflowId },
-              command: 'approve',
-              actor,
-              signer: keys[actor]!,
-              reason: 'demo: gates green',
-            });
+          for (const actor of APPROVERS) {
+            // Approved on an earlier try, or signalled and not confirmed yet (sent again, it would count twice).
+            if (a.approvals.some((r) => r.actor === actor) || signalled.has(`${key}/${actor}`)) continue;
+            try {
+              await sendCampaignCommand(controlClient, {
+                target: { kind: 'campaign', name: plan.name, workflowId: start.workflowId },
+                command: 'approve',
+                actor,
+                signer: keys[actor]!,
+                reason: 'demo: gates green',
+              });
+              signalled.add(`${key}/${actor}`);
+            } catch (err) {
+              // A refusal is the demo's bug and ends it; a signal sent but not yet applied is awaited; a
+              // worker too busy to answer the read before it is asked again.
+              if (err instanceof CommandUnconfirmedError) {
+                signalled.add(`${key}/${actor}`);
+                continue;
+              }
+              if (err instanceof CommandRejectedError || err instanceof CockpitInputError) throw err;
+              say(`[demo] ${actor}'s approval got no answer (${(err as Error).message}); asking again`);
+              approved.delete(key);
+              break;
+            }
+          }
         }
         if (c.phase === 'completed' || c.phase === 'rolled-back') break;
         if (c.hold && quick) {

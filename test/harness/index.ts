@@ -90,7 +90,7 @@ export interface TestStack {
   source: ClusterEndpoint;
   target: ClusterEndpoint;
   redisUrl: string;
-  /** A real Prometheus scraping both clusters every second (job `temporal`, label `cluster`). */
+  /** A real Prometheus scraping both clusters every 10 s (job `temporal`, label `cluster`) and applications every second. */
   prometheusUrl: string;
   /** Adds an application target (`host:port` serving /metrics) to Prometheus (job `apps`, label `app`). */
   addScrapeTarget(address: string, name?: string): Promise<void>;
