@@ -11,7 +11,7 @@
  * counts those as failed, this source cannot.
  */
 import type { CompareWindow, ObserveSide, SideObservation } from './compare';
-import { redactToken, type FetchLike } from './prometheus';
+import { queryPrometheus, type FetchLike } from './prometheus';
 
 /** The SDK's metric names as its Prometheus exporter writes them (durations in milliseconds, the SDK's default). */
 export const SDK_WORKFLOW_METRICS = {
@@ -83,36 +83,7 @@ export function prometheusInstantQuery(
   fetchFn: FetchLike = fetch,
 ): PromInstantQuery {
   return async (query, timeMs) => {
-    const url = new URL('/api/v1/query', opts.url);
-    url.searchParams.set('query', query);
-    url.searchParams.set('time', (timeMs / 1000).toFixed(3));
-    let status: number;
-    let text: string;
-    try {
-      const res = await fetchFn(url.toString(), {
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
-        headers: { accept: 'application/json', ...(opts.bearerToken ? { authorization: `Bearer ${opts.bearerToken}` } : {}) },
-      });
-      status = res.status;
-      text = await res.text();
-    } catch (err) {
-      throw new Error(`prometheus at ${opts.url} unreachable: ${redactToken((err as Error).message, opts.bearerToken)}`);
-    }
-    if (status === 401 || status === 403) {
-      throw new Error(
-        `prometheus at ${opts.url} refused the query (HTTP ${status}) — fix: ` +
-          (opts.bearerToken
-            ? "put a valid bearer token in the compare gate's prometheus.tokenEnv variable"
-            : "set the compare gate's prometheus.tokenEnv to a variable holding a bearer token"),
-      );
-    }
-    let body: { status?: string; error?: string; data?: { resultType?: string; result?: unknown } };
-    try {
-      body = JSON.parse(text) as typeof body;
-    } catch {
-      throw new Error(`prometheus answered HTTP ${status} with a body that is not JSON`);
-    }
-    if (body.status !== 'success') throw new Error(`prometheus query failed (HTTP ${status}): ${body.error ?? 'no detail'}`);
+    const body = await queryPrometheus({ ...opts, query, time: timeMs, tokenField: "the compare gate's prometheus.tokenEnv" }, fetchFn);
     if (body.data?.resultType !== 'vector' || !Array.isArray(body.data.result)) {
       throw new Error(`prometheus answered ${String(body.data?.resultType)} to ${query}, not a vector`);
     }

@@ -35,7 +35,7 @@ export type FetchLike = (
   text(): Promise<string>;
 }>;
 
-interface PromResponse {
+export interface PromResponse {
   status?: string;
   error?: string;
   errorType?: string;
@@ -70,8 +70,61 @@ export function extractValue(
 }
 
 /** A message with the token blanked out (an HTTP library may echo request headers in its errors). */
-export function redactToken(message: string, token: string | undefined): string {
+function redactToken(message: string, token: string | undefined): string {
   return token ? message.split(token).join('***') : message;
+}
+
+/** One instant query's request. `tokenField` names where the plan keeps its token, for the fix in a 401/403. */
+export interface PrometheusQuery {
+  url: string;
+  query: string;
+  /** Evaluation time (ms since epoch); Prometheus' "now" when absent. */
+  time?: number;
+  timeoutMs?: number;
+  bearerToken?: string;
+  /** e.g. "the gate's prometheus.tokenEnv". */
+  tokenField: string;
+}
+
+/**
+ * Sends one instant query (`GET /api/v1/query`) and returns Prometheus' successful answer. Throws, with a
+ * message that never holds the token, when Prometheus is unreachable, refuses the token, answers with
+ * something that is not JSON, or reports the query failed.
+ */
+export async function queryPrometheus(q: PrometheusQuery, fetchFn: FetchLike = fetch): Promise<PromResponse> {
+  const url = new URL('/api/v1/query', q.url);
+  url.searchParams.set('query', q.query);
+  if (q.time !== undefined) url.searchParams.set('time', (q.time / 1000).toFixed(3));
+  let status: number;
+  let text: string;
+  try {
+    const res = await fetchFn(url.toString(), {
+      signal: AbortSignal.timeout(q.timeoutMs ?? 10_000),
+      headers: { accept: 'application/json', ...(q.bearerToken ? { authorization: `Bearer ${q.bearerToken}` } : {}) },
+    });
+    status = res.status;
+    text = await res.text();
+  } catch (err) {
+    throw new Error(`prometheus at ${q.url} unreachable: ${redactToken((err as Error).message, q.bearerToken)}`);
+  }
+  if (status === 401 || status === 403) {
+    throw new Error(
+      `prometheus at ${q.url} refused the query (HTTP ${status}) — fix: ` +
+        (q.bearerToken
+          ? `put a valid bearer token in ${q.tokenField} variable`
+          : `set ${q.tokenField} to a variable holding a bearer token`),
+    );
+  }
+  let body: PromResponse;
+  try {
+    body = JSON.parse(text) as PromResponse;
+  } catch {
+    throw new Error(`prometheus answered HTTP ${status} with a body that is not JSON`);
+  }
+  if (body.status !== 'success') {
+    throw new Error(`prometheus query failed (HTTP ${status}, ${body.errorType ?? 'error'}): ${body.error ?? 'no detail'}`);
+  }
+  return body;
 }
 
 /** Runs the query and judges the answer. */
@@ -80,45 +133,11 @@ export async function measurePrometheus(input: PrometheusMeasureInput, fetchFn: 
   if (thresholds.length === 0) {
     return { result: 'error', message: 'prometheus gate has no threshold: set max and/or min' };
   }
-  const url = new URL('/api/v1/query', input.url);
-  url.searchParams.set('query', input.query);
-  if (input.time !== undefined) url.searchParams.set('time', (input.time / 1000).toFixed(3));
-  let status: number;
-  let text: string;
-  try {
-    const res = await fetchFn(url.toString(), {
-      signal: AbortSignal.timeout(input.timeoutMs ?? 10_000),
-      headers: { accept: 'application/json', ...(input.bearerToken ? { authorization: `Bearer ${input.bearerToken}` } : {}) },
-    });
-    status = res.status;
-    text = await res.text();
-  } catch (err) {
-    return {
-      result: 'error',
-      message: `prometheus at ${input.url} unreachable: ${redactToken((err as Error).message, input.bearerToken)}`,
-    };
-  }
-  if (status === 401 || status === 403) {
-    return {
-      result: 'error',
-      message:
-        `prometheus at ${input.url} refused the query (HTTP ${status}) — fix: ` +
-        (input.bearerToken
-          ? "put a valid bearer token in the gate's tokenEnv variable"
-          : "set the gate's prometheus.tokenEnv to a variable holding a bearer token"),
-    };
-  }
   let body: PromResponse;
   try {
-    body = JSON.parse(text) as PromResponse;
-  } catch {
-    return { result: 'error', message: `prometheus answered HTTP ${status} with a body that is not JSON` };
-  }
-  if (body.status !== 'success') {
-    return {
-      result: 'error',
-      message: `prometheus query failed (HTTP ${status}, ${body.errorType ?? 'error'}): ${body.error ?? 'no detail'}`,
-    };
+    body = await queryPrometheus({ ...input, tokenField: "the gate's prometheus.tokenEnv" }, fetchFn);
+  } catch (err) {
+    return { result: 'error', message: (err as Error).message };
   }
   const got = extractValue(body);
   switch (got.kind) {
