@@ -419,7 +419,15 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
       120_000,
     ).catch((e: unknown) => log(String(e)));
     log('reconciling the ledger against both clusters');
-    const reconciliation = await reconcileLedger(ledger, (u) => byUnit[u]!);
+    // Each unit's starts all go to its own application task queue: listed once per side, not described per start.
+    const queueOf: Record<string, string> = { [ns.unit]: ns.appQueue, [tenant.unit]: tenant.appQueue };
+    const reconciliation = await reconcileLedger(
+      ledger,
+      (u) => byUnit[u]!,
+      undefined,
+      (u) => `TaskQueue = "${queueOf[u]!}"`,
+    );
+    log(`reconcile read ${reconciliation.reads.listedRuns} listed runs and made ${reconciliation.reads.describes} describes`);
     const flips = flipFigures(ledger);
     // The schedule's fires on both clusters, by nominal time, from the load's start until it was paused:
     // none on both (double), none of the spec's times on neither (lost; gaps of a switch are backfilled).
