@@ -57,6 +57,8 @@ export interface ClusterActivityDeps {
   searchAttributeTtlMs?: number;
   /** cutover's own data converter (the plan's codec): for the probe workflows only, which are cutover's. */
   dataConverter?: DataConverter;
+  /** The routed clients' placements (Redis), so reconcile can tell a placed start that landed late from a misrouted one. */
+  placements?: { getPlacement(namespace: string, workflowId: string): Promise<{ side: Side } | undefined> };
 }
 
 /**
@@ -334,6 +336,11 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
         if (belongs === undefined || belongs === side) continue;
         beat();
         if (await notAClientStart(side, ns[side], wf.workflowId, wf.runId)) continue;
+        // Placed there by a client (under an earlier route, its unknown outcome retried on the same cluster).
+        if (route.placementNamespace && deps.placements) {
+          const placed = await deps.placements.getPlacement(route.placementNamespace, wf.workflowId);
+          if (placed?.side === side) continue;
+        }
         const startedAt = wf.startTime.toISOString();
         out.push({
           workflowId: wf.workflowId,

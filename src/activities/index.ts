@@ -39,7 +39,13 @@ export interface ActivityDeps {
 /** Every activity of the entity workflows. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...createClusterActivities({ source: deps.source, target: deps.target, now: deps.now, dataConverter: deps.dataConverter }),
+    ...createClusterActivities({
+      source: deps.source,
+      target: deps.target,
+      now: deps.now,
+      dataConverter: deps.dataConverter,
+      placements: deps.routing,
+    }),
     ...createRoutingActivities({ routing: deps.routing, audit: deps.audit }),
     ...createScheduleActivities({ source: deps.source, target: deps.target, fence: deps.scheduleFence, now: deps.now }),
     ...createSweepActivities({ source: deps.source, target: deps.target, placements: deps.routing, now: deps.now }),

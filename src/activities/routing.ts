@@ -21,6 +21,8 @@ export interface RoutingRecords {
   /** The placement sweep's writes (src/routing/sweep.ts). */
   seedPlacements: RoutingStore['seedPlacements'];
   markSwept: RoutingStore['markSwept'];
+  /** Read by reconcile: a run on the side its placement names was placed there, not misrouted. */
+  getPlacement: RoutingStore['getPlacement'];
 }
 
 /** The part of `AuditStream` the activities use. */

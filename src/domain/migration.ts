@@ -362,6 +362,12 @@ export interface ReconcileRoute {
   changedAt: string;
   /** How long after the change a start may still follow the previous route (plan redis.clientStaleness; default its default). */
   graceMs?: number;
+  /**
+   * The plan's namespace, under which routed clients record placements in Redis. Given (and the worker
+   * reads Redis), a run on the side its placement names is a placed start, not a misrouted one: a start
+   * decided under an earlier route whose unknown outcome the client retried there, however late it landed.
+   */
+  placementNamespace?: string;
 }
 
 /** Drain bookkeeping for one side (forward: source; rollback: target). */

@@ -271,7 +271,14 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       const { kind, side, percent } = state.route;
       const route =
         state.route.epoch > 0 && state.routeChangedAt !== undefined
-          ? { kind, side, percent, changedAt: new Date(state.routeChangedAt).toISOString(), graceMs: input.clientStalenessMs }
+          ? {
+              kind,
+              side,
+              percent,
+              changedAt: new Date(state.routeChangedAt).toISOString(),
+              graceMs: input.clientStalenessMs,
+              placementNamespace: input.unit.namespace,
+            }
           : undefined;
       const r = await a.acts.reconcile.executeWithOptions(
         { summary: `reconcile ${unit}: duplicates, stranded and misrouted runs on both clusters` },

@@ -125,12 +125,13 @@ describe('entity workflows: moving off a self-hosted source (temporal-server on 
   }
 
   it('completes after the source is SIGKILLed mid-canary and restarted; no acknowledged start lost or duplicated', async () => {
-    // Bakes long enough that the outage falls inside the canary, with runs open on both clusters.
-    const r = await make({ kind: 'tenant', jobMs: 800, input: { bakeMs: 4_000 } });
+    // The canary waits for an advance when its steps are done, so the outage falls inside it however slow
+    // the machine (a timed bake alone ran out before the kill on a busy one), with runs open on both clusters.
+    const r = await make({ kind: 'tenant', jobMs: 800, input: { bakeMs: 4_000, advanceMode: 'manual' } });
     const source = await testStack().selfHosted();
     r.startWorkload(50);
     await r.start();
-    await r.waitFor((s) => s.phase === 'canary' && s.route.percent !== undefined, 'the first canary step', 60_000);
+    await driveTo(r, 'canary', 60_000); // its first step
     await runsOnTarget(r);
     await source.kill();
     const acceptedBefore = r.accepted.length;
@@ -139,7 +140,7 @@ describe('entity workflows: moving off a self-hosted source (temporal-server on 
     await delay(1_500);
     assert.equal((await r.status()).phase, 'canary', 'the source is down in the middle of the canary');
     await source.restart();
-    const done = await r.waitPhase('completed', 90_000);
+    const done = await driveTo(r, 'completed', 90_000);
     const w = await r.settleWorkload(45_000);
     assert.ok(r.accepted.length > acceptedBefore, 'starts were acknowledged after the restart');
     assert.deepEqual(w.lost, [], 'every acknowledged start ran');

@@ -167,6 +167,13 @@ describe('tenants whose IDs contain the separator', function () {
     const stray = 't-blue-stray-1';
     await source.workflow.start(entityAppJob, { taskQueue: r.appQueue, workflowId: stray, args: [50] });
     await until('the stray run to finish on the source', async () => ((await statusOn(source, stray)) === 'COMPLETED' ? true : undefined));
+    // A start a routed client placed on the source under an earlier route, landing as late (its unknown
+    // outcome retried on the same cluster while the source was down): placed, so not misrouted.
+    const placed = 't-blue-placed-1';
+    const store = new RoutingStore({ redis: (await sharedRig()).redis, keyPrefix: r.keyPrefix });
+    await store.setPlacement(r.input.unit.namespace, placed, { side: 'source', epoch: 2, at: Date.now() }, 600_000);
+    await source.workflow.start(entityAppJob, { taskQueue: r.appQueue, workflowId: placed, args: [50] });
+    await until('the placed run to finish', async () => ((await statusOn(source, placed)) === 'COMPLETED' ? true : undefined));
     await r.command('advance');
     const seen = await r.waitFor((s) => s.phase === 'reconciling' && s.waitingOn === 'operator', 'the reconcile to find it', 60_000);
     assert.equal(seen.reconcile?.clean, false);
