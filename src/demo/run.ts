@@ -444,6 +444,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const unitPhases = new Map<string, string | undefined>();
     const approved = new Set<string>();
     const signalled = new Set<string>();
+    const announced = new Set<string>();
     const live = !quick && opts.out.isTTY === true;
     while (!opts.signal?.aborted) {
       const c = await queryCampaign(controlClient, handle, 5_000).catch(() => undefined);
@@ -462,11 +463,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         const key = a ? `${a.binding.ring}/${a.binding.step}/${a.binding.epoch}` : '';
         if (a && a.approvals.length < a.required && !approved.has(key)) {
           // Two people approve; the demo plays them (the requester, demo-operator, may not approve).
+          // Told once per request, however many tries its approvals take.
+          if (!announced.has(key))
+            say(
+              `[demo] playing the two approvers of ${a.binding.ring}: ${APPROVERS.join(' and ')}, each signing with their own key ` +
+                '(the requester may not approve)',
+            );
           approved.add(key);
-          say(
-            `[demo] playing the two approvers of ${a.binding.ring}: ${APPROVERS.join(' and ')}, each signing with their own key ` +
-              '(the requester may not approve)',
-          );
+          announced.add(key);
           for (const actor of APPROVERS) {
             // Approved on an earlier try, or signalled and not confirmed yet (sent again, it would count twice).
             if (a.approvals.some((r) => r.actor === actor) || signalled.has(`${key}/${actor}`)) continue;
