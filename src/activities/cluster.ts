@@ -338,7 +338,8 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
         if (await notAClientStart(side, ns[side], wf.workflowId, wf.runId)) continue;
         // Placed there by a client (under an earlier route, its unknown outcome retried on the same cluster).
         if (route.placementNamespace && deps.placements) {
-          const placed = await deps.placements.getPlacement(route.placementNamespace, wf.workflowId);
+          // Redis unreadable: no placement to vouch for the run, so it is reported (an operator looks), never passed.
+          const placed = await deps.placements.getPlacement(route.placementNamespace, wf.workflowId).catch(() => undefined);
           if (placed?.side === side) continue;
         }
         const startedAt = wf.startTime.toISOString();
