@@ -166,6 +166,20 @@ export function createGateActivities(deps: GateActivityDeps) {
     return c;
   };
 
+  /**
+   * A gate's bearer token from the worker's environment: undefined when the gate names none, an `error`
+   * measurement when the variable is unset (the gate's error limit decides), never an unauthenticated query.
+   */
+  function bearerToken(field: string, tokenEnv: string | undefined): string | undefined | Measurement {
+    if (tokenEnv === undefined) return undefined;
+    const token = deps.secret?.(tokenEnv);
+    if (token) return token;
+    return {
+      result: 'error',
+      message: `${field}: environment variable ${tokenEnv} is not set on the worker; export it with the bearer token`,
+    };
+  }
+
   async function perUnit(args: MeasureGateArgs, one: (u: GateUnitScope) => Promise<Measurement>): Promise<Measurement> {
     const ms = await Promise.all(
       args.units.map(async (u) => {
@@ -183,16 +197,9 @@ export function createGateActivities(deps: GateActivityDeps) {
       switch (g.kind) {
         case 'prometheus': {
           const { tokenEnv, ...query } = g.prometheus;
-          if (tokenEnv === undefined) return measurePrometheus(query, deps.fetch);
-          const token = deps.secret?.(tokenEnv);
-          // An unset token is an error measurement (the gate's error limit decides), never an unauthenticated query.
-          if (!token) {
-            return {
-              result: 'error',
-              message: `prometheus.tokenEnv: environment variable ${tokenEnv} is not set on the worker; export it with the bearer token`,
-            };
-          }
-          return measurePrometheus({ ...query, bearerToken: token }, deps.fetch);
+          const token = bearerToken('prometheus.tokenEnv', tokenEnv);
+          if (typeof token === 'object') return token;
+          return measurePrometheus({ ...query, ...(token ? { bearerToken: token } : {}) }, deps.fetch);
         }
         case 'temporal':
           return perUnit(args, (u) =>
@@ -243,20 +250,9 @@ export function createGateActivities(deps: GateActivityDeps) {
                 message: 'compare gate: source prometheus without compare.prometheus; add prometheus: { url: … } to the gate',
               };
             }
-            let bearerToken: string | undefined;
-            if (prom.tokenEnv !== undefined) {
-              bearerToken = deps.secret?.(prom.tokenEnv);
-              // An unset token is an error measurement (the gate's error limit decides), never an unauthenticated query.
-              if (!bearerToken) {
-                return {
-                  result: 'error',
-                  message:
-                    `compare.prometheus.tokenEnv: environment variable ${prom.tokenEnv} is not set on the worker; ` +
-                    'export it with the bearer token',
-                };
-              }
-            }
-            const query = prometheusInstantQuery({ url: prom.url, ...(bearerToken ? { bearerToken } : {}) }, deps.fetch);
+            const token = bearerToken('compare.prometheus.tokenEnv', prom.tokenEnv);
+            if (typeof token === 'object') return token;
+            const query = prometheusInstantQuery({ url: prom.url, ...(token ? { bearerToken: token } : {}) }, deps.fetch);
             const windows = compareWindows(g.compare, args.stepStartedAt, deps.now?.() ?? new Date());
             return perUnit(args, async (u) => {
               // The SDK's metrics carry no tenant: a tenant's runs cannot be told from its namespace's other runs.

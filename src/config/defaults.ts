@@ -70,6 +70,8 @@ export const DEFAULT_COMPARE_ALPHA = 0.05;
 export const DEFAULT_COMPARE_LATENCY_TOLERANCE = 0.1;
 /** Compare gate: runs are read from visibility on each cluster unless the plan says prometheus. */
 export const DEFAULT_COMPARE_SOURCE = 'visibility';
+/** Compare gate on Prometheus: the SDK metric labels the gate matches itself (a side's own labels may not name them). */
+export const COMPARE_PROMETHEUS_GATE_LABELS = ['namespace', 'task_queue', 'workflow_type', 'le'] as const;
 /** Reconcile gate: stranded runs tolerated. */
 export const DEFAULT_RECONCILE_MAX_STRANDED = 0;
 

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseUnitName } from '../domain/ids';
+import { COMPARE_PROMETHEUS_GATE_LABELS } from './defaults';
 import { DURATION_FORMS, parseDuration } from './duration';
 import { show } from './issues';
 
@@ -405,7 +406,7 @@ const promLabelName = z.string().superRefine((value, ctx) => {
       'write letters, digits and _ (not starting with a digit or __), e.g. cluster',
       true,
     );
-  } else if (['namespace', 'task_queue', 'workflow_type', 'le'].includes(value)) {
+  } else if ((COMPARE_PROMETHEUS_GATE_LABELS as readonly string[]).includes(value)) {
     fail(
       ctx,
       `the gate sets ${value} itself`,

@@ -21,9 +21,6 @@ export const SDK_WORKFLOW_METRICS = {
   latencyBuckets: 'temporal_workflow_endtoend_latency_bucket',
 } as const;
 
-/** Labels the gate sets itself; a side's extra labels may not name them. */
-export const SDK_METRIC_LABELS = ['namespace', 'task_queue', 'workflow_type', 'le'] as const;
-
 /** One side's selection: its namespace on its cluster, the unit's task queues, and labels telling its workers apart. */
 export interface ComparePromSide {
   namespace: string;

@@ -11,6 +11,7 @@
  * p-value is below `alpha` failed. The measurement carries every number as evidence.
  */
 import { literal, unitQuery, type UnitScope } from '../clusters/queries';
+import type { CompareGate } from '../config/types';
 import { binnedMedian, mannWhitneyBinnedGreater, mannWhitneyGreater, median, twoProportionTest, type BinnedSample } from './stats';
 import { FAILED_STATUSES } from './temporal';
 import type { Measurement } from './types';
@@ -41,19 +42,8 @@ export interface CompareSettings {
 /** Where the compare gate reads runs. */
 export type CompareSource = 'visibility' | 'prometheus';
 
-/** The Prometheus of a compare gate reading the SDK's worker metrics. */
-export interface ComparePrometheus {
-  /** Base URL, e.g. `http://127.0.0.1:9090`. */
-  url: string;
-  /** Name of the environment variable holding a bearer token (as the prometheus gate's). */
-  tokenEnv?: string;
-  /**
-   * Labels (name → value) that select one side's workers, e.g. `{ cluster: "old" }`: needed when both
-   * clusters use the same namespace name and one Prometheus scrapes the workers of both.
-   */
-  sourceLabels?: Record<string, string>;
-  targetLabels?: Record<string, string>;
-}
+/** The Prometheus of a compare gate reading the SDK's worker metrics: the plan's, as parsed. */
+export type ComparePrometheus = NonNullable<CompareGate['prometheus']>;
 
 /** Both sides' windows: the target's is the bake; the source's starts `baselineLookback` earlier. */
 export function compareWindows(settings: Pick<CompareSettings, 'baselineLookback'>, stepStartedAt: string, now: Date): CompareWindows {

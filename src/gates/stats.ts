@@ -141,9 +141,21 @@ export function mannWhitneyGreater(source: readonly number[], target: readonly n
   let rt = 0;
   for (let i = ns; i < ns + nt; i++) rt += ranks[i]!;
   const u = rt - (nt * (nt + 1)) / 2;
+  return uTest(
+    u,
+    ns,
+    nt,
+    ties.reduce((s, t) => s + t * t * t - t, 0),
+  );
+}
+
+/**
+ * The one-sided test of a Mann–Whitney U of the target over `ns` source and `nt` target values, with
+ * `tieSum` = Σ (t³ − t) over the tie groups: tie-corrected variance, continuity correction ½.
+ */
+function uTest(u: number, ns: number, nt: number, tieSum: number): MannWhitneyTest {
   const n = ns + nt;
   const mean = (ns * nt) / 2;
-  const tieSum = ties.reduce((s, t) => s + t * t * t - t, 0);
   const variance = n > 1 ? ((ns * nt) / 12) * (n + 1 - tieSum / (n * (n - 1))) : 0;
   const sd = Math.sqrt(Math.max(0, variance));
   if (!(sd > 0)) return { u, mean, sd: 0, z: 0, p: 1 };
@@ -212,13 +224,7 @@ export function mannWhitneyBinnedGreater(source: BinnedSample, target: BinnedSam
     const t = g.s + g.c;
     tieSum += t * t * t - t;
   }
-  const n = ns + nt;
-  const mean = (ns * nt) / 2;
-  const variance = n > 1 ? ((ns * nt) / 12) * (n + 1 - tieSum / (n * (n - 1))) : 0;
-  const sd = Math.sqrt(Math.max(0, variance));
-  if (!(sd > 0)) return { u, mean, sd: 0, z: 0, p: 1 };
-  const z = (u - mean - 0.5) / sd;
-  return { u, mean, sd, z, p: normalSf(z) };
+  return uTest(u, ns, nt, tieSum);
 }
 
 /** The upper bound of the bucket holding the median value (the lower middle one for an even count); undefined when empty. */
