@@ -17,6 +17,11 @@
  * A sweep marker (`${keyPrefix}sweep:${unit}`) says that every run of the unit open on either cluster
  * at a route's epoch has a placement (the entity workflow's placement sweep): while it names the epoch
  * a client routes by, a start whose claim finds no placement needs no look at the other cluster.
+ *
+ * A handoff record (`${keyPrefix}handoff:${namespace}:${workflowId}`) says that cutover is moving a
+ * running workflow to the other cluster (straggler policy `handoff`): while it reads `moving`, the run
+ * on `from` may have closed and the one on `to` not begun, so routed clients hold the ID's signals and
+ * updates instead of failing them; once `done`, a handle bound to the old run follows the new one.
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -63,6 +68,44 @@ export interface PlacementRecord {
   at: number;
   /** True from the claim until the start on `side` is acknowledged (or refused): a start may be in flight. */
   pending?: boolean;
+}
+
+/** A running workflow being handed to the other cluster (straggler policy `handoff`). */
+export interface HandoffRecord {
+  from: Side;
+  to: Side;
+  /** The run that stops on `from`. */
+  fromRunId: string;
+  /** The run started on `to` with the state the old one returned (set once started). */
+  toRunId?: string;
+  /** `moving` from before the run is asked to stop until the run on `to` exists; then `done`. */
+  state: 'moving' | 'done';
+  /** Epoch ms of the last change. */
+  at: number;
+}
+
+const handoffSchema = z.object({
+  from: z.enum(['source', 'target']),
+  to: z.enum(['source', 'target']),
+  fromRunId: z.string().min(1).max(200),
+  toRunId: z.string().min(1).max(200).optional(),
+  state: z.enum(['moving', 'done']),
+  at: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+});
+
+/** A stored handoff record, or undefined when absent or invalid (an invalid one is never followed). */
+export function parseHandoff(json: string | null | undefined): HandoffRecord | undefined {
+  if (typeof json !== 'string') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  const parsed = handoffSchema.safeParse(value);
+  if (!parsed.success || parsed.data.from === parsed.data.to) return undefined;
+  if (parsed.data.state === 'done' && !parsed.data.toRunId) return undefined;
+  return parsed.data;
 }
 
 /**
@@ -726,6 +769,28 @@ export class RoutingStore {
     validatePlacement(placement, this.clock.wallMs());
     const res = await this.script(MOVE_SCRIPT, [this.placementKey(namespace, workflowId)], [raw, JSON.stringify(placement), String(ttlMs)]);
     return res === 1;
+  }
+
+  /** Redis key of a workflow ID's handoff record. */
+  handoffKey(namespace: string, workflowId: string): string {
+    return `${this.keyPrefix}handoff:${namespace}:${workflowId}`;
+  }
+
+  /** The workflow ID's handoff record; undefined when absent or invalid. */
+  async getHandoff(namespace: string, workflowId: string): Promise<HandoffRecord | undefined> {
+    return parseHandoff(await this.redis.get(this.handoffKey(namespace, workflowId)));
+  }
+
+  /** Writes a handoff record (only cutover's handoff activity does); throws naming the field when invalid. */
+  async setHandoff(namespace: string, workflowId: string, record: HandoffRecord, ttlMs: number): Promise<void> {
+    if (!parseHandoff(JSON.stringify(record)))
+      throw new RoutingInputError('handoff', 'needs from ≠ to (source|target), fromRunId, state moving|done (done with toRunId), at (epoch ms)');
+    await this.redis.set(this.handoffKey(namespace, workflowId), JSON.stringify(record), 'PX', Math.max(1, Math.floor(ttlMs)));
+  }
+
+  /** Removes a workflow ID's handoff record (a handoff that did not happen). */
+  async clearHandoff(namespace: string, workflowId: string): Promise<void> {
+    await this.redis.del(this.handoffKey(namespace, workflowId));
   }
 
   /** Records a placement unconditionally (after a start whose side is certain). */
