@@ -16,6 +16,11 @@
  *    same request ID — never re-routed.
  * Every start's cluster is remembered (in process, and in Redis while moving) so signals, queries,
  * updates, cancels and terminates go to it; otherwise both clusters are described (and cached).
+ *
+ * A run cutover hands to the other cluster (straggler policy `handoff`) closes before its successor
+ * exists. Only when a call then fails as not found is the ID's handoff record read: while it is `moving`,
+ * signals and updates are held (bounded by `handoffHoldMs`) instead of lost; once `done`, the call goes to
+ * the new run, and handles bound to the old run follow the new one from then on.
  */
 import { randomUUID } from 'node:crypto';
 import { Client, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
@@ -32,12 +37,12 @@ import type {
 import type { DataConverter, Workflow, WorkflowResultType, WithWorkflowArgs } from '@temporalio/common';
 import type { Redis } from 'ioredis';
 import { systemClock, type RoutingClock } from './clock';
-import { RouteHeldTimeoutError, RoutingInputError } from './errors';
+import { HandoffHeldTimeoutError, RouteHeldTimeoutError, RoutingInputError } from './errors';
 import { sideFor } from './hash';
 import { checkPlanNamespace, planNamespace } from './plan-namespace';
 import { RouteTable, withTimeout } from './route-table';
 import { RoutingStore } from './store';
-import type { PlacementRecord, SweepMarker } from './store';
+import type { HandoffRecord, PlacementRecord, SweepMarker } from './store';
 import { UnitResolver } from './tenant';
 import type { TenantSelector } from './tenant';
 import type { RoutingRecord, Side } from './types';
@@ -61,7 +66,13 @@ export const ROUTED_CLIENT_DEFAULTS = {
   startAttempts: 4,
   startBackoffMs: 200,
   placementCacheSize: 100_000,
+  /** How long a signal or update waits for a handoff (record `moving`) to finish before it fails, undelivered. */
+  handoffHoldMs: 60_000,
 } as const;
+
+/** Backoff of the handoff record polls while a call is held: short first (a handoff takes one start), then capped. */
+const HANDOFF_POLL_FIRST_MS = 25;
+const HANDOFF_POLL_MAX_MS = 250;
 
 /** Options that mean the same for {@link RoutedClient.create} and {@link RoutedClient.connect}. */
 export interface RoutedClientTuning {
@@ -77,6 +88,11 @@ export interface RoutedClientTuning {
   /** Attempts for a start whose outcome is unknown (same cluster, same request ID). */
   startAttempts?: number;
   startBackoffMs?: number;
+  /**
+   * How long a signal or update to a workflow being handed to the other cluster waits for its new run
+   * before {@link HandoffHeldTimeoutError} (nothing delivered).
+   */
+  handoffHoldMs?: number;
 }
 
 /** Explicit parts (tests, custom wiring). The caller owns the clients and the Redis connection. */
@@ -175,28 +191,29 @@ function tuning(t: RoutedClientTuning): Tuning {
     redisOpTimeoutMs: positive('redisOpTimeoutMs', t.redisOpTimeoutMs, d.redisOpTimeoutMs),
     startAttempts: positive('startAttempts', t.startAttempts, d.startAttempts),
     startBackoffMs: positive('startBackoffMs', t.startBackoffMs, d.startBackoffMs),
+    handoffHoldMs: positive('handoffHoldMs', t.handoffHoldMs, d.handoffHoldMs),
   };
 }
 
 /**
- * Bounded in-process placements, O(1) per call: two generations, the older dropped whole when the
+ * Bounded in-process placements (and followed handoffs), O(1) per call: two generations, the older dropped whole when the
  * newer fills. (Evicting the oldest key of one Map costs O(deleted entries) per call in V8.)
  */
-class PlacementCache {
-  private young = new Map<string, Side>();
-  private old = new Map<string, Side>();
+class PlacementCache<V = Side> {
+  private young = new Map<string, V>();
+  private old = new Map<string, V>();
   constructor(private readonly capacity: number) {}
 
-  get(id: string): Side | undefined {
+  get(id: string): V | undefined {
     return this.young.get(id) ?? this.old.get(id);
   }
 
-  set(id: string, side: Side): void {
+  set(id: string, value: V): void {
     if (this.young.size >= this.capacity / 2) {
       this.old = this.young;
       this.young = new Map();
     }
-    this.young.set(id, side);
+    this.young.set(id, value);
   }
 
   delete(id: string): void {
@@ -207,28 +224,58 @@ class PlacementCache {
 
 type AnyHandleMethod = (...a: unknown[]) => Promise<unknown>;
 function handleSignal(this: RoutedWorkflowHandle, def: unknown, ...args: unknown[]): Promise<unknown> {
-  return this.call((h) => (h.signal as AnyHandleMethod)(def, ...args));
+  return this.call((h) => (h.signal as AnyHandleMethod)(def, ...args), HOLD);
 }
 function handleQuery(this: RoutedWorkflowHandle, def: unknown, ...args: unknown[]): Promise<unknown> {
   return this.call((h) => (h.query as AnyHandleMethod)(def, ...args));
 }
 function handleExecuteUpdate(this: RoutedWorkflowHandle, def: unknown, opts?: unknown): Promise<unknown> {
-  return this.call((h) => (h.executeUpdate as AnyHandleMethod)(def, opts));
+  return this.call((h) => (h.executeUpdate as AnyHandleMethod)(def, opts), HOLD);
 }
 function handleStartUpdate(this: RoutedWorkflowHandle, def: unknown, opts?: unknown): Promise<unknown> {
-  return this.call((h) => (h.startUpdate as AnyHandleMethod)(def, opts));
+  return this.call((h) => (h.startUpdate as AnyHandleMethod)(def, opts), HOLD);
+}
+
+/** Marks the calls held during a handoff: signals and updates would be lost; the rest just fail and can be repeated. */
+const HOLD = true;
+
+/**
+ * The errors a call to a run that has closed (or does not exist on that cluster) ends with. SDK 1.24
+ * against the dev server: signal, executeUpdate and startUpdate on a closed run throw WorkflowNotFoundError
+ * (the server's NOT_FOUND, "workflow execution already completed"), as does any call on a run or ID the
+ * cluster does not have. A query or describe of a closed run still answers, for that run.
+ */
+function isGone(err: unknown): boolean {
+  return err instanceof WorkflowNotFoundError;
 }
 
 /** A routed workflow handle: finds the run's cluster, then calls the SDK handle there. */
 export class RoutedWorkflowHandle<T extends Workflow = Workflow> implements RoutedHandleMethods<T> {
+  // Mutable: a handoff to the other cluster rebinds a handle bound to the old run to the new one.
+  private boundRunId: string | undefined;
+  private boundFirstRunId: string | undefined;
+
   constructor(
     private readonly owner: RoutedClient,
     readonly workflowId: string,
-    readonly runId: string | undefined,
+    runId: string | undefined,
     private readonly options: GetWorkflowHandleOptions | undefined,
     /** Set for handles returned by a start. */
-    readonly firstExecutionRunId?: string,
-  ) {}
+    firstExecutionRunId?: string,
+  ) {
+    this.boundRunId = runId;
+    this.boundFirstRunId = firstExecutionRunId;
+  }
+
+  /** The run this handle addresses (undefined: the latest); after a handoff, the new run. */
+  get runId(): string | undefined {
+    return this.boundRunId;
+  }
+
+  /** The first run of the chain (set for handles returned by a start); after a handoff, the new run. */
+  get firstExecutionRunId(): string | undefined {
+    return this.boundFirstRunId;
+  }
 
   /** The cluster side the run lives on. */
   cluster(): Promise<Side> {
@@ -264,17 +311,45 @@ export class RoutedWorkflowHandle<T extends Workflow = Workflow> implements Rout
 
   private sdkHandle(side: Side): WorkflowHandle<T> {
     const opts: GetWorkflowHandleOptions = { ...this.options };
-    if (this.firstExecutionRunId && !opts.firstExecutionRunId) opts.firstExecutionRunId = this.firstExecutionRunId;
-    return this.owner.clientFor(side).workflow.getHandle<T>(this.workflowId, this.runId, opts);
+    // The handle's own binding wins over the options' (a handoff may have rebound it).
+    if (this.boundFirstRunId) opts.firstExecutionRunId = this.boundFirstRunId;
+    return this.owner.clientFor(side).workflow.getHandle<T>(this.workflowId, this.boundRunId, opts);
   }
 
-  /** Calls on the placed cluster; on not-found there, looks on both once (placement may be stale). @internal */
-  async call<R>(fn: (h: WorkflowHandle<T>) => Promise<R>): Promise<R> {
+  /** The run this handle is bound to (its run, else the first run of its chain); undefined: the latest run. */
+  private boundTo(): string | undefined {
+    return this.boundRunId ?? this.boundFirstRunId ?? this.options?.firstExecutionRunId;
+  }
+
+  /** Moves the binding from a handed-off run to its successor (both fields: the old chain ended). */
+  private follow(fromRunId: string, toRunId: string): void {
+    if (this.boundRunId === fromRunId) this.boundRunId = toRunId;
+    if (this.boundFirstRunId === fromRunId || (!this.boundFirstRunId && this.options?.firstExecutionRunId === fromRunId))
+      this.boundFirstRunId = toRunId;
+  }
+
+  /**
+   * Calls on the placed cluster; on not-found there, follows a handoff of the ID (holding signals and
+   * updates while it is under way, when `hold`), else looks on both once (placement may be stale).
+   * @internal
+   */
+  async call<R>(fn: (h: WorkflowHandle<T>) => Promise<R>, hold = false): Promise<R> {
+    // In-process only (no Redis): a handoff this client already followed rebinds other handles of the old run.
+    const bound = this.boundTo();
+    if (bound !== undefined) {
+      const moved = this.owner.followedRun(bound);
+      if (moved) this.follow(bound, moved);
+    }
     const side = await this.owner.locate(this.workflowId);
     try {
       return await fn(this.sdkHandle(side));
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      if (!isGone(err)) throw err;
+      const handoff = await this.owner.handoffAfterGone(this.workflowId, this.boundTo(), hold, err);
+      if (handoff) {
+        this.follow(handoff.fromRunId, handoff.toRunId as string);
+        return await fn(this.sdkHandle(handoff.to));
+      }
       const found = await this.owner.relocate(this.workflowId, side);
       if (found === undefined || found === side) throw err;
       return await fn(this.sdkHandle(found));
@@ -377,6 +452,8 @@ export class RoutedClient {
   private readonly t: Tuning;
   private readonly clock: RoutingClock;
   private readonly placements = new PlacementCache(ROUTED_CLIENT_DEFAULTS.placementCacheSize);
+  /** Handed-off runs this client has followed: old run ID → new run ID. */
+  private readonly followedRuns = new PlacementCache<string>(ROUTED_CLIENT_DEFAULTS.placementCacheSize);
   private readonly owned: (() => Promise<void>)[] = [];
   private closed = false;
 
@@ -564,6 +641,63 @@ export class RoutedClient {
   async relocate(workflowId: string, _wrong: Side): Promise<Side | undefined> {
     this.placements.delete(workflowId);
     return await this.lookBoth(workflowId);
+  }
+
+  /** The run a handed-off run was followed to by this client, if any (in process, no I/O). @internal */
+  followedRun(runId: string): string | undefined {
+    return this.followedRuns.get(runId);
+  }
+
+  /**
+   * After a call to `workflowId` failed as not found: the finished handoff to follow, if the ID has one
+   * that concerns the run the handle is bound to (`boundTo`; undefined for the latest run). Read only on
+   * this failure path, so calls that succeed never touch Redis. While the record reads `moving`, a `hold`
+   * call waits for `done` (polling, bounded by `handoffHoldMs`, then {@link HandoffHeldTimeoutError}); other
+   * calls do not wait. Undefined — the caller's usual handling — when there is no record, it is not
+   * `done` (and not held), it was cleared (handoff abandoned) or Redis cannot be read. @internal
+   */
+  async handoffAfterGone(
+    workflowId: string,
+    boundTo: string | undefined,
+    hold: boolean,
+    cause: unknown,
+  ): Promise<(HandoffRecord & { toRunId: string }) | undefined> {
+    // A handle bound to some other run (an older one, or the successor itself) is not concerned.
+    const concerns = (r: HandoffRecord): boolean => boundTo === undefined || boundTo === r.fromRunId;
+    let record = await this.readHandoff(workflowId);
+    if (record === 'unavailable' || !record || !concerns(record)) return undefined;
+    if (record.state === 'moving') {
+      if (!hold) return undefined;
+      // Elapsed time on the monotonic clock, as for held starts.
+      const started = this.clock.monotonicMs();
+      let pause = HANDOFF_POLL_FIRST_MS;
+      while (record === 'unavailable' || record.state === 'moving') {
+        const remaining = started + this.t.handoffHoldMs - this.clock.monotonicMs();
+        if (remaining <= 0) throw new HandoffHeldTimeoutError(workflowId, Math.round(this.clock.monotonicMs() - started), { cause });
+        await sleep(Math.min(pause, remaining));
+        pause = Math.min(pause * 2, HANDOFF_POLL_MAX_MS);
+        if (this.closed) throw new RoutingInputError('client', 'closed while a call was held for a handoff; create a new client');
+        // A failed read mid-hold is a Redis blip, not an answer: the record said a handoff is under way, so
+        // keep waiting (bounded) rather than fail a call that the new run could take.
+        record = await this.readHandoff(workflowId);
+        // Cleared (the handoff was abandoned) or replaced by another run's: the usual handling.
+        if (!record || (record !== 'unavailable' && !concerns(record))) return undefined;
+      }
+    }
+    const done = record as HandoffRecord & { toRunId: string }; // parseHandoff guarantees toRunId when done
+    this.remember(workflowId, done.to);
+    this.followedRuns.set(done.fromRunId, done.toRunId);
+    return done;
+  }
+
+  /** The ID's handoff record; `unavailable` when Redis is not connected or does not answer in time. */
+  private async readHandoff(workflowId: string): Promise<HandoffRecord | undefined | 'unavailable'> {
+    if (!this.redisReady()) return 'unavailable';
+    try {
+      return await withTimeout(this.store.getHandoff(this.namespace, workflowId), this.t.redisOpTimeoutMs);
+    } catch {
+      return 'unavailable';
+    }
   }
 
   /** The side a schedule's copy should be active on, by the route of its unit. */

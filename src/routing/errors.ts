@@ -112,3 +112,24 @@ export class RoutingRecordInvalidError extends RoutingError {
     super(`routing record ${key} is invalid (${problem}); ${unit ? repairHint(unit) : 'fix or delete it with the cutover CLI'}`);
   }
 }
+
+/**
+ * A signal or update reached a workflow ID whose run cutover is handing to the other cluster (handoff
+ * record `moving`), and the new run did not exist within `handoffHoldMs`. The call was not delivered to
+ * any run: retry it later (it then reaches the new run, or fails as the ID's state says).
+ */
+export class HandoffHeldTimeoutError extends RoutingError {
+  override readonly name = 'HandoffHeldTimeoutError';
+  override readonly retryable = true;
+  constructor(
+    readonly workflowId: string,
+    readonly waitedMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `workflow ${workflowId} is being handed to the other cluster and its new run did not start within ${waitedMs} ms; ` +
+        'the call was not delivered, retry later',
+      options,
+    );
+  }
+}

@@ -20,6 +20,13 @@ export { DualWorkers, sourceMayStop } from './dual-workers';
 export type { DualWorkersOptions, DualWorkersParts, SharedWorkerOptions } from './dual-workers';
 export { UnitResolver } from './tenant';
 export type { TenantSelector } from './tenant';
-export { RouteHeldTimeoutError, RoutingError, RoutingInputError, RoutingRecordInvalidError, RoutingUnavailableError } from './errors';
+export {
+  HandoffHeldTimeoutError,
+  RouteHeldTimeoutError,
+  RoutingError,
+  RoutingInputError,
+  RoutingRecordInvalidError,
+  RoutingUnavailableError,
+} from './errors';
 export type { UnavailableReason } from './errors';
 export { ClusterConnectError, ClusterCredentialsError } from '../clusters/connect';
