@@ -12,6 +12,7 @@ import { temporal } from '@temporalio/proto';
 import { DEFAULT_CLIENT_STALENESS_MS } from '../config/defaults';
 import { sideFor } from '../routing/hash';
 import { PROBE_TASK_QUEUE, PROBE_WORKFLOW_TYPE } from '../domain/constants';
+import { HANDED_OFF_FROM_MEMO } from '../domain/handoff';
 import type {
   Side,
   CountResult,
@@ -305,6 +306,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
     if (started.continuedExecutionRunId) return 'continues an earlier run';
     if (started.parentWorkflowExecution?.workflowId) return 'a child workflow';
     if (started.searchAttributes?.indexedFields?.TemporalScheduledById) return 'started by a schedule';
+    if (started.memo?.fields?.[HANDED_OFF_FROM_MEMO]) return "cutover's handoff of a running workflow";
     return undefined;
   }
 
@@ -633,7 +635,16 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
      * (open on the side that was drained, or open on a task queue with no pollers) and, given the
      * route, misrouted runs (a client's start on the side the route did not give).
      */
-    async reconcile(args: UnitArgs & { since?: string; drainedSide?: Side; route?: ReconcileRoute }): Promise<ReconcileResult> {
+    async reconcile(
+      args: UnitArgs & {
+        since?: string;
+        drainedSide?: Side;
+        route?: ReconcileRoute;
+        /** IDs cutover handed from one side to the other (policy `handoff`): one run after the other, not a duplicate. */
+        handedOff?: string[];
+      },
+    ): Promise<ReconcileResult> {
+      const handedOff = new Set(args.handedOff ?? []);
       const ns = { source: args.sourceNamespace, target: args.targetNamespace } as const;
       // The four lists of a pass are independent reads, made side by side: over a slow link a pass costs one
       // round trip, not four.
@@ -651,7 +662,7 @@ export function createClusterActivities(deps: ClusterActivityDeps) {
         const openOnTarget = new Set(openTarget.map((w) => w.workflowId));
         for (const w of openSource) if (openOnTarget.has(w.workflowId)) dup.push(w.workflowId);
         const ran = new Set(ranSource.map((w) => w.workflowId));
-        for (const w of ranTarget) if (ran.has(w.workflowId)) dup.push(w.workflowId);
+        for (const w of ranTarget) if (ran.has(w.workflowId) && !handedOff.has(w.workflowId)) dup.push(w.workflowId);
         return { open, dup };
       };
       // Two passes, the second issued a settle time after the first: the report is as of the first

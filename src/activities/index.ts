@@ -10,6 +10,7 @@ import type { OperatorSecret } from '../operators/keys';
 import { createCampaignActivities } from './campaign';
 import { createClusterActivities, type ClusterDep } from './cluster';
 import { createGateActivities } from './gates';
+import { createHandoffActivities, type HandoffActivityDeps } from './handoff';
 import { createRoutingActivities, reconcileRouteOf, type AuditRecords, type RoutingRecords } from './routing';
 import { createScheduleActivities } from './schedules';
 import { createSweepActivities } from './sweep';
@@ -34,6 +35,8 @@ export interface ActivityDeps {
    * cutover needs none of the application's keys.
    */
   dataConverter?: DataConverter;
+  /** A test's hook into the handoff activity's steps (it crashes the activity at one); never set in production. */
+  handoffAfterStep?: HandoffActivityDeps['afterStep'];
 }
 
 /** Every activity of the entity workflows. */
@@ -49,6 +52,13 @@ export function createActivities(deps: ActivityDeps) {
     ...createRoutingActivities({ routing: deps.routing, audit: deps.audit }),
     ...createScheduleActivities({ source: deps.source, target: deps.target, fence: deps.scheduleFence, now: deps.now }),
     ...createSweepActivities({ source: deps.source, target: deps.target, placements: deps.routing, now: deps.now }),
+    ...createHandoffActivities({
+      source: deps.source,
+      target: deps.target,
+      records: deps.routing,
+      now: deps.now,
+      afterStep: deps.handoffAfterStep,
+    }),
   };
 }
 

@@ -23,6 +23,11 @@ export interface RoutingRecords {
   markSwept: RoutingStore['markSwept'];
   /** Read by reconcile: a run on the side its placement names was placed there, not misrouted. */
   getPlacement: RoutingStore['getPlacement'];
+  /** The handoff activity's writes (straggler policy `handoff`): a run's handoff record and new placement. */
+  getHandoff: RoutingStore['getHandoff'];
+  setHandoff: RoutingStore['setHandoff'];
+  clearHandoff: RoutingStore['clearHandoff'];
+  setPlacement: RoutingStore['setPlacement'];
 }
 
 /** The part of `AuditStream` the activities use. */

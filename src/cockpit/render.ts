@@ -188,6 +188,13 @@ export function detailLines(row: UnitRow, now?: Date): string[] {
   if (s.waitingFor) out.push(`waiting: ${s.waitingFor}`);
   const drain = now && drainLine(row, now);
   if (drain) out.push(drain);
+  const h = s.handoffs;
+  if (h?.length) {
+    const to = (side: string) => h.filter((x) => x.to === side).length;
+    out.push(
+      `handoffs: ${to('target')} run(s) handed to the target with their state${to('source') ? `, ${to('source')} handed back` : ''}`,
+    );
+  }
   // Only a sweep that could not vouch for the current route is news: its starts still look at the other cluster.
   const sw = s.placementSweep;
   if (sw && !sw.marked && sw.epoch === s.route.epoch)

@@ -458,7 +458,7 @@ const defaultsSchema = strictObject({
   percentSteps: z.array(integer(1, 99)).optional(),
   onGateFailure: z.enum(['rollback', 'hold']).optional(),
   drainDeadline: duration(true).optional(),
-  stragglers: z.enum(['wait', 'report', 'terminate']).optional(),
+  stragglers: z.enum(['wait', 'report', 'terminate', 'handoff']).optional(),
   holdTimeout: duration(true).optional(),
   finalizeAfter: finalizeAfter.optional(),
 });

@@ -232,7 +232,7 @@ type NoOtherProvider<K extends GateKind> = { [P in Exclude<GateKind, K>]?: never
 /** What a failed gate does. */
 export type OnGateFailure = 'rollback' | 'hold';
 /** What happens to runs still open on the source after the drain deadline. */
-export type StragglerPolicy = 'wait' | 'report' | 'terminate';
+export type StragglerPolicy = 'wait' | 'report' | 'terminate' | 'handoff';
 
 /** Plan-wide defaults. */
 export interface PlanDefaults {

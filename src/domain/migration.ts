@@ -53,7 +53,13 @@ export interface UnitMigrationInput {
    * written before the field existed replay as they ran).
    */
   clientStalenessMs?: number;
-  stragglers: 'wait' | 'report' | 'terminate';
+  /**
+   * Past the drain deadline: `wait`, `report`, `terminate` (after an approval) or `handoff` (runs that use
+   * the `cutover/workflow` helper move to the other side with their state; the others are reported).
+   */
+  stragglers: 'wait' | 'report' | 'terminate' | 'handoff';
+  /** `handoff`: how long one activity waits for asked runs to reach a safe point before the unit counts again (default 30 s). */
+  handoffWaitMs?: number;
   onGateFailure: 'rollback' | 'hold';
   probe: ProbeSettings;
   /** `auto`: phases follow each other; `manual`: each phase waits for an `advance` signal. */
@@ -383,6 +389,33 @@ export interface DrainState {
   terminatedAt?: number;
   terminatedRuns?: string[];
   deadlineReported?: boolean;
+  /** Policy `handoff`: the last pass (ms), and runs it left asked but not yet stopped (the next pass waits for them again). */
+  handoffAt?: number;
+  handoffWaiting?: number;
+}
+
+/** One run handed to the other side (straggler policy `handoff`): where it ran and where it goes on. */
+export interface HandoffEntry {
+  workflowId: string;
+  from: Side;
+  to: Side;
+  fromRunId: string;
+  toRunId: string;
+  /** ISO time the new run was placed. */
+  at: string;
+}
+
+/** What one `handOffRuns` pass did with each run it was given. */
+export interface HandoffResult {
+  items: (
+    | { outcome: 'handed-off'; entry: HandoffEntry }
+    /**
+     * `refused`: not handoffable (no helper, no answer, or the ID open on the other side); `waiting`: asked,
+     * not stopped yet; `closed`: ended on its own.
+     */
+    | { outcome: 'refused' | 'waiting' | 'closed'; workflowId: string; runId: string; why: string }
+  )[];
+  at: number;
 }
 
 /** One open run by its exact run: terminating by workflow ID alone could hit a run started after the approval. */
@@ -523,6 +556,10 @@ export interface MigrationState {
   stragglers: string[];
   /** The stragglers with their run IDs (the last count's sample). */
   stragglerRuns?: StragglerRun[];
+  /** Runs handed to the other side (policy `handoff`), newest last; a rollback hands back those still there. */
+  handoffs?: HandoffEntry[];
+  /** Target runs of handoffs a rollback found ended or not handoffable: not handed back (reported in the history). */
+  handBackSkipped?: string[];
   /** The hash-chained audit log (absent on runs begun before it existed). */
   audit?: AuditLog;
   /** Routing record checks and restores (absent on runs begun before them). */
@@ -580,6 +617,8 @@ export interface UnitStatus {
    */
   drain?: { side: Side; deadlineAt: string; lastOpen?: number; ratePerMin?: number; forecastAt?: string };
   stragglers: string[];
+  /** Runs handed to the other side with their state (policy `handoff`). */
+  handoffs?: HandoffEntry[];
   compensations: MigrationState['compensations'];
   /** The last reconcile; `clean` also covers the schedules, reported under `schedules`. */
   reconcile?: ReconcileResult & { schedules?: ScheduleReconcileResult };

@@ -52,7 +52,13 @@ export function validateUnitInput(input: unknown, kind: 'namespace' | 'tenant'):
       'how often the unit reads its routing record back, in milliseconds ≥ 100 (plan redis.routeCheck), or leave unset',
     );
   need('drainPollMs', ms(i.drainPollMs) && (i.drainPollMs ?? 0) > 0, 'a poll interval in milliseconds > 0');
-  need('stragglers', i.stragglers === 'wait' || i.stragglers === 'report' || i.stragglers === 'terminate', 'use wait, report or terminate');
+  need('stragglers', ['wait', 'report', 'terminate', 'handoff'].includes(i.stragglers ?? ''), 'use wait, report, terminate or handoff');
+  if (i.handoffWaitMs !== undefined)
+    need(
+      'handoffWaitMs',
+      ms(i.handoffWaitMs) && i.handoffWaitMs >= 1_000,
+      'how long one handoff pass waits for safe points, in milliseconds ≥ 1000, or leave unset',
+    );
   need('onGateFailure', i.onGateFailure === 'rollback' || i.onGateFailure === 'hold', 'use rollback or hold');
   need('advanceMode', i.advanceMode === 'auto' || i.advanceMode === 'manual', 'use auto or manual');
   need('probe.workflows', typeof i.probe?.workflows === 'number' && i.probe.workflows >= 0, 'how many probe workflows (0 disables)');

@@ -784,7 +784,10 @@ export class RoutingStore {
   /** Writes a handoff record (only cutover's handoff activity does); throws naming the field when invalid. */
   async setHandoff(namespace: string, workflowId: string, record: HandoffRecord, ttlMs: number): Promise<void> {
     if (!parseHandoff(JSON.stringify(record)))
-      throw new RoutingInputError('handoff', 'needs from ≠ to (source|target), fromRunId, state moving|done (done with toRunId), at (epoch ms)');
+      throw new RoutingInputError(
+        'handoff',
+        'needs from ≠ to (source|target), fromRunId, state moving|done (done with toRunId), at (epoch ms)',
+      );
     await this.redis.set(this.handoffKey(namespace, workflowId), JSON.stringify(record), 'PX', Math.max(1, Math.floor(ttlMs)));
   }
 

@@ -72,7 +72,13 @@ export function renderRunbook(plan: Plan, opts: RunbookOptions = {}): string {
   const out: string[] = [];
   out.push(`# Runbook: ${plan.name}`, '');
   const stragglers =
-    plan.defaults.stragglers === 'wait' ? 'waited for' : plan.defaults.stragglers === 'report' ? 'reported' : 'terminated (with approval)';
+    plan.defaults.stragglers === 'wait'
+      ? 'waited for'
+      : plan.defaults.stragglers === 'report'
+        ? 'reported'
+        : plan.defaults.stragglers === 'handoff'
+          ? 'handed off to the target with their state (runs without the `cutover/workflow` helper are reported)'
+          : 'terminated (with approval)';
   out.push(
     `Move **${cp.unitCount} unit(s)** from **${plan.source}** (${plan.clusters[plan.source]!.address}) ` +
       `to **${plan.target}** (${plan.clusters[plan.target]!.address}) ` +

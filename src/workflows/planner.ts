@@ -29,6 +29,8 @@ export type Step =
   | { kind: 'set-route'; route: RouteTarget; sourceWorkersMayStop: boolean; reason: string }
   | { kind: 'count'; side: Side }
   | { kind: 'terminate-stragglers' }
+  /** Hand the open runs of `side` that use the helper to the other side (`back`: the runs a rollback returns). */
+  | { kind: 'hand-off'; side: Side; back: boolean }
   | { kind: 'reconcile' }
   /** Copy the unit's schedules to the target, paused (provisioned). */
   | { kind: 'copy-schedules' }
@@ -251,7 +253,29 @@ function drainTick(input: UnitMigrationInput, state: MigrationState, d: DrainSta
       }
       return { done: false, action: { type: 'step', step: { kind: 'terminate-stragglers' } } };
     }
+    case 'handoff': {
+      // A pass hands off every run that uses the helper; runs it asked that had not stopped yet are
+      // waited for by the next pass (never left asked: their state would have nowhere to go).
+      const handOff: DrainOutcome = { done: false, action: { type: 'step', step: { kind: 'hand-off', side: d.side, back: false } } };
+      if (d.handoffAt === undefined || (d.handoffWaiting ?? 0) > 0) return handOff;
+      if (last.at <= d.handoffAt) return poll(`handed off stragglers; counting the ${d.side} again`);
+      // Still open after a pass: runs without the helper, or that did not answer. They are reported, as
+      // under `report`, and the reconcile shows them until they end.
+      if (!d.deadlineReported) return { done: false, action: { type: 'report-stragglers', side: d.side } };
+      return { done: true, stragglers: true };
+    }
   }
+}
+
+/** Handoffs a rollback returns: runs handed to the target that were not handed back (nor found closed there). */
+export function handoffsToReturn(state: MigrationState): NonNullable<MigrationState['handoffs']> {
+  const all = state.handoffs ?? [];
+  return all.filter(
+    (h, i) =>
+      h.to === 'target' &&
+      !all.slice(i + 1).some((later) => later.workflowId === h.workflowId && later.from === 'target') &&
+      !(state.handBackSkipped ?? []).includes(h.toRunId),
+  );
 }
 
 /** Visibility lag allowed for before a sweep lists runs that stale clients may have started. */
@@ -412,6 +436,8 @@ function rollingBack(input: UnitMigrationInput, state: MigrationState, obs: Obse
   if (state.route.epoch > 0 && (!routeIs(state.route, source) || state.route.sourceWorkersMayStop)) {
     return setRoute(source, `rollback: ${state.rollback?.reason ?? ''}`.trim());
   }
+  // Runs handed to the target go back with their state before the target drains (they would never drain).
+  if (handoffsToReturn(state).length > 0) return { type: 'step', step: { kind: 'hand-off', side: 'target', back: true } };
   if (state.moveStartedAt) {
     const d = state.drain;
     if (!d || d.side !== 'target') return { type: 'start-drain', side: 'target', deadlineAt: now + input.drainDeadlineMs };

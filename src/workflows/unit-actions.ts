@@ -16,7 +16,7 @@ import type { Activities } from '../activities';
 import { PROBE_TASK_QUEUE } from '../domain/constants';
 import type { Observations, Phase, RouteTarget, RouteView } from '../domain/migration';
 import { CutoverPhase } from '../domain/search-attributes';
-import { forecastDrain, type Action, type Step } from './planner';
+import { forecastDrain, handoffsToReturn, type Action, type Step } from './planner';
 import { adoptForced, applyRestored, applyRouteSeen, applySeen, applyWatchError, sawEpoch } from './route-watch-state';
 import { applyBookkeeping, enterPhase, markCompensation, note, type Bookkeeping } from './unit-state';
 import type { UnitRun } from './unit-view';
@@ -265,6 +265,68 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       note(state, nowIso(), `terminated ${r.terminated.length} straggler(s) on the ${side}`, by, { terminated: r.terminated });
       return;
     }
+    case 'hand-off': {
+      const from = step.side;
+      const to = from === 'source' ? 'target' : 'source';
+      const ns = { source: input.sourceNamespace, target: input.targetNamespace };
+      const back = step.back ? handoffsToReturn(state) : undefined;
+      const r = await a.schedules.handOffRuns.executeWithOptions(
+        {
+          summary: back
+            ? `hand ${back.length} run(s) of ${unit} back to the source with their state (rollback)`
+            : `hand the open runs of ${unit} that use the helper to the ${to} with their state`,
+        },
+        [
+          {
+            unit,
+            keyNamespace: input.unit.namespace,
+            from,
+            to,
+            fromNamespace: ns[from],
+            toNamespace: ns[to],
+            scope,
+            ...(back ? { runs: back.map((h) => ({ workflowId: h.workflowId, runId: h.toRunId })) } : {}),
+            epoch: state.route.epoch,
+            stopWaitMs: input.handoffWaitMs ?? 30_000,
+            recordTtlMs: Math.max(input.placementSweepTtlMs ?? 0, 7 * 24 * 3600_000),
+          },
+        ],
+      );
+      const handed = r.items.flatMap((i) => (i.outcome === 'handed-off' ? [i.entry] : []));
+      const known = new Set((state.handoffs ?? []).map((h) => `${h.fromRunId}>${h.toRunId}`));
+      const fresh = handed.filter((h) => !known.has(`${h.fromRunId}>${h.toRunId}`));
+      if (fresh.length) state.handoffs = [...(state.handoffs ?? []), ...fresh];
+      const waiting = r.items.filter((i) => i.outcome === 'waiting').length;
+      const others = r.items.flatMap((i) => (i.outcome === 'refused' || i.outcome === 'closed' ? [i] : []));
+      if (back) {
+        // A run that ended on the target, or no longer answers, is not handed back: reported, never retried forever.
+        state.handBackSkipped = [...(state.handBackSkipped ?? []), ...others.map((i) => i.runId)];
+        if (handoffsToReturn(state).length === 0) markCompensation(state, 'hand back');
+      } else if (state.drain) {
+        state.drain.handoffAt = r.at;
+        state.drain.handoffWaiting = waiting;
+      }
+      note(
+        state,
+        nowIso(),
+        `${back ? 'handed back' : 'handed off'} ${handed.length} run(s) to the ${to}` +
+          (waiting ? `; ${waiting} asked, not at a safe point yet` : '') +
+          (others.length ? `; ${others.length} not handed ${back ? 'back' : 'off'} (${others.map((i) => i.why).join('; ')})` : ''),
+        'cutover',
+        {
+          // The first runs of each kind (the whole list is in state.handoffs and the activity's result).
+          handedOff: handed.slice(0, 25).map((h) => ({ workflowId: h.workflowId, fromRunId: h.fromRunId, toRunId: h.toRunId })),
+          ...(others.length
+            ? {
+                notHandedOff: others
+                  .slice(0, 25)
+                  .map((i) => ({ workflowId: i.workflowId, runId: i.runId, outcome: i.outcome, why: i.why })),
+              }
+            : {}),
+        },
+      );
+      return;
+    }
     case 'reconcile': {
       const drainedSide = state.phase === 'rolling-back' ? (state.moveStartedAt ? 'target' : undefined) : 'source';
       // Starts are judged against the route this unit last set (none before it set one).
@@ -290,6 +352,7 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
             since: state.moveStartedAt,
             drainedSide,
             route,
+            ...(state.handoffs?.length ? { handedOff: [...new Set(state.handoffs.map((h) => h.workflowId))] } : {}),
           },
         ],
       );

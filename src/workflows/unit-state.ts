@@ -23,7 +23,7 @@ import { digestOf } from '../operators/signing';
 import { FORWARD_PHASES } from '../domain/constants';
 import type { CommandName, HistoryEntry, MigrationState, Observations, Phase, UnitMigrationInput } from '../domain/migration';
 import { approve as approveTwoPerson, consume, parseApprove, requestApproval } from '../approvals/two-person';
-import { advanceCovers, checkCommand, pendingReversal, type Action } from './planner';
+import { advanceCovers, checkCommand, handoffsToReturn, pendingReversal, type Action } from './planner';
 import { evidenceOf } from './unit-view';
 
 /** How long a request to terminate stragglers stays open by default. */
@@ -378,6 +378,9 @@ function compensationsOf(state: MigrationState): MigrationState['compensations']
     ...(state.schedules?.forward ? [{ name: 'switch schedules back to the source', done: false }] : []),
     ...(r.epoch > 0 && (r.kind !== 'side' || r.side !== 'source' || r.sourceWorkersMayStop)
       ? [{ name: 'route back to the source', done: false }]
+      : []),
+    ...(handoffsToReturn(state).length > 0
+      ? [{ name: `hand back ${handoffsToReturn(state).length} run(s) handed off to the target`, done: false }]
       : []),
     ...(state.routeWatch?.forced ? [{ name: `route back to the source (forced by ${state.routeWatch.forced.by})`, done: true }] : []),
     ...(state.moveStartedAt ? [{ name: 'drain the target', done: false }] : []),

@@ -83,6 +83,7 @@ export function unitStatus(run: UnitRun): UnitStatus {
       forecastAt: state.drain.forecastAt !== undefined ? new Date(state.drain.forecastAt).toISOString() : undefined,
     },
     stragglers: state.stragglers,
+    ...(state.handoffs?.length ? { handoffs: state.handoffs } : {}),
     compensations: state.compensations,
     reconcile: state.obs.reconcile && {
       ...state.obs.reconcile,

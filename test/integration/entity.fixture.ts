@@ -567,6 +567,20 @@ export class Rig {
     return this.seq;
   }
 
+  /** The rig's routed client (the application's view of both clusters). */
+  routedClient(): RoutedClient {
+    if (!this.routed) throw new Error('setUp() first');
+    return this.routed;
+  }
+
+  /** Plain SDK clients on the unit's namespaces, one per cluster. */
+  sdkClients(): Record<Side, Client> {
+    return {
+      source: new Client({ connection: this.src.conn, namespace: this.input.sourceNamespace }),
+      target: new Client({ connection: this.sh.conn.target, namespace: this.input.targetNamespace }),
+    };
+  }
+
   /** The routed client's decision for a workflow ID: its unit, side and the epoch it decides under. */
   routeOf(workflowId: string): ReturnType<RoutedClient['routeOf']> {
     return this.routed!.routeOf({ workflowId });

@@ -112,7 +112,15 @@ main().catch((err) => {
 });
 `;
 
+// The bundle also takes in the workflow-side helper: \`cutover/workflow\` must resolve and load in the sandbox.
 const APP_WORKFLOWS = `const { sleep } = require('@temporalio/workflow');
+const { handoffable } = require('cutover/workflow');
+
+exports.account = async function account(state) {
+  const handoff = handoffable(() => state);
+  await sleep(10);
+  return handoff.requested ? handoff.handOver() : state;
+};
 
 exports.greet = async function greet(name) {
   await sleep(10);
@@ -125,6 +133,8 @@ const TYPES_ESM = `import { DualWorkers, RoutedClient, RouteHeldTimeoutError, ty
 const opts: RoutedClientConnectOptions = { plan: 'plan.json', namespace: 'payments' };
 export const connect: () => Promise<RoutedClient> = () => RoutedClient.connect(opts);
 export const kinds: string[] = [DualWorkers.name, RouteHeldTimeoutError.name];
+import { handoffable, type Handoff } from 'cutover/workflow';
+export const helper: <S>(capture: () => S) => Handoff<S> = handoffable;
 `;
 const TYPES_CJS = `import cutover = require('cutover');
 export const create: typeof cutover.DualWorkers.create = cutover.DualWorkers.create;

@@ -363,6 +363,61 @@ const cases: Case[] = [
     want: { type: 'step', step: { kind: 'terminate-stragglers' } },
   },
   {
+    name: "deadline with policy handoff hands the source's open runs off",
+    input: { stragglers: 'handoff' },
+    state: { phase: 'draining', route: onTarget, drain: drainAt(2, NOW - 100, NOW - 1) },
+    want: { type: 'step', step: { kind: 'hand-off', side: 'source', back: false } },
+  },
+  {
+    name: 'handoff: a pass that left runs asked but not stopped is followed by another',
+    input: { stragglers: 'handoff' },
+    state: { phase: 'draining', route: onTarget, drain: { ...drainAt(2, NOW - 100, NOW - 1), handoffAt: NOW - 50, handoffWaiting: 1 } },
+    want: { type: 'step', step: { kind: 'hand-off', side: 'source', back: false } },
+  },
+  {
+    name: 'handoff: after a pass, the source is counted again',
+    input: { stragglers: 'handoff', drainPollMs: 10 },
+    state: { phase: 'draining', route: onTarget, drain: { ...drainAt(2, NOW - 100, NOW - 1), handoffAt: NOW - 50, handoffWaiting: 0 } },
+    want: { type: 'step', step: { kind: 'count', side: 'source' } },
+  },
+  {
+    name: 'handoff: runs still open after the pass (no helper) are reported',
+    input: { stragglers: 'handoff' },
+    state: { phase: 'draining', route: onTarget, drain: { ...drainAt(1, NOW - 10, NOW - 1), handoffAt: NOW - 50, handoffWaiting: 0 } },
+    want: { type: 'report-stragglers', side: 'source' },
+  },
+  {
+    name: 'handoff: everything handed off → reconciling',
+    input: { stragglers: 'handoff' },
+    state: { phase: 'draining', route: onTarget, drain: { ...drainAt(0, NOW - 10, NOW - 1), handoffAt: NOW - 50, handoffWaiting: 0 } },
+    want: { type: 'transition', to: 'reconciling' } as Action,
+  },
+  {
+    name: 'rolling back hands runs back from the target once the route is on the source, before the target drains',
+    state: {
+      phase: 'rolling-back',
+      route: { ...onSource, epoch: 6 },
+      moveStartedAt: 'x',
+      handoffs: [{ workflowId: 'acme-1', from: 'source', to: 'target', fromRunId: 'a', toRunId: 'b', at: 'x' }],
+    },
+    want: { type: 'step', step: { kind: 'hand-off', side: 'target', back: true } },
+  },
+  {
+    name: 'rolling back: runs already handed back (or skipped) are not handed again',
+    state: {
+      phase: 'rolling-back',
+      route: { ...onSource, epoch: 6 },
+      moveStartedAt: 'x',
+      handoffs: [
+        { workflowId: 'acme-1', from: 'source', to: 'target', fromRunId: 'a', toRunId: 'b', at: 'x' },
+        { workflowId: 'acme-1', from: 'target', to: 'source', fromRunId: 'b', toRunId: 'c', at: 'x' },
+        { workflowId: 'acme-2', from: 'source', to: 'target', fromRunId: 'd', toRunId: 'e', at: 'x' },
+      ],
+      handBackSkipped: ['e'],
+    },
+    want: { type: 'start-drain', side: 'target' } as Action,
+  },
+  {
     name: 'drain-and-switch: hold released to the target once drained',
     input: { strategy: 'drain-and-switch' },
     state: { phase: 'draining', route: { kind: 'hold', epoch: 3, sourceWorkersMayStop: false }, drain: drainAt(0) },
