@@ -100,6 +100,16 @@ const jsonPayload = (value: unknown): Payload => ({
   data: new TextEncoder().encode(JSON.stringify(value)),
 });
 
+/**
+ * The run's own search attributes, without those the server keeps for itself (`TemporalChangeVersion`
+ * from patches, `BuildIds`, `TemporalScheduledById`, …): a start that sets a reserved one is refused.
+ */
+export function customAttributes(fields: Record<string, Payload> | null | undefined): Record<string, Payload> {
+  const out: Record<string, Payload> = {};
+  for (const [k, v] of Object.entries(fields ?? {})) if (!k.startsWith('Temporal') && k !== 'BuildIds') out[k] = v;
+  return out;
+}
+
 /** Builds the handoff activity over the clusters' connections and the routing store. */
 export function createHandoffActivities(deps: HandoffActivityDeps) {
   const now = deps.now ?? (() => new Date());
@@ -259,8 +269,10 @@ export function createHandoffActivities(deps: HandoffActivityDeps) {
     const d = await describe(a.from, a.fromNamespace, workflowId, runId);
     const info = d?.workflowExecutionInfo;
     if (!completed || info?.status !== COMPLETED || !info.memo?.fields?.[HANDED_OFF_MEMO]) {
-      // Ended on its own (or failed, was terminated, continued as new) before it handed off: nothing to carry.
-      await deps.records.clearHandoff(a.keyNamespace, workflowId);
+      // Ended on its own (or failed, was terminated, continued as new) before it handed off: nothing to carry,
+      // and the record, if this run's, is withdrawn (one about another run of the ID is left as it is).
+      const rec = await deps.records.getHandoff(a.keyNamespace, workflowId);
+      if (rec?.fromRunId === runId && rec.state === 'moving') await deps.records.clearHandoff(a.keyNamespace, workflowId);
       return { outcome: 'closed', workflowId, runId, why: `closed without handing off (status ${info?.status ?? 'unknown'})` };
     }
     step('stopped', workflowId);
@@ -289,7 +301,7 @@ export function createHandoffActivities(deps: HandoffActivityDeps) {
         workflowExecutionTimeout: cfg?.workflowExecutionTimeout,
         workflowTaskTimeout: cfg?.defaultWorkflowTaskTimeout,
         memo: { fields: memo },
-        searchAttributes: info.searchAttributes,
+        searchAttributes: { indexedFields: customAttributes(info.searchAttributes?.indexedFields) },
         identity: IDENTITY,
         requestId: handoffRequestId(runId),
         workflowIdReusePolicy: temporal.api.enums.v1.WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
