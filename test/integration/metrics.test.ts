@@ -209,10 +209,16 @@ describe("metrics: the cutover worker exports its own metrics beside the SDK's",
       'the metrics to show the paused and the failed unit',
       async () => {
         const all = parseExposition(await (await fetch(`http://${address}/metrics`)).text());
+        // Every figure asserted below, from one scrape: a collection round may show one unit's new state
+        // before another's (each unit's memo is published by its own workflow task).
         const ok =
           sample(all, METRIC.unitPaused, { unit: unit(0) }) === 1 &&
           sample(all, METRIC.unitPhase, { unit: unit(1), phase: 'failed' }) === 1 &&
-          sample(all, METRIC.units, { phase: 'not-started' }) === 1;
+          sample(all, METRIC.units, { phase: 'not-started' }) === 1 &&
+          sample(all, METRIC.units, { phase: 'pending' }) === 1 &&
+          sample(all, METRIC.units, { phase: 'failed' }) === 1 &&
+          sample(all, METRIC.unitPhase, { unit: unit(0), phase: 'pending' }) === 1 &&
+          sample(all, METRIC.gateResults, { unit: unit(1), gate: 'preflight', result: 'failed' }) === 1;
         return ok ? all : undefined;
       },
       60_000,
