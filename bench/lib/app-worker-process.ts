@@ -3,7 +3,7 @@
  * can SIGKILL the application's worker mid-move and start it again. Configured by one JSON environment
  * variable (`BENCH_APP_WORKER`, see `AppWorkerConfig`); prints READY once both workers poll.
  */
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { DualWorkers, RoutingStore } from '../../src/routing';
 
@@ -19,6 +19,11 @@ export interface AppWorkerConfig {
   taskQueue: string;
   /** A pre-built workflow bundle (file) of the application's workflows. */
   bundlePath: string;
+  /**
+   * A plain worker on the source alone, no routing (the direct client's knee is measured against it); the
+   * target and Redis fields are then unused.
+   */
+  plain?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -26,6 +31,19 @@ async function main(): Promise<void> {
   if (!raw) throw new Error('BENCH_APP_WORKER is not set: the benchmark passes this process its configuration as JSON');
   const cfg = JSON.parse(raw) as AppWorkerConfig;
   Runtime.install({ logger: new DefaultLogger('ERROR') });
+  if (cfg.plain) {
+    const worker = await Worker.create({
+      connection: await NativeConnection.connect({ address: cfg.sourceAddress }),
+      namespace: cfg.sourceNamespace,
+      taskQueue: cfg.taskQueue,
+      workflowBundle: { codePath: cfg.bundlePath },
+    });
+    const running = worker.run();
+    process.stdout.write('READY\n');
+    process.once('SIGTERM', () => worker.shutdown());
+    await running;
+    return;
+  }
   const redis = new Redis(cfg.redisUrl, { maxRetriesPerRequest: 2 });
   redis.on('error', () => undefined); // a Redis restart is one of the faults: the records' staleness covers it
   const workers = await DualWorkers.fromParts({

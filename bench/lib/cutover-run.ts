@@ -60,36 +60,57 @@ export interface CutoverRunResult {
 const GIVE_UP_MS = 30_000;
 const JOB_MS = 200;
 
-/** The knee of a plain SDK client on the source: the best closed-loop throughput over a few concurrencies. */
-async function directKnee(quick: boolean, log: (l: string) => void): Promise<number> {
+/**
+ * The knee of a plain SDK client on the source, for the load's own workload: the best closed-loop rate of
+ * jobs started and run to completion by as many plain workers as the load has application workers (one
+ * per unit). Bare starts on a queue no worker polls would measure a cheaper thing: a load at half that rate
+ * outruns the workers and the server (each job is also two workflow tasks and a timer), its backlog grows
+ * for the whole run, and the drains and rollbacks then wait on the backlog rather than on cutover.
+ */
+async function directKnee(bundlePath: string, quick: boolean, log: (l: string) => void): Promise<number> {
   const sh = await sharedRig();
-  // Its own namespace and a queue no worker polls: the runs stay open but touch neither unit.
+  const s = testStack();
+  // Its own namespace and queue: the jobs touch neither unit.
   const direct = new Client({ connection: sh.conn.source, namespace: 'default' });
   const tq = uniqueId('bench-knee');
+  const workers = [1, 2].map(
+    () =>
+      new AppWorkerChild(() => ({
+        sourceAddress: s.source.address,
+        targetAddress: s.target.address,
+        sourceNamespace: 'default',
+        targetNamespace: 'default',
+        redisUrl: s.redisUrl,
+        keyPrefix: '',
+        units: [],
+        taskQueue: tq,
+        bundlePath,
+        plain: true,
+      })),
+  );
   let seq = 0;
-  // A short execution timeout: the server closes these runs by itself soon after the measurement.
-  const start = () => direct.workflow.start('benchNoop', { taskQueue: tq, workflowId: `${tq}-${seq++}`, workflowExecutionTimeout: '20s' });
-  await closedLoop(start, 4, 500);
-  let best = 0;
-  for (const c of quick ? [4, 8, 16] : [4, 8, 16, 32]) {
-    const r = await closedLoop(start, c, quick ? 1_000 : 3_000);
-    const tput = (r.completed * 1000) / r.elapsedMs;
-    log(`direct knee: ${c} in flight → ${Math.round(tput)} starts/s (${r.errors} errors)`);
-    best = Math.max(best, tput);
+  const job = () => direct.workflow.execute(entityAppJob, { taskQueue: tq, workflowId: `${tq}-${seq++}`, args: [JOB_MS] });
+  try {
+    for (const w of workers) await w.start();
+    await closedLoop(job, 16, 1_000);
+    let best = 0;
+    for (const c of quick ? [16, 32, 64] : [16, 32, 64, 128]) {
+      const r = await closedLoop(job, c, quick ? 2_000 : 5_000);
+      const tput = (r.completed * 1000) / r.elapsedMs;
+      log(`direct knee: ${c} jobs in flight → ${Math.round(tput)} jobs/s run to completion (${r.errors} errors)`);
+      best = Math.max(best, tput);
+    }
+    return best;
+  } finally {
+    for (const w of workers) await w.kill();
   }
-  return best;
 }
 
-/** The application's dual workers of one rig in a child process (SIGKILL-able), and how to start them again. */
-class AppWorkerChild {
-  private child: ChildProcess | undefined;
-
-  constructor(private readonly rig: Rig) {}
-
-  async start(): Promise<void> {
+/** The application's dual workers of one rig (as a child's configuration). */
+function dualWorkersOf(r: Rig): () => AppWorkerConfig {
+  return () => {
     const s = testStack();
-    const r = this.rig;
-    const cfg: AppWorkerConfig = {
+    return {
       sourceAddress: s.source.address,
       targetAddress: s.target.address,
       sourceNamespace: r.input.sourceNamespace,
@@ -100,13 +121,24 @@ class AppWorkerChild {
       taskQueue: r.appQueue,
       bundlePath: r.appBundlePath(),
     };
+  };
+}
+
+/** An application worker in a child process (SIGKILL-able), and how to start it again. */
+class AppWorkerChild {
+  private child: ChildProcess | undefined;
+
+  constructor(private readonly config: () => AppWorkerConfig) {}
+
+  async start(): Promise<void> {
+    const cfg = this.config();
     const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'app-worker-process.ts')], {
       cwd: path.resolve(__dirname, '..', '..'),
       env: { ...process.env, BENCH_APP_WORKER: JSON.stringify(cfg) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     this.child = child;
-    await childReady(child, `the application worker of ${r.unit}`);
+    await childReady(child, `the application worker of ${cfg.taskQueue}`);
   }
 
   /** SIGKILL; resolves once the process is gone. */
@@ -119,6 +151,8 @@ class AppWorkerChild {
     await gone;
   }
 }
+
+const ignoreError = (): void => undefined;
 
 /** What the faults act on. */
 interface FaultTargets {
@@ -152,6 +186,8 @@ function faultSchedule(t: FaultTargets, giveUp: { ms: number }, quick: boolean):
       name: 'Redis SIGKILLed and restarted on its snapshot',
       run: async () => {
         const sh = await sharedRig();
+        // The harness's connection reconnects by itself; its refused attempts meanwhile are this fault, not news.
+        if (!sh.redis.listeners('error').includes(ignoreError)) sh.redis.on('error', ignoreError);
         const dir = ((await sh.redis.call('CONFIG', 'GET', 'dir')) as string[])[1]!;
         await sh.redis.call('SAVE');
         await s.killRedis();
@@ -251,10 +287,6 @@ async function until(what: string, fn: () => Promise<boolean>, ms: number): Prom
 /** Runs the whole scenario on the harness's stack (started by the caller). */
 export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<CutoverRunResult> {
   const log = o.log;
-  const knee = await directKnee(o.quick, log);
-  const rate = Math.max(4, Math.round(knee * o.fraction));
-  log(`direct knee ${Math.round(knee)} starts/s; running at ${rate} starts/s (${Math.round(o.fraction * 100)}%)`);
-
   const bake = o.quick ? 3_000 : 30_000;
   const ns = new Rig({
     kind: 'namespace',
@@ -276,10 +308,13 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
   const giveUp = { ms: GIVE_UP_MS };
   let load: OpenLoop | undefined;
   const closers: (() => Promise<unknown>)[] = [];
-  const apps = [new AppWorkerChild(ns), new AppWorkerChild(tenant)];
+  const apps = [new AppWorkerChild(dualWorkersOf(ns)), new AppWorkerChild(dualWorkersOf(tenant))];
   try {
     await ns.setUp();
     await tenant.setUp();
+    const knee = await directKnee(ns.appBundlePath(), o.quick, log);
+    const rate = Math.max(4, Math.ceil(knee * o.fraction));
+    log(`direct knee ${Math.round(knee)} jobs/s; running at ${rate} starts/s (${Math.round(o.fraction * 100)}%)`);
     for (const a of apps) await a.start();
     const s = testStack();
     // The applications reach the clusters through fault proxies (partition, latency), and Redis with a

@@ -307,8 +307,10 @@ export async function reconcileLedger(
 export interface FlipFigures {
   /** Route changes looked at (each a window of ±windowMs/2). */
   changes: number;
-  /** Acknowledged share of the starts intended inside the windows. */
+  /** Acknowledged share of the starts intended inside the windows (and outside every injected fault). */
   flipAvailability: number;
+  /** Starts inside the windows left out because a fault was injected at their intended time (it refuses them by design). */
+  flipStartsInFaults: number;
   /** p99 latency (from intended time) inside the windows / outside them. */
   p99Inflation: number;
   flipP99Ms: number;
@@ -331,8 +333,12 @@ export function flipFigures(ledger: Ledger, windowMs = 10_000): FlipFigures {
     return true;
   });
   const half = windowMs / 2;
+  const faults = faultWindows(ledger.timeline);
+  const inFault = (e: LedgerEntry) => faults.some(([from, to]) => e.intendedMs >= from && e.intendedMs <= to);
   const near = (e: LedgerEntry) => changes.some((c) => Math.abs(e.intendedMs - c.atMs) <= half);
-  const inWin = ledger.entries.filter(near);
+  // A start refused while a fault was injected says nothing about the route change beside it.
+  const nearAll = ledger.entries.filter(near);
+  const inWin = nearAll.filter((e) => !inFault(e));
   const outWin = ledger.entries.filter((e) => !near(e));
   const okLat = (es: LedgerEntry[]) => es.filter((e) => e.outcome === 'ok').map(latencyOf);
   const flipP99 = percentile(okLat(inWin), 99);
@@ -340,8 +346,12 @@ export function flipFigures(ledger: Ledger, windowMs = 10_000): FlipFigures {
   const rollbackMs = ledger.timeline
     .filter((t) => t.kind === 'signal' && t.command === 'rollback' && t.unit)
     .map((sig) => {
+      // The unit's next command (a move started again) ends the rollback: its later starts to the target are that move's.
+      const next = ledger.timeline.find((t) => t.kind === 'signal' && t.unit === sig.unit && t.atMs > sig.atMs)?.atMs ?? Infinity;
       // Starts sent after the signal (an open loop sends at the intended time), acknowledged with a placement.
-      const after = ledger.entries.filter((e) => e.unit === sig.unit && e.outcome === 'ok' && e.intendedMs >= sig.atMs);
+      const after = ledger.entries.filter(
+        (e) => e.unit === sig.unit && e.outcome === 'ok' && e.intendedMs >= sig.atMs && e.intendedMs < next,
+      );
       // The moment every client sends new starts to the source: just after the last one still decided for the target.
       const lastTarget = after.filter((e) => e.decided === 'target').map((e) => e.intendedMs);
       const firstSource = after.find((e) => e.decided === 'source')?.intendedMs ?? sig.atMs;
@@ -350,11 +360,23 @@ export function flipFigures(ledger: Ledger, windowMs = 10_000): FlipFigures {
   return {
     changes: changes.length,
     flipAvailability: inWin.length === 0 ? 1 : inWin.filter((e) => e.outcome === 'ok').length / inWin.length,
+    flipStartsInFaults: nearAll.length - inWin.length,
     p99Inflation: flipP99 / baseP99,
     flipP99Ms: flipP99,
     baseP99Ms: baseP99,
     rollbackMs,
   };
+}
+
+/** [injected, over] of each fault in the timeline; one never reported over lasts to the end. */
+function faultWindows(timeline: readonly TimelineEvent[]): [number, number][] {
+  const out: [number, number][] = [];
+  timeline.forEach((t, i) => {
+    if (t.kind !== 'fault') return;
+    const end = timeline.slice(i + 1).find((u) => (u.kind === 'healed' || u.kind === 'note') && u.detail.includes(t.detail));
+    out.push([t.atMs, end?.atMs ?? Infinity]);
+  });
+  return out;
 }
 
 /** A fault of the schedule: injected at `atMs` into the run, healed by its own code; recorded in the timeline. */

@@ -526,7 +526,11 @@ export interface MigrationState {
    * Cleared on reaching it, and by a rollback or a failure.
    */
   advanceUntil?: { phase: ForwardPhase; actor: string; commandId: string };
-  rollback?: CommandRecord & { from: Phase; at: string };
+  /**
+   * `routeFirst`: the route goes back to the source before the schedules do (the rollback reaches the clients
+   * at once; runs recorded before that order keep schedules first).
+   */
+  rollback?: CommandRecord & { from: Phase; at: string; routeFirst?: boolean };
   failure?: { phase: Phase; step: string; type: string; message: string; at: string };
   route: RouteView;
   canary: { index: number; bakeUntil?: number };

@@ -431,11 +431,19 @@ function notCleanWhat(obs: Observations): string {
  */
 function rollingBack(input: UnitMigrationInput, state: MigrationState, obs: Observations, now: number): Action {
   // Only when a switch to the target began: the step itself leaves alone each schedule never switched.
-  if (state.schedules?.forward && !state.schedules.back?.done) return { type: 'step', step: { kind: 'switch-schedules', to: 'source' } };
+  const schedulesBack =
+    state.schedules?.forward && !state.schedules.back?.done
+      ? ({ type: 'step', step: { kind: 'switch-schedules', to: 'source' } } as const)
+      : undefined;
+  // The route first: the clients' new starts go back to the source at once, while the schedules' switch waits
+  // on their running actions (seconds). A schedule still firing on the target meanwhile starts its runs there,
+  // where the target's workers run them and the drain waits for them. Older runs replay schedules first.
+  if (schedulesBack && !state.rollback?.routeFirst) return schedulesBack;
   const source: RouteTarget = { kind: 'side', side: 'source' };
   if (state.route.epoch > 0 && (!routeIs(state.route, source) || state.route.sourceWorkersMayStop)) {
     return setRoute(source, `rollback: ${state.rollback?.reason ?? ''}`.trim());
   }
+  if (schedulesBack) return schedulesBack;
   // Runs handed to the target go back with their state before the target drains (they would never drain).
   if (handoffsToReturn(state).length > 0) return { type: 'step', step: { kind: 'hand-off', side: 'target', back: true } };
   if (state.moveStartedAt) {

@@ -121,6 +121,11 @@ const METRICS_MEMO_PATCH = 'unit-metrics-memo';
  * state says it); runs begun before it, and inputs without the field, complete final as they always did.
  */
 const REVERSIBLE_PATCH = 'reversible-completed';
+/**
+ * A rollback sends the route back before the schedules (planner.ts `rollingBack`). Asked once per rollback,
+ * before its first step, and kept in it; rollbacks recorded before it replay schedules first.
+ */
+const ROLLBACK_ROUTE_FIRST_PATCH = 'rollback-route-first';
 
 /** Runs one unit's migration; `carried` is the state handed over by continue-as-new. */
 export async function runUnitMigration(
@@ -298,6 +303,7 @@ export async function runUnitMigration(
     // Observations are in the state (the steps put them there); decide is pure.
     const now = Date.now();
     if (patched(ROUTE_TRUTH_PATCH)) state.routeWatch ??= newRouteWatch(state, now);
+    if (state.rollback && state.rollback.routeFirst === undefined) state.rollback.routeFirst = patched(ROLLBACK_ROUTE_FIRST_PATCH);
     const action = decide(input, state, state.obs, now);
     // A route check in the middle of a wait does not end it for the views (the memo would flap at every check).
     if (!isRouteWatchAction(action)) run.wait = action.type === 'wait' ? action : undefined;

@@ -374,11 +374,14 @@ export function enterPhase(state: MigrationState, to: Phase, reason: string, at:
 /** A rollback's compensations, in reverse of the forward steps that need one. */
 function compensationsOf(state: MigrationState): MigrationState['compensations'] {
   const r = state.route;
-  return [
-    ...(state.schedules?.forward ? [{ name: 'switch schedules back to the source', done: false }] : []),
-    ...(r.epoch > 0 && (r.kind !== 'side' || r.side !== 'source' || r.sourceWorkersMayStop)
+  const schedules = state.schedules?.forward ? [{ name: 'switch schedules back to the source', done: false }] : [];
+  const route =
+    r.epoch > 0 && (r.kind !== 'side' || r.side !== 'source' || r.sourceWorkersMayStop)
       ? [{ name: 'route back to the source', done: false }]
-      : []),
+      : [];
+  return [
+    // In the order they run (planner.ts `rollingBack`).
+    ...(state.rollback?.routeFirst ? [...route, ...schedules] : [...schedules, ...route]),
     ...(handoffsToReturn(state).length > 0
       ? [{ name: `hand back ${handoffsToReturn(state).length} run(s) handed off to the target`, done: false }]
       : []),

@@ -83,9 +83,9 @@ describe('entity workflows: schedules move with the unit', function () {
       back.compensations.find((c) => c.name.startsWith('switch schedules back')),
       { name: 'switch schedules back to the source', done: true },
     );
-    // In reverse of the forward steps: the schedules went back before the route did.
+    // The route went back first (the clients at once), then the schedules.
     const names = back.compensations.map((c) => c.name);
-    assert.ok(names.indexOf('switch schedules back to the source') < names.indexOf('route back to the source'), names.join(' | '));
+    assert.ok(names.indexOf('route back to the source') < names.indexOf('switch schedules back to the source'), names.join(' | '));
     assert.equal(back.reconcile?.schedules?.expected, 'source');
     assert.equal(back.reconcile?.schedules?.doubleActive, 0);
     assert.equal(back.reconcile?.clean, true, JSON.stringify(back.reconcile));

@@ -51,6 +51,42 @@ describe('bench ledger', () => {
     assert.deepEqual(flipFigures(l).rollbackMs, [400]);
   });
 
+  it('leaves out of the availability the starts inside an injected fault, and counts them', () => {
+    const l = ledgerOf(
+      [
+        { intendedMs: 19_000, endMs: 19_010, outcome: 'ok' },
+        // Given up on by the client-timeout fault: its window, not the route change, refused it.
+        { intendedMs: 20_200, outcome: 'unknown' },
+        { intendedMs: 21_000, outcome: 'failed', endMs: 21_005 },
+        { intendedMs: 22_000, endMs: 22_010, outcome: 'ok' },
+      ],
+      [
+        { atMs: 20_000, kind: 'fault', detail: 'client timeout' },
+        { atMs: 20_500, kind: 'route', unit: U, epoch: 3, detail: '' },
+        { atMs: 20_600, kind: 'healed', detail: 'client timeout' },
+      ],
+    );
+    const f = flipFigures(l);
+    assert.equal(f.flipStartsInFaults, 1);
+    assert.equal(f.flipAvailability, 2 / 3);
+  });
+
+  it("ends a rollback's window at the unit's next command (the move started again)", () => {
+    const l = ledgerOf(
+      [
+        { intendedMs: 1_100, endMs: 1_150, outcome: 'ok', decided: 'target' },
+        { intendedMs: 1_300, endMs: 1_350, outcome: 'ok', decided: 'source' },
+        // After the next move began: its own starts to the target, not the rollback's.
+        { intendedMs: 9_000, endMs: 9_050, outcome: 'ok', decided: 'target' },
+      ],
+      [
+        { atMs: 1_000, kind: 'signal', unit: U, command: 'rollback', detail: '' },
+        { atMs: 5_000, kind: 'signal', unit: U, command: 'start', detail: '' },
+      ],
+    );
+    assert.deepEqual(flipFigures(l).rollbackMs, [300]);
+  });
+
   it('records a start the application gave up on as unknown, even when it succeeds later', async () => {
     const l = new Ledger();
     let release!: () => void;

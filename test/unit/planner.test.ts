@@ -674,7 +674,30 @@ const cases: Case[] = [
     want: { type: 'clear', keys: ['reconcile', 'schedules'] } as Action,
   },
   {
-    name: 'rolling back switches the schedules back first (reverse of the forward steps)',
+    name: 'rolling back sends the route back first, then the schedules (a rollback reaches the clients at once)',
+    state: {
+      phase: 'rolling-back',
+      route: onTarget,
+      moveStartedAt: 'x',
+      rollback: { command: 'rollback', actor: 'oncall', reason: 'r', from: 'draining', at: 'x', routeFirst: true },
+      schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } },
+    },
+    check: (a) => assert.deepEqual((a as { step: { route: unknown } }).step.route, { kind: 'side', side: 'source' }),
+    want: { type: 'step' },
+  },
+  {
+    name: 'route back first: the schedules go back next, before the drain',
+    state: {
+      phase: 'rolling-back',
+      route: onSource,
+      moveStartedAt: 'x',
+      rollback: { command: 'rollback', actor: 'oncall', reason: 'r', from: 'draining', at: 'x', routeFirst: true },
+      schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } },
+    },
+    want: { type: 'step', step: { kind: 'switch-schedules', to: 'source' } },
+  },
+  {
+    name: 'rolling back recorded before route-first switches the schedules back first (reverse of the forward steps)',
     state: {
       phase: 'rolling-back',
       route: onTarget,
