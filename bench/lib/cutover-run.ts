@@ -287,13 +287,16 @@ async function until(what: string, fn: () => Promise<boolean>, ms: number): Prom
 /** Runs the whole scenario on the harness's stack (started by the caller). */
 export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<CutoverRunResult> {
   const log = o.log;
+  // The tenant's moves take minutes. The namespace's move lasts the run: its three bakes (10, 25, 50 %) fill
+  // all but its last four minutes (cutover, drain, reconcile), so each round of faults lands in a live canary.
   const bake = o.quick ? 3_000 : 30_000;
+  const nsBake = o.quick ? bake : Math.max(bake, Math.floor((o.minutes * 60_000 - 240_000) / 3));
   const ns = new Rig({
     kind: 'namespace',
     childWorker: true,
     externalAppWorkers: true,
     jobMs: JOB_MS,
-    input: { percentSteps: [10, 25, 50], bakeMs: bake, drainDeadlineMs: 60_000, finalizeAfterMs: 0 },
+    input: { percentSteps: [10, 25, 50], bakeMs: nsBake, drainDeadlineMs: 60_000, finalizeAfterMs: 0 },
   });
   const tenant = new Rig({
     kind: 'tenant',
@@ -400,7 +403,7 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
       ledger.note({ kind: 'phase', unit: tenant.unit, detail: 'tenant completed' });
     })();
     const nsStory = (async () => {
-      await ns.waitPhase('completed', 300_000);
+      await ns.waitPhase('completed', o.minutes * 60_000 + 300_000);
       ledger.note({ kind: 'phase', unit: ns.unit, detail: 'namespace completed' });
     })();
     const faults = faultSchedule({ rigs, apps, proxies }, giveUp, o.quick);
