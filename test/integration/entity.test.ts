@@ -16,7 +16,8 @@ describe('entity workflows: a unit moved end to end', function () {
     const r = await make({ kind: 'tenant' });
     r.startWorkload();
     await r.start();
-    await r.waitPhase('canary');
+    // Reached or passed: a busy machine can answer no status query for the few seconds the canary lasts.
+    await r.waitFor((s) => s.history.some((h) => h.phase === 'canary'), 'the unit to reach canary');
     const done = await r.waitPhase('completed', 60_000);
     const w = await r.settleWorkload();
     assert.ok(r.accepted.length > 10, `workload too small: ${r.accepted.length}`);
