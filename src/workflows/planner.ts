@@ -425,6 +425,13 @@ function notCleanWhat(obs: Observations): string {
   return [runs, scheds].filter(Boolean).join(' and ') || 'problems';
 }
 
+const SOURCE: RouteTarget = { kind: 'side', side: 'source' };
+
+/** A rollback sends the route back unless it never moved, or is already the source's alone with its workers kept. */
+export function routeMustGoBack(route: RouteView): boolean {
+  return route.epoch > 0 && (!routeIs(route, SOURCE) || route.sourceWorkersMayStop);
+}
+
 /**
  * The rollback path: compensations in reverse of the forward steps (schedules back to the source,
  * route back to the source, drain the target), then reconcile.
@@ -439,10 +446,7 @@ function rollingBack(input: UnitMigrationInput, state: MigrationState, obs: Obse
   // on their running actions (seconds). A schedule still firing on the target meanwhile starts its runs there,
   // where the target's workers run them and the drain waits for them. Older runs replay schedules first.
   if (schedulesBack && !state.rollback?.routeFirst) return schedulesBack;
-  const source: RouteTarget = { kind: 'side', side: 'source' };
-  if (state.route.epoch > 0 && (!routeIs(state.route, source) || state.route.sourceWorkersMayStop)) {
-    return setRoute(source, `rollback: ${state.rollback?.reason ?? ''}`.trim());
-  }
+  if (routeMustGoBack(state.route)) return setRoute(SOURCE, `rollback: ${state.rollback?.reason ?? ''}`.trim());
   if (schedulesBack) return schedulesBack;
   // Runs handed to the target go back with their state before the target drains (they would never drain).
   if (handoffsToReturn(state).length > 0) return { type: 'step', step: { kind: 'hand-off', side: 'target', back: true } };

@@ -23,7 +23,7 @@ import { digestOf } from '../operators/signing';
 import { FORWARD_PHASES } from '../domain/constants';
 import type { CommandName, HistoryEntry, MigrationState, Observations, Phase, UnitMigrationInput } from '../domain/migration';
 import { approve as approveTwoPerson, consume, parseApprove, requestApproval } from '../approvals/two-person';
-import { advanceCovers, checkCommand, handoffsToReturn, pendingReversal, type Action } from './planner';
+import { advanceCovers, checkCommand, handoffsToReturn, pendingReversal, routeMustGoBack, type Action } from './planner';
 import { evidenceOf } from './unit-view';
 
 /** How long a request to terminate stragglers stays open by default. */
@@ -371,16 +371,11 @@ export function enterPhase(state: MigrationState, to: Phase, reason: string, at:
   pushHistory(state, { phase: to, at, actor: by ?? 'cutover', reason: why, ...(evidence ? { evidence } : {}) });
 }
 
-/** A rollback's compensations, in reverse of the forward steps that need one. */
+/** A rollback's compensations, in the order they run (planner.ts `rollingBack`). */
 function compensationsOf(state: MigrationState): MigrationState['compensations'] {
-  const r = state.route;
   const schedules = state.schedules?.forward ? [{ name: 'switch schedules back to the source', done: false }] : [];
-  const route =
-    r.epoch > 0 && (r.kind !== 'side' || r.side !== 'source' || r.sourceWorkersMayStop)
-      ? [{ name: 'route back to the source', done: false }]
-      : [];
+  const route = routeMustGoBack(state.route) ? [{ name: 'route back to the source', done: false }] : [];
   return [
-    // In the order they run (planner.ts `rollingBack`).
     ...(state.rollback?.routeFirst ? [...route, ...schedules] : [...schedules, ...route]),
     ...(handoffsToReturn(state).length > 0
       ? [{ name: `hand back ${handoffsToReturn(state).length} run(s) handed off to the target`, done: false }]

@@ -106,6 +106,16 @@ interface Case {
   check?: (a: Action) => void;
 }
 
+/** A rollback from draining begun on the code that sends the route back first. */
+const routeFirstRollback = {
+  command: 'rollback' as const,
+  actor: 'oncall',
+  reason: 'r',
+  from: 'draining' as const,
+  at: 'x',
+  routeFirst: true,
+};
+
 const cases: Case[] = [
   // Forward path, auto mode.
   { name: 'pending → preflight', state: {}, want: { type: 'transition', to: 'preflight' } as Action },
@@ -679,7 +689,7 @@ const cases: Case[] = [
       phase: 'rolling-back',
       route: onTarget,
       moveStartedAt: 'x',
-      rollback: { command: 'rollback', actor: 'oncall', reason: 'r', from: 'draining', at: 'x', routeFirst: true },
+      rollback: routeFirstRollback,
       schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } },
     },
     check: (a) => assert.deepEqual((a as { step: { route: unknown } }).step.route, { kind: 'side', side: 'source' }),
@@ -691,7 +701,7 @@ const cases: Case[] = [
       phase: 'rolling-back',
       route: onSource,
       moveStartedAt: 'x',
-      rollback: { command: 'rollback', actor: 'oncall', reason: 'r', from: 'draining', at: 'x', routeFirst: true },
+      rollback: routeFirstRollback,
       schedules: { copy: copied, forward: { startedAt: 'x', done: switchedTo('target') } },
     },
     want: { type: 'step', step: { kind: 'switch-schedules', to: 'source' } },
