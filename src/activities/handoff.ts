@@ -63,6 +63,11 @@ export interface HandOffArgs {
   toNamespace: string;
   /** The runs to hand off; absent: every run of the unit open on `from` (up to {@link LIST_LIMIT} a pass). */
   runs?: { workflowId: string; runId: string }[];
+  /**
+   * With `runs` absent: runs an earlier pass asked that had not stopped yet. They are handed off with the
+   * open ones even if they have closed since: a run that reached its safe point is no longer listed as open.
+   */
+  asked?: { workflowId: string; runId: string }[];
   /** The unit's runs (task queues, tenant): how open runs are listed when `runs` is absent. */
   scope: UnitScope;
   /** The route epoch the new placements are written under. */
@@ -88,6 +93,32 @@ function beat(details?: unknown): void {
   } catch {
     // outside an activity (a test calls the function directly)
   }
+}
+
+type RunRef = { workflowId: string; runId: string };
+
+/**
+ * The runs an earlier attempt of this activity asked (its last heartbeat carries them): a retry after a
+ * crash hands them off too, even once they have closed and a listing no longer shows them.
+ */
+function askedByEarlierAttempt(): RunRef[] {
+  let details: unknown;
+  try {
+    details = Context.current().info.heartbeatDetails;
+  } catch {
+    return []; // outside an activity
+  }
+  const asked = (details as { asked?: unknown } | undefined)?.asked;
+  if (!Array.isArray(asked)) return [];
+  return asked.filter(
+    (r): r is RunRef => typeof r?.workflowId === 'string' && r.workflowId !== '' && typeof r?.runId === 'string' && r.runId !== '',
+  );
+}
+
+/** `a` then those of `b` not in it, by run ID. */
+function unionRuns(a: readonly RunRef[], b: readonly RunRef[]): RunRef[] {
+  const seen = new Set(a.map((r) => r.runId));
+  return [...a, ...b.filter((r) => !seen.has(r.runId) && seen.add(r.runId))];
 }
 
 /** The request ID of a handoff's start: one per old run, so the server answers a retried start with the same run. */
@@ -145,7 +176,7 @@ export function createHandoffActivities(deps: HandoffActivityDeps) {
   }
 
   /** Waits (long-polling its close event) until the run closes or `ms` pass; the close event, or undefined. */
-  async function awaitClose(a: HandOffArgs, workflowId: string, runId: string, ms: number) {
+  async function awaitClose(a: HandOffArgs, workflowId: string, runId: string, ms: number, asked: RunRef[]) {
     const deadline = Date.now() + ms;
     const cancelled = (() => {
       try {
@@ -155,7 +186,7 @@ export function createHandoffActivities(deps: HandoffActivityDeps) {
       }
     })();
     while (Date.now() < deadline) {
-      beat({ workflowId, waiting: 'safe point' });
+      beat({ workflowId, waiting: 'safe point', asked });
       const left = deadline - Date.now();
       const poll = () =>
         svc(a.from).getWorkflowExecutionHistory({
@@ -261,8 +292,8 @@ export function createHandoffActivities(deps: HandoffActivityDeps) {
   }
 
   /** The second half: waits until `deadline` for the asked run to stop, then starts it on the other side. */
-  async function finish(a: HandOffArgs, workflowId: string, runId: string, deadline: number): Promise<Item> {
-    const close = await awaitClose(a, workflowId, runId, Math.max(1, deadline - Date.now()));
+  async function finish(a: HandOffArgs, workflowId: string, runId: string, deadline: number, asked: RunRef[]): Promise<Item> {
+    const close = await awaitClose(a, workflowId, runId, Math.max(1, deadline - Date.now()), asked);
     if (!close) return { outcome: 'waiting', workflowId, runId, why: `asked; no safe point reached within ${a.stopWaitMs} ms` };
     const completed = close.workflowExecutionCompletedEventAttributes;
     // The memo mark is written in the same workflow task as the completion: read after the close.
@@ -319,16 +350,23 @@ export function createHandoffActivities(deps: HandoffActivityDeps) {
      */
     async handOffRuns(a: HandOffArgs): Promise<HandoffResult> {
       // Ask every run first, then wait for them together: a pass takes one `stopWaitMs`, not one per run.
-      const runs = a.runs ?? (await listOpen(a));
+      // Runs asked before (by an earlier pass, or an earlier attempt of this one) come first: closed since,
+      // they are not listed as open, and their stopped state must still reach the other side.
+      const earlier = unionRuns(a.asked ?? [], askedByEarlierAttempt());
+      const runs = a.runs ?? unionRuns(earlier, await listOpen(a));
       const decided = new Map<string, Item>();
+      // Every heartbeat carries the runs asked so far, for a retry (see askedByEarlierAttempt).
+      let asked: RunRef[] = a.runs ? [] : earlier;
       for (const r of runs) {
-        beat({ workflowId: r.workflowId, step: 'ask' });
+        beat({ workflowId: r.workflowId, step: 'ask', asked });
         const item = await ask(a, r.workflowId, r.runId);
         if (item) decided.set(r.runId, item);
+        else if (!a.runs) asked = unionRuns(asked, [r]);
       }
+      beat({ step: 'asked', asked });
       const deadline = Date.now() + a.stopWaitMs;
       const items: Item[] = [];
-      for (const r of runs) items.push(decided.get(r.runId) ?? (await finish(a, r.workflowId, r.runId, deadline)));
+      for (const r of runs) items.push(decided.get(r.runId) ?? (await finish(a, r.workflowId, r.runId, deadline, asked)));
       return { items, at: at() };
     },
   };

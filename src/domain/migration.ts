@@ -392,6 +392,11 @@ export interface DrainState {
   /** Policy `handoff`: the last pass (ms), and runs it left asked but not yet stopped (the next pass waits for them again). */
   handoffAt?: number;
   handoffWaiting?: number;
+  /**
+   * Those runs: the next pass hands them off even once they have closed (a run that reaches its safe point
+   * between passes is no longer listed as open, and would be left stopped on the old side).
+   */
+  handoffAsked?: { workflowId: string; runId: string }[];
 }
 
 /** One run handed to the other side (straggler policy `handoff`): where it ran and where it goes on. */

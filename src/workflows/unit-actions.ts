@@ -285,7 +285,11 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
             fromNamespace: ns[from],
             toNamespace: ns[to],
             scope,
-            ...(back ? { runs: back.map((h) => ({ workflowId: h.workflowId, runId: h.toRunId })) } : {}),
+            ...(back
+              ? { runs: back.map((h) => ({ workflowId: h.workflowId, runId: h.toRunId })) }
+              : state.drain?.handoffAsked?.length
+                ? { asked: state.drain.handoffAsked }
+                : {}),
             epoch: state.route.epoch,
             stopWaitMs: input.handoffWaitMs ?? 30_000,
             recordTtlMs: Math.max(input.placementSweepTtlMs ?? 0, 7 * 24 * 3600_000),
@@ -296,7 +300,8 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       const known = new Set((state.handoffs ?? []).map((h) => `${h.fromRunId}>${h.toRunId}`));
       const fresh = handed.filter((h) => !known.has(`${h.fromRunId}>${h.toRunId}`));
       if (fresh.length) state.handoffs = [...(state.handoffs ?? []), ...fresh];
-      const waiting = r.items.filter((i) => i.outcome === 'waiting').length;
+      const asked = r.items.flatMap((i) => (i.outcome === 'waiting' ? [{ workflowId: i.workflowId, runId: i.runId }] : []));
+      const waiting = asked.length;
       const others = r.items.flatMap((i) => (i.outcome === 'refused' || i.outcome === 'closed' ? [i] : []));
       if (back) {
         // A run that ended on the target, or no longer answers, is not handed back: reported, never retried forever.
@@ -305,6 +310,8 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       } else if (state.drain) {
         state.drain.handoffAt = r.at;
         state.drain.handoffWaiting = waiting;
+        if (waiting) state.drain.handoffAsked = asked;
+        else delete state.drain.handoffAsked;
       }
       note(
         state,

@@ -7,10 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { createHandoffActivities, HANDOFF_STEPS, type HandOffArgs, type HandoffStep } from '../../src/activities/handoff';
 import type { Side } from '../../src/routing/types';
 import { HANDOFF_SIGNAL } from '../../src/domain/handoff';
-import { addSignal, counterQuery, type CounterState } from '../workflows/entity-app';
+import { addSignal, counterQuery, goSignal, type CounterState } from '../workflows/entity-app';
 import { testStack } from '../harness';
 import { closeShared, driveTo, Rig, sharedRig } from './entity.fixture';
 
@@ -131,6 +132,63 @@ describe('handoff of running workflows', function () {
         assert.deepEqual(await openRuns(sdk, workflowId), ['target']);
       });
     }
+
+    type PassResult = Awaited<ReturnType<ReturnType<typeof createHandoffActivities>['handOffRuns']>>;
+
+    /**
+     * A run asked by one pass reaches its safe point only after the pass gave up waiting: closed, no listing
+     * of open runs shows it. `next` runs the following pass from what the first one left (its result, its
+     * heartbeats, and its arguments: a listing of the queue's open runs, not a given list).
+     */
+    async function laterSafePoint(
+      label: string,
+      next: (listing: HandOffArgs, first: PassResult, heartbeats: unknown[]) => Promise<PassResult>,
+    ): Promise<void> {
+      const routed = rig.routedClient();
+      const workflowId = `${tenant}-late-${label}`;
+      started.push(workflowId);
+      const h = await routed.workflow.start('handoffCounterAfterGo', { taskQueue: rig.appQueue, workflowId, args: [fresh()] });
+      const runId = h.firstExecutionRunId;
+      assert.ok(runId, 'a start reports its run');
+      await h.signal(addSignal, 5);
+      const heartbeats: unknown[] = [];
+      const env = new MockActivityEnvironment();
+      env.on('heartbeat', (d: unknown) => heartbeats.push(d));
+      // Other tests' runs in the queue are listed too (refused, or asked): only this run's item is checked.
+      const listing: HandOffArgs = { ...args(workflowId, runId), runs: undefined, stopWaitMs: 300 };
+      const acts = await activity();
+      const first = (await env.run(() => acts.handOffRuns(listing))) as PassResult;
+      const itemOf = (r: PassResult) =>
+        r.items.find((i) => (i.outcome === 'handed-off' ? i.entry.workflowId : i.workflowId) === workflowId);
+      assert.equal(itemOf(first)?.outcome, 'waiting', JSON.stringify(first));
+      await h.signal(goSignal);
+      assert.deepEqual(await sdk.source.workflow.getHandle(workflowId, runId).result(), { count: 5, adds: 1, runs: 1 });
+      assert.deepEqual(await openRuns(sdk, workflowId), [], 'stopped, and open nowhere yet');
+      const second = await next(listing, first, heartbeats);
+      assert.equal(itemOf(second)?.outcome, 'handed-off', JSON.stringify(second));
+      assert.deepEqual(await openRuns(sdk, workflowId), ['target']);
+      await h.signal(addSignal, 10);
+      assert.deepEqual(await h.query(counterQuery), { count: 15, adds: 2, runs: 2 }, 'the state went on, with every signal');
+    }
+
+    it('a run at its safe point only after the pass that asked it: handed off by the next pass (given the runs left asked)', async () => {
+      await laterSafePoint('pass', async (listing, first) => {
+        // What the entity workflow keeps between passes: the runs left waiting.
+        const asked = first.items.flatMap((i) => (i.outcome === 'waiting' ? [{ workflowId: i.workflowId, runId: i.runId }] : []));
+        return await (await activity()).handOffRuns({ ...listing, asked });
+      });
+    });
+
+    it('… and by a retry of the pass after a crash (the runs its last heartbeat carried)', async () => {
+      await laterSafePoint('retry', async (listing, _first, heartbeats) => {
+        const last = heartbeats.at(-1) as { asked?: unknown[] } | undefined;
+        assert.ok(last?.asked?.length, `the pass heartbeats the runs it asked: ${JSON.stringify(last)}`);
+        // A new attempt of the same activity, given the last heartbeat's details (as the server gives them).
+        const retry = new MockActivityEnvironment({ heartbeatDetails: last, attempt: 2 });
+        const acts = await activity();
+        return (await retry.run(() => acts.handOffRuns(listing))) as PassResult;
+      });
+    });
 
     it('refuses a workflow that does not use the helper, and leaves it untouched', async () => {
       const workflowId = `${tenant}-plain`;

@@ -35,6 +35,26 @@ export async function handoffCounter(state: CounterState): Promise<CounterState>
   return await handoff.handOver();
 }
 
+export const goSignal = defineSignal('go');
+
+/**
+ * The same counter, but once asked it hands over only after a `go` signal: a run whose safe point comes
+ * after the handoff pass that asked it has given up waiting.
+ */
+export async function handoffCounterAfterGo(state: CounterState): Promise<CounterState> {
+  state.runs += 1;
+  let go = false;
+  const handoff = handoffable(() => state);
+  setHandler(addSignal, (n: number) => {
+    state.count += n;
+    state.adds += 1;
+  });
+  setHandler(goSignal, () => void (go = true));
+  setHandler(counterQuery, () => state);
+  await condition(() => handoff.requested && go);
+  return await handoff.handOver();
+}
+
 /** A long-lived workflow without the helper: cutover must report it and leave it alone. */
 export async function plainLongRunner(): Promise<void> {
   let adds = 0;
