@@ -13,6 +13,7 @@
 //   node scripts/test.js --shards 1               one mocha process, as `mocha <specs>` runs them
 //   node scripts/test.js test/unit/x.test.ts …    only these files
 //   node scripts/test.js --record-timings         also rewrites test/timings.json from this run
+//   node scripts/test.js --dry-run                prints how the files would be dealt to the shards, runs none
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -25,26 +26,30 @@ const SLOWEST = 8;
 const SUMMARY = /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/;
 
 function usage(message) {
-  process.stderr.write(`scripts/test.js: ${message}\nusage: node scripts/test.js [--shards N] [--record-timings] [spec files…]\n`);
+  process.stderr.write(
+    `scripts/test.js: ${message}\nusage: node scripts/test.js [--shards N] [--record-timings] [--dry-run] [spec files…]\n`,
+  );
   process.exit(2);
 }
 
 function parseArgs(argv) {
   let shards;
   let record = false;
+  let dryRun = false;
   const files = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--shards') shards = argv[++i];
     else if (arg.startsWith('--shards=')) shards = arg.slice('--shards='.length);
     else if (arg === '--record-timings') record = true;
+    else if (arg === '--dry-run') dryRun = true;
     else if (arg.startsWith('-')) usage(`unknown option ${arg}; mocha's options live in .mocharc.js (or run mocha directly on one file)`);
     else files.push(arg);
   }
   shards ??= process.env.CUTOVER_TEST_SHARDS ?? (os.availableParallelism() >= 2 ? '2' : '1');
   if (!/^[1-9]$/.test(String(shards))) usage(`--shards (or CUTOVER_TEST_SHARDS) must be a whole number from 1 to 9, got "${shards}"`);
   for (const f of files) if (!fs.existsSync(path.resolve(ROOT, f))) usage(`spec file ${f} does not exist`);
-  return { shards: Number(shards), record, files };
+  return { shards: Number(shards), record, dryRun, files };
 }
 
 /** Every *.test.ts under the three layers, in mocha's order (layer, then path). */
@@ -70,9 +75,14 @@ function readTimings() {
   }
 }
 
+// Files that ask the harness for a self-hosted or Cloud-shaped cluster (a temporal-server each, started on
+// first use in a shard and kept until its end): dealt to one shard together, so one shard pays for them.
+const EXTRA_SERVERS = /\.(selfHosted|cloudShaped)\(/;
+
 /**
  * Deals files to `n` shards, longest first, each to the shard with the least time so far. A file with no
  * recorded time counts as the median of the recorded ones (a new integration file is rarely instant).
+ * The files that use the extra clusters go as one (see EXTRA_SERVERS).
  */
 function deal(files, n, timings) {
   const known = files
@@ -81,11 +91,16 @@ function deal(files, n, timings) {
     .sort((a, b) => a - b);
   const fallback = known.length ? known[Math.floor(known.length / 2)] : 1;
   const weight = (f) => (typeof timings[f] === 'number' ? timings[f] : fallback);
+  const extra = files.filter((f) => f.startsWith('test/integration/') && EXTRA_SERVERS.test(fs.readFileSync(path.join(ROOT, f), 'utf8')));
+  const items = [...(extra.length ? [extra] : []), ...files.filter((f) => !extra.includes(f)).map((f) => [f])].map((group) => ({
+    files: group,
+    seconds: group.reduce((sum, f) => sum + weight(f), 0),
+  }));
   const shards = Array.from({ length: n }, () => ({ files: [], seconds: 0 }));
-  for (const f of [...files].sort((a, b) => weight(b) - weight(a))) {
+  for (const item of items.sort((a, b) => b.seconds - a.seconds)) {
     const least = shards.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-    least.files.push(f);
-    least.seconds += weight(f);
+    least.files.push(...item.files);
+    least.seconds += item.seconds;
   }
   // Within a shard, mocha's usual order: unit, replay, integration (a broken unit fails fast).
   const order = new Map(files.map((f, i) => [f, i]));
@@ -157,9 +172,16 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 async function main() {
-  const { shards: wanted, record, files: given } = parseArgs(process.argv.slice(2));
+  const { shards: wanted, record, dryRun, files: given } = parseArgs(process.argv.slice(2));
   const files = given.length ? given : allSpecs();
   const shards = deal(files, Math.min(wanted, files.length), readTimings());
+  if (dryRun) {
+    for (const [i, s] of shards.entries())
+      process.stdout.write(
+        `[${i + 1}] ${s.files.length} files, ~${Math.round(s.seconds)} s as last measured\n${s.files.map((f) => `  ${f}\n`).join('')}`,
+      );
+    return;
+  }
   // Every shard's stack would resolve the binaries, and on a fresh machine build them, at the same moment: each
   // shard its own Go build of the same packages. One `dev build` first builds them once (under a second when done).
   if (shards.length > 1 && shards.some((s) => s.files.some((f) => f.startsWith('test/integration/')))) {

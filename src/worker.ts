@@ -16,14 +16,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, type ConnectionLike } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import {
-  type ActivityInterceptorsFactory,
-  bundleWorkflowCode,
-  DefaultLogger,
-  type NativeConnection,
-  Worker,
-  type WorkflowBundle,
-} from '@temporalio/worker';
+import { type ActivityInterceptorsFactory, DefaultLogger, type NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createCutoverActivities } from './activities';
 import { cloudAuthOf, verifyCloudNamespace } from './clusters/cloud-setup';
 import {
@@ -37,6 +30,7 @@ import {
 import { clusterUnavailableIn, LateConnection, reconnectDelayMs } from './clusters/late-connection';
 import { ensureSearchAttributes } from './clusters/search-attributes';
 import { connectRedis } from './routing/connect-redis';
+import { cachedWorkflowBundle } from './workflow-bundle-cache';
 import type { Plan } from './config/types';
 import { installWorkerRuntime, parseMetricsFlag } from './metrics/endpoint';
 import { RoutingStore } from './routing/store';
@@ -88,11 +82,11 @@ const bundles = new Map<boolean, Promise<WorkflowBundle>>();
 function workflowBundle(encrypted: boolean): Promise<WorkflowBundle> {
   let bundle = bundles.get(encrypted);
   if (!bundle) {
-    bundle = bundleWorkflowCode({
+    bundle = cachedWorkflowBundle({
       ...CONTROL_BUNDLE_OPTIONS,
       ...(encrypted ? { failureConverterPath: FAILURE_CONVERTER_PATH } : {}),
       logger: new DefaultLogger('WARN'),
-    });
+    }).then((b) => b.bundle);
     bundles.set(encrypted, bundle);
   }
   return bundle;

@@ -222,6 +222,11 @@ class PlacementCache<V = Side> {
   }
 }
 
+/** `confirm`'s deferred write, without a closure per start. */
+function writeConfirmation(client: RoutedClient, workflowId: string, placed: { side: Side; epoch: number; unit: string }): void {
+  client.writeConfirmation(workflowId, placed);
+}
+
 type AnyHandleMethod = (...a: unknown[]) => Promise<unknown>;
 function handleSignal(this: RoutedWorkflowHandle, def: unknown, ...args: unknown[]): Promise<unknown> {
   return this.call((h) => (h.signal as AnyHandleMethod)(def, ...args), HOLD);
@@ -885,8 +890,15 @@ export class RoutedClient {
 
   private confirm(workflowId: string, placed: { side: Side; moving: boolean; epoch: number; unit: string }): void {
     this.remember(workflowId, placed.side);
-    if (!placed.moving || !this.redisReady()) return;
-    // Fire and forget: a lost confirmation only makes other clients describe before moving the ID.
+    if (!placed.moving) return;
+    // Fire and forget, after the start has returned to its caller (the write is not the caller's wait): a lost
+    // confirmation only makes other clients describe before moving the ID.
+    setImmediate(writeConfirmation, this, workflowId, placed);
+  }
+
+  /** @internal The confirmation itself (see `confirm`); not part of the client's surface. */
+  writeConfirmation(workflowId: string, placed: { side: Side; epoch: number; unit: string }): void {
+    if (this.closed || !this.redisReady()) return;
     this.store
       .setPlacement(
         this.namespace,

@@ -165,28 +165,51 @@ const recordSchema = z
 /** How far in the future a placement's claim time may lie (clock skew between hosts) before it is invalid. */
 export const PLACEMENT_MAX_FUTURE_MS = 3_600_000;
 
-const placementSchema = z.object({
+/** The definition of a placement (exported for the test that holds the start path's plain checks to it). */
+export const placementSchema = z.object({
   side: z.enum(['source', 'target']),
   epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   at: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   pending: z.boolean().optional(),
 });
 
-const sweepSchema = z.object({
+/** The definition of a sweep marker. */
+export const sweepSchema = z.object({
   epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   at: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   validUntil: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
 });
 
+// Placements and sweep markers are read and written on every start of a moving unit: a valid value is
+// recognised by plain checks (what the schemas accept, no less), and only a value they refuse goes through
+// the schema, for its message. The schemas stay the definition; test/unit/routing-logic.test.ts holds the checks to them.
+const isWhole = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+
+/** The placement as the schema would return it, when plainly valid; undefined: let the schema judge. */
+function plainPlacement(value: unknown): PlacementRecord | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const v = value as Record<string, unknown>;
+  if ((v.side !== 'source' && v.side !== 'target') || !isWhole(v.epoch, 0) || !isWhole(v.at, 1)) return undefined;
+  if (v.pending === undefined) return 'pending' in v ? undefined : { side: v.side, epoch: v.epoch, at: v.at };
+  return typeof v.pending === 'boolean' ? { side: v.side, epoch: v.epoch, at: v.at, pending: v.pending } : undefined;
+}
+
+/** The last marker parsed, by its stored text: every claim of a swept unit reads the same one. */
+let lastSweep: { json: string; marker: SweepMarker | undefined } | undefined;
+
 /** A stored sweep marker, or undefined when absent or invalid (an invalid marker is never trusted). */
 export function parseSweep(json: string | null | undefined): SweepMarker | undefined {
   if (typeof json !== 'string') return undefined;
+  if (lastSweep?.json === json) return lastSweep.marker ? { ...lastSweep.marker } : undefined;
+  let marker: SweepMarker | undefined;
   try {
     const parsed = sweepSchema.safeParse(JSON.parse(json));
-    return parsed.success && parsed.data.validUntil > parsed.data.at ? parsed.data : undefined;
+    marker = parsed.success && parsed.data.validUntil > parsed.data.at ? parsed.data : undefined;
   } catch {
-    return undefined;
+    marker = undefined;
   }
+  lastSweep = { json, marker };
+  return marker ? { ...marker } : undefined;
 }
 
 /** Entries the route log of a unit keeps (the newest; older ones are trimmed). */
@@ -423,16 +446,29 @@ export function parsePlacement(json: string, nowMs: number): PlacementRead {
   } catch {
     return { state: 'invalid', problem: 'not JSON', raw: json };
   }
-  const parsed = placementSchema.safeParse(value);
-  if (!parsed.success) return { state: 'invalid', problem: firstIssue(parsed.error), raw: json };
-  if (parsed.data.at > nowMs + PLACEMENT_MAX_FUTURE_MS) {
-    return { state: 'invalid', problem: `at: ${new Date(parsed.data.at).toISOString()} is in the future`, raw: json };
+  return checkPlacement(value, json, nowMs);
+}
+
+function checkPlacement(value: unknown, json: string, nowMs: number): PlacementRead {
+  let placement = plainPlacement(value);
+  if (!placement) {
+    const parsed = placementSchema.safeParse(value);
+    if (!parsed.success) return { state: 'invalid', problem: firstIssue(parsed.error), raw: json };
+    placement = parsed.data;
   }
-  return { state: 'valid', placement: parsed.data, raw: json };
+  if (placement.at > nowMs + PLACEMENT_MAX_FUTURE_MS) {
+    // Past the last date a Date can hold, the figure itself is the message (toISOString would throw).
+    const when = placement.at <= 8.64e15 ? new Date(placement.at).toISOString() : String(placement.at);
+    return { state: 'invalid', problem: `at: ${when} is in the future`, raw: json };
+  }
+  return { state: 'valid', placement, raw: json };
 }
 
 /** Validates a placement before it is written; throws {@link RoutingInputError} naming the field. */
 export function validatePlacement(placement: PlacementRecord, nowMs: number): void {
+  // A plainly valid record that is not in the future needs no JSON round trip (the start path writes two).
+  const plain = plainPlacement(placement);
+  if (plain && plain.at <= nowMs + PLACEMENT_MAX_FUTURE_MS) return;
   const read = parsePlacement(JSON.stringify(placement), nowMs);
   if (read.state === 'invalid') {
     throw new RoutingInputError(

@@ -22,6 +22,13 @@ import { LocalStack, STACK_SEARCH_ATTRIBUTE_TYPES } from '../../src/stack/stack'
 import { resolveTemporalCli } from '../../src/stack/temporal-cli';
 import type { ClusterEndpoint } from '../../src/stack/types';
 import { RedisSentinelSet, type RedisSentinelOptions } from './redis-sentinel';
+import type { BundleOptions, WorkflowBundle } from '@temporalio/worker';
+import { cachedWorkflowBundle } from '../../src/workflow-bundle-cache';
+
+/** A workflow bundle from the project's bundle cache (bundled once per change of its inputs, not per suite). */
+export async function workflowBundle(options: BundleOptions): Promise<WorkflowBundle> {
+  return (await cachedWorkflowBundle(options)).bundle;
+}
 
 /** Namespaces registered on both clusters of the test stack. */
 export const TEST_NAMESPACES = ['default', 'cutover', 'payments', 'detections'];

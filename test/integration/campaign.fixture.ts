@@ -433,12 +433,14 @@ async function spawnCutoverWorker(o: {
         }),
       };
       const { CONTROL_BUNDLE_OPTIONS: b } = require(${JSON.stringify(path.join(root, 'src/worker-options'))});
+      const { cachedWorkflowBundle } = require(${JSON.stringify(path.join(root, 'src/workflow-bundle-cache'))});
+      // From the bundle cache: each restart of this process would otherwise bundle for seconds.
+      const { bundle } = await cachedWorkflowBundle({ ...b, logger: new DefaultLogger('ERROR') });
       const worker = await Worker.create({
         connection: native,
         namespace: ${JSON.stringify(CONTROL_NAMESPACE)},
         taskQueue: o.taskQueue,
-        workflowsPath: b.workflowsPath,
-        interceptors: { workflowModules: b.workflowInterceptorModules },
+        workflowBundle: bundle,
         activities,
       });
       const run = worker.run();

@@ -21,7 +21,15 @@ import { createCa, issueCert } from '../../src/stack/pki';
 import { freePort } from '../../src/stack/ports';
 import { isAlive } from '../../src/stack/processes';
 import { resolveTemporalCli } from '../../src/stack/temporal-cli';
-import { CLOUD_API_KEY_ENV, CLOUD_JWKS_REFRESH_MS, CLOUD_SUFFIX, testStack, uniqueId, type CloudShapedCluster } from '../harness';
+import {
+  CLOUD_API_KEY_ENV,
+  CLOUD_JWKS_REFRESH_MS,
+  CLOUD_SUFFIX,
+  testStack,
+  uniqueId,
+  workflowBundle,
+  type CloudShapedCluster,
+} from '../harness';
 import { until } from '../harness/wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -162,7 +170,7 @@ describe('Cloud-shaped cluster with API keys', function () {
         connection: native,
         namespace: PAYMENTS,
         taskQueue,
-        workflowsPath: require.resolve('../workflows/stack-workflows'),
+        workflowBundle: await workflowBundle({ workflowsPath: require.resolve('../workflows/stack-workflows') }),
       });
       const result = await withConnection(connect(cloud, { apiKey }), (conn) =>
         worker.runUntil(

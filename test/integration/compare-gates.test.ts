@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createGateActivities, describeBacklog, type GateUnitScope } from '../../src/activities/gates';
 import { gateSpec } from '../../src/campaign/plan';
 import type { GateConfig } from '../../src/config';
@@ -21,7 +21,7 @@ import { prometheusInstantQuery } from '../../src/gates/compare-prometheus';
 import { freePort } from '../../src/stack/ports';
 import type { Measurement } from '../../src/gates/types';
 import { compareAppJob } from '../workflows/compare-app';
-import { testStack, uniqueId } from '../harness';
+import { testStack, uniqueId, workflowBundle } from '../harness';
 import { childReady, until } from '../harness/wait';
 
 const NAMESPACE = 'default';
@@ -43,7 +43,7 @@ describe('gates: compare provider on both dev servers', function () {
       conn[side] = await Connection.connect({ address: testStack()[side].address });
       native[side] = await NativeConnection.connect({ address: testStack()[side].address });
     }
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/compare-app'), logger: quiet });
+    bundle = await workflowBundle({ workflowsPath: require.resolve('../workflows/compare-app'), logger: quiet });
   });
   after(async () => {
     for (const side of ['source', 'target'] as const) {
@@ -203,7 +203,7 @@ describe('gates: compare provider on Prometheus (the SDK worker metrics of both 
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'promcmp-'));
-    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/compare-app'), logger: quiet });
+    const bundle = await workflowBundle({ workflowsPath: require.resolve('../workflows/compare-app'), logger: quiet });
     const bundlePath = path.join(tmp, 'compare-app.js');
     fs.writeFileSync(bundlePath, bundle.code);
     for (const side of ['source', 'target'] as const) {
@@ -386,7 +386,7 @@ describe('gates: schedule-to-start provider on the target dev server', function 
       connection: native,
       namespace: NAMESPACE,
       taskQueue,
-      workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/compare-app'), logger: quiet }),
+      workflowBundle: await workflowBundle({ workflowsPath: require.resolve('../workflows/compare-app'), logger: quiet }),
     });
     await worker.runUntil(async () => {
       const caughtUp = await until(

@@ -18,7 +18,7 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { createActivities } from '../../src/activities';
 import { CONTROL_BUNDLE_OPTIONS } from '../../src/worker-options';
@@ -32,7 +32,7 @@ import * as msgs from '../../src/workflows/unit-migration.messages';
 import { entityAppJob } from '../workflows/entity-app';
 import { createRawSchedule, deleteOnSides, dur, jsonPayload } from '../workflows/schedule-test-kit';
 import type { ClusterEndpoint } from '../../src/stack/types';
-import { SELF_HOSTED_NAME, testStack, uniqueId } from '../harness';
+import { SELF_HOSTED_NAME, testStack, uniqueId, workflowBundle } from '../harness';
 import { childReady, until } from '../harness/wait';
 import { AuditStream } from '../../src/audit/stream';
 
@@ -59,8 +59,8 @@ export function sharedRig(): Promise<Shared> {
     const s = testStack();
     const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => process.stderr.write(`[bundle] ${m}\n`) };
     bundles ??= Promise.all([
-      bundleWorkflowCode({ ...CONTROL_BUNDLE_OPTIONS, logger: quiet }),
-      bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/entity-app'), logger: quiet }),
+      workflowBundle({ ...CONTROL_BUNDLE_OPTIONS, logger: quiet }),
+      workflowBundle({ workflowsPath: require.resolve('../workflows/entity-app'), logger: quiet }),
     ]);
     const [cutoverBundle, appBundle] = await bundles.catch((err: unknown) => {
       bundles = undefined; // a later suite may try again

@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createGateActivities, type GateUnitScope } from '../../src/activities/gates';
 import type { GateSpec } from '../../src/campaign/types';
 import { measurePrometheus } from '../../src/gates/prometheus';
 import type { Measurement } from '../../src/gates/types';
 import { entityAppJob } from '../workflows/entity-app';
-import { testStack, uniqueId } from '../harness';
+import { testStack, uniqueId, workflowBundle } from '../harness';
 import { until } from '../harness/wait';
 
 /** Measures until the result is `want`, bounded (Prometheus scrapes every second; visibility lags ~1 s). */
@@ -150,7 +150,7 @@ describe('gates: temporal provider against visibility on the target', function (
       connection: native,
       namespace,
       taskQueue,
-      workflowBundle: await bundleWorkflowCode({
+      workflowBundle: await workflowBundle({
         workflowsPath: require.resolve('../workflows/entity-app'),
         logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
       }),

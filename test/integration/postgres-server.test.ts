@@ -7,8 +7,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, ServiceError } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
+import type { WorkflowBundle } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import {
   PostgresServerOptionsError,
@@ -35,6 +35,7 @@ import { TemporalServerBinaryError, resolveTemporalServer } from '../../src/stac
 import type { TemporalServerBinaries } from '../../src/stack/temporal-server-binary';
 import { until } from '../harness/wait';
 import { trivial } from '../workflows/stack-workflows';
+import { workflowBundle } from '../harness';
 
 const NAMESPACE = 'pg-apps';
 const SHARDS = 4;
@@ -47,7 +48,7 @@ describe('self-hosted cluster: temporal-server on PostgreSQL', function () {
   this.slow(15_000);
 
   let binaries: TemporalServerBinaries;
-  let bundle: WorkflowBundleWithSourceMap;
+  let bundle: WorkflowBundle;
   const pg = pgFromEnv();
   const servers: { server: PostgresTemporalServer; runDir: string }[] = [];
 
@@ -109,7 +110,7 @@ describe('self-hosted cluster: temporal-server on PostgreSQL', function () {
     this.timeout(20 * 60_000);
     await ensurePostgres(pg);
     binaries = await resolveTemporalServer({ onProgress: log });
-    bundle = await bundleWorkflowCode({
+    bundle = await workflowBundle({
       workflowsPath: require.resolve('../workflows/stack-workflows'),
       logger: new DefaultLogger('WARN'),
     });

@@ -101,11 +101,15 @@ describe('routing while Redis is down (real clusters and Redis)', function () {
       });
       const startedWhileDown = [...acked.keys()].length;
       assert.ok(unavailable.length >= 10, 'starts fail closed once the routes are stale');
-      // The bound runs from the last successful refresh, which came at most one refresh period (plus
-      // the refresh's own round trip) before the kill.
+      // The bound runs from the last successful refresh (each error says how long ago it was): no start
+      // failed closed on a route younger than the bound. That refresh came about one refresh period before
+      // the kill, later under load (a timer that fires late), so the time since the kill only shows that the
+      // client did not fail closed at the first Redis error.
+      const early = unavailable.filter((e) => !(e.staleForMs > stalenessMs)).map((e) => Math.round(e.staleForMs));
+      assert.deepEqual(early, [], 'no typed error on a route confirmed within the staleness bound');
       assert.ok(
-        firstUnavailableAt! - killedAt >= stalenessMs - refreshMs - 100,
-        `no typed error before the staleness bound (first after ${firstUnavailableAt! - killedAt} ms)`,
+        firstUnavailableAt! - killedAt >= stalenessMs / 2,
+        `no typed error at the first Redis error (first ${firstUnavailableAt! - killedAt} ms after the kill)`,
       );
       await s.restartRedis();
       // The harness's Redis keeps no data across a restart: the control plane writes the route again.

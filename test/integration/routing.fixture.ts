@@ -5,11 +5,11 @@
  * hooks; the fields are set once `before` has run.
  */
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { RoutingStore } from '../../src/routing/store';
 import type { Side } from '../../src/routing/types';
-import { testStack, uniqueId } from '../harness';
+import { testStack, uniqueId, workflowBundle } from '../harness';
 
 const SIDES = ['source', 'target'] as const;
 
@@ -47,7 +47,7 @@ export function useRoutingRig(namespace: string, prefix: string): RoutingRig {
     rig.redis = new Redis(s.redisUrl, { maxRetriesPerRequest: 1 });
     rig.redis.on('error', () => undefined);
     rig.workflowBundle = {
-      code: (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/routing-test-workflows') })).code,
+      code: (await workflowBundle({ workflowsPath: require.resolve('../workflows/routing-test-workflows') })).code,
     };
   });
   afterEach(async () => {

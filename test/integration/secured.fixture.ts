@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { type WorkflowBundle } from '@temporalio/worker';
 import { unitInputFromPlan } from '../../src/campaign/unit-input';
 import { connectCluster, namespaceOn } from '../../src/clusters/connect';
 import { sendCommand } from '../../src/cockpit/commands';
@@ -33,7 +33,7 @@ import { createCutoverWorker, type CutoverWorker } from '../../src/worker';
 import * as messages from '../../src/workflows/unit-migration.messages';
 import { entityAppJob } from '../workflows/entity-app';
 import { createRawSchedule, dur, jsonPayload } from '../workflows/schedule-test-kit';
-import { CLOUD_JWKS_REFRESH_MS, uniqueId, type CloudShapedCluster } from '../harness';
+import { CLOUD_JWKS_REFRESH_MS, uniqueId, type CloudShapedCluster, workflowBundle } from '../harness';
 import { until } from '../harness/wait';
 import { settleRuns, type RunTally } from './entity.fixture';
 
@@ -309,7 +309,7 @@ let appBundle: Promise<WorkflowBundle> | undefined;
 /** The application's workflows, bundled once per run (both clusters' workers share it). */
 export function appWorkflowBundle(): Promise<WorkflowBundle> {
   const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => process.stderr.write(`[bundle] ${m}\n`) };
-  appBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/entity-app'), logger: quiet });
+  appBundle ??= workflowBundle({ workflowsPath: require.resolve('../workflows/entity-app'), logger: quiet });
   return appBundle;
 }
 

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { Client, Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import Redis from 'ioredis';
-import { testStack, uniqueId, type Side } from '../harness';
+import { testStack, uniqueId, workflowBundle, type Side } from '../harness';
 import { until } from '../harness/wait';
 import { trivial } from '../workflows/stack-workflows';
 
@@ -16,7 +16,12 @@ async function runOnce(side: Side, connection: Connection): Promise<{ workflowId
   const taskQueue = uniqueId(`stack-${side}`);
   const workflowId = uniqueId(`wf-${side}`);
   try {
-    const worker = await Worker.create({ connection: native, namespace: 'default', taskQueue, workflowsPath });
+    const worker = await Worker.create({
+      connection: native,
+      namespace: 'default',
+      taskQueue,
+      workflowBundle: await workflowBundle({ workflowsPath }),
+    });
     const client = new Client({ connection, namespace: 'default' });
     const result = await worker.runUntil(client.workflow.execute(trivial, { taskQueue, workflowId, args: [side] }));
     return { workflowId, result };

@@ -13,7 +13,6 @@ import {
   loadDataConverter,
 } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type { CodecConfig } from '../../src/config';
 import {
   CodecKeyError,
@@ -29,6 +28,7 @@ import {
   type LoadCodecOptions,
   PayloadCodecError,
 } from '../../src/security';
+import { workflowBundle } from '../harness';
 
 const utf8 = (bytes: Uint8Array | null | undefined) => Buffer.from(bytes ?? []).toString('utf8');
 /** The bytes a payload is stored as in a history. */
@@ -375,7 +375,7 @@ describe('data converter with the codec', () => {
   it('the failure converter bundles into the workflow sandbox', async function () {
     this.timeout(120_000);
     const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-    const bundle = await bundleWorkflowCode({
+    const bundle = await workflowBundle({
       workflowsPath: require.resolve('../workflows/stack-workflows'),
       failureConverterPath: FAILURE_CONVERTER_PATH,
       logger: silent,

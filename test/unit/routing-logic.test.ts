@@ -11,6 +11,9 @@ import {
   parseHint,
   parsePlacement,
   parseRecord,
+  parseSweep,
+  placementSchema,
+  sweepSchema,
   readRecord,
   validatePlacement,
   validateRouteChange,
@@ -176,6 +179,50 @@ describe('routing logic (no servers)', () => {
         () => validatePlacement({ side: 'target', epoch: 1, at: Number.NaN }, now),
         (e: unknown) => e instanceof RoutingInputError && e.field === 'placement.at',
       );
+    });
+
+    it('reads placements and sweep markers exactly as their schemas do (the start path checks them without the schema)', () => {
+      const now = 1_700_000_000_000;
+      // Every combination of field values, valid and not: the plain checks on the start path must agree with
+      // the schema on each (valid or not, and the same record), and a record must be valid to be written.
+      const sides: unknown[] = ['source', 'target', 'Source', '', null, 1];
+      const wholes: unknown[] = [0, 1, 7, now, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, -1, 1.5, '3', null, true];
+      const pendings: unknown[] = [undefined, true, false, null, 'yes', 0];
+      let checked = 0;
+      for (const side of sides)
+        for (const epoch of wholes)
+          for (const at of wholes)
+            for (const pending of pendings) {
+              const value: Record<string, unknown> = { side, epoch, at, extra: 'ignored' };
+              if (pending !== undefined) value.pending = pending;
+              const json = JSON.stringify(value);
+              const bySchema = placementSchema.safeParse(JSON.parse(json));
+              const valid = bySchema.success && bySchema.data.at <= now + PLACEMENT_MAX_FUTURE_MS;
+              const read = parsePlacement(json, now);
+              assert.equal(read.state === 'valid', valid, json);
+              if (read.state === 'valid' && bySchema.success) assert.deepEqual(read.placement, bySchema.data, json);
+              if (valid) validatePlacement(value as never, now);
+              else assert.throws(() => validatePlacement(value as never, now), RoutingInputError, json);
+              checked++;
+            }
+      assert.equal(checked, sides.length * wholes.length ** 2 * pendings.length);
+      for (const bad of ['[]', 'null', '"x"', '7', '[{"side":"source","epoch":1,"at":1}]'])
+        assert.equal(parsePlacement(bad, now).state, 'invalid', bad);
+
+      // Sweep markers: the same text twice reads the same (a cached marker is not shared to be changed).
+      for (const epoch of wholes)
+        for (const validUntil of [now, now + 1, 1.5, 'x']) {
+          const json = JSON.stringify({ epoch, at: now, validUntil });
+          const s = sweepSchema.safeParse(JSON.parse(json));
+          const expected = s.success && s.data.validUntil > s.data.at ? s.data : undefined;
+          for (let twice = 0; twice < 2; twice++) {
+            const m = parseSweep(json);
+            assert.deepEqual(m, expected, json);
+            if (m) m.validUntil = 0;
+          }
+        }
+      assert.equal(parseSweep('{'), undefined);
+      assert.equal(parseSweep(null), undefined);
     });
 
     it('knows when a unit is settled (only one cluster can hold open runs)', () => {
