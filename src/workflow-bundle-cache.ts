@@ -39,14 +39,21 @@ export interface CachedBundle {
 export async function cachedWorkflowBundle(options: BundleOptions, dir = path.join(cacheDir(), 'workflow-bundles')): Promise<CachedBundle> {
   const key = bundleKey(options);
   const file = path.join(dir, `${key}.js`);
+  let code: string | undefined;
   try {
-    const code = fs.readFileSync(file, 'utf8');
-    // Used now: the pruning keeps the newest by time of use.
-    const now = new Date();
-    fs.utimesSync(file, now, now);
-    return { bundle: { code }, file, hit: true };
+    code = fs.readFileSync(file, 'utf8');
   } catch {
     // not cached yet
+  }
+  if (code !== undefined) {
+    try {
+      // Used now: the pruning keeps the newest by time of use (a read-only cache just keeps its times).
+      const now = new Date();
+      fs.utimesSync(file, now, now);
+    } catch {
+      // read-only
+    }
+    return { bundle: { code }, file, hit: true };
   }
   const bundle = await bundleWorkflowCode(options);
   try {
@@ -154,12 +161,20 @@ function installedVersion(req: NodeJS.Require, name: string): string {
   return '?';
 }
 
-/** Keeps the newest {@link KEEP} bundles. */
+/** Keeps the newest {@link KEEP} bundles (another process pruning at the same time is harmless). */
 function prune(dir: string): void {
+  const mtime = (f: string) => {
+    try {
+      return fs.statSync(path.join(dir, f)).mtimeMs;
+    } catch {
+      return -1; // removed meanwhile
+    }
+  };
   const files = fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.js'))
-    .map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs }))
+    .map((f) => ({ f, t: mtime(f) }))
+    .filter((x) => x.t >= 0)
     .sort((a, b) => b.t - a.t);
   for (const { f } of files.slice(KEEP)) fs.rmSync(path.join(dir, f), { force: true });
 }

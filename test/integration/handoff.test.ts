@@ -95,14 +95,20 @@ describe('handoff of running workflows', function () {
       };
     }
 
+    /** Starts a counter workflow through the routed client (terminated after the suite); its handle and first run. */
+    async function startCounter(type: 'handoffCounter' | 'handoffCounterAfterGo', workflowId: string) {
+      const routed = rig.routedClient();
+      started.push(workflowId);
+      const h = await routed.workflow.start(type, { taskQueue: rig.appQueue, workflowId, args: [fresh()] });
+      const runId = h.firstExecutionRunId;
+      assert.ok(runId, 'a start reports its run');
+      return { routed, h, runId };
+    }
+
     for (const step of HANDOFF_STEPS) {
       it(`crashed after "${step}" and retried: the counter goes on on the target with every signal, once`, async () => {
-        const routed = rig.routedClient();
         const workflowId = `${tenant}-crash-${step}`;
-        started.push(workflowId);
-        const h = await routed.workflow.start('handoffCounter', { taskQueue: rig.appQueue, workflowId, args: [fresh()] });
-        const runId = h.firstExecutionRunId;
-        assert.ok(runId, 'a start reports its run');
+        const { routed, h, runId } = await startCounter('handoffCounter', workflowId);
         for (const n of [1, 2, 3]) await h.signal(addSignal, n);
         const acts = await activity({ step, workflowId });
         await assert.rejects(acts.handOffRuns(args(workflowId, runId)), new RegExp(`crash after ${step}`));
@@ -144,12 +150,8 @@ describe('handoff of running workflows', function () {
       label: string,
       next: (listing: HandOffArgs, first: PassResult, heartbeats: unknown[]) => Promise<PassResult>,
     ): Promise<void> {
-      const routed = rig.routedClient();
       const workflowId = `${tenant}-late-${label}`;
-      started.push(workflowId);
-      const h = await routed.workflow.start('handoffCounterAfterGo', { taskQueue: rig.appQueue, workflowId, args: [fresh()] });
-      const runId = h.firstExecutionRunId;
-      assert.ok(runId, 'a start reports its run');
+      const { h, runId } = await startCounter('handoffCounterAfterGo', workflowId);
       await h.signal(addSignal, 5);
       const heartbeats: unknown[] = [];
       const env = new MockActivityEnvironment();
