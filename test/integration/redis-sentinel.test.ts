@@ -6,6 +6,10 @@
  * follows it: the worker's, the applications', and their subscriptions. The next step is then taken and
  * recorded on the new master, the routed client routes again, and the ledger shows every acknowledged
  * start on exactly one cluster, the side its route gave it: nothing lost, duplicated or misrouted.
+ *
+ * And the failover announced while connections are asking the sentinels for the master: with latency
+ * between the clients and the sentinels, ioredis ends most such connections for good (src/routing/
+ * connect-redis.ts, keepFollowing); each must be connected again, its subscriptions with it.
  */
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +20,7 @@ import { connectRedis } from '../../src/routing/connect-redis';
 import { parseRecord, RoutingStore, type RouteHint, type RouteSubscription } from '../../src/routing/store';
 import type { Side } from '../../src/routing/types';
 import { testStack } from '../harness';
+import { FaultProxy } from '../harness/fault-proxy';
 import type { RedisSentinelSet } from '../harness/redis-sentinel';
 import { until } from '../harness/wait';
 import { closeShared, driveTo, Rig } from './entity.fixture';
@@ -170,5 +175,74 @@ describe('Redis Sentinel: the master fails over in the middle of a canary', func
       `      failover ${failoverMs} ms; starts again ${resumedMs} ms after the kill; ` +
         `${r.accepted.length} acknowledged, ${r.refused.length} refused (failed closed) meanwhile`,
     );
+  });
+});
+
+describe('Redis Sentinel: a failover announced while connections ask the sentinels for the master', function () {
+  this.timeout(60_000);
+  let set: RedisSentinelSet | undefined;
+  const proxies: FaultProxy[] = [];
+  const conns: Redis[] = [];
+  const subs: RouteSubscription[] = [];
+
+  after(async () => {
+    for (const s of subs) await s.close();
+    for (const c of conns) c.disconnect();
+    for (const p of proxies) await p.close();
+    await set?.stop();
+    delete process.env[ENV];
+  });
+
+  it('every connection and subscription the caller did not close follows the new master; a closed one stays closed', async () => {
+    const password = `pw-${randomBytes(8).toString('hex')}`;
+    set = await testStack().redisSentinel({ password });
+    process.env[ENV] = password;
+    // The sentinels behind a proxy each: latency there widens the window in which a reconnecting
+    // connection is still asking them when they announce the new master (ioredis's failover detector).
+    for (const address of set.config().addresses) proxies.push(await FaultProxy.start(address));
+    const access = { sentinel: { masterName: set.masterName, addresses: proxies.map((p) => p.address) }, passwordEnv: ENV };
+    let ended = 0;
+    for (let i = 0; i < 12; i++) {
+      const c = await connectRedis(access);
+      c.on('error', () => undefined);
+      c.on('end', () => ended++);
+      conns.push(c);
+    }
+    const prefix = `sentinel-race-${randomBytes(3).toString('hex')}:`;
+    const hints: string[][] = [];
+    for (const c of conns.slice(0, 4)) {
+      const got: string[] = [];
+      hints.push(got);
+      subs.push(await new RoutingStore({ redis: c, keyPrefix: prefix }).subscribe((h) => got.push(h.unit)));
+    }
+    // One the caller closes: it must stay closed.
+    const closed = conns.pop()!;
+    closed.disconnect();
+    await until('the closed connection to end', () => closed.status === 'end');
+    ended = 0;
+    for (const p of proxies) p.latency(300);
+
+    const oldPort = (await set.killMaster())!;
+    const newPort = await set.failedOverFrom(oldPort);
+    await until(
+      'every open connection to write on the new master',
+      async () => {
+        const answers = await Promise.all(conns.map((c) => c.set(`${prefix}probe`, '1').then(() => true, () => false)));
+        return answers.every(Boolean);
+      },
+      { timeoutMs: 30_000, everyMs: 250 },
+    );
+    const channel = `${prefix}routes`;
+    await until(
+      'every subscription to be on the new master',
+      async () => Number(((await set!.onNode(newPort, (c) => c.call('PUBSUB', 'NUMSUB', channel))) as [string, number])[1]) === subs.length,
+      { timeoutMs: 15_000 },
+    );
+    const store = new RoutingStore({ redis: conns[0]!, keyPrefix: prefix });
+    await store.ensure('namespace/after-failover', { route: { kind: 'side', side: 'source' }, actor: 'test' });
+    await until('the change to reach every subscription', () => hints.every((h) => h.includes('namespace/after-failover')));
+    assert.equal(closed.status, 'end', 'a connection its caller closed is not connected again');
+    // ioredis ended them on its own (all of them, with this latency, before the guard): printed, not asserted.
+    console.log(`      ${ended} of ${conns.length} connections ended by the failover race were connected again`);
   });
 });
