@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { bundleWorkflowCode, type BundleOptions, type WorkflowBundle } from '@temporalio/worker';
-import { cacheDir, PROJECT_ROOT } from './stack/paths';
+import { cacheDir, findUp, PROJECT_ROOT } from './stack/paths';
 
 /** Bundles kept; older ones are removed when a new one is written. */
 const KEEP = 12;
@@ -149,16 +149,15 @@ function installedVersion(req: NodeJS.Require, name: string): string {
       return 'absent';
     }
   }
-  for (; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
-    const p = path.join(dir, 'package.json');
+  const version = findUp(dir, (d) => {
     try {
-      const m = JSON.parse(fs.readFileSync(p, 'utf8')) as { name?: string; version?: string };
-      if (m.name === name) return m.version ?? '?';
+      const m = JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      return m.name === name ? (m.version ?? '?') : undefined;
     } catch {
-      // not this folder
+      return undefined; // not this folder
     }
-  }
-  return '?';
+  });
+  return version ?? '?';
 }
 
 /** Keeps the newest {@link KEEP} bundles (another process pruning at the same time is harmless). */

@@ -38,6 +38,8 @@ export interface CutoverRunOptions {
   minutes: number;
   /** Share of the direct knee to run at (0 < f ≤ 1). */
   fraction: number;
+  /** A fixed rate instead (starts/s): the knee is then not measured (the test's short run counts, it does not time). */
+  ratePerSec?: number;
   /** Short blocks and bakes (the test, trial runs). */
   quick: boolean;
   log: (line: string) => void;
@@ -46,7 +48,8 @@ export interface CutoverRunOptions {
 export interface CutoverRunResult {
   reconciliation: Reconciliation;
   flips: FlipFigures;
-  directKneePerSec: number;
+  /** Undefined when the run was given its rate ({@link CutoverRunOptions.ratePerSec}). */
+  directKneePerSec?: number;
   ratePerSec: number;
   minutes: number;
   schedule: { fires: number; doubleFires: number; lostFires: number };
@@ -315,9 +318,13 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
   try {
     await ns.setUp();
     await tenant.setUp();
-    const knee = await directKnee(ns.appBundlePath(), o.quick, log);
-    const rate = Math.max(4, Math.ceil(knee * o.fraction));
-    log(`direct knee ${Math.round(knee)} jobs/s; running at ${rate} starts/s (${Math.round(o.fraction * 100)}%)`);
+    const knee = o.ratePerSec === undefined ? await directKnee(ns.appBundlePath(), o.quick, log) : undefined;
+    const rate = knee === undefined ? o.ratePerSec! : Math.max(4, Math.ceil(knee * o.fraction));
+    log(
+      knee === undefined
+        ? `running at ${rate} starts/s (given; the knee not measured)`
+        : `direct knee ${Math.round(knee)} jobs/s; running at ${rate} starts/s (${Math.round(o.fraction * 100)}%)`,
+    );
     for (const a of apps) await a.start();
     const s = testStack();
     // The applications reach the clusters through fault proxies (partition, latency), and Redis with a

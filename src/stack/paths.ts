@@ -8,10 +8,16 @@ import * as path from 'node:path';
 export const PROJECT_ROOT = packageRoot(__dirname);
 
 function packageRoot(from: string): string {
+  return findUp(from, (dir) => (fs.existsSync(path.join(dir, 'package.json')) ? dir : undefined)) ?? path.resolve(from, '..', '..');
+}
+
+/** The first answer of `test` for `from` and each folder above it (the root excluded), or undefined. */
+export function findUp<T>(from: string, test: (dir: string) => T | undefined): T | undefined {
   for (let dir = from; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    const found = test(dir);
+    if (found !== undefined) return found;
   }
-  return path.resolve(from, '..', '..');
+  return undefined;
 }
 
 /** Project cache for built binaries (gitignored); `CUTOVER_CACHE_DIR` moves it. */

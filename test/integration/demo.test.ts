@@ -36,6 +36,7 @@ describe('demo: npm run demo -- --quick', function () {
 
   it('completes the example campaign under load with nothing lost, duplicated or stranded, and cleans up', async () => {
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'cutover-demo-'));
+    const startedAt = Date.now();
     let passed = false;
     try {
       const child = spawn(process.execPath, [BIN, 'demo', '--quick'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -114,6 +115,9 @@ describe('demo: npm run demo -- --quick', function () {
       assert.deepEqual(processesUnder(runDir), []);
       assert.deepEqual(fs.existsSync(runDir) ? fs.readdirSync(runDir) : [], []);
       passed = true;
+      // A demo that took far longer than it does alone (~2 min) shows where, from its own time-stamped story.
+      const tookS = Math.round((Date.now() - startedAt) / 1000);
+      if (tookS > 240) process.stderr.write(`demo test: the demo took ${tookS} s; its story:\n${stderr.slice(-12_000)}\n`);
     } finally {
       // A failed demo keeps its run directory (logs, plan, credentials): kept here too, so it can be read.
       if (passed) fs.rmSync(cwd, { recursive: true, force: true });

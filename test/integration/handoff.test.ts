@@ -96,10 +96,10 @@ describe('handoff of running workflows', function () {
     }
 
     /** Starts a counter workflow through the routed client (terminated after the suite); its handle and first run. */
-    async function startCounter(type: 'handoffCounter' | 'handoffCounterAfterGo', workflowId: string) {
+    async function startCounter(workflowId: string, afterGo = false) {
       const routed = rig.routedClient();
       started.push(workflowId);
-      const h = await routed.workflow.start(type, { taskQueue: rig.appQueue, workflowId, args: [fresh()] });
+      const h = await routed.workflow.start('handoffCounter', { taskQueue: rig.appQueue, workflowId, args: [fresh(), afterGo] });
       const runId = h.firstExecutionRunId;
       assert.ok(runId, 'a start reports its run');
       return { routed, h, runId };
@@ -108,7 +108,7 @@ describe('handoff of running workflows', function () {
     for (const step of HANDOFF_STEPS) {
       it(`crashed after "${step}" and retried: the counter goes on on the target with every signal, once`, async () => {
         const workflowId = `${tenant}-crash-${step}`;
-        const { routed, h, runId } = await startCounter('handoffCounter', workflowId);
+        const { routed, h, runId } = await startCounter(workflowId);
         for (const n of [1, 2, 3]) await h.signal(addSignal, n);
         const acts = await activity({ step, workflowId });
         await assert.rejects(acts.handOffRuns(args(workflowId, runId)), new RegExp(`crash after ${step}`));
@@ -151,7 +151,7 @@ describe('handoff of running workflows', function () {
       next: (listing: HandOffArgs, first: PassResult, heartbeats: unknown[]) => Promise<PassResult>,
     ): Promise<void> {
       const workflowId = `${tenant}-late-${label}`;
-      const { h, runId } = await startCounter('handoffCounterAfterGo', workflowId);
+      const { h, runId } = await startCounter(workflowId, true);
       await h.signal(addSignal, 5);
       const heartbeats: unknown[] = [];
       const env = new MockActivityEnvironment();

@@ -22,28 +22,16 @@ export interface CounterState {
 export const addSignal = defineSignal<[number]>('add');
 export const counterQuery = defineQuery<CounterState>('counter');
 
-/** A long-lived counter that cutover may hand off (it uses the `cutover/workflow` helper). */
-export async function handoffCounter(state: CounterState): Promise<CounterState> {
-  state.runs += 1;
-  const handoff = handoffable(() => state);
-  setHandler(addSignal, (n: number) => {
-    state.count += n;
-    state.adds += 1;
-  });
-  setHandler(counterQuery, () => state);
-  await condition(() => handoff.requested);
-  return await handoff.handOver();
-}
-
 export const goSignal = defineSignal('go');
 
 /**
- * The same counter, but once asked it hands over only after a `go` signal: a run whose safe point comes
- * after the handoff pass that asked it has given up waiting.
+ * A long-lived counter that cutover may hand off (it uses the `cutover/workflow` helper). With `afterGo`,
+ * once asked it hands over only after a `go` signal: a run whose safe point comes after the handoff pass
+ * that asked it has given up waiting. The run it is handed to gets the state alone, and waits for nothing.
  */
-export async function handoffCounterAfterGo(state: CounterState): Promise<CounterState> {
+export async function handoffCounter(state: CounterState, afterGo = false): Promise<CounterState> {
   state.runs += 1;
-  let go = false;
+  let go = !afterGo;
   const handoff = handoffable(() => state);
   setHandler(addSignal, (n: number) => {
     state.count += n;
