@@ -227,7 +227,14 @@ describe('Redis Sentinel: a failover announced while connections ask the sentine
     await until(
       'every open connection to write on the new master',
       async () => {
-        const answers = await Promise.all(conns.map((c) => c.set(`${prefix}probe`, '1').then(() => true, () => false)));
+        const answers = await Promise.all(
+          conns.map((c) =>
+            c.set(`${prefix}probe`, '1').then(
+              () => true,
+              () => false,
+            ),
+          ),
+        );
         return answers.every(Boolean);
       },
       { timeoutMs: 30_000, everyMs: 250 },
