@@ -194,9 +194,10 @@ export const REVIVE_AFTER_MS = 100;
  * with "Connection is closed". After the old master is lost the connection asks the sentinels for the new
  * one; if the sentinels announce it (+switch-master, which the failover detector listens for) during that
  * ask, the detector closes the connector under it, connect() rejects, and the client is left `end` — no
- * retry follows. Measured with 20 ms between the clients and the sentinels: 15 of 20 connections ended; in
- * CI, the worker's and a subscription's. A connection its owner did not close is connected again here (it
- * resubscribes, as after any reconnect), and so are its duplicates (subscriptions are duplicates).
+ * retry follows. The more time an ask takes, the likelier: with 300 ms between the clients and the
+ * sentinels every connection ended in every run; with 20 ms, 15 of 20 in one run of three; in CI, on
+ * loopback, the worker's and a subscription's. A connection its owner did not close is connected again here
+ * (it resubscribes, as after any reconnect), and so are its duplicates (subscriptions are duplicates).
  */
 export function keepFollowing(client: Redis): Redis {
   let closing = false;
