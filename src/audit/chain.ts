@@ -52,6 +52,11 @@ export interface AuditLog {
   records: AuditRecord[];
   /** Records up to this `seq` are in the Redis stream. */
   mirrored: number;
+  /**
+   * Mirrored when the unit waits or ends (runs begun on this code), not before every step: the records of a
+   * run of steps go in one call. They are in the workflow's state, durable, meanwhile.
+   */
+  atWaits?: true;
 }
 
 /** The hash the first record links to. */
@@ -65,8 +70,8 @@ export function recordHash(record: Omit<AuditRecord, 'hash'> | AuditRecord): str
   return sha256Hex(canonicalJson(rest));
 }
 
-export function emptyAuditLog(workflowId: string): AuditLog {
-  return { seq: 0, head: genesisHash(workflowId), records: [], mirrored: 0 };
+export function emptyAuditLog(workflowId: string, atWaits = false): AuditLog {
+  return { seq: 0, head: genesisHash(workflowId), records: [], mirrored: 0, ...(atWaits ? { atWaits: true as const } : {}) };
 }
 
 /** Appends an entry at `at` (ISO); returns the record. */
@@ -77,6 +82,19 @@ export function appendAudit(log: AuditLog, entry: AuditEntry, at: string): Audit
   log.head = record.hash;
   pushBounded(log.records, record, AUDIT_RECORDS_BOUND);
   return record;
+}
+
+/**
+ * How long (ms) the records not yet in the stream may still wait for the next mirror, from the oldest of them
+ * (≤ 0: mirror now); undefined when every record is mirrored. A unit that moves on within the grace takes its
+ * records to a later wait, so a run of quick steps and short waits costs one mirror, and the stream lags the
+ * workflow by about the grace at most.
+ */
+export function mirrorGraceLeft(log: AuditLog, now: number, graceMs: number): number | undefined {
+  if (log.seq <= log.mirrored) return undefined;
+  const oldest = log.records.find((r) => r.seq > log.mirrored);
+  const at = oldest ? Date.parse(oldest.at) : Number.NaN;
+  return Number.isFinite(at) ? graceMs - (now - at) : 0;
 }
 
 /** Records not yet in the stream. */

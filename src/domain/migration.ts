@@ -202,6 +202,11 @@ export interface RouteWatch {
   aheadNoted?: number;
   /** Why the last read or restore failed (Redis unreachable); cleared by the next that works. */
   error?: string;
+  /**
+   * Periodic reads only where the unit waits (runs begun on this code): between steps the next route change's
+   * compare-and-set reads the record anyway, so a unit that moves on at once spends no read on it.
+   */
+  atWaits?: true;
 }
 
 /** A route to set, as the planner asks for it. */

@@ -487,10 +487,18 @@ export function decide(input: UnitMigrationInput, state: MigrationState, obs: Ob
   // reads the record when its compare-and-set loses (`seen`), and restores or adopts as in any phase.
   const resting = reversibleOpen(state) && !state.rollback;
   // The routing record first, in every phase (paused and failed too): it is what applications route by.
-  const watch = routeWatchAction(input, state, now, { periodic: !resting });
+  // Runs whose watch reads only at waits act on a record read (a lost compare-and-set) at once, and read
+  // the record back when the phase's own work is a wait.
+  const atWaits = !!state.routeWatch?.atWaits;
+  const watch = routeWatchAction(input, state, now, { periodic: !resting && !atWaits });
   if (watch) return watch;
   const action = decidePhase(input, state, obs, now);
-  return resting ? action : capWait(action, input, state);
+  if (resting) return action;
+  if (atWaits && action.type === 'wait') {
+    const due = routeWatchAction(input, state, now);
+    if (due) return due;
+  }
+  return capWait(action, input, state);
 }
 
 /** The phase's own work (and the rules that hold in every phase: rollback, pause, failure). */

@@ -13,8 +13,8 @@ import { markCompensation, note } from './unit-state';
 export const FORCE_COMMAND = 'route-force';
 
 /** A new watch, begun at `now` with the route the unit holds. */
-export function newRouteWatch(state: MigrationState, now: number): RouteWatch {
-  return { since: now, seenEpoch: state.route.epoch, restores: 0 };
+export function newRouteWatch(state: MigrationState, now: number, atWaits = false): RouteWatch {
+  return { since: now, seenEpoch: state.route.epoch, restores: 0, ...(atWaits ? { atWaits: true as const } : {}) };
 }
 
 /** Records an epoch the workflow wrote or read (a restore goes above every one). */

@@ -27,7 +27,7 @@ import { unitName } from '../domain/ids';
 import { initialState, type CommandName, type MigrationState, type UnitMigrationInput, type UnitStatus } from '../domain/migration';
 import { unitSearchAttributes, validateUnitInput } from '../domain/unit-input';
 import { unitMetricsOf } from '../domain/unit-metrics';
-import { AUDIT_KEPT, emptyAuditLog, unmirrored } from '../audit/chain';
+import { AUDIT_KEPT, emptyAuditLog, mirrorGraceLeft, unmirrored } from '../audit/chain';
 import { Mutex } from './mutex';
 import { decide } from './planner';
 import { isRouteWatchAction } from './route-watch';
@@ -85,7 +85,7 @@ function activitiesFor(input: UnitMigrationInput): UnitActivities {
 
 // The audit log's mirror to Redis: an activity with a few quick attempts (not a local activity: its marker
 // would sit between patch markers and break replay after continue-as-new); a Redis outage never holds the
-// unit (the records stay in the state and are mirrored on a later step).
+// unit (the records stay in the state and are mirrored at a later wait).
 const mirror = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 3 },
@@ -99,6 +99,23 @@ const VIEW_MEMO_PATCH = 'unit-view-memo';
 const IDLESS_SAFE_COMMANDS_PATCH = 'idless-safe-commands';
 /** Units started on this code keep a hash-chained audit log (and mirror it); older runs replay without one. */
 const AUDIT_PATCH = 'audit-log';
+/**
+ * Units started on this code mirror their audit log where they wait and when they end, not before every step
+ * (an activity and a workflow task each: a third of a unit's work). Asked once, when the log is made; runs
+ * begun before it mirror before every step, as recorded.
+ */
+const AUDIT_AT_WAITS_PATCH = 'audit-mirror-at-waits';
+/**
+ * How long a unit under AUDIT_AT_WAITS_PATCH may hold new audit records before it mirrors them at a wait: a
+ * wait a command ends sooner (a campaign's advance, a drain's next count) mirrors nothing, and the records go
+ * at the next longer wait, at the end, or once the oldest of them is this old.
+ */
+const MIRROR_GRACE_MS = 5_000;
+/**
+ * Units started on this code read their routing record back where they wait, not between steps (route-watch.ts).
+ * Asked once, when the watch begins; watches begun before it read whenever a check is due, as recorded.
+ */
+const ROUTE_CHECK_AT_WAITS_PATCH = 'route-check-at-waits';
 /**
  * Runs on this code keep their routing record true (route-watch.ts): checks, restores, forced routes adopted.
  * Asked on every loop, so a run begun on older code takes it up from its next live step; histories recorded
@@ -148,7 +165,7 @@ export async function runUnitMigration(
   // managed never starts halfway through: its schedules stay where they are).
   else if (patched(SCHEDULES_PATCH)) state.schedules = {};
   const info = workflowInfo();
-  if (!carried && patched(AUDIT_PATCH)) state.audit = emptyAuditLog(info.workflowId);
+  if (!carried && patched(AUDIT_PATCH)) state.audit = emptyAuditLog(info.workflowId, patched(AUDIT_AT_WAITS_PATCH));
   const after = input.finalizeAfterMs;
   if (!carried && after !== undefined && after !== 0 && patched(REVERSIBLE_PATCH)) state.reversible = { after, requests: 0 };
   const run: UnitRun = {
@@ -298,11 +315,12 @@ export async function runUnitMigration(
     // A command that lands while the mirror runs wakes the wait below (its record is then mirrored too).
     // Runs without an audit log count from the wait, as they always did, so their histories replay.
     const loopSeen = commands;
+    const mirrorAtWaits = !!state.audit?.atWaits;
     // Before deciding (a wait decided before an await could miss a command that landed during it).
-    await mirrorAudit();
+    if (!mirrorAtWaits) await mirrorAudit();
     // Observations are in the state (the steps put them there); decide is pure.
     const now = Date.now();
-    if (patched(ROUTE_TRUTH_PATCH)) state.routeWatch ??= newRouteWatch(state, now);
+    if (patched(ROUTE_TRUTH_PATCH)) state.routeWatch ??= newRouteWatch(state, now, patched(ROUTE_CHECK_AT_WAITS_PATCH));
     if (state.rollback && state.rollback.routeFirst === undefined) state.rollback.routeFirst = patched(ROLLBACK_ROUTE_FIRST_PATCH);
     const action = decide(input, state, state.obs, now);
     // A route check in the middle of a wait does not end it for the views (the memo would flap at every check).
@@ -311,14 +329,33 @@ export async function runUnitMigration(
     switch (action.type) {
       case 'done':
         refreshDetails();
+        if (mirrorAtWaits) await mirrorAudit();
         await condition(allHandlersFinished);
         return unitStatus(run);
       case 'wait': {
         refreshDetails();
         const seen = state.audit ? loopSeen : commands;
         const woke = () => commands !== seen;
-        if (action.until === undefined) await condition(woke);
-        else if (action.until > now) await condition(woke, action.until - now, { summary: action.reason });
+        const until = action.until;
+        if (mirrorAtWaits && state.audit && (until === undefined || until > now)) {
+          const grace = mirrorGraceLeft(state.audit, now, MIRROR_GRACE_MS);
+          if (grace === undefined) {
+            // Nothing to mirror: the wait as it was.
+          } else if (grace > 0) {
+            // Wait out the grace first: ended by a command or by its own time, the wait mirrors nothing.
+            const first = until === undefined ? grace : Math.min(grace, until - now);
+            if (await condition(woke, first, { summary: action.reason })) break;
+            if (until !== undefined && Date.now() >= until) break;
+            await mirrorAudit();
+          } else await mirrorAudit();
+          // The mirror counts against the wait: a command that landed during it ends the wait at once.
+          const from = Date.now();
+          if (until === undefined) await condition(woke);
+          else if (until > from) await condition(woke, until - from, { summary: action.reason });
+          break;
+        }
+        if (until === undefined) await condition(woke);
+        else if (until > now) await condition(woke, until - now, { summary: action.reason });
         break;
       }
       case 'step':

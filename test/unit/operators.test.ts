@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { approve, requestApproval } from '../../src/approvals/two-person';
-import { appendAudit, emptyAuditLog, verifyChain, type AuditRecord } from '../../src/audit/chain';
+import { appendAudit, emptyAuditLog, mirrorGraceLeft, verifyChain, type AuditRecord } from '../../src/audit/chain';
 import { checkCampaignCommand } from '../../src/campaign/commands';
 import { initialCampaignState } from '../../src/campaign/state';
 import { validatePlan } from '../../src/config';
@@ -179,6 +179,21 @@ describe('audit chain', () => {
     assert.ok(problems(full.slice(0, 4), { seq: 6, hash: full[5]!.hash }).length === 0, 'a lagging mirror is not a break');
     const forgedHead = { seq: 4, hash: 'f'.repeat(64) };
     assert.ok(problems(full, forgedHead).includes('head'));
+  });
+
+  it('the mirror grace counts from the oldest record not yet mirrored; none left to mirror is no grace at all', () => {
+    const l = emptyAuditLog(WF, true);
+    assert.equal(l.atWaits, true);
+    assert.equal(mirrorGraceLeft(l, NOW, 5_000), undefined);
+    appendAudit(l, { kind: 'gate', gate: 'a', result: 'successful' }, new Date(NOW).toISOString());
+    appendAudit(l, { kind: 'gate', gate: 'b', result: 'successful' }, new Date(NOW + 3_000).toISOString());
+    assert.equal(mirrorGraceLeft(l, NOW + 4_000, 5_000), 1_000);
+    assert.equal(mirrorGraceLeft(l, NOW + 6_000, 5_000), -1_000);
+    l.mirrored = 1;
+    assert.equal(mirrorGraceLeft(l, NOW + 6_000, 5_000), 2_000, 'from the second record once the first is mirrored');
+    l.mirrored = 2;
+    assert.equal(mirrorGraceLeft(l, NOW + 6_000, 5_000), undefined);
+    assert.equal(emptyAuditLog(WF).atWaits, undefined, 'a log made without the rule mirrors before every step');
   });
 });
 

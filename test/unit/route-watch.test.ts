@@ -114,6 +114,39 @@ describe('route watch: the entity keeps its routing record true (no servers)', (
     }
   });
 
+  it('a watch begun at waits reads between steps never, where the unit waits when due, and acts on a lost change at once', () => {
+    const atWaits = (over: Partial<MigrationState>, checkedAt: number | undefined): MigrationState => {
+      const s = watched(over, checkedAt);
+      s.routeWatch = { ...newRouteWatch(s, NOW - 100_000, true), ...(checkedAt !== undefined ? { checkedAt } : {}) };
+      return s;
+    };
+    // A step is due (the canary's next percent): it goes first, however long ago the record was read.
+    const stepping = atWaits({ canary: { index: 0 } }, NOW - 10 * CHECK);
+    const tenPercentSet = { ...stepping, route: { ...sourceAt(5) } };
+    const step = decide(input, tenPercentSet, tenPercentSet.obs, NOW);
+    assert.equal(step.type === 'step' && step.step.kind, 'set-route');
+    // The same unit under a watch begun before this rule reads the record first.
+    const old = watched({ canary: { index: 0 }, route: { ...sourceAt(5) } }, NOW - 10 * CHECK);
+    assert.deepEqual(decide(input, old, old.obs, NOW), { type: 'step', step: { kind: 'check-route' } });
+    // Never read yet (the record just made) and the unit moves on: no read; it waits: the read comes first.
+    const fresh = atWaits({ canary: { index: 0 }, route: { ...sourceAt(5) } }, undefined);
+    assert.equal(decide(input, fresh, fresh.obs, NOW).type, 'step');
+    assert.notDeepEqual(decide(input, fresh, fresh.obs, NOW), { type: 'step', step: { kind: 'check-route' } });
+    const bakingFresh = atWaits({}, undefined);
+    assert.deepEqual(decide(input, bakingFresh, bakingFresh.obs, NOW), { type: 'step', step: { kind: 'check-route' } });
+    // Waiting, checked recently: the wait ends at the next check, as before.
+    const baking = atWaits({}, NOW - 10);
+    assert.deepEqual(decide(input, baking, baking.obs, NOW), {
+      type: 'wait',
+      for: 'timer',
+      until: NOW - 10 + CHECK,
+      reason: 'baking canary 10%',
+    });
+    // A record read by a lost compare-and-set is acted on before the step, as before.
+    fresh.routeWatch!.seen = seen();
+    assert.deepEqual(decide(input, fresh, fresh.obs, NOW), { type: 'step', step: { kind: 'restore-route', epoch: 6, why: 'missing' } });
+  });
+
   it('acts on what it read before the phase: restore, adopt, record; a lost change to a record ahead fails as before', () => {
     const s = watched();
     s.routeWatch!.seen = seen();
