@@ -11,6 +11,7 @@ import { createCampaignActivities } from './campaign';
 import { createClusterActivities, type ClusterDep } from './cluster';
 import { createGateActivities } from './gates';
 import { createHandoffActivities, type HandoffActivityDeps } from './handoff';
+import { createMergedActivities } from './merged';
 import { createRoutingActivities, reconcileRouteOf, type AuditRecords, type RoutingRecords } from './routing';
 import { createScheduleActivities } from './schedules';
 import { createSweepActivities } from './sweep';
@@ -41,16 +42,20 @@ export interface ActivityDeps {
 
 /** Every activity of the entity workflows. */
 export function createActivities(deps: ActivityDeps) {
+  const cluster = createClusterActivities({
+    source: deps.source,
+    target: deps.target,
+    now: deps.now,
+    dataConverter: deps.dataConverter,
+    placements: deps.routing,
+  });
+  const routing = createRoutingActivities({ routing: deps.routing, audit: deps.audit });
+  const schedules = createScheduleActivities({ source: deps.source, target: deps.target, fence: deps.scheduleFence, now: deps.now });
   return {
-    ...createClusterActivities({
-      source: deps.source,
-      target: deps.target,
-      now: deps.now,
-      dataConverter: deps.dataConverter,
-      placements: deps.routing,
-    }),
-    ...createRoutingActivities({ routing: deps.routing, audit: deps.audit }),
-    ...createScheduleActivities({ source: deps.source, target: deps.target, fence: deps.scheduleFence, now: deps.now }),
+    ...cluster,
+    ...routing,
+    ...schedules,
+    ...createMergedActivities({ ...cluster, ...schedules, ...routing }),
     ...createSweepActivities({ source: deps.source, target: deps.target, placements: deps.routing, now: deps.now }),
     ...createHandoffActivities({
       source: deps.source,

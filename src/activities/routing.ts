@@ -154,16 +154,28 @@ export function createRoutingActivities(deps: RoutingActivityDeps) {
     return { current: cur };
   }
 
+  /** Creates the unit's record on the source if it does not exist; returns the current record either way. */
+  async function ensureRoute(args: { unit: string; actor: string; reason: string }): Promise<RouteView> {
+    const rec = await deps.routing.ensure(args.unit, {
+      route: { kind: 'side', side: 'source' },
+      sourceWorkersMayStop: false,
+      actor: args.actor,
+      reason: args.reason,
+    });
+    return toView(rec);
+  }
+
   return {
-    /** Creates the unit's record on the source if it does not exist; returns the current record either way. */
-    async ensureRoute(args: { unit: string; actor: string; reason: string }): Promise<RouteView> {
-      const rec = await deps.routing.ensure(args.unit, {
-        route: { kind: 'side', side: 'source' },
-        sourceWorkersMayStop: false,
-        actor: args.actor,
-        reason: args.reason,
-      });
-      return toView(rec);
+    ensureRoute,
+
+    /**
+     * `ensureRoute`, then the record read back as the periodic check reads it: a unit whose watch reads only
+     * where it waits judges the record it begins from (an operator may have forced it before it was the
+     * unit's) without a read of its own.
+     */
+    async ensureRouteRead(args: { unit: string; actor: string; reason: string }): Promise<{ view: RouteView; seen: RouteSeen }> {
+      const view = await ensureRoute(args);
+      return { view, seen: seenOf(await deps.routing.read(args.unit), 'check') };
     },
 
     /** Mirrors audit records to the unit's (or campaign's) stream; returns the last seq the stream holds. */

@@ -121,7 +121,8 @@ function beat(details?: unknown): void {
   }
 }
 
-async function beating<T>(fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` heartbeating every couple of seconds (a long call in an activity with a heartbeat timeout). */
+export async function beating<T>(fn: () => Promise<T>): Promise<T> {
   const timer = setInterval(() => beat(), HEARTBEAT_MS);
   try {
     return await fn();

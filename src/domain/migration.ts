@@ -580,6 +580,11 @@ export interface MigrationState {
   routeWatch?: RouteWatch;
   /** A completed unit's way back (absent: final on completion, as runs begun before it). */
   reversible?: Reversibility;
+  /**
+   * The `provisioned` phase runs as one activity (provision, schedule copy, routing record: `prepareTarget`)
+   * in runs begun on that code; absent: one activity per step, as older runs recorded.
+   */
+  mergedSteps?: true;
   /** Steps run, for idempotency keys of activities (probe IDs etc.). */
   stepSeq: number;
   runs: number;

@@ -14,7 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { PROBE_TASK_QUEUE } from '../domain/constants';
-import type { Observations, Phase, RouteTarget, RouteView } from '../domain/migration';
+import type { Observations, Phase, RouteSeen, RouteTarget, RouteView, ScheduleCopyResult } from '../domain/migration';
 import { CutoverPhase } from '../domain/search-attributes';
 import { forecastDrain, handoffsToReturn, type Action, type Step } from './planner';
 import { adoptForced, applyRestored, applyRouteSeen, applySeen, applyWatchError, sawEpoch } from './route-watch-state';
@@ -121,19 +121,41 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       });
       return;
     }
-    case 'provision':
-      state.obs.provision = await a.slow.provision.executeWithOptions(
-        { summary: `provision ${input.targetCluster}/${input.targetNamespace}: namespace and search attributes` },
-        [{ sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace }],
+    case 'provision': {
+      const summary = `provision ${input.targetCluster}/${input.targetNamespace}: namespace and search attributes`;
+      const provision = { sourceNamespace: input.sourceNamespace, targetNamespace: input.targetNamespace };
+      if (!state.mergedSteps) {
+        state.obs.provision = await a.slow.provision.executeWithOptions({ summary }, [provision]);
+        return;
+      }
+      // The phase's next steps in the same call, each only when the planner would ask for it next.
+      const copy = state.schedules && !state.schedules.copy ? { ...scheduleScope, actor } : undefined;
+      const ensure = state.route.epoch === 0 ? ensureArgs(unit, actor) : undefined;
+      const r = await a.schedules.prepareTarget.executeWithOptions(
+        {
+          summary:
+            summary +
+            (copy ? `; copy the schedules of ${unit} to the target, paused` : '') +
+            (ensure ? `; create the routing record of ${unit} on the source` : ''),
+        },
+        [{ provision, ...(copy ? { copySchedules: copy } : {}), ...(ensure ? { ensureRoute: ensure } : {}) }],
       );
+      state.obs.provision = r.provision;
+      if (r.copy) applyCopy(state, r.copy, actor);
+      if (r.route) applyEnsured(state, r.route, now());
       return;
-    case 'ensure-route':
-      state.route = await a.acts.ensureRoute.executeWithOptions({ summary: `create the routing record of ${unit} on the source` }, [
-        { unit, actor, reason: 'provisioned: all starts on the source' },
-      ]);
+    }
+    case 'ensure-route': {
+      const summary = { summary: `create the routing record of ${unit} on the source` };
+      if (state.routeWatch?.atWaits) {
+        applyEnsured(state, await a.acts.ensureRouteRead.executeWithOptions(summary, [ensureArgs(unit, actor)]), now());
+        return;
+      }
+      state.route = await a.acts.ensureRoute.executeWithOptions(summary, [ensureArgs(unit, actor)]);
       // No `checkedAt` yet: the record is read back at once (an operator may have forced it before it was ours).
       if (state.routeWatch) sawEpoch(state.routeWatch, state.route.epoch);
       return;
+    }
     case 'probe': {
       const p = input.probe;
       const r = await a.probes.runProbes.executeWithOptions(
@@ -382,19 +404,11 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       return;
     }
     case 'copy-schedules': {
-      const s = state.schedules!;
       const r = await a.schedules.copySchedules.executeWithOptions(
         { summary: `copy the schedules of ${unit} to ${input.targetCluster}/${input.targetNamespace}, paused` },
         [{ ...scheduleScope, actor }],
       );
-      s.copy = r;
-      note(
-        state,
-        nowIso(),
-        `copied ${r.selected} schedule(s) to the target, paused: ${r.created} created, ${r.unchanged} unchanged, ${r.updated} updated`,
-        actor,
-        { ...r },
-      );
+      applyCopy(state, r, actor);
       return;
     }
     case 'switch-schedules': {
@@ -488,6 +502,34 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       return;
     }
   }
+}
+
+/** The arguments of the routing record's creation. */
+function ensureArgs(unit: string, actor: string) {
+  return { unit, actor, reason: 'provisioned: all starts on the source' };
+}
+
+/** The routing record created (or found): the unit's route, read back in the same call and judged next. */
+function applyEnsured(state: UnitRun['state'], out: { view: RouteView; seen: RouteSeen }, at: number): void {
+  state.route = out.view;
+  const w = state.routeWatch;
+  if (!w) return;
+  sawEpoch(w, out.view.epoch);
+  w.checkedAt = at;
+  // Judged before the next step: an operator may have forced the record before it was the unit's.
+  applySeen(state, out.seen);
+}
+
+/** The schedules copied to the target, paused: kept in the state and noted. */
+function applyCopy(state: UnitRun['state'], r: ScheduleCopyResult, actor: string): void {
+  state.schedules!.copy = r;
+  note(
+    state,
+    nowIso(),
+    `copied ${r.selected} schedule(s) to the target, paused: ${r.created} created, ${r.unchanged} unchanged, ${r.updated} updated`,
+    actor,
+    { ...r },
+  );
 }
 
 /** The route a view holds, as a route to write. */

@@ -117,6 +117,11 @@ const MIRROR_GRACE_MS = 5_000;
  */
 const ROUTE_CHECK_AT_WAITS_PATCH = 'route-check-at-waits';
 /**
+ * Units started on this code run the `provisioned` phase's steps as one activity (src/activities/merged.ts).
+ * Asked once, when a run begins (a continued run carries the answer); older runs keep a step per activity.
+ */
+const MERGED_STEPS_PATCH = 'merged-steps';
+/**
  * Runs on this code keep their routing record true (route-watch.ts): checks, restores, forced routes adopted.
  * Asked on every loop, so a run begun on older code takes it up from its next live step; histories recorded
  * before it replay without it.
@@ -166,6 +171,7 @@ export async function runUnitMigration(
   else if (patched(SCHEDULES_PATCH)) state.schedules = {};
   const info = workflowInfo();
   if (!carried && patched(AUDIT_PATCH)) state.audit = emptyAuditLog(info.workflowId, patched(AUDIT_AT_WAITS_PATCH));
+  if (!carried && patched(MERGED_STEPS_PATCH)) state.mergedSteps = true;
   const after = input.finalizeAfterMs;
   if (!carried && after !== undefined && after !== 0 && patched(REVERSIBLE_PATCH)) state.reversible = { after, requests: 0 };
   const run: UnitRun = {
