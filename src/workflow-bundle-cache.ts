@@ -83,12 +83,25 @@ export function bundleKey(options: BundleOptions): string {
     options.failureConverterPath,
   ].filter((m): m is string => typeof m === 'string');
   for (const file of sourceFiles([sourceRoot(), ...modules.map((m) => path.dirname(m))])) {
+    const text = readIfThere(file);
+    // Gone between the listing and the read (an editor's or a lint test's temporary file): not a source.
+    if (text === undefined) continue;
     h.update(file);
     h.update('\0');
-    h.update(fs.readFileSync(file));
+    h.update(text);
   }
   h.update(packagesDigest());
   return h.digest('hex').slice(0, 32);
+}
+
+/** A file's bytes, or undefined when it no longer exists. */
+function readIfThere(file: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 /** `src` in a clone; `dist/src` in the installed package (which has no sources). */

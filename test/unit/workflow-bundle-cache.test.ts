@@ -56,6 +56,13 @@ describe('workflow bundle cache', function () {
     assert.equal(bundleKey({ ...options(), logger: undefined }), bundleKey(options()));
   });
 
+  it('a source listed but gone when read (a temporary file another process removed) is not a source', () => {
+    const before = bundleKey(options());
+    // A link to nothing is listed like a source and cannot be read: as a file removed right after the listing.
+    fs.symlinkSync(path.join(dir, 'wf', 'removed.ts'), path.join(dir, 'wf', 'probe.ts'));
+    assert.equal(bundleKey(options()), before);
+  });
+
   it('still bundles where the cache cannot be written', async () => {
     const blocked = path.join(dir, 'not-a-folder');
     fs.writeFileSync(blocked, '');
