@@ -109,6 +109,18 @@ async function directKnee(bundlePath: string, quick: boolean, log: (l: string) =
   }
 }
 
+/** The last events of a unit's latest run and its failed workflow tasks, in a line (a stuck story's evidence). */
+async function lastEvents(rig: Rig): Promise<string> {
+  const events = (await rig.historyOf()).events ?? [];
+  const failures = await rig.workflowTaskFailures();
+  const kind = (e: object) =>
+    Object.entries(e)
+      .find(([k, v]) => k.endsWith('EventAttributes') && v)?.[0]
+      .replace('EventAttributes', '') ?? '?';
+  const tail = events.slice(-12).map((e) => `${String(e.eventId)} ${kind(e)}`);
+  return `${events.length} events, last: ${tail.join(', ')}; failed workflow tasks: ${failures.length ? failures.slice(0, 3).join(' | ') : 'none'}`;
+}
+
 /** The application's dual workers of one rig (as a child's configuration). */
 function dualWorkersOf(r: Rig): () => AppWorkerConfig {
   return () => {
@@ -404,6 +416,9 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
       await tenant.command('rollback', { reason: 'bench:cutover rollback drill', actor: 'oncall' });
       await tenant.waitPhase('rolled-back', 240_000);
       ledger.note({ kind: 'phase', unit: tenant.unit, detail: 'tenant rolled back (schedule back on the source)' });
+      // The rolled-back run mirrors its last audit records, then ends: a start before it has ended joins it
+      // (unit starts use the existing run of their ID), and the second move would never begin.
+      await tenant.handle().result();
       await tenant.start();
       ledger.note({ kind: 'signal', unit: tenant.unit, command: 'start', detail: 'tenant move 2' });
       await driveTo(tenant, 'completed', 300_000);
@@ -423,7 +438,13 @@ export async function runCutoverUnderLoad(o: CutoverRunOptions): Promise<Cutover
       return failures;
     })();
     const [stories, faultFailures] = await Promise.all([Promise.allSettled([nsStory, tenantStory]), faultsDone]);
-    for (const s of stories) if (s.status === 'rejected') ledger.note({ kind: 'note', detail: `story failed: ${String(s.reason)}` });
+    for (const [i, s] of stories.entries()) {
+      if (s.status !== 'rejected') continue;
+      ledger.note({ kind: 'note', detail: `story failed: ${String(s.reason)}` });
+      // What the unit's run did last, and why its workflow tasks failed (if they did): a stuck story says where.
+      const rig = i === 0 ? ns : tenant;
+      ledger.note({ kind: 'note', detail: `${rig.unit}: ${await lastEvents(rig).catch((err) => `history unreadable: ${String(err)}`)}` });
+    }
     const left = loadUntil - Date.now();
     if (left > 0) {
       log(`migrations done; load continues ${Math.round(left / 1000)} s`);

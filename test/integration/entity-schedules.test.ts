@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { UnitStatus } from '../../src/domain/migration';
+import { listScheduledRuns } from '../../src/schedules';
 import { until } from '../harness/wait';
 import { firesOn, pausedOnSides, settledFiresOn } from '../workflows/schedule-test-kit';
 import { closeShared, driveTo, Rig, type RigOptions } from './entity.fixture';
@@ -31,9 +32,14 @@ describe('entity workflows: schedules move with the unit', function () {
     const r = await make({ kind: 'tenant', schedules: 1, input: { percentSteps: [50] } });
     const id = r.scheduleIds[0]!;
     const since = wholeSecondAfter(Date.now());
+    // A fire on the source before the unit starts: a unit can reach its switch within the schedule's first
+    // second, and the handover below is judged between fires on both sides.
+    await until('a fire on the source before the move', async () =>
+      (await listScheduledRuns(r.scheduleSides().source, id)).some((x) => x.nominalMs > since),
+    );
     await r.start();
     const done = await r.waitPhase('completed', 45_000);
-    const until = Date.now() - 1000;
+    const upTo = Date.now() - 1000;
 
     assert.deepEqual(await pausedOnSides(r.scheduleSides(), id), { source: true, target: false });
     assert.equal(done.schedules?.copy?.created, 1);
@@ -47,7 +53,7 @@ describe('entity workflows: schedules move with the unit', function () {
       "the switch is in the unit's story",
     );
 
-    const f = await settledFires(r, id, since, until);
+    const f = await settledFires(r, id, since, upTo);
     assert.deepEqual(f.duplicates, [], 'no nominal time ran on both clusters');
     assert.deepEqual(
       f.lost,
