@@ -118,7 +118,8 @@ async function lastEvents(rig: Rig): Promise<string> {
       .find(([k, v]) => k.endsWith('EventAttributes') && v)?.[0]
       .replace('EventAttributes', '') ?? '?';
   const tail = events.slice(-12).map((e) => `${String(e.eventId)} ${kind(e)}`);
-  return `${events.length} events, last: ${tail.join(', ')}; failed workflow tasks: ${failures.length ? failures.slice(0, 3).join(' | ') : 'none'}`;
+  const failed = failures.length ? failures.slice(0, 3).join(' | ') : 'none';
+  return `${events.length} events, last: ${tail.join(', ')}; failed workflow tasks: ${failed}`;
 }
 
 /** The application's dual workers of one rig (as a child's configuration). */
