@@ -92,7 +92,7 @@ export function appendAudit(log: AuditLog, entry: AuditEntry, at: string): Audit
  */
 export function mirrorGraceLeft(log: AuditLog, now: number, graceMs: number): number | undefined {
   if (log.seq <= log.mirrored) return undefined;
-  const oldest = log.records.find((r) => r.seq > log.mirrored);
+  const oldest = unmirrored(log)[0];
   const at = oldest ? Date.parse(oldest.at) : Number.NaN;
   return Number.isFinite(at) ? graceMs - (now - at) : 0;
 }

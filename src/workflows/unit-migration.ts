@@ -343,25 +343,21 @@ export async function runUnitMigration(
         const seen = state.audit ? loopSeen : commands;
         const woke = () => commands !== seen;
         const until = action.until;
-        if (mirrorAtWaits && state.audit && (until === undefined || until > now)) {
+        if (until !== undefined && until <= now) break;
+        if (mirrorAtWaits && state.audit) {
           const grace = mirrorGraceLeft(state.audit, now, MIRROR_GRACE_MS);
-          if (grace === undefined) {
-            // Nothing to mirror: the wait as it was.
-          } else if (grace > 0) {
+          if (grace !== undefined && grace > 0) {
             // Wait out the grace first: ended by a command or by its own time, the wait mirrors nothing.
             const first = until === undefined ? grace : Math.min(grace, until - now);
             if (await condition(woke, first, { summary: action.reason })) break;
             if (until !== undefined && Date.now() >= until) break;
-            await mirrorAudit();
-          } else await mirrorAudit();
-          // The mirror counts against the wait: a command that landed during it ends the wait at once.
-          const from = Date.now();
-          if (until === undefined) await condition(woke);
-          else if (until > from) await condition(woke, until - from, { summary: action.reason });
-          break;
+          }
+          if (grace !== undefined) await mirrorAudit();
         }
+        // The mirror counts against the wait: a command that landed during it ends the wait at once.
+        const from = mirrorAtWaits ? Date.now() : now;
         if (until === undefined) await condition(woke);
-        else if (until > now) await condition(woke, until - now, { summary: action.reason });
+        else if (until > from) await condition(woke, until - from, { summary: action.reason });
         break;
       }
       case 'step':
