@@ -442,6 +442,7 @@ async function main(): Promise<void> {
       campaignRuns: history.campaignRuns,
       entityRuns: history.entityRuns,
       campaignMaxHistoryEvents: history.campaignMaxHistoryEvents,
+      entityMaxHistoryEvents: history.entityMaxHistoryEvents,
       maxHistoryMiB: round(history.maxHistoryBytes / 2 ** 20, 2),
       ...(history.historyFetchError ? { historyFetchError: history.historyFetchError } : {}),
       inputBytes,
@@ -523,7 +524,7 @@ async function main(): Promise<void> {
         ['cutover worker max RSS (MiB)', results.maxRssMiB as number, mark(Number(results.maxRssMiB), '<=', 1024)],
         [
           'max history events (any campaign/entity run)',
-          `${history.maxHistoryEvents} (campaign ${history.campaignMaxHistoryEvents}; ` +
+          `${history.maxHistoryEvents} (campaign ${history.campaignMaxHistoryEvents}, entity ${history.entityMaxHistoryEvents}; ` +
             `runs: campaign ${history.campaignRuns}, entities ${history.entityRuns})`,
           mark(history.maxHistoryEvents, '<=', 10_000),
         ],
@@ -662,6 +663,7 @@ async function watchCampaign(
 async function historyStats(control: Client): Promise<{
   maxHistoryEvents: number;
   campaignMaxHistoryEvents: number;
+  entityMaxHistoryEvents: number;
   maxHistoryBytes: number;
   campaignRuns: number;
   entityRuns: number;
@@ -678,6 +680,7 @@ async function historyStats(control: Client): Promise<{
   }
   let max = 0;
   let campaignMax = 0;
+  let entityMax = 0;
   let campaignRuns = 0;
   let entityRuns = 0;
   let entitiesCompleted = 0;
@@ -716,12 +719,14 @@ async function historyStats(control: Client): Promise<{
       }
     } else {
       entityRuns++;
+      entityMax = Math.max(entityMax, len);
       if (wf.status.name === 'COMPLETED') entitiesCompleted++;
     }
   }
   return {
     maxHistoryEvents: max,
     campaignMaxHistoryEvents: campaignMax,
+    entityMaxHistoryEvents: entityMax,
     maxHistoryBytes: maxBytes,
     campaignRuns,
     entityRuns,

@@ -186,6 +186,17 @@ describe('gates: compare provider on Prometheus (the SDK worker metrics of both 
     const r = await query()(`sum(temporal_workflow_completed${sel}) + sum(temporal_workflow_failed${sel})`, Date.now());
     return r[0]?.value ?? 0;
   };
+  /** The fewest samples any of a side's run counters for a queue has since the window began. */
+  const samplesInWindow = async (side: 'source' | 'target', taskQueue: string) => {
+    const sel = `{app="${apps[side]}",task_queue="${taskQueue}"}`;
+    const secs = Math.max(1, Math.ceil((Date.now() - Date.parse(stepStartedAt)) / 1000));
+    const counts = await Promise.all(
+      ['temporal_workflow_completed', 'temporal_workflow_failed'].map(
+        async (m) => (await query()(`min(count_over_time(${m}${sel}[${secs}s]))`, Date.now()))[0]?.value ?? 0,
+      ),
+    );
+    return Math.min(...counts);
+  };
   let tmp: string;
   /** Where the windows start: after the warm-up runs were scraped (see before). */
   let stepStartedAt: string;
@@ -264,6 +275,13 @@ describe('gates: compare provider on Prometheus (the SDK worker metrics of both 
       ['target', target],
     ] as const) {
       await until(`${list.length} judged runs on the ${side} scraped`, async () => (await ended(side, taskQueue)) === 2 + list.length, {
+        timeoutMs: 30_000,
+        everyMs: 250,
+      });
+      // increase() extrapolates to the window's edges by up to ~1.1 scrape intervals each side: with few
+      // samples in the window (a loaded machine scrapes late) that alone lifts 15 runs past 22. Ten samples
+      // of each counter since the window began keep the count within the bound `about` allows.
+      await until(`ten samples of the ${side}'s counters in the window`, async () => (await samplesInWindow(side, taskQueue)) >= 10, {
         timeoutMs: 30_000,
         everyMs: 250,
       });
