@@ -32,9 +32,11 @@ export const DEFAULT_CAMPAIGN_POLL_MS = 1_000;
  * History caps of the runs a campaign drives. A run that is not in the worker's workflow cache (evicted
  * when the cache is full, taken by another worker, or after the clock guard failed a task) is replayed
  * from its first event before its next task, so runs that continue as new early stay cheap to bring
- * back.
+ * back. An entity's whole move without bakes takes about 160 events: under 300 it is one run. (At 60,
+ * each unit took three runs; every continue-as-new is a new execution on the control cluster and a
+ * workflow task, and 60 events replay no faster than 300 in any way a unit notices.)
  */
-export const DEFAULT_ENTITY_MAX_HISTORY_UNDER_CAMPAIGN = 60;
+export const DEFAULT_ENTITY_MAX_HISTORY_UNDER_CAMPAIGN = 300;
 export const DEFAULT_CAMPAIGN_MAX_HISTORY = 400;
 /** How long an approval request stays open by default: 24h. */
 export const DEFAULT_APPROVAL_TTL_MS = 24 * 3_600_000;
