@@ -102,13 +102,18 @@ function whenCancelled(): Promise<never> {
   }
 }
 
-/** Heartbeats when called from an activity; the CLI's reconcile calls the same code outside one. */
+/**
+ * Heartbeats when called from an activity; the CLI's reconcile calls the same code outside one, and a local
+ * activity (the entity's quick steps) has no heartbeat to send: its workflow task is what shows it alive.
+ */
 function beat(): void {
+  let ctx: Context;
   try {
-    heartbeat();
+    ctx = Context.current();
   } catch {
-    // not in an activity context
+    return; // not in an activity context
   }
+  if (!ctx.info.isLocal) ctx.heartbeat();
 }
 
 /**
