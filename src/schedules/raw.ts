@@ -34,13 +34,28 @@ export function isAlreadyExists(err: unknown): boolean {
   return isGrpcServiceError(err) && err.code === GrpcStatus.ALREADY_EXISTS;
 }
 
-/** Raw describe; undefined when the schedule does not exist. */
+/** A server that ran out of time on a call (loaded) or could not take it: worth one more try for a read. */
+function isTransient(err: unknown): boolean {
+  return isGrpcServiceError(err) && (err.code === GrpcStatus.DEADLINE_EXCEEDED || err.code === GrpcStatus.UNAVAILABLE);
+}
+
+/** How long a describe waits before its one retry. */
+const DESCRIBE_RETRY_MS = 250;
+
+/**
+ * Raw describe; undefined when the schedule does not exist. A read that the server timed out or refused is
+ * tried once more: a switch reads each side several times, and one loaded moment on a server would otherwise
+ * abandon it halfway (its activity then runs the whole switch again).
+ */
 export async function describeRaw(ep: ScheduleEndpoint, scheduleId: string): Promise<RawDescribe | undefined> {
-  try {
-    return await ep.client.workflowService.describeSchedule({ namespace: ep.namespace, scheduleId });
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ep.client.workflowService.describeSchedule({ namespace: ep.namespace, scheduleId });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      if (attempt >= 2 || !isTransient(err)) throw err;
+    }
+    await new Promise((r) => setTimeout(r, DESCRIBE_RETRY_MS));
   }
 }
 
