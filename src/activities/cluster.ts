@@ -102,18 +102,13 @@ function whenCancelled(): Promise<never> {
   }
 }
 
-/**
- * Heartbeats when called from an activity; the CLI's reconcile calls the same code outside one, and a local
- * activity (the entity's quick steps) has no heartbeat to send: its workflow task is what shows it alive.
- */
+/** Heartbeats when called from an activity; the CLI's reconcile calls the same code outside one. */
 function beat(): void {
-  let ctx: Context;
   try {
-    ctx = Context.current();
+    heartbeat();
   } catch {
-    return; // not in an activity context
+    // not in an activity context
   }
-  if (!ctx.info.isLocal) ctx.heartbeat();
 }
 
 /**

@@ -585,13 +585,6 @@ export interface MigrationState {
    * in runs begun on that code; absent: one activity per step, as older runs recorded.
    */
   mergedSteps?: true;
-  /**
-   * The quick steps (route changes, drain counts, the reconcile) and the audit mirror run as local activities
-   * first (no activity task, no workflow task of their own); a quick step whose local attempt fails runs again
-   * as an activity, with its group's retries, where `status` shows it retrying. Set when a run begins on code
-   * that does this, and carried through continue-as-new.
-   */
-  localSteps?: true;
   /** Steps run, for idempotency keys of activities (probe IDs etc.). */
   stepSeq: number;
   runs: number;

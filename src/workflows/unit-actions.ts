@@ -25,11 +25,6 @@ import type { UnitRun } from './unit-view';
 export interface UnitActivities {
   /** Quick calls: a few RPCs each. */
   acts: ActivityInterfaceFor<Activities>;
-  /**
-   * The quick steps that may run locally (route changes, drain counts, the reconcile): `acts`, or, in a run
-   * with `localSteps`, a local attempt first and `acts` when it fails (unit-migration.ts `localFirst`).
-   */
-  quick: ActivityInterfaceFor<Activities>;
   /** The routing record's checks and restores: few quick attempts (a Redis outage delays them, never fails the unit). */
   watch: ActivityInterfaceFor<Activities>;
   /** Provisioning: may wait for a new namespace to become usable. */
@@ -203,7 +198,7 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
       if (w) {
         // A lost compare-and-set hands back the record: missing or regressed is restored (then this step runs
         // again), forced is adopted; only a record written ahead by something else is a conflict.
-        const out = await a.quick.setRoute.executeWithOptions(summary, [change]);
+        const out = await a.acts.setRoute.executeWithOptions(summary, [change]);
         if ('seen' in out) return applySeen(state, out.seen);
         state.route = out.view;
         sawEpoch(w, out.view.epoch);
@@ -249,7 +244,7 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
     }
     case 'count': {
       const ns = step.side === 'source' ? input.sourceNamespace : input.targetNamespace;
-      const r = await a.quick.countOpen.executeWithOptions({ summary: `count open runs of ${unit} on the ${step.side}` }, [
+      const r = await a.acts.countOpen.executeWithOptions({ summary: `count open runs of ${unit} on the ${step.side}` }, [
         { ...scope, side: step.side, namespace: ns },
       ]);
       if (step.side === 'source') state.counts.sourceOpen = r.open;
@@ -376,7 +371,7 @@ async function runStep(run: UnitRun, a: UnitActivities, step: Step): Promise<voi
               placementNamespace: input.unit.namespace,
             }
           : undefined;
-      const r = await a.quick.reconcile.executeWithOptions(
+      const r = await a.acts.reconcile.executeWithOptions(
         { summary: `reconcile ${unit}: duplicates, stranded and misrouted runs on both clusters` },
         [
           {

@@ -5,16 +5,13 @@
  * planner's rules, deduped and serialized with the steps by a mutex; refusals are kept in `status`.
  */
 import {
-  ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
   condition,
   continueAsNew,
-  isCancellation,
   log,
   patched,
   proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setDefaultSignalHandler,
   setHandler,
@@ -23,7 +20,6 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/common';
-import type { ActivityInterfaceFor } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { isIdlessSafeCommand } from '../domain/commands';
 import { NON_RETRYABLE_TYPES, UNIT_METRICS_MEMO, UNIT_VIEW_MEMO } from '../domain/constants';
@@ -50,11 +46,9 @@ const RETRY: RetryPolicy = {
   maximumAttempts: 30,
   nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES],
 };
-// Quick calls (a few RPCs each): a short start-to-close so a worker that died mid-call is noticed fast.
-const quickActs = proxyActivities<Activities>({ startToCloseTimeout: '30 seconds', retry: RETRY });
 const activities: UnitActivities = {
-  acts: quickActs,
-  quick: quickActs,
+  // Quick calls (a few RPCs each): a short start-to-close so a worker that died mid-call is noticed fast.
+  acts: proxyActivities<Activities>({ startToCloseTimeout: '30 seconds', retry: RETRY }),
   // Provisioning may wait for a new namespace to become usable; it heartbeats while it waits.
   slow: proxyActivities<Activities>({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '20 seconds', retry: RETRY }),
   // Probes wait for workflows on the target (heartbeating): few attempts, since a failed probe is a measurement, not an error.
@@ -74,69 +68,25 @@ const activities: UnitActivities = {
 };
 
 /**
- * A local attempt first, then the activity: a quick step that succeeds at once (nearly always) costs no
- * activity task and no workflow task of its own; one that fails (a fault that outlasts one attempt) runs
- * again as `remote`, with its group's retries and timeouts, where `cutover status` shows it retrying. A
- * failure the activity would not retry (a non-retryable type) is not tried again. Every quick step is
- * idempotent (a compare-and-set, a count, a read), so the second try is as safe as a retry.
- */
-function localFirst(local: ActivityInterfaceFor<Activities>, remote: ActivityInterfaceFor<Activities>): ActivityInterfaceFor<Activities> {
-  type Call = (options: { summary?: string }, args: unknown[]) => Promise<unknown>;
-  const at = (group: ActivityInterfaceFor<Activities>, name: string) =>
-    (group as unknown as Record<string, { executeWithOptions: Call }>)[name]!.executeWithOptions;
-  return new Proxy({} as ActivityInterfaceFor<Activities>, {
-    get(_target, name) {
-      if (typeof name !== 'string') return undefined;
-      const call: Call = async (options, args) => {
-        try {
-          return await at(local, name)(options, args);
-        } catch (err) {
-          if (isCancellation(err) || isFinal(err)) throw err;
-          log.info('quick step: the local attempt failed; running it as an activity', { activity: name, error: String(err) });
-          return at(remote, name)(options, args);
-        }
-      };
-      return Object.assign((...args: unknown[]) => call({}, args), { executeWithOptions: call });
-    },
-  });
-}
-
-/** A failure the activity's retry policy would not retry either. */
-function isFinal(err: unknown): boolean {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  return (
-    cause instanceof ApplicationFailure && (cause.nonRetryable || (NON_RETRYABLE_TYPES as readonly string[]).includes(cause.type ?? ''))
-  );
-}
-
-/**
  * The unit's activity groups: the ones above, or, when its input sets the quick steps' timing, the quick
- * group with it (a shorter start-to-close makes a fault's retries show sooner: tests, slow links); with
- * `local`, the quick steps try a local activity first (under the same start-to-close, one attempt).
+ * group with it (a shorter start-to-close makes a fault's retries show sooner: tests, slow links).
  */
-function activitiesFor(input: UnitMigrationInput, local: boolean): UnitActivities {
+function activitiesFor(input: UnitMigrationInput): UnitActivities {
   const q = input.quickSteps;
-  const startToCloseTimeout = q?.startToCloseMs ?? '30 seconds';
-  const acts = q
-    ? proxyActivities<Activities>({
-        startToCloseTimeout,
-        retry: { ...RETRY, ...(q.maxRetryIntervalMs !== undefined ? { maximumInterval: q.maxRetryIntervalMs } : {}) },
-      })
-    : activities.acts;
-  const quick = local ? localFirst(proxyLocalActivities<Activities>({ startToCloseTimeout, retry: { maximumAttempts: 1 } }), acts) : acts;
-  return { ...activities, acts, quick };
+  if (!q) return activities;
+  return {
+    ...activities,
+    acts: proxyActivities<Activities>({
+      startToCloseTimeout: q.startToCloseMs ?? '30 seconds',
+      retry: { ...RETRY, ...(q.maxRetryIntervalMs !== undefined ? { maximumInterval: q.maxRetryIntervalMs } : {}) },
+    }),
+  };
 }
 
-// The audit log's mirror to Redis: an activity with a few quick attempts; a Redis outage never holds the
-// unit (the records stay in the state and are mirrored at a later wait). Runs with local steps mirror with
-// a local activity (no task of its own); the runs before them kept it an activity because a local activity's
-// marker written before a patch marker broke their replay after continue-as-new: those runs ask every patch
-// first (below).
+// The audit log's mirror to Redis: an activity with a few quick attempts (not a local activity: its marker
+// would sit between patch markers and break replay after continue-as-new); a Redis outage never holds the
+// unit (the records stay in the state and are mirrored at a later wait).
 const mirror = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumAttempts: 3 },
-});
-const localMirror = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 3 },
 });
@@ -198,24 +148,6 @@ const REVERSIBLE_PATCH = 'reversible-completed';
  * before its first step, and kept in it; rollbacks recorded before it replay schedules first.
  */
 const ROLLBACK_ROUTE_FIRST_PATCH = 'rollback-route-first';
-/**
- * Units started on this code run their quick steps and the audit mirror as local activities first
- * (`localFirst`). Asked once, when a run begins (a continued run carries the answer in `localSteps`).
- */
-const LOCAL_STEPS_PATCH = 'local-steps';
-/**
- * The patches asked later in a run (in the loop, in command handlers). A run with local steps asks them all
- * when it begins, before its first local activity, so no patch marker is first written after one.
- */
-const LATER_PATCHES = [
-  ROUTE_TRUTH_PATCH,
-  ROUTE_CHECK_AT_WAITS_PATCH,
-  ROLLBACK_ROUTE_FIRST_PATCH,
-  VIEW_MEMO_PATCH,
-  METRICS_MEMO_PATCH,
-  IDLESS_SAFE_COMMANDS_PATCH,
-  BOUNDED_COMMANDS_PATCH,
-];
 
 /** Runs one unit's migration; `carried` is the state handed over by continue-as-new. */
 export async function runUnitMigration(
@@ -240,8 +172,6 @@ export async function runUnitMigration(
   const info = workflowInfo();
   if (!carried && patched(AUDIT_PATCH)) state.audit = emptyAuditLog(info.workflowId, patched(AUDIT_AT_WAITS_PATCH));
   if (!carried && patched(MERGED_STEPS_PATCH)) state.mergedSteps = true;
-  if (!carried && patched(LOCAL_STEPS_PATCH)) state.localSteps = true;
-  if (state.localSteps) for (const p of LATER_PATCHES) patched(p);
   const after = input.finalizeAfterMs;
   if (!carried && after !== undefined && after !== 0 && patched(REVERSIBLE_PATCH)) state.reversible = { after, requests: 0 };
   const run: UnitRun = {
@@ -252,7 +182,7 @@ export async function runUnitMigration(
     workflowId: info.workflowId,
     runIds: { first: info.firstExecutionRunId, current: info.runId },
   };
-  const unitActivities = activitiesFor(input, !!state.localSteps);
+  const unitActivities = activitiesFor(input);
   const mutex = new Mutex();
   /** Bumped by every applied command so waits wake up. */
   let commands = 0;
@@ -360,7 +290,7 @@ export async function runUnitMigration(
     // the stream then shows the gap, and `cutover audit --verify` reports it.
     const records = unmirrored(book);
     try {
-      const stored = await (state.localSteps ? localMirror : mirror).appendAudit.executeWithOptions(
+      const stored = await mirror.appendAudit.executeWithOptions(
         { summary: `mirror ${records.length} audit record(s) of ${run.unit} to its Redis stream` },
         [{ unit: run.unit, records }],
       );
