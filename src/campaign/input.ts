@@ -34,7 +34,7 @@ export const DEFAULT_CAMPAIGN_POLL_MS = 1_000;
  * from its first event before its next task, so runs that continue as new early stay cheap to bring
  * back. An entity's whole move without bakes takes about 160 events: under 300 it is one run. (At 60,
  * each unit took three runs; every continue-as-new is a new execution on the control cluster and a
- * workflow task, and 60 events replay no faster than 300 in any way a unit notices.)
+ * workflow task, while a replay of 300 events is still short.)
  */
 export const DEFAULT_ENTITY_MAX_HISTORY_UNDER_CAMPAIGN = 300;
 export const DEFAULT_CAMPAIGN_MAX_HISTORY = 400;
