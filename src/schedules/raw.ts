@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { isGrpcServiceError } from '@temporalio/client';
 import { msNumberToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { GrpcStatus } from '../clusters/grpc';
+import { grpcCode, GrpcStatus } from '../clusters/grpc';
 import type { ScheduleEndpoint } from './types';
 
 export type RawDescribe = temporal.api.workflowservice.v1.IDescribeScheduleResponse;
@@ -36,7 +36,8 @@ export function isAlreadyExists(err: unknown): boolean {
 
 /** A server that ran out of time on a call (loaded) or could not take it: worth one more try for a read. */
 function isTransient(err: unknown): boolean {
-  return isGrpcServiceError(err) && (err.code === GrpcStatus.DEADLINE_EXCEEDED || err.code === GrpcStatus.UNAVAILABLE);
+  const code = grpcCode(err);
+  return code === GrpcStatus.DEADLINE_EXCEEDED || code === GrpcStatus.UNAVAILABLE;
 }
 
 /** How long a describe waits before its one retry. */

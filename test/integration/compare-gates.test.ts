@@ -181,14 +181,16 @@ describe('gates: compare provider on Prometheus (the SDK worker metrics of both 
   const apps = { source: uniqueId('promcmp-src'), target: uniqueId('promcmp-tgt') };
   const query = () => prometheusInstantQuery({ url: testStack().prometheusUrl });
   /** Runs that ended on a side's worker for a queue, as Prometheus has scraped them (completed + failed). */
+  /** The label selector of one side's worker metrics for a queue. */
+  const selector = (side: 'source' | 'target', taskQueue: string) => `{app="${apps[side]}",task_queue="${taskQueue}"}`;
   const ended = async (side: 'source' | 'target', taskQueue: string) => {
-    const sel = `{app="${apps[side]}",task_queue="${taskQueue}"}`;
+    const sel = selector(side, taskQueue);
     const r = await query()(`sum(temporal_workflow_completed${sel}) + sum(temporal_workflow_failed${sel})`, Date.now());
     return r[0]?.value ?? 0;
   };
   /** The fewest samples any of a side's run counters for a queue has since the window began. */
   const samplesInWindow = async (side: 'source' | 'target', taskQueue: string) => {
-    const sel = `{app="${apps[side]}",task_queue="${taskQueue}"}`;
+    const sel = selector(side, taskQueue);
     const secs = Math.max(1, Math.ceil((Date.now() - Date.parse(stepStartedAt)) / 1000));
     const counts = await Promise.all(
       ['temporal_workflow_completed', 'temporal_workflow_failed'].map(
